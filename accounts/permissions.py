@@ -1,0 +1,137 @@
+"""The one permission vocabulary (SPEC §2).
+
+Every boundary — views, the API, the admin and background tasks — asks these
+functions; nothing is hidden only by not rendering a button. Object-level access
+for *restricted* objects goes through django-guardian.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db.models import Model, QuerySet
+from guardian.shortcuts import get_objects_for_user
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+# action → the model permission a role must hold (see accounts/roles.py)
+ACTIONS: dict[str, str] = {
+    # campaigns
+    "campaign.view": "campaigns.view_campaign",
+    "campaign.view_report": "campaigns.view_campaign_report",
+    "campaign.create": "campaigns.add_campaign",
+    "campaign.edit": "campaigns.change_campaign",
+    "campaign.duplicate": "campaigns.add_campaign",
+    "campaign.delete": "campaigns.delete_campaign",
+    "campaign.request_approval": "campaigns.request_approval_campaign",
+    "campaign.cancel_approval": "campaigns.request_approval_campaign",
+    "campaign.modify": "campaigns.change_campaign",
+    "campaign.activate": "campaigns.publish_campaign",
+    "campaign.stop": "campaigns.publish_campaign",
+    "campaign.archive": "campaigns.publish_campaign",
+    "campaign.approve": "campaigns.approve_campaign",
+    "campaign.request_changes": "campaigns.approve_campaign",
+    "campaign.manage_access": "campaigns.manage_access_campaign",
+    # audiences and profiles
+    "audience.view": "audiences.view_audience",
+    "audience.create": "audiences.add_audience",
+    "audience.edit": "audiences.change_audience",
+    "audience.delete": "audiences.delete_audience",
+    "profile.view": "audiences.view_profile",
+    "profile.edit": "audiences.change_profile",
+    "suppression.manage": "audiences.change_suppression",
+    # channels
+    "channel.view": "channels.view_channelconfiguration",
+    "channel.create": "channels.add_channelconfiguration",
+    "channel.edit": "channels.change_channelconfiguration",
+    "channel.delete": "channels.delete_channelconfiguration",
+    # administration
+    "policy.manage": "campaigns.change_approvalpolicy",
+    "apikey.manage_all": "accounts.manage_all_apikeys",
+}
+
+# The per-object permission that opens a restricted object, by model label.
+_OBJECT_VIEW_PERMS = {
+    "campaigns.campaign": "campaigns.view_campaign",
+    "audiences.audience": "audiences.view_audience",
+    "channels.channelconfiguration": "channels.view_channelconfiguration",
+}
+_OBJECT_CHANGE_PERMS = {
+    "campaigns.campaign": "campaigns.change_campaign",
+    "audiences.audience": "audiences.change_audience",
+    "channels.channelconfiguration": "channels.change_channelconfiguration",
+}
+
+
+def can(user: AbstractBaseUser | None, action: str, obj: Model | None = None) -> bool:
+    """May ``user`` do ``action`` (a key of ``ACTIONS``), on ``obj`` if given?
+
+    A role grants the action; a *restricted* object additionally needs a
+    per-object grant (to the user or one of their groups). Superusers may do
+    everything.
+    """
+    if user is None or not user.is_active or not user.is_authenticated:
+        return False
+    if user.is_superuser:
+        return True
+    if not user.has_perm(ACTIONS[action]):
+        return False
+    if obj is not None and getattr(obj, "restricted", False):
+        return can_see(user, obj) and _has_object_perm(user, obj, _OBJECT_CHANGE_PERMS, action)
+    return True
+
+
+def can_see(user: AbstractBaseUser | None, obj: Model) -> bool:
+    """May ``user`` even know ``obj`` exists? (False → answer 404, not 403.)"""
+    if user is None or not user.is_active or not user.is_authenticated:
+        return False
+    if user.is_superuser:
+        return True
+    label = obj._meta.label_lower
+    if not user.has_perm(_OBJECT_VIEW_PERMS[label]):
+        return False
+    if not getattr(obj, "restricted", False):
+        return True
+    return user.has_perm(_OBJECT_VIEW_PERMS[label], obj) or user.has_perm(
+        _OBJECT_CHANGE_PERMS[label], obj
+    )
+
+
+def _has_object_perm(user, obj: Model, table: dict[str, str], action: str) -> bool:
+    label = obj._meta.label_lower
+    if action.endswith((".view", ".view_report")):
+        return True  # can_see already granted it
+    return user.has_perm(table[label], obj)
+
+
+def visible(user: AbstractBaseUser | None, queryset: QuerySet) -> QuerySet:
+    """``queryset`` narrowed to what ``user`` may see: unrestricted objects plus
+    restricted ones granted to the user or their groups. One query, no N+1."""
+    if user is None or not user.is_active or not user.is_authenticated:
+        return queryset.none()
+    if user.is_superuser:
+        return queryset
+    label = queryset.model._meta.label_lower
+    if not user.has_perm(_OBJECT_VIEW_PERMS[label]):
+        return queryset.none()
+    granted = get_objects_for_user(
+        user,
+        [_OBJECT_VIEW_PERMS[label], _OBJECT_CHANGE_PERMS[label]],
+        klass=queryset.model,
+        any_perm=True,
+        with_superuser=False,
+        accept_global_perms=False,
+    ).values("pk")
+    from django.db.models import Q
+
+    return queryset.filter(Q(restricted=False) | Q(pk__in=granted))
+
+
+def can_use_admin(user: AbstractBaseUser | None) -> bool:
+    """The Django admin is for Campaign Administrators (and superusers)."""
+    from accounts.roles import ADMINISTRATOR
+
+    if user is None or not user.is_active or not user.is_authenticated:
+        return False
+    return user.is_superuser or user.groups.filter(name=ADMINISTRATOR).exists()

@@ -1,0 +1,1 @@
+"""Signal receivers for accounts (the invitation email on user creation lives here)."""

@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class Channel(models.TextChoices):
+    """The three channels; shared by profiles' consent, suppression and configurations."""
+
+    EMAIL = "email", _("Email")
+    SMS = "sms", _("SMS")
+    PUSH = "push", _("Push")
+
+
+class Profile(models.Model):
+    """A person we can message. Identities are unique where present (NULL when absent)."""
+
+    profile_id = models.CharField(_("external profile id"), max_length=255, null=True, blank=True)
+    email = models.CharField(_("email"), max_length=254, null=True, blank=True)
+    phone = models.CharField(_("phone (E.164)"), max_length=20, null=True, blank=True)
+    push_token = models.CharField(_("push token"), max_length=512, null=True, blank=True)
+    attributes = models.JSONField(_("attributes"), default=dict, blank=True)
+    timezone = models.CharField(_("time zone"), max_length=64, blank=True, default="")
+    consent_email = models.BooleanField(_("email marketing consent"), default=False)
+    consent_sms = models.BooleanField(_("SMS marketing consent"), default=False)
+    consent_push = models.BooleanField(_("push marketing consent"), default=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("profile")
+        verbose_name_plural = _("profiles")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["profile_id"],
+                condition=Q(profile_id__isnull=False),
+                name="profile_unique_profile_id",
+            ),
+            models.UniqueConstraint(
+                fields=["email"], condition=Q(email__isnull=False), name="profile_unique_email"
+            ),
+            models.UniqueConstraint(
+                fields=["phone"], condition=Q(phone__isnull=False), name="profile_unique_phone"
+            ),
+            models.UniqueConstraint(
+                fields=["push_token"],
+                condition=Q(push_token__isnull=False),
+                name="profile_unique_push_token",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            self.email
+            or self.phone
+            or self.profile_id
+            or (self.push_token or "")[:16]
+            or f"#{self.pk}"
+        )
+
+
+class ConsentChange(models.Model):
+    """When and how a profile's consent for one channel changed (audit trail)."""
+
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="consent_changes")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    granted = models.BooleanField()
+    source = models.CharField(
+        _("source"), max_length=50
+    )  # api, import, unsubscribe, feedback, admin
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("consent change")
+        verbose_name_plural = _("consent changes")
+        ordering = ["-changed_at"]
+
+
+class Suppression(models.Model):
+    class Reason(models.TextChoices):
+        HARD_BOUNCE = "hard_bounce", _("Hard bounce")
+        COMPLAINT = "complaint", _("Complaint")
+        UNSUBSCRIBE = "unsubscribe", _("Unsubscribed")
+        MANUAL = "manual", _("Added manually")
+        SOFT_BOUNCE = "soft_bounce", _("Repeated soft bounces")
+
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    address = models.CharField(
+        _("address"), max_length=512
+    )  # normalized email, E.164 phone or push token
+    reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("suppression")
+        verbose_name_plural = _("suppression list")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "address"], name="suppression_unique_address"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.address}"
+
+
+class Audience(models.Model):
+    class Kind(models.TextChoices):
+        RULE = "rule", _("Rule")
+        UPLOAD = "upload", _("Upload")
+
+    class Status(models.TextChoices):
+        READY = "ready", _("Ready")
+        IMPORTING = "importing", _("Importing")
+        FAILED = "failed", _("Failed")
+
+    name = models.CharField(_("name"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    rule = models.JSONField(_("rule"), null=True, blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.READY
+    )
+    size = models.PositiveIntegerField(
+        _("size"), default=0
+    )  # frozen for uploads, last estimate for rules
+    restricted = models.BooleanField(
+        _("restricted"),
+        default=False,
+        help_text=_("Only users or groups granted access can see or use it."),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("audience")
+        verbose_name_plural = _("audiences")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AudienceMember(models.Model):
+    """Frozen membership of an uploaded audience."""
+
+    audience = models.ForeignKey(Audience, on_delete=models.CASCADE, related_name="members")
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["audience", "profile"], name="audience_member_unique")
+        ]

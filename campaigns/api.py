@@ -1,0 +1,7 @@
+"""Campaigns, executions and approval policies API (SPEC §7)."""
+
+from ninja import Router
+
+campaigns_router = Router(tags=["campaigns"])
+executions_router = Router(tags=["executions"])
+policies_router = Router(tags=["approval policies"])

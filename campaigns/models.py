@@ -1,0 +1,349 @@
+"""Campaigns, their versions and audit trail, approvals, runs and deliveries.
+
+Only the services in ``campaigns/services.py`` write ``Campaign.status`` (a
+compare-and-set per transition); the engine in ``campaigns/engine/`` owns runs
+and deliveries.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from audiences.models import Audience, Channel, Profile
+from channels.models import ChannelConfiguration, Purpose
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    IN_REVIEW = "in_review", _("In review")
+    ACTIVATING = "activating", _("Activating")
+    SCHEDULED = "scheduled", _("Scheduled")
+    LIVE = "live", _("Live")
+    STOPPED = "stopped", _("Stopped")
+    COMPLETED = "completed", _("Completed")
+    FAILED = "failed", _("Failed")
+    ARCHIVED = "archived", _("Archived")
+
+
+class CampaignType(models.TextChoices):
+    SCHEDULED = "scheduled", _("Scheduled")
+    API_TRIGGERED = "api_triggered", _("API-triggered")
+
+
+class IdentityNamespace(models.TextChoices):
+    EMAIL = "email", _("Email")
+    PHONE = "phone", _("Phone")
+    PUSH_TOKEN = "push_token", _("Push token")
+
+
+class Tag(models.Model):
+    name = models.CharField(_("name"), max_length=50, unique=True)
+
+    class Meta:
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Campaign(models.Model):
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="campaigns", verbose_name=_("tags"))
+    type = models.CharField(
+        _("type"), max_length=15, choices=CampaignType.choices, default=CampaignType.SCHEDULED
+    )
+    category = models.CharField(
+        _("category"), max_length=15, choices=Purpose.choices, default=Purpose.MARKETING
+    )
+    channel = models.CharField(
+        _("channel"), max_length=10, choices=Channel.choices, default=Channel.EMAIL
+    )
+    status = models.CharField(
+        _("status"),
+        max_length=12,
+        choices=CampaignStatus.choices,
+        default=CampaignStatus.DRAFT,
+        db_index=True,
+    )
+    restricted = models.BooleanField(
+        _("restricted"),
+        default=False,
+        help_text=_("Only users or groups granted access can see or change it."),
+    )
+    # The version that sends (None until first activation) and the version being
+    # edited (the only version of a draft; the "open draft version" of a live one).
+    live_version = models.ForeignKey(
+        "CampaignVersion", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    draft_version = models.ForeignKey(
+        "CampaignVersion", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    failure_reason = models.TextField(_("failure reason"), blank=True)
+    activated_at = models.DateTimeField(_("activated"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
+        ordering = ["-updated_at"]
+        permissions = [
+            ("publish_campaign", _("Can activate, stop and archive campaigns")),
+            ("approve_campaign", _("Can approve campaigns or request changes")),
+            ("request_approval_campaign", _("Can request approval for campaigns")),
+            ("view_campaign_report", _("Can view campaign reports")),
+            ("manage_access_campaign", _("Can manage who may access a restricted campaign")),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CampaignVersion(models.Model):
+    """A campaign's editable content and settings (SPEC §1 "version")."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField(default=1)
+    channel_configuration = models.ForeignKey(
+        ChannelConfiguration,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("channel configuration"),
+    )
+    audience = models.ForeignKey(
+        Audience,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("audience"),
+    )
+    identity_namespace = models.CharField(
+        _("identity"),
+        max_length=12,
+        choices=IdentityNamespace.choices,
+        default=IdentityNamespace.EMAIL,
+    )
+    # email: subject, preheader, html, text; sms: text; push: title, body, url, data
+    content = models.JSONField(_("content"), default=dict, blank=True)
+    start_at = models.DateTimeField(_("start"), null=True, blank=True)  # None: on activation
+    end_at = models.DateTimeField(_("end"), null=True, blank=True)
+    timezone = models.CharField(_("time zone"), max_length=64, default="UTC")
+    # {"frequency": "daily"|"weekly"|"monthly", "time": "HH:MM", "daysOfWeek": [0-6], "dayOfMonth": 1-31}
+    recurrence = models.JSONField(_("recurrence"), null=True, blank=True)
+    throttle_per_second = models.PositiveIntegerField(
+        _("throttle (messages per second)"), null=True, blank=True
+    )
+    use_profile_timezone = models.BooleanField(_("send in each profile's time zone"), default=False)
+    track_opens = models.BooleanField(_("track opens"), default=True)
+    track_clicks = models.BooleanField(_("track clicks"), default=True)
+    allow_profile_creation = models.BooleanField(_("create unknown profiles"), default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("campaign version")
+        verbose_name_plural = _("campaign versions")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "number"], name="campaign_version_unique_number"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} v{self.number}"
+
+
+class CampaignEvent(models.Model):
+    """Audit trail: every transition and notable action, who did it and why."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    action = models.CharField(max_length=30)
+    from_status = models.CharField(max_length=12, blank=True)
+    to_status = models.CharField(max_length=12, blank=True)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+class ApprovalPolicy(models.Model):
+    name = models.CharField(_("name"), max_length=200)
+    active = models.BooleanField(_("active"), default=True)
+    # Empty list = any. A campaign matches when it matches every non-empty list.
+    types = models.JSONField(_("types"), default=list, blank=True)
+    categories = models.JSONField(_("categories"), default=list, blank=True)
+    channels = models.JSONField(_("channels"), default=list, blank=True)
+    tags = models.JSONField(_("tags"), default=list, blank=True)
+    approver_users = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="+", verbose_name=_("approving users")
+    )
+    approver_groups = models.ManyToManyField(
+        "auth.Group", blank=True, related_name="+", verbose_name=_("approving groups")
+    )
+    block_self_approval = models.BooleanField(_("block self-approval"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("approval policy")
+        verbose_name_plural = _("approval policies")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApprovalRequest(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        APPROVED = "approved", _("Approved")
+        CHANGES_REQUESTED = "changes_requested", _("Changes requested")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="approval_requests"
+    )
+    version = models.ForeignKey(CampaignVersion, on_delete=models.CASCADE, related_name="+")
+    policy = models.ForeignKey(
+        ApprovalPolicy, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    message = models.TextField(blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign"],
+                condition=Q(status="pending"),
+                name="approval_one_pending_per_campaign",
+            )
+        ]
+
+
+class Run(models.Model):
+    """One execution of a campaign: a one-shot send, one occurrence, or one API trigger."""
+
+    class Kind(models.TextChoices):
+        ONE_SHOT = "one_shot", _("Scheduled send")
+        OCCURRENCE = "occurrence", _("Recurring occurrence")
+        API_UNITARY = "api_unitary", _("API trigger (recipients)")
+        API_AUDIENCE = "api_audience", _("API trigger (audience)")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        MATERIALIZING = "materializing", _("Preparing")
+        SENDING = "sending", _("Sending")
+        COMPLETED = "completed", _("Completed")
+        CANCELLED = "cancelled", _("Cancelled")
+        SKIPPED = "skipped", _("Skipped")
+        FAILED = "failed", _("Failed")
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="runs")
+    version = models.ForeignKey(CampaignVersion, on_delete=models.PROTECT, related_name="runs")
+    kind = models.CharField(max_length=15, choices=Kind.choices)
+    status = models.CharField(
+        max_length=15, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    request_id = models.CharField(max_length=255, null=True, blank=True)
+    context = models.JSONField(null=True, blank=True)
+    response = models.JSONField(
+        null=True, blank=True
+    )  # the first answer, replayed for a repeated requestId
+    error = models.TextField(blank=True)
+    # Counters kept up to date by the engine so progress never scans deliveries.
+    targeted = models.PositiveIntegerField(default=0)
+    excluded = models.PositiveIntegerField(default=0)
+    sent = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "request_id"],
+                condition=Q(request_id__isnull=False),
+                name="run_unique_request_id",
+            ),
+            models.UniqueConstraint(
+                fields=["campaign", "kind", "scheduled_for"],
+                condition=Q(kind__in=["one_shot", "occurrence"]),
+                name="run_unique_occurrence",
+            ),
+        ]
+
+
+class Delivery(models.Model):
+    """One message to one profile in one run. Its id is the provider idempotency key."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        EXCLUDED = "excluded", _("Excluded")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    class Reason(models.TextChoices):
+        NO_CONSENT = "no_consent", _("No consent")
+        SUPPRESSED = "suppressed", _("Suppressed")
+        MISSING_IDENTITY = "missing_identity", _("Missing identity")
+        FREQUENCY_CAP = "frequency_cap", _("Frequency cap")
+        DUPLICATE = "duplicate", _("Duplicate")
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="deliveries")
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    reason = models.CharField(max_length=40, blank=True)  # exclusion code or failure code
+    error = models.TextField(blank=True)
+    address = models.CharField(max_length=512, blank=True)
+    context = models.JSONField(null=True, blank=True)  # per-recipient API context
+    send_after = models.DateTimeField(null=True, blank=True)  # profile time zone / retry back-off
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=64, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    bounced_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    complained_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
+        constraints = [
+            models.UniqueConstraint(fields=["run", "profile"], name="delivery_one_per_run_profile")
+        ]
+        indexes = [models.Index(fields=["run", "status"], name="delivery_run_status")]

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from audiences.models import Channel
+
+
+class Purpose(models.TextChoices):
+    MARKETING = "marketing", _("Marketing")
+    TRANSACTIONAL = "transactional", _("Transactional")
+
+
+class ChannelConfiguration(models.Model):
+    """How one channel sends: sender identity, provider and an optional rate limit."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        DEACTIVATED = "deactivated", _("Deactivated")
+
+    class Platform(models.TextChoices):
+        IOS = "ios", "iOS"
+        ANDROID = "android", "Android"
+        WEB = "web", _("Web")
+
+    name = models.CharField(_("name"), max_length=200)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    purpose = models.CharField(_("purpose"), max_length=15, choices=Purpose.choices)
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.ACTIVE
+    )
+    provider = models.CharField(
+        _("provider"), max_length=20, default="smtp"
+    )  # smtp | webhook | console
+    # email
+    from_name = models.CharField(_("from name"), max_length=200, blank=True)
+    from_address = models.CharField(_("from address"), max_length=254, blank=True)
+    reply_to = models.CharField(_("reply-to"), max_length=254, blank=True)
+    bcc = models.CharField(_("BCC"), max_length=254, blank=True)
+    # sms
+    sender_number = models.CharField(_("SMS sender number"), max_length=20, blank=True)
+    # push
+    platform = models.CharField(
+        _("push platform"), max_length=10, choices=Platform.choices, blank=True
+    )
+    app_id = models.CharField(_("push app id"), max_length=200, blank=True)
+    rate_limit_per_second = models.PositiveIntegerField(
+        _("rate limit (messages per second)"),
+        null=True,
+        blank=True,
+        help_text=_("Shared by every campaign and every worker using this configuration."),
+    )
+    restricted = models.BooleanField(
+        _("restricted"),
+        default=False,
+        help_text=_("Only users or groups granted access can see or use it."),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("channel configuration")
+        verbose_name_plural = _("channel configurations")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE

@@ -1,0 +1,67 @@
+"""The API root (`/api/v1/`): authentication, problem+json errors, the routers.
+
+Every app adds its endpoints to its own ``api.py`` router; they are mounted here
+and nowhere else. Routes return camelCase (``by_alias=True``).
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from ninja import NinjaAPI
+from ninja.security import HttpBearer
+
+from accounts.services import api_key_authenticate
+from config import problems
+
+
+class ApiKeyAuth(HttpBearer):
+    """`Authorization: Bearer <key>`; the request then acts as the key's owner."""
+
+    def authenticate(self, request: HttpRequest, token: str):
+        key = api_key_authenticate(token.strip())
+        if key is None:
+            return None
+        request.user = key.user
+        request.api_key = key
+        return key
+
+
+api = NinjaAPI(
+    title="Volley API",
+    version="1",
+    description="Campaigns as code: everything a marketer does in the UI, with the same permissions.",
+    auth=ApiKeyAuth(),
+    urls_namespace="api",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+problems.install(api)
+
+
+@api.get("/", auth=None, include_in_schema=False)
+def root(request: HttpRequest) -> dict:
+    return {
+        "name": "Volley",
+        "version": "1",
+        "openapi": "/api/v1/openapi.json",
+        "docs": "/api/v1/docs",
+    }
+
+
+def _mount() -> None:
+    from accounts.api import router as accounts_router
+    from audiences.api import audiences_router, profiles_router
+    from campaigns.api import campaigns_router, executions_router, policies_router
+    from channels.api import channels_router, feedback_router
+
+    api.add_router("/me", accounts_router)
+    api.add_router("/campaigns", campaigns_router)
+    api.add_router("/executions", executions_router)
+    api.add_router("/approval-policies", policies_router)
+    api.add_router("/audiences", audiences_router)
+    api.add_router("/profiles", profiles_router)
+    api.add_router("/channel-configurations", channels_router)
+    api.add_router("/feedback", feedback_router)
+
+
+_mount()

@@ -1,0 +1,166 @@
+"""Typed readers for the environment variables of SPEC §9.
+
+Every reader raises ``ImproperlyConfigured`` with the variable's name and the
+offending value, so a typo stops start-up with a sentence instead of a traceback
+deep inside a database driver.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ImproperlyConfigured(
+        f"{name} must be one of 1/0, true/false, yes/no, on/off; got {raw!r}."
+    )
+
+
+def env_int(
+    name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number; got {raw!r}.") from None
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}; got {value}.")
+    return value
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def parse_database_url(url: str, *, sqlite_default: Path) -> dict:
+    """Turn ``DATABASE_URL`` into a Django ``DATABASES['default']`` entry.
+
+    SQLite gets IMMEDIATE transactions, a busy timeout and WAL: the web process
+    and the worker cluster write at the same time, and SQLite's default deferred
+    transactions cannot upgrade a read lock ("database is locked").
+    """
+    import dj_database_url
+
+    if not url:
+        sqlite_default.parent.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{sqlite_default}"
+    scheme = urlsplit(url).scheme
+    if scheme not in {"sqlite", "postgres", "postgresql", "pgsql"}:
+        raise ImproperlyConfigured(
+            f"DATABASE_URL must start with postgres:// or sqlite:///; got {_redact(url)!r}."
+        )
+    try:
+        config = dj_database_url.parse(url, conn_max_age=0)
+    except Exception as exc:  # dj-database-url raises several kinds for bad URLs
+        raise ImproperlyConfigured(
+            f"DATABASE_URL is malformed ({exc}): {_redact(url)!r}."
+        ) from None
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        if not config.get("NAME"):
+            raise ImproperlyConfigured(
+                "DATABASE_URL for SQLite needs a file path, e.g. sqlite:///var/volley.sqlite3."
+            )
+        config["OPTIONS"] = {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    else:
+        if not config.get("NAME"):
+            raise ImproperlyConfigured(
+                f"DATABASE_URL must name a database, e.g. postgres://user@host:5432/volley; got {_redact(url)!r}."
+            )
+        try:
+            int(config.get("PORT") or 5432)
+        except ValueError:
+            raise ImproperlyConfigured(f"DATABASE_URL has a bad port: {_redact(url)!r}.") from None
+        config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+def parse_email_url(url: str) -> dict:
+    """Turn ``EMAIL_URL`` into Django's email settings.
+
+    ``smtp://user:pass@host:port?tls=1`` (or ``?ssl=1``), ``console:`` and
+    ``file:///path`` are understood; anything else stops start-up.
+    """
+    if not url or url.startswith("console:"):
+        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        if not parts.path:
+            raise ImproperlyConfigured(
+                "EMAIL_URL file:// needs a directory, e.g. file:///tmp/volley-mail."
+            )
+        return {
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": unquote(parts.path),
+        }
+    if parts.scheme == "locmem":
+        return {"EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"}
+    if parts.scheme not in {"smtp", "smtps"}:
+        raise ImproperlyConfigured(
+            f"EMAIL_URL must be smtp://…, console: or file:///…; got {_redact(url)!r}."
+        )
+    if not parts.hostname:
+        raise ImproperlyConfigured(f"EMAIL_URL needs a host: {_redact(url)!r}.")
+    try:
+        port = parts.port or (465 if parts.scheme == "smtps" else 25)
+    except ValueError:
+        raise ImproperlyConfigured(f"EMAIL_URL has a bad port: {_redact(url)!r}.") from None
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    use_tls = query.get("tls", "0").lower() in TRUE_WORDS
+    use_ssl = parts.scheme == "smtps" or query.get("ssl", "0").lower() in TRUE_WORDS
+    if use_tls and use_ssl:
+        raise ImproperlyConfigured("EMAIL_URL cannot ask for both tls=1 and ssl=1.")
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": parts.hostname,
+        "EMAIL_PORT": port,
+        "EMAIL_HOST_USER": unquote(parts.username or ""),
+        "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
+        "EMAIL_USE_TLS": use_tls,
+        "EMAIL_USE_SSL": use_ssl,
+        "EMAIL_TIMEOUT": int(query.get("timeout", "30")),
+    }
+
+
+def redis_url_valid(url: str) -> str:
+    if url and urlsplit(url).scheme not in {"redis", "rediss", "unix"}:
+        raise ImproperlyConfigured(
+            f"REDIS_URL must start with redis:// or rediss://; got {_redact(url)!r}."
+        )
+    return url
+
+
+def _redact(url: str) -> str:
+    """Hide a password before a URL goes into an error message."""
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url

@@ -1,0 +1,142 @@
+"""RFC 9457 problem details for every API error (SPEC §7).
+
+Services raise ``ApiProblem`` (or Django's ``PermissionDenied`` / ``Http404``);
+django-ninja's own errors (validation, malformed JSON, auth) are mapped here, so
+no handler anywhere builds an error body by hand.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from django.utils.translation import gettext as _
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+class ApiProblem(Exception):
+    def __init__(
+        self,
+        status: int,
+        detail: str = "",
+        *,
+        title: str | None = None,
+        errors: dict[str, list[str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or title or str(status))
+        self.status = status
+        self.detail = detail
+        self.title = title
+        self.errors = errors
+        self.headers = headers or {}
+
+
+def problem_response(
+    status: int,
+    detail: str = "",
+    *,
+    title: str | None = None,
+    errors: dict[str, list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JsonResponse:
+    body: dict[str, Any] = {
+        "type": f"https://volley.invalid/problems/{status}",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail or HTTPStatus(status).description,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    response = JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def _field_name(loc: list | tuple) -> str:
+    """ninja's error location, e.g. ("body", "payload", "content", "subject") → "content.subject"."""
+    parts = [str(p) for p in loc]
+    while parts and parts[0] in {"body", "query", "path", "form", "file", "header", "cookie"}:
+        parts = parts[1:]
+        if parts and parts[0] in {"payload", "data", "body", "params", "filters"}:
+            parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def validation_errors(errors: list[dict]) -> dict[str, list[str]]:
+    result: dict[str, list[str]] = {}
+    for error in errors:
+        if error.get("type") == "json_invalid" or "Cannot parse request body" in str(
+            error.get("msg", "")
+        ):
+            result.setdefault("body", []).append(_("The request body is not valid JSON."))
+            continue
+        message = str(error.get("msg", _("Invalid value.")))
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        result.setdefault(_field_name(error.get("loc", ())), []).append(message)
+    return result
+
+
+def install(api) -> None:
+    """Register the problem+json handlers on a NinjaAPI instance."""
+    from django.core.exceptions import PermissionDenied
+    from django.core.exceptions import ValidationError as DjangoValidationError
+    from django.http import Http404
+    from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
+
+    def on_problem(request: HttpRequest, exc: ApiProblem):
+        return problem_response(
+            exc.status, exc.detail, title=exc.title, errors=exc.errors, headers=exc.headers
+        )
+
+    def on_validation(request: HttpRequest, exc: ValidationError):
+        return problem_response(
+            400,
+            _("The request has invalid fields."),
+            title=_("Invalid request"),
+            errors=validation_errors(exc.errors),
+        )
+
+    def on_django_validation(request: HttpRequest, exc: DjangoValidationError):
+        if hasattr(exc, "error_dict"):
+            errors = {field: [str(m) for m in msgs] for field, msgs in exc.message_dict.items()}
+        else:
+            errors = {"body": [str(m) for m in exc.messages]}
+        return problem_response(
+            400, _("The request has invalid fields."), title=_("Invalid request"), errors=errors
+        )
+
+    def on_auth(request: HttpRequest, exc: AuthenticationError):
+        return problem_response(
+            401,
+            _("Send a valid API key as 'Authorization: Bearer <key>'."),
+            headers={"WWW-Authenticate": 'Bearer realm="volley"'},
+        )
+
+    def on_throttled(request: HttpRequest, exc: Throttled):
+        wait = int(exc.wait or 1)
+        return problem_response(
+            429, _("Too many requests; retry later."), headers={"Retry-After": str(wait)}
+        )
+
+    def on_http(request: HttpRequest, exc: HttpError):
+        return problem_response(exc.status_code, str(exc))
+
+    def on_denied(request: HttpRequest, exc: PermissionDenied):
+        return problem_response(403, str(exc) or _("Your role does not allow this action."))
+
+    def on_404(request: HttpRequest, exc: Http404):
+        return problem_response(404, _("No such resource, or you may not see it."))
+
+    api.add_exception_handler(ApiProblem, on_problem)
+    api.add_exception_handler(ValidationError, on_validation)
+    api.add_exception_handler(DjangoValidationError, on_django_validation)
+    api.add_exception_handler(AuthenticationError, on_auth)
+    api.add_exception_handler(Throttled, on_throttled)
+    api.add_exception_handler(HttpError, on_http)
+    api.add_exception_handler(PermissionDenied, on_denied)
+    api.add_exception_handler(Http404, on_404)

@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from config.api import api
+from config.health import healthz
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="campaigns:list", permanent=False)),
+    path("healthz", healthz, name="healthz"),
+    path("accounts/", include("accounts.urls")),
+    path("campaigns/", include("campaigns.urls")),
+    path("approvals/", include("campaigns.approvals_urls")),
+    path("audiences/", include("audiences.urls")),
+    path("channels/", include("channels.urls")),
+    path("t/", include("channels.public_urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+]

@@ -1,0 +1,116 @@
+"""Shared fixtures: one persona per role (SPEC §2) and an API client helper."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
+
+from accounts.roles import ADMINISTRATOR, APPROVER, MANAGER, VIEWER
+
+
+@pytest.fixture
+def make_user(db, django_user_model):
+    def make(username: str, *roles: str, superuser: bool = False, email: str | None = None):
+        user = django_user_model.objects.create_user(
+            username=username,
+            password="pw-" + username,
+            email=email or f"{username}@example.com",
+            is_superuser=superuser,
+        )
+        for role in roles:
+            user.groups.add(Group.objects.get(name=role))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def viewer(make_user):
+    return make_user("vera", VIEWER)
+
+
+@pytest.fixture
+def manager(make_user):
+    return make_user("mona", MANAGER)
+
+
+@pytest.fixture
+def approver(make_user):
+    return make_user("alex", APPROVER)
+
+
+@pytest.fixture
+def administrator(make_user):
+    return make_user("ada", ADMINISTRATOR)
+
+
+@pytest.fixture
+def outsider(make_user):
+    """Signed in, but holds no role at all."""
+    return make_user("oscar")
+
+
+@pytest.fixture
+def login(client):
+    def as_user(user) -> Client:
+        client.force_login(user)
+        return client
+
+    return as_user
+
+
+class ApiClient:
+    """A test client that speaks to /api/v1/ with a bearer key."""
+
+    def __init__(self, key: str | None):
+        self.client = Client()
+        self.headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
+
+    def _send(self, method: str, path: str, data=None, **extra):
+        kwargs = {**self.headers, **extra}
+        if data is not None and not isinstance(data, (str, bytes)):
+            data = json.dumps(data)
+        func = getattr(self.client, method)
+        if method in {"get", "delete"} and data is None:
+            return func(f"/api/v1{path}", **kwargs)
+        return func(
+            f"/api/v1{path}",
+            data=data,
+            content_type=extra.pop("content_type", "application/json"),
+            **kwargs,
+        )
+
+    def get(self, path: str, data=None, **extra):
+        return self.client.get(f"/api/v1{path}", data=data, **{**self.headers, **extra})
+
+    def post(self, path: str, data=None, **extra):
+        return self._send("post", path, data if data is not None else {}, **extra)
+
+    def put(self, path: str, data=None, **extra):
+        return self._send("put", path, data if data is not None else {}, **extra)
+
+    def patch(self, path: str, data=None, **extra):
+        return self._send("patch", path, data if data is not None else {}, **extra)
+
+    def delete(self, path: str, **extra):
+        return self._send("delete", path, **extra)
+
+
+@pytest.fixture
+def api_for(db):
+    """``api_for(user)`` → an ApiClient authenticated with a fresh key of ``user``."""
+    from accounts.services import api_key_create
+
+    def make(user) -> ApiClient:
+        _key, plain = api_key_create(user=user, name="test")
+        return ApiClient(plain)
+
+    return make
+
+
+@pytest.fixture
+def anonymous_api(db) -> ApiClient:
+    return ApiClient(None)
