@@ -3,5 +3,4 @@
 from ninja import Router
 
 campaigns_router = Router(tags=["campaigns"])
-executions_router = Router(tags=["executions"])
 policies_router = Router(tags=["approval policies"])

@@ -51,7 +51,8 @@ def root(request: HttpRequest) -> dict:
 def _mount() -> None:
     from accounts.api import router as accounts_router
     from audiences.api import audiences_router, profiles_router
-    from campaigns.api import campaigns_router, executions_router, policies_router
+    from campaigns.api import campaigns_router, policies_router
+    from campaigns.api_executions import executions_router
     from channels.api import channels_router, feedback_router
 
     api.add_router("/me", accounts_router)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("accounts/", include("accounts.urls")),
     path("campaigns/", include("campaigns.urls")),
+    path("campaigns/", include("campaigns.report_urls")),
     path("approvals/", include("campaigns.approvals_urls")),
     path("audiences/", include("audiences.urls")),
     path("channels/", include("channels.urls")),
