@@ -14,7 +14,8 @@ $(PY):
 
 # Reinstall only when pyproject.toml changes, so a second `make run` starts fast.
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print("\n".join(p["dependencies"] + p["optional-dependencies"]["dev"]))' \
+		| xargs -d '\n' $(PY) -m pip install -q
 	touch $(STAMP)
 
 venv: $(STAMP)
