@@ -52,11 +52,12 @@ def _mount() -> None:
     from accounts.api import router as accounts_router
     from audiences.api import audiences_router, profiles_router
     from campaigns.api import campaigns_router, policies_router
-    from campaigns.api_executions import executions_router
+    from campaigns.api_executions import executions_router, reports_router
     from channels.api import channels_router, feedback_router
 
     api.add_router("/me", accounts_router)
     api.add_router("/campaigns", campaigns_router)
+    api.add_router("/campaigns", reports_router)
     api.add_router("/executions", executions_router)
     api.add_router("/approval-policies", policies_router)
     api.add_router("/audiences", audiences_router)

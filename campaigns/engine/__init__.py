@@ -21,3 +21,11 @@ def cancel_campaign_work(campaign) -> None:
     from campaigns.engine.stop import cancel_campaign_work as cancel
 
     cancel(campaign)
+
+
+def enqueue_reschedule(campaign_id: int) -> None:
+    """Called on commit after a live/scheduled campaign's draft version replaced
+    its live version: the worker rebuilds its schedules from the new version."""
+    from django_q.tasks import async_task
+
+    async_task("campaigns.tasks.reschedule", campaign_id, task_name=f"reschedule-{campaign_id}")
