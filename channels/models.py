@@ -69,3 +69,42 @@ class ChannelConfiguration(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+
+class DeliveryEvent(models.Model):
+    """Every raw tracking or provider event for a delivery.
+
+    ``Delivery`` keeps the first occurrence of each (unique counts); this log
+    keeps every one, which is what counts repeated soft bounces per address.
+    """
+
+    class Kind(models.TextChoices):
+        OPEN = "open", _("Opened")
+        CLICK = "click", _("Clicked")
+        UNSUBSCRIBE = "unsubscribe", _("Unsubscribed")
+        DELIVERED = "delivered", _("Delivered")
+        HARD_BOUNCE = "hard_bounce", _("Hard bounce")
+        SOFT_BOUNCE = "soft_bounce", _("Soft bounce")
+        COMPLAINT = "complaint", _("Complaint")
+        SMS_STOP = "sms_stop", _("SMS STOP")
+
+    delivery = models.ForeignKey(
+        "campaigns.Delivery", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(_("event"), max_length=20, choices=Kind.choices)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    address = models.CharField(_("address"), max_length=512, blank=True)
+    detail = models.TextField(_("detail"), blank=True)  # clicked URL, bounce reason
+    created_at = models.DateTimeField(_("when"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("delivery event")
+        verbose_name_plural = _("delivery events")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["channel", "address", "kind"], name="delivery_event_address"),
+            models.Index(fields=["delivery", "kind"], name="delivery_event_delivery"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.address}"
