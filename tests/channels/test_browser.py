@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
@@ -42,6 +43,7 @@ def sign_in(page, live_server, user):
     page.fill("input[name=username]", user.username)
     page.fill("input[name=password]", f"pw-{user.username}")
     page.locator("form button[type=submit]").last.click()
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -59,18 +61,19 @@ def test_administrator_configures_previews_and_proofs(page, live_server, make_us
     page.select_option("select[name=purpose]", "marketing")
     page.fill("input[name=from_address]", "not an address")
     page.get_by_role("button", name="Create").click()
-    assert page.locator(".errorlist").count() >= 1
+    expect(page.locator(".errorlist").first).to_be_visible()
     page.fill("input[name=from_address]", "news@volley.example")
     page.get_by_role("button", name="Create").click()
+    expect(page.locator(".message.success")).to_have_count(1)
     page.get_by_role("link", name="Test message").first.click()
     page.fill("input[name=content_subject]", "Hello {{ profile.firstName }}")
     page.fill("textarea[name=content_html]", "<p>Hi {{ profile.firstName }}</p>")
     page.fill("input[name=profile_lookup]", "ann@example.com")
     page.get_by_role("button", name="Preview").click()
-    assert page.get_by_test_id("preview-subject").inner_text() == "Hello Ann"
+    expect(page.get_by_test_id("preview-subject")).to_have_text("Hello Ann")
     page.fill("textarea[name=recipients]", "me@example.com")
     page.get_by_role("button", name="Send proofs").click()
-    assert page.locator(".message.success").count() == 1
+    expect(page.locator(".message.success")).to_have_count(1)
     assert [m.to for m in mail.outbox] == [["me@example.com"]]
 
     page.goto(f"{live_server.url}/channels/new/sms/")
@@ -79,12 +82,13 @@ def test_administrator_configures_previews_and_proofs(page, live_server, make_us
     page.fill("input[name=sender_number]", "+31612345000")
     page.select_option("select[name=provider]", "console")
     page.get_by_role("button", name="Create").click()
+    expect(page.locator(".message.success")).to_have_count(1)
     page.get_by_role("row", name="Promotions").get_by_role("link", name="Test message").click()
     page.fill("textarea[name=content_text]", "Hi {{ profile.firstName }} €")
-    assert "GSM-7" in page.locator("#sms-counter").inner_text()
+    expect(page.locator("#sms-counter")).to_contain_text("GSM-7")
     page.fill("textarea[name=content_text]", "Hi ✓")
-    assert "UCS-2" in page.locator("#sms-counter").inner_text()
+    expect(page.locator("#sms-counter")).to_contain_text("UCS-2")
     page.fill("textarea[name=content_text]", "Hi {{ profile.firstName }}")
     page.fill("input[name=profile_lookup]", "+31612345678")
     page.get_by_role("button", name="Preview").click()
-    assert page.get_by_test_id("preview-text").inner_text() == "Hi Ann"
+    expect(page.get_by_test_id("preview-text")).to_have_text("Hi Ann")
