@@ -268,6 +268,34 @@ def html_to_text(html_text: str) -> str:
     return converter.handle(html_text).strip() + "\n"
 
 
+_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+
+
+def text_template_from_html(source: str):
+    """A plain-text template derived from an HTML template, or None.
+
+    Converting HTML to text costs more than rendering; doing it once on the
+    template (with the Jinja tags set aside) instead of once per profile keeps
+    sends fast. When a tag would be lost (inside <style>, an attribute
+    html2text drops…) we return None and convert per message instead.
+    """
+    tags: list[str] = []
+
+    def park(match: re.Match) -> str:
+        tags.append(match.group(0))
+        return f"JINJAPH{len(tags) - 1:05d}Z"
+
+    converted = html_to_text(_JINJA.sub(park, source))
+    found = re.findall(r"JINJAPH(\d{5})Z", converted)
+    if [int(n) for n in found] != list(range(len(tags))):
+        return None
+    text = re.sub(r"JINJAPH(\d{5})Z", lambda m: tags[int(m.group(1))], converted)
+    try:
+        return TEXT_ENV.from_string(text)
+    except TemplateError:
+        return None
+
+
 # --- compiled content ---------------------------------------------------------
 
 
@@ -299,6 +327,10 @@ class CompiledContent:
             ).from_string(source)
             for name, source in sources.items()
         }
+        if channel == Channel.EMAIL and "html" in self.templates and "text" not in self.templates:
+            self.text_from_html = text_template_from_html(sources["html"])
+        else:
+            self.text_from_html = None
         # Non-text custom data values (numbers, booleans) pass through unchanged.
         self.static_data = (
             {k: v for k, v in (content.get("data") or {}).items() if not isinstance(v, str)}
@@ -310,6 +342,10 @@ class CompiledContent:
         template = self.templates.get(name)
         if template is None:
             return ""
+        return self._render_template(name, template, variables)
+
+    @staticmethod
+    def _render_template(name: str, template, variables: dict) -> str:
         try:
             return template.render(variables)
         except SecurityError as exc:
@@ -350,7 +386,10 @@ class CompiledContent:
         body = self._render_field("html", variables)
         text = self._render_field("text", variables)
         if not text.strip() and body:
-            text = html_to_text(body)
+            if self.text_from_html is not None:
+                text = self._render_template("text", self.text_from_html, variables)
+            else:
+                text = html_to_text(body)
         if body and delivery_id is not None:
             if self.track_clicks:
                 body = _rewrite_links(body, delivery_id, skip={unsubscribe})

@@ -252,3 +252,34 @@ def test_push_renders_title_body_url_and_data():
 def test_compiled_once_rendered_for_many_profiles():
     compiled = compile_content("sms", {"text": "{{ profile.n }}"}, category="marketing")
     assert [compiled.render(profile=person(n=i)).text for i in range(3)] == ["0", "1", "2"]
+
+
+def test_plain_text_derived_once_from_the_html_template_is_personalized_and_unescaped():
+    compiled = compile_content(
+        "email",
+        {
+            "subject": "s",
+            "html": "<p>Hi {{ profile.name }}</p>"
+            "{% if profile.vip %}<p>VIP</p>{% endif %}"
+            '<a href="https://ex.com/?u={{ profile.name }}">Go</a>',
+        },
+        category="transactional",
+    )
+    assert compiled.text_from_html is not None
+    text = compiled.render(profile=person(name="Tom & Jerry", vip=True)).text
+    assert "Hi Tom & Jerry" in text and "VIP" in text
+    assert "https://ex.com/?u=Tom & Jerry" in text
+    assert "VIP" not in compiled.render(profile=person(name="x", vip=False)).text
+
+
+def test_plain_text_falls_back_to_per_message_conversion_when_tags_would_be_lost():
+    compiled = compile_content(
+        "email",
+        {
+            "subject": "s",
+            "html": "<style>{% if profile.x %}p{}{% endif %}</style><p>Hi {{ profile.name }}</p>",
+        },
+        category="transactional",
+    )
+    assert compiled.text_from_html is None
+    assert "Hi Ann" in compiled.render(profile=person(name="Ann")).text
