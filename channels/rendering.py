@@ -12,6 +12,7 @@ fails a send.
 
 from __future__ import annotations
 
+import contextvars
 import html
 import re
 from dataclasses import dataclass, field
@@ -33,6 +34,19 @@ FIELDS: dict[str, tuple[str, ...]] = {
 # Multiplying a string or list by a huge number is the cheapest way to exhaust
 # a worker's memory from a template; refuse results larger than this.
 MAX_REPEAT = 10_000
+# A template runs once per profile: loops over data and the output of one field
+# are bounded so a template cannot keep a worker busy (or its memory full).
+MAX_ITERATIONS = 100_000
+MAX_OUTPUT = 2_000_000
+_BUDGET: contextvars.ContextVar[list[int]] = contextvars.ContextVar("render_budget")
+
+
+def _spend() -> None:
+    budget = _BUDGET.get(None)
+    if budget is not None:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise SecurityError(_("Too many loop iterations."))
 
 
 class RenderError(ValueError):
@@ -64,7 +78,7 @@ def _make_env(autoescape: bool) -> _Environment:
     # cycler/joiner/namespace/lipsum/dict, whose __init__ leads to Python globals.
     safe_range = env.globals["range"]
     env.globals.clear()
-    env.globals["range"] = safe_range
+    env.globals["range"] = lambda *args: _Seq(safe_range(*args))
     return env
 
 
@@ -99,7 +113,9 @@ class Namespace:
         return key in self._data
 
     def __iter__(self):
-        return iter(self._data)
+        for key in self._data:
+            _spend()
+            yield key
 
     def __len__(self) -> int:
         return len(self._data)
@@ -111,11 +127,20 @@ class Namespace:
         return ""
 
 
+class _Seq(list):
+    """A list whose iteration spends the render's loop budget."""
+
+    def __iter__(self):
+        for item in super().__iter__():
+            _spend()
+            yield item
+
+
 def _wrap(value: Any) -> Any:
     if isinstance(value, dict):
         return Namespace(value)
     if isinstance(value, list):
-        return [_wrap(v) for v in value]
+        return _Seq(_wrap(v) for v in value)
     return value
 
 
@@ -296,6 +321,23 @@ def text_template_from_html(source: str):
         return None
 
 
+def _bounded(template, variables: dict) -> str:
+    """Render with a loop budget and an output cap (streamed, so a huge output
+    is refused before it is ever assembled)."""
+    token = _BUDGET.set([MAX_ITERATIONS])
+    try:
+        chunks: list[str] = []
+        size = 0
+        for chunk in template.generate(variables):
+            size += len(chunk)
+            if size > MAX_OUTPUT:
+                raise SecurityError(_("The message is too large."))
+            chunks.append(chunk)
+        return "".join(chunks)
+    finally:
+        _BUDGET.reset(token)
+
+
 # --- compiled content ---------------------------------------------------------
 
 
@@ -347,7 +389,7 @@ class CompiledContent:
     @staticmethod
     def _render_template(name: str, template, variables: dict) -> str:
         try:
-            return template.render(variables)
+            return _bounded(template, variables)
         except SecurityError as exc:
             raise RenderError(_("%(field)s: %(error)s") % {"field": name, "error": exc}) from exc
         except (TemplateError, ArithmeticError, TypeError, ValueError) as exc:

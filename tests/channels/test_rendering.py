@@ -143,6 +143,12 @@ SANDBOX_PAYLOADS = [
     "{% import 'os' as os %}",
     "{% include '/etc/passwd' %}",
     "{% extends '/etc/passwd' %}",
+    "{{ '{0.__class__}'.format(profile) }}",
+    "{{ '%s'|format(profile.__class__) }}",
+    "{% for a in range(1000) %}{% for b in range(1000) %}{% endfor %}{% endfor %}",
+    "{% for a in context.big %}{% for b in context.big %}{% for c in context.big %}"
+    "{% endfor %}{% endfor %}{% endfor %}",
+    "{% for a in range(10000) %}{{ 'x' * 10000 }}{% endfor %}",
 ]
 
 
@@ -164,7 +170,7 @@ def test_template_injection_payloads_fail_safely(payload, settings):
     errors = validate_content("sms", {"text": payload})
     try:
         compiled = compile_content("sms", {"text": payload}, category="marketing")
-        text = compiled.render(profile=person(), context={}).text
+        text = compiled.render(profile=person(), context={"big": list(range(1000))}).text
     except RenderError:
         return  # refused: the send fails with a readable reason, nothing leaks
     assert not errors
