@@ -59,16 +59,34 @@ class ConfigurationIn(CamelSchema):
     restricted: bool = False
 
 
+class EmailOut(CamelOut):
+    from_name: str
+    from_address: str
+    reply_to: str
+    bcc: str
+
+
+class SmsOut(CamelOut):
+    sender_number: str
+    provider: str
+
+
+class PushOut(CamelOut):
+    platform: str
+    app_id: str
+    provider: str
+
+
 class ConfigurationOut(CamelOut):
     id: int
     name: str
-    channel: str
-    purpose: str
-    status: str
+    channel: Literal["email", "sms", "push"]
+    purpose: Literal["marketing", "transactional"]
+    status: Literal["active", "deactivated"]
     provider: str
-    email: dict | None
-    sms: dict | None
-    push: dict | None
+    email: EmailOut | None
+    sms: SmsOut | None
+    push: PushOut | None
     rate_limit_per_second: int | None
     restricted: bool
     created_at: datetime
@@ -89,17 +107,17 @@ def configuration_out(config: ChannelConfiguration) -> dict:
         "status": config.status,
         "provider": config.provider,
         "email": {
-            "fromName": config.from_name,
-            "fromAddress": config.from_address,
-            "replyTo": config.reply_to,
+            "from_name": config.from_name,
+            "from_address": config.from_address,
+            "reply_to": config.reply_to,
             "bcc": config.bcc,
         }
         if config.channel == "email"
         else None,
-        "sms": {"senderNumber": config.sender_number, "provider": config.provider}
+        "sms": {"sender_number": config.sender_number, "provider": config.provider}
         if config.channel == "sms"
         else None,
-        "push": {"platform": config.platform, "appId": config.app_id, "provider": config.provider}
+        "push": {"platform": config.platform, "app_id": config.app_id, "provider": config.provider}
         if config.channel == "push"
         else None,
         "rate_limit_per_second": config.rate_limit_per_second,

@@ -41,7 +41,8 @@ def _delivery(kind: str, token: str) -> tuple[Delivery, str]:
 @require_http_methods(["GET", "HEAD"])
 def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
     delivery, _url = _delivery("open", token)
-    services.delivery_record_open(delivery=delivery)
+    if request.method == "GET":  # a HEAD probe is not a reader opening the message
+        services.delivery_record_open(delivery=delivery)
     return HttpResponse(PIXEL, content_type="image/gif")
 
 

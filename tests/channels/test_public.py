@@ -40,6 +40,13 @@ def test_open_pixel_records_the_first_open_only(anon, make_delivery):
     assert DeliveryEvent.objects.filter(delivery=delivery, kind="open").count() == 2
 
 
+def test_head_probe_answers_but_records_nothing(anon, make_delivery):
+    delivery = make_delivery()
+    assert anon.head(path(tracking.open_url(delivery.pk))).status_code == 200
+    delivery.refresh_from_db()
+    assert delivery.opened_at is None
+
+
 def test_tampered_unsigned_or_foreign_tokens_are_404(anon, make_delivery):
     delivery = make_delivery()
     for url in (

@@ -18,6 +18,15 @@ def test_administrator_sees_the_list_with_filters(login, administrator, make_con
     assert b"Newsletter" in page.content and b"Alerts" in page.content
     filtered = client.get("/channels/?channel=sms")
     assert b"Alerts" in filtered.content and b"Newsletter" not in filtered.content
+    assert client.post("/channels/").status_code == 405
+
+
+def test_wrong_methods_are_405(login, administrator, make_config):
+    config = make_config()
+    client = login(administrator)
+    assert client.put("/channels/new/email/").status_code == 405
+    assert client.delete(f"/channels/{config.pk}/edit/").status_code == 405
+    assert client.put(f"/channels/{config.pk}/test/").status_code == 405
 
 
 @pytest.mark.parametrize("persona", ["viewer", "manager", "approver", "outsider"])
