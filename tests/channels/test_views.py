@@ -242,3 +242,31 @@ def test_test_message_refuses_unknown_profile_and_bad_json(login, administrator,
     )
     errors = response.context["form"].errors
     assert errors.keys() >= {"profile_lookup", "content_data", "context"}
+
+
+def test_push_test_message_previews_and_proofs_through_the_console(
+    login, administrator, make_config, profile, capsys
+):
+    config = make_config("push", provider="console")
+    response = login(administrator).post(
+        f"/channels/{config.pk}/test/",
+        {
+            "content_title": "Hi {{ profile.firstName }}",
+            "content_body": "Sale in {{ profile.city }}",
+            "content_url": "https://app.example/sale",
+            "content_data": '{"screen": "sale"}',
+            "category": "marketing",
+            "profile_lookup": "+31612345678",
+            "recipients": "device-token-1",
+            "action": "send",
+        },
+    )
+    assert response.status_code == 200
+    preview = response.context["preview"]
+    assert (preview.title, preview.body, preview.data) == (
+        "Hi Ann",
+        "Sale in Utrecht",
+        {"screen": "sale"},
+    )
+    assert [r.ok for _a, r in response.context["results"]] == [True]
+    assert '"to": "device-token-1"' in capsys.readouterr().out
