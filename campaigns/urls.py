@@ -6,4 +6,5 @@ app_name = "campaigns"
 
 urlpatterns = [
     path("", views.list_page, name="list"),
+    path("<int:pk>/", views.detail, name="detail"),
 ]

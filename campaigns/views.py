@@ -21,3 +21,8 @@ def approvals_queue(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied
     campaigns = visible(request.user, Campaign.objects.filter(status=CampaignStatus.IN_REVIEW))
     return render(request, "campaigns/approvals.html", {"campaigns": campaigns})
+
+
+@login_required
+def detail(request: HttpRequest, pk: int) -> HttpResponse:  # replaced below
+    raise PermissionDenied
