@@ -109,6 +109,13 @@ def check_action(user, action: str, campaign: Campaign) -> None:
     in the service (policy approvers, self-approval)."""
     if not can_see(user, campaign):
         raise Http404
+    if action in ("approve", "request_changes"):
+        # A policy may name approvers who hold no approver role.
+        from campaigns.services import may_decide, pending_request
+
+        request = pending_request(campaign)
+        if request is not None and may_decide(user, request):
+            return
     if not can(user, f"campaign.{action}", campaign):
         raise PermissionDenied
 
@@ -123,11 +130,11 @@ def allowed_actions(user, campaign: Campaign) -> list[str]:
         request = pending_request(campaign)
     result = []
     for action in USER_ACTIONS:
-        if not can(user, f"campaign.{action}", campaign):
-            continue
         if action in ("approve", "request_changes"):
             if request is not None and may_decide(user, request):
                 result.append(action)
+        elif not can(user, f"campaign.{action}", campaign):
+            continue
         elif action == "cancel_approval":
             if request is not None:
                 result.append(action)
