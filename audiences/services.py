@@ -15,7 +15,7 @@ from typing import Any
 
 import phonenumbers
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
 from email_validator import EmailNotValidError, validate_email
@@ -91,63 +91,89 @@ def normalize_identity(namespace: str, value: str) -> str:
 # ---------------------------------------------------------------- profiles
 
 
-def profile_find(identities: dict[str, str]) -> list[Profile]:
-    """The distinct profiles owning any of ``identities`` (normalized values)."""
-    q = Q()
-    for field, value in identities.items():
-        if value:
-            q |= Q(**{field: value})
-    if not q:
-        return []
-    return list(Profile.objects.filter(q).order_by("pk"))
+class IdentityConflict(Exception):
+    """An identity given for a profile already belongs to another profile."""
+
+    def __init__(self, fields: list[str]):
+        super().__init__(
+            _("Already used by another profile: %s. Nothing was changed.") % ", ".join(fields)
+        )
+        self.fields = fields
+
+
+def profile_get(namespace: str, value: str) -> Profile | None:
+    """The profile whose ``namespace`` identity is ``value`` (normalized first)."""
+    try:
+        value = normalize_identity(namespace, value)
+    except ValueError:
+        return None
+    return Profile.objects.filter(**{namespace: value}).first()
 
 
 def profile_upsert(
     *,
-    identities: dict[str, str],
+    namespace: str,
+    value: str,
+    identities: dict[str, str] | None = None,
     attributes: dict[str, Any] | None = None,
     timezone: str | None = None,
     consent: dict[str, bool] | None = None,
     source: str = "api",
 ) -> tuple[Profile, bool]:
-    """Create or update the profile owning ``identities`` (already normalized).
+    """Create or update the profile whose ``namespace`` identity is ``value``.
 
-    Attributes are merged key by key (a ``null`` value removes the key);
-    identities given are set; consent changes are recorded with ``source``.
-    Raises ``ValidationError`` when the identities belong to two profiles.
+    All identities are already normalized. Other ``identities`` given are set
+    on it; attributes are merged key by key (``None`` removes a key); consent
+    changes are recorded with ``source``. Raises ``IdentityConflict`` when an
+    identity belongs to another profile, ``ValidationError`` for bad values.
     Returns ``(profile, created)``.
     """
-    with transaction.atomic():
-        found = profile_find(identities)
-        if len(found) > 1:
-            raise ValidationError(
-                {
-                    "identities": [
-                        _(
-                            "These identities belong to different profiles (%s); nothing was changed."
-                        )
-                        % ", ".join(f"#{p.pk}" for p in found)
-                    ]
-                }
-            )
-        created = not found
-        profile = found[0] if found else Profile()
-        for field, value in identities.items():
-            if value:
-                setattr(profile, field, value)
-        merged = dict(profile.attributes or {})
-        for key, value in (attributes or {}).items():
-            if value is None:
-                merged.pop(key, None)
-            else:
-                merged[key] = value
-        profile.attributes = merged
-        if timezone is not None:
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                return _upsert(
+                    namespace, value, identities or {}, attributes, timezone, consent, source
+                )
+        except IntegrityError:
+            # A concurrent request created the same identity first: look again.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _upsert(namespace, value, identities, attributes, timezone, consent, source):
+    profile = Profile.objects.select_for_update().filter(**{namespace: value}).first()
+    created = profile is None
+    if created:
+        profile = Profile(**{namespace: value}, attributes={})
+    others = Q()
+    for field, other in identities.items():
+        if other and field != namespace:
+            others |= Q(**{field: other})
+    if others:
+        taken = Profile.objects.filter(others).exclude(pk=profile.pk).values(*identities)
+        used = sorted({f for row in taken for f, v in row.items() if v and v == identities.get(f)})
+        if used:
+            raise IdentityConflict(used)
+    for field, other in identities.items():
+        if other and field != namespace:
+            setattr(profile, field, other)
+    merged = dict(profile.attributes or {})
+    for key, item in (attributes or {}).items():
+        if item is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = item
+    profile.attributes = merged
+    if timezone is not None:
+        try:
             profile.timezone = normalize_timezone(timezone)
-        changes = _apply_consent(profile, consent or {})
-        profile.full_clean(validate_unique=False, validate_constraints=False)
-        profile.save()
-        _record_consent(profile, changes, source)
+        except ValueError as exc:
+            raise ValidationError({"timezone": [str(exc)]}) from exc
+    changes = _apply_consent(profile, consent or {})
+    profile.full_clean(validate_unique=False, validate_constraints=False)
+    profile.save()
+    _record_consent(profile, changes, source)
     return profile, created
 
 
