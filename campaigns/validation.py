@@ -65,27 +65,9 @@ def template_errors(channel: str, content: dict) -> dict[str, list[str]]:
     Uses the channels app's renderer (the one that sends), so what passes here
     renders at send time.
     """
-    try:
-        from channels.rendering import validate_content
-    except ImportError:  # pragma: no cover - the channels renderer is not merged yet
-        return _jinja_syntax_errors(content)
+    from channels.rendering import validate_content
+
     return {key: [str(m) for m in msgs] for key, msgs in validate_content(channel, content).items()}
-
-
-def _jinja_syntax_errors(content: dict) -> dict[str, list[str]]:
-    from jinja2 import TemplateSyntaxError
-    from jinja2.sandbox import SandboxedEnvironment
-
-    env = SandboxedEnvironment()
-    errors: dict[str, list[str]] = {}
-    for key, value in content.items():
-        if not isinstance(value, str) or not value:
-            continue
-        try:
-            env.parse(value)
-        except TemplateSyntaxError as exc:
-            errors[key] = [_("Line %(line)s: %(msg)s") % {"line": exc.lineno, "msg": exc.message}]
-    return errors
 
 
 def validate_timezone(name: str) -> str:

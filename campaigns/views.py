@@ -67,6 +67,13 @@ def _first_url(*names: str) -> str:
     return ""
 
 
+def _channels_create_url(channel: str) -> str:
+    try:
+        return reverse("channels:create", args=[channel])
+    except NoReverseMatch:
+        return _first_url("channels:list")
+
+
 @login_required
 @require_GET
 def list_page(request: HttpRequest) -> HttpResponse:
@@ -198,7 +205,7 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
         "form": form,
         "no_configurations": not form.fields["channel_configuration"].queryset.exists(),
         "no_audiences": "audience" in form.fields and not form.fields["audience"].queryset.exists(),
-        "channels_url": _first_url("channels:create", "channels:new", "channels:list"),
+        "channels_url": _channels_create_url(campaign.channel),
         "audiences_url": _first_url("audiences:create", "audiences:new", "audiences:list"),
         "audience_size": _audience_size(version),
     }
@@ -264,10 +271,9 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
         result = render_preview(
             channel=campaign.channel, content=content, category=campaign.category, profile=profile
         )
-    except ImportError:  # pragma: no cover - the channels renderer is not merged yet
-        error = _("Preview is not available yet.")
-    except Exception as exc:  # the author's template, shown to the author
-        error = str(exc)
+    except ValueError as exc:  # PreviewError: the author's template, shown to the author
+        details = [m for msgs in getattr(exc, "errors", {}).values() for m in msgs]
+        error = " ".join([str(exc), *details])
     fragment = request.method == "POST" or "fragment" in request.GET
     return render(
         request,
@@ -279,9 +285,8 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
 def _as_dict(result) -> dict:
     if result is None:
         return {}
-    if isinstance(result, dict):
-        return result
-    return {k: v for k, v in vars(result).items() if not k.startswith("_")}
+    data = result if isinstance(result, dict) else vars(result)
+    return {k: v for k, v in data.items() if v and not k.startswith("_") and k != "extra"}
 
 
 def _pick_profile(value: str | None):
