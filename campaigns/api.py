@@ -13,7 +13,7 @@ from typing import Any, Literal
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
 from pydantic import Field
@@ -429,16 +429,7 @@ def get_review(request: HttpRequest, campaign_id: int):
     return review_campaign(campaign).as_dict()
 
 
-@campaigns_router.post(
-    "/{int:campaign_id}/{action}", response={200: CampaignOut, 202: CampaignOut}, by_alias=True
-)
-def campaign_action(
-    request: HttpRequest, campaign_id: int, action: str, payload: ActionIn | None = None
-):
-    """action ∈ activate, request-approval, approve, request-changes,
-    cancel-approval, stop, archive, duplicate, modify."""
-    if action not in ACTIONS:
-        raise Http404
+def _run_action(request: HttpRequest, campaign_id: int, action: str, payload: ActionIn | None):
     campaign = get_campaign_for(request.user, campaign_id)
     check_action(request.user, action.replace("-", "_"), campaign)
     kwargs: dict[str, Any] = {"campaign": campaign, "actor": request.user}
@@ -449,6 +440,26 @@ def campaign_action(
     except services.ActionRefused as exc:
         raise _refused(exc) from None
     return Status(202 if action in ACCEPTED else 200, campaign_out(_reload(result.pk)))
+
+
+def _register_action(action: str) -> None:
+    # One explicit path per action (not "/{id}/{action}"), so that sibling
+    # routes such as the engine's GET /{id}/report are never shadowed.
+    def view(request: HttpRequest, campaign_id: int, payload: ActionIn | None = None):
+        return _run_action(request, campaign_id, action, payload)
+
+    view.__name__ = "campaign_" + action.replace("-", "_")
+    campaigns_router.post(
+        f"/{{int:campaign_id}}/{action}",
+        response={200: CampaignOut, 202: CampaignOut},
+        by_alias=True,
+        summary=action.replace("-", " ").capitalize(),
+        operation_id=view.__name__,
+    )(view)
+
+
+for _action in ACTIONS:
+    _register_action(_action)
 
 
 # --- approval policies ------------------------------------------------------
