@@ -17,6 +17,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
 from pydantic import Field
+from pydantic import ValidationError as PydanticValidationError
 
 from accounts.permissions import can, can_see
 from audiences.models import Audience
@@ -429,12 +430,30 @@ def get_review(request: HttpRequest, campaign_id: int):
     return review_campaign(campaign).as_dict()
 
 
-def _run_action(request: HttpRequest, campaign_id: int, action: str, payload: ActionIn | None):
+def _comment(request: HttpRequest) -> str:
+    """The optional ``{"comment"}`` body. Parsed here rather than by a schema so
+    that a bare POST (no body, any content type) is accepted too."""
+    raw = request.body.strip() if request.body else b""
+    if not raw or not request.content_type.endswith("json"):
+        return ""
+    try:
+        data = ActionIn.model_validate_json(raw)
+    except PydanticValidationError as exc:
+        from config.problems import validation_errors
+
+        raise ApiProblem(
+            400, _("The request has invalid fields."), errors=validation_errors(exc.errors())
+        ) from None
+    return data.comment
+
+
+def _run_action(request: HttpRequest, campaign_id: int, action: str):
     campaign = get_campaign_for(request.user, campaign_id)
     check_action(request.user, action.replace("-", "_"), campaign)
     kwargs: dict[str, Any] = {"campaign": campaign, "actor": request.user}
+    comment = _comment(request)
     if action not in ("duplicate", "modify"):
-        kwargs["comment"] = payload.comment if payload else ""
+        kwargs["comment"] = comment
     try:
         result = ACTIONS[action](**kwargs)
     except services.ActionRefused as exc:
@@ -442,11 +461,19 @@ def _run_action(request: HttpRequest, campaign_id: int, action: str, payload: Ac
     return Status(202 if action in ACCEPTED else 200, campaign_out(_reload(result.pk)))
 
 
+_ACTION_BODY = {
+    "requestBody": {
+        "required": False,
+        "content": {"application/json": {"schema": ActionIn.model_json_schema()}},
+    }
+}
+
+
 def _register_action(action: str) -> None:
     # One explicit path per action (not "/{id}/{action}"), so that sibling
     # routes such as the engine's GET /{id}/report are never shadowed.
-    def view(request: HttpRequest, campaign_id: int, payload: ActionIn | None = None):
-        return _run_action(request, campaign_id, action, payload)
+    def view(request: HttpRequest, campaign_id: int):
+        return _run_action(request, campaign_id, action)
 
     view.__name__ = "campaign_" + action.replace("-", "_")
     campaigns_router.post(
@@ -455,6 +482,7 @@ def _register_action(action: str) -> None:
         by_alias=True,
         summary=action.replace("-", " ").capitalize(),
         operation_id=view.__name__,
+        openapi_extra=_ACTION_BODY,
     )(view)
 
 

@@ -137,13 +137,17 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     elif campaign.live_version and show != "draft":
         version = campaign.live_version
     actions = allowed_actions(request.user, campaign)
+    labels = dict(ACTION_LABELS)
+    if campaign.live_version_id and campaign.draft_version_id:
+        labels["activate"] = _("Activate draft version")
+        labels["request_approval"] = _("Request approval of the draft version")
     context = {
         "campaign": campaign,
         "version": version,
         "showing_draft": version is not None and version.pk == campaign.draft_version_id,
         "has_draft_version": bool(campaign.live_version_id and campaign.draft_version_id),
         "review": review_campaign(campaign, version),
-        "actions": [(a, ACTION_LABELS[a]) for a in USER_ACTIONS if a in actions],
+        "actions": [(a, labels[a]) for a in USER_ACTIONS if a in actions],
         "can_edit": services.editable_version(campaign) is not None
         and can(request.user, "campaign.edit", campaign),
         "pending": services.pending_request(campaign),

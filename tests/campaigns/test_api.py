@@ -299,3 +299,43 @@ def test_policy_api_is_for_administrators(api_for, administrator, approver):
         "/approval-policies", {**body, "approvers": {"users": ["nobody"]}}
     )
     assert bad.status_code == 400 and "approvers.users" in bad.json()["errors"]
+
+
+def test_action_without_a_body(api_for, approver):
+    campaign = ready_email(approver)
+    api = api_for(approver)
+    answer = api.client.post(f"/api/v1/campaigns/{campaign.pk}/activate", **api.headers)
+    assert answer.status_code == 202, answer.content
+
+
+def test_patch_in_review_is_409(api_for, manager):
+    campaign = force_status(ready_email(manager), S.IN_REVIEW)
+    answer = api_for(manager).patch(f"/campaigns/{campaign.pk}", {"name": "x"})
+    assert answer.status_code == 409 and "in_review" in answer.json()["detail"]
+
+
+def test_malformed_json_is_400(api_for, manager):
+    answer = api_for(manager).post("/campaigns", "{not json")
+    assert answer.status_code == 400
+
+
+def test_patch_can_clear_the_audience_and_change_schedule(api_for, manager):
+    campaign = ready_email(manager)
+    api = api_for(manager)
+    data = api.patch(
+        f"/campaigns/{campaign.pk}",
+        {"audienceId": None, "schedule": {"endAt": "2040-01-01T00:00:00Z", "throttlePerSecond": 5}},
+    ).json()
+    assert data["audienceId"] is None
+    assert data["schedule"]["endAt"].startswith("2040-01-01T00:00:00")
+    assert data["schedule"]["throttlePerSecond"] == 5
+    review = api.get(f"/campaigns/{campaign.pk}/review").json()
+    assert "missing_audience" in {e["code"] for e in review["errors"]}
+
+
+def test_action_comment_must_be_text(api_for, approver):
+    campaign = ready_email(approver)
+    answer = api_for(approver).post(f"/campaigns/{campaign.pk}/activate", {"comment": 5})
+    assert answer.status_code == 400 and "comment" in answer.json()["errors"]
+    campaign.refresh_from_db()
+    assert campaign.status == S.DRAFT

@@ -54,4 +54,7 @@ def test_proofs_are_sent_to_up_to_ten_addresses(login, manager, mailoutbox):
 def test_proofs_require_post_and_the_edit_permission(login, viewer, manager):
     campaign = ready_email(manager)
     assert login(manager).get(f"/campaigns/{campaign.pk}/proofs/").status_code == 405
-    assert login(viewer).post(f"/campaigns/{campaign.pk}/proofs/", {"recipients": "a@b.c"}).status_code == 403
+    assert (
+        login(viewer).post(f"/campaigns/{campaign.pk}/proofs/", {"recipients": "a@b.c"}).status_code
+        == 403
+    )
