@@ -11,6 +11,7 @@ from datetime import datetime
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
 from accounts.permissions import visible
@@ -167,6 +168,21 @@ class CampaignEditForm(forms.Form):
         )
         self.fields["channel_configuration"].queryset = visible(user, configs)
         self.fields["audience"].queryset = visible(user, Audience.objects.filter(status="ready"))
+        self.fields["audience"].label_from_instance = _audience_label
+        if campaign.live_version_id is None:
+            # Never activated: type and category may still change.
+            self.fields["type"] = forms.ChoiceField(
+                label=_("Type"),
+                choices=CampaignType.choices,
+                widget=forms.RadioSelect,
+                required=False,
+            )
+            self.fields["category"] = forms.ChoiceField(
+                label=_("Category"),
+                choices=Purpose.choices,
+                widget=forms.RadioSelect,
+                required=False,
+            )
         for name, field_class, label, widget in self.CONTENT_FIELDS[campaign.channel]:
             self.fields[f"content_{name}"] = field_class(
                 label=label, required=False, widget=widget, strip=False
@@ -191,6 +207,8 @@ class CampaignEditForm(forms.Form):
         initial = {
             "name": campaign.name,
             "description": campaign.description,
+            "type": campaign.type,
+            "category": campaign.category,
             "tags": ", ".join(t.name for t in campaign.tags.all()),
             "channel_configuration": version.channel_configuration_id,
             "audience": version.audience_id,
@@ -290,6 +308,9 @@ class CampaignEditForm(forms.Form):
             "track_clicks": c["track_clicks"],
             **c["schedule"],
         }
+        for name in ("type", "category"):
+            if name in self.fields:
+                fields[name] = c.get(name) or getattr(self.campaign, name)
         if self.needs_audience:
             fields["audience"] = c.get("audience")
         return fields
@@ -320,3 +341,10 @@ def _local(value, tz_name: str):
         return value.astimezone(ZoneInfo(tz_name)).replace(tzinfo=None)
     except Exception:  # an invalid stored zone should not break the page
         return value
+
+
+def _audience_label(audience: Audience) -> str:
+    return _("%(name)s (about %(size)s profiles)") % {
+        "name": audience.name,
+        "size": number_format(audience.size, force_grouping=True),
+    }

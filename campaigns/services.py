@@ -289,8 +289,9 @@ def campaign_update(*, campaign: Campaign, actor, tags: Iterable[str] | None = N
                 locked.category,
             )
         ):
-            # The old configuration no longer fits the new channel; the review says so.
-            version_fields.setdefault("channel_configuration", None)
+            # The configuration no longer fits the new channel or category: clear
+            # it (the review says so) rather than refuse the whole edit.
+            version_fields["channel_configuration"] = None
         _apply_version(locked, version, version_fields)
         if tags is not None:
             _set_tags(locked, tags)

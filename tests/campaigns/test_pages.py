@@ -219,3 +219,30 @@ def test_approval_flow_through_the_pages(
 
 def test_approvals_queue_is_for_approvers(login, manager):
     assert login(manager).get("/approvals/").status_code == 403
+
+
+def test_a_draft_can_change_category_and_must_then_pick_a_new_configuration(login, manager):
+    campaign = ready_email(manager)
+    tx = email_config(name="tx", purpose="transactional")
+    data = _edit_data(
+        campaign.draft_version.channel_configuration,
+        campaign.draft_version.audience,
+        type="scheduled",
+        category="transactional",
+    )
+    client = login(manager)
+    assert client.post(f"/campaigns/{campaign.pk}/edit/", data).status_code == 302
+    campaign.refresh_from_db()
+    assert campaign.category == "transactional"
+    assert campaign.draft_version.channel_configuration is None
+    form = client.get(f"/campaigns/{campaign.pk}/edit/").context["form"]
+    assert list(form.fields["channel_configuration"].queryset) == [tx]
+
+
+def test_type_and_category_are_fixed_once_activated(login, approver):
+    from campaigns.services import campaign_modify
+
+    campaign = force_status(ready_email(approver), S.LIVE, recurring=True)
+    campaign_modify(campaign=campaign, actor=approver)
+    form = login(approver).get(f"/campaigns/{campaign.pk}/edit/").context["form"]
+    assert "type" not in form.fields and "category" not in form.fields
