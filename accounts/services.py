@@ -7,7 +7,14 @@ import hmac
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.tokens import default_token_generator
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.encoding import force_bytes, force_str
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django.db import transaction
 from django.utils import timezone
 
@@ -34,6 +41,7 @@ def api_key_create(*, user, name: str) -> tuple[ApiKey, str]:
 
 
 def api_key_revoke(*, key: ApiKey) -> None:
+    """Revoke ``key``; revoking twice keeps the first revocation time."""
     ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
@@ -53,6 +61,39 @@ def api_key_authenticate(plain: str) -> ApiKey | None:
     return key
 
 
+def user_invite(*, user) -> str:
+    """Email ``user`` a one-time link to set a password and sign in; returns the link.
+
+    Django's token embeds the password hash and the last login, so the link stops
+    working once used, and ``PASSWORD_RESET_TIMEOUT`` bounds its age.
+    """
+    if not user.email:
+        raise ValueError("An invitation needs an email address.")
+    uidb64 = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    link = settings.SITE_URL + reverse("accounts:invite", args=[uidb64, token])
+    context = {
+        "user": user,
+        "link": link,
+        "site_url": settings.SITE_URL,
+        "days": max(1, settings.PASSWORD_RESET_TIMEOUT // 86400),
+    }
+    subject = render_to_string("accounts/invitation_subject.txt", context).strip()
+    body = render_to_string("accounts/invitation_email.txt", context)
+    send_mail(subject, body, None, [user.email])
+    return link
+
+
+def user_from_invitation(uidb64: str, token: str):
+    """The invited user if the link is valid (not expired, not used), else None."""
+    try:
+        pk = force_str(urlsafe_base64_decode(uidb64))
+        user = get_user_model().objects.get(pk=pk, is_active=True)
+    except (ValueError, TypeError, OverflowError, get_user_model().DoesNotExist):
+        return None
+    return user if default_token_generator.check_token(user, token) else None
+
+
 def notify(*, user, message: str, url: str = "") -> Notification:
     return Notification.objects.create(user=user, message=message[:500], url=url)
 
@@ -61,4 +102,12 @@ def user_by_username(username: str):
     return get_user_model().objects.filter(username=username).first()
 
 
-__all__ = ["api_key_create", "api_key_revoke", "api_key_authenticate", "notify", "transaction"]
+__all__ = [
+    "api_key_create",
+    "api_key_revoke",
+    "api_key_authenticate",
+    "user_invite",
+    "user_from_invitation",
+    "notify",
+    "transaction",
+]

@@ -70,6 +70,7 @@ class ApiClient:
         self.headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
 
     def _send(self, method: str, path: str, data=None, **extra):
+        content_type = extra.pop("content_type", "application/json")
         kwargs = {**self.headers, **extra}
         if data is not None and not isinstance(data, (str, bytes)):
             data = json.dumps(data)
@@ -79,7 +80,7 @@ class ApiClient:
         return func(
             f"/api/v1{path}",
             data=data,
-            content_type=extra.pop("content_type", "application/json"),
+            content_type=content_type,
             **kwargs,
         )
 
