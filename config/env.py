@@ -81,7 +81,9 @@ def parse_database_url(url: str, *, sqlite_default: Path) -> dict:
             f"DATABASE_URL is malformed ({exc}): {_redact(url)!r}."
         ) from None
     if config["ENGINE"] == "django.db.backends.sqlite3":
-        if not config.get("NAME"):
+        if not config.get("NAME") or config["NAME"] == ":memory:":
+            # An in-memory database is private to one process: the worker
+            # cluster would never see the web's rows.
             raise ImproperlyConfigured(
                 "DATABASE_URL for SQLite needs a file path, e.g. sqlite:///var/volley.sqlite3."
             )
