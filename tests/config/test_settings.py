@@ -27,7 +27,8 @@ SQLITE_DEFAULT = Path("/tmp/volley-test-default.sqlite3")
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     """Run manage.py with production settings and exactly the given variables."""
-    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    unwanted = {"DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE", "EMAIL_URL", "DEBUG"}
+    clean = {k: v for k, v in os.environ.items() if k not in unwanted}
     clean.update(env, DJANGO_SETTINGS_MODULE="config.settings")
     return subprocess.run(
         [sys.executable, str(BASE_DIR / "manage.py"), *args],
