@@ -19,7 +19,7 @@ BASE_DIR = Path(settings.BASE_DIR)
 
 
 @pytest.fixture
-def start_cluster(transactional_db) -> Iterator[Callable[..., subprocess.Popen]]:
+def start_cluster(transactional_db, tmp_path) -> Iterator[Callable[..., subprocess.Popen]]:
     """``start_cluster(redis_url=None)`` → a running qcluster on the test database.
 
     Without ``redis_url`` the cluster uses the ORM broker; it always uses this
@@ -37,8 +37,9 @@ def start_cluster(transactional_db) -> Iterator[Callable[..., subprocess.Popen]]
             [sys.executable, str(BASE_DIR / "manage.py"), "qcluster"],
             cwd=BASE_DIR,
             env=env,
+            # A file, not a pipe: a chatty cluster must never block on a full pipe.
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=(tmp_path / f"qcluster-{len(procs)}.log").open("wb"),
         )
         procs.append(proc)
         return proc
