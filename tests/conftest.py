@@ -115,3 +115,16 @@ def api_for(db):
 @pytest.fixture
 def anonymous_api(db) -> ApiClient:
     return ApiClient(None)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Remove this run's file cache and SQLite test database side files from var/."""
+    import shutil
+    from pathlib import Path
+
+    from django.conf import settings
+
+    name = settings.Q_CLUSTER["name"]
+    shutil.rmtree(Path(settings.VAR_DIR) / f"test-cache-{name}", ignore_errors=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(settings.VAR_DIR, f"test-{name}.sqlite3{suffix}").unlink(missing_ok=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -53,11 +52,3 @@ def start_cluster(transactional_db, tmp_path) -> Iterator[Callable[..., subproce
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def pytest_sessionfinish(session, exitstatus) -> None:
-    # This run's file cache and SQLite side files are of no use afterwards.
-    name = settings.Q_CLUSTER["name"]
-    shutil.rmtree(Path(settings.VAR_DIR) / f"test-cache-{name}", ignore_errors=True)
-    for suffix in ("", "-wal", "-shm"):
-        Path(settings.VAR_DIR, f"test-{name}.sqlite3{suffix}").unlink(missing_ok=True)
