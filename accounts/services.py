@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import default_token_generator
+from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -61,6 +63,29 @@ def api_key_authenticate(plain: str) -> ApiKey | None:
     return key
 
 
+def api_key_throttle(key: ApiKey) -> int | None:
+    """Count one request against ``key``'s per-minute limit.
+
+    Returns None when the request may proceed, else the seconds until the
+    current minute ends (the ``Retry-After``). A fixed window counted with the
+    shared cache's atomic ``incr`` (Redis in production), so every web process
+    shares one count and a request costs one round trip.
+    """
+    limit = settings.API_RATE_LIMIT_PER_MINUTE
+    now = time.time()
+    window = int(now // 60)
+    cache_key = f"apikey-rate:{key.prefix}:{window}"
+    cache.add(cache_key, 0, timeout=120)
+    try:
+        count = cache.incr(cache_key)
+    except ValueError:  # expired between add and incr: start the window again
+        cache.set(cache_key, 1, timeout=120)
+        count = 1
+    if count <= limit:
+        return None
+    return max(1, int((window + 1) * 60 - now) + 1)
+
+
 def user_invite(*, user) -> str:
     """Email ``user`` a one-time link to set a password and sign in; returns the link.
 
@@ -106,6 +131,7 @@ __all__ = [
     "api_key_create",
     "api_key_revoke",
     "api_key_authenticate",
+    "api_key_throttle",
     "user_invite",
     "user_from_invitation",
     "notify",

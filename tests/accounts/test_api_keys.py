@@ -155,3 +155,20 @@ def test_create_api_key_exits_non_zero_for_an_unknown_user(transactional_db, man
     known = run("mona")
     assert known.returncode == 0
     assert ApiClient(known.stdout.strip().splitlines()[-1]).get("/me").status_code == 200
+
+
+def test_a_key_over_its_rate_limit_gets_429_with_retry_after(manager, settings):
+    settings.API_RATE_LIMIT_PER_MINUTE = 3
+    _key, plain = api_key_create(user=manager, name="ci")
+    other_key, other_plain = api_key_create(user=manager, name="other")
+    api = ApiClient(plain)
+    start = timezone.now().replace(second=10, microsecond=0)
+    with time_machine.travel(start, tick=False):
+        assert [api.get("/me").status_code for _ in range(3)] == [200, 200, 200]
+        response = api.get("/me")
+        assert response.status_code == 429
+        assert response["Content-Type"] == "application/problem+json"
+        assert 1 <= int(response["Retry-After"]) <= 51
+        assert ApiClient(other_plain).get("/me").status_code == 200  # per key
+    with time_machine.travel(start + timedelta(minutes=1), tick=False):
+        assert api.get("/me").status_code == 200
