@@ -95,3 +95,23 @@ def test_admin_index_lists_users_and_keys_for_administrators(login, make_user):
     page = login(ada).get("/admin/")
     assert b"/admin/auth/user/" in page.content
     assert b"/admin/accounts/apikey/" in page.content
+
+
+def test_administrators_cannot_make_anyone_a_superuser(login, administrator, make_user):
+    mona = make_user("mona2")
+    response = login(administrator).post(
+        f"/admin/auth/user/{mona.pk}/change/",
+        {
+            "username": "mona2",
+            "email": "mona2@example.com",
+            "is_active": "on",
+            "is_superuser": "on",
+            "is_staff": "on",
+            "groups": [],
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "10:00:00",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    mona.refresh_from_db()
+    assert not mona.is_superuser and not mona.is_staff

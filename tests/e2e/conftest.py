@@ -6,7 +6,9 @@ Reusable by every app's browser tests:
 - without Chromium a test skips with the reason, except in CI (``CI=true``)
   where a missing browser is a failure;
 - ``signed_in_page("manager")`` → a Playwright page signed in as that demo
-  user (``accounts.demo.seed()``: admin, approver, manager, viewer).
+  user (``accounts.demo.seed()``: admin, approver, manager, viewer);
+- pytest-playwright's ``page`` works too, with relative URLs against
+  ``live_server`` (use ``transactional_db`` so the server sees your rows).
 """
 
 from __future__ import annotations
@@ -64,6 +66,12 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
 
 
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict, live_server) -> dict:
+    # pytest-playwright's own ``page`` then resolves "/campaigns/" against live_server.
+    return {**browser_context_args, "base_url": live_server.url}
+
+
 @pytest.fixture
 def demo_users(transactional_db) -> dict:
     from accounts import demo
@@ -72,12 +80,18 @@ def demo_users(transactional_db) -> dict:
 
 
 @pytest.fixture
-def signed_in_page(live_server, demo_users, browser, settings) -> Iterator[Callable]:
-    """``signed_in_page(username)`` → a fresh page (own cookies) signed in through the form."""
+def signed_in_page(
+    live_server, demo_users, browser, browser_context_args, settings
+) -> Iterator[Callable]:
+    """``signed_in_page(username)`` → a fresh page (own cookies) signed in through the form.
+
+    Several calls in one test give independent sessions (e.g. a manager and an
+    approver side by side).
+    """
     contexts = []
 
     def sign_in(username: str):
-        context = browser.new_context(base_url=live_server.url)
+        context = browser.new_context(**browser_context_args)
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(15_000)

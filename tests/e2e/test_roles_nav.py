@@ -27,13 +27,10 @@ def test_signing_out_returns_to_the_sign_in_page(signed_in_page):
     assert "/accounts/login/" in page.url
 
 
-def test_a_wrong_password_is_refused_in_the_browser(browser, live_server, demo_users):
-    context = browser.new_context(base_url=live_server.url)
-    page = context.new_page()
+def test_a_wrong_password_is_refused_in_the_browser(page, demo_users):
     page.goto("/accounts/login/")
     page.fill("#id_username", "viewer")
     page.fill("#id_password", "wrong password")
     page.click("button[type=submit]")
     assert "Please enter a correct username and password" in page.get_by_role("alert").inner_text()
     assert "/accounts/login/" in page.url
-    context.close()
