@@ -115,3 +115,10 @@ def test_administrators_cannot_make_anyone_a_superuser(login, administrator, mak
     assert response.status_code == 302, response.content[:2000]
     mona.refresh_from_db()
     assert not mona.is_superuser and not mona.is_staff
+
+
+def test_the_refusal_is_a_page_in_our_layout(login, viewer):
+    response = login(viewer).get("/admin/", follow=True)
+    assert response.status_code == 403
+    assert b"css/volley.css" in response.content
+    assert b"The admin is for Campaign Administrators." in response.content
