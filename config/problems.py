@@ -171,7 +171,12 @@ class ApiErrorMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return problem_response(400, _("The Content-Length header is not a number."))
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        # JSON bodies are read into memory; multipart uploads (CSV audiences)
+        # stream to disk and get their own, larger limit.
+        if request.META.get("CONTENT_TYPE", "").startswith("multipart/"):
+            limit = settings.MAX_UPLOAD_BYTES
+        else:
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         if limit and length > limit:
             return _too_large(limit)
         response = self.get_response(request)

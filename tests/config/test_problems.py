@@ -93,3 +93,27 @@ def test_the_openapi_schema_and_docs_are_public(client):
 
 def test_the_api_root_describes_itself(client):
     assert client.get("/api/v1/").json()["openapi"] == "/api/v1/openapi.json"
+
+
+def test_uploads_have_their_own_larger_limit(api_for, viewer, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test.client import MULTIPART_CONTENT
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    settings.MAX_UPLOAD_BYTES = 100_000
+    api = api_for(viewer)
+    # An unknown route: whatever passes the size check answers 404.
+    response = api.client.post(
+        "/api/v1/uploads-somewhere",
+        {"file": SimpleUploadedFile("a.csv", b"x" * 5000)},
+        content_type=MULTIPART_CONTENT,
+        **api.headers,
+    )
+    assert_problem(response, 404)
+    response = api.client.post(
+        "/api/v1/uploads-somewhere",
+        {"file": SimpleUploadedFile("a.csv", b"x" * 200_000)},
+        content_type=MULTIPART_CONTENT,
+        **api.headers,
+    )
+    assert_problem(response, 413)
