@@ -169,6 +169,7 @@ def test_console_and_file_email_urls():
         ("smtp://mail.example:x", "bad port"),
         ("smtp://mail.example?tls=1&ssl=1", "both tls=1 and ssl=1"),
         ("file://", "needs a directory"),
+        ("smtp://mail.example?timeout=soon", "timeout must be seconds"),
     ],
 )
 def test_bad_email_urls_are_refused(url, message):
