@@ -23,6 +23,7 @@ stays text.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
@@ -375,10 +376,13 @@ def profile_import_create(*, audience, upload, file_name: str, actor=None) -> Pr
     return profile_import
 
 
-def profile_import_run(*, import_id, on_progress: Progress | None = None) -> ProfileImport | None:
+def profile_import_run(
+    *, import_id, on_progress: Progress | None = None, stream: IO[bytes] | None = None
+) -> ProfileImport | None:
     """Run a queued import (idempotent: a second delivery finds it claimed and
     returns). Progress and counts are saved after every batch, so the audience
-    page can show them while the file streams in."""
+    page can show them while the file streams in. ``stream`` replaces the stored
+    file (the command line reads the user's file in place)."""
     claimed = ProfileImport.objects.filter(pk=import_id, status=ProfileImport.Status.QUEUED).update(
         status=ProfileImport.Status.RUNNING, started_at=timezone.now()
     )
@@ -399,9 +403,9 @@ def profile_import_run(*, import_id, on_progress: Progress | None = None) -> Pro
 
     status, error, outcome = ProfileImport.Status.SUCCEEDED, "", Outcome()
     try:
-        with profile_import.file.open("rb") as stream:
+        with _opened(profile_import, stream) as binary:
             outcome = import_stream(
-                stream, audience_id=audience.pk, import_id=profile_import.id, on_progress=progress
+                binary, audience_id=audience.pk, import_id=profile_import.id, on_progress=progress
             )
     except ImportFileError as exc:
         status, error = ProfileImport.Status.FAILED, str(exc)
@@ -413,6 +417,12 @@ def profile_import_run(*, import_id, on_progress: Progress | None = None) -> Pro
     _finish(profile_import, status, error, outcome)
     profile_import.refresh_from_db()
     return profile_import
+
+
+def _opened(profile_import: ProfileImport, stream: IO[bytes] | None):
+    if stream is not None:
+        return contextlib.nullcontext(stream)
+    return profile_import.file.open("rb")
 
 
 def _finish(
