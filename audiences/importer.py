@@ -472,7 +472,9 @@ def _position(binary: IO[bytes]) -> int:
         return 0
 
 
-def profile_import_create(*, audience, upload, file_name: str, actor=None) -> ProfileImport:
+def profile_import_create(
+    *, audience, upload, file_name: str, actor=None, enqueue: bool = True
+) -> ProfileImport:
     """Store the uploaded file and queue its import into ``audience`` (an upload
     audience); the worker cluster runs it once the transaction commits."""
     from django_q.tasks import async_task
@@ -483,7 +485,8 @@ def profile_import_create(*, audience, upload, file_name: str, actor=None) -> Pr
     profile_import.save()
     Audience.objects.filter(pk=audience.pk).update(status=Audience.Status.IMPORTING)
     import_id = str(profile_import.id)
-    transaction.on_commit(lambda: async_task("audiences.tasks.run_profile_import", import_id))
+    if enqueue:
+        transaction.on_commit(lambda: async_task("audiences.tasks.run_profile_import", import_id))
     return profile_import
 
 
