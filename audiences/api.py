@@ -254,7 +254,7 @@ def _rule_errors(exc: ValidationError) -> ApiProblem:
 def audience_list(request: HttpRequest, limit: int = 50, offset: int = 0):
     if not can(request.user, "audience.view"):
         raise PermissionDenied
-    limit, offset = max(1, min(limit, 500)), max(0, offset)
+    limit, offset = max(1, min(limit, 500)), max(0, min(offset, 10**9))
     qs = visible(request.user, Audience.objects.all()).order_by("name", "pk")
     page = list(qs[offset : offset + limit])
     last: dict[int, ProfileImport] = {}

@@ -220,3 +220,11 @@ def test_restricted_audience_is_404_unless_granted(manager, approver, api_for):
 
 def test_outsider_is_403(outsider, api_for):
     problem(api_for(outsider).get("/audiences"), 403)
+
+
+def test_openapi_documents_the_audience_and_profile_routes(anonymous_api):
+    response = anonymous_api.get("/openapi.json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert "/api/v1/audiences/upload" in paths
+    assert "/api/v1/profiles/{namespace}/{value}" in paths
