@@ -30,6 +30,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import IO, Any
 
 from django.db import IntegrityError, connection, transaction
@@ -472,6 +473,11 @@ def _position(binary: IO[bytes]) -> int:
         return 0
 
 
+# A million-row file takes minutes; the cluster's default timeout is for short tasks.
+IMPORT_TIMEOUT = 6 * 3600
+STALE_AFTER = timedelta(minutes=15)
+
+
 def profile_import_create(
     *, audience, upload, file_name: str, actor=None, enqueue: bool = True
 ) -> ProfileImport:
@@ -486,7 +492,11 @@ def profile_import_create(
     Audience.objects.filter(pk=audience.pk).update(status=Audience.Status.IMPORTING)
     import_id = str(profile_import.id)
     if enqueue:
-        transaction.on_commit(lambda: async_task("audiences.tasks.run_profile_import", import_id))
+        transaction.on_commit(
+            lambda: async_task(
+                "audiences.tasks.run_profile_import", import_id, timeout=IMPORT_TIMEOUT
+            )
+        )
     return profile_import
 
 
@@ -497,8 +507,12 @@ def profile_import_run(
     returns). Progress and counts are saved after every batch, so the audience
     page can show them while the file streams in. ``stream`` replaces the stored
     file (the command line reads the user's file in place)."""
-    claimed = ProfileImport.objects.filter(pk=import_id, status=ProfileImport.Status.QUEUED).update(
-        status=ProfileImport.Status.RUNNING, started_at=timezone.now()
+    now = timezone.now()
+    claimable = Q(status=ProfileImport.Status.QUEUED) | Q(
+        status=ProfileImport.Status.RUNNING, heartbeat_at__lt=now - STALE_AFTER
+    )
+    claimed = ProfileImport.objects.filter(claimable, pk=import_id).update(
+        status=ProfileImport.Status.RUNNING, started_at=now, heartbeat_at=now
     )
     if not claimed:
         return None
@@ -507,6 +521,7 @@ def profile_import_run(
 
     def progress(position: int, outcome: Outcome) -> None:
         ProfileImport.objects.filter(pk=import_id).update(
+            heartbeat_at=timezone.now(),
             bytes_done=position,
             rows_imported=outcome.imported,
             rows_rejected=outcome.rejected,
@@ -531,6 +546,23 @@ def profile_import_run(
     _finish(profile_import, status, error, outcome)
     profile_import.refresh_from_db()
     return profile_import
+
+
+def profile_import_sweep() -> int:
+    """Queue again the imports whose worker went away (queued or running with
+    no heartbeat for ``STALE_AFTER``); returns how many. Safe to run often."""
+    from django_q.tasks import async_task
+
+    cutoff = timezone.now() - STALE_AFTER
+    stale = ProfileImport.objects.filter(
+        Q(status=ProfileImport.Status.QUEUED, created_at__lt=cutoff)
+        | Q(status=ProfileImport.Status.RUNNING, heartbeat_at__lt=cutoff)
+    ).values_list("pk", flat=True)
+    count = 0
+    for pk in stale:
+        async_task("audiences.tasks.run_profile_import", str(pk), timeout=IMPORT_TIMEOUT)
+        count += 1
+    return count
 
 
 def _opened(profile_import: ProfileImport, stream: IO[bytes] | None):
