@@ -181,3 +181,23 @@ def test_delete_audience(login, manager):
     assert client.get(f"/audiences/{audience.pk}/delete/").status_code == 405
     assert client.post(f"/audiences/{audience.pk}/delete/").status_code == 302
     assert not Audience.objects.exists()
+
+
+def test_restricted_upload_from_the_page(
+    login, manager, make_user, django_capture_on_commit_callbacks
+):
+    from accounts.roles import MANAGER
+
+    with django_capture_on_commit_callbacks(execute=False):
+        response = login(manager).post(
+            "/audiences/upload/",
+            {
+                "name": "VIP",
+                "restricted": "on",
+                "file": SimpleUploadedFile("v.csv", b"email\na@example.com\n"),
+            },
+        )
+    audience = Audience.objects.get()
+    assert audience.restricted
+    assert login(manager).get(response["Location"]).status_code == 200
+    assert login(make_user("carl", MANAGER)).get(response["Location"]).status_code == 404
