@@ -16,7 +16,7 @@ from audiences.rules import COLUMN_FIELDS, CONSENT_FIELDS, OPERATORS, RuleError,
 OPERATOR_LABELS = [
     ("eq", gettext_lazy("is")),
     ("neq", gettext_lazy("is not")),
-    ("in", gettext_lazy("is one of (comma-separated)")),
+    ("in", gettext_lazy("is one of")),
     ("contains", gettext_lazy("contains")),
     ("gt", gettext_lazy("is greater than")),
     ("gte", gettext_lazy("is at least")),

@@ -201,3 +201,17 @@ def test_restricted_upload_from_the_page(
     assert audience.restricted
     assert login(manager).get(response["Location"]).status_code == 200
     assert login(make_user("carl", MANAGER)).get(response["Location"]).status_code == 404
+
+
+def test_detail_shows_the_rule_in_words(login, viewer, town):
+    rule = {
+        "any": [
+            {"field": "attributes.city", "op": "in", "value": ["Paris", "Lyon"]},
+            {"all": [{"field": "attributes.age", "op": "gte", "value": 40}]},
+        ]
+    }
+    audience = Audience.objects.create(name="A", kind="rule", rule=rule)
+    body = login(viewer).get(f"/audiences/{audience.pk}/").content.decode()
+    assert "is one of <code>Paris, Lyon</code>" in body
+    assert "is at least <code>40</code>" in body
+    assert "Edit rule" not in body and "Delete" not in body
