@@ -23,11 +23,14 @@ stays text.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import IO, Any
 
 from django.db import IntegrityError, connection, transaction
@@ -120,7 +123,7 @@ def parse_row(header: list[str], cells: list[str], line: int) -> Row | str:
             "expected": len(header),
             "found": len(cells),
         }
-    if any(_SURROGATE.search(cell) for cell in cells):
+    if _SURROGATE.search("".join(cells)):
         return _("Undecodable bytes: the file must be UTF-8.")
     row = Row(line=line, identities={}, attributes={}, timezone=None, consent={})
     problems = []
@@ -226,31 +229,90 @@ def write_batch(batch: list[Row], *, audience_id: int, import_id, outcome: Outco
     outcome.imported += len(batch) - len(rejected)
 
 
-def _lookup(batch: list[Row]) -> dict[tuple[str, str], Profile]:
-    values: dict[str, set[str]] = {name: set() for name in IDENTITY_FIELDS}
+class _Target:
+    """A profile as the batch will leave it (plain values, no model instance:
+    building a million model instances would dominate the import)."""
+
+    __slots__ = ("pk", "values", "changed", "consent_changes")
+
+    def __init__(self, pk: int | None, values: dict[str, Any]):
+        self.pk, self.values = pk, values
+        self.changed = False
+        self.consent_changes: list[tuple[str, bool]] = []
+
+    def apply(self, row: Row) -> None:
+        values = self.values
+        for name, value in row.identities.items():
+            if values[name] != value:
+                values[name] = value
+                self.changed = True
+        attributes = values["attributes"]
+        if row.attributes and any(attributes.get(k) != v for k, v in row.attributes.items()):
+            values["attributes"] = {**attributes, **row.attributes}
+            self.changed = True
+        if row.timezone is not None and values["timezone"] != row.timezone:
+            values["timezone"] = row.timezone
+            self.changed = True
+        for channel, granted in row.consent.items():
+            name = CONSENT_FIELD[channel]
+            if values[name] != granted:
+                values[name] = granted
+                self.consent_changes.append((channel, granted))
+                self.changed = True
+
+
+def _blank() -> dict[str, Any]:
+    values: dict[str, Any] = dict.fromkeys(_PROFILE_FIELDS)
+    values.update(
+        attributes={}, timezone="", consent_email=False, consent_sms=False, consent_push=False
+    )
+    return values
+
+
+def _lookup(batch: list[Row]) -> dict[tuple[str, str], _Target]:
+    wanted: dict[str, set[str]] = {name: set() for name in IDENTITY_FIELDS}
     for row in batch:
         for name, value in row.identities.items():
-            values[name].add(value)
-    q = Q()
-    for name, wanted in values.items():
-        if wanted:
-            q |= Q(**{f"{name}__in": wanted})
-    index: dict[tuple[str, str], Profile] = {}
-    for profile in Profile.objects.filter(q).only("pk", *_PROFILE_FIELDS):
+            wanted[name].add(value)
+    wanted = {name: values for name, values in wanted.items() if values}
+    index: dict[tuple[str, str], _Target] = {}
+    for found in _profiles_with(wanted):
+        target = _Target(found.pop("pk"), found)
         for name in IDENTITY_FIELDS:
-            value = getattr(profile, name)
-            if value:
-                index[(name, value)] = profile
+            if found[name]:
+                index[(name, found[name])] = target
     return index
+
+
+def _profiles_with(wanted: dict[str, set[str]]) -> Iterator[dict[str, Any]]:
+    """Profiles owning any of the identities, as dicts of ``_PROFILE_FIELDS``."""
+    if not wanted:
+        return iter(())
+    if connection.vendor != "postgresql":
+        q = Q()
+        for name, values in wanted.items():
+            q |= Q(**{f"{name}__in": values})
+        return iter(Profile.objects.filter(q).values("pk", *_PROFILE_FIELDS))
+    # One array parameter per identity instead of thousands of placeholders.
+    where = " OR ".join(f"{name} = ANY(%s)" for name in wanted)
+    sql = f"SELECT id, {', '.join(_PROFILE_FIELDS)} FROM audiences_profile WHERE {where}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(values) for values in wanted.values()])
+        rows = cursor.fetchall()
+    columns = ["pk", *_PROFILE_FIELDS]
+    result = []
+    for row in rows:
+        found = dict(zip(columns, row, strict=True))
+        if isinstance(found["attributes"], str):
+            found["attributes"] = json.loads(found["attributes"])
+        result.append(found)
+    return iter(result)
 
 
 def _write(batch: list[Row], *, audience_id: int, import_id) -> list[tuple[int, str]]:
     index = _lookup(batch)
     rejected: list[tuple[int, str]] = []
-    new: list[Profile] = []
-    changed: dict[int, Profile] = {}
-    members: dict[int, Profile] = {}  # by id(): one profile may be named by two rows
-    consent_changes: list[tuple[Profile, str, bool]] = []
+    targets: dict[int, _Target] = {}  # by id(): one profile may be named by two rows
     for row in batch:
         owners = {index[key].pk: key[0] for key in row.identities.items() if key in index}
         if len(owners) > 1:
@@ -262,39 +324,54 @@ def _write(batch: list[Row], *, audience_id: int, import_id) -> list[tuple[int, 
                 )
             )
             continue
-        profile = index[next(iter(row.identities.items() & index.keys()))] if owners else None
-        if profile is None:
-            profile = Profile(attributes={})
-            new.append(profile)
-        if _apply(profile, row, consent_changes) and profile.pk is not None:
-            changed[profile.pk] = profile
-        members[id(profile)] = profile
-    Profile.objects.bulk_create(new, batch_size=_insert_batch(len(_PROFILE_FIELDS) + 2))
+        if owners:
+            target = index[next(iter(row.identities.items() & index.keys()))]
+        else:
+            target = _Target(None, _blank())
+        target.apply(row)
+        targets[id(target)] = target
+    if connection.vendor == "postgresql":
+        _save_postgresql(list(targets.values()), audience_id=audience_id, import_id=import_id)
+    else:
+        _save_orm(list(targets.values()), audience_id=audience_id, import_id=import_id)
+    return rejected
+
+
+def _save_orm(targets: list[_Target], *, audience_id: int, import_id) -> None:
+    """Any database: Django's bulk operations, batches under SQLite's 999 variables."""
+    new = [t for t in targets if t.pk is None]
+    created = Profile.objects.bulk_create(
+        [Profile(**t.values) for t in new], batch_size=_insert_batch(len(_PROFILE_FIELDS) + 2)
+    )
+    for target, profile in zip(new, created, strict=True):
+        target.pk = profile.pk
+    new_ids = {id(t) for t in new}
+    changed = [t for t in targets if t.changed and id(t) not in new_ids]
     if changed:
         now = timezone.now()
-        for profile in changed.values():
-            profile.updated_at = now
         Profile.objects.bulk_update(
-            list(changed.values()), [*_PROFILE_FIELDS, "updated_at"], batch_size=500
+            [Profile(pk=t.pk, updated_at=now, **t.values) for t in changed],
+            [*_PROFILE_FIELDS, "updated_at"],
+            batch_size=200,
         )
     ConsentChange.objects.bulk_create(
         [
-            ConsentChange(profile=p, channel=c, granted=g, source="import")
-            for p, c, g in consent_changes
+            ConsentChange(profile_id=t.pk, channel=c, granted=g, source="import")
+            for t in targets
+            for c, g in t.consent_changes
         ],
         batch_size=_insert_batch(4),
     )
     AudienceMember.objects.bulk_create(
         [
-            AudienceMember(audience_id=audience_id, profile_id=p.pk, import_id=import_id)
-            for p in members.values()
+            AudienceMember(audience_id=audience_id, profile_id=t.pk, import_id=import_id)
+            for t in targets
         ],
         batch_size=_insert_batch(3),
         update_conflicts=True,
         unique_fields=["audience", "profile"],
         update_fields=["import_id"],
     )
-    return rejected
 
 
 def _insert_batch(fields: int) -> int:
@@ -303,26 +380,84 @@ def _insert_batch(fields: int) -> int:
     return max(1, 999 // fields)
 
 
-def _apply(profile: Profile, row: Row, consent_changes: list) -> bool:
-    """Apply ``row`` to ``profile`` in memory; True when something changed."""
-    changed = False
-    for name, value in row.identities.items():
-        if getattr(profile, name) != value:
-            setattr(profile, name, value)
-            changed = True
-    if row.attributes and any(profile.attributes.get(k) != v for k, v in row.attributes.items()):
-        profile.attributes = {**profile.attributes, **row.attributes}
-        changed = True
-    if row.timezone is not None and profile.timezone != row.timezone:
-        profile.timezone = row.timezone
-        changed = True
-    for channel, granted in row.consent.items():
-        name = CONSENT_FIELD[channel]
-        if getattr(profile, name) != granted:
-            setattr(profile, name, granted)
-            consent_changes.append((profile, channel, granted))
-            changed = True
-    return changed
+_STAGE_COLUMNS = (
+    "profile_id bigint, is_new boolean, changed boolean, email varchar(254), phone varchar(20), "
+    "push_token varchar(512), ext_id varchar(255), attributes jsonb, timezone varchar(64), "
+    "consent_email boolean, consent_sms boolean, consent_push boolean, consent_changes jsonb"
+)
+
+
+def _save_postgresql(targets: list[_Target], *, audience_id: int, import_id) -> None:
+    """PostgreSQL: COPY the batch into a temporary table, then a few set-based
+    statements (ids drawn from the sequence first, so no row needs RETURNING)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS audiences_import_stage ({_STAGE_COLUMNS}) "
+            "ON COMMIT DELETE ROWS"
+        )
+        # Empty even inside an outer transaction (tests, a caller's atomic block).
+        cursor.execute("TRUNCATE audiences_import_stage")
+        new = [t for t in targets if t.pk is None]
+        if new:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence('audiences_profile', 'id')) "
+                "FROM generate_series(1, %s)",
+                [len(new)],
+            )
+            for target, (pk,) in zip(new, cursor.fetchall(), strict=True):
+                target.pk = pk
+        new_ids = {id(t) for t in new}
+        with cursor.cursor.copy("COPY audiences_import_stage FROM STDIN") as copy:
+            for t in targets:
+                v = t.values
+                copy.write_row(
+                    (
+                        t.pk,
+                        id(t) in new_ids,
+                        t.changed,
+                        v["email"],
+                        v["phone"],
+                        v["push_token"],
+                        v["profile_id"],
+                        json.dumps(v["attributes"]),
+                        v["timezone"],
+                        v["consent_email"],
+                        v["consent_sms"],
+                        v["consent_push"],
+                        json.dumps(t.consent_changes) if t.consent_changes else None,
+                    )
+                )
+        cursor.execute(_PG_INSERT)
+        cursor.execute(_PG_UPDATE)
+        cursor.execute(_PG_CONSENT)
+        cursor.execute(_PG_MEMBERS, [audience_id, import_id])
+
+
+_PG_INSERT = """
+INSERT INTO audiences_profile (id, email, phone, push_token, profile_id, attributes, timezone,
+    consent_email, consent_sms, consent_push, created_at, updated_at)
+SELECT profile_id, email, phone, push_token, ext_id, attributes, timezone,
+    consent_email, consent_sms, consent_push, now(), now()
+FROM audiences_import_stage WHERE is_new
+"""
+_PG_UPDATE = """
+UPDATE audiences_profile AS p SET email = s.email, phone = s.phone, push_token = s.push_token,
+    profile_id = s.ext_id, attributes = s.attributes, timezone = s.timezone,
+    consent_email = s.consent_email, consent_sms = s.consent_sms, consent_push = s.consent_push,
+    updated_at = now()
+FROM audiences_import_stage AS s WHERE s.changed AND NOT s.is_new AND p.id = s.profile_id
+"""
+_PG_CONSENT = """
+INSERT INTO audiences_consentchange (profile_id, channel, granted, source, changed_at)
+SELECT s.profile_id, c.value ->> 0, (c.value ->> 1)::boolean, 'import', clock_timestamp()
+FROM audiences_import_stage AS s, jsonb_array_elements(s.consent_changes) WITH ORDINALITY AS c(value, n)
+WHERE s.consent_changes IS NOT NULL ORDER BY s.profile_id, c.n
+"""
+_PG_MEMBERS = """
+INSERT INTO audiences_audiencemember (audience_id, profile_id, import_id)
+SELECT %s, profile_id, %s FROM audiences_import_stage
+ON CONFLICT (audience_id, profile_id) DO UPDATE SET import_id = EXCLUDED.import_id
+"""
 
 
 # ---------------------------------------------------------------- driver
@@ -360,7 +495,14 @@ def _position(binary: IO[bytes]) -> int:
         return 0
 
 
-def profile_import_create(*, audience, upload, file_name: str, actor=None) -> ProfileImport:
+# A million-row file takes minutes; the cluster's default timeout is for short tasks.
+IMPORT_TIMEOUT = 6 * 3600
+STALE_AFTER = timedelta(minutes=15)
+
+
+def profile_import_create(
+    *, audience, upload, file_name: str, actor=None, enqueue: bool = True
+) -> ProfileImport:
     """Store the uploaded file and queue its import into ``audience`` (an upload
     audience); the worker cluster runs it once the transaction commits."""
     from django_q.tasks import async_task
@@ -371,16 +513,28 @@ def profile_import_create(*, audience, upload, file_name: str, actor=None) -> Pr
     profile_import.save()
     Audience.objects.filter(pk=audience.pk).update(status=Audience.Status.IMPORTING)
     import_id = str(profile_import.id)
-    transaction.on_commit(lambda: async_task("audiences.tasks.run_profile_import", import_id))
+    if enqueue:
+        transaction.on_commit(
+            lambda: async_task(
+                "audiences.tasks.run_profile_import", import_id, timeout=IMPORT_TIMEOUT
+            )
+        )
     return profile_import
 
 
-def profile_import_run(*, import_id, on_progress: Progress | None = None) -> ProfileImport | None:
+def profile_import_run(
+    *, import_id, on_progress: Progress | None = None, stream: IO[bytes] | None = None
+) -> ProfileImport | None:
     """Run a queued import (idempotent: a second delivery finds it claimed and
     returns). Progress and counts are saved after every batch, so the audience
-    page can show them while the file streams in."""
-    claimed = ProfileImport.objects.filter(pk=import_id, status=ProfileImport.Status.QUEUED).update(
-        status=ProfileImport.Status.RUNNING, started_at=timezone.now()
+    page can show them while the file streams in. ``stream`` replaces the stored
+    file (the command line reads the user's file in place)."""
+    now = timezone.now()
+    claimable = Q(status=ProfileImport.Status.QUEUED) | Q(
+        status=ProfileImport.Status.RUNNING, heartbeat_at__lt=now - STALE_AFTER
+    )
+    claimed = ProfileImport.objects.filter(claimable, pk=import_id).update(
+        status=ProfileImport.Status.RUNNING, started_at=now, heartbeat_at=now
     )
     if not claimed:
         return None
@@ -389,6 +543,7 @@ def profile_import_run(*, import_id, on_progress: Progress | None = None) -> Pro
 
     def progress(position: int, outcome: Outcome) -> None:
         ProfileImport.objects.filter(pk=import_id).update(
+            heartbeat_at=timezone.now(),
             bytes_done=position,
             rows_imported=outcome.imported,
             rows_rejected=outcome.rejected,
@@ -399,9 +554,9 @@ def profile_import_run(*, import_id, on_progress: Progress | None = None) -> Pro
 
     status, error, outcome = ProfileImport.Status.SUCCEEDED, "", Outcome()
     try:
-        with profile_import.file.open("rb") as stream:
+        with _opened(profile_import, stream) as binary:
             outcome = import_stream(
-                stream, audience_id=audience.pk, import_id=profile_import.id, on_progress=progress
+                binary, audience_id=audience.pk, import_id=profile_import.id, on_progress=progress
             )
     except ImportFileError as exc:
         status, error = ProfileImport.Status.FAILED, str(exc)
@@ -413,6 +568,29 @@ def profile_import_run(*, import_id, on_progress: Progress | None = None) -> Pro
     _finish(profile_import, status, error, outcome)
     profile_import.refresh_from_db()
     return profile_import
+
+
+def profile_import_sweep() -> int:
+    """Queue again the imports whose worker went away (queued or running with
+    no heartbeat for ``STALE_AFTER``); returns how many. Safe to run often."""
+    from django_q.tasks import async_task
+
+    cutoff = timezone.now() - STALE_AFTER
+    stale = ProfileImport.objects.filter(
+        Q(status=ProfileImport.Status.QUEUED, created_at__lt=cutoff)
+        | Q(status=ProfileImport.Status.RUNNING, heartbeat_at__lt=cutoff)
+    ).values_list("pk", flat=True)
+    count = 0
+    for pk in stale:
+        async_task("audiences.tasks.run_profile_import", str(pk), timeout=IMPORT_TIMEOUT)
+        count += 1
+    return count
+
+
+def _opened(profile_import: ProfileImport, stream: IO[bytes] | None):
+    if stream is not None:
+        return contextlib.nullcontext(stream)
+    return profile_import.file.open("rb")
 
 
 def _finish(

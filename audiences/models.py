@@ -190,6 +190,9 @@ class ProfileImport(models.Model):
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # Written after every batch: a running import without a heartbeat for a
+    # while lost its worker and may be claimed again (the import is idempotent).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     REJECTED_SAMPLE = 100

@@ -25,6 +25,7 @@ one of them. Here both databases give the same answers:
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from django.db.models import BooleanField, Expression, F, Q
@@ -88,11 +89,17 @@ def validate_rule(rule: Any) -> dict[str, list[str]]:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    # Finite and within 64 bits: databases reject infinities and bigger integers.
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and abs(value) < 2**63
+    )
 
 
 def _is_scalar(value: Any) -> bool:
-    return isinstance(value, (str, bool, int, float))
+    return isinstance(value, (str, bool)) or _is_number(value)
 
 
 class _Compiler:

@@ -8,3 +8,10 @@ def run_profile_import(import_id: str) -> None:
     from audiences.importer import profile_import_run
 
     profile_import_run(import_id=import_id)
+
+
+def sweep_stale_imports() -> int:
+    """Periodic: re-queue imports whose worker died (schedule every few minutes)."""
+    from audiences.importer import profile_import_sweep
+
+    return profile_import_sweep()

@@ -220,3 +220,22 @@ def test_restricted_audience_is_404_unless_granted(manager, approver, api_for):
 
 def test_outsider_is_403(outsider, api_for):
     problem(api_for(outsider).get("/audiences"), 403)
+
+
+def test_openapi_documents_the_audience_and_profile_routes(anonymous_api):
+    response = anonymous_api.get("/openapi.json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert "/api/v1/audiences/upload" in paths
+    assert "/api/v1/profiles/{namespace}/{value}" in paths
+
+
+def test_a_restricted_audience_is_kept_for_its_creator(manager, make_user, api_for, parisians):
+    from accounts.roles import MANAGER
+
+    body = {"name": "Board", "rule": RULE, "restricted": True}
+    created = api_for(manager).post("/audiences", body).json()
+    assert api_for(manager).get(f"/audiences/{created['id']}").status_code == 200
+    assert api_for(manager).patch(f"/audiences/{created['id']}", {"name": "B"}).status_code == 200
+    colleague = make_user("carl", MANAGER)
+    problem(api_for(colleague).get(f"/audiences/{created['id']}"), 404)

@@ -169,3 +169,29 @@ def test_a_second_delivery_of_the_task_does_nothing(run_import):
     result.refresh_from_db()
     assert result.rows_imported == 3
     assert Profile.objects.count() == 3
+
+
+def test_an_import_whose_worker_died_is_claimed_again(db, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    import time_machine
+    from django.core.files.base import ContentFile
+    from django.utils import timezone
+
+    from audiences.importer import profile_import_create, profile_import_run, profile_import_sweep
+
+    audience = Audience.objects.create(name="A", kind=Audience.Kind.UPLOAD)
+    with django_capture_on_commit_callbacks(execute=False):
+        created = profile_import_create(
+            audience=audience, upload=ContentFile(GOOD.encode()), file_name="f.csv"
+        )
+    ProfileImport.objects.filter(pk=created.pk).update(
+        status=ProfileImport.Status.RUNNING, heartbeat_at=timezone.now()
+    )
+    assert profile_import_run(import_id=created.pk) is None  # alive: leave it alone
+    assert profile_import_sweep() == 0
+    with time_machine.travel(timezone.now() + timedelta(minutes=20)):
+        assert profile_import_sweep() == 1
+        result = profile_import_run(import_id=created.pk)
+    assert result.status == ProfileImport.Status.SUCCEEDED
+    assert result.rows_imported == 3

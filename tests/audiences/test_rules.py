@@ -129,6 +129,12 @@ def test_attribute_names_are_data_not_sql(people):
         ({"some": []}, "rule"),
         ([], "rule"),
         ({"all": ["city"]}, "rule.all.0"),
+        (
+            {"all": [{"field": "attributes.a", "op": "gt", "value": float("inf")}]},
+            "rule.all.0.value",
+        ),
+        ({"all": [{"field": "attributes.a", "op": "eq", "value": 10**30}]}, "rule.all.0.value"),
+        ({"all": [{"field": "attributes.a", "op": "in", "value": [1, None]}]}, "rule.all.0.value"),
     ],
 )
 def test_bad_rules_are_reported_with_their_path(rule, path):
