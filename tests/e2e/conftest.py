@@ -80,6 +80,20 @@ def demo_users(transactional_db) -> dict:
 
 
 @pytest.fixture
+def sign_in() -> Callable:
+    """``sign_in(page, username, password)`` through the login form."""
+
+    def submit(page, username: str, password: str) -> None:
+        page.goto("/accounts/login/")
+        page.fill("#id_username", username)
+        page.fill("#id_password", password)
+        page.click("form button[type=submit]")
+        page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+    return submit
+
+
+@pytest.fixture
 def signed_in_page(
     live_server, demo_users, browser, browser_context_args, settings
 ) -> Iterator[Callable]:

@@ -2,59 +2,27 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import expect
 
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's Chromium"),
-]
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    return {
-        **browser_type_launch_args,
-        "executable_path": CHROMIUM,
-        "args": [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--disable-quic",
-        ],
-    }
-
-
-# Playwright's sync API runs an event loop in the test thread, and the test
-# database may be created after the browser started: allow it for the session.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-def sign_in(page, live_server, user):
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", f"pw-{user.username}")
-    page.locator("form button[type=submit]").last.click()
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
-
 
 @pytest.mark.django_db(transaction=True)
-def test_administrator_configures_previews_and_proofs(page, live_server, make_user, profile):
+def test_administrator_configures_previews_and_proofs(page, live_server, make_user, sign_in):
     from django.core import mail
 
     from accounts.roles import ADMINISTRATOR
+    from audiences.models import Profile
 
-    assert os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] == "true"
+    Profile.objects.create(
+        email="ann@example.com",
+        phone="+31612345678",
+        attributes={"firstName": "Ann"},
+        consent_email=True,
+        consent_sms=True,
+    )
+
     admin = make_user("newadmin", ADMINISTRATOR)
-    sign_in(page, live_server, admin)
+    sign_in(page, admin.username, f"pw-{admin.username}")
     page.goto(f"{live_server.url}/channels/")
     page.get_by_role("link", name="New email configuration").click()
     page.fill("input[name=name]", "Newsletter")

@@ -2,61 +2,19 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from tests.campaigns.lifecycle_helpers import audience, email_config
 
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed"),
-]
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    return {
-        **browser_type_launch_args,
-        "executable_path": CHROMIUM,
-        "args": [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--disable-quic",
-        ],
-    }
-
-
-@pytest.fixture(scope="session", autouse=True)
-def allow_sync_orm_in_playwright_thread():
-    # Playwright's sync API runs an event loop in the test thread.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    yield
-    if previous is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
 
 @pytest.mark.django_db(transaction=True)
-def test_create_an_email_campaign_and_see_it_in_the_list(live_server, page, make_user):
+def test_create_an_email_campaign_and_see_it_in_the_list(live_server, page, make_user, sign_in):
     from accounts.roles import MANAGER
 
     make_user("newbie", MANAGER)
     config = email_config(name="Newsletter")
     aud = audience(name="Subscribers")
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", "newbie")
-    page.fill("input[name=password]", "pw-newbie")
-    page.locator("form button[type=submit], form input[type=submit]").last.click()
+    sign_in(page, "newbie", "pw-newbie")
     page.goto(f"{live_server.url}/campaigns/")
     page.get_by_role("link", name="New campaign").click()
     page.fill("input[name=name]", "Browser spring sale")
