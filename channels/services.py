@@ -7,20 +7,16 @@ every occurrence is still logged as a ``DeliveryEvent``.
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from audiences.models import Channel, ConsentChange, Profile, Suppression
+from audiences import services as audience_services
+from audiences.models import Channel, Profile, Suppression
 from channels.models import ChannelConfiguration, DeliveryEvent
 
 # Soft bounces to one address before it is suppressed (SPEC §6 "repeated failures").
 SOFT_BOUNCE_LIMIT = 3
-
-CONSENT_FIELDS = {
-    Channel.EMAIL: "consent_email",
-    Channel.SMS: "consent_sms",
-    Channel.PUSH: "consent_push",
-}
 
 
 # --- configurations ------------------------------------------------------------
@@ -42,51 +38,25 @@ def channel_configuration_set_status(*, config: ChannelConfiguration, status: st
     config.status = status
 
 
-# --- consent and suppression (audiences will provide these; see module notes) ---
+# --- consent and suppression (owned by audiences; these adapt its errors) ------
 
 
 def profile_withdraw_consent(*, profile: Profile, channel: str, source: str) -> bool:
     """Withdraw ``profile``'s marketing consent for ``channel``; True if it changed."""
-    try:  # the audiences app owns consent once its services exist
-        from audiences.services import profile_withdraw_consent as withdraw
-    except ImportError:
-        withdraw = None
-    if withdraw is not None:
-        return bool(withdraw(profile=profile, channel=channel, source=source))
-    field = CONSENT_FIELDS[channel]
-    with transaction.atomic():
-        changed = Profile.objects.filter(pk=profile.pk, **{field: True}).update(
-            **{field: False, "updated_at": timezone.now()}
-        )
-        if changed:
-            ConsentChange.objects.create(
-                profile=profile, channel=channel, granted=False, source=source
-            )
-    setattr(profile, field, False)
-    return bool(changed)
+    return bool(
+        audience_services.profile_withdraw_consent(profile=profile, channel=channel, source=source)
+    )
 
 
 def suppression_add(*, channel: str, address: str, reason: str) -> Suppression | None:
-    """Put ``address`` on the suppression list (idempotent; the first reason stays,
-    except that a hard bounce or complaint overrides a weaker reason, since it
-    also stops transactional sends)."""
+    """Put ``address`` on the suppression list; None when there is nothing valid to
+    suppress (a provider may report an address we could never have sent to)."""
     if not address:
         return None
     try:
-        from audiences.services import suppression_add as add
-    except ImportError:
-        add = None
-    if add is not None:
-        return add(channel=channel, address=address, reason=reason)
-    strong = {Suppression.Reason.HARD_BOUNCE, Suppression.Reason.COMPLAINT}
-    with transaction.atomic():
-        entry, created = Suppression.objects.get_or_create(
-            channel=channel, address=address, defaults={"reason": reason}
-        )
-        if not created and reason in strong and entry.reason not in strong:
-            entry.reason = reason
-            entry.save(update_fields=["reason"])
-    return entry
+        return audience_services.suppression_add(channel=channel, address=address, reason=reason)
+    except ValidationError:
+        return None
 
 
 # --- tracking ------------------------------------------------------------------
