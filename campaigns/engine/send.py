@@ -17,6 +17,8 @@ Guarantees (SPEC §5):
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 import uuid
 from datetime import timedelta
@@ -82,7 +84,8 @@ def send_run(run_id: int) -> str:
     run = load_run(run_id)
     if run is None or run.status != Run.Status.SENDING:
         return "inactive"
-    token = uuid.uuid4().hex
+    # Who holds a claim, for operators reading the table: host, process, then randomness.
+    token = f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:16]}"
     deadline = time.monotonic() + knob("ENGINE_SEND_BUDGET_SECONDS")
     limits = limits_for(run)
     batch = knob("ENGINE_BATCH_SIZE")
