@@ -151,6 +151,9 @@ def send_claimed(run: Run, ids: list[int], token: str) -> bool:
                 id__in=ids, claimed_by=token, status=Delivery.Status.SENDING
             ).update(status=Delivery.Status.CANCELLED, lease_expires_at=None)
             return False
+        held = renew_lease(ids, token)
+        messages = [m for m in messages if m.delivery_id in held]
+        broken = [b for b in broken if b[0] in held]
         try:
             results = transport.send_batch(messages) if messages else []
         except messaging.transport_error_types() as exc:
@@ -161,6 +164,26 @@ def send_claimed(run: Run, ids: list[int], token: str) -> bool:
         record(run, token, results, broken)
     beat(run.pk)
     return True
+
+
+def renew_lease(ids: list[int], token: str) -> set[int]:
+    """Renew our lease on the batch and return the deliveries we still hold.
+
+    Rows whose lease expired while we rendered may have been handed to another
+    sender: we skip them. The rows we keep stay locked by this UPDATE until the
+    batch transaction commits, so a concurrent reclaim of expired leases waits for
+    our outcome instead of handing out a message that is being sent right now.
+    """
+    table = Delivery._meta.db_table
+    placeholders = ", ".join(["%s"] * len(ids))
+    expires = now() + timedelta(seconds=knob("ENGINE_LEASE_SECONDS"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET lease_expires_at = %s WHERE id IN ({placeholders})"
+            " AND claimed_by = %s AND status = 'sending' RETURNING id",
+            [expires, *ids, token],
+        )
+        return {row[0] for row in cursor.fetchall()}
 
 
 def record(run: Run, token: str, results: list, broken: list[tuple[int, str]]) -> None:

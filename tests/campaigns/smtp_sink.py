@@ -6,11 +6,15 @@ starting with ``later`` are refused once with a transient 451, then accepted.
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from collections import Counter
 
 from aiosmtpd.controller import Controller
+
+# aiosmtpd logs every SMTP command at INFO: thousands of lines per test.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 def free_port() -> int:

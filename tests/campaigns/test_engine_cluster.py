@@ -93,7 +93,7 @@ def start_cluster(cluster_db, sink, tmp_path) -> Callable[..., subprocess.Popen]
 
     yield start
     for process in started:
-        stop_cluster(process)
+        stop_cluster(process, signal.SIGKILL)  # a clean stop waits for running senders
 
 
 def stop_cluster(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
