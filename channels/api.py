@@ -1,7 +1,394 @@
 """Channel configurations and provider feedback API (SPEC §7)."""
 
-from ninja import Router
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from datetime import datetime
+from typing import Literal
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
+from ninja import Router, Status
+from pydantic import Field
+from pydantic import ValidationError as PydanticError
+
+from accounts.permissions import can, can_see, visible
+from channels import services
+from channels.models import ChannelConfiguration
+from config.problems import ApiProblem, validation_errors
+from config.schemas import CamelOut, CamelSchema
 
 channels_router = Router(tags=["channel configurations"])
 # Provider feedback is HMAC-signed, not bearer-authenticated.
 feedback_router = Router(tags=["feedback"], auth=None)
+
+
+# --- channel configurations ----------------------------------------------------
+
+
+class EmailIn(CamelSchema):
+    from_name: str = Field("", max_length=200)
+    from_address: str = Field(max_length=254)
+    reply_to: str = Field("", max_length=254)
+    bcc: str = Field("", max_length=254)
+
+
+class SmsIn(CamelSchema):
+    sender_number: str = Field(max_length=20)
+    provider: Literal["webhook", "console"] = "webhook"
+
+
+class PushIn(CamelSchema):
+    platform: Literal["ios", "android", "web"]
+    app_id: str = Field(max_length=200)
+    provider: Literal["webhook", "console"] = "webhook"
+
+
+class ConfigurationIn(CamelSchema):
+    name: str = Field(min_length=1, max_length=200)
+    channel: Literal["email", "sms", "push"]
+    purpose: Literal["marketing", "transactional"]
+    email: EmailIn | None = None
+    sms: SmsIn | None = None
+    push: PushIn | None = None
+    rate_limit_per_second: int | None = Field(None, ge=1, le=10_000)
+    restricted: bool = False
+
+
+class EmailOut(CamelOut):
+    from_name: str
+    from_address: str
+    reply_to: str
+    bcc: str
+
+
+class SmsOut(CamelOut):
+    sender_number: str
+    provider: str
+
+
+class PushOut(CamelOut):
+    platform: str
+    app_id: str
+    provider: str
+
+
+class ConfigurationOut(CamelOut):
+    id: int
+    name: str
+    channel: Literal["email", "sms", "push"]
+    purpose: Literal["marketing", "transactional"]
+    status: Literal["active", "deactivated"]
+    provider: str
+    email: EmailOut | None
+    sms: SmsOut | None
+    push: PushOut | None
+    rate_limit_per_second: int | None
+    restricted: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConfigurationList(CamelOut):
+    items: list[ConfigurationOut]
+    count: int
+
+
+def configuration_out(config: ChannelConfiguration) -> dict:
+    return {
+        "id": config.pk,
+        "name": config.name,
+        "channel": config.channel,
+        "purpose": config.purpose,
+        "status": config.status,
+        "provider": config.provider,
+        "email": {
+            "from_name": config.from_name,
+            "from_address": config.from_address,
+            "reply_to": config.reply_to,
+            "bcc": config.bcc,
+        }
+        if config.channel == "email"
+        else None,
+        "sms": {"sender_number": config.sender_number, "provider": config.provider}
+        if config.channel == "sms"
+        else None,
+        "push": {"platform": config.platform, "app_id": config.app_id, "provider": config.provider}
+        if config.channel == "push"
+        else None,
+        "rate_limit_per_second": config.rate_limit_per_second,
+        "restricted": config.restricted,
+        "created_at": config.created_at,
+        "updated_at": config.updated_at,
+    }
+
+
+_API_FIELDS = {
+    "from_name": "email.fromName",
+    "from_address": "email.fromAddress",
+    "reply_to": "email.replyTo",
+    "bcc": "email.bcc",
+    "sender_number": "sms.senderNumber",
+    "platform": "push.platform",
+    "app_id": "push.appId",
+    "rate_limit_per_second": "rateLimitPerSecond",
+}
+
+
+def _apply(config: ChannelConfiguration, payload: ConfigurationIn) -> None:
+    section = getattr(payload, payload.channel)
+    if section is None:
+        raise ApiProblem(
+            400,
+            _("The request has invalid fields."),
+            errors={
+                payload.channel: [
+                    _("Required for a %(channel)s configuration.") % {"channel": payload.channel}
+                ]
+            },
+        )
+    config.name = payload.name
+    config.channel = payload.channel
+    config.purpose = payload.purpose
+    config.rate_limit_per_second = payload.rate_limit_per_second
+    config.restricted = payload.restricted
+    config.provider = getattr(section, "provider", "smtp")
+    for field, value in section.model_dump().items():
+        if field != "provider":
+            setattr(config, field, value)
+
+
+def _save(config: ChannelConfiguration) -> None:
+    try:
+        services.channel_configuration_save(config=config)
+    except ValidationError as exc:
+        errors = {
+            _API_FIELDS.get(field, field): [str(m) for m in messages]
+            for field, messages in exc.message_dict.items()
+        }
+        raise ApiProblem(400, _("The request has invalid fields."), errors=errors) from exc
+
+
+def _get(request: HttpRequest, config_id: int) -> ChannelConfiguration:
+    config = get_object_or_404(ChannelConfiguration, pk=config_id)
+    if not can_see(request.user, config):
+        raise Http404
+    return config
+
+
+@channels_router.get("", response=ConfigurationList, by_alias=True)
+def list_configurations(
+    request: HttpRequest,
+    channel: Literal["email", "sms", "push"] | None = None,
+    status: Literal["active", "deactivated"] | None = None,
+):
+    """Configurations the key's user may see (any role may read them)."""
+    qs = visible(request.user, ChannelConfiguration.objects.all())
+    if channel:
+        qs = qs.filter(channel=channel)
+    if status:
+        qs = qs.filter(status=status)
+    items = [configuration_out(c) for c in qs]
+    return {"items": items, "count": len(items)}
+
+
+@channels_router.post("", response={201: ConfigurationOut}, by_alias=True)
+def create_configuration(request: HttpRequest, payload: ConfigurationIn):
+    """Administrators only. Give the section matching `channel` (`email`, `sms` or `push`)."""
+    if not can(request.user, "channel.create"):
+        raise PermissionDenied
+    config = ChannelConfiguration()
+    _apply(config, payload)
+    _save(config)
+    return Status(201, configuration_out(config))
+
+
+@channels_router.get("/{int:config_id}", response=ConfigurationOut, by_alias=True)
+def get_configuration(request: HttpRequest, config_id: int):
+    return configuration_out(_get(request, config_id))
+
+
+@channels_router.put("/{int:config_id}", response=ConfigurationOut, by_alias=True)
+def update_configuration(request: HttpRequest, config_id: int, payload: ConfigurationIn):
+    """Replace a configuration's settings (administrators)."""
+    config = _get(request, config_id)
+    if not can(request.user, "channel.edit", config):
+        raise PermissionDenied
+    if payload.channel != config.channel:
+        raise ApiProblem(
+            400,
+            _("The request has invalid fields."),
+            errors={"channel": [_("The channel of a configuration cannot change.")]},
+        )
+    _apply(config, payload)
+    _save(config)
+    return configuration_out(config)
+
+
+@channels_router.post(
+    "/{int:config_id}/{action}",
+    response=ConfigurationOut,
+    by_alias=True,
+    summary="Activate or deactivate",
+)
+def set_status(request: HttpRequest, config_id: int, action: Literal["activate", "deactivate"]):
+    """`activate` or `deactivate`; campaigns using a deactivated configuration fail review."""
+    config = _get(request, config_id)
+    if not can(request.user, "channel.edit", config):
+        raise PermissionDenied
+    status = (
+        ChannelConfiguration.Status.ACTIVE
+        if action == "activate"
+        else ChannelConfiguration.Status.DEACTIVATED
+    )
+    services.channel_configuration_set_status(config=config, status=status)
+    config.refresh_from_db()
+    return configuration_out(config)
+
+
+# --- provider feedback -----------------------------------------------------------
+
+
+class FeedbackIn(CamelSchema):
+    event: Literal["delivered", "bounce", "complaint", "sms_stop"] = Field(
+        description="What happened to the message."
+    )
+    message_id: str | None = Field(
+        None,
+        max_length=512,
+        description="The `Message-ID` header of the email we sent, or the "
+        "`Idempotency-Key` header of the webhook request (`delivery-<id>`). "
+        "Optional for `sms_stop`, which may name only the `recipient`.",
+    )
+    bounce_type: Literal["hard", "soft"] | None = Field(
+        None, description="For `bounce`: `hard` suppresses at once, `soft` after 3."
+    )
+    recipient: str | None = Field(None, max_length=512, description="The address concerned.")
+    reason: str = Field("", max_length=2000, description="The provider's words, kept for reports.")
+
+
+class FeedbackOut(CamelOut):
+    status: Literal["accepted", "ignored"]
+
+
+_FEEDBACK_DOC = """Provider events, signed: header `X-Volley-Signature: sha256=<hex>` is the
+HMAC-SHA256 of the raw request body with `WEBHOOK_SIGNING_SECRET` (the same scheme
+Volley uses for its outgoing webhooks). A bad or missing signature is 401.
+
+`delivered` records the delivery; `bounce` with `bounceType` `hard` and `complaint`
+put the address on the suppression list at once, `soft` after repeated soft bounces;
+`sms_stop` withdraws the profile's SMS consent and suppresses the number.
+
+Answers `202 {"status": "accepted"}`, or `202 {"status": "ignored"}` for a message
+Volley does not know (never 404, so the endpoint tells nothing about which
+messages exist). Replaying an event changes nothing more: each delivery keeps the
+first time of each event."""
+
+_DELIVERY_KEY = re.compile(r"^delivery-(\d{1,18})$")
+
+
+def _check_signature(request: HttpRequest) -> None:
+    from channels.transports import SIGNATURE_HEADER, sign_body
+
+    given = request.headers.get(SIGNATURE_HEADER, "")
+    if not given or not hmac.compare_digest(given.strip(), sign_body(request.body)):
+        raise ApiProblem(
+            401,
+            _("Sign the raw body with WEBHOOK_SIGNING_SECRET in X-Volley-Signature: sha256=<hex>."),
+            title=_("Bad signature"),
+        )
+
+
+def _find_delivery(message_id: str | None):
+    from campaigns.models import Delivery
+    from channels.transports import parse_message_id
+
+    if not message_id:
+        return None
+    value = message_id.strip()
+    key = parse_message_id(value) if "@" in value else value
+    match = _DELIVERY_KEY.match(key or "")
+    if match is None:
+        return None
+    return (
+        Delivery.objects.select_related("run__campaign", "profile")
+        .filter(pk=int(match.group(1)))
+        .first()
+    )
+
+
+@feedback_router.post(
+    "",
+    response={202: FeedbackOut},
+    by_alias=True,
+    summary="Provider feedback",
+    description=_FEEDBACK_DOC,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": FeedbackIn.model_json_schema(by_alias=True)}
+            },
+        },
+        "parameters": [
+            {
+                "name": "X-Volley-Signature",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string", "example": "sha256=<hex>"},
+            }
+        ],
+    },
+)
+def feedback(request: HttpRequest):
+    # The signature is checked on the raw bytes before anything is parsed.
+    _check_signature(request)
+    try:
+        data = json.loads(request.body or b"null")
+        event = FeedbackIn.model_validate(data)
+    except ValueError as exc:
+        errors = (
+            validation_errors(exc.errors())
+            if isinstance(exc, PydanticError)
+            else {"body": [_("The request body is not valid JSON.")]}
+        )
+        raise ApiProblem(400, _("The request has invalid fields."), errors=errors) from exc
+    if event.event == "bounce" and event.bounce_type is None:
+        raise ApiProblem(
+            400,
+            _("The request has invalid fields."),
+            errors={"bounceType": [_("Give hard or soft for a bounce.")]},
+        )
+    return Status(202, {"status": _apply_feedback(event)})
+
+
+def _apply_feedback(event: FeedbackIn) -> str:
+    from channels.validation import normalize_phone
+
+    delivery = _find_delivery(event.message_id)
+    if delivery is None and event.event != "sms_stop":
+        return "ignored"
+    if delivery is not None:
+        channel = delivery.run.campaign.channel
+        address = delivery.address or (event.recipient or "")
+    else:
+        channel = "sms"
+        try:
+            address = normalize_phone(event.recipient or "")
+        except ValidationError:
+            return "ignored"
+    if event.event == "sms_stop" and channel != "sms":
+        return "ignored"
+    services.feedback_record(
+        event=event.event,
+        delivery=delivery,
+        channel=channel,
+        address=address,
+        bounce_type=event.bounce_type or "",
+        reason=event.reason,
+    )
+    return "accepted"

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import re
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -69,3 +73,114 @@ class ChannelConfiguration(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+    # Providers each channel can use (SPEC §6, §9): email through Django's email
+    # backend (EMAIL_URL decides SMTP, console or file), SMS and push through the
+    # signed webhook or the development console.
+    PROVIDERS = {
+        Channel.EMAIL: ["smtp"],
+        Channel.SMS: ["webhook", "console"],
+        Channel.PUSH: ["webhook", "console"],
+    }
+    _CHANNEL_FIELDS = {
+        Channel.EMAIL: ("from_name", "from_address", "reply_to", "bcc"),
+        Channel.SMS: ("sender_number",),
+        Channel.PUSH: ("platform", "app_id"),
+    }
+
+    def clean(self) -> None:
+        errors: dict[str, list] = {}
+        self.name = (self.name or "").strip()
+        if self.channel in self._CHANNEL_FIELDS:
+            # Fields of other channels are meaningless here: clear them.
+            for channel, names in self._CHANNEL_FIELDS.items():
+                if channel != self.channel:
+                    for name in names:
+                        setattr(self, name, "")
+            if self.provider not in self.PROVIDERS[self.channel]:
+                errors["provider"] = [
+                    _("Choose one of: %(providers)s.")
+                    % {"providers": ", ".join(self.PROVIDERS[self.channel])}
+                ]
+            check = getattr(self, f"_clean_{self.channel}")
+            for field, message in check():
+                errors.setdefault(field, []).append(message)
+        if self.rate_limit_per_second is not None and not (
+            1 <= self.rate_limit_per_second <= 10_000
+        ):
+            errors["rate_limit_per_second"] = [_("Between 1 and 10,000 messages per second.")]
+        if errors:
+            raise ValidationError(errors)
+
+    def _clean_email(self):
+        self.from_name = " ".join((self.from_name or "").split())
+        for field in ("from_address", "reply_to", "bcc"):
+            value = (getattr(self, field) or "").strip()
+            setattr(self, field, value)
+            if not value:
+                if field == "from_address":
+                    yield field, _("A sender address is required for email.")
+                continue
+            try:
+                validate_email(value)
+            except ValidationError:
+                yield field, _("Enter a valid email address.")
+
+    def _clean_sms(self):
+        from channels.validation import normalize_phone
+
+        if not (self.sender_number or "").strip():
+            yield "sender_number", _("A sender number is required for SMS.")
+            return
+        try:
+            self.sender_number = normalize_phone(self.sender_number)
+        except ValidationError as exc:
+            yield "sender_number", exc.messages[0]
+
+    def _clean_push(self):
+        if self.platform not in self.Platform.values:
+            yield "platform", _("Choose iOS, Android or Web.")
+        self.app_id = (self.app_id or "").strip()
+        if not self.app_id:
+            yield "app_id", _("An app id is required for push.")
+        elif not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:\-]*", self.app_id):
+            yield "app_id", _("Use letters, digits, dots, dashes or colons, e.g. com.example.app.")
+
+
+class DeliveryEvent(models.Model):
+    """Every raw tracking or provider event for a delivery.
+
+    ``Delivery`` keeps the first occurrence of each (unique counts); this log
+    keeps every one, which is what counts repeated soft bounces per address.
+    """
+
+    class Kind(models.TextChoices):
+        OPEN = "open", _("Opened")
+        CLICK = "click", _("Clicked")
+        UNSUBSCRIBE = "unsubscribe", _("Unsubscribed")
+        DELIVERED = "delivered", _("Delivered")
+        HARD_BOUNCE = "hard_bounce", _("Hard bounce")
+        SOFT_BOUNCE = "soft_bounce", _("Soft bounce")
+        COMPLAINT = "complaint", _("Complaint")
+        SMS_STOP = "sms_stop", _("SMS STOP")
+
+    delivery = models.ForeignKey(
+        "campaigns.Delivery", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(_("event"), max_length=20, choices=Kind.choices)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    address = models.CharField(_("address"), max_length=512, blank=True)
+    detail = models.TextField(_("detail"), blank=True)  # clicked URL, bounce reason
+    created_at = models.DateTimeField(_("when"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("delivery event")
+        verbose_name_plural = _("delivery events")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["channel", "address", "kind"], name="delivery_event_address"),
+            models.Index(fields=["delivery", "kind"], name="delivery_event_delivery"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.address}"

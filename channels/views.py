@@ -1,15 +1,177 @@
+"""The /channels/ pages: configurations (administrators) and a test-message page."""
+
+from __future__ import annotations
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.permissions import can, visible
+from accounts.permissions import can, can_see, visible
+from audiences.models import Channel
+from channels import services
+from channels.forms import ChannelConfigurationForm, TestMessageForm
 from channels.models import ChannelConfiguration
+from channels.preview import (
+    PreviewError,
+    clean_proof_recipients,
+    render_preview,
+    send_proofs,
+    sms_segments,
+)
+
+
+def _configuration(request: HttpRequest, pk: int, action: str) -> ChannelConfiguration:
+    """404 for what the user may not see, 403 for what they may not change."""
+    config = get_object_or_404(ChannelConfiguration, pk=pk)
+    if not can_see(request.user, config):
+        raise Http404
+    if not can(request.user, action, config):
+        raise PermissionDenied
+    return config
 
 
 @login_required
+@require_http_methods(["GET", "HEAD"])
 def list_page(request: HttpRequest) -> HttpResponse:
     if not can(request.user, "channel.create"):
         raise PermissionDenied
     configurations = visible(request.user, ChannelConfiguration.objects.all())
-    return render(request, "channels/list.html", {"configurations": configurations})
+    channel = request.GET.get("channel", "")
+    status = request.GET.get("status", "")
+    if channel in Channel.values:
+        configurations = configurations.filter(channel=channel)
+    if status in ChannelConfiguration.Status.values:
+        configurations = configurations.filter(status=status)
+    return render(
+        request,
+        "channels/list.html",
+        {
+            "configurations": configurations,
+            "channels": Channel.choices,
+            "statuses": ChannelConfiguration.Status.choices,
+            "selected_channel": channel,
+            "selected_status": status,
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def create_page(request: HttpRequest, channel: str) -> HttpResponse:
+    if channel not in Channel.values:
+        raise Http404
+    if not can(request.user, "channel.create"):
+        raise PermissionDenied
+    form = ChannelConfigurationForm(request.POST or None, channel=channel)
+    if request.method == "POST" and form.is_valid():
+        config = services.channel_configuration_save(config=form.save(commit=False))
+        messages.success(request, _("Configuration “%(name)s” created.") % {"name": config.name})
+        return redirect("channels:list")
+    return render(
+        request,
+        "channels/form.html",
+        {"form": form, "channel_label": Channel(channel).label, "config": None},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def edit_page(request: HttpRequest, pk: int) -> HttpResponse:
+    config = _configuration(request, pk, "channel.edit")
+    form = ChannelConfigurationForm(request.POST or None, instance=config, channel=config.channel)
+    if request.method == "POST" and form.is_valid():
+        services.channel_configuration_save(config=form.save(commit=False))
+        messages.success(request, _("Configuration “%(name)s” saved.") % {"name": config.name})
+        return redirect("channels:list")
+    return render(
+        request,
+        "channels/form.html",
+        {"form": form, "channel_label": config.get_channel_display(), "config": config},
+    )
+
+
+@login_required
+@require_POST
+def status_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    config = _configuration(request, pk, "channel.edit")
+    status = {
+        "activate": ChannelConfiguration.Status.ACTIVE,
+        "deactivate": ChannelConfiguration.Status.DEACTIVATED,
+    }.get(action)
+    if status is None:
+        raise Http404
+    services.channel_configuration_set_status(config=config, status=status)
+    if status == ChannelConfiguration.Status.ACTIVE:
+        messages.success(request, _("“%(name)s” is active.") % {"name": config.name})
+    else:
+        messages.success(
+            request,
+            _("“%(name)s” is deactivated: campaigns using it cannot be activated.")
+            % {"name": config.name},
+        )
+    return redirect("channels:list")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def test_message_page(request: HttpRequest, pk: int) -> HttpResponse:
+    """Preview a message through this configuration for a profile, and send proofs."""
+    config = _configuration(request, pk, "channel.edit")
+    form = TestMessageForm(request.POST or None, config=config)
+    preview = None
+    results = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            preview = render_preview(
+                channel=config.channel,
+                content=data["content"],
+                category=data["category"],
+                profile=data["profile"],
+                context=data["context_data"],
+            )
+            if request.POST.get("action") == "send":
+                results = _send(request, form, config, data)
+        except PreviewError as exc:
+            form.add_error("recipients" if "recipients" in exc.errors else None, str(exc))
+    return render(
+        request,
+        "channels/test_message.html",
+        {
+            "config": config,
+            "form": form,
+            "example": "{{ profile.firstName }}",
+            "preview": preview,
+            "results": results,
+            "segments": sms_segments(preview.text) if preview and config.channel == "sms" else None,
+        },
+    )
+
+
+def _send(request, form, config, data):
+    if not config.is_active:
+        form.add_error(None, _("This configuration is deactivated: activate it to send proofs."))
+        return None
+    addresses = clean_proof_recipients(config.channel, data["recipient_list"])
+    results = send_proofs(
+        config=config,
+        content=data["content"],
+        category=data["category"],
+        recipients=addresses,
+        profile=data["profile"],
+        context=data["context_data"],
+    )
+    sent = sum(1 for r in results if r.ok)
+    if sent == len(results):
+        messages.success(request, _("%(n)d proof(s) sent.") % {"n": sent})
+    else:
+        messages.error(
+            request,
+            _("%(ok)d of %(n)d proof(s) sent; see the reasons below.")
+            % {"ok": sent, "n": len(results)},
+        )
+    return list(zip(addresses, results, strict=True))

@@ -1,0 +1,173 @@
+"""Forms for the /channels/ pages."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from audiences.models import Channel, Profile
+from channels.models import ChannelConfiguration, Purpose
+from channels.preview import MAX_PROOFS
+from channels.rendering import FIELDS, validate_content
+
+_CHANNEL_FORM_FIELDS = {
+    Channel.EMAIL: ["from_name", "from_address", "reply_to", "bcc"],
+    Channel.SMS: ["sender_number", "provider"],
+    Channel.PUSH: ["platform", "app_id", "provider"],
+}
+_COMMON = ["name", "purpose", "rate_limit_per_second", "restricted"]
+_PROVIDER_LABELS = {
+    "smtp": _("Email backend (EMAIL_URL)"),
+    "webhook": _("Signed HTTP webhook"),
+    "console": _("Console (development)"),
+}
+
+
+class ChannelConfigurationForm(forms.ModelForm):
+    """One form for the three channels: only the chosen channel's fields are shown."""
+
+    class Meta:
+        model = ChannelConfiguration
+        fields = [*_COMMON, *sorted({f for fs in _CHANNEL_FORM_FIELDS.values() for f in fs})]
+        widgets = {
+            "from_address": forms.EmailInput(),
+            "reply_to": forms.EmailInput(),
+            "bcc": forms.EmailInput(),
+            "sender_number": forms.TextInput(attrs={"placeholder": "+31612345678"}),
+            "app_id": forms.TextInput(attrs={"placeholder": "com.example.app"}),
+        }
+        help_texts = {
+            "sender_number": _("International format (E.164), e.g. +31612345678."),
+            "bcc": _("Every message is also sent to this address (an archive, for example)."),
+        }
+
+    def __init__(self, *args, channel: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.channel = channel
+        self.instance.channel = channel
+        keep = set(_COMMON) | set(_CHANNEL_FORM_FIELDS[channel])
+        for name in list(self.fields):
+            if name not in keep:
+                del self.fields[name]
+        if channel == Channel.EMAIL:
+            self.instance.provider = "smtp"
+            self.fields["from_address"].required = True
+        else:
+            providers = ChannelConfiguration.PROVIDERS[channel]
+            self.fields["provider"] = forms.ChoiceField(
+                label=_("provider"),
+                choices=[(p, _PROVIDER_LABELS[p]) for p in providers],
+                initial=self.instance.provider if self.instance.pk else providers[0],
+            )
+        if channel == Channel.SMS:
+            self.fields["sender_number"].required = True
+        if channel == Channel.PUSH:
+            self.fields["platform"].required = True
+            self.fields["app_id"].required = True
+
+
+class TestMessageForm(forms.Form):
+    """Write a message, pick a profile, preview it and send proofs."""
+
+    category = forms.ChoiceField(label=_("category"), choices=Purpose.choices)
+    profile_lookup = forms.CharField(
+        label=_("Profile"),
+        required=False,
+        help_text=_("Email, phone (E.164) or external profile id; empty: no profile."),
+    )
+    context = forms.CharField(
+        label=_("Context sample (JSON)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": '{"orderId": "A-1001"}'}),
+    )
+    recipients = forms.CharField(
+        label=_("Proof recipients"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Up to %(max)d addresses, one per line or separated by commas.")
+        % {"max": MAX_PROOFS},
+    )
+
+    def __init__(self, *args, config: ChannelConfiguration, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.config = config
+        self.fields["category"].initial = config.purpose
+        content_fields = {
+            Channel.EMAIL: [
+                ("subject", _("Subject"), forms.TextInput()),
+                ("preheader", _("Preheader"), forms.TextInput()),
+                ("html", _("HTML body"), forms.Textarea(attrs={"rows": 10})),
+                (
+                    "text",
+                    _("Plain-text body (generated from HTML when empty)"),
+                    forms.Textarea(attrs={"rows": 5}),
+                ),
+            ],
+            Channel.SMS: [
+                ("text", _("Text"), forms.Textarea(attrs={"rows": 4, "data-sms-counter": "1"})),
+            ],
+            Channel.PUSH: [
+                ("title", _("Title"), forms.TextInput()),
+                ("body", _("Body"), forms.Textarea(attrs={"rows": 3})),
+                ("url", _("Click URL"), forms.TextInput()),
+                ("data", _("Custom data (JSON object)"), forms.Textarea(attrs={"rows": 3})),
+            ],
+        }[config.channel]
+        ordered = {}
+        for name, label, widget in content_fields:
+            ordered[f"content_{name}"] = forms.CharField(
+                label=label, required=False, widget=widget, strip=False
+            )
+        self.fields = {**ordered, **self.fields}
+
+    def _json(self, name: str, what: str) -> dict | None:
+        raw = (self.cleaned_data.get(name) or "").strip()
+        if not raw:
+            return None
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            self.add_error(name, _("Not valid JSON: %(error)s") % {"error": exc})
+            return None
+        if not isinstance(value, dict):
+            self.add_error(name, _("%(what)s must be a JSON object.") % {"what": what})
+            return None
+        return value
+
+    def clean(self) -> dict:
+        data = super().clean()
+        content: dict = {}
+        for name in FIELDS[self.config.channel]:
+            value = data.get(f"content_{name}", "")
+            if name == "data":
+                value = self._json("content_data", _("Custom data")) or {}
+            if value:
+                content[name] = value
+        for field, messages in validate_content(self.config.channel, content).items():
+            for message in messages:
+                self.add_error(
+                    f"content_{field}" if f"content_{field}" in self.fields else None, message
+                )
+        data["content"] = content
+        data["context_data"] = self._json("context", _("The context"))
+        data["profile"] = self._find_profile(data.get("profile_lookup", "").strip())
+        data["recipient_list"] = [
+            r.strip()
+            for r in data.get("recipients", "").replace(",", "\n").splitlines()
+            if r.strip()
+        ]
+        return data
+
+    def _find_profile(self, lookup: str) -> Profile | None:
+        if not lookup:
+            return None
+        profile = (
+            Profile.objects.filter(email__iexact=lookup).first()
+            or Profile.objects.filter(phone=lookup.replace(" ", "")).first()
+            or Profile.objects.filter(profile_id=lookup).first()
+        )
+        if profile is None:
+            self.add_error("profile_lookup", _("No profile with this email, phone or id."))
+        return profile

@@ -1,0 +1,143 @@
+"""Preview a message for a chosen profile and send proofs (SPEC §4).
+
+Proofs go through the configuration's real transport, so what arrives is what a
+profile would get, except that links are not tracked and the unsubscribe link
+points to an explanation page (a proof has no delivery to unsubscribe).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from audiences.models import Channel
+from channels.models import ChannelConfiguration
+from channels.rendering import RenderedMessage, RenderError, compile_content
+from channels.transports import OutboundMessage, SendResult, get_transport
+
+MAX_PROOFS = 10
+
+
+class PreviewError(ValueError):
+    """Content that cannot be rendered or proof recipients that are not valid."""
+
+    def __init__(self, message: str, errors: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or {}
+
+
+def render_preview(
+    *,
+    channel: str,
+    content: dict,
+    category: str,
+    profile=None,
+    context: dict | None = None,
+) -> RenderedMessage:
+    """Render without sending. Raises ``PreviewError`` (a ValueError) on template errors."""
+    from channels.rendering import validate_content
+
+    errors = validate_content(channel, content)
+    if errors:
+        raise PreviewError(_("The content has template errors."), errors)
+    try:
+        compiled = compile_content(channel, content, category=category)
+        return compiled.render(profile=profile, context=context)
+    except RenderError as exc:
+        raise PreviewError(str(exc), {"content": [str(exc)]}) from exc
+
+
+def clean_proof_recipients(channel: str, recipients: list[str]) -> list[str]:
+    """1–10 unique, valid addresses for the channel, or ``PreviewError``."""
+    cleaned: list[str] = []
+    problems: list[str] = []
+    for raw in recipients:
+        value = (raw or "").strip()
+        if not value:
+            continue
+        try:
+            value = _clean_address(channel, value)
+        except ValidationError:
+            problems.append(_("%(value)s is not a valid address.") % {"value": value})
+            continue
+        if value not in cleaned:
+            cleaned.append(value)
+    if problems:
+        raise PreviewError(" ".join(problems), {"recipients": problems})
+    if not cleaned:
+        message = _("Give at least one address.")
+        raise PreviewError(message, {"recipients": [message]})
+    if len(cleaned) > MAX_PROOFS:
+        message = ngettext(
+            "Send proofs to at most %(max)d address.",
+            "Send proofs to at most %(max)d addresses.",
+            MAX_PROOFS,
+        ) % {"max": MAX_PROOFS}
+        raise PreviewError(message, {"recipients": [message]})
+    return cleaned
+
+
+def _clean_address(channel: str, value: str) -> str:
+    if channel == Channel.EMAIL:
+        validate_email(value)
+        return value
+    if channel == Channel.SMS:
+        from channels.validation import normalize_phone
+
+        return normalize_phone(value)
+    if len(value) > 512 or any(c.isspace() for c in value):
+        raise ValidationError("bad token")
+    return value
+
+
+def send_proofs(
+    *,
+    config: ChannelConfiguration,
+    content: dict,
+    category: str,
+    recipients: list[str],
+    profile=None,
+    context: dict | None = None,
+) -> list[SendResult]:
+    """Send the rendered message to 1–10 addresses now (a proof is one small batch)."""
+    addresses = clean_proof_recipients(config.channel, recipients)
+    rendered = render_preview(
+        channel=config.channel, content=content, category=category, profile=profile, context=context
+    )
+    if config.channel == Channel.EMAIL and rendered.subject:
+        rendered.subject = _("[Proof] %(subject)s") % {"subject": rendered.subject}
+    batch = [
+        OutboundMessage(
+            delivery_id=0,
+            to=address,
+            rendered=rendered,
+            category=category,
+            key=f"proof-{uuid.uuid4().hex}",
+        )
+        for address in addresses
+    ]
+    return get_transport(config).send_batch(batch)
+
+
+# GSM 03.38 basic alphabet and its extension table (each extension char costs 2).
+_GSM = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM_EXT = set("^{}\\[~]|€\f")
+
+
+def sms_segments(text: str) -> dict:
+    """Characters, encoding and segment count of an SMS (what the editor counter shows)."""
+    if all(c in _GSM or c in _GSM_EXT for c in text):
+        units = sum(2 if c in _GSM_EXT else 1 for c in text)
+        single, multi, encoding = 160, 153, "GSM-7"
+    else:
+        units = sum(2 if ord(c) > 0xFFFF else 1 for c in text)
+        single, multi, encoding = 70, 67, "UCS-2"
+    segments = 0 if units == 0 else (1 if units <= single else -(-units // multi))
+    return {"characters": len(text), "units": units, "encoding": encoding, "segments": segments}

@@ -1,0 +1,82 @@
+"""Login-free endpoints reached from messages (SPEC §6).
+
+A tampered, unsigned or wrong-kind token is a 404 — the same answer as a token
+for a delivery that no longer exists — and a click only ever redirects to the
+URL signed into its token, so these endpoints can be neither enumerated nor used
+as an open redirect.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from campaigns.models import Delivery
+from channels import services
+from channels.tracking import read_token
+
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+
+
+def _delivery(kind: str, token: str) -> tuple[Delivery, str]:
+    parsed = read_token(kind, token)
+    if parsed is None:
+        raise Http404
+    delivery = (
+        Delivery.objects.select_related("run__campaign", "profile")
+        .filter(pk=parsed.delivery_id)
+        .first()
+    )
+    if delivery is None:
+        raise Http404
+    return delivery, parsed.url
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
+    delivery, _url = _delivery("open", token)
+    if request.method == "GET":  # a HEAD probe is not a reader opening the message
+        services.delivery_record_open(delivery=delivery)
+    return HttpResponse(PIXEL, content_type="image/gif")
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def click(request: HttpRequest, token: str) -> HttpResponse:
+    delivery, url = _delivery("click", token)
+    services.delivery_record_click(delivery=delivery, url=url)
+    # HttpResponseRedirect itself refuses schemes other than http(s)/ftp; the
+    # token check already limited the URL to http(s).
+    response = HttpResponseRedirect(url)
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@never_cache
+@csrf_exempt  # RFC 8058: mail providers POST the one-click unsubscribe without a session
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    delivery, _url = _delivery("unsubscribe", token)
+    channel = delivery.run.campaign.get_channel_display()
+    if request.method == "GET":
+        # Never unsubscribe on GET: link scanners and previews follow links.
+        return render(
+            request,
+            "channels/public/unsubscribe.html",
+            {"done": delivery.unsubscribed_at is not None, "channel": channel},
+        )
+    services.delivery_unsubscribe(delivery=delivery)
+    if request.POST.get("List-Unsubscribe") == "One-Click":
+        return HttpResponse("Unsubscribed.\n", content_type="text/plain; charset=utf-8")
+    return render(request, "channels/public/unsubscribe.html", {"done": True, "channel": channel})
+
+
+@require_http_methods(["GET", "POST"])
+def unsubscribe_preview(request: HttpRequest) -> HttpResponse:
+    return render(request, "channels/public/unsubscribe.html", {"preview": True})

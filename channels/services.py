@@ -1,0 +1,212 @@
+"""Writes for channels: configurations, tracking events, unsubscribes, provider feedback.
+
+Delivery timestamps keep the *first* occurrence only (a compare-and-set on
+``<event>_at IS NULL``), so a replayed open or click link never counts twice;
+every occurrence is still logged as a ``DeliveryEvent``.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from audiences.models import Channel, ConsentChange, Profile, Suppression
+from channels.models import ChannelConfiguration, DeliveryEvent
+
+# Soft bounces to one address before it is suppressed (SPEC §6 "repeated failures").
+SOFT_BOUNCE_LIMIT = 3
+
+CONSENT_FIELDS = {
+    Channel.EMAIL: "consent_email",
+    Channel.SMS: "consent_sms",
+    Channel.PUSH: "consent_push",
+}
+
+
+# --- configurations ------------------------------------------------------------
+
+
+def channel_configuration_save(*, config: ChannelConfiguration) -> ChannelConfiguration:
+    """Validate and save a configuration (new or edited)."""
+    config.full_clean()
+    with transaction.atomic():
+        config.save()
+    return config
+
+
+def channel_configuration_set_status(*, config: ChannelConfiguration, status: str) -> None:
+    """Activate or deactivate. Campaigns using a deactivated one fail review."""
+    ChannelConfiguration.objects.filter(pk=config.pk).update(
+        status=status, updated_at=timezone.now()
+    )
+    config.status = status
+
+
+# --- consent and suppression (audiences will provide these; see module notes) ---
+
+
+def profile_withdraw_consent(*, profile: Profile, channel: str, source: str) -> bool:
+    """Withdraw ``profile``'s marketing consent for ``channel``; True if it changed."""
+    try:  # the audiences app owns consent once its services exist
+        from audiences.services import profile_withdraw_consent as withdraw
+    except ImportError:
+        withdraw = None
+    if withdraw is not None:
+        return bool(withdraw(profile=profile, channel=channel, source=source))
+    field = CONSENT_FIELDS[channel]
+    with transaction.atomic():
+        changed = Profile.objects.filter(pk=profile.pk, **{field: True}).update(
+            **{field: False, "updated_at": timezone.now()}
+        )
+        if changed:
+            ConsentChange.objects.create(
+                profile=profile, channel=channel, granted=False, source=source
+            )
+    setattr(profile, field, False)
+    return bool(changed)
+
+
+def suppression_add(*, channel: str, address: str, reason: str) -> Suppression | None:
+    """Put ``address`` on the suppression list (idempotent; the first reason stays,
+    except that a hard bounce or complaint overrides a weaker reason, since it
+    also stops transactional sends)."""
+    if not address:
+        return None
+    try:
+        from audiences.services import suppression_add as add
+    except ImportError:
+        add = None
+    if add is not None:
+        return add(channel=channel, address=address, reason=reason)
+    strong = {Suppression.Reason.HARD_BOUNCE, Suppression.Reason.COMPLAINT}
+    with transaction.atomic():
+        entry, created = Suppression.objects.get_or_create(
+            channel=channel, address=address, defaults={"reason": reason}
+        )
+        if not created and reason in strong and entry.reason not in strong:
+            entry.reason = reason
+            entry.save(update_fields=["reason"])
+    return entry
+
+
+# --- tracking ------------------------------------------------------------------
+
+
+def _delivery_channel(delivery) -> str:
+    return delivery.run.campaign.channel
+
+
+def _first(delivery, field: str, when) -> bool:
+    from campaigns.models import Delivery
+
+    changed = Delivery.objects.filter(pk=delivery.pk, **{f"{field}__isnull": True}).update(
+        **{field: when}
+    )
+    if changed:
+        setattr(delivery, field, when)
+    return bool(changed)
+
+
+def _log(delivery, kind: str, *, channel: str, address: str = "", detail: str = "") -> None:
+    DeliveryEvent.objects.create(
+        delivery=delivery,
+        kind=kind,
+        channel=channel,
+        address=address or (delivery.address if delivery else ""),
+        detail=detail[:2000],
+    )
+
+
+def delivery_record_open(*, delivery) -> bool:
+    """Record an open; True the first time (unique opens)."""
+    now = timezone.now()
+    with transaction.atomic():
+        first = _first(delivery, "opened_at", now)
+        _log(delivery, DeliveryEvent.Kind.OPEN, channel=_delivery_channel(delivery))
+    return first
+
+
+def delivery_record_click(*, delivery, url: str) -> bool:
+    """Record a click (a click implies the message was opened); True the first time."""
+    now = timezone.now()
+    with transaction.atomic():
+        first = _first(delivery, "clicked_at", now)
+        _first(delivery, "opened_at", now)
+        _log(delivery, DeliveryEvent.Kind.CLICK, channel=_delivery_channel(delivery), detail=url)
+    return first
+
+
+def delivery_unsubscribe(*, delivery, source: str = "unsubscribe") -> bool:
+    """Withdraw consent for the delivery's channel and suppress its address.
+
+    Idempotent: a second click on the same link changes nothing more.
+    """
+    channel = _delivery_channel(delivery)
+    with transaction.atomic():
+        first = _first(delivery, "unsubscribed_at", timezone.now())
+        profile_withdraw_consent(profile=delivery.profile, channel=channel, source=source)
+        suppression_add(
+            channel=channel, address=delivery.address, reason=Suppression.Reason.UNSUBSCRIBE
+        )
+        if first:
+            _log(delivery, DeliveryEvent.Kind.UNSUBSCRIBE, channel=channel)
+    return first
+
+
+# --- provider feedback ---------------------------------------------------------
+
+
+def feedback_record(
+    *,
+    event: str,
+    delivery=None,
+    channel: str,
+    address: str,
+    bounce_type: str = "",
+    reason: str = "",
+) -> None:
+    """Apply one provider event (SPEC §6): delivered, bounce hard/soft, complaint, sms_stop."""
+    now = timezone.now()
+    with transaction.atomic():
+        if event == "delivered":
+            if delivery is not None:
+                _first(delivery, "delivered_at", now)
+            _log(delivery, DeliveryEvent.Kind.DELIVERED, channel=channel, address=address)
+        elif event == "bounce":
+            _bounce(delivery, channel, address, hard=bounce_type != "soft", reason=reason, now=now)
+        elif event == "complaint":
+            if delivery is not None:
+                _first(delivery, "complained_at", now)
+            suppression_add(channel=channel, address=address, reason=Suppression.Reason.COMPLAINT)
+            _log(delivery, DeliveryEvent.Kind.COMPLAINT, channel=channel, address=address)
+        elif event == "sms_stop":
+            _sms_stop(delivery, address, now=now)
+        else:  # pragma: no cover - the API validates the event name
+            raise ValueError(event)
+
+
+def _bounce(delivery, channel: str, address: str, *, hard: bool, reason: str, now) -> None:
+    if delivery is not None:
+        _first(delivery, "bounced_at", now)
+    kind = DeliveryEvent.Kind.HARD_BOUNCE if hard else DeliveryEvent.Kind.SOFT_BOUNCE
+    _log(delivery, kind, channel=channel, address=address, detail=reason)
+    if hard:
+        suppression_add(channel=channel, address=address, reason=Suppression.Reason.HARD_BOUNCE)
+        return
+    soft = DeliveryEvent.objects.filter(
+        channel=channel, address=address, kind=DeliveryEvent.Kind.SOFT_BOUNCE
+    ).count()
+    if soft >= SOFT_BOUNCE_LIMIT:
+        suppression_add(channel=channel, address=address, reason=Suppression.Reason.SOFT_BOUNCE)
+
+
+def _sms_stop(delivery, address: str, *, now) -> None:
+    profile = delivery.profile if delivery is not None else None
+    if profile is None and address:
+        profile = Profile.objects.filter(phone=address).first()
+    if delivery is not None:
+        _first(delivery, "unsubscribed_at", now)
+    if profile is not None:
+        profile_withdraw_consent(profile=profile, channel=Channel.SMS, source="feedback")
+    suppression_add(channel=Channel.SMS, address=address, reason=Suppression.Reason.UNSUBSCRIBE)
+    _log(delivery, DeliveryEvent.Kind.SMS_STOP, channel=Channel.SMS, address=address)
