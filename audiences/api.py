@@ -1,6 +1,347 @@
-"""Audiences and profiles API (SPEC §7)."""
+"""Audiences and profiles API (SPEC §7): `/api/v1/audiences`, `/api/v1/profiles`."""
 
-from ninja import Router
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import ProtectedError
+from django.http import Http404, HttpRequest
+from django.utils.translation import gettext as _
+from ninja import File, Form, Router, UploadedFile
+from ninja.responses import Status
+from pydantic import Field
+
+from accounts.permissions import can, can_see, visible
+from audiences import services
+from audiences.importer import profile_import_create
+from audiences.models import Audience, Profile, ProfileImport
+from audiences.selectors import audience_profiles
+from config.problems import ApiProblem
+from config.schemas import CamelOut, CamelSchema
 
 audiences_router = Router(tags=["audiences"])
 profiles_router = Router(tags=["profiles"])
+
+NAMESPACES = ("email", "phone", "push_token", "profile_id")
+
+
+# ---------------------------------------------------------------- profiles
+
+
+class ConsentIn(CamelSchema):
+    email: bool | None = None
+    sms: bool | None = None
+    push: bool | None = None
+
+
+class ProfileIn(CamelSchema):
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    email: str | None = None
+    phone: str | None = None
+    push_token: str | None = None
+    profile_id: str | None = None
+    timezone: str | None = None
+    consent: ConsentIn | None = None
+
+
+class ConsentOut(CamelOut):
+    email: bool
+    sms: bool
+    push: bool
+
+
+class ProfileOut(CamelOut):
+    id: int
+    email: str | None
+    phone: str | None
+    push_token: str | None
+    profile_id: str | None
+    attributes: dict[str, Any]
+    timezone: str
+    consent: ConsentOut
+    created_at: datetime
+    updated_at: datetime
+
+
+def profile_out(profile: Profile) -> dict:
+    return {
+        "id": profile.pk,
+        "email": profile.email,
+        "phone": profile.phone,
+        "push_token": profile.push_token,
+        "profile_id": profile.profile_id,
+        "attributes": profile.attributes,
+        "timezone": profile.timezone,
+        "consent": {
+            "email": profile.consent_email,
+            "sms": profile.consent_sms,
+            "push": profile.consent_push,
+        },
+        "created_at": profile.created_at,
+        "updated_at": profile.updated_at,
+    }
+
+
+def _namespace(namespace: str) -> str:
+    if namespace not in NAMESPACES:
+        raise ApiProblem(
+            400,
+            _("Unknown identity namespace."),
+            errors={"namespace": [_("Use one of: %s.") % ", ".join(NAMESPACES)]},
+        )
+    return namespace
+
+
+@profiles_router.put(
+    "/{namespace}/{path:value}", response={200: ProfileOut, 201: ProfileOut}, by_alias=True
+)
+def profile_put(request: HttpRequest, namespace: str, value: str, payload: ProfileIn):
+    """Create or update the profile identified by ``namespace``/``value``."""
+    if not can(request.user, "profile.edit"):
+        raise PermissionDenied
+    namespace = _namespace(namespace)
+    errors: dict[str, list[str]] = {}
+    try:
+        value = services.normalize_identity(namespace, value)
+    except ValueError as exc:
+        errors["value"] = [str(exc)]
+    identities = {}
+    for field, alias in [
+        ("email", "email"),
+        ("phone", "phone"),
+        ("push_token", "pushToken"),
+        ("profile_id", "profileId"),
+    ]:
+        given = getattr(payload, field)
+        if given is None:
+            continue
+        try:
+            identities[field] = services.normalize_identity(field, given)
+        except ValueError as exc:
+            errors[alias] = [str(exc)]
+    if payload.timezone is not None:
+        try:
+            services.normalize_timezone(payload.timezone)
+        except ValueError as exc:
+            errors["timezone"] = [str(exc)]
+    if namespace in identities and identities[namespace] != value:
+        errors.setdefault(namespace, []).append(
+            _("Differs from the identity in the URL; change it through another identity.")
+        )
+    if errors:
+        raise ApiProblem(400, _("The request has invalid fields."), errors=errors)
+    consent = payload.consent.model_dump(exclude_none=True) if payload.consent else {}
+    try:
+        profile, created = services.profile_upsert(
+            namespace=namespace,
+            value=value,
+            identities=identities,
+            attributes=payload.attributes,
+            timezone=payload.timezone,
+            consent=consent,
+            source="api",
+        )
+    except services.IdentityConflict as exc:
+        raise ApiProblem(409, str(exc)) from exc
+    return Status(201 if created else 200, profile_out(profile))
+
+
+@profiles_router.get("/{namespace}/{path:value}", response=ProfileOut, by_alias=True)
+def profile_get(request: HttpRequest, namespace: str, value: str):
+    if not can(request.user, "profile.view"):
+        raise PermissionDenied
+    profile = services.profile_get(_namespace(namespace), value)
+    if profile is None:
+        raise Http404
+    return profile_out(profile)
+
+
+# ---------------------------------------------------------------- audiences
+
+
+class AudienceIn(CamelSchema):
+    name: str = Field(min_length=1, max_length=200)
+    rule: dict[str, Any]
+    restricted: bool = False
+
+
+class AudiencePatch(CamelSchema):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    rule: dict[str, Any] | None = None
+
+
+class RejectedRow(CamelOut):
+    line: int
+    reason: str
+
+
+class AudienceOut(CamelOut):
+    id: int
+    name: str
+    kind: Literal["rule", "upload"]
+    status: str
+    size: int
+    rule: dict[str, Any] | None
+    restricted: bool
+    import_id: str | None = None
+    import_status: str | None = None
+    progress: int | None = None
+    rows_imported: int | None = None
+    rows_rejected: int | None = None
+    rejected_rows: list[RejectedRow] | None = None
+    error: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class AudienceList(CamelOut):
+    items: list[AudienceOut]
+    count: int
+
+
+class UploadOut(CamelOut):
+    id: int
+    import_id: str
+
+
+def audience_out(audience: Audience, last: ProfileImport | None = None) -> dict:
+    data = {
+        "id": audience.pk,
+        "name": audience.name,
+        "kind": audience.kind,
+        "status": audience.status,
+        "size": audience.size,
+        "rule": audience.rule,
+        "restricted": audience.restricted,
+        "created_at": audience.created_at,
+        "updated_at": audience.updated_at,
+    }
+    if audience.kind == Audience.Kind.UPLOAD and last is not None:
+        data.update(
+            import_id=str(last.pk),
+            import_status=last.status,
+            progress=last.percent,
+            rows_imported=last.rows_imported,
+            rows_rejected=last.rows_rejected,
+            rejected_rows=last.rejected,
+            error=last.error,
+        )
+    return data
+
+
+def _last_import(audience: Audience) -> ProfileImport | None:
+    return audience.imports.order_by("-created_at").first()
+
+
+def _audience_for(request: HttpRequest, pk: int, action: str | None = None) -> Audience:
+    audience = Audience.objects.filter(pk=pk).first()
+    if audience is None or not can_see(request.user, audience):
+        raise Http404
+    if action and not can(request.user, action, audience):
+        raise PermissionDenied
+    return audience
+
+
+def _rule_errors(exc: ValidationError) -> ApiProblem:
+    errors = {key: [str(m) for m in msgs] for key, msgs in exc.message_dict.items()}
+    return ApiProblem(400, _("The request has invalid fields."), errors=errors)
+
+
+@audiences_router.get("", response=AudienceList, by_alias=True)
+def audience_list(request: HttpRequest, limit: int = 50, offset: int = 0):
+    if not can(request.user, "audience.view"):
+        raise PermissionDenied
+    limit, offset = max(1, min(limit, 500)), max(0, min(offset, 10**9))
+    qs = visible(request.user, Audience.objects.all()).order_by("name", "pk")
+    page = list(qs[offset : offset + limit])
+    last: dict[int, ProfileImport] = {}
+    for item in ProfileImport.objects.filter(audience__in=page).order_by("created_at"):
+        last[item.audience_id] = item  # the newest wins
+    return {"items": [audience_out(a, last.get(a.pk)) for a in page], "count": qs.count()}
+
+
+@audiences_router.post("", response={201: AudienceOut}, by_alias=True)
+def audience_create(request: HttpRequest, payload: AudienceIn):
+    if not can(request.user, "audience.create"):
+        raise PermissionDenied
+    try:
+        audience = services.audience_create_rule(
+            name=payload.name, rule=payload.rule, actor=request.user, restricted=payload.restricted
+        )
+    except ValidationError as exc:
+        raise _rule_errors(exc) from exc
+    return Status(201, audience_out(audience))
+
+
+@audiences_router.post("/upload", response={202: UploadOut}, by_alias=True)
+def audience_upload(
+    request: HttpRequest,
+    name: Form[str] = "",
+    audience_id: Form[int | None] = None,
+    file: File[UploadedFile] = None,
+):
+    """Upload a CSV into a new upload audience (``name``) or, with ``audienceId``,
+    re-import into an existing one. The import runs in the worker cluster."""
+    if not can(request.user, "audience.create"):
+        raise PermissionDenied
+    errors: dict[str, list[str]] = {}
+    if file is None:
+        errors["file"] = [_("Choose a CSV file.")]
+    if audience_id is not None:
+        audience = _audience_for(request, audience_id, "audience.edit")
+        if audience.kind != Audience.Kind.UPLOAD:
+            errors["audienceId"] = [_("Only upload audiences take a file.")]
+    elif not name.strip() or len(name.strip()) > 200:
+        errors["name"] = [_("Give the audience a name (at most 200 characters).")]
+    if errors:
+        raise ApiProblem(400, _("The request has invalid fields."), errors=errors)
+    with transaction.atomic():
+        if audience_id is None:
+            audience = Audience.objects.create(
+                name=name.strip(), kind=Audience.Kind.UPLOAD, created_by=request.user
+            )
+        created = profile_import_create(
+            audience=audience, upload=file, file_name=file.name or "upload.csv", actor=request.user
+        )
+    return Status(202, {"id": audience.pk, "import_id": str(created.pk)})
+
+
+@audiences_router.get("/{int:audience_id}", response=AudienceOut, by_alias=True)
+def audience_get(request: HttpRequest, audience_id: int):
+    audience = _audience_for(request, audience_id, "audience.view")
+    if audience.kind == Audience.Kind.RULE:
+        audience.size = audience_profiles(audience).count()  # rules are live: count now
+    return audience_out(audience, _last_import(audience))
+
+
+@audiences_router.patch("/{int:audience_id}", response=AudienceOut, by_alias=True)
+def audience_patch(request: HttpRequest, audience_id: int, payload: AudiencePatch):
+    audience = _audience_for(request, audience_id, "audience.edit")
+    if payload.rule is not None and audience.kind != Audience.Kind.RULE:
+        raise ApiProblem(400, errors={"rule": [_("Only rule audiences have a rule.")]})
+    try:
+        if audience.kind == Audience.Kind.RULE:
+            services.audience_update_rule(
+                audience=audience,
+                name=payload.name or audience.name,
+                rule=payload.rule if payload.rule is not None else audience.rule,
+            )
+        elif payload.name:
+            audience.name = payload.name.strip()
+            audience.save(update_fields=["name", "updated_at"])
+    except ValidationError as exc:
+        raise _rule_errors(exc) from exc
+    return audience_out(audience, _last_import(audience))
+
+
+@audiences_router.delete("/{int:audience_id}", response={204: None})
+def audience_delete(request: HttpRequest, audience_id: int):
+    audience = _audience_for(request, audience_id, "audience.delete")
+    try:
+        services.audience_delete(audience=audience)
+    except ProtectedError as exc:
+        raise ApiProblem(409, _("Campaigns use this audience; it cannot be deleted.")) from exc
+    return Status(204, None)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -150,8 +152,63 @@ class AudienceMember(models.Model):
 
     audience = models.ForeignKey(Audience, on_delete=models.CASCADE, related_name="members")
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+    # The import that last listed this profile; members left from an earlier
+    # file are removed when a new import of the audience finishes.
+    import_id = models.UUIDField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["audience", "profile"], name="audience_member_unique")
         ]
+
+
+class ProfileImport(models.Model):
+    """One CSV upload into an upload audience: progress, counts and the first rejected rows."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Importing")
+        SUCCEEDED = "succeeded", _("Imported")
+        FAILED = "failed", _("Failed")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    audience = models.ForeignKey(Audience, on_delete=models.CASCADE, related_name="imports")
+    file = models.FileField(_("file"), upload_to="imports/", max_length=300)
+    file_name = models.CharField(_("file name"), max_length=255, blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.QUEUED
+    )
+    bytes_total = models.BigIntegerField(default=0)
+    bytes_done = models.BigIntegerField(default=0)
+    rows_imported = models.PositiveIntegerField(_("rows imported"), default=0)
+    rows_rejected = models.PositiveIntegerField(_("rows rejected"), default=0)
+    # The first REJECTED_SAMPLE rejected rows as {"line", "reason"}; the count is complete.
+    rejected = models.JSONField(_("rejected rows"), default=list, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    # Written after every batch: a running import without a heartbeat for a
+    # while lost its worker and may be claimed again (the import is idempotent).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    REJECTED_SAMPLE = 100
+
+    class Meta:
+        verbose_name = _("profile import")
+        verbose_name_plural = _("profile imports")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.file_name or self.file.name} → {self.audience}"
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        if not self.bytes_total:
+            return 0
+        return min(99, int(100 * self.bytes_done / self.bytes_total))

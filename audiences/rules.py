@@ -1,9 +1,334 @@
-"""Rule audiences: the JSON rule of SPEC §7 compiled into one Q object."""
+"""Rule audiences: the JSON rule of SPEC §7 compiled into one Q object.
+
+A rule is a group ``{"all": [...]}`` or ``{"any": [...]}`` whose items are
+conditions ``{"field", "op", "value"}`` or nested groups. ``compile_rule``
+validates the whole rule first and raises ``RuleError`` listing every problem
+(field path → messages), so forms and the API answer with errors, never a 500.
+
+Attribute conditions compile to a small SQL expression per database
+(``AttributeCondition``) instead of Django's key lookups, because those differ
+between SQLite and PostgreSQL exactly where marketers notice: ``"abc" > 30``
+is true on SQLite and false on PostgreSQL, ``contains`` on a JSON array is not
+supported on SQLite, and ``neq`` silently drops profiles without the key on
+one of them. Here both databases give the same answers:
+
+- ``eq`` / ``in`` compare with the JSON type: ``30`` matches ``30`` and ``30.0``
+  but not ``"30"``; strings compare case-sensitively.
+- ``neq`` is "not eq", so profiles without the attribute match it.
+- ``gt`` / ``gte`` / ``lt`` / ``lte`` match numbers only (strings never match).
+- ``contains``: a string attribute contains the text (case-insensitive), or a
+  list attribute has the value as an element.
+- ``exists`` (value ``true``, the default, or ``false``): the attribute is
+  present and not ``null``.
+"""
 
 from __future__ import annotations
 
-from django.db.models import Q
+import json
+import math
+from typing import Any
+
+from django.db.models import BooleanField, Expression, F, Q
+from django.utils.translation import gettext as _
+
+OPERATORS = ("eq", "neq", "in", "contains", "gt", "gte", "lt", "lte", "exists")
+NUMERIC_OPS = ("gt", "gte", "lt", "lte")
+MAX_DEPTH = 5
+MAX_CONDITIONS = 100
+MAX_IN_VALUES = 1000
+
+# Profile columns a rule may name (API spelling → model field). Attributes are
+# ``attributes.<key>[.<key>…]``; consent is ``consent.email|sms|push``.
+COLUMN_FIELDS = {
+    "email": "email",
+    "phone": "phone",
+    "pushToken": "push_token",
+    "push_token": "push_token",
+    "profileId": "profile_id",
+    "profile_id": "profile_id",
+    "timezone": "timezone",
+}
+CONSENT_FIELDS = {
+    "consent.email": "consent_email",
+    "consent.sms": "consent_sms",
+    "consent.push": "consent_push",
+}
+FIELD_CHOICES = ["attributes.", *COLUMN_FIELDS, *CONSENT_FIELDS]
 
 
-def compile_rule(rule: dict) -> Q:
-    raise NotImplementedError("rule compilation is being built in the audiences issue")
+class RuleError(ValueError):
+    """A rule that cannot be compiled; ``errors`` maps a path to messages."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        self.errors = errors
+
+
+def compile_rule(rule: Any) -> Q:
+    """Validate ``rule`` and return the Q object selecting its profiles.
+
+    Raises ``RuleError`` with every problem found (unknown field or operator,
+    a value of the wrong type, an empty group, nesting too deep).
+    """
+    compiler = _Compiler()
+    q = compiler.group(rule, "rule", depth=1)
+    if compiler.count > MAX_CONDITIONS:
+        compiler.error("rule", _("A rule may have at most %d conditions.") % MAX_CONDITIONS)
+    if compiler.errors:
+        raise RuleError(compiler.errors)
+    return q
+
+
+def validate_rule(rule: Any) -> dict[str, list[str]]:
+    """The errors of ``rule`` ({} when it compiles)."""
+    try:
+        compile_rule(rule)
+    except RuleError as exc:
+        return exc.errors
+    return {}
+
+
+def _is_number(value: Any) -> bool:
+    # Finite and within 64 bits: databases reject infinities and bigger integers.
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and abs(value) < 2**63
+    )
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (str, bool)) or _is_number(value)
+
+
+class _Compiler:
+    def __init__(self) -> None:
+        self.errors: dict[str, list[str]] = {}
+        self.count = 0
+
+    def error(self, path: str, message: str) -> Q:
+        self.errors.setdefault(path, []).append(message)
+        return Q()
+
+    def group(self, node: Any, path: str, *, depth: int) -> Q:
+        if not isinstance(node, dict) or len(node) != 1 or next(iter(node)) not in ("all", "any"):
+            return self.error(path, _('A group is an object with one key, "all" or "any".'))
+        if depth > MAX_DEPTH:
+            return self.error(path, _("Groups may be nested at most %d deep.") % MAX_DEPTH)
+        ((kind, items),) = node.items()
+        path = f"{path}.{kind}"
+        if not isinstance(items, list) or not items:
+            return self.error(path, _("A group needs a list of at least one condition."))
+        result = Q()
+        for index, item in enumerate(items):
+            item_path = f"{path}.{index}"
+            if isinstance(item, dict) and ("all" in item or "any" in item):
+                q = self.group(item, item_path, depth=depth + 1)
+            else:
+                q = self.condition(item, item_path)
+            result = (result & q) if kind == "all" else (result | q)
+        return result
+
+    def condition(self, node: Any, path: str) -> Q:
+        self.count += 1
+        if not isinstance(node, dict):
+            return self.error(path, _('A condition is an object {"field", "op", "value"}.'))
+        unknown = set(node) - {"field", "op", "value"}
+        if unknown:
+            return self.error(path, _("Unknown keys: %s.") % ", ".join(sorted(map(str, unknown))))
+        field, op, value = node.get("field"), node.get("op"), node.get("value")
+        if op not in OPERATORS:
+            return self.error(
+                f"{path}.op",
+                _("Unknown operator %(op)r; use one of %(ops)s.")
+                % {"op": op, "ops": ", ".join(OPERATORS)},
+            )
+        if op == "exists":
+            if value is None:
+                value = True
+            if not isinstance(value, bool):
+                return self.error(f"{path}.value", _('"exists" takes true or false.'))
+        elif "value" not in node:
+            return self.error(f"{path}.value", _("This operator needs a value."))
+        message = _check_value(op, value)
+        if message:
+            return self.error(f"{path}.value", message)
+        if not isinstance(field, str):
+            return self.error(f"{path}.field", _("The field must be a string."))
+        if field.startswith("attributes."):
+            keys = field.split(".")[1:]
+            if any(not k for k in keys):
+                return self.error(f"{path}.field", _("An attribute name cannot be empty."))
+            return Q(AttributeCondition(keys, op, value))
+        if field in CONSENT_FIELDS:
+            if op not in ("eq", "neq") or not isinstance(value, bool):
+                return self.error(
+                    f"{path}.op", _("Consent fields take eq or neq with true or false.")
+                )
+            q = Q(**{CONSENT_FIELDS[field]: value})
+            return q if op == "eq" else ~q
+        if field in COLUMN_FIELDS:
+            return self.column(COLUMN_FIELDS[field], op, value, path)
+        return self.error(
+            f"{path}.field",
+            _("Unknown field %(field)r; use attributes.<name>, %(fields)s.")
+            % {"field": field, "fields": ", ".join([*COLUMN_FIELDS, *CONSENT_FIELDS])},
+        )
+
+    def column(self, name: str, op: str, value: Any, path: str) -> Q:
+        """Identity and time-zone columns: text, compared as normalized text."""
+        if op in NUMERIC_OPS:
+            return self.error(f"{path}.op", _("%s compares numbers; this field is text.") % op)
+        values = value if op == "in" else [value]
+        if op != "exists" and not all(isinstance(v, str) for v in values):
+            return self.error(f"{path}.value", _("This field is text: compare it with text."))
+        if name == "email" and op != "exists":
+            values = [v.strip().lower() for v in values]
+        blank = Q(**{f"{name}__isnull": True}) | Q(**{name: ""})
+        if op == "exists":
+            return ~blank if value else blank
+        if op == "in":
+            return Q(**{f"{name}__in": values})
+        if op == "contains":
+            return Q(**{f"{name}__icontains": values[0]})
+        eq = Q(**{name: values[0]})
+        # Django's negation keeps NULL identities in "neq", as for attributes.
+        return eq if op == "eq" else ~eq
+
+
+def _check_value(op: str, value: Any) -> str | None:
+    if op in NUMERIC_OPS and not _is_number(value):
+        return _("%s compares numbers: give a number.") % op
+    if op in ("eq", "neq") and not _is_scalar(value):
+        return _("Give a text, a number or true/false.")
+    if op == "contains" and not (isinstance(value, str) or _is_number(value)):
+        return _('"contains" takes a text or a number.')
+    if op == "contains" and value == "":
+        return _('"contains" needs a non-empty text.')
+    if op == "in":
+        if not isinstance(value, list) or not value:
+            return _('"in" takes a non-empty list of values.')
+        if len(value) > MAX_IN_VALUES:
+            return _('"in" takes at most %d values.') % MAX_IN_VALUES
+        if not all(_is_scalar(v) for v in value):
+            return _('"in" takes a list of texts, numbers or true/false.')
+    return None
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class AttributeCondition(Expression):
+    """One condition on ``Profile.attributes`` as a boolean SQL expression that
+    never evaluates to NULL (so negation and OR behave), per database."""
+
+    output_field = BooleanField()
+    conditional = True
+
+    def __init__(self, keys: list[str], op: str, value: Any):
+        super().__init__(output_field=BooleanField())
+        self.keys, self.op, self.value = keys, op, value
+        self.source = F("attributes")
+
+    def get_source_expressions(self):
+        return [self.source]
+
+    def set_source_expressions(self, exprs):
+        (self.source,) = exprs
+
+    def __repr__(self) -> str:
+        return f"AttributeCondition({self.keys!r}, {self.op!r}, {self.value!r})"
+
+    # PostgreSQL: jsonb operators; CASE guards the numeric cast from strings.
+    def as_postgresql(self, compiler, connection):
+        col, col_params = compiler.compile(self.source)
+        j = f"({col} #> %s::text[])"
+        jp = [*col_params, self.keys]
+
+        def eq(value):
+            return f"({j} = %s::jsonb)", [*jp, json.dumps(value)]
+
+        op, value = self.op, self.value
+        if op == "eq":
+            sql, params = eq(value)
+        elif op == "neq":
+            sql, params = eq(value)
+            sql = f"NOT COALESCE({sql}, false)"
+        elif op == "in":
+            parts = [eq(v) for v in value]
+            sql = "(" + " OR ".join(p[0] for p in parts) + ")"
+            params = [x for p in parts for x in p[1]]
+        elif op == "contains":
+            sql = (
+                f"(CASE jsonb_typeof({j}) WHEN 'array' THEN {j} @> %s::jsonb "
+                f"WHEN 'string' THEN ({j} #>> '{{}}') ILIKE %s ELSE false END)"
+            )
+            text = _like_pattern(value) if isinstance(value, str) else ""
+            params = [*jp, *jp, json.dumps([value]), *jp, text]
+            if not isinstance(value, str):
+                sql = f"(CASE jsonb_typeof({j}) WHEN 'array' THEN {j} @> %s::jsonb ELSE false END)"
+                params = [*jp, *jp, json.dumps([value])]
+        elif op in NUMERIC_OPS:
+            sign = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
+            sql = (
+                f"(CASE WHEN jsonb_typeof({j}) = 'number' "
+                f"THEN ({j} #>> '{{}}')::numeric {sign} %s ELSE false END)"
+            )
+            params = [*jp, *jp, value]
+        else:  # exists
+            sql = f"COALESCE(jsonb_typeof({j}) <> 'null', false)"
+            params = list(jp)
+            if not value:
+                sql = f"NOT {sql}"
+        return f"COALESCE({sql}, false)", params
+
+    # SQLite (and anything else with the JSON1 functions).
+    def as_sql(self, compiler, connection):
+        col, col_params = compiler.compile(self.source)
+        path = "$" + "".join("." + json.dumps(k) for k in self.keys)
+        t = f"json_type({col}, %s)"
+        v = f"json_extract({col}, %s)"
+        tp = [*col_params, path]
+
+        def eq(value):
+            if isinstance(value, bool):
+                return f"({t} = %s)", [*tp, "true" if value else "false"]
+            if _is_number(value):
+                return f"({t} IN ('integer', 'real') AND {v} = %s)", [*tp, *tp, value]
+            return f"({t} = 'text' AND {v} = %s)", [*tp, *tp, value]
+
+        op, value = self.op, self.value
+        if op == "eq":
+            sql, params = eq(value)
+        elif op == "neq":
+            sql, params = eq(value)
+            sql = f"NOT COALESCE({sql}, 0)"
+        elif op == "in":
+            parts = [eq(x) for x in value]
+            sql = "(" + " OR ".join(p[0] for p in parts) + ")"
+            params = [x for p in parts for x in p[1]]
+        elif op == "contains":
+            element = f"EXISTS (SELECT 1 FROM json_each({col}, %s) AS je WHERE je.value = %s)"
+            if isinstance(value, str):
+                # LIKE is case-insensitive for ASCII letters on SQLite.
+                sql = (
+                    f"(CASE {t} WHEN 'array' THEN {element} "
+                    f"WHEN 'text' THEN {v} LIKE %s ESCAPE '\\' ELSE 0 END)"
+                )
+                params = [*tp, *col_params, path, value, *tp, _like_pattern(value)]
+            else:
+                sql = f"(CASE {t} WHEN 'array' THEN {element} ELSE 0 END)"
+                params = [*tp, *col_params, path, value]
+        elif op in NUMERIC_OPS:
+            sign = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
+            sql = f"(CASE WHEN {t} IN ('integer', 'real') THEN {v} {sign} %s ELSE 0 END)"
+            params = [*tp, *tp, value]
+        else:  # exists
+            sql = f"COALESCE({t} <> 'null', 0)"
+            params = list(tp)
+            if not value:
+                sql = f"NOT {sql}"
+        return f"COALESCE({sql}, 0)", params

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Case, CharField, Exists, F, OuterRef, QuerySet, Value, When
+from django.db.models import Case, CharField, Exists, F, OuterRef, Q, QuerySet, Value, When
 
 from audiences.models import Audience, AudienceMember, Profile, Suppression
 
@@ -12,6 +12,8 @@ CHANNEL_FIELDS = {
     "sms": ("phone", "consent_sms"),
     "push": ("push_token", "consent_push"),
 }
+# Suppressions that stop transactional messages too (SPEC §6).
+HARD_REASONS = [Suppression.Reason.HARD_BOUNCE, Suppression.Reason.COMPLAINT]
 
 
 def audience_profiles(audience: Audience) -> QuerySet[Profile]:
@@ -31,7 +33,9 @@ def annotate_eligibility(
 ) -> QuerySet[Profile]:
     """Annotate each profile with ``address`` (its identity for ``channel``) and
     ``exclusion_reason`` (NULL when it may receive; else ``missing_identity``,
-    ``suppressed`` or ``no_consent``), computed in the database.
+    ``suppressed`` or ``no_consent``, the first that applies), computed in the
+    database — the sender uses ``.values("id", "address", "exclusion_reason")``
+    inside an INSERT … SELECT.
 
     Transactional sends ignore marketing consent and manual/unsubscribe
     suppressions, but never hard bounces or complaints.
@@ -39,11 +43,11 @@ def annotate_eligibility(
     identity, consent = CHANNEL_FIELDS[channel]
     suppressions = Suppression.objects.filter(channel=channel, address=OuterRef(identity))
     if category == "transactional":
-        suppressions = suppressions.filter(
-            reason__in=[Suppression.Reason.HARD_BOUNCE, Suppression.Reason.COMPLAINT]
-        )
+        suppressions = suppressions.filter(reason__in=HARD_REASONS)
     whens = [
-        When(**{f"{identity}__isnull": True}, then=Value("missing_identity")),
+        When(
+            Q(**{f"{identity}__isnull": True}) | Q(**{identity: ""}), then=Value("missing_identity")
+        ),
         When(Exists(suppressions), then=Value("suppressed")),
     ]
     if category != "transactional":
@@ -52,3 +56,22 @@ def annotate_eligibility(
         address=F(identity),
         exclusion_reason=Case(*whens, default=Value(None), output_field=CharField()),
     )
+
+
+def audience_sample(audience: Audience, *, limit: int = 20) -> list[Profile]:
+    """A few matching profiles for the audience page (most recent first)."""
+    return list(audience_profiles(audience).order_by("-pk")[:limit])
+
+
+def eligibility_counts(audience: Audience, *, channel: str, category: str) -> dict[str, int]:
+    """How many profiles of ``audience`` may receive (``eligible``) and how many
+    are excluded, by reason; one GROUP BY query."""
+    from django.db.models import Count
+
+    rows = (
+        annotate_eligibility(audience_profiles(audience), channel=channel, category=category)
+        .order_by()
+        .values("exclusion_reason")
+        .annotate(n=Count("pk"))
+    )
+    return {(row["exclusion_reason"] or "eligible"): row["n"] for row in rows}

@@ -1,15 +1,227 @@
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""Audience pages (SPEC §8): list, rule builder with a size preview, CSV upload, detail."""
 
-from accounts.permissions import can, visible
-from audiences.models import Audience
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.humanize.templatetags.humanize import intcomma
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import ProtectedError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.permissions import can, can_see, visible
+from audiences import services
+from audiences.forms import (
+    BLANK_ROWS,
+    FIELD_SUGGESTIONS,
+    ConditionFormSet,
+    ReuploadForm,
+    RuleAudienceForm,
+    UploadForm,
+    build_rule,
+    rule_to_initial,
+)
+from audiences.importer import profile_import_create
+from audiences.models import Audience, Profile
+from audiences.rules import compile_rule
+from audiences.selectors import audience_profiles, audience_sample
+
+SAMPLE_SIZE = 20
+
+
+def _audience_for(request: HttpRequest, pk: int, action: str) -> Audience:
+    audience = Audience.objects.filter(pk=pk).first()
+    if audience is None or not can_see(request.user, audience):
+        raise Http404
+    if not can(request.user, action, audience):
+        raise PermissionDenied
+    return audience
 
 
 @login_required
+@require_http_methods(["GET", "HEAD"])
 def list_page(request: HttpRequest) -> HttpResponse:
     if not can(request.user, "audience.view"):
         raise PermissionDenied
-    audiences = visible(request.user, Audience.objects.all())
-    return render(request, "audiences/list.html", {"audiences": audiences})
+    audiences = visible(request.user, Audience.objects.all()).order_by("name", "pk")
+    page = Paginator(audiences, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "audiences/list.html",
+        {"page": page, "can_create": can(request.user, "audience.create")},
+    )
+
+
+def _builder(request: HttpRequest, audience: Audience | None):
+    """Bound (POST) or initial builder forms; a POST with ``add`` asks for one more row."""
+    if request.method == "POST":
+        form = RuleAudienceForm(request.POST)
+        formset = ConditionFormSet(request.POST, prefix="c")
+        return form, formset
+    initial, rows = rule_to_initial(audience.rule if audience else None)
+    if audience is not None:
+        initial["name"] = audience.name
+    form = RuleAudienceForm(initial=initial)
+    rows += [{}] * max(1, BLANK_ROWS - len(rows))
+    return form, ConditionFormSet(initial=rows, prefix="c")
+
+
+def _with_extra_row(request: HttpRequest, form, formset):
+    data = request.POST.copy()
+    total = int(data.get("c-TOTAL_FORMS", "0") or 0)
+    data["c-TOTAL_FORMS"] = str(min(total + 1, 100))
+    return RuleAudienceForm(data), ConditionFormSet(data, prefix="c")
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def rule_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """Create (``pk`` None) or edit a rule audience. Buttons: add a row,
+    preview the size, save. Everything works without JavaScript."""
+    if pk is None:
+        audience = None
+        if not can(request.user, "audience.create"):
+            raise PermissionDenied
+    else:
+        audience = _audience_for(request, pk, "audience.edit")
+        if audience.kind != Audience.Kind.RULE:
+            raise Http404
+    form, formset = _builder(request, audience)
+    preview = None
+    if request.method == "POST" and "add" in request.POST:
+        form, formset = _with_extra_row(request, form, formset)
+    elif request.method == "POST":
+        rule = build_rule(form, formset)
+        if rule is not None and "preview" in request.POST:
+            qs = Profile.objects.filter(compile_rule(rule))
+            preview = {"size": qs.count(), "sample": list(qs.order_by("-pk")[:SAMPLE_SIZE])}
+        elif rule is not None:
+            try:
+                if audience is None:
+                    audience = services.audience_create_rule(
+                        name=form.cleaned_data["name"], rule=rule, actor=request.user
+                    )
+                else:
+                    services.audience_update_rule(
+                        audience=audience, name=form.cleaned_data["name"], rule=rule
+                    )
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(request, _("Audience saved: %d profiles match.") % audience.size)
+                return redirect("audiences:detail", pk=audience.pk)
+    return render(
+        request,
+        "audiences/rule_form.html",
+        {
+            "audience": audience,
+            "form": form,
+            "formset": formset,
+            "preview": preview,
+            "field_suggestions": FIELD_SUGGESTIONS,
+        },
+    )
+
+
+@login_required
+@require_POST
+def preview_api(request: HttpRequest) -> JsonResponse:
+    """The builder's live size preview (JavaScript): the same form, answered in JSON."""
+    if not can(request.user, "audience.create") and not can(request.user, "audience.edit"):
+        raise PermissionDenied
+    form = RuleAudienceForm(request.POST)
+    formset = ConditionFormSet(request.POST, prefix="c")
+    form.fields["name"].required = False
+    rule = build_rule(form, formset)
+    if rule is None:
+        errors = _form_errors(form, formset)
+        return JsonResponse({"size": None, "errors": errors, "label": " ".join(errors)})
+    size = Profile.objects.filter(compile_rule(rule)).count()
+    label = ngettext("%(size)s profile matches.", "%(size)s profiles match.", size) % {
+        "size": intcomma(size)
+    }
+    return JsonResponse({"size": size, "errors": [], "label": label})
+
+
+def _form_errors(form, formset) -> list[str]:
+    errors = [str(e) for e in form.non_field_errors()]
+    errors += [
+        f"{form.fields[f].label}: {e}"
+        for f, es in form.errors.items()
+        if f != "__all__"
+        for e in es
+    ]
+    for index, row in enumerate(formset.forms, start=1):
+        for es in row.errors.values():
+            errors += [_("Condition %(n)d: %(error)s") % {"n": index, "error": e} for e in es]
+    return errors
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def upload_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """Upload a CSV into a new audience, or (``pk``) re-import an upload audience."""
+    audience = None
+    if pk is None:
+        if not can(request.user, "audience.create"):
+            raise PermissionDenied
+        form_class = UploadForm
+    else:
+        audience = _audience_for(request, pk, "audience.edit")
+        if audience.kind != Audience.Kind.UPLOAD:
+            raise Http404
+        form_class = ReuploadForm
+    form = form_class(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        with transaction.atomic():
+            if audience is None:
+                audience = Audience.objects.create(
+                    name=form.cleaned_data["name"].strip(),
+                    kind=Audience.Kind.UPLOAD,
+                    created_by=request.user,
+                )
+            profile_import_create(
+                audience=audience, upload=upload, file_name=upload.name, actor=request.user
+            )
+        messages.success(request, _("File received; the import is running."))
+        return redirect("audiences:detail", pk=audience.pk)
+    return render(request, "audiences/upload.html", {"form": form, "audience": audience})
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def detail_page(request: HttpRequest, pk: int) -> HttpResponse:
+    audience = _audience_for(request, pk, "audience.view")
+    if audience.kind == Audience.Kind.RULE:
+        audience.size = audience_profiles(audience).count()  # rules are live
+    last_import = audience.imports.order_by("-created_at").first()
+    importing = last_import is not None and last_import.status in ("queued", "running")
+    context = {
+        "audience": audience,
+        "sample": audience_sample(audience, limit=SAMPLE_SIZE),
+        "last_import": last_import,
+        "importing": importing,
+        "can_edit": can(request.user, "audience.edit", audience),
+        "can_delete": can(request.user, "audience.delete", audience),
+    }
+    return render(request, "audiences/detail.html", context)
+
+
+@login_required
+@require_POST
+def delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    audience = _audience_for(request, pk, "audience.delete")
+    try:
+        services.audience_delete(audience=audience)
+    except ProtectedError:
+        messages.error(request, _("Campaigns use this audience; it cannot be deleted."))
+        return redirect("audiences:detail", pk=pk)
+    messages.success(request, _("Audience deleted."))
+    return redirect("audiences:list")

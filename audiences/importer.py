@@ -1,0 +1,594 @@
+"""Streaming CSV import of profiles into an upload audience (SPEC §7).
+
+The file is read as a stream, one record at a time, in constant memory. Each
+row is validated completely before it may join a batch, so a bad row is
+reported (line number + reason), skipped, and writes nothing. Good rows are
+upserted in batches, one transaction per batch, and listed as members of the
+audience; when the whole file is done, members left from an earlier file are
+removed (the membership is frozen to the last file).
+
+Rows and profiles: a row's identities (email, phone, push_token, profile_id)
+find at most one existing profile, which is updated: attributes are merged
+(empty cells change nothing), identities, time zone and consent given in the
+row are set, and consent changes are recorded (source ``import``). A row whose
+identities belong to two different profiles is rejected with both named. An
+unchanged profile is not written, so re-importing the same file changes
+nothing. Within a file, a later row about the same person is applied after
+the earlier one (the batch is cut before it).
+
+Cell values: numbers written canonically (``34``, ``-2``, ``19.5``) become JSON
+numbers so rules can compare them; everything else (``007``, ``1e3``, dates)
+stays text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import IO, Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from audiences.models import Audience, AudienceMember, ConsentChange, Profile, ProfileImport
+from audiences.services import (
+    CONSENT_FIELD,
+    IDENTITY_FIELDS,
+    normalize_identity,
+    normalize_timezone,
+)
+
+CONSENT_COLUMNS = {"consent_email": "email", "consent_sms": "sms", "consent_push": "push"}
+RESERVED = {*IDENTITY_FIELDS, *CONSENT_COLUMNS, "timezone"}
+TRUE = {"true", "yes", "1", "y"}
+FALSE = {"false", "no", "0", "n"}
+_NUMBER = re.compile(r"-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,10})?")
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+class ImportFileError(ValueError):
+    """The file cannot be imported at all (empty, bad header)."""
+
+
+@dataclass
+class Row:
+    line: int
+    identities: dict[str, str]
+    attributes: dict[str, Any]
+    timezone: str | None
+    consent: dict[str, bool]
+
+
+@dataclass
+class Outcome:
+    imported: int = 0
+    rejected: int = 0
+    sample: list[dict] = field(default_factory=list)
+
+    def reject(self, line: int, reason: str) -> None:
+        self.rejected += 1
+        if len(self.sample) < ProfileImport.REJECTED_SAMPLE:
+            self.sample.append({"line": line, "reason": reason})
+
+
+def batch_size() -> int:
+    # SQLite caps the variables of one statement; PostgreSQL takes bigger batches.
+    return 5000 if connection.vendor == "postgresql" else 1000
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def read_header(reader) -> list[str]:
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ImportFileError(_("The file is empty: it needs a header row.")) from None
+    except csv.Error as exc:
+        raise ImportFileError(_("The header row is not valid CSV: %s") % exc) from None
+    names = [name.strip() for name in header]
+    names = [name.lower() if name.lower() in RESERVED else name for name in names]
+    if any(_SURROGATE.search(name) for name in names):
+        raise ImportFileError(_("The header row is not UTF-8 text."))
+    if any(not name for name in names):
+        raise ImportFileError(_("The header row has an empty column name."))
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ImportFileError(_("Duplicate columns: %s.") % ", ".join(duplicates))
+    if not set(names) & set(IDENTITY_FIELDS):
+        raise ImportFileError(
+            _("The header needs at least one identity column: %s.") % ", ".join(IDENTITY_FIELDS)
+        )
+    return names
+
+
+def _cell_value(text: str) -> Any:
+    if _NUMBER.fullmatch(text):
+        return float(text) if "." in text else int(text)
+    return text
+
+
+def parse_row(header: list[str], cells: list[str], line: int) -> Row | str:
+    """A validated ``Row``, or the reason the row is rejected."""
+    if len(cells) != len(header):
+        return _("Expected %(expected)d columns, found %(found)d.") % {
+            "expected": len(header),
+            "found": len(cells),
+        }
+    if _SURROGATE.search("".join(cells)):
+        return _("Undecodable bytes: the file must be UTF-8.")
+    row = Row(line=line, identities={}, attributes={}, timezone=None, consent={})
+    problems = []
+    for name, raw in zip(header, cells, strict=True):
+        value = raw.strip()
+        if not value:
+            continue
+        try:
+            if name in IDENTITY_FIELDS:
+                row.identities[name] = normalize_identity(name, value)
+            elif name in CONSENT_COLUMNS:
+                row.consent[CONSENT_COLUMNS[name]] = _boolean(value)
+            elif name == "timezone":
+                row.timezone = normalize_timezone(value)
+            else:
+                row.attributes[name] = _cell_value(value)
+        except ValueError as exc:
+            problems.append(f"{name}: {exc}")
+    if problems:
+        return " ".join(problems)
+    if not row.identities:
+        return _("No identity: fill at least one of %s.") % ", ".join(IDENTITY_FIELDS)
+    return row
+
+
+def _boolean(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in TRUE:
+        return True
+    if lowered in FALSE:
+        return False
+    raise ValueError(_("%r is not true/false, yes/no or 1/0.") % value)
+
+
+def read_rows(binary: IO[bytes], outcome: Outcome) -> Iterator[Row]:
+    """Validated rows of the CSV stream; rejected ones go to ``outcome``."""
+    text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    try:
+        yield from _records(csv.reader(text), outcome)
+    finally:
+        text.detach()  # leave the caller's stream open (and tell()-able)
+
+
+def _records(reader, outcome: Outcome) -> Iterator[Row]:
+    header = read_header(reader)
+    previous_end = reader.line_num
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            outcome.reject(previous_end + 1, _("Malformed CSV: %s") % exc)
+            previous_end = reader.line_num
+            continue
+        line, previous_end = previous_end + 1, reader.line_num
+        if not cells or (cells == [""] and len(header) > 1):
+            continue  # blank line
+        parsed = parse_row(header, cells, line)
+        if isinstance(parsed, str):
+            outcome.reject(line, parsed)
+        else:
+            yield parsed
+
+
+def batches(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
+    """Rows in batches of ``size``, cut early so one batch never holds two rows
+    naming the same identity (the later must see the earlier's result)."""
+    batch: list[Row] = []
+    seen: set[tuple[str, str]] = set()
+    for row in rows:
+        keys = set(row.identities.items())
+        if len(batch) >= size or keys & seen:
+            yield batch
+            batch, seen = [], set()
+        batch.append(row)
+        seen |= keys
+    if batch:
+        yield batch
+
+
+# ---------------------------------------------------------------- writing
+
+_PROFILE_FIELDS = [*IDENTITY_FIELDS, "attributes", "timezone", *CONSENT_FIELD.values()]
+
+
+def write_batch(batch: list[Row], *, audience_id: int, import_id, outcome: Outcome) -> None:
+    """Upsert one batch of valid rows and list them as members, in one transaction.
+
+    A concurrent writer may create a profile with one of our identities between
+    our lookup and our insert; the batch is then retried once from the lookup.
+    """
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                rejected = _write(batch, audience_id=audience_id, import_id=import_id)
+            break
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    for line, reason in rejected:
+        outcome.reject(line, reason)
+    outcome.imported += len(batch) - len(rejected)
+
+
+class _Target:
+    """A profile as the batch will leave it (plain values, no model instance:
+    building a million model instances would dominate the import)."""
+
+    __slots__ = ("pk", "values", "changed", "consent_changes")
+
+    def __init__(self, pk: int | None, values: dict[str, Any]):
+        self.pk, self.values = pk, values
+        self.changed = False
+        self.consent_changes: list[tuple[str, bool]] = []
+
+    def apply(self, row: Row) -> None:
+        values = self.values
+        for name, value in row.identities.items():
+            if values[name] != value:
+                values[name] = value
+                self.changed = True
+        attributes = values["attributes"]
+        if row.attributes and any(attributes.get(k) != v for k, v in row.attributes.items()):
+            values["attributes"] = {**attributes, **row.attributes}
+            self.changed = True
+        if row.timezone is not None and values["timezone"] != row.timezone:
+            values["timezone"] = row.timezone
+            self.changed = True
+        for channel, granted in row.consent.items():
+            name = CONSENT_FIELD[channel]
+            if values[name] != granted:
+                values[name] = granted
+                self.consent_changes.append((channel, granted))
+                self.changed = True
+
+
+def _blank() -> dict[str, Any]:
+    values: dict[str, Any] = dict.fromkeys(_PROFILE_FIELDS)
+    values.update(
+        attributes={}, timezone="", consent_email=False, consent_sms=False, consent_push=False
+    )
+    return values
+
+
+def _lookup(batch: list[Row]) -> dict[tuple[str, str], _Target]:
+    wanted: dict[str, set[str]] = {name: set() for name in IDENTITY_FIELDS}
+    for row in batch:
+        for name, value in row.identities.items():
+            wanted[name].add(value)
+    q = Q()
+    for name, values in wanted.items():
+        if values:
+            q |= Q(**{f"{name}__in": values})
+    index: dict[tuple[str, str], _Target] = {}
+    for found in Profile.objects.filter(q).values("pk", *_PROFILE_FIELDS):
+        target = _Target(found.pop("pk"), found)
+        for name in IDENTITY_FIELDS:
+            if found[name]:
+                index[(name, found[name])] = target
+    return index
+
+
+def _write(batch: list[Row], *, audience_id: int, import_id) -> list[tuple[int, str]]:
+    index = _lookup(batch)
+    rejected: list[tuple[int, str]] = []
+    targets: dict[int, _Target] = {}  # by id(): one profile may be named by two rows
+    for row in batch:
+        owners = {index[key].pk: key[0] for key in row.identities.items() if key in index}
+        if len(owners) > 1:
+            rejected.append(
+                (
+                    row.line,
+                    _("Conflicting identities: %s belong to different profiles.")
+                    % ", ".join(f"{name} (#{pk})" for pk, name in sorted(owners.items())),
+                )
+            )
+            continue
+        if owners:
+            target = index[next(iter(row.identities.items() & index.keys()))]
+        else:
+            target = _Target(None, _blank())
+        target.apply(row)
+        targets[id(target)] = target
+    if connection.vendor == "postgresql":
+        _save_postgresql(list(targets.values()), audience_id=audience_id, import_id=import_id)
+    else:
+        _save_orm(list(targets.values()), audience_id=audience_id, import_id=import_id)
+    return rejected
+
+
+def _save_orm(targets: list[_Target], *, audience_id: int, import_id) -> None:
+    """Any database: Django's bulk operations, batches under SQLite's 999 variables."""
+    new = [t for t in targets if t.pk is None]
+    created = Profile.objects.bulk_create(
+        [Profile(**t.values) for t in new], batch_size=_insert_batch(len(_PROFILE_FIELDS) + 2)
+    )
+    for target, profile in zip(new, created, strict=True):
+        target.pk = profile.pk
+    new_ids = {id(t) for t in new}
+    changed = [t for t in targets if t.changed and id(t) not in new_ids]
+    if changed:
+        now = timezone.now()
+        Profile.objects.bulk_update(
+            [Profile(pk=t.pk, updated_at=now, **t.values) for t in changed],
+            [*_PROFILE_FIELDS, "updated_at"],
+            batch_size=200,
+        )
+    ConsentChange.objects.bulk_create(
+        [
+            ConsentChange(profile_id=t.pk, channel=c, granted=g, source="import")
+            for t in targets
+            for c, g in t.consent_changes
+        ],
+        batch_size=_insert_batch(4),
+    )
+    AudienceMember.objects.bulk_create(
+        [
+            AudienceMember(audience_id=audience_id, profile_id=t.pk, import_id=import_id)
+            for t in targets
+        ],
+        batch_size=_insert_batch(3),
+        update_conflicts=True,
+        unique_fields=["audience", "profile"],
+        update_fields=["import_id"],
+    )
+
+
+def _insert_batch(fields: int) -> int:
+    if connection.vendor == "postgresql":
+        return 2000
+    return max(1, 999 // fields)
+
+
+_STAGE_COLUMNS = (
+    "profile_id bigint, is_new boolean, changed boolean, email varchar(254), phone varchar(20), "
+    "push_token varchar(512), ext_id varchar(255), attributes jsonb, timezone varchar(64), "
+    "consent_email boolean, consent_sms boolean, consent_push boolean, consent_changes jsonb"
+)
+
+
+def _save_postgresql(targets: list[_Target], *, audience_id: int, import_id) -> None:
+    """PostgreSQL: COPY the batch into a temporary table, then a few set-based
+    statements (ids drawn from the sequence first, so no row needs RETURNING)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS audiences_import_stage ({_STAGE_COLUMNS}) "
+            "ON COMMIT DELETE ROWS"
+        )
+        # Empty even inside an outer transaction (tests, a caller's atomic block).
+        cursor.execute("TRUNCATE audiences_import_stage")
+        new = [t for t in targets if t.pk is None]
+        if new:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence('audiences_profile', 'id')) "
+                "FROM generate_series(1, %s)",
+                [len(new)],
+            )
+            for target, (pk,) in zip(new, cursor.fetchall(), strict=True):
+                target.pk = pk
+        new_ids = {id(t) for t in new}
+        with cursor.cursor.copy("COPY audiences_import_stage FROM STDIN") as copy:
+            for t in targets:
+                v = t.values
+                copy.write_row(
+                    (
+                        t.pk,
+                        id(t) in new_ids,
+                        t.changed,
+                        v["email"],
+                        v["phone"],
+                        v["push_token"],
+                        v["profile_id"],
+                        json.dumps(v["attributes"]),
+                        v["timezone"],
+                        v["consent_email"],
+                        v["consent_sms"],
+                        v["consent_push"],
+                        json.dumps(t.consent_changes) if t.consent_changes else None,
+                    )
+                )
+        cursor.execute(_PG_INSERT)
+        cursor.execute(_PG_UPDATE)
+        cursor.execute(_PG_CONSENT)
+        cursor.execute(_PG_MEMBERS, [audience_id, import_id])
+
+
+_PG_INSERT = """
+INSERT INTO audiences_profile (id, email, phone, push_token, profile_id, attributes, timezone,
+    consent_email, consent_sms, consent_push, created_at, updated_at)
+SELECT profile_id, email, phone, push_token, ext_id, attributes, timezone,
+    consent_email, consent_sms, consent_push, now(), now()
+FROM audiences_import_stage WHERE is_new
+"""
+_PG_UPDATE = """
+UPDATE audiences_profile AS p SET email = s.email, phone = s.phone, push_token = s.push_token,
+    profile_id = s.ext_id, attributes = s.attributes, timezone = s.timezone,
+    consent_email = s.consent_email, consent_sms = s.consent_sms, consent_push = s.consent_push,
+    updated_at = now()
+FROM audiences_import_stage AS s WHERE s.changed AND NOT s.is_new AND p.id = s.profile_id
+"""
+_PG_CONSENT = """
+INSERT INTO audiences_consentchange (profile_id, channel, granted, source, changed_at)
+SELECT s.profile_id, c.value ->> 0, (c.value ->> 1)::boolean, 'import', clock_timestamp()
+FROM audiences_import_stage AS s, jsonb_array_elements(s.consent_changes) WITH ORDINALITY AS c(value, n)
+WHERE s.consent_changes IS NOT NULL ORDER BY s.profile_id, c.n
+"""
+_PG_MEMBERS = """
+INSERT INTO audiences_audiencemember (audience_id, profile_id, import_id)
+SELECT %s, profile_id, %s FROM audiences_import_stage
+ON CONFLICT (audience_id, profile_id) DO UPDATE SET import_id = EXCLUDED.import_id
+"""
+
+
+# ---------------------------------------------------------------- driver
+
+Progress = Callable[[int, Outcome], None]
+
+
+def import_stream(
+    binary: IO[bytes],
+    *,
+    audience_id: int,
+    import_id,
+    on_progress: Progress | None = None,
+    size: int | None = None,
+) -> Outcome:
+    """Import a CSV byte stream into the audience; returns the counts.
+
+    ``on_progress(bytes_read, outcome)`` is called after each batch. Raises
+    ``ImportFileError`` for a file that cannot be imported at all.
+    """
+    outcome = Outcome()
+    for batch in batches(read_rows(binary, outcome), size or batch_size()):
+        write_batch(batch, audience_id=audience_id, import_id=import_id, outcome=outcome)
+        if on_progress is not None:
+            on_progress(_position(binary), outcome)
+    # Members listed by an earlier file of this audience, not by this one, leave.
+    AudienceMember.objects.filter(audience_id=audience_id).exclude(import_id=import_id).delete()
+    return outcome
+
+
+def _position(binary: IO[bytes]) -> int:
+    try:
+        return binary.tell()
+    except (OSError, ValueError):
+        return 0
+
+
+# A million-row file takes minutes; the cluster's default timeout is for short tasks.
+IMPORT_TIMEOUT = 6 * 3600
+STALE_AFTER = timedelta(minutes=15)
+
+
+def profile_import_create(
+    *, audience, upload, file_name: str, actor=None, enqueue: bool = True
+) -> ProfileImport:
+    """Store the uploaded file and queue its import into ``audience`` (an upload
+    audience); the worker cluster runs it once the transaction commits."""
+    from django_q.tasks import async_task
+
+    profile_import = ProfileImport(audience=audience, file_name=file_name[:255], created_by=actor)
+    profile_import.file.save(f"{profile_import.id}.csv", upload, save=False)
+    profile_import.bytes_total = profile_import.file.size
+    profile_import.save()
+    Audience.objects.filter(pk=audience.pk).update(status=Audience.Status.IMPORTING)
+    import_id = str(profile_import.id)
+    if enqueue:
+        transaction.on_commit(
+            lambda: async_task(
+                "audiences.tasks.run_profile_import", import_id, timeout=IMPORT_TIMEOUT
+            )
+        )
+    return profile_import
+
+
+def profile_import_run(
+    *, import_id, on_progress: Progress | None = None, stream: IO[bytes] | None = None
+) -> ProfileImport | None:
+    """Run a queued import (idempotent: a second delivery finds it claimed and
+    returns). Progress and counts are saved after every batch, so the audience
+    page can show them while the file streams in. ``stream`` replaces the stored
+    file (the command line reads the user's file in place)."""
+    now = timezone.now()
+    claimable = Q(status=ProfileImport.Status.QUEUED) | Q(
+        status=ProfileImport.Status.RUNNING, heartbeat_at__lt=now - STALE_AFTER
+    )
+    claimed = ProfileImport.objects.filter(claimable, pk=import_id).update(
+        status=ProfileImport.Status.RUNNING, started_at=now, heartbeat_at=now
+    )
+    if not claimed:
+        return None
+    profile_import = ProfileImport.objects.select_related("audience").get(pk=import_id)
+    audience = profile_import.audience
+
+    def progress(position: int, outcome: Outcome) -> None:
+        ProfileImport.objects.filter(pk=import_id).update(
+            heartbeat_at=timezone.now(),
+            bytes_done=position,
+            rows_imported=outcome.imported,
+            rows_rejected=outcome.rejected,
+            rejected=outcome.sample,
+        )
+        if on_progress is not None:
+            on_progress(position, outcome)
+
+    status, error, outcome = ProfileImport.Status.SUCCEEDED, "", Outcome()
+    try:
+        with _opened(profile_import, stream) as binary:
+            outcome = import_stream(
+                binary, audience_id=audience.pk, import_id=profile_import.id, on_progress=progress
+            )
+    except ImportFileError as exc:
+        status, error = ProfileImport.Status.FAILED, str(exc)
+    except Exception as exc:  # recorded for the user, then re-raised for the cluster's log
+        _finish(
+            profile_import, ProfileImport.Status.FAILED, _("The import failed: %s") % exc, outcome
+        )
+        raise
+    _finish(profile_import, status, error, outcome)
+    profile_import.refresh_from_db()
+    return profile_import
+
+
+def profile_import_sweep() -> int:
+    """Queue again the imports whose worker went away (queued or running with
+    no heartbeat for ``STALE_AFTER``); returns how many. Safe to run often."""
+    from django_q.tasks import async_task
+
+    cutoff = timezone.now() - STALE_AFTER
+    stale = ProfileImport.objects.filter(
+        Q(status=ProfileImport.Status.QUEUED, created_at__lt=cutoff)
+        | Q(status=ProfileImport.Status.RUNNING, heartbeat_at__lt=cutoff)
+    ).values_list("pk", flat=True)
+    count = 0
+    for pk in stale:
+        async_task("audiences.tasks.run_profile_import", str(pk), timeout=IMPORT_TIMEOUT)
+        count += 1
+    return count
+
+
+def _opened(profile_import: ProfileImport, stream: IO[bytes] | None):
+    if stream is not None:
+        return contextlib.nullcontext(stream)
+    return profile_import.file.open("rb")
+
+
+def _finish(
+    profile_import: ProfileImport, status: str, error: str, outcome: Outcome | None
+) -> None:
+    audience = profile_import.audience
+    size = AudienceMember.objects.filter(audience=audience).count()
+    counts = {}
+    if outcome is not None:  # None: keep the counts the last batch saved
+        counts = {
+            "rows_imported": outcome.imported,
+            "rows_rejected": outcome.rejected,
+            "rejected": outcome.sample,
+            "bytes_done": profile_import.bytes_total,
+        }
+    with transaction.atomic():
+        ProfileImport.objects.filter(pk=profile_import.pk).update(
+            status=status, error=error, finished_at=timezone.now(), **counts
+        )
+        audience_status = Audience.Status.READY
+        if status == ProfileImport.Status.FAILED and not size:
+            audience_status = Audience.Status.FAILED
+        Audience.objects.filter(pk=audience.pk).update(size=size, status=audience_status)

@@ -1,0 +1,334 @@
+"""Writes for audiences and profiles: normalization, upserts, consent, suppression.
+
+Identity policy (shared by the API upsert and the CSV importer): each identity
+(email, phone, push token, external profile id) belongs to at most one profile.
+A write that names identities of two different profiles is refused with a
+clear reason ("email matches one profile and phone another") instead of
+merging or stealing identities silently.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import zoneinfo
+from typing import Any
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils.translation import gettext as _
+from email_validator import EmailNotValidError, validate_email
+
+from audiences.models import Audience, ConsentChange, Profile, Suppression
+
+IDENTITY_FIELDS = ("email", "phone", "push_token", "profile_id")
+CONSENT_FIELD = {"email": "consent_email", "sms": "consent_sms", "push": "consent_push"}
+CHANNEL_IDENTITY = {"email": "email", "sms": "phone", "push": "push_token"}
+
+
+# ---------------------------------------------------------------- normalization
+
+
+# The everyday ASCII address, accepted without the full validator (which costs
+# ~50 µs a call, too much for a million-row import). Anything else — quoted or
+# internationalized parts, punycode, special-use domains — takes the full path.
+_PLAIN_EMAIL = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
+_SPECIAL_USE = (".arpa", ".invalid", ".local", ".localhost", ".onion", ".test")
+
+
+def normalize_email(value: str) -> str:
+    """Lower-cased, syntactically valid address; ``ValueError`` otherwise."""
+    value = value.strip()
+    if (
+        len(value) <= 254
+        and _PLAIN_EMAIL.fullmatch(value)
+        and value.index("@") <= 64
+        and "xn--" not in value.lower()
+        and not value.lower().endswith(_SPECIAL_USE)
+    ):
+        return value.lower()
+    try:
+        result = validate_email(value, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError as exc:
+        raise ValueError(_("%(value)r is not a valid email address.") % {"value": value}) from exc
+    return result.normalized.lower()
+
+
+def normalize_phone(value: str) -> str:
+    """E.164 (``+33612345678``); the number must carry its country code."""
+    value = value.strip()
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(
+            _("%(value)r is not a phone number in international format (+…).") % {"value": value}
+        ) from exc
+    if not phonenumbers.is_possible_number(number):
+        raise ValueError(_("%(value)r is not a possible phone number.") % {"value": value})
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def normalize_timezone(value: str) -> str:
+    value = value.strip()
+    if value and value not in _time_zones():
+        raise ValueError(_("%(value)r is not an IANA time zone.") % {"value": value})
+    return value
+
+
+def normalize_text_identity(value: str, *, max_length: int) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError(_("This identity is empty."))
+    if len(value) > max_length:
+        raise ValueError(_("At most %d characters.") % max_length)
+    return value
+
+
+def normalize_identity(namespace: str, value: str) -> str:
+    """Normalize ``value`` for the identity ``namespace`` (email, phone, push_token, profile_id)."""
+    if namespace == "email":
+        return normalize_email(value)
+    if namespace == "phone":
+        return normalize_phone(value)
+    if namespace == "push_token":
+        return normalize_text_identity(value, max_length=512)
+    if namespace == "profile_id":
+        return normalize_text_identity(value, max_length=255)
+    raise ValueError(_("Unknown identity namespace %r.") % namespace)
+
+
+# ---------------------------------------------------------------- profiles
+
+
+class IdentityConflict(Exception):
+    """An identity given for a profile already belongs to another profile."""
+
+    def __init__(self, fields: list[str]):
+        super().__init__(
+            _("Already used by another profile: %s. Nothing was changed.") % ", ".join(fields)
+        )
+        self.fields = fields
+
+
+def profile_get(namespace: str, value: str) -> Profile | None:
+    """The profile whose ``namespace`` identity is ``value`` (normalized first)."""
+    try:
+        value = normalize_identity(namespace, value)
+    except ValueError:
+        return None
+    return Profile.objects.filter(**{namespace: value}).first()
+
+
+def profile_upsert(
+    *,
+    namespace: str,
+    value: str,
+    identities: dict[str, str] | None = None,
+    attributes: dict[str, Any] | None = None,
+    timezone: str | None = None,
+    consent: dict[str, bool] | None = None,
+    source: str = "api",
+) -> tuple[Profile, bool]:
+    """Create or update the profile whose ``namespace`` identity is ``value``.
+
+    All identities are already normalized. Other ``identities`` given are set
+    on it; attributes are merged key by key (``None`` removes a key); consent
+    changes are recorded with ``source``. Raises ``IdentityConflict`` when an
+    identity belongs to another profile, ``ValidationError`` for bad values.
+    Returns ``(profile, created)``.
+    """
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                return _upsert(
+                    namespace, value, identities or {}, attributes, timezone, consent, source
+                )
+        except IntegrityError:
+            # A concurrent request created the same identity first: look again.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _upsert(namespace, value, identities, attributes, timezone, consent, source):
+    profile = Profile.objects.select_for_update().filter(**{namespace: value}).first()
+    created = profile is None
+    if created:
+        profile = Profile(**{namespace: value}, attributes={})
+    others = Q()
+    for field, other in identities.items():
+        if other and field != namespace:
+            others |= Q(**{field: other})
+    if others:
+        taken = Profile.objects.filter(others).exclude(pk=profile.pk).values(*identities)
+        used = sorted({f for row in taken for f, v in row.items() if v and v == identities.get(f)})
+        if used:
+            raise IdentityConflict(used)
+    for field, other in identities.items():
+        if other and field != namespace:
+            setattr(profile, field, other)
+    merged = dict(profile.attributes or {})
+    for key, item in (attributes or {}).items():
+        if item is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = item
+    profile.attributes = merged
+    if timezone is not None:
+        try:
+            profile.timezone = normalize_timezone(timezone)
+        except ValueError as exc:
+            raise ValidationError({"timezone": [str(exc)]}) from exc
+    changes = _apply_consent(profile, consent or {})
+    profile.full_clean(validate_unique=False, validate_constraints=False)
+    profile.save()
+    _record_consent(profile, changes, source)
+    return profile, created
+
+
+def _apply_consent(profile: Profile, consent: dict[str, bool]) -> list[tuple[str, bool]]:
+    changes = []
+    for channel, granted in consent.items():
+        field = CONSENT_FIELD[channel]
+        if getattr(profile, field) != granted:
+            changes.append((channel, granted))
+            setattr(profile, field, granted)
+    return changes
+
+
+def _record_consent(profile: Profile, changes: list[tuple[str, bool]], source: str) -> None:
+    ConsentChange.objects.bulk_create(
+        [ConsentChange(profile=profile, channel=c, granted=g, source=source) for c, g in changes]
+    )
+
+
+def profile_set_consent(*, profile: Profile, channel: str, granted: bool, source: str) -> bool:
+    """Set one channel's marketing consent; records the change. Returns whether it changed.
+
+    Compare-and-set, so two concurrent unsubscribes record one change, not two.
+    """
+    field = CONSENT_FIELD[channel]
+    with transaction.atomic():
+        changed = (
+            Profile.objects.filter(pk=profile.pk)
+            .exclude(**{field: granted})
+            .update(**{field: granted})
+            == 1
+        )
+        if changed:
+            ConsentChange.objects.create(
+                profile=profile, channel=channel, granted=granted, source=source
+            )
+    setattr(profile, field, granted)
+    return changed
+
+
+def profile_withdraw_consent(*, profile: Profile, channel: str, source: str) -> bool:
+    """Withdraw ``channel`` marketing consent (unsubscribe link, SMS STOP, feedback).
+
+    ``source`` says how (``unsubscribe``, ``feedback``, ``admin``…). Idempotent.
+    """
+    return profile_set_consent(profile=profile, channel=channel, granted=False, source=source)
+
+
+# ---------------------------------------------------------------- suppression
+
+
+def suppression_add(*, channel: str, address: str, reason: str) -> Suppression:
+    """Put ``address`` on ``channel``'s suppression list (idempotent).
+
+    The address is normalized like a profile identity so it matches the
+    profile's column. An existing entry keeps its date; a stronger reason
+    (hard bounce, complaint) replaces a weaker one so transactional sends stop too.
+    """
+    if channel not in CHANNEL_IDENTITY:
+        raise ValidationError({"channel": [_("Unknown channel %r.") % channel]})
+    if reason not in Suppression.Reason.values:
+        raise ValidationError({"reason": [_("Unknown reason %r.") % reason]})
+    try:
+        address = normalize_identity(CHANNEL_IDENTITY[channel], address)
+    except ValueError as exc:
+        raise ValidationError({"address": [str(exc)]}) from exc
+    strong = {Suppression.Reason.HARD_BOUNCE, Suppression.Reason.COMPLAINT}
+    with transaction.atomic():
+        entry, created = Suppression.objects.get_or_create(
+            channel=channel, address=address, defaults={"reason": reason}
+        )
+        if not created and reason in strong and entry.reason not in strong:
+            entry.reason = reason
+            entry.save(update_fields=["reason"])
+    return entry
+
+
+def suppression_remove(*, channel: str, address: str) -> int:
+    """Take ``address`` off the list (an administrator's decision). Returns rows removed."""
+    return Suppression.objects.filter(channel=channel, address=address).delete()[0]
+
+
+# ---------------------------------------------------------------- audiences
+
+
+def audience_create_rule(
+    *, name: str, rule: dict, actor=None, restricted: bool = False
+) -> Audience:
+    """Create a rule audience; its size is estimated now. Raises ``ValidationError``
+    (``rule`` errors keyed by path) for a rule that does not compile."""
+    from audiences.rules import RuleError, compile_rule
+
+    try:
+        q = compile_rule(rule)
+    except RuleError as exc:
+        raise ValidationError(exc.errors) from exc
+    audience = Audience(
+        name=(name or "").strip(),
+        kind=Audience.Kind.RULE,
+        rule=rule,
+        created_by=actor,
+        restricted=restricted,
+    )
+    audience.full_clean()
+    with transaction.atomic():
+        audience.size = Profile.objects.filter(q).count()
+        audience.save()
+    return audience
+
+
+def audience_update_rule(*, audience: Audience, name: str, rule: dict) -> Audience:
+    """Change a rule audience's name and rule (validated like on creation)."""
+    from audiences.rules import RuleError, compile_rule
+
+    try:
+        q = compile_rule(rule)
+    except RuleError as exc:
+        raise ValidationError(exc.errors) from exc
+    audience.name = (name or "").strip()
+    audience.rule = rule
+    audience.full_clean()
+    with transaction.atomic():
+        audience.size = Profile.objects.filter(q).count()
+        audience.save()
+    return audience
+
+
+def audience_refresh_size(*, audience: Audience) -> int:
+    """Recount the audience (one COUNT query) and store it."""
+    from audiences.selectors import audience_profiles
+
+    size = audience_profiles(audience).count()
+    Audience.objects.filter(pk=audience.pk).update(size=size)
+    audience.size = size
+    return size
+
+
+def audience_delete(*, audience: Audience) -> None:
+    audience.delete()
