@@ -70,3 +70,37 @@ def transition(
     for name, value in fields.items():
         setattr(campaign, name, value)
     return True
+
+
+# Actions that never change the status, and the statuses that allow them. Kept
+# beside TRANSITIONS so that "what may happen to a campaign in status X" has a
+# single answer for the pages, the API and the tests.
+STATUS_ACTIONS: dict[str, frozenset[str]] = {
+    "edit": frozenset({S.DRAFT}),
+    "delete": frozenset({S.DRAFT}),
+    "duplicate": frozenset(S.values),
+    # "modify" on a one-shot campaign duplicates it instead (SPEC §3).
+    "modify": frozenset({S.LIVE, S.SCHEDULED}),
+}
+
+# The user-facing actions in the order the pages offer them (API spelling
+# uses hyphens: request-approval …).
+USER_ACTIONS = [
+    "activate",
+    "request_approval",
+    "approve",
+    "request_changes",
+    "cancel_approval",
+    "modify",
+    "duplicate",
+    "stop",
+    "archive",
+    "delete",
+]
+
+
+def status_allows(action: str, status: str) -> bool:
+    """Does a campaign in ``status`` allow ``action`` at all (before any other rule)?"""
+    if action in TRANSITIONS:
+        return allowed(action, status)
+    return status in STATUS_ACTIONS[action]

@@ -6,4 +6,10 @@ app_name = "campaigns"
 
 urlpatterns = [
     path("", views.list_page, name="list"),
+    path("new/", views.new, name="new"),
+    path("<int:pk>/", views.detail, name="detail"),
+    path("<int:pk>/edit/", views.edit, name="edit"),
+    path("<int:pk>/preview/", views.preview, name="preview"),
+    path("<int:pk>/proofs/", views.proofs, name="proofs"),
+    path("<int:pk>/actions/<slug:name>/", views.action, name="action"),
 ]

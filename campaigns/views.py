@@ -1,23 +1,348 @@
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""Campaign pages (SPEC §8): the list, authoring, the campaign page with its
+review and allowed actions, preview and proofs, and the approvals queue.
 
-from accounts.permissions import can, visible
-from campaigns.models import Campaign, CampaignStatus
+Every view checks through ``campaigns.selectors.check_action`` (404 for an
+unseen campaign, 403 for a role that may not) and writes through the services.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.permissions import can
+from audiences.models import Profile
+from campaigns import services
+from campaigns.forms import CampaignCreateForm, CampaignEditForm, ProofForm
+from campaigns.models import Campaign, CampaignStatus, CampaignType, Tag
+from campaigns.review import review_campaign
+from campaigns.selectors import (
+    CampaignFilters,
+    allowed_actions,
+    approval_queue,
+    campaign_list,
+    check_action,
+    get_campaign_for,
+)
+from campaigns.transitions import USER_ACTIONS
+
+PAGE_SIZE = 25
+ACTION_LABELS = {
+    "activate": _("Activate"),
+    "request_approval": _("Request approval"),
+    "approve": _("Approve"),
+    "request_changes": _("Request changes"),
+    "cancel_approval": _("Cancel approval request"),
+    "modify": _("Modify"),
+    "duplicate": _("Duplicate"),
+    "stop": _("Stop"),
+    "archive": _("Archive"),
+    "delete": _("Delete"),
+}
+SERVICES = {
+    "activate": services.campaign_activate,
+    "request_approval": services.campaign_request_approval,
+    "approve": services.campaign_approve,
+    "request_changes": services.campaign_request_changes,
+    "cancel_approval": services.campaign_cancel_approval,
+    "stop": services.campaign_stop,
+    "archive": services.campaign_archive,
+}
+
+
+def _first_url(*names: str) -> str:
+    """The first of the other apps' pages that exists (their URL names are theirs)."""
+    for name in names:
+        try:
+            return reverse(name)
+        except NoReverseMatch:
+            continue
+    return ""
+
+
+def _channels_create_url(channel: str) -> str:
+    try:
+        return reverse("channels:create", args=[channel])
+    except NoReverseMatch:
+        return _first_url("channels:list")
 
 
 @login_required
+@require_GET
 def list_page(request: HttpRequest) -> HttpResponse:
     if not can(request.user, "campaign.view"):
         raise PermissionDenied
-    campaigns = visible(request.user, Campaign.objects.all())
-    return render(request, "campaigns/list.html", {"campaigns": campaigns})
+    filters = CampaignFilters.from_query(request.GET)
+    paginator = Paginator(campaign_list(request.user, filters), PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "campaigns/list.html",
+        {
+            "page": page,
+            "filters": filters,
+            "query": query.urlencode(),
+            "statuses": CampaignStatus.choices,
+            "types": CampaignType.choices,
+            "channels": Campaign._meta.get_field("channel").choices,
+            "tags": Tag.objects.values_list("name", flat=True),
+            "sorts": [
+                ("-updated", _("Recently updated")),
+                ("name", _("Name A–Z")),
+                ("-name", _("Name Z–A")),
+                ("-created", _("Newest")),
+                ("status", _("Status")),
+            ],
+            "can_create": can(request.user, "campaign.create"),
+        },
+    )
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
+def new(request: HttpRequest) -> HttpResponse:
+    if not can(request.user, "campaign.create"):
+        raise PermissionDenied
+    form = CampaignCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            campaign = services.campaign_create(actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, _("Campaign created. Now set up its content."))
+            return redirect("campaigns:edit", pk=campaign.pk)
+    return render(request, "campaigns/new.html", {"form": form})
+
+
+@login_required
+@require_GET
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = get_campaign_for(request.user, pk)
+    show = request.GET.get("version")
+    version = campaign.draft_version or campaign.live_version
+    if show == "live" and campaign.live_version:
+        version = campaign.live_version
+    elif show == "draft" and campaign.draft_version:
+        version = campaign.draft_version
+    elif campaign.live_version and show != "draft":
+        version = campaign.live_version
+    actions = allowed_actions(request.user, campaign)
+    labels = dict(ACTION_LABELS)
+    if campaign.live_version_id and campaign.draft_version_id:
+        labels["activate"] = _("Activate draft version")
+        labels["request_approval"] = _("Request approval of the draft version")
+    context = {
+        "campaign": campaign,
+        "version": version,
+        "showing_draft": version is not None and version.pk == campaign.draft_version_id,
+        "has_draft_version": bool(campaign.live_version_id and campaign.draft_version_id),
+        "review": review_campaign(campaign, version),
+        "actions": [(a, labels[a]) for a in USER_ACTIONS if a in actions],
+        "can_edit": services.editable_version(campaign) is not None
+        and can(request.user, "campaign.edit", campaign),
+        "pending": services.pending_request(campaign),
+        "events": campaign.events.select_related("actor")[:30],
+        "audience_size": _audience_size(version),
+        "proof_form": ProofForm(),
+    }
+    return render(request, "campaigns/detail.html", context)
+
+
+def _audience_size(version) -> int | None:
+    if version is None or version.audience is None:
+        return None
+    from audiences.selectors import audience_profiles
+
+    try:
+        return audience_profiles(version.audience).count()
+    except Exception:  # a rule the audiences app cannot compile is shown as unknown
+        return None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def edit(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = get_campaign_for(request.user, pk)
+    check_action(request.user, "edit", campaign)
+    version = services.editable_version(campaign)
+    if version is None:
+        messages.error(
+            request,
+            _("This campaign is read-only in status “%(status)s”.")
+            % {"status": campaign.get_status_display()},
+        )
+        return redirect("campaigns:detail", pk=pk)
+    form = CampaignEditForm(
+        request.POST or None, campaign=campaign, version=version, user=request.user
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.campaign_update(
+                campaign=campaign,
+                actor=request.user,
+                tags=form.cleaned_data["tags"],
+                **form.service_fields(),
+            )
+        except ValidationError as exc:
+            for field, msgs in exc.message_dict.items():
+                name = field.replace("content.", "content_")
+                form.add_error(name if name in form.fields else None, msgs)
+        except services.ActionRefused as exc:
+            messages.error(request, exc.message)
+            return redirect("campaigns:detail", pk=pk)
+        else:
+            messages.success(request, _("Saved."))
+            return redirect(reverse("campaigns:detail", args=[pk]) + "?version=draft")
+    context = {
+        "campaign": campaign,
+        "version": version,
+        "form": form,
+        "no_configurations": not form.fields["channel_configuration"].queryset.exists(),
+        "no_audiences": "audience" in form.fields and not form.fields["audience"].queryset.exists(),
+        "channels_url": _channels_create_url(campaign.channel),
+        "audiences_url": _first_url("audiences:create", "audiences:new", "audiences:list"),
+        "audience_size": _audience_size(version),
+    }
+    return render(request, "campaigns/edit.html", context)
+
+
+@login_required
+@require_POST
+def action(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    campaign = get_campaign_for(request.user, pk)
+    if name not in ACTION_LABELS:
+        return redirect("campaigns:detail", pk=pk)
+    check_action(request.user, name, campaign)
+    comment = request.POST.get("comment", "")[:5000]
+    try:
+        if name == "delete":
+            services.campaign_delete(campaign=campaign, actor=request.user)
+            messages.success(request, _("Campaign deleted."))
+            return redirect("campaigns:list")
+        if name in ("duplicate", "modify"):
+            func = services.campaign_duplicate if name == "duplicate" else services.campaign_modify
+            result = func(campaign=campaign, actor=request.user)
+            if result.pk != campaign.pk:
+                messages.success(request, _("A copy was created as a draft."))
+                return redirect("campaigns:edit", pk=result.pk)
+            messages.success(request, _("A draft version is open beside the live one."))
+            return redirect("campaigns:edit", pk=pk)
+        SERVICES[name](campaign=campaign, actor=request.user, comment=comment)
+    except services.ActionRefused as exc:
+        messages.error(request, exc.message)
+        for issue in (exc.errors or {}).values():
+            for message in issue:
+                messages.error(request, message)
+    except PermissionDenied as exc:
+        # Self-approval or not one of the policy's approvers: the role allowed
+        # the page, the policy refuses the decision.
+        messages.error(request, str(exc) or _("You may not do this."))
+        return redirect("campaigns:detail", pk=pk)
+    else:
+        messages.success(request, _("Done: %(action)s.") % {"action": ACTION_LABELS[name]})
+    return redirect("campaigns:detail", pk=pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def preview(request: HttpRequest, pk: int) -> HttpResponse:
+    """The rendered message for a chosen profile: GET shows the saved version,
+    POST renders the posted (unsaved) edit form — the live preview."""
+    campaign = get_campaign_for(request.user, pk)
+    version = campaign.draft_version or campaign.live_version
+    content = dict(version.content or {}) if version else {}
+    if request.method == "POST":
+        check_action(request.user, "edit", campaign)
+        for key in list(request.POST):
+            if key.startswith("content_"):
+                content[key[len("content_") :]] = request.POST[key]
+        content.pop("data", None)
+    profile = _pick_profile(request.GET.get("profile") or request.POST.get("preview_profile"))
+    result, error = None, ""
+    try:
+        from channels.preview import render_preview
+
+        result = render_preview(
+            channel=campaign.channel, content=content, category=campaign.category, profile=profile
+        )
+    except ValueError as exc:  # PreviewError: the author's template, shown to the author
+        details = [m for msgs in getattr(exc, "errors", {}).values() for m in msgs]
+        error = " ".join([str(exc), *details])
+    fragment = request.method == "POST" or "fragment" in request.GET
+    return render(
+        request,
+        "campaigns/_preview.html" if fragment else "campaigns/preview_page.html",
+        {"campaign": campaign, "result": _as_dict(result), "error": error, "profile": profile},
+    )
+
+
+def _as_dict(result) -> dict:
+    if result is None:
+        return {}
+    data = result if isinstance(result, dict) else vars(result)
+    return {k: v for k, v in data.items() if v and not k.startswith("_") and k != "extra"}
+
+
+def _pick_profile(value: str | None):
+    value = (value or "").strip()
+    if not value:
+        return None
+    qs = Profile.objects.all()
+    if value.isdigit():
+        return qs.filter(pk=int(value)).first()
+    return qs.filter(email=value).first() or qs.filter(profile_id=value).first()
+
+
+@login_required
+@require_POST
+def proofs(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = get_campaign_for(request.user, pk)
+    check_action(request.user, "edit", campaign)
+    version = campaign.draft_version or campaign.live_version
+    form = ProofForm(request.POST)
+    if not form.is_valid() or version is None or version.channel_configuration is None:
+        messages.error(
+            request,
+            "; ".join(m for msgs in form.errors.values() for m in msgs)
+            or _("Choose a channel configuration before sending proofs."),
+        )
+        return redirect("campaigns:detail", pk=pk)
+    try:
+        from channels.preview import send_proofs
+
+        send_proofs(
+            config=version.channel_configuration,
+            content=version.content or {},
+            category=campaign.category,
+            recipients=form.cleaned_data["recipients"],
+            profile=_pick_profile(request.POST.get("preview_profile")),
+        )
+    except Exception as exc:  # a provider or template error, reported to the author
+        messages.error(request, _("Proofs not sent: %(error)s") % {"error": exc})
+    else:
+        messages.success(
+            request,
+            _("Proof sent to %(count)s recipient(s).")
+            % {"count": len(form.cleaned_data["recipients"])},
+        )
+    return redirect("campaigns:detail", pk=pk)
+
+
+@login_required
+@require_GET
 def approvals_queue(request: HttpRequest) -> HttpResponse:
     if not can(request.user, "campaign.approve"):
         raise PermissionDenied
-    campaigns = visible(request.user, Campaign.objects.filter(status=CampaignStatus.IN_REVIEW))
-    return render(request, "campaigns/approvals.html", {"campaigns": campaigns})
+    requests = list(approval_queue(request.user))
+    rows = [(r, services.may_decide(request.user, r)) for r in requests]
+    return render(request, "campaigns/approvals.html", {"rows": rows})

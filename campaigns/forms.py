@@ -1,0 +1,350 @@
+"""Campaign authoring forms: properties on creation, then one edit form with the
+channel configuration, the content of the campaign's channel, the audience and
+the schedule. Validation reuses ``campaigns.validation`` so the pages and the
+API refuse the same things with the same words."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext_lazy as _
+
+from accounts.permissions import visible
+from audiences.models import Audience, Channel
+from campaigns.models import Campaign, CampaignType, CampaignVersion, IdentityNamespace
+from campaigns.validation import (
+    FREQUENCIES,
+    THROTTLE_MAX,
+    THROTTLE_MIN,
+    normalize_schedule,
+    template_errors,
+)
+from channels.models import ChannelConfiguration, Purpose
+
+WEEKDAYS = [
+    (0, _("Monday")),
+    (1, _("Tuesday")),
+    (2, _("Wednesday")),
+    (3, _("Thursday")),
+    (4, _("Friday")),
+    (5, _("Saturday")),
+    (6, _("Sunday")),
+]
+
+
+def parse_tags(value: str) -> list[str]:
+    return sorted({t.strip() for t in (value or "").split(",") if t.strip()})
+
+
+class CampaignCreateForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=200)
+    description = forms.CharField(label=_("Description"), widget=forms.Textarea, required=False)
+    tags = forms.CharField(
+        label=_("Tags"), required=False, help_text=_("Separate tags with commas.")
+    )
+    type = forms.ChoiceField(
+        label=_("Type"),
+        choices=CampaignType.choices,
+        initial=CampaignType.SCHEDULED,
+        widget=forms.RadioSelect,
+        help_text=_(
+            "Scheduled: sent to an audience. API-triggered: sent when your system calls the API."
+        ),
+    )
+    category = forms.ChoiceField(
+        label=_("Category"),
+        choices=Purpose.choices,
+        initial=Purpose.MARKETING,
+        widget=forms.RadioSelect,
+    )
+    channel = forms.ChoiceField(
+        label=_("Channel"), choices=Channel.choices, initial=Channel.EMAIL, widget=forms.RadioSelect
+    )
+
+    def clean_tags(self) -> list[str]:
+        tags = parse_tags(self.cleaned_data["tags"])
+        if any(len(t) > 50 for t in tags):
+            raise ValidationError(_("A tag has at most 50 characters."))
+        return tags
+
+
+class CampaignEditForm(forms.Form):
+    """Edits the campaign's properties and one version (the draft)."""
+
+    name = forms.CharField(label=_("Name"), max_length=200)
+    description = forms.CharField(label=_("Description"), widget=forms.Textarea, required=False)
+    tags = forms.CharField(
+        label=_("Tags"), required=False, help_text=_("Separate tags with commas.")
+    )
+    channel_configuration = forms.ModelChoiceField(
+        label=_("Channel configuration"),
+        queryset=ChannelConfiguration.objects.none(),
+        required=False,
+    )
+    audience = forms.ModelChoiceField(
+        label=_("Audience"), queryset=Audience.objects.none(), required=False
+    )
+    identity_namespace = forms.ChoiceField(label=_("Identity"), choices=IdentityNamespace.choices)
+    # schedule
+    start_mode = forms.ChoiceField(
+        label=_("Start"),
+        choices=[("now", _("On activation")), ("at", _("At a date and time"))],
+        widget=forms.RadioSelect,
+        initial="now",
+    )
+    start_at = forms.DateTimeField(
+        label=_("Start date and time"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    end_at = forms.DateTimeField(
+        label=_("End date and time"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    timezone = forms.CharField(label=_("Time zone"), max_length=64, initial="UTC")
+    frequency = forms.ChoiceField(
+        label=_("Repeat"),
+        choices=[("", _("Does not repeat")), *[(f, f.capitalize()) for f in FREQUENCIES]],
+        required=False,
+    )
+    time = forms.CharField(
+        label=_("At time of day"),
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}),
+        initial="09:00",
+    )
+    days_of_week = forms.TypedMultipleChoiceField(
+        label=_("Days of the week"),
+        choices=WEEKDAYS,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    day_of_month = forms.IntegerField(
+        label=_("Day of the month"), min_value=1, max_value=31, required=False
+    )
+    throttle_per_second = forms.IntegerField(
+        label=_("Throttle (messages per second)"),
+        min_value=THROTTLE_MIN,
+        max_value=THROTTLE_MAX,
+        required=False,
+    )
+    use_profile_timezone = forms.BooleanField(
+        label=_("Send in each profile's time zone"), required=False
+    )
+    track_opens = forms.BooleanField(label=_("Track opens"), required=False)
+    track_clicks = forms.BooleanField(label=_("Track clicks"), required=False)
+
+    CONTENT_FIELDS = {
+        "email": [
+            ("subject", forms.CharField, _("Subject"), None),
+            ("preheader", forms.CharField, _("Preheader"), None),
+            ("html", forms.CharField, _("HTML body"), forms.Textarea(attrs={"rows": 14})),
+            ("text", forms.CharField, _("Plain-text body"), forms.Textarea(attrs={"rows": 6})),
+        ],
+        "sms": [
+            ("text", forms.CharField, _("Text"), forms.Textarea(attrs={"rows": 4, "data-sms": "1"}))
+        ],
+        "push": [
+            ("title", forms.CharField, _("Title"), None),
+            ("body", forms.CharField, _("Message"), forms.Textarea(attrs={"rows": 3})),
+            ("url", forms.CharField, _("Click URL"), None),
+            ("data", forms.CharField, _("Custom data (JSON)"), forms.Textarea(attrs={"rows": 3})),
+        ],
+    }
+
+    def __init__(self, *args, campaign: Campaign, version: CampaignVersion, user, **kwargs):
+        self.campaign, self.version = campaign, version
+        kwargs.setdefault("initial", self.initial_for(campaign, version))
+        super().__init__(*args, **kwargs)
+        configs = ChannelConfiguration.objects.filter(
+            channel=campaign.channel, purpose=campaign.category, status="active"
+        )
+        self.fields["channel_configuration"].queryset = visible(user, configs)
+        self.fields["audience"].queryset = visible(user, Audience.objects.filter(status="ready"))
+        self.fields["audience"].label_from_instance = _audience_label
+        if campaign.live_version_id is None:
+            # Never activated: type and category may still change.
+            self.fields["type"] = forms.ChoiceField(
+                label=_("Type"),
+                choices=CampaignType.choices,
+                widget=forms.RadioSelect,
+                required=False,
+            )
+            self.fields["category"] = forms.ChoiceField(
+                label=_("Category"),
+                choices=Purpose.choices,
+                widget=forms.RadioSelect,
+                required=False,
+            )
+        for name, field_class, label, widget in self.CONTENT_FIELDS[campaign.channel]:
+            self.fields[f"content_{name}"] = field_class(
+                label=label, required=False, widget=widget, strip=False
+            )
+        if not self.needs_audience:
+            del self.fields["audience"]
+
+    @property
+    def needs_audience(self) -> bool:
+        """Transactional API-triggered campaigns send to the recipients of each call."""
+        c = self.campaign
+        return not (c.type == CampaignType.API_TRIGGERED and c.category == Purpose.TRANSACTIONAL)
+
+    @property
+    def content_fields(self):
+        return [self[f"content_{n}"] for n, *_rest in self.CONTENT_FIELDS[self.campaign.channel]]
+
+    @staticmethod
+    def initial_for(campaign: Campaign, version: CampaignVersion) -> dict:
+        recurrence = version.recurrence or {}
+        tz = version.timezone or "UTC"
+        initial = {
+            "name": campaign.name,
+            "description": campaign.description,
+            "type": campaign.type,
+            "category": campaign.category,
+            "tags": ", ".join(t.name for t in campaign.tags.all()),
+            "channel_configuration": version.channel_configuration_id,
+            "audience": version.audience_id,
+            "identity_namespace": version.identity_namespace,
+            "start_mode": "at" if version.start_at else "now",
+            "start_at": _local(version.start_at, tz),
+            "end_at": _local(version.end_at, tz),
+            "timezone": tz,
+            "frequency": recurrence.get("frequency", ""),
+            "time": recurrence.get("time", "09:00"),
+            "days_of_week": recurrence.get("daysOfWeek", []),
+            "day_of_month": recurrence.get("dayOfMonth"),
+            "throttle_per_second": version.throttle_per_second,
+            "use_profile_timezone": version.use_profile_timezone,
+            "track_opens": version.track_opens,
+            "track_clicks": version.track_clicks,
+        }
+        for key, value in (version.content or {}).items():
+            initial[f"content_{key}"] = json.dumps(value) if key == "data" else value
+        return initial
+
+    def clean_tags(self) -> list[str]:
+        return parse_tags(self.cleaned_data["tags"])
+
+    def clean_content_data(self):
+        raw = (self.cleaned_data.get("content_data") or "").strip()
+        if not raw:
+            return {}
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise ValidationError(_("Not valid JSON: %(error)s") % {"error": exc}) from None
+        if not isinstance(value, dict):
+            raise ValidationError(_("Custom data must be a JSON object."))
+        return value
+
+    def clean(self):
+        cleaned = super().clean()
+        content = {
+            name: cleaned.get(f"content_{name}", "" if name != "data" else {})
+            for name, *_rest in self.CONTENT_FIELDS[self.campaign.channel]
+        }
+        for key, messages in template_errors(self.campaign.channel, content).items():
+            self.add_error(f"content_{key}", messages)
+        cleaned["content"] = content
+        self._clean_schedule(cleaned)
+        return cleaned
+
+    def _clean_schedule(self, cleaned: dict) -> None:
+        frequency = cleaned.get("frequency")
+        schedule = {
+            "timezone": cleaned.get("timezone") or "UTC",
+            "startAt": cleaned.get("start_at") if cleaned.get("start_mode") == "at" else None,
+            "endAt": cleaned.get("end_at"),
+            "recurrence": {
+                "frequency": frequency,
+                "time": cleaned.get("time") or "09:00",
+                "daysOfWeek": cleaned.get("days_of_week") or [],
+                "dayOfMonth": cleaned.get("day_of_month"),
+            }
+            if frequency
+            else None,
+            "throttlePerSecond": cleaned.get("throttle_per_second"),
+            "useProfileTimezone": cleaned.get("use_profile_timezone", False),
+        }
+        if cleaned.get("start_mode") == "at" and not cleaned.get("start_at"):
+            self.add_error("start_at", _("Choose the start date and time."))
+        # Form widgets give naive local times: drop the zone Django attached so
+        # that they are read in the schedule's own time zone.
+        for key in ("startAt", "endAt"):
+            if isinstance(schedule[key], datetime) and timezone.is_aware(schedule[key]):
+                schedule[key] = timezone.make_naive(schedule[key])
+        try:
+            cleaned["schedule"] = normalize_schedule(schedule)
+        except ValidationError as exc:
+            names = {
+                "schedule.timezone": "timezone",
+                "schedule.recurrence.frequency": "frequency",
+                "schedule.recurrence.time": "time",
+                "schedule.recurrence.daysOfWeek": "days_of_week",
+                "schedule.recurrence.dayOfMonth": "day_of_month",
+                "schedule.throttlePerSecond": "throttle_per_second",
+            }
+            for key, messages in exc.message_dict.items():
+                self.add_error(names.get(key), messages)
+
+    def service_fields(self) -> dict:
+        """cleaned_data → ``campaign_update`` keyword arguments."""
+        c = self.cleaned_data
+        fields = {
+            "name": c["name"],
+            "description": c["description"],
+            "channel_configuration": c.get("channel_configuration"),
+            "identity_namespace": c["identity_namespace"],
+            "content": c["content"],
+            "track_opens": c["track_opens"],
+            "track_clicks": c["track_clicks"],
+            **c["schedule"],
+        }
+        for name in ("type", "category"):
+            if name in self.fields:
+                fields[name] = c.get(name) or getattr(self.campaign, name)
+        if self.needs_audience:
+            fields["audience"] = c.get("audience")
+        return fields
+
+
+class ProofForm(forms.Form):
+    recipients = forms.CharField(
+        label=_("Send a proof to"),
+        help_text=_("Up to 10 addresses (or phone numbers / push tokens), separated by commas."),
+    )
+
+    def clean_recipients(self) -> list[str]:
+        values = [v.strip() for v in self.cleaned_data["recipients"].replace("\n", ",").split(",")]
+        values = [v for v in values if v]
+        if not values:
+            raise ValidationError(_("Enter at least one recipient."))
+        if len(values) > 10:
+            raise ValidationError(_("Proofs go to at most 10 recipients."))
+        return values
+
+
+def _local(value, tz_name: str):
+    if value is None:
+        return None
+    from zoneinfo import ZoneInfo
+
+    try:
+        return value.astimezone(ZoneInfo(tz_name)).replace(tzinfo=None)
+    except Exception:  # an invalid stored zone should not break the page
+        return value
+
+
+def _audience_label(audience: Audience) -> str:
+    return _("%(name)s (about %(size)s profiles)") % {
+        "name": audience.name,
+        "size": number_format(audience.size, force_grouping=True),
+    }

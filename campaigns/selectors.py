@@ -1,0 +1,162 @@
+"""Reads shared by the campaign pages and the API: the filtered list, the one
+permission helper for campaign actions, and the actions a user may take now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from accounts.permissions import can, can_see, visible
+from campaigns.models import ApprovalRequest, Campaign, CampaignStatus
+from campaigns.transitions import USER_ACTIONS, status_allows
+
+S = CampaignStatus
+DEFAULT_STATUSES = [S.DRAFT, S.SCHEDULED, S.LIVE]
+SORTS = {
+    "name": ("name", "pk"),
+    "-name": ("-name", "-pk"),
+    "updated": ("updated_at", "pk"),
+    "-updated": ("-updated_at", "-pk"),
+    "created": ("created_at", "pk"),
+    "-created": ("-created_at", "-pk"),
+    "status": ("status", "-updated_at", "-pk"),
+    "type": ("type", "-updated_at", "-pk"),
+    "channel": ("channel", "-updated_at", "-pk"),
+}
+DEFAULT_SORT = "-updated"
+
+
+@dataclass
+class CampaignFilters:
+    """The list's filters, as they appear in the query string (a filtered list is a link)."""
+
+    statuses: list[str] = field(default_factory=lambda: list(DEFAULT_STATUSES))
+    all_statuses: bool = False
+    type: str = ""
+    channel: str = ""
+    tag: str = ""
+    search: str = ""
+    sort: str = DEFAULT_SORT
+
+    @classmethod
+    def from_query(cls, query, *, default_statuses: bool = True) -> CampaignFilters:
+        """``?status=draft&status=live&type=&channel=&tag=&search=&sort=``;
+        ``status=all`` (the "Clear filters" link) shows every status."""
+        raw = [s for s in query.getlist("status") if s]
+        statuses = [s for s in raw if s in S.values]
+        all_statuses = "all" in raw or (not raw and not default_statuses)
+        if not raw and default_statuses:
+            statuses = list(DEFAULT_STATUSES)
+        sort = query.get("sort") or DEFAULT_SORT
+        return cls(
+            statuses=statuses,
+            all_statuses=all_statuses,
+            type=(query.get("type") or "").strip(),
+            channel=(query.get("channel") or "").strip(),
+            tag=(query.get("tag") or "").strip(),
+            search=(query.get("search") or "").strip()[:200],
+            sort=sort if sort in SORTS else DEFAULT_SORT,
+        )
+
+    @property
+    def is_default(self) -> bool:
+        return (
+            not self.all_statuses
+            and sorted(self.statuses) == sorted(DEFAULT_STATUSES)
+            and not (self.type or self.channel or self.tag or self.search)
+        )
+
+
+def campaign_list(user, filters: CampaignFilters) -> QuerySet[Campaign]:
+    """The campaigns ``user`` may see, filtered and sorted, with everything a
+    row shows loaded up front: the query count does not grow with the rows."""
+    qs = visible(user, Campaign.objects.all())
+    if not filters.all_statuses:
+        qs = qs.filter(status__in=filters.statuses)
+    if filters.type:
+        qs = qs.filter(type=filters.type)
+    if filters.channel:
+        qs = qs.filter(channel=filters.channel)
+    if filters.tag:
+        qs = qs.filter(tags__name=filters.tag)
+    if filters.search:
+        qs = qs.filter(Q(name__icontains=filters.search))
+    return (
+        qs.select_related("live_version", "draft_version")
+        .prefetch_related("tags")
+        .order_by(*SORTS[filters.sort])
+        .distinct()
+    )
+
+
+def get_campaign_for(user, pk, queryset: QuerySet | None = None) -> Campaign:
+    """The campaign, or 404 when it does not exist or ``user`` may not see it."""
+    qs = queryset if queryset is not None else Campaign.objects.all()
+    campaign = (
+        qs.select_related("live_version", "draft_version", "created_by").filter(pk=pk).first()
+    )
+    if campaign is None or not can_see(user, campaign):
+        raise Http404
+    return campaign
+
+
+def check_action(user, action: str, campaign: Campaign) -> None:
+    """The one boundary check for a campaign action: 404 if unseen, 403 if the
+    role (or object grant) does not allow it. Approval decisions narrow further
+    in the service (policy approvers, self-approval)."""
+    if not can_see(user, campaign):
+        raise Http404
+    if action in ("approve", "request_changes"):
+        # A policy may name approvers who hold no approver role.
+        from campaigns.services import may_decide, pending_request
+
+        request = pending_request(campaign)
+        if request is not None and may_decide(user, request):
+            return
+    if not can(user, f"campaign.{action}", campaign):
+        raise PermissionDenied
+
+
+def allowed_actions(user, campaign: Campaign) -> list[str]:
+    """Actions to offer ``user`` on ``campaign`` now: the status allows it and
+    the user may do it. Services still enforce every rule on submit."""
+    from campaigns.services import may_decide, pending_request
+
+    request = None
+    if campaign.status == S.IN_REVIEW or campaign.draft_version_id:
+        request = pending_request(campaign)
+    result = []
+    for action in USER_ACTIONS:
+        if action in ("approve", "request_changes"):
+            if request is not None and may_decide(user, request):
+                result.append(action)
+        elif not can(user, f"campaign.{action}", campaign):
+            continue
+        elif action == "cancel_approval":
+            if request is not None:
+                result.append(action)
+        elif action in ("activate", "request_approval"):
+            if request is None and (
+                campaign.status == S.DRAFT
+                or (campaign.status in (S.LIVE, S.SCHEDULED) and campaign.draft_version_id)
+            ):
+                result.append(action)
+        elif action == "modify":
+            if status_allows("modify", campaign.status) and not campaign.draft_version_id:
+                result.append(action)
+        elif status_allows(action, campaign.status):
+            result.append(action)
+    return result
+
+
+def approval_queue(user) -> QuerySet[ApprovalRequest]:
+    """Pending approval requests on campaigns ``user`` may see (oldest first)."""
+    campaigns = visible(user, Campaign.objects.all()).values("pk")
+    return (
+        ApprovalRequest.objects.filter(status="pending", campaign__in=campaigns)
+        .select_related("campaign", "version", "requested_by", "policy")
+        .order_by("created_at")
+    )

@@ -1,0 +1,60 @@
+"""Preview for a chosen profile and proofs (SPEC §4), from the campaign pages."""
+
+from __future__ import annotations
+
+from audiences.models import Profile
+from tests.campaigns.lifecycle_helpers import ready_email
+
+
+def test_preview_renders_for_the_chosen_profile(login, manager):
+    campaign = ready_email(manager)
+    profile = Profile.objects.create(email="ann@example.com", attributes={"firstName": "Ann"})
+    response = login(manager).get(f"/campaigns/{campaign.pk}/preview/?profile={profile.email}")
+    assert response.status_code == 200
+    assert "Hello Ann" in response.content.decode()
+
+
+def test_live_preview_renders_unsaved_content(login, manager):
+    campaign = ready_email(manager)
+    response = login(manager).post(
+        f"/campaigns/{campaign.pk}/preview/",
+        {"content_subject": "Unsaved {{ profile.firstName | default('you') }}"},
+    )
+    assert response.status_code == 200
+    assert "Unsaved you" in response.content.decode()
+    campaign.draft_version.refresh_from_db()
+    assert campaign.draft_version.content["subject"] == "Hi"
+
+
+def test_preview_shows_template_errors(login, manager):
+    campaign = ready_email(manager)
+    response = login(manager).post(
+        f"/campaigns/{campaign.pk}/preview/", {"content_subject": "{% if %}"}
+    )
+    assert response.status_code == 200 and "line 1" in response.content.decode()
+
+
+def test_viewer_may_not_live_preview(login, viewer):
+    campaign = ready_email(None)
+    assert login(viewer).post(f"/campaigns/{campaign.pk}/preview/", {}).status_code == 403
+
+
+def test_proofs_are_sent_to_up_to_ten_addresses(login, manager, mailoutbox):
+    campaign = ready_email(manager)
+    client = login(manager)
+    client.post(f"/campaigns/{campaign.pk}/proofs/", {"recipients": "a@example.com, b@example.com"})
+    assert sorted(m.to[0] for m in mailoutbox) == ["a@example.com", "b@example.com"]
+    assert all(m.subject.startswith("[Proof]") for m in mailoutbox)
+    eleven = ",".join(f"p{i}@example.com" for i in range(11))
+    response = client.post(f"/campaigns/{campaign.pk}/proofs/", {"recipients": eleven}, follow=True)
+    assert "at most 10" in response.content.decode()
+    assert len(mailoutbox) == 2
+
+
+def test_proofs_require_post_and_the_edit_permission(login, viewer, manager):
+    campaign = ready_email(manager)
+    assert login(manager).get(f"/campaigns/{campaign.pk}/proofs/").status_code == 405
+    assert (
+        login(viewer).post(f"/campaigns/{campaign.pk}/proofs/", {"recipients": "a@b.c"}).status_code
+        == 403
+    )
