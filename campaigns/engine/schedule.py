@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 
 from campaigns.engine.clock import now
 from campaigns.engine.conf import knob
+from campaigns.engine.messaging import compile_for_version
 from campaigns.engine.runs import enqueue_start
 from campaigns.models import Campaign, CampaignStatus, CampaignType, Run
 from campaigns.transitions import transition
@@ -64,6 +65,10 @@ def _validate(campaign: Campaign) -> str:
         return "The channel configuration is missing or deactivated."
     if campaign.type == CampaignType.SCHEDULED and version.audience_id is None:
         return "The campaign has no audience."
+    try:
+        compile_for_version(version, campaign.channel, campaign.category)
+    except ValueError as exc:  # channels' RenderError: a template that cannot compile
+        return f"The content cannot be rendered: {exc}"
     return ""
 
 

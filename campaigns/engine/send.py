@@ -123,7 +123,10 @@ def _guard(run: Run) -> bool:
 
 
 def build_messages(run: Run, ids: list[int], token: str) -> tuple[list, list[tuple[int, str]]]:
-    compiled = compiled_for(run)
+    try:
+        compiled = compiled_for(run)
+    except Exception as exc:  # a content that no longer compiles fails the batch, visibly
+        return [], [(pk, f"render failed: {exc}"[:500]) for pk in ids]
     deliveries = Delivery.objects.filter(
         id__in=ids, claimed_by=token, status=Delivery.Status.SENDING
     ).select_related("profile")
@@ -144,7 +147,6 @@ def build_messages(run: Run, ids: list[int], token: str) -> tuple[list, list[tup
 def send_claimed(run: Run, ids: list[int], token: str) -> bool:
     """Send one claimed batch; False when the run may no longer send."""
     messages, broken = build_messages(run, ids, token)
-    transport = messaging.transport_for(run.version.channel_configuration)
     with transaction.atomic():
         if not _guard(run):
             Delivery.objects.filter(
@@ -155,6 +157,7 @@ def send_claimed(run: Run, ids: list[int], token: str) -> bool:
         messages = [m for m in messages if m.delivery_id in held]
         broken = [b for b in broken if b[0] in held]
         try:
+            transport = messaging.transport_for(run.version.channel_configuration)
             results = transport.send_batch(messages) if messages else []
         except messaging.transport_error_types() as exc:
             results = [
