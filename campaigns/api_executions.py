@@ -75,7 +75,8 @@ def _rate_limit(request: HttpRequest) -> None:
         retry_after = 60 - int(datetime.now().timestamp()) % 60
         raise ApiProblem(
             429,
-            _("Too many executions for this API key; retry after %(s)s seconds.") % {"s": retry_after},
+            _("Too many executions for this API key; retry after %(s)s seconds.")
+            % {"s": retry_after},
             headers={"Retry-After": str(retry_after)},
         )
 

@@ -64,7 +64,9 @@ def _chart(campaign: Campaign) -> str:
         style=pygal.style.CleanStyle,
     )
     chart.title = _("Messages sent per minute")
-    chart.x_labels = [date_format(localtime(minute), "SHORT_DATETIME_FORMAT") for minute, _n in points]
+    chart.x_labels = [
+        date_format(localtime(minute), "SHORT_DATETIME_FORMAT") for minute, _n in points
+    ]
     chart.x_labels_major_every = max(1, len(points) // 8)
     chart.add(_("Sent"), [n for _minute, n in points])
     return chart.render(is_unicode=True)
@@ -112,7 +114,9 @@ def deliveries_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
             yield writer.writerow(["" if value is None else value for value in row])
 
     response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-deliveries.csv"'
+    response["Content-Disposition"] = (
+        f'attachment; filename="campaign-{campaign.pk}-deliveries.csv"'
+    )
     return response
 
 

@@ -33,8 +33,10 @@ def complete_campaigns(moment: datetime) -> list[int]:
     )
     done = []
     for campaign in due.exclude(runs__status__in=ACTIVE).distinct():
-        if campaign.live_version and campaign.live_version.recurrence and not (
-            campaign.live_version.end_at and campaign.live_version.end_at <= moment
+        if (
+            campaign.live_version
+            and campaign.live_version.recurrence
+            and not (campaign.live_version.end_at and campaign.live_version.end_at <= moment)
         ):
             continue
         if transition(campaign, "complete"):

@@ -150,7 +150,9 @@ def _answer(run: Run, request_id: str, rejected: list) -> dict:
     }
 
 
-def execution_audience(*, campaign: Campaign, request_id: str, context: dict, execute_at=None) -> dict:
+def execution_audience(
+    *, campaign: Campaign, request_id: str, context: dict, execute_at=None
+) -> dict:
     """Create the run for an API trigger to the campaign's audience."""
     run = _existing(campaign, request_id)
     if run is not None:
@@ -180,9 +182,7 @@ def execution_status(run: Run) -> dict:
         status = "queued"
     elif run.status == Run.Status.SENDING:
         status = "in_progress"
-    elif run.status == Run.Status.COMPLETED and not (
-        run.failed and run.sent == 0
-    ):
+    elif run.status == Run.Status.COMPLETED and not (run.failed and run.sent == 0):
         status = "succeeded"
     else:
         status = "failed"

@@ -172,7 +172,10 @@ class _FallbackTransport:
             return SendResult(message.delivery_id, False, code >= 500, f"{code} {text!r}")
         except smtplib.SMTPResponseException as exc:
             return SendResult(
-                message.delivery_id, False, exc.smtp_code >= 500, f"{exc.smtp_code} {exc.smtp_error!r}"
+                message.delivery_id,
+                False,
+                exc.smtp_code >= 500,
+                f"{exc.smtp_code} {exc.smtp_error!r}",
             )
         except (OSError, smtplib.SMTPException) as exc:
             return SendResult(message.delivery_id, False, False, str(exc)[:200])

@@ -55,7 +55,10 @@ def campaign_report(campaign: Campaign) -> dict:
     )
     deliveries = Delivery.objects.filter(run__campaign=campaign)
     events = deliveries.aggregate(
-        **{name: Count("id", filter=Q(**{f"{field}__isnull": False})) for name, field in EVENTS.items()}
+        **{
+            name: Count("id", filter=Q(**{f"{field}__isnull": False}))
+            for name, field in EVENTS.items()
+        }
     )
     report = {
         "targeted": totals["targeted"] or 0,

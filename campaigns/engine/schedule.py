@@ -28,7 +28,9 @@ PROFILE_TZ_LEAD = timedelta(hours=14)
 MAX_SCAN_DAYS = 400
 
 
-def occurrences(recurrence: dict, tz_name: str, after: datetime, until: datetime) -> Iterator[datetime]:
+def occurrences(
+    recurrence: dict, tz_name: str, after: datetime, until: datetime
+) -> Iterator[datetime]:
     """Occurrence instants in [after, until] of a recurrence in local time ``tz_name``.
 
     ``daysOfWeek`` uses Monday = 0 … Sunday = 6 (Python's ``weekday()``); a
@@ -91,7 +93,10 @@ def activate_campaign(campaign_id: int) -> None:
     lead = PROFILE_TZ_LEAD if version.use_profile_timezone else timedelta(0)
     action = "prepared_scheduled" if start - lead > moment else "prepared_live"
     with transaction.atomic():
-        if transition(campaign, action, extra={"activated_at": moment}) and action == "prepared_live":
+        if (
+            transition(campaign, action, extra={"activated_at": moment})
+            and action == "prepared_live"
+        ):
             plan_runs(campaign, moment)
 
 
@@ -122,9 +127,7 @@ def plan_runs(campaign: Campaign, moment: datetime) -> None:
             if run:
                 enqueue_start(run)
         return
-    latest = (
-        campaign.runs.filter(kind=Run.Kind.OCCURRENCE).order_by("-scheduled_for").first()
-    )
+    latest = campaign.runs.filter(kind=Run.Kind.OCCURRENCE).order_by("-scheduled_for").first()
     lower = latest.scheduled_for + timedelta(seconds=1) if latest else start
     upper = moment + lead
     if version.end_at:

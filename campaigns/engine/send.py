@@ -140,7 +140,9 @@ def build_messages(run: Run, ids: list[int], token: str) -> tuple[list, list[tup
         except Exception as exc:  # one bad profile never fails the batch
             broken.append((delivery.pk, f"render failed: {exc}"[:500]))
             continue
-        messages.append(messaging.outbound(delivery.pk, delivery.address, rendered, run.campaign.category))
+        messages.append(
+            messaging.outbound(delivery.pk, delivery.address, rendered, run.campaign.category)
+        )
     return messages, broken
 
 

@@ -17,9 +17,9 @@ def cancel_campaign_work(campaign) -> None:
     (campaigns/engine/send.py). A dead sender's batch is cancelled when its
     lease expires (campaigns/engine/claim.py).
     """
-    Delivery.objects.filter(
-        run__campaign=campaign, status=Delivery.Status.PENDING
-    ).update(status=Delivery.Status.CANCELLED, lease_expires_at=None)
+    Delivery.objects.filter(run__campaign=campaign, status=Delivery.Status.PENDING).update(
+        status=Delivery.Status.CANCELLED, lease_expires_at=None
+    )
     Run.objects.filter(
         campaign=campaign,
         status__in=[Run.Status.QUEUED, Run.Status.MATERIALIZING, Run.Status.SENDING],

@@ -11,12 +11,10 @@ from audiences.models import Profile
 from campaigns import tasks
 from campaigns.engine.schedule import activate_campaign
 from campaigns.models import Delivery, Run
-from tests.campaigns.engine_fixtures import (  # noqa: F401
+from tests.campaigns.conftest import (
     email_config,
-    fake_transport,
     make_campaign,
     make_profiles,
-    queued,
     upload_audience,
 )
 
@@ -51,7 +49,9 @@ def known(db):
 
 
 def test_unitary_execution_sends_with_its_context(api_for, manager, known, queued, fake_transport):
-    campaign = api_campaign(content={"subject": "Order {{ context.order }}", "text": "x", "html": ""})
+    campaign = api_campaign(
+        content={"subject": "Order {{ context.order }}", "text": "x", "html": ""}
+    )
     body = unitary(
         campaign,
         recipients=[
@@ -190,7 +190,9 @@ def test_report_counts_outcomes_by_reason(api_for, viewer, queued, fake_transpor
     campaign = make_campaign(upload_audience(ok + refusing))
     activate_campaign(campaign.pk)
     tasks.start_run(Run.objects.get(campaign=campaign).pk)
-    Delivery.objects.filter(profile=ok[1]).update(opened_at=timezone.now(), clicked_at=timezone.now())
+    Delivery.objects.filter(profile=ok[1]).update(
+        opened_at=timezone.now(), clicked_at=timezone.now()
+    )
 
     report = api_for(viewer).get(f"/campaigns/{campaign.pk}/report").json()
 
@@ -202,7 +204,9 @@ def test_report_counts_outcomes_by_reason(api_for, viewer, queued, fake_transpor
     assert report["runs"][0]["status"] == "completed"
 
 
-def test_report_is_404_for_a_restricted_campaign_and_401_without_key(api_for, viewer, anonymous_api):
+def test_report_is_404_for_a_restricted_campaign_and_401_without_key(
+    api_for, viewer, anonymous_api
+):
     campaign = make_campaign(None, status="draft")
     type(campaign).objects.filter(pk=campaign.pk).update(restricted=True)
     assert api_for(viewer).get(f"/campaigns/{campaign.pk}/report").status_code == 404

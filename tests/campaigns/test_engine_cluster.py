@@ -24,7 +24,7 @@ from campaigns.engine import cancel_campaign_work, enqueue_activation
 from campaigns.engine.completion import tick
 from campaigns.models import Campaign, Delivery, Run
 from campaigns.transitions import transition
-from tests.campaigns.engine_fixtures import make_campaign, make_profiles, upload_audience
+from tests.campaigns.conftest import make_campaign, make_profiles, upload_audience
 from tests.campaigns.smtp_sink import Sink
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]

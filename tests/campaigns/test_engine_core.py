@@ -14,15 +14,11 @@ from campaigns import tasks
 from campaigns.engine import cancel_campaign_work, runs
 from campaigns.engine.claim import claim, reclaim_expired
 from campaigns.engine.schedule import activate_campaign
-from campaigns.engine.send import send_run
 from campaigns.models import Delivery, Run
 from campaigns.transitions import transition
-from tests.campaigns.engine_fixtures import (  # noqa: F401
-    email_config,
-    fake_transport,
+from tests.campaigns.conftest import (
     make_campaign,
     make_profiles,
-    queued,
     upload_audience,
 )
 
@@ -178,8 +174,8 @@ def test_expired_lease_is_reclaimed_and_counted_as_possible_duplicate(queued, fa
 
 
 def test_late_result_of_a_reclaimed_batch_does_not_overwrite(queued, fake_transport):
-    from campaigns.engine.send import record
     from campaigns.engine.messaging import SendResult
+    from campaigns.engine.send import record
 
     run = activated_run(make_profiles(1))
     runs.start_run(run.pk)

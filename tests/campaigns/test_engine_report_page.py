@@ -7,11 +7,9 @@ import pytest
 from campaigns import tasks
 from campaigns.engine.schedule import activate_campaign
 from campaigns.models import Delivery, Run
-from tests.campaigns.engine_fixtures import (  # noqa: F401
-    fake_transport,
+from tests.campaigns.conftest import (
     make_campaign,
     make_profiles,
-    queued,
     upload_audience,
 )
 
@@ -22,7 +20,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def sent_campaign(queued, fake_transport):
     profiles = make_profiles(4)
     fake_transport.outcomes[profiles[0].email] = (True, "550 no such user")
-    campaign = make_campaign(upload_audience(profiles + make_profiles(1, prefix="nc", consent=False)))
+    campaign = make_campaign(
+        upload_audience(profiles + make_profiles(1, prefix="nc", consent=False))
+    )
     activate_campaign(campaign.pk)
     tasks.start_run(Run.objects.get(campaign=campaign).pk)
     fake_transport.outcomes.clear()

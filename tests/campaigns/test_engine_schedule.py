@@ -14,12 +14,10 @@ from campaigns.engine import ensure_schedules, runs
 from campaigns.engine.completion import tick
 from campaigns.engine.schedule import activate_campaign, occurrences
 from campaigns.models import Campaign, Delivery, Run
-from tests.campaigns.engine_fixtures import (  # noqa: F401
+from tests.campaigns.conftest import (
     email_config,
-    fake_transport,
     make_campaign,
     make_profiles,
-    queued,
     upload_audience,
 )
 
@@ -65,7 +63,9 @@ def test_activation_with_future_start_schedules_then_starts_on_time(queued):
 
 
 def test_activation_fails_with_a_readable_reason(queued):
-    campaign = make_campaign(upload_audience(make_profiles(1)), config=email_config(status="deactivated"))
+    campaign = make_campaign(
+        upload_audience(make_profiles(1)), config=email_config(status="deactivated")
+    )
     activate_campaign(campaign.pk)
     campaign.refresh_from_db()
     assert campaign.status == "failed"
@@ -121,9 +121,9 @@ def test_recurring_occurrences_fire_at_local_time_once(queued):
         clock.move_to(datetime(2030, 6, 2, 9, 1, tzinfo=AMS))
         tick()
     occurrences_ = list(
-        Run.objects.filter(campaign=campaign).order_by("scheduled_for").values_list(
-            "scheduled_for", "status"
-        )
+        Run.objects.filter(campaign=campaign)
+        .order_by("scheduled_for")
+        .values_list("scheduled_for", "status")
     )
     assert occurrences_ == [
         (datetime(2030, 6, 1, 9, 0, tzinfo=AMS), "queued"),

@@ -12,11 +12,9 @@ from campaigns import tasks
 from campaigns.engine import runs, throttle
 from campaigns.engine.schedule import activate_campaign
 from campaigns.models import Delivery, Run
-from tests.campaigns.engine_fixtures import (  # noqa: F401
-    email_config,
+from tests.campaigns.conftest import (
     make_campaign,
     make_profiles,
-    queued,
     upload_audience,
 )
 from tests.campaigns.smtp_sink import Sink

@@ -1,4 +1,4 @@
-"""Fixtures shared by the engine tests (imported explicitly by each module)."""
+"""Fixtures and builders for the engine tests (test_engine_*.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from audiences.models import Audience, AudienceMember, Profile
-from campaigns.engine import messaging, runs, throttle
+from campaigns.engine import messaging, runs
 from campaigns.models import Campaign, CampaignVersion
 from channels.models import ChannelConfiguration
 
@@ -107,5 +107,7 @@ def fake_transport(monkeypatch):
 def queued(monkeypatch):
     """Collect what the engine would hand to the cluster instead of enqueueing it."""
     calls: list[tuple] = []
-    monkeypatch.setattr(runs, "enqueue", lambda func, *args, task_name=None: calls.append((func, *args)))
+    monkeypatch.setattr(
+        runs, "enqueue", lambda func, *args, task_name=None: calls.append((func, *args))
+    )
     return calls
