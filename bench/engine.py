@@ -122,10 +122,23 @@ def new_run(campaign, version, kind="api_audience"):
 
 
 def cleanup(campaign) -> None:
+    from django.db import connection
+
+    from audiences.models import AudienceMember
     from campaigns.models import Delivery, Run
 
-    Delivery.objects.filter(run__campaign=campaign).delete()
-    Run.objects.filter(campaign=campaign).delete()
+    # Plain DELETEs: the ORM's collector would load a million rows to cascade.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {Delivery._meta.db_table} WHERE run_id IN"
+            f" (SELECT id FROM {Run._meta.db_table} WHERE campaign_id = %s)",
+            [campaign.pk],
+        )
+        cursor.execute(f"DELETE FROM {Run._meta.db_table} WHERE campaign_id = %s", [campaign.pk])
+        cursor.execute(
+            f"DELETE FROM {AudienceMember._meta.db_table} WHERE audience_id = %s",
+            [campaign.live_version.audience_id],
+        )
     version = campaign.live_version
     campaign.live_version = None
     campaign.save(update_fields=["live_version"])
