@@ -218,3 +218,16 @@ def test_stop_cancels_the_unstarted_run(queued, fake_transport):
     run.refresh_from_db()
     assert run.status == "cancelled"
     assert fake_transport.sent == []
+
+
+def test_configuration_rate_limit_caps_every_campaign_sharing_it():
+    from campaigns.engine import throttle
+
+    limits = [("campaign:t1", 100), ("config:t1", 10)]
+    for key in ("campaign:t1", "campaign:t2", "config:t1"):
+        throttle.reset(key)
+    with time_machine.travel(timezone.now(), tick=False):  # no refill between the calls
+        assert throttle.acquire(limits, 50) == 10  # the configuration's bucket is the smaller
+        assert throttle.acquire([("campaign:t2", 100), ("config:t1", 10)], 50) == 0
+        # The campaign bucket got back what the configuration refused.
+        assert throttle.acquire([("campaign:t1", 100)], 100) == 90
