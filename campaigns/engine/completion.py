@@ -11,7 +11,11 @@ from campaigns.engine.claim import reclaim_expired
 from campaigns.engine.clock import now
 from campaigns.engine.conf import knob
 from campaigns.engine.runs import ACTIVE, enqueue_senders, enqueue_start, finish_if_done
-from campaigns.engine.schedule import plan_live_campaigns, start_due_campaigns
+from campaigns.engine.schedule import (
+    activate_campaign,
+    plan_live_campaigns,
+    start_due_campaigns,
+)
 from campaigns.engine.send import is_beating
 from campaigns.models import Campaign, CampaignStatus, CampaignType, Run
 from campaigns.transitions import transition
@@ -55,9 +59,21 @@ def drive_runs() -> None:
             enqueue_start(run)
 
 
+def resume_lost_activations(moment: datetime) -> None:
+    """A campaign still ``activating`` long after it was enqueued lost its task
+    (a broker restart, a killed cluster): prepare it now. Activation is idempotent."""
+    stale = Campaign.objects.filter(
+        status=CampaignStatus.ACTIVATING,
+        updated_at__lt=moment - timedelta(seconds=knob("ENGINE_ACTIVATION_GRACE_SECONDS")),
+    )
+    for campaign_id in stale.values_list("pk", flat=True):
+        activate_campaign(campaign_id)
+
+
 def tick() -> None:
     """The one periodic job (every minute): idempotent, safe on many clusters at once."""
     moment = now()
+    resume_lost_activations(moment)
     start_due_campaigns(moment)
     plan_live_campaigns(moment)
     reclaim_expired()

@@ -19,6 +19,8 @@ DEFAULTS = {
     # An occurrence missed by more than this is skipped and recorded, not sent late.
     "ENGINE_MISSED_TOLERANCE_SECONDS": 900,
     "ENGINE_MAX_ATTEMPTS": 5,
+    # A campaign still "activating" this long after its last change lost its task.
+    "ENGINE_ACTIVATION_GRACE_SECONDS": 600,
     # Transient failures wait base × 2^(attempt-1) seconds before the next try.
     "ENGINE_RETRY_BASE_SECONDS": 30,
     # One-shot campaigns complete this long after activation (SPEC §3).

@@ -218,3 +218,15 @@ def test_periodic_work_is_declared_once():
     ensure_schedules()
     ensure_schedules()
     assert Schedule.objects.filter(func="campaigns.tasks.tick").count() == 1
+
+
+def test_tick_resumes_an_activation_whose_task_was_lost(queued):
+    with time_machine.travel(datetime(2030, 6, 1, 8, 0, tzinfo=UTC), tick=False) as clock:
+        campaign = make_campaign(upload_audience(make_profiles(1)))  # "activating", no task ran
+        clock.shift(timedelta(minutes=5))
+        tick()
+        assert status(campaign) == "activating"  # still within the grace period
+        clock.shift(timedelta(minutes=6))
+        tick()
+    assert status(campaign) == "live"
+    assert Run.objects.filter(campaign=campaign).count() == 1
