@@ -317,3 +317,93 @@ def bench_send(messages: int, processes: int) -> dict:
         "real_msgs_per_s": round(messages / real_seconds),
         "ratio": round((messages / real_seconds) / (share * processes / bare_seconds), 3),
     }
+
+
+# --- trigger latency -----------------------------------------------------------
+
+
+def _stamping_sink(port: int, stamps, ready) -> None:
+    import asyncio
+
+    from aiosmtpd.controller import Controller
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            for rcpt in envelope.rcpt_tos:
+                stamps.put((rcpt, time.time()))
+            return "250 OK"
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    ready.set()
+    asyncio.run(asyncio.sleep(10**9))
+
+
+def bench_trigger(count: int) -> dict:
+    """POST /api/v1/executions/unitary one at a time while a real qcluster runs;
+    the time from the request to the SMTP sink receiving the message."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.campaigns.smtp_sink import free_port
+
+    port = free_port()
+    os.environ["Q_CLUSTER_NAME"] = f"volley-bench-{os.getpid()}"
+    os.environ["API_RATE_LIMIT_PER_MINUTE"] = "1000000"
+    ctx = mp.get_context("spawn")
+    stamps, ready = ctx.Queue(), ctx.Event()
+    sink = ctx.Process(target=_stamping_sink, args=(port, stamps, ready), daemon=True)
+    sink.start()
+    ready.wait(30)
+    setup_django(port)
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from accounts.services import api_key_create
+    from audiences.models import Profile
+    from campaigns.models import Campaign
+
+    campaign, version = make_campaign(1, "trg")
+    Campaign.objects.filter(pk=campaign.pk).update(type="api_triggered")
+    user, _ = get_user_model().objects.get_or_create(username="bench-trigger", is_superuser=True)
+    _key, plain = api_key_create(user=user, name="bench")
+    address = Profile.objects.filter(email__startswith="trg").values_list("email", flat=True)[0]
+    cluster = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**os.environ, "Q_WORKERS": "2"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {plain}", HTTP_HOST="127.0.0.1")
+    latencies = []
+    try:
+        time.sleep(3)  # the cluster's workers start
+        for i in range(count):
+            body = {
+                "requestId": f"bench-{os.getpid()}-{i}",
+                "campaignId": campaign.pk,
+                "recipients": [{"userId": address, "namespace": "email", "context": {"i": i}}],
+            }
+            started = time.time()
+            response = client.post(
+                "/api/v1/executions/unitary", json.dumps(body), content_type="application/json"
+            )
+            assert response.status_code == 202, response.status_code
+            _rcpt, received = stamps.get(timeout=30)
+            latencies.append(received - started)
+    finally:
+        cluster.terminate()
+        cluster.wait(timeout=60)
+        sink.terminate()
+        cleanup(campaign)
+    latencies.sort()
+    return {
+        "benchmark": "trigger",
+        "count": count,
+        "p50_ms": round(latencies[len(latencies) // 2] * 1000),
+        "p95_ms": round(latencies[int(len(latencies) * 0.95) - 1] * 1000),
+        "max_ms": round(latencies[-1] * 1000),
+    }
