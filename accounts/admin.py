@@ -1,1 +1,198 @@
-from django.contrib import admin  # noqa: F401
+"""Users, roles, API keys and notifications in the Django admin (SPEC §2).
+
+Campaign Administrators use the admin without ``is_staff`` (see
+``config.admin.VolleyAdminSite``); Django's model permissions, held through the
+role group, decide what they may do here. Only superusers touch superuser
+flags, raw permissions, or superuser accounts.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import ApiKey, Notification
+from accounts.services import api_key_create, api_key_revoke, user_invite
+
+User = get_user_model()
+
+
+class InviteUserForm(forms.ModelForm):
+    """Add a user without a password: with an email address they get an invitation."""
+
+    class Meta:
+        model = User
+        fields = ("username", "email", "first_name", "last_name", "groups")
+        labels = {"groups": _("Roles")}
+        help_texts = {
+            "email": _("We email an invitation with a one-time link to choose a password."),
+        }
+
+    def save(self, commit: bool = True):
+        user = super().save(commit=False)
+        user.set_unusable_password()
+        if commit:
+            user.save()
+            self.save_m2m()
+        return user
+
+
+def _send_invitation(request: HttpRequest, user) -> None:
+    try:
+        user_invite(user=user)
+    except Exception as exc:  # a mail server being down must not lose the new user
+        messages.error(
+            request,
+            gettext("Could not send the invitation to %(email)s: %(error)s")
+            % {"email": user.email, "error": exc},
+        )
+    else:
+        messages.success(
+            request, gettext("An invitation was sent to %(email)s.") % {"email": user.email}
+        )
+
+
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    add_form = InviteUserForm
+    add_fieldsets = (
+        (None, {"fields": ("username", "email", "first_name", "last_name", "groups")}),
+    )
+    list_display = ("username", "email", "first_name", "last_name", "roles", "is_active")
+    list_filter = ("groups", "is_active", "is_superuser")
+    actions = ["send_invitation"]
+
+    @admin.display(description=_("roles"))
+    def roles(self, obj) -> str:
+        return ", ".join(g.name for g in obj.groups.all())
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("groups")
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or request.user.is_superuser:
+            return fieldsets
+        # Administrators manage roles and activity, never superuser powers.
+        hidden = {"is_superuser", "is_staff", "user_permissions"}
+        return [
+            (name, {**opts, "fields": tuple(f for f in opts["fields"] if f not in hidden)})
+            for name, opts in fieldsets
+        ]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        # The roles (m2m) are saved by now; send once the row is committed.
+        if obj.email:
+            transaction.on_commit(lambda: _send_invitation(request, obj))
+        return super().response_add(request, obj, post_url_continue)
+
+    @admin.action(description=_("Send a new invitation email"), permissions=["change"])
+    def send_invitation(self, request, queryset) -> None:
+        for user in queryset.exclude(email=""):
+            _send_invitation(request, user)
+
+
+class ApiKeyAddForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ("user", "name")
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "prefix", "user__username")
+    list_select_related = ("user",)
+    readonly_fields = ("user", "prefix", "created_at", "last_used_at", "revoked_at")
+    fields = ("user", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+    actions = ["revoke"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiKeyAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return ("user", "name") if obj is None else self.fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def _may_manage(self, request) -> bool:
+        return request.user.has_perm("accounts.manage_all_apikeys")
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self._may_manage(request) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request) -> bool:
+        return self._may_manage(request) and super().has_add_permission(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._may_manage(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self._may_manage(request) and super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            obj.save(update_fields=["name"])
+            return
+        key, plain = api_key_create(user=form.cleaned_data["user"], name=form.cleaned_data["name"])
+        # The admin's log entry and redirect use ``obj``: make it the new row.
+        obj.pk, obj.prefix, obj.created_at = key.pk, key.prefix, key.created_at
+        messages.warning(
+            request,
+            gettext("The new key for %(user)s — copy it now, it will not be shown again: %(key)s")
+            % {"user": key.user.username, "key": plain},
+        )
+
+    def save_related(self, request, form, formsets, change) -> None:
+        return None
+
+    @admin.action(description=_("Revoke the selected keys"), permissions=["change"])
+    def revoke(self, request, queryset) -> None:
+        for key in queryset.filter(revoked_at__isnull=True):
+            api_key_revoke(key=key)
+        self.message_user(request, gettext("The selected keys are revoked."))
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ("user", "message", "created_at", "read_at")
+    list_select_related = ("user",)
+    search_fields = ("user__username", "message")
+    readonly_fields = ("user", "message", "url", "created_at", "read_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+
+__all__ = ["Group", "UserAdmin", "ApiKeyAdmin", "NotificationAdmin"]

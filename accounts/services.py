@@ -5,11 +5,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.tokens import default_token_generator
+from django.core.cache import cache
+from django.core.mail import send_mail
 from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes, force_str
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from accounts.models import ApiKey, Notification
 
@@ -34,6 +43,7 @@ def api_key_create(*, user, name: str) -> tuple[ApiKey, str]:
 
 
 def api_key_revoke(*, key: ApiKey) -> None:
+    """Revoke ``key``; revoking twice keeps the first revocation time."""
     ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
@@ -53,6 +63,62 @@ def api_key_authenticate(plain: str) -> ApiKey | None:
     return key
 
 
+def api_key_throttle(key: ApiKey) -> int | None:
+    """Count one request against ``key``'s per-minute limit.
+
+    Returns None when the request may proceed, else the seconds until the
+    current minute ends (the ``Retry-After``). A fixed window counted with the
+    shared cache's atomic ``incr`` (Redis in production), so every web process
+    shares one count and a request costs one round trip.
+    """
+    limit = settings.API_RATE_LIMIT_PER_MINUTE
+    now = time.time()
+    window = int(now // 60)
+    cache_key = f"apikey-rate:{key.prefix}:{window}"
+    cache.add(cache_key, 0, timeout=120)
+    try:
+        count = cache.incr(cache_key)
+    except ValueError:  # expired between add and incr: start the window again
+        cache.set(cache_key, 1, timeout=120)
+        count = 1
+    if count <= limit:
+        return None
+    return max(1, int((window + 1) * 60 - now) + 1)
+
+
+def user_invite(*, user) -> str:
+    """Email ``user`` a one-time link to set a password and sign in; returns the link.
+
+    Django's token embeds the password hash and the last login, so the link stops
+    working once used, and ``PASSWORD_RESET_TIMEOUT`` bounds its age.
+    """
+    if not user.email:
+        raise ValueError("An invitation needs an email address.")
+    uidb64 = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    link = settings.SITE_URL + reverse("accounts:invite", args=[uidb64, token])
+    context = {
+        "user": user,
+        "link": link,
+        "site_url": settings.SITE_URL,
+        "days": max(1, settings.PASSWORD_RESET_TIMEOUT // 86400),
+    }
+    subject = render_to_string("accounts/invitation_subject.txt", context).strip()
+    body = render_to_string("accounts/invitation_email.txt", context)
+    send_mail(subject, body, None, [user.email])
+    return link
+
+
+def user_from_invitation(uidb64: str, token: str):
+    """The invited user if the link is valid (not expired, not used), else None."""
+    try:
+        pk = force_str(urlsafe_base64_decode(uidb64))
+        user = get_user_model().objects.get(pk=pk, is_active=True)
+    except (ValueError, TypeError, OverflowError, get_user_model().DoesNotExist):
+        return None
+    return user if default_token_generator.check_token(user, token) else None
+
+
 def notify(*, user, message: str, url: str = "") -> Notification:
     return Notification.objects.create(user=user, message=message[:500], url=url)
 
@@ -61,4 +127,13 @@ def user_by_username(username: str):
     return get_user_model().objects.filter(username=username).first()
 
 
-__all__ = ["api_key_create", "api_key_revoke", "api_key_authenticate", "notify", "transaction"]
+__all__ = [
+    "api_key_create",
+    "api_key_revoke",
+    "api_key_authenticate",
+    "api_key_throttle",
+    "user_invite",
+    "user_from_invitation",
+    "notify",
+    "transaction",
+]

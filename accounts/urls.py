@@ -9,4 +9,6 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("settings/", views.settings_page, name="settings"),
+    path("settings/keys/<int:pk>/revoke/", views.revoke_key, name="revoke_key"),
+    path("invite/<str:uidb64>/<str:token>/", views.accept_invitation, name="invite"),
 ]

@@ -1,10 +1,80 @@
 """Account pages: sign-in (Django's views), invitations, personal API keys."""
 
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import SetPasswordForm
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.models import ApiKey
+from accounts.services import api_key_create, api_key_revoke, user_from_invitation
+
+_NEW_KEY_SESSION = "accounts.new_api_key"
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(
+        label=gettext_lazy("Name"),
+        max_length=100,
+        help_text=gettext_lazy("What the key is for, e.g. “deploy pipeline”."),
+    )
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def settings_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "accounts/settings.html", {"api_keys": request.user.api_keys.all()})
+    """The signed-in user's own API keys: create (shown once) and revoke."""
+    form = ApiKeyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        _key, plain = api_key_create(user=request.user, name=form.cleaned_data["name"])
+        # Kept in the session for exactly one page view so a reload cannot
+        # create a second key, and the secret never sits in a URL.
+        request.session[_NEW_KEY_SESSION] = plain
+        return redirect("accounts:settings")
+    context = {
+        "form": form,
+        "api_keys": request.user.api_keys.all(),
+        "new_key": request.session.pop(_NEW_KEY_SESSION, None),
+    }
+    return render(request, "accounts/settings.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def revoke_key(request: HttpRequest, pk: int) -> HttpResponse:
+    # Someone else's key answers 404: its existence is none of our business.
+    key = get_object_or_404(ApiKey, pk=pk, user=request.user)
+    api_key_revoke(key=key)
+    messages.success(request, _("The key “%(name)s” is revoked.") % {"name": key.name})
+    return redirect("accounts:settings")
+
+
+@never_cache
+@sensitive_post_parameters()
+@require_http_methods(["GET", "POST"])
+def accept_invitation(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    """The invitation link: choose a password, then you are signed in."""
+    user = user_from_invitation(uidb64, token)
+    if user is None:
+        return render(request, "accounts/invitation_invalid.html", status=400)
+    form = SetPasswordForm(user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, _("Welcome to Volley, %(name)s.") % {"name": user.username})
+        return redirect("campaigns:list")
+    return render(
+        request,
+        "accounts/invitation_accept.html",
+        {"form": form, "invited": user},
+        status=400 if form.errors else 200,
+    )

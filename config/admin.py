@@ -1,6 +1,7 @@
 """The admin site: open to Campaign Administrators without fiddling with is_staff."""
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext_lazy as _
 
 from accounts.permissions import can_use_admin
@@ -16,9 +17,13 @@ class VolleyAdminSite(admin.AdminSite):
 
     def login(self, request, extra_context=None):
         # One sign-in page for everyone; the admin's own form insists on is_staff.
+        # A signed-in user without the role gets 403: sending them to sign in
+        # again would loop (the sign-in page sends signed-in users onwards).
         from django.contrib.auth.views import redirect_to_login
         from django.urls import reverse
 
+        if request.user.is_authenticated:
+            raise PermissionDenied(_("The admin is for Campaign Administrators."))
         return redirect_to_login(
-            request.GET.get("next", request.get_full_path()), reverse("accounts:login")
+            request.GET.get("next", reverse("admin:index")), reverse("accounts:login")
         )

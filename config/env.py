@@ -81,7 +81,9 @@ def parse_database_url(url: str, *, sqlite_default: Path) -> dict:
             f"DATABASE_URL is malformed ({exc}): {_redact(url)!r}."
         ) from None
     if config["ENGINE"] == "django.db.backends.sqlite3":
-        if not config.get("NAME"):
+        if not config.get("NAME") or config["NAME"] == ":memory:":
+            # An in-memory database is private to one process: the worker
+            # cluster would never see the web's rows.
             raise ImproperlyConfigured(
                 "DATABASE_URL for SQLite needs a file path, e.g. sqlite:///var/volley.sqlite3."
             )
@@ -136,6 +138,12 @@ def parse_email_url(url: str) -> dict:
     query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
     use_tls = query.get("tls", "0").lower() in TRUE_WORDS
     use_ssl = parts.scheme == "smtps" or query.get("ssl", "0").lower() in TRUE_WORDS
+    try:
+        timeout = int(query.get("timeout", "30"))
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"EMAIL_URL timeout must be seconds: {_redact(url)!r}."
+        ) from None
     if use_tls and use_ssl:
         raise ImproperlyConfigured("EMAIL_URL cannot ask for both tls=1 and ssl=1.")
     return {
@@ -146,7 +154,7 @@ def parse_email_url(url: str) -> dict:
         "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
         "EMAIL_USE_TLS": use_tls,
         "EMAIL_USE_SSL": use_ssl,
-        "EMAIL_TIMEOUT": int(query.get("timeout", "30")),
+        "EMAIL_TIMEOUT": timeout,
     }
 
 

@@ -23,6 +23,9 @@ def _broker() -> tuple[bool, str]:
     try:
         broker = get_broker()
         ok = bool(broker.ping())
+        if type(broker).__name__ == "ORM":
+            # The ORM broker's ping() always says yes: ask its queue table instead.
+            broker.queue_size()
         return ok, type(broker).__name__
     except Exception as exc:
         return False, f"{type(exc).__name__}: {exc}"[:200]
@@ -30,13 +33,15 @@ def _broker() -> tuple[bool, str]:
 
 def _cluster() -> tuple[bool, str]:
     """Up when at least one qcluster has reported its heartbeat in the last seconds."""
+    from django_q.conf import Conf
     from django_q.status import Stat
 
     try:
         stats = Stat.get_all()
     except Exception as exc:
         return False, f"{type(exc).__name__}: {exc}"[:200]
-    running = [s for s in stats if s.status not in ("Stopped", "Stopping")]
+    # A cluster still starting (no workers yet) or stopping cannot take tasks.
+    running = [s for s in stats if s.status in (Conf.IDLE, Conf.WORKING) and s.workers]
     if not running:
         return False, "no worker cluster is running"
     return True, f"{len(running)} cluster(s), {sum(len(s.workers) for s in running)} worker(s)"

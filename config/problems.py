@@ -124,6 +124,13 @@ def install(api) -> None:
         )
 
     def on_http(request: HttpRequest, exc: HttpError):
+        if exc.status_code == 400 and "Cannot parse request body" in str(exc):
+            return problem_response(
+                400,
+                _("Send a JSON body with 'Content-Type: application/json'."),
+                title=_("Invalid request"),
+                errors={"body": [_("The request body is not valid JSON.")]},
+            )
         return problem_response(exc.status_code, str(exc))
 
     def on_denied(request: HttpRequest, exc: PermissionDenied):
@@ -140,3 +147,81 @@ def install(api) -> None:
     api.add_exception_handler(HttpError, on_http)
     api.add_exception_handler(PermissionDenied, on_denied)
     api.add_exception_handler(Http404, on_404)
+
+
+API_PREFIX = "/api/v1/"
+
+
+class ApiErrorMiddleware:
+    """Errors that never reach a ninja handler still answer problem+json under /api/v1/.
+
+    Covers an unknown route (Django's 404), a body over the upload limit (413,
+    checked before anything reads it), a wrong method, and an unexpected crash.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        if not request.path.startswith(API_PREFIX):
+            return self.get_response(request)
+        from django.conf import settings
+
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return problem_response(400, _("The Content-Length header is not a number."))
+        # JSON bodies are read into memory; multipart uploads (CSV audiences)
+        # stream to disk and get their own, larger limit.
+        if request.META.get("CONTENT_TYPE", "").startswith("multipart/"):
+            limit = settings.MAX_UPLOAD_BYTES
+        else:
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit and length > limit:
+            return _too_large(limit)
+        response = self.get_response(request)
+        if response.status_code >= 400 and not response.get("Content-Type", "").startswith(
+            PROBLEM_CONTENT_TYPE
+        ):
+            return _as_problem(response)
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception):
+        if not request.path.startswith(API_PREFIX):
+            return None
+        from django.conf import settings
+        from django.core.exceptions import RequestDataTooBig
+
+        if isinstance(exception, RequestDataTooBig):
+            return _too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        import logging
+
+        logging.getLogger("django.request").exception("API error on %s", request.path)
+        return problem_response(500, _("Something went wrong on our side; it has been logged."))
+
+
+def _too_large(limit: int) -> JsonResponse:
+    return problem_response(
+        413,
+        _("The request body is larger than %(limit)d bytes.") % {"limit": limit},
+    )
+
+
+def _as_problem(response) -> JsonResponse:
+    detail = ""
+    if response.get("Content-Type", "").startswith("application/json"):
+        import json
+
+        try:
+            body = json.loads(response.content)
+            detail = str(body.get("detail", "")) if isinstance(body, dict) else ""
+        except ValueError:
+            detail = ""
+    if response.status_code == 404:
+        detail = detail or _("No such resource, or you may not see it.")
+    headers = {
+        name: response[name]
+        for name in ("Allow", "Retry-After", "WWW-Authenticate")
+        if response.has_header(name)
+    }
+    return problem_response(response.status_code, detail, headers=headers)

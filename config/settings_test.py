@@ -23,3 +23,9 @@ if not REDIS_URL:  # noqa: F405
     }
 SITE_URL = "http://testserver"
 ALLOWED_HOSTS = ["*"]
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    # A file, not :memory:, so a real qcluster subprocess started by a test
+    # sees the same test database (tests/config/test_cluster.py).
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": str(VAR_DIR / f"test-{Q_CLUSTER['name']}.sqlite3")
+    }

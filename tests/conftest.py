@@ -70,6 +70,7 @@ class ApiClient:
         self.headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
 
     def _send(self, method: str, path: str, data=None, **extra):
+        content_type = extra.pop("content_type", "application/json")
         kwargs = {**self.headers, **extra}
         if data is not None and not isinstance(data, (str, bytes)):
             data = json.dumps(data)
@@ -79,7 +80,7 @@ class ApiClient:
         return func(
             f"/api/v1{path}",
             data=data,
-            content_type=extra.pop("content_type", "application/json"),
+            content_type=content_type,
             **kwargs,
         )
 
@@ -114,3 +115,16 @@ def api_for(db):
 @pytest.fixture
 def anonymous_api(db) -> ApiClient:
     return ApiClient(None)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Remove this run's file cache and SQLite test database side files from var/."""
+    import shutil
+    from pathlib import Path
+
+    from django.conf import settings
+
+    name = settings.Q_CLUSTER["name"]
+    shutil.rmtree(Path(settings.VAR_DIR) / f"test-cache-{name}", ignore_errors=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(settings.VAR_DIR, f"test-{name}.sqlite3{suffix}").unlink(missing_ok=True)

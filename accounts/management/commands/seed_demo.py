@@ -29,6 +29,9 @@ class Command(BaseCommand):
             campaigns_demo.seed(users=users)
         self.stdout.write(self.style.SUCCESS("Demo data is ready."))
         self.stdout.write(
-            "Sign in at /accounts/login/ as admin, approver, manager or viewer "
-            f"with the password {settings.DEMO_PASSWORD!r} (set DEMO_PASSWORD to change it)."
+            f"Demo logins at {settings.SITE_URL}/accounts/login/, all with the password "
+            f"{settings.DEMO_PASSWORD!r} (set DEMO_PASSWORD to change it):"
         )
+        for username, role, superuser in accounts_demo.DEMO_USERS:
+            extra = ", superuser" if superuser else ""
+            self.stdout.write(f"  {username:<9} {role}{extra}")

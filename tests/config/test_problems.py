@@ -1,0 +1,119 @@
+"""Every /api/v1/ error is application/problem+json, never a 500 for bad input (SPEC §7)."""
+
+from __future__ import annotations
+
+import pytest
+
+from config.problems import ApiProblem, problem_response
+
+pytestmark = pytest.mark.django_db
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response, status: int) -> dict:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == status
+    assert body["type"].endswith(f"/{status}")
+    assert body["title"] and body["detail"]
+    return body
+
+
+def test_malformed_json_is_a_400_naming_the_body(api_for, viewer):
+    body = assert_problem(api_for(viewer).post("/me/api-keys", "{not json"), 400)
+    assert body["errors"] == {"body": ["The request body is not valid JSON."]}
+
+
+def test_a_form_body_on_a_json_endpoint_is_a_400(api_for, viewer):
+    response = api_for(viewer).post(
+        "/me/api-keys", "name=x", content_type="application/x-www-form-urlencoded"
+    )
+    assert "body" in assert_problem(response, 400)["errors"]
+
+
+def test_validation_errors_name_each_field(api_for, viewer):
+    body = assert_problem(api_for(viewer).post("/me/api-keys", {"nmae": "x"}), 400)
+    assert set(body["errors"]) == {"name", "nmae"}
+
+
+def test_a_wrong_type_in_the_path_is_a_400_not_a_404(api_for, viewer):
+    body = assert_problem(api_for(viewer).delete("/me/api-keys/abc"), 400)
+    assert "key_id" in body["errors"] or "keyId" in body["errors"]
+
+
+def test_a_huge_body_is_a_413_before_it_is_read(api_for, viewer, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    assert_problem(api_for(viewer).post("/me/api-keys", {"name": "x" * 2000}), 413)
+
+
+def test_an_unknown_route_under_the_api_is_a_problem_404(api_for, viewer, client):
+    assert_problem(api_for(viewer).get("/no-such-thing"), 404)
+    assert_problem(client.get("/api/v1/no/such/thing"), 404)
+
+
+def test_a_wrong_method_is_a_problem_405_with_allow(api_for, viewer):
+    assert_problem(api_for(viewer).post("/me"), 405)
+
+
+def test_a_missing_object_is_a_problem_404(api_for, viewer):
+    assert_problem(api_for(viewer).delete("/me/api-keys/999999"), 404)
+
+
+def test_an_unexpected_crash_is_a_problem_500(api_for, viewer, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr("accounts.api.api_key_create", boom)
+    body = assert_problem(api_for(viewer).post("/me/api-keys", {"name": "x"}), 500)
+    assert "kaboom" not in body["detail"]
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 413, 429])
+def test_problem_responses_have_the_rfc_9457_shape(status):
+    response = problem_response(status, "why", errors={"f": ["m"]} if status == 400 else None)
+    assert response["Content-Type"] == PROBLEM
+    assert response.status_code == status
+
+
+def test_api_problem_carries_headers():
+    exc = ApiProblem(429, "slow down", headers={"Retry-After": "3"})
+    assert (exc.status, exc.detail, exc.headers) == (429, "slow down", {"Retry-After": "3"})
+
+
+def test_the_openapi_schema_and_docs_are_public(client):
+    schema = client.get("/api/v1/openapi.json")
+    assert schema.status_code == 200
+    assert schema.json()["info"]["title"] == "Volley API"
+    assert "bearerAuth" in str(schema.json()["components"]) or "ApiKeyAuth" in str(
+        schema.json()["components"]
+    )
+    assert client.get("/api/v1/docs").status_code == 200
+
+
+def test_the_api_root_describes_itself(client):
+    assert client.get("/api/v1/").json()["openapi"] == "/api/v1/openapi.json"
+
+
+def test_uploads_have_their_own_larger_limit(api_for, viewer, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test.client import MULTIPART_CONTENT
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    settings.MAX_UPLOAD_BYTES = 100_000
+    api = api_for(viewer)
+    # An unknown route: whatever passes the size check answers 404.
+    response = api.client.post(
+        "/api/v1/uploads-somewhere",
+        {"file": SimpleUploadedFile("a.csv", b"x" * 5000)},
+        content_type=MULTIPART_CONTENT,
+        **api.headers,
+    )
+    assert_problem(response, 404)
+    response = api.client.post(
+        "/api/v1/uploads-somewhere",
+        {"file": SimpleUploadedFile("a.csv", b"x" * 200_000)},
+        content_type=MULTIPART_CONTENT,
+        **api.headers,
+    )
+    assert_problem(response, 413)
