@@ -281,6 +281,7 @@ def audience_upload(
     request: HttpRequest,
     name: Form[str] = "",
     audience_id: Form[int | None] = None,
+    restricted: Form[bool] = False,
     file: File[UploadedFile] = None,
 ):
     """Upload a CSV into a new upload audience (``name``) or, with ``audienceId``,
@@ -300,8 +301,8 @@ def audience_upload(
         raise ApiProblem(400, _("The request has invalid fields."), errors=errors)
     with transaction.atomic():
         if audience_id is None:
-            audience = Audience.objects.create(
-                name=name.strip(), kind=Audience.Kind.UPLOAD, created_by=request.user
+            audience = services.audience_create_upload(
+                name=name, actor=request.user, restricted=restricted
             )
         created = profile_import_create(
             audience=audience, upload=file, file_name=file.name or "upload.csv", actor=request.user

@@ -16,7 +16,7 @@ from audiences.rules import COLUMN_FIELDS, CONSENT_FIELDS, OPERATORS, RuleError,
 OPERATOR_LABELS = [
     ("eq", gettext_lazy("is")),
     ("neq", gettext_lazy("is not")),
-    ("in", gettext_lazy("is one of (comma-separated)")),
+    ("in", gettext_lazy("is one of")),
     ("contains", gettext_lazy("contains")),
     ("gt", gettext_lazy("is greater than")),
     ("gte", gettext_lazy("is at least")),
@@ -94,6 +94,13 @@ ConditionFormSet = formset_factory(ConditionForm, extra=0, max_num=100, absolute
 
 class RuleAudienceForm(forms.Form):
     name = forms.CharField(label=gettext_lazy("Name"), max_length=200)
+    restricted = forms.BooleanField(
+        label=gettext_lazy("Restricted"),
+        required=False,
+        help_text=gettext_lazy(
+            "Only you and the users or groups an administrator grants access can see or use it."
+        ),
+    )
     match = forms.ChoiceField(
         label=gettext_lazy("Profiles must match"),
         choices=[("all", gettext_lazy("all conditions")), ("any", gettext_lazy("any condition"))],
@@ -189,6 +196,13 @@ class UploadForm(forms.Form):
             "A header row; identity columns email, phone, push_token, profile_id; "
             "consent_email, consent_sms, consent_push (yes/no); timezone; "
             "every other column becomes an attribute."
+        ),
+    )
+    restricted = forms.BooleanField(
+        label=gettext_lazy("Restricted"),
+        required=False,
+        help_text=gettext_lazy(
+            "Only you and the users or groups an administrator grants access can see or use it."
         ),
     )
 

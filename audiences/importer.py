@@ -274,17 +274,39 @@ def _lookup(batch: list[Row]) -> dict[tuple[str, str], _Target]:
     for row in batch:
         for name, value in row.identities.items():
             wanted[name].add(value)
-    q = Q()
-    for name, values in wanted.items():
-        if values:
-            q |= Q(**{f"{name}__in": values})
+    wanted = {name: values for name, values in wanted.items() if values}
     index: dict[tuple[str, str], _Target] = {}
-    for found in Profile.objects.filter(q).values("pk", *_PROFILE_FIELDS):
+    for found in _profiles_with(wanted):
         target = _Target(found.pop("pk"), found)
         for name in IDENTITY_FIELDS:
             if found[name]:
                 index[(name, found[name])] = target
     return index
+
+
+def _profiles_with(wanted: dict[str, set[str]]) -> Iterator[dict[str, Any]]:
+    """Profiles owning any of the identities, as dicts of ``_PROFILE_FIELDS``."""
+    if not wanted:
+        return iter(())
+    if connection.vendor != "postgresql":
+        q = Q()
+        for name, values in wanted.items():
+            q |= Q(**{f"{name}__in": values})
+        return iter(Profile.objects.filter(q).values("pk", *_PROFILE_FIELDS))
+    # One array parameter per identity instead of thousands of placeholders.
+    where = " OR ".join(f"{name} = ANY(%s)" for name in wanted)
+    sql = f"SELECT id, {', '.join(_PROFILE_FIELDS)} FROM audiences_profile WHERE {where}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(values) for values in wanted.values()])
+        rows = cursor.fetchall()
+    columns = ["pk", *_PROFILE_FIELDS]
+    result = []
+    for row in rows:
+        found = dict(zip(columns, row, strict=True))
+        if isinstance(found["attributes"], str):
+            found["attributes"] = json.loads(found["attributes"])
+        result.append(found)
+    return iter(result)
 
 
 def _write(batch: list[Row], *, audience_id: int, import_id) -> list[tuple[int, str]]:

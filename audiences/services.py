@@ -300,7 +300,34 @@ def audience_create_rule(
     with transaction.atomic():
         audience.size = Profile.objects.filter(q).count()
         audience.save()
+        audience_grant_creator(audience=audience, actor=actor)
     return audience
+
+
+def audience_create_upload(*, name: str, actor=None, restricted: bool = False) -> Audience:
+    """Create an (empty) upload audience; a ``ProfileImport`` fills it."""
+    audience = Audience(
+        name=(name or "").strip(),
+        kind=Audience.Kind.UPLOAD,
+        created_by=actor,
+        restricted=restricted,
+    )
+    audience.full_clean()
+    with transaction.atomic():
+        audience.save()
+        audience_grant_creator(audience=audience, actor=actor)
+    return audience
+
+
+def audience_grant_creator(*, audience: Audience, actor) -> None:
+    """A restricted audience stays visible and editable to whoever created it;
+    administrators grant others access in the admin."""
+    if not audience.restricted or actor is None or not actor.is_authenticated:
+        return
+    from guardian.shortcuts import assign_perm
+
+    for perm in ("audiences.view_audience", "audiences.change_audience"):
+        assign_perm(perm, actor, audience)
 
 
 def audience_update_rule(*, audience: Audience, name: str, rule: dict) -> Audience:

@@ -105,7 +105,10 @@ def rule_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             try:
                 if audience is None:
                     audience = services.audience_create_rule(
-                        name=form.cleaned_data["name"], rule=rule, actor=request.user
+                        name=form.cleaned_data["name"],
+                        rule=rule,
+                        actor=request.user,
+                        restricted=form.cleaned_data["restricted"],
                     )
                 else:
                     services.audience_update_rule(
@@ -182,10 +185,10 @@ def upload_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         upload = form.cleaned_data["file"]
         with transaction.atomic():
             if audience is None:
-                audience = Audience.objects.create(
-                    name=form.cleaned_data["name"].strip(),
-                    kind=Audience.Kind.UPLOAD,
-                    created_by=request.user,
+                audience = services.audience_create_upload(
+                    name=form.cleaned_data["name"],
+                    actor=request.user,
+                    restricted=form.cleaned_data["restricted"],
                 )
             profile_import_create(
                 audience=audience, upload=upload, file_name=upload.name, actor=request.user

@@ -228,3 +228,14 @@ def test_openapi_documents_the_audience_and_profile_routes(anonymous_api):
     paths = response.json()["paths"]
     assert "/api/v1/audiences/upload" in paths
     assert "/api/v1/profiles/{namespace}/{value}" in paths
+
+
+def test_a_restricted_audience_is_kept_for_its_creator(manager, make_user, api_for, parisians):
+    from accounts.roles import MANAGER
+
+    body = {"name": "Board", "rule": RULE, "restricted": True}
+    created = api_for(manager).post("/audiences", body).json()
+    assert api_for(manager).get(f"/audiences/{created['id']}").status_code == 200
+    assert api_for(manager).patch(f"/audiences/{created['id']}", {"name": "B"}).status_code == 200
+    colleague = make_user("carl", MANAGER)
+    problem(api_for(colleague).get(f"/audiences/{created['id']}"), 404)

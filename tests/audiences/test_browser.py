@@ -38,6 +38,7 @@ def browser_page(live_server):
         page = browser.new_page()
         page.set_default_timeout(10_000)
         yield page
+        page.wait_for_load_state("networkidle")  # no request left holding a connection
         browser.close()
 
 

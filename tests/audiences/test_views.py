@@ -181,3 +181,37 @@ def test_delete_audience(login, manager):
     assert client.get(f"/audiences/{audience.pk}/delete/").status_code == 405
     assert client.post(f"/audiences/{audience.pk}/delete/").status_code == 302
     assert not Audience.objects.exists()
+
+
+def test_restricted_upload_from_the_page(
+    login, manager, make_user, django_capture_on_commit_callbacks
+):
+    from accounts.roles import MANAGER
+
+    with django_capture_on_commit_callbacks(execute=False):
+        response = login(manager).post(
+            "/audiences/upload/",
+            {
+                "name": "VIP",
+                "restricted": "on",
+                "file": SimpleUploadedFile("v.csv", b"email\na@example.com\n"),
+            },
+        )
+    audience = Audience.objects.get()
+    assert audience.restricted
+    assert login(manager).get(response["Location"]).status_code == 200
+    assert login(make_user("carl", MANAGER)).get(response["Location"]).status_code == 404
+
+
+def test_detail_shows_the_rule_in_words(login, viewer, town):
+    rule = {
+        "any": [
+            {"field": "attributes.city", "op": "in", "value": ["Paris", "Lyon"]},
+            {"all": [{"field": "attributes.age", "op": "gte", "value": 40}]},
+        ]
+    }
+    audience = Audience.objects.create(name="A", kind="rule", rule=rule)
+    body = login(viewer).get(f"/audiences/{audience.pk}/").content.decode()
+    assert "is one of <code>Paris, Lyon</code>" in body
+    assert "is at least <code>40</code>" in body
+    assert "Edit rule" not in body and "Delete" not in body
