@@ -1,12 +1,14 @@
-"""API-triggered executions and campaign reports (SPEC §7)."""
+"""API-triggered executions and campaign reports (SPEC §7).
+
+The per-key rate limit (429 with Retry-After) is the API root's, shared by every
+endpoint (config/api.py).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
 
-from django.conf import settings
-from django.core.cache import cache
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
@@ -57,30 +59,6 @@ class AudienceIn(CamelSchema):
     schedule: ExecuteAt | None = None
 
 
-def _rate_limit(request: HttpRequest) -> None:
-    """A fixed one-minute window per API key (shared cache: all web processes)."""
-    key = getattr(request, "api_key", None)
-    if key is None:
-        return
-    limit = settings.API_RATE_LIMIT_PER_MINUTE
-    window = int(datetime.now().timestamp() // 60)
-    name = f"ratelimit:executions:{key.pk}:{window}"
-    cache.add(name, 0, timeout=70)
-    try:
-        used = cache.incr(name)
-    except ValueError:  # expired between add and incr
-        cache.set(name, 1, timeout=70)
-        used = 1
-    if used > limit:
-        retry_after = 60 - int(datetime.now().timestamp()) % 60
-        raise ApiProblem(
-            429,
-            _("Too many executions for this API key; retry after %(s)s seconds.")
-            % {"s": retry_after},
-            headers={"Retry-After": str(retry_after)},
-        )
-
-
 def _campaign_for_trigger(request: HttpRequest, campaign_id: int) -> Campaign:
     campaign = Campaign.objects.select_related("live_version").filter(pk=campaign_id).first()
     if campaign is None or not can_see(request.user, campaign):
@@ -96,7 +74,6 @@ def _refused(exc: executions.ExecutionRefused) -> ApiProblem:
 
 @executions_router.post("/unitary", response={202: dict}, summary="Trigger to named recipients")
 def post_unitary(request: HttpRequest, payload: UnitaryIn):
-    _rate_limit(request)
     campaign = _campaign_for_trigger(request, payload.campaign_id)
     for recipient in payload.recipients:
         if executions.context_too_large(recipient.context):
@@ -115,7 +92,6 @@ def post_unitary(request: HttpRequest, payload: UnitaryIn):
 
 @executions_router.post("/audience", response={202: dict}, summary="Trigger to the audience")
 def post_audience(request: HttpRequest, payload: AudienceIn):
-    _rate_limit(request)
     campaign = _campaign_for_trigger(request, payload.campaign_id)
     if executions.context_too_large(payload.context):
         raise ApiProblem(413, _("The context is larger than 200 KB."))
