@@ -23,6 +23,9 @@ from campaigns.models import Campaign, Run
 from config.problems import ApiProblem
 from config.schemas import CamelSchema
 
+# Ids are 64-bit in the database: a bigger number is "not found", not a driver error.
+MAX_ID = 2**63 - 1
+
 executions_router = Router(tags=["executions"])
 # Mounted at /campaigns beside campaigns.api.campaigns_router: /campaigns/{id}/report.
 reports_router = Router(tags=["reports"])
@@ -36,7 +39,7 @@ class RecipientIn(CamelSchema):
 
 class UnitaryIn(CamelSchema):
     request_id: str = Field(..., min_length=1, max_length=255)
-    campaign_id: int
+    campaign_id: int = Field(..., ge=1, le=MAX_ID)
     recipients: list[RecipientIn] = Field(..., min_length=1, max_length=20)
 
     @field_validator("recipients")
@@ -54,7 +57,7 @@ class ExecuteAt(CamelSchema):
 
 class AudienceIn(CamelSchema):
     request_id: str = Field(..., min_length=1, max_length=255)
-    campaign_id: int
+    campaign_id: int = Field(..., ge=1, le=MAX_ID)
     context: dict = Field(default_factory=dict)
     schedule: ExecuteAt | None = None
 
@@ -109,6 +112,8 @@ def post_audience(request: HttpRequest, payload: AudienceIn):
 
 @executions_router.get("/{execution_id}", response=dict, summary="An execution's progress")
 def get_execution(request: HttpRequest, execution_id: int):
+    if not 0 < execution_id <= MAX_ID:
+        raise Http404
     run = (
         Run.objects.select_related("campaign")
         .filter(pk=execution_id, kind__in=[Run.Kind.API_UNITARY, Run.Kind.API_AUDIENCE])
@@ -121,6 +126,8 @@ def get_execution(request: HttpRequest, execution_id: int):
 
 @reports_router.get("/{campaign_id}/report", response=dict, summary="A campaign's report")
 def get_report(request: HttpRequest, campaign_id: int):
+    if not 0 < campaign_id <= MAX_ID:
+        raise Http404
     campaign = get_object_or_404(Campaign, pk=campaign_id)
     if not can_see(request.user, campaign):
         raise Http404

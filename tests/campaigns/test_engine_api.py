@@ -211,3 +211,16 @@ def test_report_is_404_for_a_restricted_campaign_and_401_without_key(
     type(campaign).objects.filter(pk=campaign.pk).update(restricted=True)
     assert api_for(viewer).get(f"/campaigns/{campaign.pk}/report").status_code == 404
     assert anonymous_api.get(f"/campaigns/{campaign.pk}/report").status_code == 401
+
+
+def test_out_of_range_ids_are_404_or_400_never_500(api_for, manager):
+    huge = 2**70
+    client = api_for(manager)
+    assert client.get(f"/executions/{huge}").status_code == 404
+    assert client.get(f"/campaigns/{huge}/report").status_code == 404
+    body = {
+        "requestId": "x",
+        "campaignId": huge,
+        "recipients": [{"userId": "a", "namespace": "email"}],
+    }
+    assert client.post("/executions/unitary", body).status_code == 400
