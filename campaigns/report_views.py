@@ -38,6 +38,8 @@ CSV_FIELDS = [
 
 
 def _campaign(request: HttpRequest, pk: int, action: str) -> Campaign:
+    if pk > 2**63 - 1:  # beyond a 64-bit id: not found, not a database error
+        raise Http404
     campaign = get_object_or_404(Campaign, pk=pk)
     if not can_see(request.user, campaign):
         raise Http404

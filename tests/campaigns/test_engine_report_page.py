@@ -80,3 +80,7 @@ def test_viewer_may_not_retry(login, viewer, sent_campaign):
     assert client.post(f"/campaigns/{sent_campaign.pk}/report/retry/").status_code == 403
     assert client.get(f"/campaigns/{sent_campaign.pk}/report/retry/").status_code == 405
     assert Delivery.objects.filter(status="failed").count() == 1
+
+
+def test_report_of_an_impossible_id_is_404(login, viewer):
+    assert login(viewer).get(f"/campaigns/{2**70}/report/").status_code == 404
