@@ -1,7 +1,29 @@
+import logging
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
+
+logger = logging.getLogger(__name__)
+
+
+def _ensure_schedules(sender=None, **kwargs) -> None:
+    from campaigns.engine import ensure_schedules
+
+    try:
+        ensure_schedules()
+    except Exception:  # a cluster started before `migrate` must still start
+        logger.warning("Could not declare the engine's schedules", exc_info=True)
 
 
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = _("Campaigns")
+
+    def ready(self) -> None:
+        from django_q.signals import post_spawn
+
+        # Periodic engine work is declared in one idempotent place: after every
+        # migrate, and again when a cluster starts (schedules deleted by hand come back).
+        post_migrate.connect(_ensure_schedules, sender=self, dispatch_uid="engine-schedules")
+        post_spawn.connect(_ensure_schedules, dispatch_uid="engine-schedules-spawn")

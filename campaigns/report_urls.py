@@ -1,5 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from campaigns import report_views
 
 app_name = "reports"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("<int:pk>/report/", report_views.report, name="report"),
+    path("<int:pk>/report/deliveries.csv", report_views.deliveries_csv, name="deliveries_csv"),
+    path("<int:pk>/report/retry/", report_views.retry_failed, name="retry"),
+]

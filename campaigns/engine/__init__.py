@@ -1,7 +1,17 @@
 """The execution engine (SPEC §5): runs, fan-out, claiming, sending, time.
 
 The lifecycle services call only the functions below; everything else in this
-package is the engine's own business.
+package is the engine's own business:
+
+* ``schedule``    activation, due runs, recurrences, the missed-occurrence rule
+* ``materialize`` fan-out of a run's deliveries in one INSERT … SELECT
+* ``claim``       batches under a lease (SKIP LOCKED), expired leases
+* ``send``        render, throttle, transport, record (compare-and-set)
+* ``throttle``    shared token buckets (Redis or a locked file)
+* ``runs``        a run's states, counters, retry of failed deliveries
+* ``completion``  automatic completion and the periodic ``tick``
+* ``stop``        cancellation inside the stop transaction
+* ``executions``  API-triggered runs
 """
 
 from __future__ import annotations
@@ -29,3 +39,18 @@ def enqueue_reschedule(campaign_id: int) -> None:
     from django_q.tasks import async_task
 
     async_task("campaigns.tasks.reschedule", campaign_id, task_name=f"reschedule-{campaign_id}")
+
+
+def ensure_schedules() -> None:
+    """Declare every periodic job (idempotent): the one-minute engine tick."""
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name="volley-engine-tick",
+        defaults={
+            "func": "campaigns.tasks.tick",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+            "repeats": -1,
+        },
+    )

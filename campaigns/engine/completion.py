@@ -1,0 +1,81 @@
+"""Automatic completion (SPEC §3) and the periodic sweep that drives everything."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db.models import Q
+
+from campaigns.engine.claim import reclaim_expired
+from campaigns.engine.clock import now
+from campaigns.engine.conf import knob
+from campaigns.engine.runs import ACTIVE, enqueue_senders, enqueue_start, finish_if_done
+from campaigns.engine.schedule import (
+    activate_campaign,
+    plan_live_campaigns,
+    start_due_campaigns,
+)
+from campaigns.engine.send import is_beating
+from campaigns.models import Campaign, CampaignStatus, CampaignType, Run
+from campaigns.transitions import transition
+
+logger = logging.getLogger(__name__)
+
+
+def complete_campaigns(moment: datetime) -> list[int]:
+    """Live campaigns past their end date, or one-shots three days after
+    activation, become ``completed`` — never while a run still has work."""
+    one_shot_age = timedelta(seconds=knob("ENGINE_ONE_SHOT_COMPLETE_SECONDS"))
+    due = Campaign.objects.filter(status=CampaignStatus.LIVE).filter(
+        Q(live_version__end_at__lte=moment)
+        | Q(
+            type=CampaignType.SCHEDULED,
+            live_version__recurrence__isnull=True,
+            activated_at__lte=moment - one_shot_age,
+        )
+    )
+    done = []
+    for campaign in due.exclude(runs__status__in=ACTIVE).distinct():
+        if (
+            campaign.live_version
+            and campaign.live_version.recurrence
+            and not (campaign.live_version.end_at and campaign.live_version.end_at <= moment)
+        ):
+            continue
+        if transition(campaign, "complete"):
+            done.append(campaign.pk)
+    return done
+
+
+def drive_runs() -> None:
+    """Restart runs nobody is working on (a dead worker, a lost task)."""
+    moment = now()
+    for run in Run.objects.filter(status__in=ACTIVE).only("id", "status", "scheduled_for"):
+        if run.status == Run.Status.SENDING:
+            if not finish_if_done(run.pk) and not is_beating(run.pk):
+                enqueue_senders(run.pk, knob("ENGINE_SENDERS"))
+        elif not is_beating(run.pk) and (run.scheduled_for is None or run.scheduled_for <= moment):
+            enqueue_start(run)
+
+
+def resume_lost_activations(moment: datetime) -> None:
+    """A campaign still ``activating`` long after it was enqueued lost its task
+    (a broker restart, a killed cluster): prepare it now. Activation is idempotent."""
+    stale = Campaign.objects.filter(
+        status=CampaignStatus.ACTIVATING,
+        updated_at__lt=moment - timedelta(seconds=knob("ENGINE_ACTIVATION_GRACE_SECONDS")),
+    )
+    for campaign_id in stale.values_list("pk", flat=True):
+        activate_campaign(campaign_id)
+
+
+def tick() -> None:
+    """The one periodic job (every minute): idempotent, safe on many clusters at once."""
+    moment = now()
+    resume_lost_activations(moment)
+    start_due_campaigns(moment)
+    plan_live_campaigns(moment)
+    reclaim_expired()
+    drive_runs()
+    complete_campaigns(moment)

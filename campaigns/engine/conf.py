@@ -1,0 +1,34 @@
+"""Engine knobs: Django settings first (tests override them), else the environment."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from config.env import env_int
+
+DEFAULTS = {
+    # Deliveries claimed (and sent over one connection) per batch: also the bound
+    # on duplicates a killed worker can cause.
+    "ENGINE_BATCH_SIZE": 200,
+    # A claimed batch not finished within the lease is given back (dead worker).
+    "ENGINE_LEASE_SECONDS": 120,
+    # Sender tasks started per run; each loops over batches.
+    "ENGINE_SENDERS": 4,
+    # A sender works this long, then hands over to a fresh task (fairness, recycling).
+    "ENGINE_SEND_BUDGET_SECONDS": 60,
+    # An occurrence missed by more than this is skipped and recorded, not sent late.
+    "ENGINE_MISSED_TOLERANCE_SECONDS": 900,
+    "ENGINE_MAX_ATTEMPTS": 5,
+    # A campaign still "activating" this long after its last change lost its task.
+    "ENGINE_ACTIVATION_GRACE_SECONDS": 600,
+    # Transient failures wait base × 2^(attempt-1) seconds before the next try.
+    "ENGINE_RETRY_BASE_SECONDS": 30,
+    # One-shot campaigns complete this long after activation (SPEC §3).
+    "ENGINE_ONE_SHOT_COMPLETE_SECONDS": 3 * 24 * 3600,
+}
+
+
+def knob(name: str) -> int:
+    if hasattr(settings, name):
+        return int(getattr(settings, name))
+    return env_int(name, DEFAULTS[name], minimum=0)

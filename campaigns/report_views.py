@@ -1,0 +1,142 @@
+"""The live report page (SPEC §8), its CSV export and the "retry failed" action."""
+
+from __future__ import annotations
+
+import csv
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.permissions import can, can_see
+from campaigns.engine.report import campaign_report, is_sending, send_rate
+from campaigns.engine.runs import retry_failed as retry_failed_deliveries
+from campaigns.models import Campaign, Delivery
+
+CSV_FIELDS = [
+    "id",
+    "run_id",
+    "profile_id",
+    "address",
+    "status",
+    "reason",
+    "error",
+    "attempts",
+    "sent_at",
+    "delivered_at",
+    "bounced_at",
+    "opened_at",
+    "clicked_at",
+    "unsubscribed_at",
+    "complained_at",
+]
+
+
+def _campaign(request: HttpRequest, pk: int, action: str) -> Campaign:
+    if pk > 2**63 - 1:  # beyond a 64-bit id: not found, not a database error
+        raise Http404
+    campaign = get_object_or_404(Campaign, pk=pk)
+    if not can_see(request.user, campaign):
+        raise Http404
+    if not can(request.user, action, campaign):
+        raise PermissionDenied
+    return campaign
+
+
+def _chart(campaign: Campaign) -> str:
+    """Messages sent per minute as an inline SVG (pygal, rendered on the server)."""
+    import pygal
+    from django.utils.formats import date_format
+    from django.utils.timezone import localtime
+
+    points = send_rate(campaign)
+    if not points:
+        return ""
+    chart = pygal.Bar(
+        height=260,
+        show_legend=False,
+        x_label_rotation=30,
+        show_minor_x_labels=False,
+        disable_xml_declaration=True,
+        style=pygal.style.CleanStyle,
+    )
+    chart.title = _("Messages sent per minute")
+    chart.x_labels = [
+        date_format(localtime(minute), "SHORT_DATETIME_FORMAT") for minute, _n in points
+    ]
+    chart.x_labels_major_every = max(1, len(points) // 8)
+    chart.add(_("Sent"), [n for _minute, n in points])
+    return chart.render(is_unicode=True)
+
+
+@login_required
+@require_GET
+def report(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = _campaign(request, pk, "campaign.view_report")
+    data = campaign_report(campaign)
+    context = {
+        "campaign": campaign,
+        "report": data,
+        "runs": campaign.runs.order_by("-created_at", "-id")[:100],
+        "chart": _chart(campaign),
+        "sending": is_sending(campaign),
+        "can_retry": can(request.user, "campaign.activate", campaign),
+        "failed_total": sum(data["failed"].values()),
+        "excluded_total": sum(data["excluded"].values()),
+    }
+    return render(request, "campaigns/report.html", context)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@login_required
+@require_GET
+def deliveries_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """Every delivery of the campaign, streamed row by row (no full list in memory)."""
+    campaign = _campaign(request, pk, "campaign.view_report")
+    rows = (
+        Delivery.objects.filter(run__campaign=campaign)
+        .order_by("id")
+        .values_list(*CSV_FIELDS)
+        .iterator(chunk_size=2000)
+    )
+    writer = csv.writer(_Echo())
+
+    def stream():
+        yield writer.writerow(CSV_FIELDS)
+        for row in rows:
+            yield writer.writerow(["" if value is None else value for value in row])
+
+    response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="campaign-{campaign.pk}-deliveries.csv"'
+    )
+    return response
+
+
+@login_required
+@require_POST
+def retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = _campaign(request, pk, "campaign.activate")
+    count = retry_failed_deliveries(campaign=campaign)
+    if count:
+        messages.success(
+            request,
+            ngettext(
+                "%(n)d failed delivery will be tried again.",
+                "%(n)d failed deliveries will be tried again.",
+                count,
+            )
+            % {"n": count},
+        )
+    else:
+        messages.info(request, _("There are no failed deliveries to retry."))
+    return redirect("reports:report", pk=campaign.pk)
