@@ -41,16 +41,27 @@ def enqueue_reschedule(campaign_id: int) -> None:
     async_task("campaigns.tasks.reschedule", campaign_id, task_name=f"reschedule-{campaign_id}")
 
 
+# Every periodic job of the product, declared in this one place: name → (task, minutes).
+SCHEDULES: dict[str, tuple[str, int]] = {
+    # starts due runs and occurrences, skips missed ones, reclaims expired leases,
+    # completes campaigns (see campaigns.engine.schedule.tick)
+    "volley-engine-tick": ("campaigns.tasks.tick", 1),
+    # re-queues CSV imports whose worker died (no heartbeat for a while)
+    "volley-import-sweep": ("audiences.tasks.sweep_stale_imports", 5),
+}
+
+
 def ensure_schedules() -> None:
-    """Declare every periodic job (idempotent): the one-minute engine tick."""
+    """Declare every periodic job (idempotent; safe on every cluster at once)."""
     from django_q.models import Schedule
 
-    Schedule.objects.update_or_create(
-        name="volley-engine-tick",
-        defaults={
-            "func": "campaigns.tasks.tick",
-            "schedule_type": Schedule.MINUTES,
-            "minutes": 1,
-            "repeats": -1,
-        },
-    )
+    for name, (func, minutes) in SCHEDULES.items():
+        Schedule.objects.update_or_create(
+            name=name,
+            defaults={
+                "func": func,
+                "schedule_type": Schedule.MINUTES,
+                "minutes": minutes,
+                "repeats": -1,
+            },
+        )

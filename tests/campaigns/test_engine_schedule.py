@@ -218,6 +218,9 @@ def test_periodic_work_is_declared_once():
     ensure_schedules()
     ensure_schedules()
     assert Schedule.objects.filter(func="campaigns.tasks.tick").count() == 1
+    # the stale-import sweeper is declared in the same place
+    sweep = Schedule.objects.get(func="audiences.tasks.sweep_stale_imports")
+    assert (sweep.schedule_type, sweep.minutes, sweep.repeats) == (Schedule.MINUTES, 5, -1)
 
 
 def test_tick_resumes_an_activation_whose_task_was_lost(queued):
