@@ -35,6 +35,21 @@ WEEKDAYS = [
     (5, _("Saturday")),
     (6, _("Sunday")),
 ]
+FREQUENCY_LABELS = {"daily": _("Daily"), "weekly": _("Weekly"), "monthly": _("Monthly")}
+
+
+def recurrence_summary(recurrence: dict | None) -> str:
+    """The recurrence in the active language, e.g. "Weekly 09:00 · Monday, Friday"."""
+    if not recurrence:
+        return ""
+    frequency = recurrence.get("frequency", "")
+    parts = [f"{FREQUENCY_LABELS.get(frequency, frequency)} {recurrence.get('time', '')}".strip()]
+    weekdays = dict(WEEKDAYS)
+    if recurrence.get("daysOfWeek"):
+        parts.append(", ".join(str(weekdays.get(d, d)) for d in recurrence["daysOfWeek"]))
+    if recurrence.get("dayOfMonth"):
+        parts.append(str(_("day %(day)s of the month") % {"day": recurrence["dayOfMonth"]}))
+    return " · ".join(parts)
 
 
 def parse_tags(value: str) -> list[str]:
@@ -110,7 +125,7 @@ class CampaignEditForm(forms.Form):
     timezone = forms.CharField(label=_("Time zone"), max_length=64, initial="UTC")
     frequency = forms.ChoiceField(
         label=_("Repeat"),
-        choices=[("", _("Does not repeat")), *[(f, f.capitalize()) for f in FREQUENCIES]],
+        choices=[("", _("Does not repeat")), *[(f, FREQUENCY_LABELS[f]) for f in FREQUENCIES]],
         required=False,
     )
     time = forms.CharField(

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.permissions import can
 from audiences.models import Profile
 from campaigns import services
-from campaigns.forms import CampaignCreateForm, CampaignEditForm, ProofForm
+from campaigns.forms import CampaignCreateForm, CampaignEditForm, ProofForm, recurrence_summary
 from campaigns.models import Campaign, CampaignStatus, CampaignType, Tag
 from campaigns.review import review_campaign
 from campaigns.selectors import (
@@ -153,6 +153,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "pending": services.pending_request(campaign),
         "events": campaign.events.select_related("actor")[:30],
         "audience_size": _audience_size(version),
+        "recurrence": recurrence_summary(version.recurrence if version else None),
         "proof_form": ProofForm(),
     }
     return render(request, "campaigns/detail.html", context)
