@@ -97,6 +97,8 @@ def test_sign_in_page_has_a_switcher_that_works_without_javascript(client, db):
     # Each language is offered under its own name, the current one selected.
     assert '<option value="sv" lang="sv">svenska</option>' in form
     assert '<option value="en" lang="en" selected>' in form
+    # It comes after the page's own form: "the first submit button" is still Sign in.
+    assert html.index('action="/i18n/setlang/"') > html.index('id="id_password"')
 
 
 @pytest.mark.parametrize("lang", LOCALES)
