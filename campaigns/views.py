@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import can
@@ -47,6 +47,16 @@ ACTION_LABELS = {
     "stop": _("Stop"),
     "archive": _("Archive"),
     "delete": _("Delete"),
+}
+# What the author reads after an action succeeded (activation finishes on the worker).
+DONE_MESSAGES = {
+    "activate": gettext_lazy("Activation started: the campaign is being prepared."),
+    "request_approval": gettext_lazy("Approval requested."),
+    "approve": gettext_lazy("Approved: activation started."),
+    "request_changes": gettext_lazy("Changes requested: the campaign is a draft again."),
+    "cancel_approval": gettext_lazy("Approval request cancelled."),
+    "stop": gettext_lazy("Campaign stopped."),
+    "archive": gettext_lazy("Campaign archived."),
 }
 SERVICES = {
     "activate": services.campaign_activate,
@@ -258,7 +268,7 @@ def action(request: HttpRequest, pk: int, name: str) -> HttpResponse:
         messages.error(request, str(exc) or _("You may not do this."))
         return redirect("campaigns:detail", pk=pk)
     else:
-        messages.success(request, _("Done: %(action)s.") % {"action": ACTION_LABELS[name]})
+        messages.success(request, DONE_MESSAGES[name])
     return redirect("campaigns:detail", pk=pk)
 
 

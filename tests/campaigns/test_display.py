@@ -21,3 +21,12 @@ def test_history_shows_actions_and_statuses_in_words(login, manager):
     html = login(manager).get(f"/campaigns/{campaign.pk}/").content.decode()
     assert "Requested approval (Draft → In review)" in html
     assert "request_approval" not in html.split("<h2>History</h2>")[1]
+
+
+def test_a_successful_action_says_what_happened(login, manager):
+    campaign = ready_email(manager)
+    response = login(manager).post(
+        f"/campaigns/{campaign.pk}/actions/request_approval/", {"comment": "please"}, follow=True
+    )
+    assert "Approval requested." in response.content.decode()
+    assert "Done:" not in response.content.decode()
