@@ -30,3 +30,13 @@ def test_a_successful_action_says_what_happened(login, manager):
     )
     assert "Approval requested." in response.content.decode()
     assert "Done:" not in response.content.decode()
+
+
+def test_one_comment_box_serves_every_action_button(login, approver, manager):
+    campaign = ready_email(manager)
+    login(manager).post(f"/campaigns/{campaign.pk}/actions/request_approval/", {})
+    html = login(approver).get(f"/campaigns/{campaign.pk}/").content.decode()
+    actions = html.split('id="actions"')[1].split("</section>")[0]
+    assert actions.count('name="comment"') == 1
+    assert f'formaction="/campaigns/{campaign.pk}/actions/request_changes/"' in actions
+    assert f'formaction="/campaigns/{campaign.pk}/actions/approve/"' in actions
