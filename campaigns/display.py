@@ -1,11 +1,7 @@
-"""Words for codes stored on campaigns: history events and recurrences, as people read them."""
+"""Words for codes stored on campaigns: history events, as people read them."""
 
 from __future__ import annotations
 
-from datetime import time
-
-from django.utils.dates import WEEKDAYS
-from django.utils.formats import time_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -48,27 +44,3 @@ def describe_event(event) -> str:
             "to": statuses.get(event.to_status, event.to_status),
         }
     return label
-
-
-def describe_recurrence(recurrence: dict | None) -> str:
-    """``Every week on Monday, Thursday at 10:30``, with the time in the locale's format."""
-    if not recurrence:
-        return _("Does not repeat")
-    at = recurrence.get("time") or "09:00"
-    try:
-        hour, minute = (int(part) for part in at.split(":"))
-        at = time_format(time(hour, minute))
-    except (TypeError, ValueError):
-        pass  # shown as stored
-    frequency = recurrence.get("frequency")
-    if frequency == "weekly":
-        days = ", ".join(
-            str(WEEKDAYS[d]) for d in recurrence.get("daysOfWeek") or [] if d in WEEKDAYS
-        )
-        return _("Every week on %(days)s at %(time)s") % {"days": days, "time": at}
-    if frequency == "monthly":
-        return _("Every month on day %(day)s at %(time)s") % {
-            "day": recurrence.get("dayOfMonth"),
-            "time": at,
-        }
-    return _("Every day at %(time)s") % {"time": at}

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.permissions import can
 from audiences.models import Profile
 from campaigns import services
-from campaigns.display import describe_event, describe_recurrence
+from campaigns.display import describe_event
 from campaigns.forms import CampaignCreateForm, CampaignEditForm, ProofForm
 from campaigns.models import Campaign, CampaignStatus, CampaignType, Tag
 from campaigns.review import review_campaign
@@ -170,7 +170,6 @@ def _detail_response(request, campaign, show=None, proof_form=None, status=200) 
         "events": [
             (event, describe_event(event)) for event in campaign.events.select_related("actor")[:30]
         ],
-        "repeat": describe_recurrence(version.recurrence if version else None),
         "audience_size": _audience_size(version),
         "proof_form": proof_form or ProofForm(),
     }

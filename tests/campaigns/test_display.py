@@ -1,18 +1,8 @@
-"""The campaign page reads history events and recurrences in words, not codes."""
+"""The campaign page reads history events and action outcomes in words, not codes."""
 
 from __future__ import annotations
 
-from campaigns.display import describe_recurrence
 from tests.campaigns.lifecycle_helpers import ready_email
-
-
-def test_recurrences_read_as_sentences():
-    assert describe_recurrence(None) == "Does not repeat"
-    weekly = {"frequency": "weekly", "time": "10:30", "daysOfWeek": [0, 3], "dayOfMonth": None}
-    assert describe_recurrence(weekly).startswith("Every week on Monday, Thursday at ")
-    monthly = {"frequency": "monthly", "time": "09:00", "daysOfWeek": [], "dayOfMonth": 15}
-    assert describe_recurrence(monthly).startswith("Every month on day 15 at ")
-    assert describe_recurrence({"frequency": "daily", "time": "07:05"}).startswith("Every day at ")
 
 
 def test_history_shows_actions_and_statuses_in_words(login, manager):
