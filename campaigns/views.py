@@ -255,6 +255,8 @@ def action(request: HttpRequest, pk: int, name: str) -> HttpResponse:
                 return redirect("campaigns:edit", pk=result.pk)
             messages.success(request, _("A draft version is open beside the live one."))
             return redirect("campaigns:edit", pk=pk)
+        # Activating or approving a draft version swaps it in at once: nothing to prepare.
+        swaps_version = bool(campaign.live_version_id and campaign.draft_version_id)
         SERVICES[name](campaign=campaign, actor=request.user, comment=comment)
     except services.ActionRefused as exc:
         messages.error(request, exc.message)
@@ -267,7 +269,10 @@ def action(request: HttpRequest, pk: int, name: str) -> HttpResponse:
         messages.error(request, str(exc) or _("You may not do this."))
         return redirect("campaigns:detail", pk=pk)
     else:
-        messages.success(request, DONE_MESSAGES[name])
+        if swaps_version and name in ("activate", "approve"):
+            messages.success(request, _("The draft version has replaced the live one."))
+        else:
+            messages.success(request, DONE_MESSAGES[name])
     return redirect("campaigns:detail", pk=pk)
 
 
