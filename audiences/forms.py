@@ -35,20 +35,26 @@ class ConditionForm(forms.Form):
         required=False,
         max_length=200,
         widget=forms.TextInput(
-            attrs={"list": "rule-fields", "placeholder": "attributes.city", "class": "rule-field"}
+            attrs={
+                "list": "rule-fields",
+                "placeholder": "attributes.city",
+                "class": "rule-field",
+                # The table header names the column; screen readers need it on each control.
+                "aria-label": gettext_lazy("Field"),
+            }
         ),
     )
     op = forms.ChoiceField(
         label=gettext_lazy("Operator"),
         choices=OPERATOR_LABELS,
         required=False,
-        widget=forms.Select(attrs={"class": "rule-op"}),
+        widget=forms.Select(attrs={"class": "rule-op", "aria-label": gettext_lazy("Operator")}),
     )
     value = forms.CharField(
         label=gettext_lazy("Value"),
         required=False,
         max_length=5000,
-        widget=forms.TextInput(attrs={"class": "rule-value"}),
+        widget=forms.TextInput(attrs={"class": "rule-value", "aria-label": gettext_lazy("Value")}),
     )
 
     def condition(self) -> dict[str, Any] | None:

@@ -179,7 +179,9 @@ class _Compiler:
     def column(self, name: str, op: str, value: Any, path: str) -> Q:
         """Identity and time-zone columns: text, compared as normalized text."""
         if op in NUMERIC_OPS:
-            return self.error(f"{path}.op", _("%s compares numbers; this field is text.") % op)
+            return self.error(
+                f"{path}.op", _("This operator compares numbers; this field is text.")
+            )
         values = value if op == "in" else [value]
         if op != "exists" and not all(isinstance(v, str) for v in values):
             return self.error(f"{path}.value", _("This field is text: compare it with text."))
@@ -199,7 +201,7 @@ class _Compiler:
 
 def _check_value(op: str, value: Any) -> str | None:
     if op in NUMERIC_OPS and not _is_number(value):
-        return _("%s compares numbers: give a number.") % op
+        return _("This operator compares numbers: give a number.")
     if op in ("eq", "neq") and not _is_scalar(value):
         return _("Give a text, a number or true/false.")
     if op == "contains" and not (isinstance(value, str) or _is_number(value)):

@@ -64,6 +64,8 @@ def _chart(campaign: Campaign) -> str:
         show_minor_x_labels=False,
         disable_xml_declaration=True,
         style=pygal.style.CleanStyle,
+        # No tooltip script from the internet: the page must not call out to a CDN.
+        js=[],
     )
     chart.title = _("Messages sent per minute")
     chart.x_labels = [
@@ -72,6 +74,12 @@ def _chart(campaign: Campaign) -> str:
     chart.x_labels_major_every = max(1, len(points) // 8)
     chart.add(_("Sent"), [n for _minute, n in points])
     return chart.render(is_unicode=True)
+
+
+def _reason_rows(counts: dict[str, int]) -> list[tuple[str, str, int]]:
+    """(label, code, count): known exclusion codes read in words; provider codes stay as-is."""
+    labels = dict(Delivery.Reason.choices)
+    return [(labels.get(code, code), code, n) for code, n in counts.items()]
 
 
 @login_required
@@ -86,6 +94,8 @@ def report(request: HttpRequest, pk: int) -> HttpResponse:
         "chart": _chart(campaign),
         "sending": is_sending(campaign),
         "can_retry": can(request.user, "campaign.activate", campaign),
+        "excluded_rows": _reason_rows(data["excluded"]),
+        "failed_rows": _reason_rows(data["failed"]),
         "failed_total": sum(data["failed"].values()),
         "excluded_total": sum(data["excluded"].values()),
     }

@@ -15,11 +15,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import can
 from audiences.models import Profile
 from campaigns import services
+from campaigns.display import describe_event
 from campaigns.forms import CampaignCreateForm, CampaignEditForm, ProofForm, recurrence_summary
 from campaigns.models import Campaign, CampaignStatus, CampaignType, Tag
 from campaigns.review import review_campaign
@@ -45,6 +47,16 @@ ACTION_LABELS = {
     "stop": _("Stop"),
     "archive": _("Archive"),
     "delete": _("Delete"),
+}
+# What the author reads after an action succeeded (activation finishes on the worker).
+DONE_MESSAGES = {
+    "activate": gettext_lazy("Activation started: the campaign is being prepared."),
+    "request_approval": gettext_lazy("Approval requested."),
+    "approve": gettext_lazy("Approved: activation started."),
+    "request_changes": gettext_lazy("Changes requested: the campaign is a draft again."),
+    "cancel_approval": gettext_lazy("Approval request cancelled."),
+    "stop": gettext_lazy("Campaign stopped."),
+    "archive": gettext_lazy("Campaign archived."),
 }
 SERVICES = {
     "activate": services.campaign_activate,
@@ -128,7 +140,11 @@ def new(request: HttpRequest) -> HttpResponse:
 @require_GET
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = get_campaign_for(request.user, pk)
-    show = request.GET.get("version")
+    return _detail_response(request, campaign, request.GET.get("version"))
+
+
+def _detail_response(request, campaign, show=None, proof_form=None, status=200) -> HttpResponse:
+    """The campaign page; a refused proof form is shown again with its input and errors."""
     version = campaign.draft_version or campaign.live_version
     if show == "live" and campaign.live_version:
         version = campaign.live_version
@@ -151,12 +167,14 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_edit": services.editable_version(campaign) is not None
         and can(request.user, "campaign.edit", campaign),
         "pending": services.pending_request(campaign),
-        "events": campaign.events.select_related("actor")[:30],
+        "events": [
+            (event, describe_event(event)) for event in campaign.events.select_related("actor")[:30]
+        ],
         "audience_size": _audience_size(version),
         "recurrence": recurrence_summary(version.recurrence if version else None),
-        "proof_form": ProofForm(),
+        "proof_form": proof_form or ProofForm(),
     }
-    return render(request, "campaigns/detail.html", context)
+    return render(request, "campaigns/detail.html", context, status=status)
 
 
 def _audience_size(version) -> int | None:
@@ -238,6 +256,8 @@ def action(request: HttpRequest, pk: int, name: str) -> HttpResponse:
                 return redirect("campaigns:edit", pk=result.pk)
             messages.success(request, _("A draft version is open beside the live one."))
             return redirect("campaigns:edit", pk=pk)
+        # Activating or approving a draft version swaps it in at once: nothing to prepare.
+        swaps_version = bool(campaign.live_version_id and campaign.draft_version_id)
         SERVICES[name](campaign=campaign, actor=request.user, comment=comment)
     except services.ActionRefused as exc:
         messages.error(request, exc.message)
@@ -250,7 +270,10 @@ def action(request: HttpRequest, pk: int, name: str) -> HttpResponse:
         messages.error(request, str(exc) or _("You may not do this."))
         return redirect("campaigns:detail", pk=pk)
     else:
-        messages.success(request, _("Done: %(action)s.") % {"action": ACTION_LABELS[name]})
+        if swaps_version and name in ("activate", "approve"):
+            messages.success(request, _("The draft version has replaced the live one."))
+        else:
+            messages.success(request, DONE_MESSAGES[name])
     return redirect("campaigns:detail", pk=pk)
 
 
@@ -311,13 +334,11 @@ def proofs(request: HttpRequest, pk: int) -> HttpResponse:
     check_action(request.user, "edit", campaign)
     version = campaign.draft_version or campaign.live_version
     form = ProofForm(request.POST)
-    if not form.is_valid() or version is None or version.channel_configuration is None:
-        messages.error(
-            request,
-            "; ".join(m for msgs in form.errors.values() for m in msgs)
-            or _("Choose a channel configuration before sending proofs."),
-        )
+    if version is None or version.channel_configuration is None:
+        messages.error(request, _("Choose a channel configuration before sending proofs."))
         return redirect("campaigns:detail", pk=pk)
+    if not form.is_valid():
+        return _detail_response(request, campaign, proof_form=form, status=400)
     try:
         from channels.preview import send_proofs
 
@@ -328,14 +349,15 @@ def proofs(request: HttpRequest, pk: int) -> HttpResponse:
             recipients=form.cleaned_data["recipients"],
             profile=_pick_profile(request.POST.get("preview_profile")),
         )
-    except Exception as exc:  # a provider or template error, reported to the author
-        messages.error(request, _("Proofs not sent: %(error)s") % {"error": exc})
-    else:
-        messages.success(
-            request,
-            _("Proof sent to %(count)s recipient(s).")
-            % {"count": len(form.cleaned_data["recipients"])},
-        )
+    except Exception as exc:  # a bad address, a provider or template error: shown on the form
+        form.add_error("recipients", _("Proofs not sent: %(error)s") % {"error": exc})
+        return _detail_response(request, campaign, proof_form=form, status=400)
+    count = len(form.cleaned_data["recipients"])
+    messages.success(
+        request,
+        ngettext("Proof sent to %(count)s recipient.", "Proof sent to %(count)s recipients.", count)
+        % {"count": count},
+    )
     return redirect("campaigns:detail", pk=pk)
 
 

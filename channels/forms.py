@@ -13,7 +13,7 @@ from channels.preview import MAX_PROOFS
 from channels.rendering import FIELDS, validate_content
 
 _CHANNEL_FORM_FIELDS = {
-    Channel.EMAIL: ["from_name", "from_address", "reply_to", "bcc"],
+    Channel.EMAIL: ["from_address", "from_name", "reply_to", "bcc"],
     Channel.SMS: ["sender_number", "provider"],
     Channel.PUSH: ["platform", "app_id", "provider"],
 }
@@ -61,6 +61,8 @@ class ChannelConfigurationForm(forms.ModelForm):
                 choices=[(p, _PROVIDER_LABELS[p]) for p in providers],
                 initial=self.instance.provider if self.instance.pk else providers[0],
             )
+        # Who sends comes right after the name and purpose; the tuning fields last.
+        self.order_fields(["name", "purpose", *_CHANNEL_FORM_FIELDS[channel], "provider"])
         if channel == Channel.SMS:
             self.fields["sender_number"].required = True
         if channel == Channel.PUSH:

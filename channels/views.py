@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.permissions import can, can_see, visible
@@ -22,6 +23,12 @@ from channels.preview import (
     send_proofs,
     sms_segments,
 )
+
+NEW_HEADINGS = {
+    Channel.EMAIL: gettext_lazy("New email configuration"),
+    Channel.SMS: gettext_lazy("New SMS configuration"),
+    Channel.PUSH: gettext_lazy("New push configuration"),
+}
 
 
 def _configuration(request: HttpRequest, pk: int, action: str) -> ChannelConfiguration:
@@ -74,7 +81,7 @@ def create_page(request: HttpRequest, channel: str) -> HttpResponse:
     return render(
         request,
         "channels/form.html",
-        {"form": form, "channel_label": Channel(channel).label, "config": None},
+        {"form": form, "heading": NEW_HEADINGS[channel], "config": None},
     )
 
 
@@ -167,11 +174,17 @@ def _send(request, form, config, data):
     )
     sent = sum(1 for r in results if r.ok)
     if sent == len(results):
-        messages.success(request, _("%(n)d proof(s) sent.") % {"n": sent})
+        messages.success(
+            request, ngettext("%(n)d proof sent.", "%(n)d proofs sent.", sent) % {"n": sent}
+        )
     else:
         messages.error(
             request,
-            _("%(ok)d of %(n)d proof(s) sent; see the reasons below.")
+            ngettext(
+                "%(ok)d of %(n)d proof sent; see the reasons below.",
+                "%(ok)d of %(n)d proofs sent; see the reasons below.",
+                len(results),
+            )
             % {"ok": sent, "n": len(results)},
         )
     return list(zip(addresses, results, strict=True))

@@ -229,5 +229,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django_q": {"level": env_str("Q_LOG_LEVEL", "WARNING"), "propagate": True}},
+    "loggers": {
+        "django_q": {"level": env_str("Q_LOG_LEVEL", "WARNING"), "propagate": True},
+        # Django's own console handler would print every request warning a second time.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }

@@ -36,6 +36,8 @@ def test_report_page_shows_progress_reasons_chart_and_runs(login, viewer, sent_c
     assert 'id="sent">3<' in html and 'id="failed">1<' in html and 'id="targeted">5<' in html
     assert "no_consent" in html and "rejected" in html
     assert "<svg" in html  # the send-rate chart
+    assert ">No consent<" in html  # exclusion reasons read in words, not as codes
+    assert "kozea.github.io" not in html  # the chart loads no script from the internet
     assert "Retry failed deliveries" not in html  # viewers may not retry
     assert 'http-equiv="refresh"' not in html  # nothing is sending
 

@@ -135,3 +135,11 @@ def test_query_count_is_the_same_at_10_and_500_campaigns(login, viewer):
     at_500 = _count_queries(client)
     assert at_10 == at_500
     assert at_500 <= 12
+
+
+def test_the_campaign_count_agrees_with_its_number(login, viewer):
+    ready_email(None)
+    html = login(viewer).get("/campaigns/").content.decode()
+    assert "· 1 campaign<" in html
+    ready_email(None)
+    assert "· 2 campaigns<" in login(viewer).get("/campaigns/").content.decode()

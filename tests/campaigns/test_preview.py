@@ -58,3 +58,23 @@ def test_proofs_require_post_and_the_edit_permission(login, viewer, manager):
         login(viewer).post(f"/campaigns/{campaign.pk}/proofs/", {"recipients": "a@b.c"}).status_code
         == 403
     )
+
+
+def test_a_refused_proof_keeps_what_was_typed_and_says_why(login, manager, mailoutbox):
+    campaign = ready_email(manager)
+    response = login(manager).post(
+        f"/campaigns/{campaign.pk}/proofs/", {"recipients": "qa@example.com, not-an-email"}
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'value="qa@example.com, not-an-email"' in html
+    assert 'class="errorlist' in html and "not-an-email" in html
+    assert mailoutbox == []
+
+
+def test_a_sent_proof_counts_recipients_in_words(login, manager, mailoutbox):
+    campaign = ready_email(manager)
+    response = login(manager).post(
+        f"/campaigns/{campaign.pk}/proofs/", {"recipients": "qa@example.com"}, follow=True
+    )
+    assert "Proof sent to 1 recipient." in response.content.decode()

@@ -136,3 +136,12 @@ def test_stop_cancels_a_pending_version_approval(make_user, calls):
     services.campaign_request_approval(campaign=campaign, actor=checker)
     services.campaign_stop(campaign=campaign, actor=checker)
     assert ApprovalRequest.objects.get().status == "cancelled"
+
+
+def test_the_page_says_the_draft_version_replaced_the_live_one(approver, calls, login):
+    campaign = force_status(ready_email(approver), S.LIVE, recurring=True)
+    services.campaign_modify(campaign=campaign, actor=approver)
+    response = login(approver).post(f"/campaigns/{campaign.pk}/actions/activate/", follow=True)
+    html = response.content.decode()
+    assert "The draft version has replaced the live one." in html
+    assert "Activation started" not in html

@@ -270,3 +270,12 @@ def test_push_test_message_previews_and_proofs_through_the_console(
     )
     assert [r.ok for _a, r in response.context["results"]] == [True]
     assert '"to": "device-token-1"' in capsys.readouterr().out
+
+
+def test_a_filter_that_matches_nothing_says_so_not_that_nothing_exists(
+    login, administrator, make_config
+):
+    make_config()
+    html = login(administrator).get("/channels/?channel=push&status=deactivated").content.decode()
+    assert "No channel configuration matches these filters." in html
+    assert "No channel configurations yet" not in html
