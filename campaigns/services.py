@@ -33,6 +33,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.services import access_keep
 from campaigns import engine
 from campaigns.models import (
     ApprovalPolicy,
@@ -228,6 +229,7 @@ def campaign_create(
         campaign.draft_version = version
         campaign.save(update_fields=["draft_version"])
         _set_tags(campaign, tags)
+        access_keep(obj=campaign, actor=actor)  # restricting never locks out the author
         _event(campaign, "create", actor)
     return campaign
 
@@ -295,6 +297,7 @@ def campaign_update(*, campaign: Campaign, actor, tags: Iterable[str] | None = N
         _apply_version(locked, version, version_fields)
         if tags is not None:
             _set_tags(locked, tags)
+        access_keep(obj=locked, actor=actor)
         _event(locked, "edit", actor)
     campaign.refresh_from_db()
     return campaign
