@@ -88,6 +88,36 @@ class RevokeForm(forms.Form):
         return grantee
 
 
+class AccessAdminMixin:
+    """For the ``GuardedModelAdmin`` of a restrictable model. Guardian's "Object
+    permissions" pages only ask the model-level change permission; here they
+    ask ``can_manage_access`` on the object (404 if unseen, 403 if not
+    allowed). Saving an object restricted keeps the editor's own access."""
+
+    def _may_manage(self, request: HttpRequest, object_pk) -> None:
+        obj = self.get_object(request, object_pk)  # narrowed by ``visible``
+        if obj is None:
+            raise Http404
+        if not can_manage_access(request.user, obj):
+            raise PermissionDenied
+
+    def obj_perms_manage_view(self, request, object_pk):
+        self._may_manage(request, object_pk)
+        return super().obj_perms_manage_view(request, object_pk)
+
+    def obj_perms_manage_user_view(self, request, object_pk, user_id):
+        self._may_manage(request, object_pk)
+        return super().obj_perms_manage_user_view(request, object_pk, user_id)
+
+    def obj_perms_manage_group_view(self, request, object_pk, group_id):
+        self._may_manage(request, object_pk)
+        return super().obj_perms_manage_group_view(request, object_pk, group_id)
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        services.access_keep(obj=obj, actor=request.user)
+
+
 def access_grants(obj: Model) -> list[dict]:
     """Who holds per-object access to ``obj``: users first, then groups."""
     view, change = object_perms(obj)
