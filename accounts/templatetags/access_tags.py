@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
-from accounts.permissions import can_manage_access
+from accounts.permissions import can_manage_access, can_see
 
 register = template.Library()
 
@@ -26,3 +26,12 @@ def access_link(context, obj) -> str:
         return ""
     url = reverse(_URL_NAMES[obj._meta.label_lower], args=[obj.pk])
     return format_html('<a class="button" href="{}" id="access-link">{}</a>', url, _("Access"))
+
+
+@register.filter
+def shown_to(obj, user):
+    """``obj`` itself, or a neutral label when ``user`` may not see it: a
+    restricted audience or configuration is never named to those not granted."""
+    if obj is None or can_see(user, obj):
+        return obj
+    return _("(restricted)")
