@@ -616,6 +616,7 @@ def _notify_requester(request: ApprovalRequest, actor, verb: str, comment: str) 
 
 
 def _notify_approvers(request: ApprovalRequest) -> None:
+    from accounts.permissions import can_see
     from accounts.services import notify
 
     policy = request.policy
@@ -623,7 +624,8 @@ def _notify_approvers(request: ApprovalRequest) -> None:
         return
     message = _("“%(name)s” waits for your approval.") % {"name": request.campaign.name}
     for user in policy.approver_users.all():
-        if user.pk != request.requested_by_id:
+        # An approver not granted a restricted campaign is not even told its name.
+        if user.pk != request.requested_by_id and can_see(user, request.campaign):
             notify(user=user, message=message, url=reverse("approvals:queue"))
 
 

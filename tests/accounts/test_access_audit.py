@@ -374,3 +374,22 @@ def test_creating_or_editing_a_campaign_restricted_keeps_its_author_in(manager):
     edited.refresh_from_db()
     assert edited.restricted
     assert can_see(manager, edited) and can(manager, "campaign.edit", edited)
+
+
+def test_policy_approvers_not_granted_a_restricted_campaign_are_not_notified(
+    manager, approver, make_user
+):
+    from accounts.models import Notification
+    from campaigns.models import ApprovalPolicy, ApprovalRequest
+
+    granted = make_user("gina", "Campaign Approver")
+    campaign = restricted_campaign(owner=manager)
+    grant(campaign, manager)
+    grant(campaign, granted)
+    policy = ApprovalPolicy.objects.create(name="Everything")
+    policy.approver_users.set([approver, granted])
+    request = ApprovalRequest.objects.create(
+        campaign=campaign, version=campaign.draft_version, policy=policy, requested_by=manager
+    )
+    campaign_services._notify_approvers(request)
+    assert list(Notification.objects.values_list("user__username", flat=True)) == ["gina"]
