@@ -3,6 +3,23 @@
 Every boundary — views, the API, the admin and background tasks — asks these
 functions; nothing is hidden only by not rendering a button. Object-level access
 for *restricted* objects goes through django-guardian.
+
+Decisions worth knowing:
+
+- "whatever their role" (SPEC §2) includes Campaign Administrators: without a
+  grant they do not see a restricted object either, not even in the admin.
+  Superusers see everything, so an object whose grants were all lost can always
+  be reopened. Whoever restricts an object keeps change access to it
+  (``accounts.services.access_keep``).
+- Who manages an object's access (``can_manage_access``): campaigns — holders
+  of ``campaign.manage_access`` (administrators); channel configurations —
+  ``channel.edit`` (administrators); audiences — administrators, plus the
+  audience's creator (they chose to restrict it at creation). Each also needs
+  change access to the object itself when it is restricted.
+- Background tasks act on behalf of the system, not of a user: they never call
+  these functions. The check happens at the boundary that enqueues the work (the
+  view or API call that activates, triggers or imports), which names ids only
+  of objects the user could see and change.
 """
 
 from __future__ import annotations
@@ -33,6 +50,7 @@ ACTIONS: dict[str, str] = {
     "campaign.approve": "campaigns.approve_campaign",
     "campaign.request_changes": "campaigns.approve_campaign",
     "campaign.manage_access": "campaigns.manage_access_campaign",
+    "audience.manage_access": "campaigns.manage_access_campaign",  # administrators
     # audiences and profiles
     "audience.view": "audiences.view_audience",
     "audience.create": "audiences.add_audience",
@@ -46,6 +64,7 @@ ACTIONS: dict[str, str] = {
     "channel.create": "channels.add_channelconfiguration",
     "channel.edit": "channels.change_channelconfiguration",
     "channel.delete": "channels.delete_channelconfiguration",
+    "channel.manage_access": "channels.change_channelconfiguration",
     # administration
     "policy.manage": "campaigns.change_approvalpolicy",
     "apikey.manage_all": "accounts.manage_all_apikeys",
@@ -126,6 +145,34 @@ def visible(user: AbstractBaseUser | None, queryset: QuerySet) -> QuerySet:
     from django.db.models import Q
 
     return queryset.filter(Q(restricted=False) | Q(pk__in=granted))
+
+
+_KINDS = {
+    "campaigns.campaign": "campaign",
+    "audiences.audience": "audience",
+    "channels.channelconfiguration": "channel",
+}
+
+
+def object_perms(obj: Model) -> tuple[str, str]:
+    """The (view, change) per-object permissions guardian grants on ``obj``."""
+    label = obj._meta.label_lower
+    return _OBJECT_VIEW_PERMS[label], _OBJECT_CHANGE_PERMS[label]
+
+
+def can_manage_access(user: AbstractBaseUser | None, obj: Model) -> bool:
+    """May ``user`` restrict ``obj`` and grant or revoke access to it?"""
+    kind = _KINDS[obj._meta.label_lower]
+    if can(user, f"{kind}.manage_access", obj):
+        return True
+    # An audience's creator manages who shares it (they may restrict it at creation).
+    return (
+        kind == "audience"
+        and user is not None
+        and user.is_authenticated
+        and obj.created_by_id == user.pk
+        and can(user, "audience.edit", obj)
+    )
 
 
 def can_use_admin(user: AbstractBaseUser | None) -> bool:

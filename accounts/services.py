@@ -1,4 +1,4 @@
-"""Writes for accounts: API keys and notifications."""
+"""Writes for accounts: API keys, invitations, notifications and object access."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import default_token_generator
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -19,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
+from django.utils.translation import gettext as _
 
 from accounts.models import ApiKey, Notification
 
@@ -26,6 +28,7 @@ KEY_PREFIX = "vly_"
 # Writing last_used_at on every request would make each API call a write; a
 # minute's precision is plenty for "last used".
 _LAST_USED_PRECISION = timedelta(minutes=1)
+ACCESS_LEVELS = ("view", "change")
 
 
 def _hash(key: str) -> str:
@@ -123,6 +126,80 @@ def notify(*, user, message: str, url: str = "") -> Notification:
     return Notification.objects.create(user=user, message=message[:500], url=url)
 
 
+# ------------------------------------------------------- object access (SPEC §2)
+
+
+def access_keep(*, obj, actor) -> None:
+    """Whoever makes ``obj`` restricted keeps change access to it: restricting an
+    object must never lock out the person doing it. Call inside the write's
+    transaction. No-op for unrestricted objects, the system (no actor) and
+    superusers (who see everything anyway)."""
+    from guardian.shortcuts import assign_perm
+
+    from accounts.permissions import object_perms
+
+    if not obj.restricted or actor is None or not actor.is_authenticated or actor.is_superuser:
+        return
+    view, change = object_perms(obj)
+    if actor.has_perm(change, obj):
+        return  # already granted (directly or through a group)
+    assign_perm(view, actor, obj)
+    assign_perm(change, actor, obj)
+
+
+def _still_manages(obj, actor) -> None:
+    from accounts.permissions import can_manage_access
+
+    if obj.restricted and not can_manage_access(actor, obj):
+        raise ValidationError(
+            _("This would take away your own access. Ask another administrator to do it.")
+        )
+
+
+def access_set_restricted(*, obj, restricted: bool, actor) -> None:
+    """Mark ``obj`` restricted (granting ``actor`` change access in the same
+    transaction) or open it to every role again. Grants are kept either way."""
+    fields = {"restricted": restricted}
+    if any(f.name == "updated_at" for f in obj._meta.fields):
+        fields["updated_at"] = timezone.now()
+    with transaction.atomic():
+        type(obj).objects.filter(pk=obj.pk).update(**fields)
+        obj.restricted = restricted
+        access_keep(obj=obj, actor=actor)
+
+
+def access_grant(*, obj, grantee, level: str, actor) -> None:
+    """Grant ``grantee`` (a user or a group) ``level`` ("view" or "change")
+    access to ``obj``, replacing what it had. Refused (``ValidationError``) when
+    it would take away ``actor``'s own right to manage the object's access."""
+    from guardian.shortcuts import assign_perm, remove_perm
+
+    from accounts.permissions import object_perms
+
+    if level not in ACCESS_LEVELS:
+        raise ValueError(level)
+    view, change = object_perms(obj)
+    with transaction.atomic():
+        assign_perm(view, grantee, obj)
+        if level == "change":
+            assign_perm(change, grantee, obj)
+        else:
+            remove_perm(change, grantee, obj)
+            _still_manages(obj, actor)
+
+
+def access_revoke(*, obj, grantee, actor) -> None:
+    """Take away every grant ``grantee`` holds on ``obj`` (same guard as above)."""
+    from guardian.shortcuts import remove_perm
+
+    from accounts.permissions import object_perms
+
+    with transaction.atomic():
+        for perm in object_perms(obj):
+            remove_perm(perm, grantee, obj)
+        _still_manages(obj, actor)
+
+
 def user_by_username(username: str):
     return get_user_model().objects.filter(username=username).first()
 
@@ -135,5 +212,9 @@ __all__ = [
     "user_invite",
     "user_from_invitation",
     "notify",
+    "access_keep",
+    "access_set_restricted",
+    "access_grant",
+    "access_revoke",
     "transaction",
 ]

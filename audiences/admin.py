@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.contrib import admin
 from guardian.admin import GuardedModelAdmin
 
+from accounts.access import AccessAdminMixin
 from accounts.permissions import can, can_see, visible
 from audiences.models import Audience, ConsentChange, Profile, ProfileImport, Suppression
 from audiences.services import CHANNEL_IDENTITY, CONSENT_FIELD, normalize_identity
@@ -140,7 +141,7 @@ class ProfileImportInline(admin.TabularInline):
 
 
 @admin.register(Audience)
-class AudienceAdmin(GuardedModelAdmin):
+class AudienceAdmin(AccessAdminMixin, GuardedModelAdmin):
     """Object permissions of restricted audiences are granted here ("Object permissions")."""
 
     list_display = ("name", "kind", "status", "size", "restricted", "updated_at")

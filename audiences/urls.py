@@ -1,5 +1,6 @@
 from django.urls import path
 
+from accounts.access import access_page
 from audiences import views
 
 app_name = "audiences"
@@ -12,5 +13,6 @@ urlpatterns = [
     path("<int:pk>/", views.detail_page, name="detail"),
     path("<int:pk>/edit/", views.rule_page, name="edit"),
     path("<int:pk>/upload/", views.upload_page, name="reupload"),
+    path("<int:pk>/access/", access_page, {"kind": "audience"}, name="access"),
     path("<int:pk>/delete/", views.delete_view, name="delete"),
 ]

@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from guardian.admin import GuardedModelAdmin
 
+from accounts.access import AccessAdminMixin
 from accounts.permissions import can, can_see, visible
 from campaigns import services
 from campaigns.models import (
@@ -46,7 +47,7 @@ class EventInline(ReadOnlyInline):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(GuardedModelAdmin):
+class CampaignAdmin(AccessAdminMixin, GuardedModelAdmin):
     list_display = ("name", "type", "category", "channel", "status", "restricted", "updated_at")
     list_filter = ("status", "type", "category", "channel", "restricted")
     search_fields = ("name",)

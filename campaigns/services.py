@@ -33,6 +33,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.services import access_keep
 from campaigns import engine
 from campaigns.models import (
     ApprovalPolicy,
@@ -228,6 +229,7 @@ def campaign_create(
         campaign.draft_version = version
         campaign.save(update_fields=["draft_version"])
         _set_tags(campaign, tags)
+        access_keep(obj=campaign, actor=actor)  # restricting never locks out the author
         _event(campaign, "create", actor)
     return campaign
 
@@ -295,6 +297,7 @@ def campaign_update(*, campaign: Campaign, actor, tags: Iterable[str] | None = N
         _apply_version(locked, version, version_fields)
         if tags is not None:
             _set_tags(locked, tags)
+        access_keep(obj=locked, actor=actor)
         _event(locked, "edit", actor)
     campaign.refresh_from_db()
     return campaign
@@ -613,6 +616,7 @@ def _notify_requester(request: ApprovalRequest, actor, verb: str, comment: str) 
 
 
 def _notify_approvers(request: ApprovalRequest) -> None:
+    from accounts.permissions import can_see
     from accounts.services import notify
 
     policy = request.policy
@@ -620,7 +624,8 @@ def _notify_approvers(request: ApprovalRequest) -> None:
         return
     message = _("“%(name)s” waits for your approval.") % {"name": request.campaign.name}
     for user in policy.approver_users.all():
-        if user.pk != request.requested_by_id:
+        # An approver not granted a restricted campaign is not even told its name.
+        if user.pk != request.requested_by_id and can_see(user, request.campaign):
             notify(user=user, message=message, url=reverse("approvals:queue"))
 
 

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from accounts.access import access_page
 from campaigns import views
 
 app_name = "campaigns"
@@ -11,5 +12,6 @@ urlpatterns = [
     path("<int:pk>/edit/", views.edit, name="edit"),
     path("<int:pk>/preview/", views.preview, name="preview"),
     path("<int:pk>/proofs/", views.proofs, name="proofs"),
+    path("<int:pk>/access/", access_page, {"kind": "campaign"}, name="access"),
     path("<int:pk>/actions/<slug:name>/", views.action, name="action"),
 ]

@@ -5,12 +5,13 @@ from __future__ import annotations
 from django.contrib import admin
 from guardian.admin import GuardedModelAdmin
 
+from accounts.access import AccessAdminMixin
 from accounts.permissions import can, can_see, visible
 from channels.models import ChannelConfiguration, DeliveryEvent
 
 
 @admin.register(ChannelConfiguration)
-class ChannelConfigurationAdmin(GuardedModelAdmin):
+class ChannelConfigurationAdmin(AccessAdminMixin, GuardedModelAdmin):
     list_display = ("name", "channel", "purpose", "provider", "status", "restricted", "updated_at")
     list_filter = ("channel", "purpose", "status", "restricted")
     search_fields = ("name", "from_address", "sender_number", "app_id")

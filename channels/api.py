@@ -162,9 +162,9 @@ def _apply(config: ChannelConfiguration, payload: ConfigurationIn) -> None:
             setattr(config, field, value)
 
 
-def _save(config: ChannelConfiguration) -> None:
+def _save(config: ChannelConfiguration, actor) -> None:
     try:
-        services.channel_configuration_save(config=config)
+        services.channel_configuration_save(config=config, actor=actor)
     except ValidationError as exc:
         errors = {
             _API_FIELDS.get(field, field): [str(m) for m in messages]
@@ -203,7 +203,7 @@ def create_configuration(request: HttpRequest, payload: ConfigurationIn):
         raise PermissionDenied
     config = ChannelConfiguration()
     _apply(config, payload)
-    _save(config)
+    _save(config, request.user)
     return Status(201, configuration_out(config))
 
 
@@ -225,7 +225,7 @@ def update_configuration(request: HttpRequest, config_id: int, payload: Configur
             errors={"channel": [_("The channel of a configuration cannot change.")]},
         )
     _apply(config, payload)
-    _save(config)
+    _save(config, request.user)
     return configuration_out(config)
 
 

@@ -22,11 +22,15 @@ SOFT_BOUNCE_LIMIT = 3
 # --- configurations ------------------------------------------------------------
 
 
-def channel_configuration_save(*, config: ChannelConfiguration) -> ChannelConfiguration:
-    """Validate and save a configuration (new or edited)."""
+def channel_configuration_save(*, config: ChannelConfiguration, actor=None) -> ChannelConfiguration:
+    """Validate and save a configuration (new or edited). Whoever saves it
+    restricted keeps change access to it (SPEC §2: never a self lock-out)."""
+    from accounts.services import access_keep
+
     config.full_clean()
     with transaction.atomic():
         config.save()
+        access_keep(obj=config, actor=actor)
     return config
 
 

@@ -75,7 +75,9 @@ def create_page(request: HttpRequest, channel: str) -> HttpResponse:
         raise PermissionDenied
     form = ChannelConfigurationForm(request.POST or None, channel=channel)
     if request.method == "POST" and form.is_valid():
-        config = services.channel_configuration_save(config=form.save(commit=False))
+        config = services.channel_configuration_save(
+            config=form.save(commit=False), actor=request.user
+        )
         messages.success(request, _("Configuration “%(name)s” created.") % {"name": config.name})
         return redirect("channels:list")
     return render(
@@ -91,7 +93,7 @@ def edit_page(request: HttpRequest, pk: int) -> HttpResponse:
     config = _configuration(request, pk, "channel.edit")
     form = ChannelConfigurationForm(request.POST or None, instance=config, channel=config.channel)
     if request.method == "POST" and form.is_valid():
-        services.channel_configuration_save(config=form.save(commit=False))
+        services.channel_configuration_save(config=form.save(commit=False), actor=request.user)
         messages.success(request, _("Configuration “%(name)s” saved.") % {"name": config.name})
         return redirect("channels:list")
     return render(
