@@ -25,12 +25,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "which", nargs="?", default="all", choices=["all", "fanout", "send", "trigger"]
+        "which", nargs="?", default="all", choices=["all", "fanout", "send", "trigger", "api", "ui"]
     )
     parser.add_argument("--profiles", type=int, default=1_000_000, help="fan-out audience size")
     parser.add_argument("--messages", type=int, default=100_000, help="emails to send")
     parser.add_argument("--triggers", type=int, default=200, help="API triggers to time")
     parser.add_argument("--processes", type=int, default=2, help="sender processes (both paths)")
+    parser.add_argument("--duration", type=int, default=15, help="seconds of load per API target")
+    parser.add_argument("--connections", type=int, default=32, help="concurrent API clients")
+    parser.add_argument(
+        "--no-cluster", action="store_true", help="API: no worker cluster draining the queue"
+    )
+    parser.add_argument(
+        "--campaigns", type=int, default=10_000, help="UI: campaigns in the list (largest size)"
+    )
+    parser.add_argument("--ui-requests", type=int, default=200, help="UI: requests timed for p95")
     args = parser.parse_args(argv)
 
     from bench import engine
@@ -41,6 +50,15 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(engine.bench_send(args.messages, args.processes)), flush=True)
     if args.which in ("all", "trigger"):
         print(json.dumps(engine.bench_trigger(args.triggers)), flush=True)
+    if args.which in ("all", "api"):
+        from bench.api import bench_api
+
+        result = bench_api(args.duration, args.connections, cluster=not args.no_cluster)
+        print(json.dumps(result), flush=True)
+    if args.which in ("all", "ui"):
+        from bench.ui import bench_ui
+
+        print(json.dumps(bench_ui(args.campaigns, args.ui_requests)), flush=True)
 
 
 if __name__ == "__main__":
