@@ -198,8 +198,11 @@ def bench_api(duration: int = 15, connections: int = 32, cluster: bool = True) -
             baseline = run_wrk(f"{base}/bench/trivial", duration=duration, connections=connections)
             api = run_wrk(unitary, duration=duration, connections=connections, script=str(script))
         runs = Run.objects.filter(campaign=campaign).count() - warm_runs
-        drained = _drain(campaign, warm_runs + runs, counter, 600) if cluster else None
+        drained = _drain(campaign, warm_runs + runs, counter, 120) if cluster else None
         sent = counter.value
+        from django_q.brokers import get_broker
+
+        queue_left = get_broker().queue_size()
     finally:
         for process in (workers, server):
             if process is not None:
@@ -219,6 +222,7 @@ def bench_api(duration: int = 15, connections: int = 32, cluster: bool = True) -
         "runs_created": runs,
         "emails_at_sink": sent,
         "queue_drained_after_s": drained,
+        "tasks_left_in_queue": queue_left,
         "ratio": round(ratio, 3),
         "bar": "ratio >= 0.20, unitary >= 500 req/s, p99 < 100 ms",
         "passes": ratio >= 0.2 and api["req_per_s"] >= 500 and api["p99_ms"] < 100,
