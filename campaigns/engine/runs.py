@@ -68,9 +68,18 @@ def start_run(run_id: int) -> bool:
             status=Run.Status.SENDING
         )
         if opened:
-            enqueue_senders(run.pk, max(knob("ENGINE_SENDERS") - 1, 0))
+            enqueue_senders(run.pk, _extra_senders(run))
     finish_if_done(run.pk)
     return bool(opened)
+
+
+def _extra_senders(run: Run) -> int:
+    """Senders to enqueue beside the one that sends inline: none for a unitary
+    trigger (at most 20 recipients, less than one batch), whose extra tasks
+    would only find nothing to claim — three wasted tasks per API call."""
+    if run.kind == Run.Kind.API_UNITARY:
+        return 0
+    return max(knob("ENGINE_SENDERS") - 1, 0)
 
 
 def refresh_outcome_counters(run_id: int) -> None:

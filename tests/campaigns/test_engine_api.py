@@ -259,3 +259,14 @@ def test_unitary_trigger_counts_an_excluded_recipient(api_for, manager, queued):
     run = Run.objects.get()
     assert (run.targeted, run.excluded) == (1, 1)
     assert run.deliveries.get().reason == "no_consent"
+
+
+def test_unitary_run_starts_without_extra_sender_tasks(api_for, manager, known, queued):
+    from campaigns.engine import runs
+
+    campaign = api_campaign()
+    api_for(manager).post("/executions/unitary", unitary(campaign))
+    run = Run.objects.get()
+    queued.clear()
+    assert runs.start_run(run.pk)
+    assert [call for call in queued if call[0] == "campaigns.tasks.send_run"] == []
