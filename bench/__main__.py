@@ -83,12 +83,16 @@ def main(argv: list[str] | None = None) -> None:
 
     # Each benchmark in its own process: they set up Django with different
     # settings modules and environment (bench.settings, the SMTP sink's port).
+    failed = []
     for name in WHICH[1:]:
         if name in wanted:
             if len(wanted) > 1:
-                _in_child(name, args)
+                if not _in_child(name, args):
+                    failed.append(name)  # go on: one broken benchmark hides no other
             else:
                 emit(_run(name, args))
+    if failed:
+        raise SystemExit(f"benchmarks that failed: {', '.join(failed)}")
 
 
 def _run(name: str, args: argparse.Namespace) -> dict:
@@ -117,7 +121,7 @@ def _run(name: str, args: argparse.Namespace) -> dict:
     return bench_import(args.rows)
 
 
-def _in_child(name: str, args: argparse.Namespace) -> None:
+def _in_child(name: str, args: argparse.Namespace) -> bool:
     import subprocess
 
     argv = [sys.executable, "-m", "bench", name]
@@ -125,7 +129,7 @@ def _in_child(name: str, args: argparse.Namespace) -> None:
         argv += [f"--{option}", str(getattr(args, option))]
     argv += ["--campaigns", str(args.campaigns), "--ui-requests", str(args.ui_requests)]
     argv += ["--rows", str(args.rows)] + (["--no-cluster"] if args.no_cluster else [])
-    subprocess.run(argv, check=True, cwd=Path(__file__).resolve().parent.parent)
+    return subprocess.run(argv, cwd=Path(__file__).resolve().parent.parent).returncode == 0
 
 
 if __name__ == "__main__":
