@@ -36,7 +36,15 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(MAKE) test PYTEST_ARGS='-m "not browser and not cluster" $(PYTEST_ARGS)'
 
+# SPEC §10 benchmarks at full size, results as JSON lines (docs/PERFORMANCE.md).
+# Needs PostgreSQL + Redis, on a database the benchmarks may write to freely:
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/volley_bench \
+#   REDIS_URL=redis://127.0.0.1:6379/8 make bench
+# and wrk for the API benchmark (apt-get install wrk; installed automatically
+# when running as root). Quick look: make bench BENCH_ARGS=--quick;
+# one benchmark: make bench BENCH_ARGS="send --messages 20000".
 bench: $(STAMP)
+	@case "$$DATABASE_URL" in postgres*) ;; *) echo "make bench: set DATABASE_URL=postgres://... (and REDIS_URL)"; exit 2;; esac
 	$(PY) -m bench $(BENCH_ARGS)
 
 lint: $(STAMP)

@@ -11,7 +11,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import default_token_generator
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -78,15 +79,30 @@ def api_key_throttle(key: ApiKey) -> int | None:
     now = time.time()
     window = int(now // 60)
     cache_key = f"apikey-rate:{key.prefix}:{window}"
-    cache.add(cache_key, 0, timeout=120)
-    try:
-        count = cache.incr(cache_key)
-    except ValueError:  # expired between add and incr: start the window again
-        cache.set(cache_key, 1, timeout=120)
-        count = 1
+    count = _count_in_window(cache_key)
     if count <= limit:
         return None
     return max(1, int((window + 1) * 60 - now) + 1)
+
+
+def _count_in_window(cache_key: str) -> int:
+    """Add one to the window's counter and return it (atomic across processes)."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        # One round trip instead of three (add, exists, incr): create the
+        # counter with its expiry if missing, then increment, pipelined.
+        key = backend.make_and_validate_key(cache_key)
+        client = backend._cache.get_client(key, write=True)
+        pipe = client.pipeline(transaction=False)
+        pipe.set(key, 0, ex=120, nx=True)
+        pipe.incr(key)
+        return pipe.execute()[1]
+    cache.add(cache_key, 0, timeout=120)
+    try:
+        return cache.incr(cache_key)
+    except ValueError:  # expired between add and incr: start the window again
+        cache.set(cache_key, 1, timeout=120)
+        return 1
 
 
 def user_invite(*, user) -> str:

@@ -79,12 +79,8 @@ def cleanup(audience) -> None:
     audience.delete()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--keep", action="store_true", help="keep the imported profiles")
-    args = parser.parse_args()
-
+def bench_import(rows: int, keep: bool = False) -> dict:
+    """Import a generated CSV of ``rows`` profiles twice; the figures as a dict."""
     import uuid
 
     import django
@@ -99,10 +95,10 @@ def main() -> None:
     rss_after_setup = peak_rss_mb()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "profiles.csv"
-        write_csv(path, args.rows)
+        write_csv(path, rows)
         size_mb = path.stat().st_size / 1e6
         audience = Audience.objects.create(name=f"bench {uuid.uuid4().hex[:6]}", kind="upload")
-        print(f"{connection.vendor}: {args.rows:,} rows, {size_mb:.0f} MB CSV", flush=True)
+        print(f"{connection.vendor}: {rows:,} rows, {size_mb:.0f} MB CSV", flush=True)
         first = timed_import(path, audience.pk, uuid.uuid4())
         print(f"first import: {first}", flush=True)
         again = timed_import(path, audience.pk, uuid.uuid4())
@@ -110,15 +106,24 @@ def main() -> None:
     result = {
         "benchmark": "import_profiles",
         "database": connection.vendor,
-        "rows": args.rows,
+        "rows": rows,
         "csv_mb": round(size_mb),
         "rss_after_setup_mb": round(rss_after_setup),
         "first": first,
         "reimport": again,
+        "load_avg_1m": round(os.getloadavg()[0], 2),
     }
-    if not args.keep:
+    if not keep:
         cleanup(audience)
-    print(json.dumps(result))
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--keep", action="store_true", help="keep the imported profiles")
+    args = parser.parse_args()
+    print(json.dumps(bench_import(args.rows, args.keep)))
 
 
 if __name__ == "__main__":

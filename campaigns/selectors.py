@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
 from accounts.permissions import can, can_see, visible
@@ -81,14 +81,19 @@ def campaign_list(user, filters: CampaignFilters) -> QuerySet[Campaign]:
     if filters.channel:
         qs = qs.filter(channel=filters.channel)
     if filters.tag:
-        qs = qs.filter(tags__name=filters.tag)
+        # EXISTS rather than a join, so no row repeats and no DISTINCT is needed:
+        # DISTINCT over every column made the count and the page sort the whole
+        # table (30 ms at 10,000 campaigns instead of an index scan).
+        tagged = Campaign.tags.through.objects.filter(
+            campaign=OuterRef("pk"), tag__name=filters.tag
+        )
+        qs = qs.filter(Exists(tagged))
     if filters.search:
         qs = qs.filter(Q(name__icontains=filters.search))
     return (
         qs.select_related("live_version", "draft_version")
         .prefetch_related("tags")
         .order_by(*SORTS[filters.sort])
-        .distinct()
     )
 
 

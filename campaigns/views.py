@@ -94,6 +94,7 @@ def list_page(request: HttpRequest) -> HttpResponse:
     filters = CampaignFilters.from_query(request.GET)
     paginator = Paginator(campaign_list(request.user, filters), PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
+    _label_rows(page.object_list)
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -134,6 +135,20 @@ def new(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Campaign created. Now set up its content."))
             return redirect("campaigns:edit", pk=campaign.pk)
     return render(request, "campaigns/new.html", {"form": form})
+
+
+def _label_rows(campaigns) -> None:
+    """Each row's type, channel and status labels, looked up in one dict per
+    field: ``get_FOO_display`` rebuilds its choices dict on every call, which
+    was a tenth of the page's time."""
+    labels = {
+        name: dict(Campaign._meta.get_field(name).flatchoices)
+        for name in ("type", "channel", "status")
+    }
+    for campaign in campaigns:
+        campaign.type_label = labels["type"].get(campaign.type, campaign.type)
+        campaign.channel_label = labels["channel"].get(campaign.channel, campaign.channel)
+        campaign.status_label = labels["status"].get(campaign.status, campaign.status)
 
 
 @login_required

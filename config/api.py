@@ -11,6 +11,7 @@ from ninja import NinjaAPI
 from ninja.errors import Throttled
 from ninja.security import HttpBearer
 
+from accounts.permissions import preload_permissions
 from accounts.services import api_key_authenticate, api_key_throttle
 from config import problems
 
@@ -28,6 +29,7 @@ class ApiKeyAuth(HttpBearer):
         wait = api_key_throttle(key)
         if wait is not None:
             raise Throttled(wait=wait)  # → 429 problem+json with Retry-After
+        preload_permissions(key.user)
         request.user = key.user
         request.api_key = key
         return key

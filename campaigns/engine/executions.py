@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 
@@ -63,8 +64,27 @@ def _existing(campaign: Campaign, request_id: str) -> Run | None:
     return Run.objects.filter(campaign=campaign, request_id=request_id).first()
 
 
+_SENTINEL = "\x00volley-recipient\x00"
+
+
+@functools.lru_cache(maxsize=64)
+def _lookup_sql(channel: str, category: str, field: str) -> tuple[str, tuple, int]:
+    """The SQL finding one profile by ``field`` with its eligibility, compiled
+    once per process: compiling the annotated query cost more than running it."""
+    qs = annotate_eligibility(Profile.objects.all(), channel=channel, category=category)
+    sql, params = qs.filter(**{field: _SENTINEL}).order_by("pk")[:1].query.sql_with_params()
+    return sql, tuple(params), params.index(_SENTINEL)
+
+
+def _find_eligible(campaign: Campaign, field: str, value) -> Profile | None:
+    sql, params, index = _lookup_sql(campaign.channel, campaign.category, field)
+    params = (*params[:index], value, *params[index + 1 :])
+    return next(iter(Profile.objects.raw(sql, params)), None)
+
+
 def _resolve(campaign: Campaign, recipients: list[Recipient]):
-    """Profiles for the recipients (created when the campaign allows); the rejected."""
+    """Profiles for the recipients (created when the campaign allows), each
+    annotated with its address and exclusion reason; the rejected."""
     allow = campaign.live_version.allow_profile_creation
     found: dict[str, Profile] = {}
     rejected = []
@@ -73,9 +93,15 @@ def _resolve(campaign: Campaign, recipients: list[Recipient]):
         value = recipient.user_id.strip()
         if field == "email":
             value = value.lower()
-        profile = Profile.objects.filter(**{field: value}).first()
+        # One query finds the profile and decides its eligibility.
+        profile = _find_eligible(campaign, field, value)
         if profile is None and allow:
-            profile, _created = Profile.objects.get_or_create(**{field: value})
+            created, _created = Profile.objects.get_or_create(**{field: value})
+            profile = annotate_eligibility(
+                Profile.objects.filter(pk=created.pk),
+                channel=campaign.channel,
+                category=campaign.category,
+            ).get()
         if profile is None:
             rejected.append({"userId": recipient.user_id, "reason": "unknown_recipient"})
         elif profile.pk in {p.pk for p in found.values()}:
@@ -89,56 +115,58 @@ def execution_unitary(*, campaign: Campaign, request_id: str, recipients: list[R
     """Create the run for an API trigger to named recipients; the answer to give.
 
     The same ``request_id`` again returns the first answer and sends nothing.
+    A new request costs no look-up for an earlier one: the run's unique
+    (campaign, request_id) constraint detects the replay, which then reads the
+    first answer.
     """
-    run = _existing(campaign, request_id)
-    if run is not None:
-        return run.response
-    check_triggerable(campaign)
+    try:
+        check_triggerable(campaign)
+    except ExecutionRefused:
+        run = _existing(campaign, request_id)  # a replay is answered even when refused now
+        if run is not None:
+            return run.response
+        raise
     try:
         with transaction.atomic():
             found, rejected = _resolve(campaign, recipients)
+            deliveries = _plan_deliveries(found, recipients)
             run = Run.objects.create(
                 campaign=campaign,
                 version=campaign.live_version,
                 kind=Run.Kind.API_UNITARY,
                 request_id=request_id,
+                targeted=len(deliveries),
+                excluded=sum(1 for d in deliveries if d.status == Delivery.Status.EXCLUDED),
             )
-            _insert_recipient_deliveries(run, campaign, found, recipients)
+            for delivery in deliveries:
+                delivery.run = run
+            Delivery.objects.bulk_create(deliveries)
             run.response = _answer(run, request_id, rejected)
             run.save(update_fields=["response"])
             enqueue_start(run)
-    except IntegrityError:  # the same requestId raced us: replay the winner's answer
-        return _existing(campaign, request_id).response
+    except IntegrityError:  # this requestId was seen before (or raced us): replay its answer
+        run = _existing(campaign, request_id)
+        if run is None:
+            raise
+        return run.response
     return run.response
 
 
-def _insert_recipient_deliveries(run, campaign, found: dict, recipients) -> None:
+def _plan_deliveries(found: dict, recipients) -> list[Delivery]:
     contexts = {r.user_id: r.context for r in recipients}
-    eligibility = {
-        p.pk: p
-        for p in annotate_eligibility(
-            Profile.objects.filter(pk__in=[p.pk for p in found.values()]),
-            channel=campaign.channel,
-            category=campaign.category,
-        )
-    }
     deliveries = []
     for user_id, profile in found.items():
-        annotated = eligibility[profile.pk]
-        reason = annotated.exclusion_reason or ""
+        reason = profile.exclusion_reason or ""
         deliveries.append(
             Delivery(
-                run=run,
                 profile=profile,
                 status=Delivery.Status.EXCLUDED if reason else Delivery.Status.PENDING,
                 reason=reason,
-                address=annotated.address or "",
+                address=profile.address or "",
                 context=contexts.get(user_id) or {},
             )
         )
-    Delivery.objects.bulk_create(deliveries)
-    excluded = sum(1 for d in deliveries if d.status == Delivery.Status.EXCLUDED)
-    Run.objects.filter(pk=run.pk).update(targeted=len(deliveries), excluded=excluded)
+    return deliveries
 
 
 def _answer(run: Run, request_id: str, rejected: list) -> dict:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from django.db import transaction
 from django.db.models import Count
 
@@ -13,11 +15,28 @@ from campaigns.models import Delivery, Run
 ACTIVE = [Run.Status.QUEUED, Run.Status.MATERIALIZING, Run.Status.SENDING]
 
 
+_brokers: dict[tuple[int, str], object] = {}
+
+
+def _broker():
+    """One broker per process: django-q2's ``async_task`` otherwise builds a new
+    broker — with the Redis broker a new connection pool, TCP connection and
+    handshake — for every task, which dominated the cost of an API trigger."""
+    from django_q.brokers import get_broker
+    from django_q.conf import Conf
+
+    key = (os.getpid(), Conf.CLUSTER_NAME)
+    if key not in _brokers:
+        _brokers.clear()  # a forked child must not share its parent's sockets
+        _brokers[key] = get_broker()
+    return _brokers[key]
+
+
 def enqueue(func: str, *args, task_name: str | None = None) -> None:
     """Hand work to the cluster once the current transaction has committed."""
     from django_q.tasks import async_task
 
-    transaction.on_commit(lambda: async_task(func, *args, task_name=task_name))
+    transaction.on_commit(lambda: async_task(func, *args, task_name=task_name, broker=_broker()))
 
 
 def enqueue_start(run: Run) -> None:
@@ -49,9 +68,18 @@ def start_run(run_id: int) -> bool:
             status=Run.Status.SENDING
         )
         if opened:
-            enqueue_senders(run.pk, max(knob("ENGINE_SENDERS") - 1, 0))
+            enqueue_senders(run.pk, _extra_senders(run))
     finish_if_done(run.pk)
     return bool(opened)
+
+
+def _extra_senders(run: Run) -> int:
+    """Senders to enqueue beside the one that sends inline: none for a unitary
+    trigger (at most 20 recipients, less than one batch), whose extra tasks
+    would only find nothing to claim — three wasted tasks per API call."""
+    if run.kind == Run.Kind.API_UNITARY:
+        return 0
+    return max(knob("ENGINE_SENDERS") - 1, 0)
 
 
 def refresh_outcome_counters(run_id: int) -> None:

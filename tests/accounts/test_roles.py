@@ -88,3 +88,20 @@ def test_a_deactivated_user_may_do_nothing(administrator):
 
 def test_the_guardian_object_permission_backend_is_installed(settings):
     assert "guardian.backends.ObjectPermissionBackend" in settings.AUTHENTICATION_BACKENDS
+
+
+def test_preloaded_api_permissions_equal_djangos(db, make_user):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    from accounts.permissions import preload_permissions
+    from accounts.roles import MANAGER
+
+    user = make_user("preload", MANAGER)
+    user.user_permissions.add(Permission.objects.get(codename="view_suppression"))
+    expected = get_user_model().objects.get(pk=user.pk).get_all_permissions()
+    fresh = get_user_model().objects.get(pk=user.pk)
+    preload_permissions(fresh)
+    assert fresh.get_all_permissions() == expected
+    assert fresh.has_perm("audiences.view_suppression")
+    assert not fresh.has_perm("campaigns.publish_campaign")

@@ -224,3 +224,49 @@ def test_out_of_range_ids_are_404_or_400_never_500(api_for, manager):
         "recipients": [{"userId": "a", "namespace": "email"}],
     }
     assert client.post("/executions/unitary", body).status_code == 400
+
+
+def test_replay_is_answered_even_after_the_campaign_stopped(api_for, manager, known, queued):
+    campaign = api_campaign()
+    client = api_for(manager)
+    first = client.post("/executions/unitary", unitary(campaign)).json()
+    type(campaign).objects.filter(pk=campaign.pk).update(status="stopped")
+    again = client.post("/executions/unitary", unitary(campaign))
+    assert again.status_code == 202
+    assert again.json() == first
+
+
+def test_unitary_trigger_costs_a_fixed_number_of_queries(
+    api_for, manager, known, queued, django_assert_max_num_queries
+):
+    # SPEC §10 throughput: key, permissions, campaign, profile+eligibility,
+    # run, delivery, answer (+ transaction and the key's last-used mark).
+    campaign = api_campaign()
+    client = api_for(manager)
+    client.post("/executions/unitary", unitary(campaign, "warm"))
+    with django_assert_max_num_queries(10):
+        response = client.post("/executions/unitary", unitary(campaign, "measured"))
+    assert response.status_code == 202
+    run = Run.objects.get(request_id="measured")
+    assert (run.targeted, run.excluded) == (1, 0)
+    assert run.deliveries.get().address == "known@example.com"
+
+
+def test_unitary_trigger_counts_an_excluded_recipient(api_for, manager, queued):
+    Profile.objects.create(email="known@example.com", consent_email=False)
+    campaign = api_campaign(category="marketing")
+    api_for(manager).post("/executions/unitary", unitary(campaign))
+    run = Run.objects.get()
+    assert (run.targeted, run.excluded) == (1, 1)
+    assert run.deliveries.get().reason == "no_consent"
+
+
+def test_unitary_run_starts_without_extra_sender_tasks(api_for, manager, known, queued):
+    from campaigns.engine import runs
+
+    campaign = api_campaign()
+    api_for(manager).post("/executions/unitary", unitary(campaign))
+    run = Run.objects.get()
+    queued.clear()
+    assert runs.start_run(run.pk)
+    assert [call for call in queued if call[0] == "campaigns.tasks.send_run"] == []

@@ -143,3 +143,20 @@ def test_the_campaign_count_agrees_with_its_number(login, viewer):
     assert "· 1 campaign<" in html
     ready_email(None)
     assert "· 2 campaigns<" in login(viewer).get("/campaigns/").content.decode()
+
+
+def test_a_campaign_with_several_tags_is_listed_once(login, viewer):
+    # The tag filter is an EXISTS, so the list needs no DISTINCT to stay unique.
+    campaign = Campaign.objects.create(name="twice tagged")
+    campaign.tags.add(Tag.objects.create(name="news"), Tag.objects.create(name="promo"))
+    client = login(viewer)
+    for path in ("/campaigns/", "/campaigns/?tag=news", "/campaigns/?status=all&sort=name"):
+        page = client.get(path).context["page"]
+        assert [c.name for c in page.object_list] == ["twice tagged"]
+        assert page.paginator.count == 1
+
+
+def test_rows_show_translated_type_channel_and_status(login, viewer):
+    Campaign.objects.create(name="labelled", type="api_triggered", channel="sms")
+    page = login(viewer).get("/campaigns/").content.decode()
+    assert "API-triggered" in page and "SMS" in page and "Draft" in page
