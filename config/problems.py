@@ -90,6 +90,7 @@ def install(api) -> None:
     from django.core.exceptions import ValidationError as DjangoValidationError
     from django.db import DataError
     from django.http import Http404
+    from django.http.multipartparser import MultiPartParserError
     from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 
     def on_problem(request: HttpRequest, exc: ApiProblem):
@@ -143,6 +144,14 @@ def install(api) -> None:
     def on_404(request: HttpRequest, exc: Http404 | ObjectDoesNotExist):
         return problem_response(404, _("No such resource, or you may not see it."))
 
+    def on_bad_multipart(request: HttpRequest, exc: MultiPartParserError):
+        return problem_response(
+            400,
+            _("Send a multipart/form-data body with its boundary."),
+            title=_("Invalid request"),
+            errors={"body": [_("The request body is not valid multipart/form-data.")]},
+        )
+
     def on_data_error(request: HttpRequest, exc: DataError):
         # The database refused a value (a number out of its range, say) that
         # validation let through: the client's input, so a 400, never a 500.
@@ -166,6 +175,7 @@ def install(api) -> None:
     # by a concurrent request) is as gone as one that never existed.
     api.add_exception_handler(ObjectDoesNotExist, on_404)
     api.add_exception_handler(DataError, on_data_error)
+    api.add_exception_handler(MultiPartParserError, on_bad_multipart)
 
 
 API_PREFIX = "/api/v1/"

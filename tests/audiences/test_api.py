@@ -262,3 +262,16 @@ def test_upload_into_an_existing_audience_takes_the_camel_case_audience_id(manag
     schema = api.client.get("/api/v1/openapi.json").json()
     form = schema["paths"]["/api/v1/audiences/upload"]["post"]["requestBody"]["content"]
     assert "audienceId" in form["multipart/form-data"]["schema"]["properties"]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["multipart/form-data", "multipart/form-data; boundary="],
+)
+def test_upload_with_a_broken_multipart_body_is_a_400(manager, api_for, content_type):
+    api = api_for(manager)
+    response = api.client.post(
+        "/api/v1/audiences/upload", b"--x\r\n", content_type=content_type, **api.headers
+    )
+    data = problem(response, 400)
+    assert set(data["errors"]) == {"body"}
