@@ -173,3 +173,44 @@ def test_a_value_the_database_refuses_is_a_400_not_a_500(api_for, viewer, monkey
     monkeypatch.setattr("accounts.api.api_key_create", refused)
     body = assert_problem(api_for(viewer).post("/me/api-keys", {"name": "x"}), 400)
     assert "integer out of range" not in str(body)
+
+
+def test_the_openapi_document_declares_every_problem_answer(client):
+    schema = client.get("/api/v1/openapi.json").json()
+    assert set(schema["components"]["schemas"]["Problem"]["required"]) == {
+        "type",
+        "title",
+        "status",
+        "detail",
+    }
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            params = operation.get("parameters", [])
+            expected = {"400"} if params or "requestBody" in operation else set()
+            if operation.get("security"):
+                expected |= {"401", "403", "429"}
+            if any(p["in"] == "path" for p in params):
+                expected.add("404")
+            if "requestBody" in operation:
+                expected.add("413")
+            assert expected <= set(responses), (method, path)
+            for status in expected:
+                content = responses[status]["content"]
+                assert list(content) == [PROBLEM], (method, path, status)
+
+
+def test_the_openapi_document_declares_409_for_status_conflicts(client):
+    paths = client.get("/api/v1/openapi.json").json()["paths"]
+    assert "409" in paths["/api/v1/campaigns/{campaign_id}"]["delete"]["responses"]
+    assert "409" in paths["/api/v1/campaigns/{campaign_id}/activate"]["post"]["responses"]
+    assert "409" in paths["/api/v1/executions/unitary"]["post"]["responses"]
+    assert "Retry-After" in paths["/api/v1/campaigns"]["get"]["responses"]["429"]["headers"]
+
+
+def test_the_feedback_signature_header_is_documented(client):
+    feedback = client.get("/api/v1/openapi.json").json()["paths"]["/api/v1/feedback"]["post"]
+    (header,) = [p for p in feedback["parameters"] if p["in"] == "header"]
+    assert header["name"] == "X-Volley-Signature" and header["required"]
+    assert "HMAC-SHA256" in header["description"]
+    assert "401" in feedback["responses"] and "security" not in feedback
