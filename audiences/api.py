@@ -280,7 +280,7 @@ def audience_create(request: HttpRequest, payload: AudienceIn):
 def audience_upload(
     request: HttpRequest,
     name: Form[str] = "",
-    audience_id: Form[int | None] = None,
+    audience_id: int | None = Form(None, alias="audienceId"),  # noqa: B008 - camelCase on the wire
     restricted: Form[bool] = False,
     file: File[UploadedFile] = None,
 ):

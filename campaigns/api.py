@@ -61,6 +61,8 @@ ACTIONS = {
     "modify": services.campaign_modify,
 }
 ACCEPTED = {"activate", "approve"}  # the worker continues: 202
+# Past this an OFFSET no longer fits PostgreSQL's bigint; no list is that long.
+MAX_OFFSET = 1_000_000_000
 # Service field names → API field names, for 400 errors.
 API_FIELDS = {
     "channel_configuration": "channelConfigurationId",
@@ -359,7 +361,7 @@ def list_campaigns(
     search: str | None = None,
     sort: str | None = None,
     limit: int = Query(50, ge=1, le=200),  # noqa: B008
-    offset: int = Query(0, ge=0),  # noqa: B008
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),  # noqa: B008
 ):
     """Every status unless ``status`` is given (the page defaults to Draft,
     Scheduled and Live; an API client asks for what it wants)."""

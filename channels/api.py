@@ -339,6 +339,8 @@ def _find_delivery(message_id: str | None):
                 "name": "X-Volley-Signature",
                 "in": "header",
                 "required": True,
+                "description": "`sha256=` and the hex HMAC-SHA256 of the raw request body "
+                "with `WEBHOOK_SIGNING_SECRET`; a bad or missing signature is 401.",
                 "schema": {"type": "string", "example": "sha256=<hex>"},
             }
         ],

@@ -35,7 +35,14 @@ class ApiKeyAuth(HttpBearer):
         return key
 
 
-api = NinjaAPI(
+class VolleyApi(NinjaAPI):
+    def get_openapi_schema(self, **kwargs):
+        from config.openapi import document_problems
+
+        return document_problems(super().get_openapi_schema(**kwargs))
+
+
+api = VolleyApi(
     title="Volley API",
     version="1",
     description="Campaigns as code: everything a marketer does in the UI, with the same permissions.",

@@ -7,6 +7,7 @@ no handler anywhere builds an error body by hand.
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -83,9 +84,13 @@ def validation_errors(errors: list[dict]) -> dict[str, list[str]]:
 
 def install(api) -> None:
     """Register the problem+json handlers on a NinjaAPI instance."""
-    from django.core.exceptions import PermissionDenied
+    import logging
+
+    from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
     from django.core.exceptions import ValidationError as DjangoValidationError
+    from django.db import DataError
     from django.http import Http404
+    from django.http.multipartparser import MultiPartParserError
     from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 
     def on_problem(request: HttpRequest, exc: ApiProblem):
@@ -136,8 +141,27 @@ def install(api) -> None:
     def on_denied(request: HttpRequest, exc: PermissionDenied):
         return problem_response(403, str(exc) or _("Your role does not allow this action."))
 
-    def on_404(request: HttpRequest, exc: Http404):
+    def on_404(request: HttpRequest, exc: Http404 | ObjectDoesNotExist):
         return problem_response(404, _("No such resource, or you may not see it."))
+
+    def on_bad_multipart(request: HttpRequest, exc: MultiPartParserError):
+        return problem_response(
+            400,
+            _("Send a multipart/form-data body with its boundary."),
+            title=_("Invalid request"),
+            errors={"body": [_("The request body is not valid multipart/form-data.")]},
+        )
+
+    def on_data_error(request: HttpRequest, exc: DataError):
+        # The database refused a value (a number out of its range, say) that
+        # validation let through: the client's input, so a 400, never a 500.
+        logging.getLogger("django.request").warning("API DataError on %s: %s", request.path, exc)
+        return problem_response(
+            400,
+            _("The request has invalid fields."),
+            title=_("Invalid request"),
+            errors={"body": [_("A value is out of range or cannot be stored.")]},
+        )
 
     api.add_exception_handler(ApiProblem, on_problem)
     api.add_exception_handler(ValidationError, on_validation)
@@ -147,6 +171,11 @@ def install(api) -> None:
     api.add_exception_handler(HttpError, on_http)
     api.add_exception_handler(PermissionDenied, on_denied)
     api.add_exception_handler(Http404, on_404)
+    # A row that vanished between the visibility check and the write (deleted
+    # by a concurrent request) is as gone as one that never existed.
+    api.add_exception_handler(ObjectDoesNotExist, on_404)
+    api.add_exception_handler(DataError, on_data_error)
+    api.add_exception_handler(MultiPartParserError, on_bad_multipart)
 
 
 API_PREFIX = "/api/v1/"
@@ -179,6 +208,14 @@ class ApiErrorMiddleware:
             limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         if limit and length > limit:
             return _too_large(limit)
+        unstorable = unstorable_text(request)
+        if unstorable:
+            return problem_response(
+                400,
+                _("The request has invalid fields."),
+                title=_("Invalid request"),
+                errors=unstorable,
+            )
         response = self.get_response(request)
         if response.status_code >= 400 and not response.get("Content-Type", "").startswith(
             PROBLEM_CONTENT_TYPE
@@ -198,6 +235,63 @@ class ApiErrorMiddleware:
 
         logging.getLogger("django.request").exception("API error on %s", request.path)
         return problem_response(500, _("Something went wrong on our side; it has been logged."))
+
+
+# Cheap tests on the raw bytes; the body is parsed a second time only when one hits.
+_SUSPECT_JSON = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def unstorable_text(request: HttpRequest) -> dict[str, list[str]]:
+    """Text no database column can hold (NUL, lone surrogates), by field.
+
+    PostgreSQL refuses NUL in text and jsonb, and no driver encodes a lone
+    surrogate: such input is a 400 naming the field, never a database error.
+    """
+    message = _("Text may not contain NUL characters or unpaired surrogates.")
+    errors: dict[str, list[str]] = {}
+    if not _storable(request.path):
+        errors["path"] = [message]
+    for name, values in request.GET.lists():
+        if not _storable(name) or not all(_storable(v) for v in values):
+            errors[name if _storable(name) else "query"] = [message]
+    if request.META.get("CONTENT_TYPE", "").startswith("application/json"):
+        body = request.body
+        if b"\x00" in body or _SUSPECT_JSON.search(body):
+            import json
+
+            try:
+                data = json.loads(body)
+            except ValueError:
+                return errors  # ninja answers the malformed JSON itself
+            for field in _unstorable_fields(data, ""):
+                errors[field or "body"] = [message]
+    return errors
+
+
+def _storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unstorable_fields(value: Any, path: str):
+    if isinstance(value, str):
+        if not _storable(value):
+            yield path
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _unstorable_fields(item, f"{path}.{index}" if path else str(index))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else key
+            if not _storable(key):
+                yield path or "body"
+            else:
+                yield from _unstorable_fields(item, here)
 
 
 def _too_large(limit: int) -> JsonResponse:

@@ -239,3 +239,39 @@ def test_a_restricted_audience_is_kept_for_its_creator(manager, make_user, api_f
     assert api_for(manager).patch(f"/audiences/{created['id']}", {"name": "B"}).status_code == 200
     colleague = make_user("carl", MANAGER)
     problem(api_for(colleague).get(f"/audiences/{created['id']}"), 404)
+
+
+def test_upload_into_an_existing_audience_takes_the_camel_case_audience_id(manager, api_for):
+    api = api_for(manager)
+    first = api.client.post(
+        "/api/v1/audiences/upload",
+        {"name": "Fair", "file": SimpleUploadedFile("a.csv", b"email\na@example.com\n")},
+        **api.headers,
+    )
+    assert first.status_code == 202, first.content
+    again = api.client.post(
+        "/api/v1/audiences/upload",
+        {
+            "audienceId": str(first.json()["id"]),
+            "file": SimpleUploadedFile("b.csv", b"email\nb@example.com\n"),
+        },
+        **api.headers,
+    )
+    assert again.status_code == 202, again.content
+    assert again.json()["id"] == first.json()["id"]
+    schema = api.client.get("/api/v1/openapi.json").json()
+    form = schema["paths"]["/api/v1/audiences/upload"]["post"]["requestBody"]["content"]
+    assert "audienceId" in form["multipart/form-data"]["schema"]["properties"]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["multipart/form-data", "multipart/form-data; boundary="],
+)
+def test_upload_with_a_broken_multipart_body_is_a_400(manager, api_for, content_type):
+    api = api_for(manager)
+    response = api.client.post(
+        "/api/v1/audiences/upload", b"--x\r\n", content_type=content_type, **api.headers
+    )
+    data = problem(response, 400)
+    assert set(data["errors"]) == {"body"}

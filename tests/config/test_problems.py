@@ -117,3 +117,100 @@ def test_uploads_have_their_own_larger_limit(api_for, viewer, settings):
         **api.headers,
     )
     assert_problem(response, 413)
+
+
+def test_a_nul_character_in_a_body_field_is_a_400_naming_it(api_for, viewer):
+    from accounts.models import ApiKey
+
+    api = api_for(viewer)
+    before = ApiKey.objects.count()
+    body = assert_problem(api.post("/me/api-keys", {"name": "a\u0000b"}), 400)
+    assert body["errors"] == {
+        "name": ["Text may not contain NUL characters or unpaired surrogates."]
+    }
+    assert ApiKey.objects.count() == before
+
+
+def test_a_lone_surrogate_in_a_body_field_is_a_400_naming_it(api_for, viewer):
+    raw = '{"name": "bad \\ud800 text"}'  # valid JSON no database can store
+    body = assert_problem(api_for(viewer).post("/me/api-keys", raw), 400)
+    assert set(body["errors"]) == {"name"}
+
+
+def test_nested_unstorable_text_is_named_by_its_path(api_for, viewer):
+    raw = '{"content": {"subject": "x\\u0000"}, "tags": ["ok", "\\u0000"]}'
+    body = assert_problem(api_for(viewer).post("/campaigns", raw), 400)
+    assert set(body["errors"]) == {"content.subject", "tags.1"}
+
+
+def test_escaped_backslashes_and_surrogate_pairs_are_ordinary_text(api_for, viewer):
+    raw = '{"name": "C:\\\\u0000 \\ud83d\\ude00"}'  # a backslash then "u0000", and an emoji
+    response = api_for(viewer).post("/me/api-keys", raw)
+    assert response.status_code == 201, response.content
+
+
+def test_a_nul_character_in_the_query_is_a_400_naming_the_parameter(api_for, viewer):
+    body = assert_problem(api_for(viewer).get("/campaigns?search=a%00b"), 400)
+    assert set(body["errors"]) == {"search"}
+
+
+def test_a_row_deleted_under_a_request_is_a_404_not_a_500(api_for, viewer, monkeypatch):
+    from accounts.models import ApiKey
+
+    def vanished(*args, **kwargs):
+        raise ApiKey.DoesNotExist("deleted by a concurrent request")
+
+    monkeypatch.setattr("accounts.api.api_key_create", vanished)
+    assert_problem(api_for(viewer).post("/me/api-keys", {"name": "x"}), 404)
+
+
+def test_a_value_the_database_refuses_is_a_400_not_a_500(api_for, viewer, monkeypatch):
+    from django.db import DataError
+
+    def refused(*args, **kwargs):
+        raise DataError("integer out of range")
+
+    monkeypatch.setattr("accounts.api.api_key_create", refused)
+    body = assert_problem(api_for(viewer).post("/me/api-keys", {"name": "x"}), 400)
+    assert "integer out of range" not in str(body)
+
+
+def test_the_openapi_document_declares_every_problem_answer(client):
+    schema = client.get("/api/v1/openapi.json").json()
+    assert set(schema["components"]["schemas"]["Problem"]["required"]) == {
+        "type",
+        "title",
+        "status",
+        "detail",
+    }
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            params = operation.get("parameters", [])
+            expected = {"400"} if params or "requestBody" in operation else set()
+            if operation.get("security"):
+                expected |= {"401", "403", "429"}
+            if any(p["in"] == "path" for p in params):
+                expected.add("404")
+            if "requestBody" in operation:
+                expected.add("413")
+            assert expected <= set(responses), (method, path)
+            for status in expected:
+                content = responses[status]["content"]
+                assert list(content) == [PROBLEM], (method, path, status)
+
+
+def test_the_openapi_document_declares_409_for_status_conflicts(client):
+    paths = client.get("/api/v1/openapi.json").json()["paths"]
+    assert "409" in paths["/api/v1/campaigns/{campaign_id}"]["delete"]["responses"]
+    assert "409" in paths["/api/v1/campaigns/{campaign_id}/activate"]["post"]["responses"]
+    assert "409" in paths["/api/v1/executions/unitary"]["post"]["responses"]
+    assert "Retry-After" in paths["/api/v1/campaigns"]["get"]["responses"]["429"]["headers"]
+
+
+def test_the_feedback_signature_header_is_documented(client):
+    feedback = client.get("/api/v1/openapi.json").json()["paths"]["/api/v1/feedback"]["post"]
+    (header,) = [p for p in feedback["parameters"] if p["in"] == "header"]
+    assert header["name"] == "X-Volley-Signature" and header["required"]
+    assert "HMAC-SHA256" in header["description"]
+    assert "401" in feedback["responses"] and "security" not in feedback
