@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from campaigns.engine.gate import close_for_batches
 from campaigns.models import Campaign, CampaignEvent, CampaignStatus
 
 S = CampaignStatus
@@ -56,6 +57,8 @@ def transition(
         return False
     fields = {"status": to_status, "updated_at": timezone.now(), **(extra or {})}
     with transaction.atomic():
+        # Leaving a sendable status waits for the batches in flight (gate.py).
+        close_for_batches(campaign.pk, from_status, to_status)
         changed = Campaign.objects.filter(pk=campaign.pk, status=from_status).update(**fields)
         if changed != 1:
             return False

@@ -6,10 +6,10 @@ Guarantees (SPEC §5):
   compare-and-set on (id, claimed_by, status='sending'): a sender whose lease
   expired and was re-claimed by another cannot overwrite the newer outcome.
 * Nothing is sent after a stop returns: the transport call happens inside a
-  transaction that holds a *share* lock on the campaign row (PostgreSQL; on
-  SQLite the IMMEDIATE transaction's write lock). The stop's own UPDATE of the
-  campaign waits for batches in flight; a batch that starts afterwards sees the
-  campaign stopped and cancels its claimed deliveries instead of sending them.
+  transaction that holds the campaign's gate shared (campaigns/engine/gate.py;
+  on SQLite the IMMEDIATE transaction's write lock). The stop takes the gate
+  exclusive, so it waits for batches in flight; a batch that starts afterwards
+  sees the campaign stopped and cancels its claimed deliveries instead.
 * Counters on the run move by one UPDATE per batch, so progress is always
   known without scanning deliveries.
 """
@@ -31,11 +31,12 @@ from campaigns.engine import messaging, throttle
 from campaigns.engine.claim import claim, reclaim_expired
 from campaigns.engine.clock import now
 from campaigns.engine.conf import knob
+from campaigns.engine.gate import SENDABLE, enter_batch
 from campaigns.models import Campaign, Delivery, Run
 
 logger = logging.getLogger(__name__)
 
-SENDABLE_CAMPAIGN = {"live", "scheduled", "completed"}
+SENDABLE_CAMPAIGN = SENDABLE
 _compiled_cache: dict[int, object] = {}
 
 
@@ -110,13 +111,10 @@ def send_run(run_id: int) -> str:
 
 
 def _guard(run: Run) -> bool:
-    """Inside the batch transaction: may this run still send? Locks the campaign row."""
-    table = Campaign._meta.db_table
-    lock = " FOR SHARE" if connection.vendor == "postgresql" else ""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT status FROM {table} WHERE id = %s{lock}", [run.campaign_id])
-        row = cursor.fetchone()
-    if row is None or row[0] not in SENDABLE_CAMPAIGN:
+    """Inside the batch transaction: may this run still send? Holds the campaign's gate."""
+    enter_batch(run.campaign_id)
+    status = Campaign.objects.filter(pk=run.campaign_id).values_list("status", flat=True).first()
+    if status not in SENDABLE:
         return False
     status = Run.objects.filter(pk=run.pk).values_list("status", flat=True).first()
     return status == Run.Status.SENDING
