@@ -159,7 +159,7 @@ def send_claimed(run: Run, ids: list[int], token: str) -> bool:
         try:
             transport = messaging.transport_for(run.version.channel_configuration)
             results = transport.send_batch(messages) if messages else []
-        except messaging.transport_error_types() as exc:
+        except messaging.TransportError as exc:
             results = [
                 messaging.SendResult(m.delivery_id, False, exc.permanent, exc.reason)
                 for m in messages
