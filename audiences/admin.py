@@ -13,6 +13,7 @@ from accounts.access import AccessAdminMixin
 from accounts.permissions import can, can_see, visible
 from audiences.models import Audience, ConsentChange, Profile, ProfileImport, Suppression
 from audiences.services import CHANNEL_IDENTITY, CONSENT_FIELD, normalize_identity
+from config.admin import ReadOnlyAdminMixin
 
 
 class ConsentChangeInline(admin.TabularInline):
@@ -184,7 +185,7 @@ class AudienceAdmin(AccessAdminMixin, GuardedModelAdmin):
 
 
 @admin.register(ProfileImport)
-class ProfileImportAdmin(admin.ModelAdmin):
+class ProfileImportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "file_name",
         "audience",
@@ -202,12 +203,3 @@ class ProfileImportAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None) -> bool:
         return can(request.user, "audience.view")
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -19,6 +19,7 @@ from campaigns.models import (
     CampaignVersion,
     Tag,
 )
+from config.admin import ReadOnlyAdminMixin
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -127,7 +128,7 @@ class ApprovalPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApprovalRequest)
-class ApprovalRequestAdmin(admin.ModelAdmin):
+class ApprovalRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("campaign", "status", "requested_by", "decided_by", "created_at", "decided_at")
     list_filter = ("status",)
     readonly_fields = [f.name for f in ApprovalRequest._meta.fields]

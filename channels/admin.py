@@ -8,6 +8,7 @@ from guardian.admin import GuardedModelAdmin
 from accounts.access import AccessAdminMixin
 from accounts.permissions import can, can_see, visible
 from channels.models import ChannelConfiguration, DeliveryEvent
+from config.admin import ReadOnlyAdminMixin
 
 
 @admin.register(ChannelConfiguration)
@@ -35,7 +36,7 @@ class ChannelConfigurationAdmin(AccessAdminMixin, GuardedModelAdmin):
 
 
 @admin.register(DeliveryEvent)
-class DeliveryEventAdmin(admin.ModelAdmin):
+class DeliveryEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "kind", "channel", "address", "delivery_id")
     list_filter = ("kind", "channel")
     search_fields = ("address",)
@@ -44,12 +45,3 @@ class DeliveryEventAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None) -> bool:
         return can(request.user, "suppression.manage")
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

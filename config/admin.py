@@ -27,3 +27,17 @@ class VolleyAdminSite(admin.AdminSite):
         return redirect_to_login(
             request.GET.get("next", reverse("admin:index")), reverse("accounts:login")
         )
+
+
+class ReadOnlyAdminMixin:
+    """For logs and records written only by the product (events, imports, requests):
+    administrators may look, never add, change or delete from the admin."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
