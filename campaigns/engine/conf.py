@@ -28,7 +28,16 @@ DEFAULTS = {
 }
 
 
+# SQLite has one write lock for the whole database, and a batch holds it while it
+# talks to the provider (that is what makes "nothing is sent after a stop returns"
+# hold). Smaller batches keep web requests from waiting behind a slow SMTP server.
+SQLITE_DEFAULTS = {"ENGINE_BATCH_SIZE": 25}
+
+
 def knob(name: str) -> int:
     if hasattr(settings, name):
         return int(getattr(settings, name))
-    return env_int(name, DEFAULTS[name], minimum=0)
+    default = DEFAULTS[name]
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        default = SQLITE_DEFAULTS.get(name, default)
+    return env_int(name, default, minimum=0)

@@ -231,3 +231,15 @@ def test_configuration_rate_limit_caps_every_campaign_sharing_it():
         assert throttle.acquire([("campaign:t2", 100), ("config:t1", 10)], 50) == 0
         # The campaign bucket got back what the configuration refused.
         assert throttle.acquire([("campaign:t1", 100)], 100) == 90
+
+
+def test_sqlite_sends_in_small_batches_because_a_batch_holds_the_write_lock(settings, monkeypatch):
+    from campaigns.engine.conf import knob
+
+    monkeypatch.delenv("ENGINE_BATCH_SIZE", raising=False)
+    if hasattr(settings, "ENGINE_BATCH_SIZE"):
+        del settings.ENGINE_BATCH_SIZE
+    expected = 25 if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") else 200
+    assert knob("ENGINE_BATCH_SIZE") == expected
+    monkeypatch.setenv("ENGINE_BATCH_SIZE", "500")
+    assert knob("ENGINE_BATCH_SIZE") == 500
