@@ -218,6 +218,24 @@ def _check_value(op: str, value: Any) -> str | None:
     return None
 
 
+EQUALITY_OPS = ("eq", "neq", "in")
+
+
+def _equality(op: str, value, eq, *, false: str) -> tuple[str, list]:
+    """eq / neq / in, built from one database's ``eq(value) -> (sql, params)``.
+
+    ``neq`` is true for profiles without the attribute (SQL NULL becomes false
+    before the NOT), on every database alike.
+    """
+    if op == "in":
+        parts = [eq(v) for v in value]
+        return "(" + " OR ".join(p[0] for p in parts) + ")", [x for p in parts for x in p[1]]
+    sql, params = eq(value)
+    if op == "neq":
+        sql = f"NOT COALESCE({sql}, {false})"
+    return sql, params
+
+
 def _like_pattern(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -254,15 +272,8 @@ class AttributeCondition(Expression):
             return f"({j} = %s::jsonb)", [*jp, json.dumps(value)]
 
         op, value = self.op, self.value
-        if op == "eq":
-            sql, params = eq(value)
-        elif op == "neq":
-            sql, params = eq(value)
-            sql = f"NOT COALESCE({sql}, false)"
-        elif op == "in":
-            parts = [eq(v) for v in value]
-            sql = "(" + " OR ".join(p[0] for p in parts) + ")"
-            params = [x for p in parts for x in p[1]]
+        if op in EQUALITY_OPS:
+            sql, params = _equality(op, value, eq, false="false")
         elif op == "contains":
             sql = (
                 f"(CASE jsonb_typeof({j}) WHEN 'array' THEN {j} @> %s::jsonb "
@@ -303,15 +314,8 @@ class AttributeCondition(Expression):
             return f"({t} = 'text' AND {v} = %s)", [*tp, *tp, value]
 
         op, value = self.op, self.value
-        if op == "eq":
-            sql, params = eq(value)
-        elif op == "neq":
-            sql, params = eq(value)
-            sql = f"NOT COALESCE({sql}, 0)"
-        elif op == "in":
-            parts = [eq(x) for x in value]
-            sql = "(" + " OR ".join(p[0] for p in parts) + ")"
-            params = [x for p in parts for x in p[1]]
+        if op in EQUALITY_OPS:
+            sql, params = _equality(op, value, eq, false="0")
         elif op == "contains":
             element = f"EXISTS (SELECT 1 FROM json_each({col}, %s) AS je WHERE je.value = %s)"
             if isinstance(value, str):

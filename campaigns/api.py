@@ -141,8 +141,9 @@ class TrackingOut(CamelOut):
     clicks: bool
 
 
-class VersionOut(CamelOut):
-    number: int
+class _SettingsOut(CamelOut):
+    """What a version holds; a campaign shows its current version's."""
+
     channel_configuration_id: int | None
     audience_id: int | None
     identity_namespace: str
@@ -152,7 +153,11 @@ class VersionOut(CamelOut):
     allow_profile_creation: bool
 
 
-class CampaignOut(CamelOut):
+class VersionOut(_SettingsOut):
+    number: int
+
+
+class CampaignOut(_SettingsOut):
     id: int
     name: str
     description: str
@@ -161,13 +166,6 @@ class CampaignOut(CamelOut):
     category: str
     channel: str
     status: str
-    channel_configuration_id: int | None
-    audience_id: int | None
-    identity_namespace: str
-    content: dict[str, Any]
-    schedule: ScheduleOut
-    tracking: TrackingOut
-    allow_profile_creation: bool
     has_draft_version: bool
     draft_version: VersionOut | None = None
     failure_reason: str
