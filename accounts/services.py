@@ -11,8 +11,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import default_token_generator
-from django.core.cache import cache, caches
-from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -47,8 +45,16 @@ def api_key_create(*, user, name: str) -> tuple[ApiKey, str]:
 
 
 def api_key_revoke(*, key: ApiKey) -> None:
-    """Revoke ``key``; revoking twice keeps the first revocation time."""
+    """Revoke ``key``; revoking twice keeps the first revocation time.
+
+    Other processes may still answer reads with the key for up to
+    ``API_KEY_CACHE_SECONDS`` (accounts/keycache.py); no trigger is accepted
+    after this commits (the trigger's INSERT checks the key itself).
+    """
+    from accounts.keycache import forget
+
     ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    forget(key.prefix)
 
 
 def api_key_authenticate(plain: str) -> ApiKey | None:
@@ -71,38 +77,24 @@ def api_key_throttle(key: ApiKey) -> int | None:
     """Count one request against ``key``'s per-minute limit.
 
     Returns None when the request may proceed, else the seconds until the
-    current minute ends (the ``Retry-After``). A fixed window counted with the
-    shared cache's atomic ``incr`` (Redis in production), so every web process
-    shares one count and a request costs one round trip.
+    current minute ends (the ``Retry-After``). A fixed window counted in Redis
+    (or a locked file on the embedded default, accounts/ratelimit.py), so every
+    web process shares one count and a request costs one round trip.
     """
     limit = settings.API_RATE_LIMIT_PER_MINUTE
     now = time.time()
     window = int(now // 60)
-    cache_key = f"apikey-rate:{key.prefix}:{window}"
-    count = _count_in_window(cache_key)
+    count = _count_in_window(key.prefix, window)
     if count <= limit:
         return None
     return max(1, int((window + 1) * 60 - now) + 1)
 
 
-def _count_in_window(cache_key: str) -> int:
+def _count_in_window(name: str, window: int) -> int:
     """Add one to the window's counter and return it (atomic across processes)."""
-    backend = caches["default"]
-    if isinstance(backend, RedisCache):
-        # One round trip instead of three (add, exists, incr): create the
-        # counter with its expiry if missing, then increment, pipelined.
-        key = backend.make_and_validate_key(cache_key)
-        client = backend._cache.get_client(key, write=True)
-        pipe = client.pipeline(transaction=False)
-        pipe.set(key, 0, ex=120, nx=True)
-        pipe.incr(key)
-        return pipe.execute()[1]
-    cache.add(cache_key, 0, timeout=120)
-    try:
-        return cache.incr(cache_key)
-    except ValueError:  # expired between add and incr: start the window again
-        cache.set(cache_key, 1, timeout=120)
-        return 1
+    from accounts.ratelimit import hit
+
+    return hit(f"apikey:{name}", window)
 
 
 def user_invite(*, user) -> str:

@@ -276,9 +276,18 @@ class Run(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     request_id = models.CharField(max_length=255, null=True, blank=True)
     context = models.JSONField(null=True, blank=True)
-    response = models.JSONField(
-        null=True, blank=True
-    )  # the first answer, replayed for a repeated requestId
+    # Runs accepted before the trigger fast path stored their first answer here;
+    # newer runs derive it from id, request_id, created_at and rejected.
+    response = models.JSONField(null=True, blank=True)
+    # A unitary trigger as accepted: [{"userId", "namespace", "value", "profileId",
+    # "context"}], written by the one guarded INSERT of the request and cleared by
+    # the dispatcher once the deliveries (which carry the contexts) exist.
+    recipients = models.JSONField(null=True, blank=True)
+    rejected = models.JSONField(null=True, blank=True)  # [{"userId", "reason"}] of the answer
+    # The dispatcher that is preparing this run, and until when (a dead one's
+    # triggers are taken over when the lease expires).
+    claimed_by = models.CharField(max_length=64, blank=True, default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     # Counters kept up to date by the engine so progress never scans deliveries.
     targeted = models.PositiveIntegerField(default=0)
@@ -300,6 +309,10 @@ class Run(models.Model):
                 condition=Q(kind__in=["one_shot", "occurrence"]),
                 name="run_unique_occurrence",
             ),
+        ]
+        indexes = [
+            # The dispatcher's claim: the oldest queued triggers first.
+            models.Index(fields=["kind", "id"], condition=Q(status="queued"), name="run_queued"),
         ]
 
 
@@ -346,4 +359,12 @@ class Delivery(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["run", "profile"], name="delivery_one_per_run_profile")
         ]
-        indexes = [models.Index(fields=["run", "status"], name="delivery_run_status")]
+        indexes = [
+            models.Index(fields=["run", "status"], name="delivery_run_status"),
+            # Finding expired leases (a dead sender) without scanning every delivery.
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=Q(status="sending"),
+                name="delivery_sending_lease",
+            ),
+        ]

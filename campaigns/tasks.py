@@ -6,6 +6,7 @@ crash or a timeout): the services they call are idempotent.
 
 from __future__ import annotations
 
+from campaigns.engine import dispatch as trigger_dispatch
 from campaigns.engine import runs, schedule, send
 from campaigns.engine.completion import tick as engine_tick
 
@@ -33,3 +34,7 @@ def send_run(run_id: int) -> None:
         runs.enqueue_senders(run_id, 1)
     elif outcome == "done":
         runs.finish_if_done(run_id)
+
+
+def dispatch() -> None:
+    trigger_dispatch.run_dispatcher()

@@ -8,31 +8,9 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 from ninja import NinjaAPI
-from ninja.errors import Throttled
-from ninja.security import HttpBearer
 
-from accounts.permissions import preload_permissions
-from accounts.services import api_key_authenticate, api_key_throttle
 from config import problems
-
-
-class ApiKeyAuth(HttpBearer):
-    """`Authorization: Bearer <key>`; the request then acts as the key's owner.
-
-    Each key may make ``API_RATE_LIMIT_PER_MINUTE`` requests a minute (429 after).
-    """
-
-    def authenticate(self, request: HttpRequest, token: str):
-        key = api_key_authenticate(token.strip())
-        if key is None:
-            return None
-        wait = api_key_throttle(key)
-        if wait is not None:
-            raise Throttled(wait=wait)  # → 429 problem+json with Retry-After
-        preload_permissions(key.user)
-        request.user = key.user
-        request.api_key = key
-        return key
+from config.api_auth import ApiKeyAuth
 
 
 class VolleyApi(NinjaAPI):

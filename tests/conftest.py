@@ -128,3 +128,15 @@ def pytest_sessionfinish(session, exitstatus) -> None:
     shutil.rmtree(Path(settings.VAR_DIR) / f"test-cache-{name}", ignore_errors=True)
     for suffix in ("", "-wal", "-shm"):
         Path(settings.VAR_DIR, f"test-{name}.sqlite3{suffix}").unlink(missing_ok=True)
+
+
+@pytest.fixture(autouse=True)
+def _forget_process_memory():
+    """Per-process memories of the trigger path (keys, campaign snapshots) must
+    not carry one test's rows into the next (ids are reused after a flush)."""
+    from accounts import keycache
+    from campaigns.engine import executions
+
+    keycache.forget()
+    executions.forget_snapshots()
+    yield

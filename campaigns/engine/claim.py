@@ -44,7 +44,7 @@ def claim(run_id: int, size: int, token: str, lease_seconds: int) -> list[int]:
         return sorted(row[0] for row in cursor.fetchall())
 
 
-def reclaim_expired(run_id: int | None = None) -> int:
+def reclaim_expired(run_id: int | None = None, *, kinds: list[str] | None = None) -> int:
     """Give deliveries whose lease expired back to ``pending``.
 
     Their sender died (or stalled) somewhere between claim and record: the
@@ -55,6 +55,8 @@ def reclaim_expired(run_id: int | None = None) -> int:
     expired = Delivery.objects.filter(status=Delivery.Status.SENDING, lease_expires_at__lt=moment)
     if run_id is not None:
         expired = expired.filter(run_id=run_id)
+    if kinds is not None:
+        expired = expired.filter(run__kind__in=kinds)
     total = 0
     with transaction.atomic():
         # A stopped run's abandoned batch is cancelled, never handed out again.

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from django.core.cache import cache
 from django.db.models import Q
 
 from campaigns.engine.claim import reclaim_expired
 from campaigns.engine.clock import now
 from campaigns.engine.conf import knob
+from campaigns.engine.dispatch import ensure_dispatcher
 from campaigns.engine.runs import ACTIVE, enqueue_senders, enqueue_start, finish_if_done
 from campaigns.engine.schedule import (
     activate_campaign,
@@ -21,6 +23,8 @@ from campaigns.models import Campaign, CampaignStatus, CampaignType, Run
 from campaigns.transitions import transition
 
 logger = logging.getLogger(__name__)
+
+DISPATCHED = (Run.Kind.API_UNITARY, Run.Kind.API_AUDIENCE)
 
 
 def complete_campaigns(moment: datetime) -> list[int]:
@@ -48,14 +52,40 @@ def complete_campaigns(moment: datetime) -> list[int]:
     return done
 
 
+# A queued run younger than this has a start task on its way: the tick leaves it.
+START_GRACE = timedelta(minutes=2)
+
+
 def drive_runs() -> None:
-    """Restart runs nobody is working on (a dead worker, a lost task)."""
+    """Restart runs nobody is working on (a dead worker, a lost task).
+
+    API triggers waiting in ``queued`` are the dispatcher's (ensure_dispatcher);
+    other queued runs get a start task only once they are older than the grace,
+    and at most once per grace period — not a new task every minute.
+    """
     moment = now()
-    for run in Run.objects.filter(status__in=ACTIVE).only("id", "status", "scheduled_for"):
+    for run in Run.objects.filter(status__in=ACTIVE).only(
+        "id", "kind", "status", "scheduled_for", "created_at"
+    ):
         if run.status == Run.Status.SENDING:
             if not finish_if_done(run.pk) and not is_beating(run.pk):
                 enqueue_senders(run.pk, knob("ENGINE_SENDERS"))
-        elif not is_beating(run.pk) and (run.scheduled_for is None or run.scheduled_for <= moment):
+            continue
+        if run.status == Run.Status.QUEUED and run.kind in DISPATCHED:
+            continue
+        if run.status == Run.Status.MATERIALIZING and run.kind == Run.Kind.API_UNITARY:
+            continue  # the dispatcher takes over an expired claim itself
+        due = run.scheduled_for is None or run.scheduled_for <= moment
+        if (
+            due
+            and not is_beating(run.pk)
+            and max(run.created_at, run.scheduled_for or run.created_at) < moment - START_GRACE
+            and cache.add(
+                f"engine:restart:{run.pk}:{run.created_at.timestamp()}",
+                1,
+                timeout=int(START_GRACE.total_seconds()),
+            )
+        ):
             enqueue_start(run)
 
 
@@ -77,5 +107,6 @@ def tick() -> None:
     start_due_campaigns(moment)
     plan_live_campaigns(moment)
     reclaim_expired()
+    ensure_dispatcher()
     drive_runs()
     complete_campaigns(moment)

@@ -23,6 +23,18 @@ DEFAULTS = {
     "ENGINE_ACTIVATION_GRACE_SECONDS": 600,
     # Transient failures wait base × 2^(attempt-1) seconds before the next try.
     "ENGINE_RETRY_BASE_SECONDS": 30,
+    # API triggers prepared and sent together by one dispatcher pass.
+    "ENGINE_DISPATCH_BATCH": 100,
+    # Dispatcher tasks working at once across the installation; the first stays
+    # resident (it polls), the others start under a backlog and leave when idle.
+    "ENGINE_DISPATCHERS": 2,
+    # A dispatcher task works this long, then hands over to a fresh one.
+    "ENGINE_DISPATCH_BUDGET_SECONDS": 300,
+    # Triggers claimed by a dispatcher that died are taken over after this long.
+    "ENGINE_DISPATCH_LEASE_SECONDS": 15,
+    # An idle dispatcher looks for triggers at least this often (milliseconds),
+    # so a lost wake-up delays a trigger by this much at most.
+    "ENGINE_DISPATCH_POLL_MS": 500,
     # One-shot campaigns complete this long after activation (SPEC §3).
     "ENGINE_ONE_SHOT_COMPLETE_SECONDS": 3 * 24 * 3600,
 }

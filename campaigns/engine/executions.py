@@ -1,19 +1,36 @@
-"""API-triggered runs (SPEC §7): one per requestId, answered once, replayed after."""
+"""API-triggered runs (SPEC §7): accepted by one guarded INSERT, sent by the dispatcher.
+
+Accepting a trigger is one statement: ``INSERT … SELECT … WHERE`` the campaign
+is live, API-triggered and inside its window, and the API key is still active,
+``ON CONFLICT (campaign, requestId) DO NOTHING RETURNING id``. So:
+
+* accepted means committed: the 202 is given only once the row exists, and it
+  does not depend on the broker (the dispatcher finds the row without a push);
+* a campaign stopped, or a key revoked, before that statement runs refuses the
+  trigger, whatever this process remembered about either;
+* a repeated ``requestId`` — even two at the same instant — inserts nothing and
+  answers the first trigger's answer, byte for byte (the answer is derived from
+  the row's own columns, all written by that one statement).
+
+Everything else — creating profiles, eligibility, deliveries, rendering,
+sending — happens in the cluster (campaigns/engine/dispatch.py).
+"""
 
 from __future__ import annotations
 
-import functools
 import json
+import time
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import connection
 from django.utils.translation import gettext as _
 
+from accounts.models import ApiKey
 from audiences.models import Profile
-from audiences.selectors import annotate_eligibility
+from audiences.services import normalize_identity
 from campaigns.engine.clock import now
-from campaigns.engine.runs import enqueue_start
-from campaigns.models import Campaign, CampaignStatus, CampaignType, Delivery, Run
+from campaigns.models import Campaign, CampaignStatus, CampaignType, CampaignVersion, Run
 
 MAX_CONTEXT_BYTES = 200 * 1024
 NAMESPACE_FIELDS = {
@@ -22,9 +39,14 @@ NAMESPACE_FIELDS = {
     "profile_id": "profile_id",
     "push_token": "push_token",
 }
+# How long a web process trusts what it read about a campaign before it reads
+# again. Only for answering early: the INSERT re-checks everything it guards.
+SNAPSHOT_SECONDS = 2.0
 
 
 class ExecutionRefused(Exception):
+    """A trigger that may not be accepted now; ``status`` is the answer's code."""
+
     def __init__(self, status: int, detail: str):
         super().__init__(detail)
         self.status = status
@@ -42,167 +64,291 @@ def context_too_large(context) -> bool:
     return len(json.dumps(context or {}, separators=(",", ":")).encode()) > MAX_CONTEXT_BYTES
 
 
-def check_triggerable(campaign: Campaign, *, audience: bool = False) -> None:
-    """409 with the reason unless the campaign may be triggered now."""
-    if campaign.type != CampaignType.API_TRIGGERED:
-        raise ExecutionRefused(409, _("The campaign is not API-triggered."))
-    if campaign.status != CampaignStatus.LIVE:
-        raise ExecutionRefused(
-            409, _("The campaign is %(status)s, not live.") % {"status": campaign.status}
+# ----------------------------------------------------------------- snapshots
+
+
+@dataclass(frozen=True)
+class CampaignSnapshot:
+    """What a trigger needs to know about a campaign, as last read by this process."""
+
+    id: int
+    type: str
+    status: str
+    restricted: bool
+    live_version_id: int | None
+    start_at: datetime | None
+    end_at: datetime | None
+    audience_id: int | None
+    allow_profile_creation: bool
+    read_at: float
+
+
+_snapshots: dict[int, CampaignSnapshot] = {}
+
+
+def campaign_snapshot(campaign_id: int, *, fresh: bool = False) -> CampaignSnapshot | None:
+    moment = time.monotonic()
+    snap = _snapshots.get(campaign_id)
+    if snap is not None and not fresh and moment - snap.read_at < SNAPSHOT_SECONDS:
+        return snap
+    row = (
+        Campaign.objects.filter(pk=campaign_id)
+        .values_list(
+            "type",
+            "status",
+            "restricted",
+            "live_version_id",
+            "live_version__start_at",
+            "live_version__end_at",
+            "live_version__audience_id",
+            "live_version__allow_profile_creation",
         )
-    version = campaign.live_version
-    moment = now()
-    if version.start_at and moment < version.start_at:
-        raise ExecutionRefused(409, _("The campaign's start date has not been reached."))
-    if version.end_at and moment >= version.end_at:
-        raise ExecutionRefused(409, _("The campaign's end date has passed."))
-    if audience and version.audience_id is None:
-        raise ExecutionRefused(409, _("The campaign has no audience."))
+        .first()
+    )
+    if row is None:
+        _snapshots.pop(campaign_id, None)
+        return None
+    if len(_snapshots) > 4096:
+        _snapshots.clear()
+    snap = _snapshots[campaign_id] = CampaignSnapshot(campaign_id, *row[:7], bool(row[7]), moment)
+    return snap
 
 
-def _existing(campaign: Campaign, request_id: str) -> Run | None:
-    return Run.objects.filter(campaign=campaign, request_id=request_id).first()
+def forget_snapshots() -> None:
+    _snapshots.clear()
 
 
-_SENTINEL = "\x00volley-recipient\x00"
+def refusal(snap: CampaignSnapshot, *, audience: bool, moment: datetime) -> str | None:
+    """Why the campaign may not be triggered now (409's detail), or None."""
+    if snap.type != CampaignType.API_TRIGGERED:
+        return _("The campaign is not API-triggered.")
+    if snap.status != CampaignStatus.LIVE or snap.live_version_id is None:
+        return _("The campaign is %(status)s, not live.") % {"status": snap.status}
+    if snap.start_at and moment < snap.start_at:
+        return _("The campaign's start date has not been reached.")
+    if snap.end_at and moment >= snap.end_at:
+        return _("The campaign's end date has passed.")
+    if audience and snap.audience_id is None:
+        return _("The campaign has no audience.")
+    return None
 
 
-@functools.lru_cache(maxsize=64)
-def _lookup_sql(channel: str, category: str, field: str) -> tuple[str, tuple, int]:
-    """The SQL finding one profile by ``field`` with its eligibility, compiled
-    once per process: compiling the annotated query cost more than running it."""
-    qs = annotate_eligibility(Profile.objects.all(), channel=channel, category=category)
-    sql, params = qs.filter(**{field: _SENTINEL}).order_by("pk")[:1].query.sql_with_params()
-    return sql, tuple(params), params.index(_SENTINEL)
+def check_triggerable(campaign: Campaign, *, audience: bool = False) -> None:
+    """409 with the reason unless ``campaign`` may be triggered now (read afresh)."""
+    snap = campaign_snapshot(campaign.pk, fresh=True)
+    reason = refusal(snap, audience=audience, moment=now()) if snap else _("Not found.")
+    if reason:
+        raise ExecutionRefused(409, reason)
 
 
-def _find_eligible(campaign: Campaign, field: str, value) -> Profile | None:
-    sql, params, index = _lookup_sql(campaign.channel, campaign.category, field)
-    params = (*params[:index], value, *params[index + 1 :])
-    return next(iter(Profile.objects.raw(sql, params)), None)
+# ----------------------------------------------------------------- recipients
 
 
-def _resolve(campaign: Campaign, recipients: list[Recipient]):
-    """Profiles for the recipients (created when the campaign allows), each
-    annotated with its address and exclusion reason; the rejected."""
-    allow = campaign.live_version.allow_profile_creation
-    found: dict[str, Profile] = {}
-    rejected = []
+def resolve(snap: CampaignSnapshot, recipients: list[Recipient]) -> tuple[list, list]:
+    """The recipients as the trigger stores them, and the rejected ones.
+
+    One indexed SELECT finds the known profiles. Unknown recipients are
+    rejected unless the campaign creates profiles (the dispatcher creates them);
+    two recipients that are the same person are sent once.
+    """
+    normalized: list[tuple[Recipient, str, str | None]] = []
+    rejected: list[dict] = []
+    wanted: dict[str, set[str]] = {}
     for recipient in recipients:
         field = NAMESPACE_FIELDS[recipient.namespace]
-        value = recipient.user_id.strip()
-        if field == "email":
-            value = value.lower()
-        # One query finds the profile and decides its eligibility.
-        profile = _find_eligible(campaign, field, value)
-        if profile is None and allow:
-            created, _created = Profile.objects.get_or_create(**{field: value})
-            profile = annotate_eligibility(
-                Profile.objects.filter(pk=created.pk),
-                channel=campaign.channel,
-                category=campaign.category,
-            ).get()
-        if profile is None:
+        try:
+            value = normalize_identity(recipient.namespace, recipient.user_id)
+        except ValueError:
+            rejected.append({"userId": recipient.user_id, "reason": "invalid_identity"})
+            continue
+        normalized.append((recipient, field, value))
+        wanted.setdefault(field, set()).add(value)
+    found = _known_profiles(wanted) if wanted else {}
+    stored, seen = [], set()
+    for recipient, field, value in normalized:
+        profile_id = found.get((field, value))
+        if profile_id is None and not snap.allow_profile_creation:
             rejected.append({"userId": recipient.user_id, "reason": "unknown_recipient"})
-        elif profile.pk in {p.pk for p in found.values()}:
+            continue
+        person = profile_id if profile_id is not None else (field, value)
+        if person in seen:
             rejected.append({"userId": recipient.user_id, "reason": "duplicate"})
-        else:
-            found[recipient.user_id] = profile
-    return found, rejected
-
-
-def execution_unitary(*, campaign: Campaign, request_id: str, recipients: list[Recipient]) -> dict:
-    """Create the run for an API trigger to named recipients; the answer to give.
-
-    The same ``request_id`` again returns the first answer and sends nothing.
-    A new request costs no look-up for an earlier one: the run's unique
-    (campaign, request_id) constraint detects the replay, which then reads the
-    first answer.
-    """
-    try:
-        check_triggerable(campaign)
-    except ExecutionRefused:
-        run = _existing(campaign, request_id)  # a replay is answered even when refused now
-        if run is not None:
-            return run.response
-        raise
-    try:
-        with transaction.atomic():
-            found, rejected = _resolve(campaign, recipients)
-            deliveries = _plan_deliveries(found, recipients)
-            run = Run.objects.create(
-                campaign=campaign,
-                version=campaign.live_version,
-                kind=Run.Kind.API_UNITARY,
-                request_id=request_id,
-                targeted=len(deliveries),
-                excluded=sum(1 for d in deliveries if d.status == Delivery.Status.EXCLUDED),
-            )
-            for delivery in deliveries:
-                delivery.run = run
-            Delivery.objects.bulk_create(deliveries)
-            run.response = _answer(run, request_id, rejected)
-            run.save(update_fields=["response"])
-            enqueue_start(run)
-    except IntegrityError:  # this requestId was seen before (or raced us): replay its answer
-        run = _existing(campaign, request_id)
-        if run is None:
-            raise
-        return run.response
-    return run.response
-
-
-def _plan_deliveries(found: dict, recipients) -> list[Delivery]:
-    contexts = {r.user_id: r.context for r in recipients}
-    deliveries = []
-    for user_id, profile in found.items():
-        reason = profile.exclusion_reason or ""
-        deliveries.append(
-            Delivery(
-                profile=profile,
-                status=Delivery.Status.EXCLUDED if reason else Delivery.Status.PENDING,
-                reason=reason,
-                address=profile.address or "",
-                context=contexts.get(user_id) or {},
-            )
+            continue
+        seen.add(person)
+        stored.append(
+            {
+                "userId": recipient.user_id,
+                "field": field,
+                "value": value,
+                "profileId": profile_id,
+                "context": recipient.context or {},
+            }
         )
-    return deliveries
+    return stored, rejected
 
 
-def _answer(run: Run, request_id: str, rejected: list) -> dict:
+def _known_profiles(wanted: dict[str, set[str]]) -> dict[tuple[str, str], int]:
+    # Hand-written: building the equivalent ORM query cost more than running it.
+    table = Profile._meta.db_table
+    clauses, params = [], []
+    for field, values in sorted(wanted.items()):
+        clauses.append(f"{field} IN ({', '.join(['%s'] * len(values))})")
+        params.extend(sorted(values))
+    sql = f"SELECT id, email, phone, profile_id, push_token FROM {table} WHERE " + " OR ".join(
+        clauses
+    )
+    found: dict[tuple[str, str], int] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for pk, *identities in cursor.fetchall():
+            fields = ("email", "phone", "profile_id", "push_token")
+            for field, value in zip(fields, identities, strict=True):
+                if value is not None:
+                    found[(field, value)] = pk
+    return found
+
+
+# ----------------------------------------------------------------- accepting
+
+
+def _insert_sql(audience: bool) -> str:
+    run, campaign, version = (
+        Run._meta.db_table,
+        Campaign._meta.db_table,
+        CampaignVersion._meta.db_table,
+    )
+    key, user = ApiKey._meta.db_table, ApiKey._meta.get_field("user").related_model._meta.db_table
+    json_param = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
+    return f"""
+INSERT INTO {run} (campaign_id, version_id, kind, status, scheduled_for, request_id,
+    context, recipients, rejected, error, targeted, excluded, sent, failed, duplicates,
+    claimed_by, created_at)
+SELECT c.id, c.live_version_id, %s, 'queued', %s, %s,
+    {json_param}, {json_param}, {json_param}, '', 0, 0, 0, 0, 0, '', %s
+FROM {campaign} c JOIN {version} v ON v.id = c.live_version_id
+WHERE c.id = %s AND c.status = 'live' AND c.type = 'api_triggered' AND c.restricted = %s
+    AND (v.start_at IS NULL OR v.start_at <= %s) AND (v.end_at IS NULL OR v.end_at > %s)
+    {"AND v.audience_id IS NOT NULL" if audience else ""}
+    AND EXISTS (SELECT 1 FROM {key} k JOIN {user} u ON u.id = k.user_id
+                WHERE k.id = %s AND k.revoked_at IS NULL AND u.is_active)
+ON CONFLICT (campaign_id, request_id) WHERE request_id IS NOT NULL DO NOTHING
+RETURNING id
+"""
+
+
+def _dump(value) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def answer(execution_id: int, request_id: str, created_at: datetime, rejected) -> dict:
     return {
-        "executionId": run.pk,
+        "executionId": execution_id,
         "requestId": request_id,
-        "createdAt": run.created_at.isoformat(),
-        "rejected": rejected,
+        "createdAt": created_at.isoformat(),
+        "rejected": rejected or [],
     }
 
 
-def execution_audience(
-    *, campaign: Campaign, request_id: str, context: dict, execute_at=None
+def replay(campaign_id: int, request_id: str) -> dict | None:
+    """The first answer given to ``request_id`` on this campaign, if any."""
+    row = (
+        Run.objects.filter(campaign_id=campaign_id, request_id=request_id)
+        .values_list("id", "created_at", "rejected", "response")
+        .first()
+    )
+    if row is None:
+        return None
+    pk, created_at, rejected, response = row
+    return response or answer(pk, request_id, created_at, rejected)
+
+
+def _accept(
+    *,
+    snap: CampaignSnapshot,
+    key_id: int,
+    kind: str,
+    request_id: str,
+    context=None,
+    recipients=None,
+    rejected=None,
+    scheduled_for=None,
 ) -> dict:
-    """Create the run for an API trigger to the campaign's audience."""
-    run = _existing(campaign, request_id)
-    if run is not None:
-        return run.response
-    check_triggerable(campaign, audience=True)
-    try:
-        with transaction.atomic():
-            run = Run.objects.create(
-                campaign=campaign,
-                version=campaign.live_version,
-                kind=Run.Kind.API_AUDIENCE,
-                request_id=request_id,
-                context=context or {},
-                scheduled_for=execute_at,
-            )
-            run.response = _answer(run, request_id, [])
-            run.save(update_fields=["response"])
-            if execute_at is None or execute_at <= now():
-                enqueue_start(run)
-    except IntegrityError:
-        return _existing(campaign, request_id).response
-    return run.response
+    moment = now()
+    audience = kind == Run.Kind.API_AUDIENCE
+    reason = refusal(snap, audience=audience, moment=moment)
+    if reason is None:
+        adapt = connection.ops.adapt_datetimefield_value
+        params = [
+            kind,
+            adapt(scheduled_for),
+            request_id,
+            _dump(context),
+            _dump(recipients),
+            _dump(rejected),
+            adapt(moment),
+            snap.id,
+            snap.restricted,
+            adapt(moment),
+            adapt(moment),
+            key_id,
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(_insert_sql(audience), params)
+            row = cursor.fetchone()
+        if row is not None:
+            from campaigns.engine import dispatch
+
+            dispatch.notify()
+            return answer(row[0], request_id, moment, rejected)
+    # Not inserted: a replay (answered even when the campaign is refused now),
+    # or the guard refused it. Say why from a fresh read.
+    first = replay(snap.id, request_id)
+    if first is not None:
+        return first
+    fresh = campaign_snapshot(snap.id, fresh=True)
+    if fresh is None:
+        raise ExecutionRefused(404, _("Not found."))
+    reason = refusal(fresh, audience=audience, moment=now())
+    if reason:
+        raise ExecutionRefused(409, reason)
+    if not ApiKey.objects.filter(pk=key_id, revoked_at__isnull=True, user__is_active=True).exists():
+        from accounts.keycache import forget
+
+        forget()
+        raise ExecutionRefused(401, _("The API key is not valid."))
+    raise ExecutionRefused(409, _("The campaign changed while the trigger was accepted; retry."))
+
+
+def accept_unitary(
+    *, snap: CampaignSnapshot, key_id: int, request_id: str, recipients: list[Recipient]
+) -> dict:
+    """Accept a trigger to named recipients; the answer to give (202)."""
+    stored, rejected = ([], [])
+    if refusal(snap, audience=False, moment=now()) is None:
+        stored, rejected = resolve(snap, recipients)
+    return _accept(
+        snap=snap,
+        key_id=key_id,
+        kind=Run.Kind.API_UNITARY,
+        request_id=request_id,
+        recipients=stored,
+        rejected=rejected,
+    )
+
+
+def accept_audience(
+    *, snap: CampaignSnapshot, key_id: int, request_id: str, context: dict, execute_at=None
+) -> dict:
+    """Accept a trigger to the campaign's audience; the answer to give (202)."""
+    return _accept(
+        snap=snap,
+        key_id=key_id,
+        kind=Run.Kind.API_AUDIENCE,
+        request_id=request_id,
+        context=context or {},
+        rejected=[],
+        scheduled_for=execute_at,
+    )
 
 
 def execution_status(run: Run) -> dict:

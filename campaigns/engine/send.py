@@ -21,11 +21,12 @@ import os
 import socket
 import time
 import uuid
+from collections import defaultdict
 from datetime import timedelta
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Case, F, IntegerField, Value, When
 
 from campaigns.engine import messaging, throttle
 from campaigns.engine.claim import claim, reclaim_expired
@@ -36,7 +37,6 @@ from campaigns.models import Campaign, Delivery, Run
 
 logger = logging.getLogger(__name__)
 
-SENDABLE_CAMPAIGN = SENDABLE
 _compiled_cache: dict[int, object] = {}
 
 
@@ -190,16 +190,36 @@ def renew_lease(ids: list[int], token: str) -> set[int]:
 
 
 def record(run: Run, token: str, results: list, broken: list[tuple[int, str]]) -> None:
-    """Write each outcome with a compare-and-set on our claim; move the counters."""
+    """Write each outcome of one run's batch (see ``record_many``)."""
+    run_of = {r.delivery_id: run.pk for r in results}
+    run_of.update({pk: run.pk for pk, _error in broken})
+    record_many(run_of, token, results, broken)
+
+
+def record_many(
+    run_of: dict[int, int], token: str, results: list, broken: list[tuple[int, str]]
+) -> None:
+    """Write each outcome with a compare-and-set on our claim; move the counters
+    of every run involved (``run_of``: delivery id → run id) in one UPDATE."""
     moment = now()
     mine = Delivery.objects.filter(claimed_by=token, status=Delivery.Status.SENDING)
     ok_ids = [r.delivery_id for r in results if r.ok]
     sent = mine.filter(id__in=ok_ids).update(
         status=Delivery.Status.SENT, sent_at=moment, lease_expires_at=None
     )
-    failed = 0
+    sent_per_run: dict[int, int] = defaultdict(int)
+    failed_per_run: dict[int, int] = defaultdict(int)
+    if sent == len(ok_ids):
+        for pk in ok_ids:
+            sent_per_run[run_of[pk]] += 1
+    else:  # some were taken from us (lease expired): count only what we wrote
+        ours = Delivery.objects.filter(
+            id__in=ok_ids, claimed_by=token, status=Delivery.Status.SENT, sent_at=moment
+        )
+        for pk in ours.values_list("id", flat=True):
+            sent_per_run[run_of[pk]] += 1
     for delivery_id, error in broken:
-        failed += mine.filter(id=delivery_id).update(
+        failed_per_run[run_of[delivery_id]] += mine.filter(id=delivery_id).update(
             status=Delivery.Status.FAILED, reason="render_error", error=error
         )
     max_attempts = knob("ENGINE_MAX_ATTEMPTS")
@@ -211,7 +231,7 @@ def record(run: Run, token: str, results: list, broken: list[tuple[int, str]]) -
         attempts = row.values_list("attempts", flat=True).first() or 0
         if result.permanent or attempts >= max_attempts:
             code = "rejected" if result.permanent else "retries_exhausted"
-            failed += row.update(
+            failed_per_run[run_of[result.delivery_id]] += row.update(
                 status=Delivery.Status.FAILED, reason=code, error=(result.reason or "")[:2000]
             )
         else:
@@ -222,5 +242,23 @@ def record(run: Run, token: str, results: list, broken: list[tuple[int, str]]) -
                 error=(result.reason or "")[:2000],
                 send_after=moment + timedelta(seconds=base * 2 ** max(attempts - 1, 0)),
             )
-    if sent or failed:
-        Run.objects.filter(pk=run.pk).update(sent=F("sent") + sent, failed=F("failed") + failed)
+    changed = {rid for rid, n in sent_per_run.items() if n} | {
+        rid for rid, n in failed_per_run.items() if n
+    }
+    if len(changed) == 1:
+        (rid,) = changed
+        Run.objects.filter(pk=rid).update(
+            sent=F("sent") + sent_per_run[rid], failed=F("failed") + failed_per_run[rid]
+        )
+    elif changed:
+        Run.objects.filter(pk__in=changed).update(
+            sent=F("sent") + _per_run(sent_per_run), failed=F("failed") + _per_run(failed_per_run)
+        )
+
+
+def _per_run(values: dict[int, int]):
+    return Case(
+        *[When(pk=pk, then=Value(n)) for pk, n in values.items() if n],
+        default=Value(0),
+        output_field=IntegerField(),
+    )

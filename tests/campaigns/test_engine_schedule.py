@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.utils import timezone
 
 from audiences.models import Profile
 from campaigns import tasks
@@ -203,13 +204,32 @@ def test_sending_in_each_profiles_time_zone(queued):
     assert send_after[plain.pk] == start
 
 
-def test_tick_restarts_a_run_nobody_works_on(queued):
-    campaign = make_campaign(upload_audience(make_profiles(1)))
+def test_tick_restarts_a_run_nobody_works_on_once_per_grace_period(queued):
+    with time_machine.travel(datetime(2030, 6, 1, 8, 0, tzinfo=UTC), tick=False) as clock:
+        campaign = make_campaign(upload_audience(make_profiles(1)))
+        activate_campaign(campaign.pk)
+        run = Run.objects.get(campaign=campaign)
+        queued.clear()
+        tick()  # its start task was enqueued a moment ago: not again
+        assert ("campaigns.tasks.start_run", run.pk) not in queued
+        clock.shift(timedelta(minutes=3))
+        tick()
+        tick()  # a minute later, or a second cluster: still one task
+        assert queued.count(("campaigns.tasks.start_run", run.pk)) == 1
+
+
+def test_tick_leaves_queued_api_triggers_to_the_dispatcher(queued):
+    campaign = make_campaign(upload_audience(make_profiles(1)), type="api_triggered")
     activate_campaign(campaign.pk)
-    run = Run.objects.get(campaign=campaign)
+    campaign.refresh_from_db()
+    run = Run.objects.create(
+        campaign=campaign, version=campaign.live_version, kind="api_unitary", request_id="r"
+    )
     queued.clear()
-    tick()
-    assert ("campaigns.tasks.start_run", run.pk) in queued
+    with time_machine.travel(timezone.now() + timedelta(minutes=10), tick=False):
+        tick()
+    assert not [call for call in queued if call[0] == "campaigns.tasks.start_run"]
+    assert run.pk
 
 
 def test_periodic_work_is_declared_once():

@@ -1,0 +1,537 @@
+"""The trigger dispatcher: accepted API triggers → deliveries → provider, in batches.
+
+A dispatcher is a django-q2 task that loops for a time budget:
+
+1. claim up to ``ENGINE_DISPATCH_BATCH`` queued triggers under a lease
+   (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's IMMEDIATE transactions
+   serialize the same UPDATE), so any number of dispatchers on any number of
+   hosts take disjoint batches;
+2. prepare the unitary ones together: create the profiles a campaign may
+   create, decide eligibility for the whole batch in one query per channel and
+   category, insert every delivery in one statement and open the runs for
+   sending, all in one transaction that first checks the lease is still ours;
+3. send them: claim the deliveries, render with each version's compiled
+   templates, and send over one provider connection per channel configuration,
+   inside the same gate as every other batch (campaigns/engine/gate.py), so a
+   stop still means nothing is sent after it returns;
+4. close the runs that have nothing left.
+
+Audience triggers are claimed the same way and handed to the ordinary run path.
+
+Waking up: the request that accepted a trigger pushes a best-effort wake-up
+(Redis) after its commit, and an idle dispatcher also polls every
+``ENGINE_DISPATCH_POLL_MS``, so a lost push costs at most that long. Slots
+(``ENGINE_DISPATCHERS``) bound how many dispatchers run at once; slot 0 is
+resident, the others are started under a backlog and leave when idle. A slot is
+a Redis key with a short expiry, or an ``flock`` held by the process on the
+embedded default: a killed worker frees its slot within seconds, and the next
+trigger (or the minute tick) starts a new dispatcher. Triggers it had claimed
+are taken over when their lease expires; deliveries it had claimed, when theirs
+does (each re-send counted as a possible duplicate on the run).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import socket
+import time
+import uuid
+from collections import defaultdict
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, IntegerField, Value, When
+
+from audiences.models import Profile
+from audiences.selectors import annotate_eligibility
+from campaigns.engine import messaging
+from campaigns.engine.clock import now
+from campaigns.engine.conf import knob
+from campaigns.engine.gate import SENDABLE, enter_batch
+from campaigns.engine.send import compiled_for, limits_for, record_many, renew_lease
+from campaigns.models import Campaign, Delivery, Run
+from config.redis import namespaced, redis_client
+
+logger = logging.getLogger(__name__)
+
+TASK = "campaigns.tasks.dispatch"
+_KINDS = (Run.Kind.API_UNITARY, Run.Kind.API_AUDIENCE)
+
+
+def _token() -> str:
+    return f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:16]}"
+
+
+# ----------------------------------------------------------------- claiming
+
+_CLAIM = """
+UPDATE {run} SET status = 'materializing', claimed_by = %s, lease_expires_at = %s,
+    started_at = COALESCE(started_at, %s)
+WHERE id IN (
+    SELECT id FROM {run}
+    WHERE status = 'queued' AND kind IN ('api_unitary', 'api_audience')
+        AND (scheduled_for IS NULL OR scheduled_for <= %s)
+    ORDER BY id LIMIT %s {lock}
+)
+RETURNING id
+"""
+
+_TAKE_OVER = """
+UPDATE {run} SET claimed_by = %s, lease_expires_at = %s
+WHERE id IN (
+    SELECT id FROM {run}
+    WHERE status = 'materializing' AND kind = 'api_unitary' AND lease_expires_at < %s
+    ORDER BY id LIMIT %s {lock}
+)
+RETURNING id
+"""
+
+
+def claim_triggers(token: str, limit: int, *, expired: bool = False) -> list[int]:
+    """Take up to ``limit`` due triggers (or, with ``expired``, a dead
+    dispatcher's) under a lease; their run ids."""
+    moment = now()
+    adapt = connection.ops.adapt_datetimefield_value
+    lease = adapt(moment + timedelta(seconds=knob("ENGINE_DISPATCH_LEASE_SECONDS")))
+    lock = "FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    if expired:
+        sql = _TAKE_OVER.format(run=Run._meta.db_table, lock=lock)
+        params = [token, lease, adapt(moment), limit]
+    else:
+        sql = _CLAIM.format(run=Run._meta.db_table, lock=lock)
+        params = [token, lease, adapt(moment), adapt(moment), limit]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+# ----------------------------------------------------------------- preparing
+
+
+def _create_profiles(runs: list[Run]) -> None:
+    """Profiles for recipients of campaigns that create them (rare; one by one)."""
+    for run in runs:
+        for recipient in run.recipients or []:
+            if recipient.get("profileId") is not None:
+                continue
+            lookup = {recipient["field"]: recipient["value"]}
+            try:
+                with transaction.atomic():
+                    profile, _created = Profile.objects.get_or_create(**lookup)
+            except IntegrityError:  # created meanwhile by someone else
+                profile = Profile.objects.filter(**lookup).first()
+            recipient["profileId"] = profile.pk if profile else None
+
+
+def _eligibility(runs: list[Run]) -> dict[tuple[str, str], dict[int, tuple]]:
+    """(channel, category) → profile id → (address, exclusion reason): one query each."""
+    wanted: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for run in runs:
+        key = (run.campaign.channel, run.campaign.category)
+        wanted[key].update(
+            r["profileId"] for r in run.recipients or [] if r.get("profileId") is not None
+        )
+    found = {}
+    for (channel, category), ids in wanted.items():
+        rows = annotate_eligibility(
+            Profile.objects.filter(pk__in=ids), channel=channel, category=category
+        ).values_list("id", "address", "exclusion_reason")
+        found[(channel, category)] = {pk: (address, reason) for pk, address, reason in rows}
+    return found
+
+
+def prepare_unitary(runs: list[Run], token: str) -> list[Run]:
+    """Deliveries for a batch of unitary triggers; the runs now open for sending."""
+    if not runs:
+        return []
+    _create_profiles(runs)
+    eligible = _eligibility(runs)
+    deliveries: dict[int, list[Delivery]] = {}
+    for run in runs:
+        table = eligible[(run.campaign.channel, run.campaign.category)]
+        planned, seen = [], set()
+        for recipient in run.recipients or []:
+            pk = recipient.get("profileId")
+            if pk is None or pk in seen or pk not in table:
+                continue  # erased since it was accepted, or the same person twice
+            seen.add(pk)
+            address, reason = table[pk]
+            planned.append(
+                Delivery(
+                    run_id=run.pk,
+                    profile_id=pk,
+                    status=Delivery.Status.EXCLUDED if reason else Delivery.Status.PENDING,
+                    reason=reason or "",
+                    address=address or "",
+                    context=recipient.get("context") or {},
+                )
+            )
+        deliveries[run.pk] = planned
+    with transaction.atomic():
+        held = set(
+            Run.objects.filter(
+                pk__in=[r.pk for r in runs], claimed_by=token, status=Run.Status.MATERIALIZING
+            )
+            .select_for_update()
+            .values_list("pk", flat=True)
+        )
+        mine = [r for r in runs if r.pk in held]
+        if not mine:
+            return []
+        Delivery.objects.bulk_create(
+            [d for r in mine for d in deliveries[r.pk]], ignore_conflicts=True
+        )
+        targeted = {r.pk: len(deliveries[r.pk]) for r in mine}
+        excluded = {
+            r.pk: sum(d.status == Delivery.Status.EXCLUDED for d in deliveries[r.pk]) for r in mine
+        }
+        # The contexts now live on the deliveries: the trigger keeps none of them.
+        Run.objects.filter(pk__in=held).update(
+            status=Run.Status.SENDING,
+            recipients=None,
+            claimed_by="",
+            lease_expires_at=None,
+            targeted=_per_run(targeted),
+            excluded=_per_run(excluded),
+        )
+    for run in mine:
+        run.status = Run.Status.SENDING
+    return mine
+
+
+def _per_run(values: dict[int, int]):
+    return Case(
+        *[When(pk=pk, then=Value(n)) for pk, n in values.items()],
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+
+
+# ----------------------------------------------------------------- sending
+
+_CLAIM_DELIVERIES = """
+UPDATE {delivery}
+SET status = 'sending', lease_expires_at = %s, claimed_by = %s, attempts = attempts + 1
+WHERE id IN (
+    SELECT id FROM {delivery}
+    WHERE run_id IN ({runs}) AND status = 'pending' AND (send_after IS NULL OR send_after <= %s)
+    ORDER BY id LIMIT %s {lock}
+)
+RETURNING id, run_id
+"""
+
+
+def claim_deliveries(run_ids: list[int], token: str, limit: int) -> list[tuple[int, int]]:
+    moment = now()
+    adapt = connection.ops.adapt_datetimefield_value
+    lock = "FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    sql = _CLAIM_DELIVERIES.format(
+        delivery=Delivery._meta.db_table, runs=", ".join(["%s"] * len(run_ids)), lock=lock
+    )
+    lease = adapt(moment + timedelta(seconds=knob("ENGINE_LEASE_SECONDS")))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [lease, token, *run_ids, adapt(moment), limit])
+        return cursor.fetchall()
+
+
+def send_runs(runs: list[Run], token: str) -> None:
+    """Send every pending delivery of ``runs`` (unthrottled), batch by batch."""
+    by_id = {r.pk: r for r in runs}
+    batch = knob("ENGINE_BATCH_SIZE")
+    while True:
+        claimed = claim_deliveries(list(by_id), token, batch)
+        if not claimed:
+            return
+        _send_claimed(by_id, claimed, token)
+
+
+def _send_claimed(by_id: dict[int, Run], claimed: list[tuple[int, int]], token: str) -> None:
+    ids = [pk for pk, _run in claimed]
+    run_of = dict(claimed)
+    rows = Delivery.objects.filter(
+        id__in=ids, claimed_by=token, status=Delivery.Status.SENDING
+    ).select_related("profile")
+    messages: dict[int | None, list] = defaultdict(list)  # configuration → messages
+    broken: list[tuple[int, str]] = []
+    for delivery in rows:
+        run = by_id[run_of[delivery.pk]]
+        try:
+            compiled = compiled_for(run)
+            rendered = compiled.render(
+                profile=delivery.profile,
+                context=delivery.context if delivery.context is not None else run.context,
+                delivery_id=delivery.pk,
+            )
+        except Exception as exc:  # one bad profile (or content) never fails the batch
+            broken.append((delivery.pk, f"render failed: {exc}"[:500]))
+            continue
+        messages[run.version.channel_configuration_id].append(
+            messaging.outbound(delivery.pk, delivery.address, rendered, run.campaign.category)
+        )
+    campaign_ids = sorted({by_id[r].campaign_id for r in set(run_of.values())})
+    with transaction.atomic():
+        for campaign_id in campaign_ids:  # in order: no deadlock between batches
+            enter_batch(campaign_id)
+        sendable = set(
+            Campaign.objects.filter(pk__in=campaign_ids, status__in=SENDABLE).values_list(
+                "pk", flat=True
+            )
+        )
+        open_runs = set(
+            Run.objects.filter(pk__in=set(run_of.values()), status=Run.Status.SENDING).values_list(
+                "pk", flat=True
+            )
+        )
+        blocked = [
+            pk
+            for pk, rid in claimed
+            if rid not in open_runs or by_id[rid].campaign_id not in sendable
+        ]
+        if blocked:
+            Delivery.objects.filter(
+                id__in=blocked, claimed_by=token, status=Delivery.Status.SENDING
+            ).update(status=Delivery.Status.CANCELLED, lease_expires_at=None)
+        held = renew_lease([pk for pk in ids if pk not in set(blocked)], token)
+        results = []
+        for batch in messages.values():
+            batch = [m for m in batch if m.delivery_id in held]
+            if not batch:
+                continue
+            config = by_id[run_of[batch[0].delivery_id]].version.channel_configuration
+            try:
+                results += messaging.transport_for(config).send_batch(batch)
+            except messaging.TransportError as exc:
+                results += [
+                    messaging.SendResult(m.delivery_id, False, exc.permanent, exc.reason)
+                    for m in batch
+                ]
+        record_many(run_of, token, results, [b for b in broken if b[0] in held])
+
+
+_FINISH = """
+UPDATE {run} SET status = 'completed', finished_at = %s
+WHERE id IN ({runs}) AND status = 'sending' AND NOT EXISTS (
+    SELECT 1 FROM {delivery} d WHERE d.run_id = {run}.id AND d.status IN ('pending', 'sending')
+)
+RETURNING id
+"""
+
+
+def finish_runs(run_ids: list[int]) -> list[int]:
+    """Close the runs with nothing pending or in flight; their ids."""
+    if not run_ids:
+        return []
+    sql = _FINISH.format(
+        run=Run._meta.db_table,
+        delivery=Delivery._meta.db_table,
+        runs=", ".join(["%s"] * len(run_ids)),
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [connection.ops.adapt_datetimefield_value(now()), *run_ids])
+        return [row[0] for row in cursor.fetchall()]
+
+
+# ----------------------------------------------------------------- one pass
+
+
+def _load(run_ids: list[int], token: str) -> list[Run]:
+    return list(
+        Run.objects.select_related("campaign", "version", "version__channel_configuration")
+        .filter(pk__in=run_ids, claimed_by=token)
+        .order_by("pk")
+    )
+
+
+def dispatch_batch(token: str | None = None, *, expired: bool = False) -> int:
+    """One pass: claim, prepare, send and close a batch of triggers; how many."""
+    from campaigns.engine import runs as run_life
+
+    token = token or _token()
+    run_ids = claim_triggers(token, knob("ENGINE_DISPATCH_BATCH"), expired=expired)
+    if not run_ids:
+        return 0
+    loaded = _load(run_ids, token)
+    unitary = [r for r in loaded if r.kind == Run.Kind.API_UNITARY]
+    for run in loaded:
+        if run.kind == Run.Kind.API_AUDIENCE:
+            # An audience can be large: the ordinary run path materializes it in
+            # one INSERT … SELECT and its senders share the work.
+            if run_life.start_run(run.pk):
+                run_life.enqueue_senders(run.pk, 1)
+    opened = prepare_unitary(unitary, token)
+    fast, throttled = [], []
+    for run in opened:
+        (throttled if limits_for(run) else fast).append(run)
+    for run in throttled:  # the per-run sender keeps the rate
+        run_life.enqueue_senders(run.pk, 1)
+    if fast:
+        send_runs(fast, token)
+        finish_runs([r.pk for r in fast])
+    return len(run_ids)
+
+
+# ----------------------------------------------------------------- the loop
+
+
+class _Slot:
+    """One of ``ENGINE_DISPATCHERS`` places for a running dispatcher."""
+
+    TTL = 3  # seconds a killed dispatcher keeps its Redis slot
+
+    def __init__(self, index: int, handle) -> None:
+        self.index = index
+        self.handle = handle
+        self.renewed = time.monotonic()
+
+    def renew(self) -> None:
+        client = redis_client()
+        if client is not None and time.monotonic() - self.renewed > 1:
+            client.set(_slot_key(self.index), self.handle, ex=self.TTL)
+            self.renewed = time.monotonic()
+
+    def release(self) -> None:
+        client = redis_client()
+        if client is not None:
+            if client.get(_slot_key(self.index)) == self.handle.encode():
+                client.delete(_slot_key(self.index))
+        else:
+            os.close(self.handle)
+
+
+def _slot_key(index: int) -> str:
+    return namespaced(f"dispatcher:{index}")
+
+
+def _slot_path(index: int) -> Path:
+    path = Path(settings.VAR_DIR) / "dispatch" / settings.Q_CLUSTER.get("name", "volley")
+    path.mkdir(parents=True, exist_ok=True)
+    return path / f"slot-{index}.lock"
+
+
+def acquire_slot() -> _Slot | None:
+    client = redis_client()
+    for index in range(max(knob("ENGINE_DISPATCHERS"), 1)):
+        if client is not None:
+            handle = _token()
+            if client.set(_slot_key(index), handle, ex=_Slot.TTL, nx=True):
+                return _Slot(index, handle)
+            continue
+        fd = os.open(_slot_path(index), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return _Slot(index, fd)
+    return None
+
+
+def resident_alive() -> bool:
+    """Is a dispatcher holding slot 0 (the resident one)?"""
+    client = redis_client()
+    if client is not None:
+        return bool(client.exists(_slot_key(0)))
+    fd = os.open(_slot_path(0), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # also releases the lock if we took it
+    return False
+
+
+_last_start = [0.0]
+
+
+def start_dispatcher(*, force: bool = False) -> None:
+    """Enqueue a dispatcher task (at most one a second from this process)."""
+    from campaigns.engine.runs import enqueue
+
+    moment = time.monotonic()
+    if not force and moment - _last_start[0] < 1.0:
+        return
+    _last_start[0] = moment
+    enqueue(TASK, task_name="dispatch")
+
+
+def notify() -> None:
+    """After a trigger committed: wake a dispatcher, start one if none runs.
+
+    Best effort: a failure here delays the trigger by one poll, never loses it.
+    """
+    try:
+        client = redis_client()
+        if client is not None:
+            pipe = client.pipeline(transaction=False)
+            pipe.lpush(namespaced("dispatch:wake"), 1)
+            pipe.exists(_slot_key(0))
+            alive = pipe.execute()[1]
+        else:
+            alive = resident_alive()
+        if not alive:
+            start_dispatcher()
+    except Exception:  # noqa: BLE001 — the dispatcher polls: nothing is lost
+        logger.warning("Could not wake the trigger dispatcher", exc_info=True)
+
+
+def _wait(seconds: float) -> None:
+    client = redis_client()
+    if client is None:
+        time.sleep(seconds)
+        return
+    key = namespaced("dispatch:wake")
+    if client.blpop([key], timeout=max(seconds, 0.01)):
+        client.delete(key)  # one wake-up is enough for every trigger before it
+
+
+def run_dispatcher() -> None:
+    """The dispatcher task: loop over batches for a time budget (see above)."""
+    slot = acquire_slot()
+    if slot is None:
+        return
+    token = _token()
+    budget = time.monotonic() + knob("ENGINE_DISPATCH_BUDGET_SECONDS")
+    poll = knob("ENGINE_DISPATCH_POLL_MS") / 1000
+    full = knob("ENGINE_DISPATCH_BATCH")
+    idle_since = time.monotonic()
+    next_takeover = 0.0
+    try:
+        while time.monotonic() < budget:
+            slot.renew()
+            if time.monotonic() >= next_takeover:
+                _recover(token)
+                next_takeover = time.monotonic() + 5
+            done = dispatch_batch(token)
+            if done:
+                idle_since = time.monotonic()
+                if done >= full:
+                    start_dispatcher()  # a backlog: another slot may help
+                continue
+            if slot.index > 0 and time.monotonic() - idle_since > 2:
+                return  # a helper leaves when the backlog is gone
+            _wait(poll)
+    finally:
+        slot.release()
+        connection.close_if_unusable_or_obsolete()
+    if slot.index == 0:
+        start_dispatcher(force=True)  # hand over to a fresh task
+
+
+def _recover(token: str) -> None:
+    """Take over what dead dispatchers held: triggers, then deliveries."""
+    from campaigns.engine.claim import reclaim_expired
+
+    while dispatch_batch(token, expired=True):
+        pass
+    reclaim_expired(kinds=[Run.Kind.API_UNITARY])
+
+
+def ensure_dispatcher() -> None:
+    """From the minute tick: a dispatcher must be running."""
+    if not resident_alive():
+        start_dispatcher(force=True)
