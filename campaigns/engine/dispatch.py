@@ -523,12 +523,30 @@ def run_dispatcher() -> None:
 
 
 def _recover(token: str) -> None:
-    """Take over what dead dispatchers held: triggers, then deliveries."""
+    """Take over what dead dispatchers left: claimed triggers, claimed
+    deliveries, and opened runs whose deliveries nobody is sending."""
     from campaigns.engine.claim import reclaim_expired
 
     while dispatch_batch(token, expired=True):
         pass
     reclaim_expired(kinds=[Run.Kind.API_UNITARY])
+    orphans = [
+        run
+        for run in Run.objects.select_related(
+            "campaign", "version", "version__channel_configuration"
+        )
+        .filter(
+            kind=Run.Kind.API_UNITARY,
+            status=Run.Status.SENDING,
+            deliveries__status=Delivery.Status.PENDING,
+        )
+        .distinct()
+        .order_by("pk")[: knob("ENGINE_DISPATCH_BATCH")]
+        if not limits_for(run)  # throttled runs have their own senders
+    ]
+    if orphans:
+        send_runs(orphans, token)
+        finish_runs([r.pk for r in orphans])
 
 
 def ensure_dispatcher() -> None:

@@ -6,6 +6,7 @@ starting with ``later`` are refused once with a transient 451, then accepted.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import threading
@@ -24,7 +25,8 @@ def free_port() -> int:
 
 
 class _Handler:
-    def __init__(self):
+    def __init__(self, delay: float = 0.0):
+        self.delay = delay
         self.lock = threading.Lock()
         self.received: list[str] = []
         self.message_ids: list[str] = []
@@ -40,6 +42,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)  # a slow provider
         message_id = ""
         for line in envelope.content.split(b"\r\n"):
             if line.lower().startswith(b"message-id:"):
@@ -54,8 +58,8 @@ class _Handler:
 
 
 class Sink:
-    def __init__(self):
-        self.handler = _Handler()
+    def __init__(self, delay: float = 0.0):
+        self.handler = _Handler(delay)
         self.port = free_port()
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
 
