@@ -1,3 +1,4 @@
+# ruff: noqa: F811 — the cluster fixtures are imported from test_engine_cluster
 """API triggers through real `qcluster` processes, the dispatcher and an SMTP sink."""
 
 from __future__ import annotations
