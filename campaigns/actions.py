@@ -96,6 +96,7 @@ class CampaignAction:
     service: str = ""
     label: str | Promise = ""
     done: str | Promise = ""
+    logged: str | Promise = ""  # how the campaign's history reads its event
     # What the page says instead when the action replaced a live version.
     label_for_version: str | Promise = ""
     done_for_version: str | Promise = ""
@@ -142,6 +143,7 @@ _ENTRIES = [
         permission="campaigns.publish_campaign",
         service="campaign_activate",
         label=_("Activate"),
+        logged=_("Activated"),
         done=_("Activation started: the campaign is being prepared."),
         label_for_version=_("Activate draft version"),
         done_for_version=_("The draft version has replaced the live one."),
@@ -155,6 +157,7 @@ _ENTRIES = [
         permission="campaigns.request_approval_campaign",
         service="campaign_request_approval",
         label=_("Request approval"),
+        logged=_("Requested approval"),
         done=_("Approval requested."),
         label_for_version=_("Request approval of the draft version"),
         offered=draft_or_draft_version,
@@ -166,6 +169,7 @@ _ENTRIES = [
         permission="campaigns.approve_campaign",
         service="campaign_approve",
         label=_("Approve"),
+        logged=_("Approved"),
         done=_("Approved: activation started."),
         done_for_version=_("The draft version has replaced the live one."),
         http_status=202,
@@ -179,6 +183,7 @@ _ENTRIES = [
         permission="campaigns.approve_campaign",
         service="campaign_request_changes",
         label=_("Request changes"),
+        logged=_("Requested changes"),
         done=_("Changes requested: the campaign is a draft again."),
         who=by_approver,
         offered=pending_request,
@@ -190,6 +195,7 @@ _ENTRIES = [
         permission="campaigns.request_approval_campaign",
         service="campaign_cancel_approval",
         label=_("Cancel approval request"),
+        logged=_("Cancelled the approval request"),
         done=_("Approval request cancelled."),
         who=by_requester_or_approver,
         offered=pending_request,
@@ -201,6 +207,7 @@ _ENTRIES = [
         permission="campaigns.change_campaign",
         service="campaign_modify",
         label=_("Modify"),
+        logged=_("Opened a draft version"),
         done=_("A draft version is open beside the live one."),
         takes_comment=False,
         then="edit",
@@ -212,6 +219,7 @@ _ENTRIES = [
         permission="campaigns.add_campaign",
         service="campaign_duplicate",
         label=_("Duplicate"),
+        logged=_("Duplicated"),
         done=_("A copy was created as a draft."),
         takes_comment=False,
         then="edit",
@@ -223,6 +231,7 @@ _ENTRIES = [
         permission="campaigns.publish_campaign",
         service="campaign_stop",
         label=_("Stop"),
+        logged=_("Stopped"),
         done=_("Campaign stopped."),
     ),
     CampaignAction(
@@ -232,6 +241,7 @@ _ENTRIES = [
         permission="campaigns.publish_campaign",
         service="campaign_archive",
         label=_("Archive"),
+        logged=_("Archived"),
         done=_("Campaign archived."),
     ),
     CampaignAction(
@@ -253,17 +263,20 @@ _ENTRIES = [
         permission="campaigns.change_campaign",
         service="campaign_update",
         label=_("Edit"),
+        logged=_("Edited"),
         user_action=False,
     ),
     # The worker's transitions: no user, no permission.
     *(
-        CampaignAction(name, sources=frozenset({source}), target=target, user_action=False)
-        for name, source, target in [
-            ("prepared_scheduled", S.ACTIVATING, S.SCHEDULED),
-            ("prepared_live", S.ACTIVATING, S.LIVE),
-            ("activation_failed", S.ACTIVATING, S.FAILED),
-            ("start", S.SCHEDULED, S.LIVE),
-            ("complete", S.LIVE, S.COMPLETED),
+        CampaignAction(
+            name, sources=frozenset({source}), target=target, logged=logged, user_action=False
+        )
+        for name, source, target, logged in [
+            ("prepared_scheduled", S.ACTIVATING, S.SCHEDULED, _("Prepared and scheduled")),
+            ("prepared_live", S.ACTIVATING, S.LIVE, _("Prepared and live")),
+            ("activation_failed", S.ACTIVATING, S.FAILED, _("Activation failed")),
+            ("start", S.SCHEDULED, S.LIVE, _("Started")),
+            ("complete", S.LIVE, S.COMPLETED, _("Completed")),
         ]
     ),
 ]
