@@ -26,16 +26,11 @@ from django.views.decorators.http import require_http_methods
 from guardian.shortcuts import get_groups_with_perms, get_users_with_perms
 
 from accounts import services
-from accounts.permissions import can_manage_access, can_see, object_perms
+from accounts.permissions import RESTRICTABLE, can_manage_access, can_see, object_perms
+from config.ids import is_id
 
-# kind → (model label, URL name of the object's own page)
-KINDS: dict[str, tuple[str, str]] = {
-    "campaign": ("campaigns.Campaign", "campaigns:detail"),
-    "audience": ("audiences.Audience", "audiences:detail"),
-    "channel": ("channels.ChannelConfiguration", "channels:edit"),
-}
+KINDS = {row.kind: row for row in RESTRICTABLE.values()}
 LEVELS = [("view", gettext_lazy("can view")), ("change", gettext_lazy("can change"))]
-_MAX_ID = 2**63 - 1  # beyond a bigint: not found, never a database error
 
 
 class RestrictForm(forms.Form):
@@ -145,8 +140,8 @@ def access_grants(obj: Model) -> list[dict]:
 
 
 def _object_for(request: HttpRequest, kind: str, pk: int) -> Model:
-    model = apps.get_model(KINDS[kind][0])
-    obj = model.objects.filter(pk=pk).first() if 0 < pk <= _MAX_ID else None
+    model = apps.get_model(KINDS[kind].model)
+    obj = model.objects.filter(pk=pk).first() if is_id(pk) else None
     if obj is None or not can_see(request.user, obj):
         raise Http404
     if not can_manage_access(request.user, obj):
@@ -206,7 +201,7 @@ def access_page(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
         "object": obj,
         "kind": kind,
         "kind_label": obj._meta.verbose_name,
-        "object_url": reverse(KINDS[kind][1], args=[obj.pk]),
+        "object_url": reverse(KINDS[kind].page, args=[obj.pk]),
         "grants": access_grants(obj),
         "restrict_form": forms_["restrict"],
         "grant_form": forms_["grant"],

@@ -24,6 +24,7 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.db.models import Model, QuerySet
@@ -32,23 +33,14 @@ from guardian.shortcuts import get_objects_for_user
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
-# action → the model permission a role must hold (see accounts/roles.py)
+# action → the model permission a role must hold (see accounts/roles.py). The
+# campaign actions (activate, stop …) are added by ``campaigns.actions`` through
+# ``register``: accounts knows permission names, not what campaigns can do.
 ACTIONS: dict[str, str] = {
     # campaigns
     "campaign.view": "campaigns.view_campaign",
     "campaign.view_report": "campaigns.view_campaign_report",
     "campaign.create": "campaigns.add_campaign",
-    "campaign.edit": "campaigns.change_campaign",
-    "campaign.duplicate": "campaigns.add_campaign",
-    "campaign.delete": "campaigns.delete_campaign",
-    "campaign.request_approval": "campaigns.request_approval_campaign",
-    "campaign.cancel_approval": "campaigns.request_approval_campaign",
-    "campaign.modify": "campaigns.change_campaign",
-    "campaign.activate": "campaigns.publish_campaign",
-    "campaign.stop": "campaigns.publish_campaign",
-    "campaign.archive": "campaigns.publish_campaign",
-    "campaign.approve": "campaigns.approve_campaign",
-    "campaign.request_changes": "campaigns.approve_campaign",
     "campaign.manage_access": "campaigns.manage_access_campaign",
     "audience.manage_access": "campaigns.manage_access_campaign",  # administrators
     # audiences and profiles
@@ -70,17 +62,59 @@ ACTIONS: dict[str, str] = {
     "apikey.manage_all": "accounts.manage_all_apikeys",
 }
 
-# The per-object permission that opens a restricted object, by model label.
-_OBJECT_VIEW_PERMS = {
-    "campaigns.campaign": "campaigns.view_campaign",
-    "audiences.audience": "audiences.view_audience",
-    "channels.channelconfiguration": "channels.view_channelconfiguration",
+
+def register(actions: dict[str, str]) -> None:
+    """Add ``{action name: model permission}`` to the vocabulary (an app's own
+    actions, declared where the app declares them)."""
+    for name, permission in actions.items():
+        if ACTIONS.setdefault(name, permission) != permission:
+            raise ValueError(f"{name} is already registered as {ACTIONS[name]}")
+
+
+@dataclass(frozen=True)
+class Restrictable:
+    """A model whose objects can be restricted (SPEC §2), and everything the
+    permission checks, the Access page and its link need to know about it."""
+
+    kind: str  # the vocabulary's prefix: "campaign" → "campaign.manage_access"
+    model: str  # app label and model name, for ``apps.get_model``
+    view: str  # the per-object permissions guardian grants
+    change: str
+    page: str  # URL names: the object's own page and its Access page
+    access_page: str
+
+
+# One row per restrictable model, keyed by ``obj._meta.label_lower``.
+RESTRICTABLE: dict[str, Restrictable] = {
+    "campaigns.campaign": Restrictable(
+        "campaign",
+        "campaigns.Campaign",
+        "campaigns.view_campaign",
+        "campaigns.change_campaign",
+        "campaigns:detail",
+        "campaigns:access",
+    ),
+    "audiences.audience": Restrictable(
+        "audience",
+        "audiences.Audience",
+        "audiences.view_audience",
+        "audiences.change_audience",
+        "audiences:detail",
+        "audiences:access",
+    ),
+    "channels.channelconfiguration": Restrictable(
+        "channel",
+        "channels.ChannelConfiguration",
+        "channels.view_channelconfiguration",
+        "channels.change_channelconfiguration",
+        "channels:edit",
+        "channels:access",
+    ),
 }
-_OBJECT_CHANGE_PERMS = {
-    "campaigns.campaign": "campaigns.change_campaign",
-    "audiences.audience": "audiences.change_audience",
-    "channels.channelconfiguration": "channels.change_channelconfiguration",
-}
+
+
+def restrictable(obj_or_model) -> Restrictable:
+    return RESTRICTABLE[obj_or_model._meta.label_lower]
 
 
 def can(user: AbstractBaseUser | None, action: str, obj: Model | None = None) -> bool:
@@ -97,7 +131,12 @@ def can(user: AbstractBaseUser | None, action: str, obj: Model | None = None) ->
     if not user.has_perm(ACTIONS[action]):
         return False
     if obj is not None and getattr(obj, "restricted", False):
-        return can_see(user, obj) and _has_object_perm(user, obj, _OBJECT_CHANGE_PERMS, action)
+        if not can_see(user, obj):
+            return False
+        # Seeing is enough for the read actions; anything else needs change access.
+        return action.endswith((".view", ".view_report")) or user.has_perm(
+            restrictable(obj).change, obj
+        )
     return True
 
 
@@ -107,21 +146,12 @@ def can_see(user: AbstractBaseUser | None, obj: Model) -> bool:
         return False
     if user.is_superuser:
         return True
-    label = obj._meta.label_lower
-    if not user.has_perm(_OBJECT_VIEW_PERMS[label]):
+    perms = restrictable(obj)
+    if not user.has_perm(perms.view):
         return False
     if not getattr(obj, "restricted", False):
         return True
-    return user.has_perm(_OBJECT_VIEW_PERMS[label], obj) or user.has_perm(
-        _OBJECT_CHANGE_PERMS[label], obj
-    )
-
-
-def _has_object_perm(user, obj: Model, table: dict[str, str], action: str) -> bool:
-    label = obj._meta.label_lower
-    if action.endswith((".view", ".view_report")):
-        return True  # can_see already granted it
-    return user.has_perm(table[label], obj)
+    return user.has_perm(perms.view, obj) or user.has_perm(perms.change, obj)
 
 
 def visible(user: AbstractBaseUser | None, queryset: QuerySet) -> QuerySet:
@@ -131,12 +161,12 @@ def visible(user: AbstractBaseUser | None, queryset: QuerySet) -> QuerySet:
         return queryset.none()
     if user.is_superuser:
         return queryset
-    label = queryset.model._meta.label_lower
-    if not user.has_perm(_OBJECT_VIEW_PERMS[label]):
+    perms = restrictable(queryset.model)
+    if not user.has_perm(perms.view):
         return queryset.none()
     granted = get_objects_for_user(
         user,
-        [_OBJECT_VIEW_PERMS[label], _OBJECT_CHANGE_PERMS[label]],
+        [perms.view, perms.change],
         klass=queryset.model,
         any_perm=True,
         with_superuser=False,
@@ -147,22 +177,15 @@ def visible(user: AbstractBaseUser | None, queryset: QuerySet) -> QuerySet:
     return queryset.filter(Q(restricted=False) | Q(pk__in=granted))
 
 
-_KINDS = {
-    "campaigns.campaign": "campaign",
-    "audiences.audience": "audience",
-    "channels.channelconfiguration": "channel",
-}
-
-
 def object_perms(obj: Model) -> tuple[str, str]:
     """The (view, change) per-object permissions guardian grants on ``obj``."""
-    label = obj._meta.label_lower
-    return _OBJECT_VIEW_PERMS[label], _OBJECT_CHANGE_PERMS[label]
+    perms = restrictable(obj)
+    return perms.view, perms.change
 
 
 def can_manage_access(user: AbstractBaseUser | None, obj: Model) -> bool:
     """May ``user`` restrict ``obj`` and grant or revoke access to it?"""
-    kind = _KINDS[obj._meta.label_lower]
+    kind = restrictable(obj).kind
     if can(user, f"{kind}.manage_access", obj):
         return True
     # An audience's creator manages who shares it (they may restrict it at creation).
@@ -205,3 +228,42 @@ def can_use_admin(user: AbstractBaseUser | None) -> bool:
     if user is None or not user.is_active or not user.is_authenticated:
         return False
     return user.is_superuser or user.groups.filter(name=ADMINISTRATOR).exists()
+
+
+class AdminPermissionsMixin:
+    """A ModelAdmin's ``has_*`` answers, asked of this vocabulary rather than of
+    Django's model permissions: ``permissions`` maps "view", "add", "change" and
+    "delete" to an action name; what it leaves out is never allowed. A
+    restrictable model's list is narrowed with ``visible`` and an object is
+    viewable when ``can_see`` says so (restricted means restricted here too)."""
+
+    permissions: dict[str, str] = {}
+
+    def _allows(self, request, what: str, obj: Model | None = None) -> bool:
+        action = self.permissions.get(what)
+        if action is None:
+            return False
+        if what == "view" and obj is not None and obj._meta.label_lower in RESTRICTABLE:
+            return can_see(request.user, obj)
+        return can(request.user, action, obj)
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if queryset.model._meta.label_lower in RESTRICTABLE:
+            return visible(request.user, queryset)
+        return queryset
+
+    def has_module_permission(self, request) -> bool:
+        return self._allows(request, "view")
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self._allows(request, "view", obj)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return self._allows(request, "add")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._allows(request, "change", obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self._allows(request, "delete", obj)

@@ -10,10 +10,10 @@ from django.contrib import admin
 from guardian.admin import GuardedModelAdmin
 
 from accounts.access import AccessAdminMixin
-from accounts.permissions import can, can_see, visible
+from accounts.permissions import AdminPermissionsMixin, visible
+from audiences.channel_facts import CONSENT_FIELD, IDENTITY_FIELD
 from audiences.models import Audience, ConsentChange, Profile, ProfileImport, Suppression
-from audiences.services import CHANNEL_IDENTITY, CONSENT_FIELD, normalize_identity
-from config.admin import ReadOnlyAdminMixin
+from audiences.services import normalize_identity
 
 
 class ConsentChangeInline(admin.TabularInline):
@@ -28,7 +28,7 @@ class ConsentChangeInline(admin.TabularInline):
 
 
 @admin.register(Profile)
-class ProfileAdmin(admin.ModelAdmin):
+class ProfileAdmin(AdminPermissionsMixin, admin.ModelAdmin):
     list_display = (
         "__str__",
         "email",
@@ -44,18 +44,12 @@ class ProfileAdmin(admin.ModelAdmin):
     readonly_fields = ("created_at", "updated_at")
     inlines = [ConsentChangeInline]
     show_full_result_count = False  # a COUNT(*) per page is slow on millions of profiles
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return can(request.user, "profile.view")
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return can(request.user, "profile.edit")
-
-    def has_add_permission(self, request) -> bool:
-        return can(request.user, "profile.edit")
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return can(request.user, "suppression.manage")  # administrators only
+    permissions = {
+        "view": "profile.view",
+        "add": "profile.edit",
+        "change": "profile.edit",
+        "delete": "suppression.manage",  # administrators only
+    }
 
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
@@ -91,27 +85,13 @@ class ProfileAdmin(admin.ModelAdmin):
 
 
 @admin.register(Suppression)
-class SuppressionAdmin(admin.ModelAdmin):
+class SuppressionAdmin(AdminPermissionsMixin, admin.ModelAdmin):
     list_display = ("address", "channel", "reason", "created_at")
     list_filter = ("channel", "reason")
     search_fields = ("address",)
     date_hierarchy = "created_at"
     readonly_fields = ("created_at",)
-
-    def _may(self, request) -> bool:
-        return can(request.user, "suppression.manage")
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return self._may(request)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return self._may(request)
-
-    def has_add_permission(self, request) -> bool:
-        return self._may(request)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return self._may(request)
+    permissions = dict.fromkeys(("view", "add", "change", "delete"), "suppression.manage")
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
@@ -119,9 +99,9 @@ class SuppressionAdmin(admin.ModelAdmin):
         def clean(this):
             data = super(form, this).clean()
             channel, address = data.get("channel"), (data.get("address") or "").strip()
-            if channel in CHANNEL_IDENTITY and address:
+            if channel in IDENTITY_FIELD and address:
                 try:
-                    data["address"] = normalize_identity(CHANNEL_IDENTITY[channel], address)
+                    data["address"] = normalize_identity(IDENTITY_FIELD[channel], address)
                 except ValueError as exc:
                     this.add_error("address", str(exc))
             return data
@@ -142,7 +122,7 @@ class ProfileImportInline(admin.TabularInline):
 
 
 @admin.register(Audience)
-class AudienceAdmin(AccessAdminMixin, GuardedModelAdmin):
+class AudienceAdmin(AdminPermissionsMixin, AccessAdminMixin, GuardedModelAdmin):
     """Object permissions of restricted audiences are granted here ("Object permissions")."""
 
     list_display = ("name", "kind", "status", "size", "restricted", "updated_at")
@@ -150,23 +130,8 @@ class AudienceAdmin(AccessAdminMixin, GuardedModelAdmin):
     search_fields = ("name",)
     readonly_fields = ("kind", "status", "size", "created_by", "created_at", "updated_at")
     inlines = [ProfileImportInline]
-
-    def get_queryset(self, request):
-        return visible(request.user, super().get_queryset(request))
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        if obj is not None:
-            return can_see(request.user, obj)
-        return can(request.user, "audience.view")
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return can(request.user, "audience.edit", obj)
-
-    def has_add_permission(self, request) -> bool:
-        return False  # rules and uploads are built on the audience pages
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return can(request.user, "audience.delete", obj)
+    # No "add": rules and uploads are built on the audience pages.
+    permissions = {"view": "audience.view", "change": "audience.edit", "delete": "audience.delete"}
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
@@ -185,7 +150,9 @@ class AudienceAdmin(AccessAdminMixin, GuardedModelAdmin):
 
 
 @admin.register(ProfileImport)
-class ProfileImportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ProfileImportAdmin(AdminPermissionsMixin, admin.ModelAdmin):
+    """Written only by the product: administrators look, never change."""
+
     list_display = (
         "file_name",
         "audience",
@@ -196,10 +163,8 @@ class ProfileImportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     list_filter = ("status",)
     readonly_fields = [f.name for f in ProfileImport._meta.fields]
+    permissions = {"view": "audience.view"}
 
     def get_queryset(self, request):
         audiences = visible(request.user, Audience.objects.all())
         return super().get_queryset(request).filter(audience__in=audiences)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return can(request.user, "audience.view")

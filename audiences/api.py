@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import ProtectedError
 from django.http import Http404, HttpRequest
 from django.utils.translation import gettext as _
 from ninja import File, Form, Router, UploadedFile
@@ -48,9 +47,23 @@ class ProfileIn(CamelSchema):
 
 
 class ConsentOut(CamelOut):
+    """Read from the profile's ``consent_<channel>`` fields."""
+
     email: bool
     sms: bool
     push: bool
+
+    @staticmethod
+    def resolve_email(profile: Profile) -> bool:
+        return profile.consent_email
+
+    @staticmethod
+    def resolve_sms(profile: Profile) -> bool:
+        return profile.consent_sms
+
+    @staticmethod
+    def resolve_push(profile: Profile) -> bool:
+        return profile.consent_push
 
 
 class ProfileOut(CamelOut):
@@ -65,24 +78,9 @@ class ProfileOut(CamelOut):
     created_at: datetime
     updated_at: datetime
 
-
-def profile_out(profile: Profile) -> dict:
-    return {
-        "id": profile.pk,
-        "email": profile.email,
-        "phone": profile.phone,
-        "push_token": profile.push_token,
-        "profile_id": profile.profile_id,
-        "attributes": profile.attributes,
-        "timezone": profile.timezone,
-        "consent": {
-            "email": profile.consent_email,
-            "sms": profile.consent_sms,
-            "push": profile.consent_push,
-        },
-        "created_at": profile.created_at,
-        "updated_at": profile.updated_at,
-    }
+    @staticmethod
+    def resolve_consent(profile: Profile) -> Profile:
+        return profile
 
 
 def _namespace(namespace: str) -> str:
@@ -134,19 +132,16 @@ def profile_put(request: HttpRequest, namespace: str, value: str, payload: Profi
     if errors:
         raise ApiProblem(400, _("The request has invalid fields."), errors=errors)
     consent = payload.consent.model_dump(exclude_none=True) if payload.consent else {}
-    try:
-        profile, created = services.profile_upsert(
-            namespace=namespace,
-            value=value,
-            identities=identities,
-            attributes=payload.attributes,
-            timezone=payload.timezone,
-            consent=consent,
-            source="api",
-        )
-    except services.IdentityConflict as exc:
-        raise ApiProblem(409, str(exc)) from exc
-    return Status(201 if created else 200, profile_out(profile))
+    profile, created = services.profile_upsert(
+        namespace=namespace,
+        value=value,
+        identities=identities,
+        attributes=payload.attributes,
+        timezone=payload.timezone,
+        consent=consent,
+        source="api",
+    )
+    return Status(201 if created else 200, profile)
 
 
 @profiles_router.get("/{namespace}/{path:value}", response=ProfileOut, by_alias=True)
@@ -156,7 +151,7 @@ def profile_get(request: HttpRequest, namespace: str, value: str):
     profile = services.profile_get(_namespace(namespace), value)
     if profile is None:
         raise Http404
-    return profile_out(profile)
+    return profile
 
 
 # ---------------------------------------------------------------- audiences
@@ -178,6 +173,13 @@ class RejectedRow(CamelOut):
     reason: str
 
 
+def _upload(audience: Audience) -> ProfileImport | None:
+    """An upload audience's newest import, set as ``last_import`` by the endpoint."""
+    if audience.kind != Audience.Kind.UPLOAD:
+        return None
+    return getattr(audience, "last_import", None)
+
+
 class AudienceOut(CamelOut):
     id: int
     name: str
@@ -196,6 +198,36 @@ class AudienceOut(CamelOut):
     created_at: datetime
     updated_at: datetime
 
+    # The upload fields come from the newest import (None for rule audiences).
+    @staticmethod
+    def resolve_import_id(audience: Audience) -> str | None:
+        last = _upload(audience)
+        return str(last.pk) if last else None
+
+    @staticmethod
+    def resolve_import_status(audience: Audience) -> str | None:
+        return getattr(_upload(audience), "status", None)
+
+    @staticmethod
+    def resolve_progress(audience: Audience) -> int | None:
+        return getattr(_upload(audience), "percent", None)
+
+    @staticmethod
+    def resolve_rows_imported(audience: Audience) -> int | None:
+        return getattr(_upload(audience), "rows_imported", None)
+
+    @staticmethod
+    def resolve_rows_rejected(audience: Audience) -> int | None:
+        return getattr(_upload(audience), "rows_rejected", None)
+
+    @staticmethod
+    def resolve_rejected_rows(audience: Audience) -> list | None:
+        return getattr(_upload(audience), "rejected", None)
+
+    @staticmethod
+    def resolve_error(audience: Audience) -> str | None:
+        return getattr(_upload(audience), "error", None)
+
 
 class AudienceList(CamelOut):
     items: list[AudienceOut]
@@ -207,33 +239,9 @@ class UploadOut(CamelOut):
     import_id: str
 
 
-def audience_out(audience: Audience, last: ProfileImport | None = None) -> dict:
-    data = {
-        "id": audience.pk,
-        "name": audience.name,
-        "kind": audience.kind,
-        "status": audience.status,
-        "size": audience.size,
-        "rule": audience.rule,
-        "restricted": audience.restricted,
-        "created_at": audience.created_at,
-        "updated_at": audience.updated_at,
-    }
-    if audience.kind == Audience.Kind.UPLOAD and last is not None:
-        data.update(
-            import_id=str(last.pk),
-            import_status=last.status,
-            progress=last.percent,
-            rows_imported=last.rows_imported,
-            rows_rejected=last.rows_rejected,
-            rejected_rows=last.rejected,
-            error=last.error,
-        )
-    return data
-
-
-def _last_import(audience: Audience) -> ProfileImport | None:
-    return audience.imports.order_by("-created_at").first()
+def _with_last_import(audience: Audience) -> Audience:
+    audience.last_import = audience.imports.order_by("-created_at").first()
+    return audience
 
 
 def _audience_for(request: HttpRequest, pk: int, action: str | None = None) -> Audience:
@@ -243,11 +251,6 @@ def _audience_for(request: HttpRequest, pk: int, action: str | None = None) -> A
     if action and not can(request.user, action, audience):
         raise PermissionDenied
     return audience
-
-
-def _rule_errors(exc: ValidationError) -> ApiProblem:
-    errors = {key: [str(m) for m in msgs] for key, msgs in exc.message_dict.items()}
-    return ApiProblem(400, _("The request has invalid fields."), errors=errors)
 
 
 @audiences_router.get("", response=AudienceList, by_alias=True)
@@ -260,20 +263,19 @@ def audience_list(request: HttpRequest, limit: int = 50, offset: int = 0):
     last: dict[int, ProfileImport] = {}
     for item in ProfileImport.objects.filter(audience__in=page).order_by("created_at"):
         last[item.audience_id] = item  # the newest wins
-    return {"items": [audience_out(a, last.get(a.pk)) for a in page], "count": qs.count()}
+    for audience in page:
+        audience.last_import = last.get(audience.pk)
+    return {"items": page, "count": qs.count()}
 
 
 @audiences_router.post("", response={201: AudienceOut}, by_alias=True)
 def audience_create(request: HttpRequest, payload: AudienceIn):
     if not can(request.user, "audience.create"):
         raise PermissionDenied
-    try:
-        audience = services.audience_create_rule(
-            name=payload.name, rule=payload.rule, actor=request.user, restricted=payload.restricted
-        )
-    except ValidationError as exc:
-        raise _rule_errors(exc) from exc
-    return Status(201, audience_out(audience))
+    audience = services.audience_create_rule(
+        name=payload.name, rule=payload.rule, actor=request.user, restricted=payload.restricted
+    )
+    return Status(201, audience)
 
 
 @audiences_router.post("/upload", response={202: UploadOut}, by_alias=True)
@@ -315,7 +317,7 @@ def audience_get(request: HttpRequest, audience_id: int):
     audience = _audience_for(request, audience_id, "audience.view")
     if audience.kind == Audience.Kind.RULE:
         audience.size = audience_profiles(audience).count()  # rules are live: count now
-    return audience_out(audience, _last_import(audience))
+    return _with_last_import(audience)
 
 
 @audiences_router.patch("/{int:audience_id}", response=AudienceOut, by_alias=True)
@@ -323,26 +325,20 @@ def audience_patch(request: HttpRequest, audience_id: int, payload: AudiencePatc
     audience = _audience_for(request, audience_id, "audience.edit")
     if payload.rule is not None and audience.kind != Audience.Kind.RULE:
         raise ApiProblem(400, errors={"rule": [_("Only rule audiences have a rule.")]})
-    try:
-        if audience.kind == Audience.Kind.RULE:
-            services.audience_update_rule(
-                audience=audience,
-                name=payload.name or audience.name,
-                rule=payload.rule if payload.rule is not None else audience.rule,
-            )
-        elif payload.name:
-            audience.name = payload.name.strip()
-            audience.save(update_fields=["name", "updated_at"])
-    except ValidationError as exc:
-        raise _rule_errors(exc) from exc
-    return audience_out(audience, _last_import(audience))
+    if audience.kind == Audience.Kind.RULE:
+        services.audience_update_rule(
+            audience=audience,
+            name=payload.name or audience.name,
+            rule=payload.rule if payload.rule is not None else audience.rule,
+        )
+    elif payload.name:
+        audience.name = payload.name.strip()
+        audience.save(update_fields=["name", "updated_at"])
+    return _with_last_import(audience)
 
 
 @audiences_router.delete("/{int:audience_id}", response={204: None})
 def audience_delete(request: HttpRequest, audience_id: int):
     audience = _audience_for(request, audience_id, "audience.delete")
-    try:
-        services.audience_delete(audience=audience)
-    except ProtectedError as exc:
-        raise ApiProblem(409, _("Campaigns use this audience; it cannot be deleted.")) from exc
+    services.audience_delete(audience=audience)
     return Status(204, None)

@@ -38,15 +38,15 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audiences.channel_facts import CONSENT_FIELD
 from audiences.models import Audience, AudienceMember, ConsentChange, Profile, ProfileImport
 from audiences.services import (
-    CONSENT_FIELD,
     IDENTITY_FIELDS,
     normalize_identity,
     normalize_timezone,
 )
 
-CONSENT_COLUMNS = {"consent_email": "email", "consent_sms": "sms", "consent_push": "push"}
+CONSENT_COLUMNS = {column: channel for channel, column in CONSENT_FIELD.items()}
 RESERVED = {*IDENTITY_FIELDS, *CONSENT_COLUMNS, "timezone"}
 TRUE = {"true", "yes", "1", "y"}
 FALSE = {"false", "no", "0", "n"}

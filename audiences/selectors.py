@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from django.db.models import Case, CharField, Exists, F, OuterRef, Q, QuerySet, Value, When
 
+from audiences.channel_facts import CHANNELS
 from audiences.models import Audience, AudienceMember, Profile, Suppression
 
-# channel → (profile identity field, consent field)
-CHANNEL_FIELDS = {
-    "email": ("email", "consent_email"),
-    "sms": ("phone", "consent_sms"),
-    "push": ("push_token", "consent_push"),
-}
 # Suppressions that stop transactional messages too (SPEC §6).
 HARD_REASONS = [Suppression.Reason.HARD_BOUNCE, Suppression.Reason.COMPLAINT]
 
@@ -40,7 +35,7 @@ def annotate_eligibility(
     Transactional sends ignore marketing consent and manual/unsubscribe
     suppressions, but never hard bounces or complaints.
     """
-    identity, consent = CHANNEL_FIELDS[channel]
+    identity, consent = CHANNELS[channel].identity, CHANNELS[channel].consent
     suppressions = Suppression.objects.filter(channel=channel, address=OuterRef(identity))
     if category == "transactional":
         suppressions = suppressions.filter(reason__in=HARD_REASONS)

@@ -17,15 +17,15 @@ from typing import Any
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import ProtectedError, Q
 from django.utils.translation import gettext as _
 from email_validator import EmailNotValidError, validate_email
 
+from audiences.channel_facts import CONSENT_FIELD, IDENTITY_FIELD
 from audiences.models import Audience, ConsentChange, Profile, Suppression
+from config.problems import DomainError
 
 IDENTITY_FIELDS = ("email", "phone", "push_token", "profile_id")
-CONSENT_FIELD = {"email": "consent_email", "sms": "consent_sms", "push": "consent_push"}
-CHANNEL_IDENTITY = {"email": "email", "sms": "phone", "push": "push_token"}
 
 
 # ---------------------------------------------------------------- normalization
@@ -110,14 +110,22 @@ def normalize_identity(namespace: str, value: str) -> str:
 # ---------------------------------------------------------------- profiles
 
 
-class IdentityConflict(Exception):
-    """An identity given for a profile already belongs to another profile."""
+class IdentityConflict(DomainError):
+    """An identity given for a profile already belongs to another profile (API 409)."""
+
+    status = 409
 
     def __init__(self, fields: list[str]):
         super().__init__(
             _("Already used by another profile: %s. Nothing was changed.") % ", ".join(fields)
         )
         self.fields = fields
+
+
+class AudienceInUse(DomainError):
+    """Campaigns use the audience (API 409)."""
+
+    status = 409
 
 
 def profile_get(namespace: str, value: str) -> Profile | None:
@@ -251,12 +259,12 @@ def suppression_add(*, channel: str, address: str, reason: str) -> Suppression:
     profile's column. An existing entry keeps its date; a stronger reason
     (hard bounce, complaint) replaces a weaker one so transactional sends stop too.
     """
-    if channel not in CHANNEL_IDENTITY:
+    if channel not in IDENTITY_FIELD:
         raise ValidationError({"channel": [_("Unknown channel %r.") % channel]})
     if reason not in Suppression.Reason.values:
         raise ValidationError({"reason": [_("Unknown reason %r.") % reason]})
     try:
-        address = normalize_identity(CHANNEL_IDENTITY[channel], address)
+        address = normalize_identity(IDENTITY_FIELD[channel], address)
     except ValueError as exc:
         raise ValidationError({"address": [str(exc)]}) from exc
     strong = {Suppression.Reason.HARD_BOUNCE, Suppression.Reason.COMPLAINT}
@@ -358,4 +366,9 @@ def audience_refresh_size(*, audience: Audience) -> int:
 
 
 def audience_delete(*, audience: Audience) -> None:
-    audience.delete()
+    """Delete an audience no campaign version uses (``AudienceInUse`` otherwise)."""
+    try:
+        with transaction.atomic():
+            audience.delete()
+    except ProtectedError:
+        raise AudienceInUse(_("Campaigns use this audience; it cannot be deleted.")) from None

@@ -8,7 +8,6 @@ from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import ProtectedError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -223,8 +222,8 @@ def delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     audience = _audience_for(request, pk, "audience.delete")
     try:
         services.audience_delete(audience=audience)
-    except ProtectedError:
-        messages.error(request, _("Campaigns use this audience; it cannot be deleted."))
+    except services.AudienceInUse as exc:
+        messages.error(request, exc.message)
         return redirect("audiences:detail", pk=pk)
     messages.success(request, _("Audience deleted."))
     return redirect("audiences:list")

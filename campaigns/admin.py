@@ -1,16 +1,19 @@
-"""Admin for campaigns (per-object access, restricted flag), approval policies
-and the audit trail. The status is never edited here: lifecycle actions run
-through ``campaigns.services`` like everywhere else."""
+"""Admin for campaigns (per-object access, the restricted flag), approval
+policies and the audit trail. A campaign's content and status are read-only
+here: authoring has its pages and the API (versions, review, an event per
+edit), and the admin's bulk actions run the actions of ``campaigns.actions``
+through their services, like everywhere else."""
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
 from guardian.admin import GuardedModelAdmin
 
 from accounts.access import AccessAdminMixin
-from accounts.permissions import can, can_see, visible
-from campaigns import services
+from accounts.permissions import AdminPermissionsMixin, visible
+from accounts.services import access_set_restricted
+from campaigns.actions import USER_ACTIONS, CampaignAction
 from campaigns.models import (
     ApprovalPolicy,
     ApprovalRequest,
@@ -19,7 +22,8 @@ from campaigns.models import (
     CampaignVersion,
     Tag,
 )
-from config.admin import ReadOnlyAdminMixin
+from campaigns.services import ActionRefused, pending_request
+from campaigns.transitions import status_allows
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -47,58 +51,68 @@ class EventInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+def _bulk_action(action: CampaignAction):
+    """An admin action that runs ``action`` on each selected campaign the user may."""
+
+    def run(modeladmin, request, queryset) -> None:
+        for campaign in queryset:
+            if not action.allows(request.user, campaign, pending_request(campaign)):
+                modeladmin.message_user(request, f"{campaign}: {_('not allowed')}", messages.ERROR)
+                continue
+            try:
+                action.run(campaign=campaign, actor=request.user)
+            except ActionRefused as exc:
+                modeladmin.message_user(request, f"{campaign}: {exc.message}", messages.ERROR)
+
+    run.__name__ = f"{action.name}_selected"
+    return admin.action(description=action.label)(run)
+
+
 @admin.register(Campaign)
-class CampaignAdmin(AccessAdminMixin, GuardedModelAdmin):
+class CampaignAdmin(AdminPermissionsMixin, AccessAdminMixin, GuardedModelAdmin):
     list_display = ("name", "type", "category", "channel", "status", "restricted", "updated_at")
     list_filter = ("status", "type", "category", "channel", "restricted")
     search_fields = ("name",)
     fields = ("name", "description", "tags", "restricted", "type", "category", "channel", "status")
-    readonly_fields = ("type", "category", "channel", "status")
-    filter_horizontal = ("tags",)
+    # Only "restricted" is edited here (it is access, not content): a campaign in
+    # review stays as it was reviewed, and every content edit leaves an event.
+    readonly_fields = ("name", "description", "tags", "type", "category", "channel", "status")
     inlines = [VersionInline, EventInline]
-    actions = ["archive_selected"]
-
-    def get_queryset(self, request):
-        return visible(request.user, super().get_queryset(request))
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return can(request.user, "campaign.view") if obj is None else can_see(request.user, obj)
-
-    def has_add_permission(self, request) -> bool:
-        return False  # campaigns are authored on /campaigns/new/ (versions, review)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return can(request.user, "campaign.manage_access", obj)
+    actions = [_bulk_action(USER_ACTIONS[name]) for name in ("stop", "archive")]
+    # No "add": campaigns are authored on /campaigns/new/ (versions, review).
+    permissions = {
+        "view": "campaign.view",
+        "change": "campaign.manage_access",
+        "delete": "campaign.delete",
+    }
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return (
-            obj is not None and obj.status == "draft" and can(request.user, "campaign.delete", obj)
+            obj is not None
+            and status_allows("delete", obj.status)
+            and super().has_delete_permission(request, obj)
         )
 
+    def save_model(self, request, obj, form, change) -> None:
+        # The one editable field, written as the Access page writes it.
+        access_set_restricted(obj=obj, restricted=obj.restricted, actor=request.user)
+
+    def save_related(self, request, form, formsets, change) -> None:
+        pass  # tags are read-only; versions and events are never written here
+
     def delete_model(self, request, obj) -> None:
-        services.campaign_delete(campaign=obj, actor=request.user)
+        USER_ACTIONS["delete"].run(campaign=obj, actor=request.user)
 
     def delete_queryset(self, request, queryset) -> None:
         for campaign in queryset:
             try:
-                services.campaign_delete(campaign=campaign, actor=request.user)
-            except services.ActionRefused as exc:
-                self.message_user(request, f"{campaign}: {exc.message}", messages.ERROR)
-
-    @admin.action(description=_("Archive selected campaigns"))
-    def archive_selected(self, request, queryset) -> None:
-        for campaign in queryset:
-            if not can(request.user, "campaign.archive", campaign):
-                self.message_user(request, f"{campaign}: {_('not allowed')}", messages.ERROR)
-                continue
-            try:
-                services.campaign_archive(campaign=campaign, actor=request.user)
-            except services.ActionRefused as exc:
+                USER_ACTIONS["delete"].run(campaign=campaign, actor=request.user)
+            except ActionRefused as exc:
                 self.message_user(request, f"{campaign}: {exc.message}", messages.ERROR)
 
 
 @admin.register(ApprovalPolicy)
-class ApprovalPolicyAdmin(admin.ModelAdmin):
+class ApprovalPolicyAdmin(AdminPermissionsMixin, admin.ModelAdmin):
     list_display = (
         "name",
         "active",
@@ -110,58 +124,29 @@ class ApprovalPolicyAdmin(admin.ModelAdmin):
     )
     list_filter = ("active",)
     filter_horizontal = ("approver_users", "approver_groups")
-
-    def has_module_permission(self, request) -> bool:
-        return can(request.user, "policy.manage")
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return can(request.user, "policy.manage")
-
-    def has_add_permission(self, request) -> bool:
-        return can(request.user, "policy.manage")
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return can(request.user, "policy.manage")
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return can(request.user, "policy.manage")
+    permissions = dict.fromkeys(("view", "add", "change", "delete"), "policy.manage")
 
 
 @admin.register(ApprovalRequest)
-class ApprovalRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ApprovalRequestAdmin(AdminPermissionsMixin, admin.ModelAdmin):
+    """Written only by the product: administrators look, never change."""
+
     list_display = ("campaign", "status", "requested_by", "decided_by", "created_at", "decided_at")
     list_filter = ("status",)
     readonly_fields = [f.name for f in ApprovalRequest._meta.fields]
+    permissions = {"view": "campaign.view"}
 
     def get_queryset(self, request):
         campaigns = visible(request.user, Campaign.objects.all()).values("pk")
         return super().get_queryset(request).filter(campaign__in=campaigns)
 
-    def has_view_permission(self, request, obj=None) -> bool:
-        return can(request.user, "campaign.view")
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
+class TagAdmin(AdminPermissionsMixin, admin.ModelAdmin):
     search_fields = ("name",)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return can(request.user, "campaign.view")
-
-    def has_add_permission(self, request) -> bool:
-        return can(request.user, "campaign.edit")
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return can(request.user, "campaign.edit")
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return can(request.user, "policy.manage")
+    permissions = {
+        "view": "campaign.view",
+        "add": "campaign.edit",
+        "change": "campaign.edit",
+        "delete": "policy.manage",
+    }

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
@@ -22,11 +22,13 @@ from pydantic import ValidationError as PydanticValidationError
 from accounts.permissions import can, can_see
 from audiences.models import Audience
 from campaigns import services
+from campaigns.actions import USER_ACTIONS, CampaignAction
 from campaigns.models import ApprovalPolicy, Campaign, CampaignVersion
 from campaigns.review import review_campaign
 from campaigns.selectors import CampaignFilters, campaign_list, check_action, get_campaign_for
 from campaigns.validation import normalize_content, normalize_schedule
 from channels.models import ChannelConfiguration
+from config import problems
 from config.problems import ApiProblem
 from config.schemas import CamelOut, CamelSchema
 
@@ -49,21 +51,9 @@ StatusIn = Literal[
     "archived",
     "all",
 ]
-ACTIONS = {
-    "activate": services.campaign_activate,
-    "request-approval": services.campaign_request_approval,
-    "approve": services.campaign_approve,
-    "request-changes": services.campaign_request_changes,
-    "cancel-approval": services.campaign_cancel_approval,
-    "stop": services.campaign_stop,
-    "archive": services.campaign_archive,
-    "duplicate": services.campaign_duplicate,
-    "modify": services.campaign_modify,
-}
-ACCEPTED = {"activate", "approve"}  # the worker continues: 202
 # Past this an OFFSET no longer fits PostgreSQL's bigint; no list is that long.
 MAX_OFFSET = 1_000_000_000
-# Service field names → API field names, for 400 errors.
+# Service field names → API field names, for 400 errors (config/problems.py).
 API_FIELDS = {
     "channel_configuration": "channelConfigurationId",
     "audience": "audienceId",
@@ -74,6 +64,7 @@ API_FIELDS = {
     "recurrence": "schedule.recurrence",
     "throttle_per_second": "schedule.throttlePerSecond",
 }
+problems.rename_fields("/api/v1/campaigns", API_FIELDS)
 
 
 # --- schemas ----------------------------------------------------------------
@@ -128,6 +119,8 @@ class ActionIn(CamelSchema):
 
 
 class ScheduleOut(CamelOut):
+    """Read from a version's own fields."""
+
     start_at: datetime | None
     end_at: datetime | None
     timezone: str
@@ -140,9 +133,17 @@ class TrackingOut(CamelOut):
     opens: bool
     clicks: bool
 
+    @staticmethod
+    def resolve_opens(version: CampaignVersion) -> bool:
+        return version.track_opens
+
+    @staticmethod
+    def resolve_clicks(version: CampaignVersion) -> bool:
+        return version.track_clicks
+
 
 class _SettingsOut(CamelOut):
-    """What a version holds; a campaign shows its current version's."""
+    """What a version holds, read from a ``CampaignVersion`` whose ``campaign`` is loaded."""
 
     channel_configuration_id: int | None
     audience_id: int | None
@@ -152,12 +153,36 @@ class _SettingsOut(CamelOut):
     tracking: TrackingOut
     allow_profile_creation: bool
 
+    @staticmethod
+    def resolve_content(version: CampaignVersion) -> dict:
+        return normalize_content(version.campaign.channel, version.content or {})
+
+    @staticmethod
+    def resolve_schedule(version: CampaignVersion) -> CampaignVersion:
+        return version
+
+    @staticmethod
+    def resolve_tracking(version: CampaignVersion) -> CampaignVersion:
+        return version
+
 
 class VersionOut(_SettingsOut):
     number: int
 
 
+def _shown(campaign: Campaign) -> CampaignVersion:
+    """The version whose settings a campaign shows (SPEC §7): the live one once
+    it has one (what sends), the draft before. A campaign made any other way than
+    through the services (fixtures) may have none: an empty one keeps the shape."""
+    version = campaign.live_version or campaign.draft_version or CampaignVersion()
+    version.campaign = campaign  # already loaded: no query per row
+    return version
+
+
 class CampaignOut(_SettingsOut):
+    """A campaign: its own fields, its shown version's settings, and an open
+    draft version under ``draftVersion``."""
+
     id: int
     name: str
     description: str
@@ -173,6 +198,51 @@ class CampaignOut(_SettingsOut):
     created_at: datetime
     updated_at: datetime
 
+    @staticmethod
+    def resolve_tags(campaign: Campaign) -> list[str]:
+        return [t.name for t in campaign.tags.all()]
+
+    @staticmethod
+    def resolve_has_draft_version(campaign: Campaign) -> bool:
+        return bool(campaign.live_version_id and campaign.draft_version_id)
+
+    @staticmethod
+    def resolve_draft_version(campaign: Campaign) -> CampaignVersion | None:
+        if not (campaign.live_version_id and campaign.draft_version_id):
+            return None
+        version = campaign.draft_version
+        version.campaign = campaign
+        return version
+
+    # The shown version's settings.
+    @staticmethod
+    def resolve_channel_configuration_id(campaign: Campaign) -> int | None:
+        return _shown(campaign).channel_configuration_id
+
+    @staticmethod
+    def resolve_audience_id(campaign: Campaign) -> int | None:
+        return _shown(campaign).audience_id
+
+    @staticmethod
+    def resolve_identity_namespace(campaign: Campaign) -> str:
+        return _shown(campaign).identity_namespace
+
+    @staticmethod
+    def resolve_content(campaign: Campaign) -> dict:
+        return _SettingsOut.resolve_content(_shown(campaign))
+
+    @staticmethod
+    def resolve_schedule(campaign: Campaign) -> CampaignVersion:
+        return _shown(campaign)
+
+    @staticmethod
+    def resolve_tracking(campaign: Campaign) -> CampaignVersion:
+        return _shown(campaign)
+
+    @staticmethod
+    def resolve_allow_profile_creation(campaign: Campaign) -> bool:
+        return _shown(campaign).allow_profile_creation
+
 
 class CampaignPage(CamelOut):
     items: list[CampaignOut]
@@ -187,57 +257,6 @@ class IssueOut(CamelOut):
 class ReviewOut(CamelOut):
     errors: list[IssueOut]
     warnings: list[IssueOut]
-
-
-# --- output -----------------------------------------------------------------
-
-
-def _version_out(campaign: Campaign, version: CampaignVersion) -> dict:
-    return {
-        "number": version.number,
-        "channel_configuration_id": version.channel_configuration_id,
-        "audience_id": version.audience_id,
-        "identity_namespace": version.identity_namespace,
-        "content": normalize_content(campaign.channel, version.content or {}),
-        "schedule": {
-            "start_at": version.start_at,
-            "end_at": version.end_at,
-            "timezone": version.timezone,
-            "recurrence": version.recurrence,
-            "throttle_per_second": version.throttle_per_second,
-            "use_profile_timezone": version.use_profile_timezone,
-        },
-        "tracking": {"opens": version.track_opens, "clicks": version.track_clicks},
-        "allow_profile_creation": version.allow_profile_creation,
-    }
-
-
-def campaign_out(campaign: Campaign) -> dict:
-    """The campaign as SPEC §7 reads it: the live version's settings once it has
-    one (what sends), the draft's before; an open draft version under ``draftVersion``."""
-    shown = campaign.live_version or campaign.draft_version
-    has_draft = bool(campaign.live_version_id and campaign.draft_version_id)
-    # A campaign always has a version when made by the services; an empty one
-    # keeps the shape for rows made any other way (admin, fixtures).
-    data = _version_out(campaign, shown or CampaignVersion(campaign=campaign))
-    data.pop("number", None)
-    return {
-        **data,
-        "id": campaign.pk,
-        "name": campaign.name,
-        "description": campaign.description,
-        "tags": [t.name for t in campaign.tags.all()],
-        "type": campaign.type,
-        "category": campaign.category,
-        "channel": campaign.channel,
-        "status": campaign.status,
-        "has_draft_version": has_draft,
-        "draft_version": _version_out(campaign, campaign.draft_version) if has_draft else None,
-        "failure_reason": campaign.failure_reason,
-        "activated_at": campaign.activated_at,
-        "created_at": campaign.created_at,
-        "updated_at": campaign.updated_at,
-    }
 
 
 # --- input ------------------------------------------------------------------
@@ -299,20 +318,6 @@ def _schedule_fields(schedule: dict | None, current_tz: str = "UTC") -> dict:
     return normalize_schedule(given)
 
 
-def _validation_problem(exc: ValidationError) -> ApiProblem:
-    if hasattr(exc, "error_dict"):
-        errors = {API_FIELDS.get(k, k): [str(m) for m in v] for k, v in exc.message_dict.items()}
-    else:
-        errors = {"body": [str(m) for m in exc.messages]}
-    return ApiProblem(
-        400, _("The request has invalid fields."), title=_("Invalid request"), errors=errors
-    )
-
-
-def _refused(exc: services.ActionRefused) -> ApiProblem:
-    return ApiProblem(409, exc.message, title=_("Conflict"), errors=exc.errors)
-
-
 def _reload(pk: int) -> Campaign:
     return (
         Campaign.objects.select_related("live_version", "draft_version")
@@ -330,23 +335,18 @@ def create_campaign(request: HttpRequest, payload: CampaignIn):
         raise PermissionDenied
     data = payload.model_dump(exclude_unset=True)
     fields = _resolve(request.user, data, category=payload.category)
-    try:
-        schedule = _schedule_fields(data.get("schedule"))
-        config = fields["channel_configuration"]
-        campaign = services.campaign_create(
-            actor=request.user,
-            name=payload.name,
-            description=payload.description,
-            tags=payload.tags,
-            type=payload.type,
-            category=payload.category,
-            channel=config.channel,
-            **fields,
-            **schedule,
-        )
-    except ValidationError as exc:
-        raise _validation_problem(exc) from None
-    return Status(201, campaign_out(_reload(campaign.pk)))
+    campaign = services.campaign_create(
+        actor=request.user,
+        name=payload.name,
+        description=payload.description,
+        tags=payload.tags,
+        type=payload.type,
+        category=payload.category,
+        channel=fields["channel_configuration"].channel,
+        **fields,
+        **_schedule_fields(data.get("schedule")),
+    )
+    return Status(201, _reload(campaign.pk))
 
 
 @campaigns_router.get("", response=CampaignPage, by_alias=True)
@@ -367,14 +367,12 @@ def list_campaigns(
         raise PermissionDenied
     filters = CampaignFilters.from_query(request.GET, default_statuses=False)
     qs = campaign_list(request.user, filters)
-    items = [campaign_out(c) for c in qs[offset : offset + limit]]
-    return {"items": items, "count": qs.count()}
+    return {"items": list(qs[offset : offset + limit]), "count": qs.count()}
 
 
 @campaigns_router.get("/{int:campaign_id}", response=CampaignOut, by_alias=True)
 def get_campaign(request: HttpRequest, campaign_id: int):
-    campaign = get_campaign_for(request.user, campaign_id)
-    return campaign_out(campaign)
+    return get_campaign_for(request.user, campaign_id)
 
 
 @campaigns_router.patch("/{int:campaign_id}", response=CampaignOut, by_alias=True)
@@ -384,7 +382,7 @@ def patch_campaign(request: HttpRequest, campaign_id: int, payload: CampaignPatc
     data = payload.model_dump(exclude_unset=True)
     version = services.editable_version(campaign)
     if version is None:
-        raise _refused(services._refuse_status(campaign, "edit"))
+        raise services._refuse_status(campaign, "edit")
     category = data.get("category") or campaign.category
     fields = _resolve(request.user, data, category=category)
     for name in ("name", "description", "type", "category"):
@@ -394,33 +392,20 @@ def patch_campaign(request: HttpRequest, campaign_id: int, payload: CampaignPatc
         fields["channel"] = fields["channel_configuration"].channel
     if "content" in fields and fields.get("channel", campaign.channel) == campaign.channel:
         # PATCH is partial down to content fields: {"content": {"subject": …}} keeps the body.
-        try:
-            given = normalize_content(campaign.channel, fields["content"])
-        except ValidationError as exc:
-            raise _validation_problem(exc) from None
+        given = normalize_content(campaign.channel, fields["content"])
         merged = dict(version.content or {})
         merged.update({k: v for k, v in given.items() if k in fields["content"]})
         fields["content"] = merged
-    try:
-        fields.update(_schedule_fields(data.get("schedule"), version.timezone))
-        services.campaign_update(
-            campaign=campaign, actor=request.user, tags=data.get("tags"), **fields
-        )
-    except ValidationError as exc:
-        raise _validation_problem(exc) from None
-    except services.ActionRefused as exc:
-        raise _refused(exc) from None
-    return campaign_out(_reload(campaign.pk))
+    fields.update(_schedule_fields(data.get("schedule"), version.timezone))
+    services.campaign_update(campaign=campaign, actor=request.user, tags=data.get("tags"), **fields)
+    return _reload(campaign.pk)
 
 
 @campaigns_router.delete("/{int:campaign_id}", response={204: None})
 def delete_campaign(request: HttpRequest, campaign_id: int):
     campaign = get_campaign_for(request.user, campaign_id)
     check_action(request.user, "delete", campaign)
-    try:
-        services.campaign_delete(campaign=campaign, actor=request.user)
-    except services.ActionRefused as exc:
-        raise _refused(exc) from None
+    USER_ACTIONS["delete"].run(campaign=campaign, actor=request.user)
     return Status(204, None)
 
 
@@ -447,18 +432,11 @@ def _comment(request: HttpRequest) -> str:
     return data.comment
 
 
-def _run_action(request: HttpRequest, campaign_id: int, action: str):
+def _run_action(request: HttpRequest, campaign_id: int, action: CampaignAction):
     campaign = get_campaign_for(request.user, campaign_id)
-    check_action(request.user, action.replace("-", "_"), campaign)
-    kwargs: dict[str, Any] = {"campaign": campaign, "actor": request.user}
-    comment = _comment(request)
-    if action not in ("duplicate", "modify"):
-        kwargs["comment"] = comment
-    try:
-        result = ACTIONS[action](**kwargs)
-    except services.ActionRefused as exc:
-        raise _refused(exc) from None
-    return Status(202 if action in ACCEPTED else 200, campaign_out(_reload(result.pk)))
+    check_action(request.user, action.name, campaign)
+    result = action.run(campaign=campaign, actor=request.user, comment=_comment(request))
+    return Status(action.http_status, _reload(result.pk))
 
 
 _ACTION_BODY = {
@@ -469,25 +447,26 @@ _ACTION_BODY = {
 }
 
 
-def _register_action(action: str) -> None:
+def _register_action(action: CampaignAction) -> None:
     # One explicit path per action (not "/{id}/{action}"), so that sibling
     # routes such as the engine's GET /{id}/report are never shadowed.
     def view(request: HttpRequest, campaign_id: int):
         return _run_action(request, campaign_id, action)
 
-    view.__name__ = "campaign_" + action.replace("-", "_")
+    view.__name__ = f"campaign_{action.name}"
     campaigns_router.post(
-        f"/{{int:campaign_id}}/{action}",
-        response={200: CampaignOut, 202: CampaignOut},
+        f"/{{int:campaign_id}}/{action.slug}",
+        response={action.http_status: CampaignOut},
         by_alias=True,
-        summary=action.replace("-", " ").capitalize(),
+        summary=action.slug.replace("-", " ").capitalize(),
         operation_id=view.__name__,
         openapi_extra=_ACTION_BODY,
     )(view)
 
 
-for _action in ACTIONS:
-    _register_action(_action)
+for _action in USER_ACTIONS.values():
+    if _action.http_method == "POST":
+        _register_action(_action)
 
 
 # --- approval policies ------------------------------------------------------
@@ -514,6 +493,8 @@ class PolicyIn(CamelSchema):
 
 
 class ConditionsOut(CamelOut):
+    """Read from the policy's own list fields."""
+
     types: list[str]
     categories: list[str]
     channels: list[str]
@@ -524,6 +505,14 @@ class ApproversOut(CamelOut):
     users: list[str]
     groups: list[str]
 
+    @staticmethod
+    def resolve_users(policy: ApprovalPolicy) -> list[str]:
+        return [u.get_username() for u in policy.approver_users.all()]
+
+    @staticmethod
+    def resolve_groups(policy: ApprovalPolicy) -> list[str]:
+        return [g.name for g in policy.approver_groups.all()]
+
 
 class PolicyOut(CamelOut):
     id: int
@@ -533,24 +522,13 @@ class PolicyOut(CamelOut):
     approvers: ApproversOut
     block_self_approval: bool
 
+    @staticmethod
+    def resolve_conditions(policy: ApprovalPolicy) -> ApprovalPolicy:
+        return policy
 
-def policy_out(policy: ApprovalPolicy) -> dict:
-    return {
-        "id": policy.pk,
-        "name": policy.name,
-        "active": policy.active,
-        "conditions": {
-            "types": policy.types,
-            "categories": policy.categories,
-            "channels": policy.channels,
-            "tags": policy.tags,
-        },
-        "approvers": {
-            "users": [u.get_username() for u in policy.approver_users.all()],
-            "groups": [g.name for g in policy.approver_groups.all()],
-        },
-        "block_self_approval": policy.block_self_approval,
-    }
+    @staticmethod
+    def resolve_approvers(policy: ApprovalPolicy) -> ApprovalPolicy:
+        return policy
 
 
 @policies_router.post("", response={201: PolicyOut}, by_alias=True)
@@ -573,24 +551,20 @@ def create_policy(request: HttpRequest, payload: PolicyIn):
         ]
     if errors:
         raise ApiProblem(400, _("The request has invalid fields."), errors=errors)
-    try:
-        policy = services.approval_policy_create(
-            actor=request.user,
-            name=payload.name,
-            active=payload.active,
-            conditions=payload.conditions.model_dump(),
-            approver_users=users,
-            approver_groups=groups,
-            block_self_approval=payload.block_self_approval,
-        )
-    except ValidationError as exc:
-        raise _validation_problem(exc) from None
-    return Status(201, policy_out(policy))
+    policy = services.approval_policy_create(
+        actor=request.user,
+        name=payload.name,
+        active=payload.active,
+        conditions=payload.conditions.model_dump(),
+        approver_users=users,
+        approver_groups=groups,
+        block_self_approval=payload.block_self_approval,
+    )
+    return Status(201, policy)
 
 
 @policies_router.get("", response=list[PolicyOut], by_alias=True)
 def list_policies(request: HttpRequest):
     if not can(request.user, "policy.manage"):
         raise PermissionDenied
-    policies = ApprovalPolicy.objects.prefetch_related("approver_users", "approver_groups")
-    return [policy_out(p) for p in policies]
+    return ApprovalPolicy.objects.prefetch_related("approver_users", "approver_groups")

@@ -23,6 +23,9 @@ class CampaignsConfig(AppConfig):
     def ready(self) -> None:
         from django_q.signals import post_spawn
 
+        # The campaign actions add their permissions to accounts' vocabulary.
+        from campaigns import actions  # noqa: F401
+
         # Periodic engine work is declared in one idempotent place: after every
         # migrate, and again when a cluster starts (schedules deleted by hand come back).
         post_migrate.connect(_ensure_schedules, sender=self, dispatch_uid="engine-schedules")

@@ -5,26 +5,14 @@ from __future__ import annotations
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from campaigns.actions import ACTIONS
 from campaigns.models import CampaignStatus
 
-# Event ``action`` codes written by campaigns.transitions and campaigns.services.
+# Event ``action`` codes: each action's own words (campaigns.actions), and the
+# events of the services that are not actions of their own.
 EVENT_LABELS = {
+    **{a.name: a.logged for a in ACTIONS.values() if a.logged},
     "create": gettext_lazy("Created"),
-    "edit": gettext_lazy("Edited"),
-    "duplicate": gettext_lazy("Duplicated"),
-    "modify": gettext_lazy("Opened a draft version"),
-    "activate": gettext_lazy("Activated"),
-    "request_approval": gettext_lazy("Requested approval"),
-    "approve": gettext_lazy("Approved"),
-    "request_changes": gettext_lazy("Requested changes"),
-    "cancel_approval": gettext_lazy("Cancelled the approval request"),
-    "prepared_scheduled": gettext_lazy("Prepared and scheduled"),
-    "prepared_live": gettext_lazy("Prepared and live"),
-    "activation_failed": gettext_lazy("Activation failed"),
-    "start": gettext_lazy("Started"),
-    "complete": gettext_lazy("Completed"),
-    "stop": gettext_lazy("Stopped"),
-    "archive": gettext_lazy("Archived"),
     "version_activated": gettext_lazy("Activated the draft version"),
     "version_approval_requested": gettext_lazy("Requested approval of the draft version"),
     "version_approved": gettext_lazy("Approved the draft version"),

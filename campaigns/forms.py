@@ -164,7 +164,12 @@ class CampaignEditForm(forms.Form):
             ("text", forms.CharField, _("Plain-text body"), forms.Textarea(attrs={"rows": 6})),
         ],
         "sms": [
-            ("text", forms.CharField, _("Text"), forms.Textarea(attrs={"rows": 4, "data-sms": "1"}))
+            (
+                "text",
+                forms.CharField,
+                _("Text"),
+                forms.Textarea(attrs={"rows": 4, "data-sms-counter": "1"}),
+            )
         ],
         "push": [
             ("title", forms.CharField, _("Title"), None),

@@ -17,6 +17,7 @@ from accounts.permissions import can, can_see
 from campaigns.engine.report import campaign_report, is_sending, send_rate
 from campaigns.engine.runs import retry_failed as retry_failed_deliveries
 from campaigns.models import Campaign, Delivery
+from config.ids import is_id
 
 CSV_FIELDS = [
     "id",
@@ -38,7 +39,7 @@ CSV_FIELDS = [
 
 
 def _campaign(request: HttpRequest, pk: int, action: str) -> Campaign:
-    if pk > 2**63 - 1:  # beyond a 64-bit id: not found, not a database error
+    if not is_id(pk):
         raise Http404
     campaign = get_object_or_404(Campaign, pk=pk)
     if not can_see(request.user, campaign):

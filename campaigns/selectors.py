@@ -9,9 +9,9 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
-from accounts.permissions import can, can_see, visible
+from accounts.permissions import can_see, visible
+from campaigns.actions import ACTIONS, USER_ACTIONS, CampaignAction
 from campaigns.models import ApprovalRequest, Campaign, CampaignStatus
-from campaigns.transitions import USER_ACTIONS, status_allows
 
 S = CampaignStatus
 DEFAULT_STATUSES = [S.DRAFT, S.SCHEDULED, S.LIVE]
@@ -108,53 +108,34 @@ def get_campaign_for(user, pk, queryset: QuerySet | None = None) -> Campaign:
     return campaign
 
 
+def _pending_request(campaign: Campaign) -> ApprovalRequest | None:
+    from campaigns.services import pending_request
+
+    if campaign.status == S.IN_REVIEW or campaign.draft_version_id:
+        return pending_request(campaign)
+    return None
+
+
 def check_action(user, action: str, campaign: Campaign) -> None:
-    """The one boundary check for a campaign action: 404 if unseen, 403 if the
-    role (or object grant) does not allow it. Approval decisions narrow further
-    in the service (policy approvers, self-approval)."""
+    """The one boundary check for a campaign action (a name in
+    ``campaigns.actions``): 404 if unseen, 403 if the action's ``who`` refuses
+    (the role, the object grant, or the approval request's people)."""
     if not can_see(user, campaign):
         raise Http404
-    if action in ("approve", "request_changes"):
-        # A policy may name approvers who hold no approver role.
-        from campaigns.services import may_decide, pending_request
-
-        request = pending_request(campaign)
-        if request is not None and may_decide(user, request):
-            return
-    if not can(user, f"campaign.{action}", campaign):
+    if not ACTIONS[action].allows(user, campaign, _pending_request(campaign)):
         raise PermissionDenied
 
 
-def allowed_actions(user, campaign: Campaign) -> list[str]:
-    """Actions to offer ``user`` on ``campaign`` now: the status allows it and
-    the user may do it. Services still enforce every rule on submit."""
-    from campaigns.services import may_decide, pending_request
-
-    request = None
-    if campaign.status == S.IN_REVIEW or campaign.draft_version_id:
-        request = pending_request(campaign)
-    result = []
-    for action in USER_ACTIONS:
-        if action in ("approve", "request_changes"):
-            if request is not None and may_decide(user, request):
-                result.append(action)
-        elif not can(user, f"campaign.{action}", campaign):
-            continue
-        elif action == "cancel_approval":
-            if request is not None:
-                result.append(action)
-        elif action in ("activate", "request_approval"):
-            if request is None and (
-                campaign.status == S.DRAFT
-                or (campaign.status in (S.LIVE, S.SCHEDULED) and campaign.draft_version_id)
-            ):
-                result.append(action)
-        elif action == "modify":
-            if status_allows("modify", campaign.status) and not campaign.draft_version_id:
-                result.append(action)
-        elif status_allows(action, campaign.status):
-            result.append(action)
-    return result
+def allowed_actions(user, campaign: Campaign) -> list[CampaignAction]:
+    """Actions to offer ``user`` on ``campaign`` now, in the pages' order: the
+    campaign is in a state the action applies to, and the user may do it.
+    Services still enforce every rule on submit."""
+    request = _pending_request(campaign)
+    return [
+        action
+        for action in USER_ACTIONS.values()
+        if action.is_offered(campaign, request) and action.allows(user, campaign, request)
+    ]
 
 
 def approval_queue(user) -> QuerySet[ApprovalRequest]:

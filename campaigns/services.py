@@ -34,6 +34,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.services import access_keep
+from audiences.channel_facts import CONTENT_FIELDS, IDENTITY_FIELD
 from campaigns import engine
 from campaigns.models import (
     ApprovalPolicy,
@@ -48,10 +49,10 @@ from campaigns.models import (
 from campaigns.review import review_campaign
 from campaigns.transitions import status_allows, transition
 from campaigns.validation import normalize_content, template_errors
+from config.problems import DomainError
 
 S = CampaignStatus
 RUNNING = {S.LIVE, S.SCHEDULED}
-DEFAULT_NAMESPACE = {"email": "email", "sms": "phone", "push": "push_token"}
 CAMPAIGN_FIELDS = {"name", "description", "type", "category", "channel", "restricted"}
 VERSION_FIELDS = {
     "channel_configuration",
@@ -70,14 +71,10 @@ VERSION_FIELDS = {
 }
 
 
-class ActionRefused(Exception):
+class ActionRefused(DomainError):
     """The campaign's status or a lifecycle rule does not allow the action (API 409)."""
 
-    def __init__(self, message: str, *, code: str = "status", errors: dict | None = None):
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.errors = errors
+    status = 409
 
 
 def _refuse_status(campaign: Campaign, action: str) -> ActionRefused:
@@ -137,6 +134,27 @@ def may_decide(user, request: ApprovalRequest) -> bool:
     return can(user, "campaign.approve", request.campaign)
 
 
+def may_cancel(user, request: ApprovalRequest) -> bool:
+    """The requester (while their role may request approval), the request's
+    approvers and administrators may withdraw a pending request; no one else."""
+    from accounts.permissions import can, can_see
+
+    campaign = request.campaign
+    if not can_see(user, campaign):
+        return False
+    if request.requested_by_id == user.pk and can(user, "campaign.cancel_approval", campaign):
+        return True
+    return may_decide(user, request) or can(user, "campaign.manage_access", campaign)
+
+
+def policy_tags(campaign: Campaign) -> set[str]:
+    """The campaign's tags that an active approval policy matches on."""
+    matched = set()
+    for tags in ApprovalPolicy.objects.filter(active=True).values_list("tags", flat=True):
+        matched.update(tags or [])
+    return matched & set(campaign.tags.values_list("name", flat=True))
+
+
 def pending_request(campaign: Campaign) -> ApprovalRequest | None:
     return (
         ApprovalRequest.objects.select_related("policy", "requested_by", "version")
@@ -184,8 +202,6 @@ def _apply_version(campaign: Campaign, version: CampaignVersion, fields: dict) -
 
 def _keep_known(campaign: Campaign, content: Any) -> Any:
     # After a channel change the old channel's keys are dropped, not refused.
-    from campaigns.validation import CONTENT_FIELDS
-
     if not isinstance(content, dict):
         return content
     return {k: v for k, v in content.items() if k in CONTENT_FIELDS[campaign.channel]}
@@ -207,7 +223,7 @@ def campaign_create(
     unknown = set(version_fields) - VERSION_FIELDS
     if unknown:
         raise TypeError(f"unknown version fields: {sorted(unknown)}")
-    version_fields.setdefault("identity_namespace", DEFAULT_NAMESPACE.get(channel, "email"))
+    version_fields.setdefault("identity_namespace", IDENTITY_FIELD.get(channel, "email"))
     strict = "content" in version_fields
     with transaction.atomic():
         campaign = Campaign(
@@ -256,7 +272,9 @@ def campaign_update(*, campaign: Campaign, actor, tags: Iterable[str] | None = N
     """Edit a draft, or the draft version of a live/scheduled campaign.
 
     Type, category and channel only change while the campaign has never been
-    activated; a campaign in review is read-only.
+    activated, and a tag an approval policy matches on stays once it has been
+    (issue 10: what an approval policy matches on cannot be edited away between
+    versions); a campaign in review is read-only.
     """
     unknown = set(fields) - CAMPAIGN_FIELDS - VERSION_FIELDS
     if unknown:
@@ -274,6 +292,22 @@ def campaign_update(*, campaign: Campaign, actor, tags: Iterable[str] | None = N
             raise ValidationError(
                 {k: [_("Cannot change once the campaign has been activated.")] for k in frozen}
             )
+        if tags is not None and locked.live_version_id is not None:
+            # Tags are the campaign's, not the draft version's: removing the tag
+            # a policy matches on would let the next version skip approval.
+            kept = policy_tags(locked) - {n.strip() for n in tags}
+            if kept:
+                raise ValidationError(
+                    {
+                        "tags": [
+                            _(
+                                "An approval policy applies through the tag “%(tag)s”: "
+                                "it stays once the campaign has been activated."
+                            )
+                            % {"tag": sorted(kept)[0]}
+                        ]
+                    }
+                )
         for name, value in campaign_fields.items():
             setattr(locked, name, value)
         locked.full_clean(exclude=["live_version", "draft_version"])
@@ -540,7 +574,13 @@ def campaign_request_changes(*, campaign: Campaign, actor, comment: str = "") ->
 
 
 def campaign_cancel_approval(*, campaign: Campaign, actor, comment: str = "") -> Campaign:
-    """Withdraw the pending request; back to draft (or the editable draft version)."""
+    """Withdraw the pending request; back to draft (or the editable draft
+    version). Only the requester, its approvers and administrators may."""
+    pending = pending_request(campaign)
+    if pending is None:
+        raise _refuse_status(campaign, "cancel_approval")
+    if not may_cancel(actor, pending):
+        raise PermissionDenied(_("Only the requester or an approver may cancel this request."))
     status = ApprovalRequest.Status.CANCELLED
     request = _close_request(
         campaign=campaign, actor=actor, comment=comment, status=status, action="cancel_approval"

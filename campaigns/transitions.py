@@ -1,4 +1,5 @@
-"""The campaign state machine (SPEC §3): one table, one pure check, one writer.
+"""The campaign state machine (SPEC §3): one table (built from
+``campaigns.actions``), one pure check, one writer.
 
 ``transition()`` is the only code that writes ``Campaign.status``. It is a
 compare-and-set (``UPDATE … WHERE status = <from>``), so two simultaneous
@@ -10,25 +11,13 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from campaigns.actions import ACTIONS
 from campaigns.engine.gate import close_for_batches
-from campaigns.models import Campaign, CampaignEvent, CampaignStatus
+from campaigns.models import Campaign, CampaignEvent
 
-S = CampaignStatus
-
-# action → (allowed source statuses, target status)
+# action → (allowed source statuses, target status), read from the registry.
 TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
-    "activate": (frozenset({S.DRAFT}), S.ACTIVATING),
-    "request_approval": (frozenset({S.DRAFT}), S.IN_REVIEW),
-    "approve": (frozenset({S.IN_REVIEW}), S.ACTIVATING),
-    "request_changes": (frozenset({S.IN_REVIEW}), S.DRAFT),
-    "cancel_approval": (frozenset({S.IN_REVIEW}), S.DRAFT),
-    "prepared_scheduled": (frozenset({S.ACTIVATING}), S.SCHEDULED),
-    "prepared_live": (frozenset({S.ACTIVATING}), S.LIVE),
-    "activation_failed": (frozenset({S.ACTIVATING}), S.FAILED),
-    "start": (frozenset({S.SCHEDULED}), S.LIVE),
-    "complete": (frozenset({S.LIVE}), S.COMPLETED),
-    "stop": (frozenset({S.SCHEDULED, S.LIVE}), S.STOPPED),
-    "archive": (frozenset(set(S.values) - {S.DRAFT, S.ARCHIVED}), S.ARCHIVED),
+    a.name: (a.sources, a.target) for a in ACTIONS.values() if a.target is not None
 }
 
 
@@ -75,35 +64,6 @@ def transition(
     return True
 
 
-# Actions that never change the status, and the statuses that allow them. Kept
-# beside TRANSITIONS so that "what may happen to a campaign in status X" has a
-# single answer for the pages, the API and the tests.
-STATUS_ACTIONS: dict[str, frozenset[str]] = {
-    "edit": frozenset({S.DRAFT}),
-    "delete": frozenset({S.DRAFT}),
-    "duplicate": frozenset(S.values),
-    # "modify" on a one-shot campaign duplicates it instead (SPEC §3).
-    "modify": frozenset({S.LIVE, S.SCHEDULED}),
-}
-
-# The user-facing actions in the order the pages offer them (API spelling
-# uses hyphens: request-approval …).
-USER_ACTIONS = [
-    "activate",
-    "request_approval",
-    "approve",
-    "request_changes",
-    "cancel_approval",
-    "modify",
-    "duplicate",
-    "stop",
-    "archive",
-    "delete",
-]
-
-
 def status_allows(action: str, status: str) -> bool:
     """Does a campaign in ``status`` allow ``action`` at all (before any other rule)?"""
-    if action in TRANSITIONS:
-        return allowed(action, status)
-    return status in STATUS_ACTIONS[action]
+    return status in ACTIONS[action].sources

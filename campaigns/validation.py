@@ -13,11 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
-CONTENT_FIELDS: dict[str, tuple[str, ...]] = {
-    "email": ("subject", "preheader", "html", "text"),
-    "sms": ("text",),
-    "push": ("title", "body", "url", "data"),
-}
+from audiences.channel_facts import CONTENT_FIELDS
+
 FREQUENCIES = ("daily", "weekly", "monthly")
 THROTTLE_MIN, THROTTLE_MAX = 1, 10_000
 _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")

@@ -15,12 +15,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import can
 from audiences.models import Profile
 from campaigns import services
+from campaigns.actions import USER_ACTIONS
 from campaigns.display import describe_event
 from campaigns.forms import CampaignCreateForm, CampaignEditForm, ProofForm, recurrence_summary
 from campaigns.models import Campaign, CampaignStatus, CampaignType, Tag
@@ -33,40 +34,8 @@ from campaigns.selectors import (
     check_action,
     get_campaign_for,
 )
-from campaigns.transitions import USER_ACTIONS
 
 PAGE_SIZE = 25
-ACTION_LABELS = {
-    "activate": _("Activate"),
-    "request_approval": _("Request approval"),
-    "approve": _("Approve"),
-    "request_changes": _("Request changes"),
-    "cancel_approval": _("Cancel approval request"),
-    "modify": _("Modify"),
-    "duplicate": _("Duplicate"),
-    "stop": _("Stop"),
-    "archive": _("Archive"),
-    "delete": _("Delete"),
-}
-# What the author reads after an action succeeded (activation finishes on the worker).
-DONE_MESSAGES = {
-    "activate": gettext_lazy("Activation started: the campaign is being prepared."),
-    "request_approval": gettext_lazy("Approval requested."),
-    "approve": gettext_lazy("Approved: activation started."),
-    "request_changes": gettext_lazy("Changes requested: the campaign is a draft again."),
-    "cancel_approval": gettext_lazy("Approval request cancelled."),
-    "stop": gettext_lazy("Campaign stopped."),
-    "archive": gettext_lazy("Campaign archived."),
-}
-SERVICES = {
-    "activate": services.campaign_activate,
-    "request_approval": services.campaign_request_approval,
-    "approve": services.campaign_approve,
-    "request_changes": services.campaign_request_changes,
-    "cancel_approval": services.campaign_cancel_approval,
-    "stop": services.campaign_stop,
-    "archive": services.campaign_archive,
-}
 
 
 def _first_url(*names: str) -> str:
@@ -167,18 +136,17 @@ def _detail_response(request, campaign, show=None, proof_form=None, status=200) 
         version = campaign.draft_version
     elif campaign.live_version and show != "draft":
         version = campaign.live_version
-    actions = allowed_actions(request.user, campaign)
-    labels = dict(ACTION_LABELS)
-    if campaign.live_version_id and campaign.draft_version_id:
-        labels["activate"] = _("Activate draft version")
-        labels["request_approval"] = _("Request approval of the draft version")
+    for_version = bool(campaign.live_version_id and campaign.draft_version_id)
     context = {
         "campaign": campaign,
         "version": version,
         "showing_draft": version is not None and version.pk == campaign.draft_version_id,
         "has_draft_version": bool(campaign.live_version_id and campaign.draft_version_id),
         "review": review_campaign(campaign, version),
-        "actions": [(a, labels[a]) for a in USER_ACTIONS if a in actions],
+        "actions": [
+            (a.name, (for_version and a.label_for_version) or a.label)
+            for a in allowed_actions(request.user, campaign)
+        ],
         "can_edit": services.editable_version(campaign) is not None
         and can(request.user, "campaign.edit", campaign),
         "pending": services.pending_request(campaign),
@@ -253,42 +221,38 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def action(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    """Any action of ``campaigns.actions`` posted from the campaign page."""
     campaign = get_campaign_for(request.user, pk)
-    if name not in ACTION_LABELS:
+    action = USER_ACTIONS.get(name)
+    if action is None:
         return redirect("campaigns:detail", pk=pk)
-    check_action(request.user, name, campaign)
-    comment = request.POST.get("comment", "")[:5000]
+    check_action(request.user, action.name, campaign)
+    # Activating or approving a draft version swaps it in at once: nothing to prepare.
+    for_version = bool(campaign.live_version_id and campaign.draft_version_id)
     try:
-        if name == "delete":
-            services.campaign_delete(campaign=campaign, actor=request.user)
-            messages.success(request, _("Campaign deleted."))
-            return redirect("campaigns:list")
-        if name in ("duplicate", "modify"):
-            func = services.campaign_duplicate if name == "duplicate" else services.campaign_modify
-            result = func(campaign=campaign, actor=request.user)
-            if result.pk != campaign.pk:
-                messages.success(request, _("A copy was created as a draft."))
-                return redirect("campaigns:edit", pk=result.pk)
-            messages.success(request, _("A draft version is open beside the live one."))
-            return redirect("campaigns:edit", pk=pk)
-        # Activating or approving a draft version swaps it in at once: nothing to prepare.
-        swaps_version = bool(campaign.live_version_id and campaign.draft_version_id)
-        SERVICES[name](campaign=campaign, actor=request.user, comment=comment)
+        result = action.run(
+            campaign=campaign, actor=request.user, comment=request.POST.get("comment", "")[:5000]
+        )
     except services.ActionRefused as exc:
         messages.error(request, exc.message)
         for issue in (exc.errors or {}).values():
             for message in issue:
                 messages.error(request, message)
+        return redirect("campaigns:detail", pk=pk)
     except PermissionDenied as exc:
         # Self-approval or not one of the policy's approvers: the role allowed
         # the page, the policy refuses the decision.
         messages.error(request, str(exc) or _("You may not do this."))
         return redirect("campaigns:detail", pk=pk)
-    else:
-        if swaps_version and name in ("activate", "approve"):
-            messages.success(request, _("The draft version has replaced the live one."))
-        else:
-            messages.success(request, DONE_MESSAGES[name])
+    if action.then == "list":
+        messages.success(request, action.done)
+        return redirect("campaigns:list")
+    if result is not None and result.pk != campaign.pk:  # "modify" on a one-shot copies it
+        messages.success(request, USER_ACTIONS["duplicate"].done)
+        return redirect("campaigns:edit", pk=result.pk)
+    messages.success(request, (for_version and action.done_for_version) or action.done)
+    if action.then == "edit":
+        return redirect("campaigns:edit", pk=pk)
     return redirect("campaigns:detail", pk=pk)
 
 

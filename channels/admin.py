@@ -6,42 +6,31 @@ from django.contrib import admin
 from guardian.admin import GuardedModelAdmin
 
 from accounts.access import AccessAdminMixin
-from accounts.permissions import can, can_see, visible
+from accounts.permissions import AdminPermissionsMixin
 from channels.models import ChannelConfiguration, DeliveryEvent
-from config.admin import ReadOnlyAdminMixin
 
 
 @admin.register(ChannelConfiguration)
-class ChannelConfigurationAdmin(AccessAdminMixin, GuardedModelAdmin):
+class ChannelConfigurationAdmin(AdminPermissionsMixin, AccessAdminMixin, GuardedModelAdmin):
     list_display = ("name", "channel", "purpose", "provider", "status", "restricted", "updated_at")
     list_filter = ("channel", "purpose", "status", "restricted")
     search_fields = ("name", "from_address", "sender_number", "app_id")
     readonly_fields = ("created_at", "updated_at")
-
-    # Every check goes through the one permission vocabulary (SPEC §2).
-    def get_queryset(self, request):
-        return visible(request.user, super().get_queryset(request))
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return can(request.user, "channel.view") if obj is None else can_see(request.user, obj)
-
-    def has_add_permission(self, request) -> bool:
-        return can(request.user, "channel.create")
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return can(request.user, "channel.edit", obj)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return can(request.user, "channel.delete", obj)
+    permissions = {
+        "view": "channel.view",
+        "add": "channel.create",
+        "change": "channel.edit",
+        "delete": "channel.delete",
+    }
 
 
 @admin.register(DeliveryEvent)
-class DeliveryEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class DeliveryEventAdmin(AdminPermissionsMixin, admin.ModelAdmin):
+    """Written only by the product: administrators look, never change."""
+
     list_display = ("created_at", "kind", "channel", "address", "delivery_id")
     list_filter = ("kind", "channel")
     search_fields = ("address",)
     date_hierarchy = "created_at"
     list_select_related = False
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return can(request.user, "suppression.manage")
+    permissions = {"view": "suppression.manage"}

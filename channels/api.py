@@ -19,6 +19,7 @@ from pydantic import ValidationError as PydanticError
 from accounts.permissions import can, can_see, visible
 from channels import services
 from channels.models import ChannelConfiguration
+from config import problems
 from config.problems import ApiProblem, validation_errors
 from config.schemas import CamelOut, CamelSchema
 
@@ -92,39 +93,23 @@ class ConfigurationOut(CamelOut):
     created_at: datetime
     updated_at: datetime
 
+    # Each channel's own settings, read from the configuration; null for the others.
+    @staticmethod
+    def resolve_email(config: ChannelConfiguration) -> ChannelConfiguration | None:
+        return config if config.channel == "email" else None
+
+    @staticmethod
+    def resolve_sms(config: ChannelConfiguration) -> ChannelConfiguration | None:
+        return config if config.channel == "sms" else None
+
+    @staticmethod
+    def resolve_push(config: ChannelConfiguration) -> ChannelConfiguration | None:
+        return config if config.channel == "push" else None
+
 
 class ConfigurationList(CamelOut):
     items: list[ConfigurationOut]
     count: int
-
-
-def configuration_out(config: ChannelConfiguration) -> dict:
-    return {
-        "id": config.pk,
-        "name": config.name,
-        "channel": config.channel,
-        "purpose": config.purpose,
-        "status": config.status,
-        "provider": config.provider,
-        "email": {
-            "from_name": config.from_name,
-            "from_address": config.from_address,
-            "reply_to": config.reply_to,
-            "bcc": config.bcc,
-        }
-        if config.channel == "email"
-        else None,
-        "sms": {"sender_number": config.sender_number, "provider": config.provider}
-        if config.channel == "sms"
-        else None,
-        "push": {"platform": config.platform, "app_id": config.app_id, "provider": config.provider}
-        if config.channel == "push"
-        else None,
-        "rate_limit_per_second": config.rate_limit_per_second,
-        "restricted": config.restricted,
-        "created_at": config.created_at,
-        "updated_at": config.updated_at,
-    }
 
 
 _API_FIELDS = {
@@ -137,6 +122,7 @@ _API_FIELDS = {
     "app_id": "push.appId",
     "rate_limit_per_second": "rateLimitPerSecond",
 }
+problems.rename_fields("/api/v1/channel-configurations", _API_FIELDS)
 
 
 def _apply(config: ChannelConfiguration, payload: ConfigurationIn) -> None:
@@ -162,17 +148,6 @@ def _apply(config: ChannelConfiguration, payload: ConfigurationIn) -> None:
             setattr(config, field, value)
 
 
-def _save(config: ChannelConfiguration, actor) -> None:
-    try:
-        services.channel_configuration_save(config=config, actor=actor)
-    except ValidationError as exc:
-        errors = {
-            _API_FIELDS.get(field, field): [str(m) for m in messages]
-            for field, messages in exc.message_dict.items()
-        }
-        raise ApiProblem(400, _("The request has invalid fields."), errors=errors) from exc
-
-
 def _get(request: HttpRequest, config_id: int) -> ChannelConfiguration:
     config = get_object_or_404(ChannelConfiguration, pk=config_id)
     if not can_see(request.user, config):
@@ -192,7 +167,7 @@ def list_configurations(
         qs = qs.filter(channel=channel)
     if status:
         qs = qs.filter(status=status)
-    items = [configuration_out(c) for c in qs]
+    items = list(qs)
     return {"items": items, "count": len(items)}
 
 
@@ -203,13 +178,13 @@ def create_configuration(request: HttpRequest, payload: ConfigurationIn):
         raise PermissionDenied
     config = ChannelConfiguration()
     _apply(config, payload)
-    _save(config, request.user)
-    return Status(201, configuration_out(config))
+    services.channel_configuration_save(config=config, actor=request.user)
+    return Status(201, config)
 
 
 @channels_router.get("/{int:config_id}", response=ConfigurationOut, by_alias=True)
 def get_configuration(request: HttpRequest, config_id: int):
-    return configuration_out(_get(request, config_id))
+    return _get(request, config_id)
 
 
 @channels_router.put("/{int:config_id}", response=ConfigurationOut, by_alias=True)
@@ -225,8 +200,8 @@ def update_configuration(request: HttpRequest, config_id: int, payload: Configur
             errors={"channel": [_("The channel of a configuration cannot change.")]},
         )
     _apply(config, payload)
-    _save(config, request.user)
-    return configuration_out(config)
+    services.channel_configuration_save(config=config, actor=request.user)
+    return config
 
 
 @channels_router.post(
@@ -247,7 +222,7 @@ def set_status(request: HttpRequest, config_id: int, action: Literal["activate",
     )
     services.channel_configuration_set_status(config=config, status=status)
     config.refresh_from_db()
-    return configuration_out(config)
+    return config
 
 
 # --- provider feedback -----------------------------------------------------------

@@ -121,23 +121,3 @@ def send_proofs(
         for address in addresses
     ]
     return get_transport(config).send_batch(batch)
-
-
-# GSM 03.38 basic alphabet and its extension table (each extension char costs 2).
-_GSM = set(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-_GSM_EXT = set("^{}\\[~]|€\f")
-
-
-def sms_segments(text: str) -> dict:
-    """Characters, encoding and segment count of an SMS (what the editor counter shows)."""
-    if all(c in _GSM or c in _GSM_EXT for c in text):
-        units = sum(2 if c in _GSM_EXT else 1 for c in text)
-        single, multi, encoding = 160, 153, "GSM-7"
-    else:
-        units = sum(2 if ord(c) > 0xFFFF else 1 for c in text)
-        single, multi, encoding = 70, 67, "UCS-2"
-    segments = 0 if units == 0 else (1 if units <= single else -(-units // multi))
-    return {"characters": len(text), "units": units, "encoding": encoding, "segments": segments}

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.permissions import can, can_see, visible
+from audiences.channel_facts import sms_segments
 from audiences.models import Channel
 from channels import services
 from channels.forms import ChannelConfigurationForm, TestMessageForm
@@ -21,7 +22,6 @@ from channels.preview import (
     clean_proof_recipients,
     render_preview,
     send_proofs,
-    sms_segments,
 )
 
 NEW_HEADINGS = {

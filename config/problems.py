@@ -1,8 +1,10 @@
 """RFC 9457 problem details for every API error (SPEC §7).
 
-Services raise ``ApiProblem`` (or Django's ``PermissionDenied`` / ``Http404``);
-django-ninja's own errors (validation, malformed JSON, auth) are mapped here, so
-no handler anywhere builds an error body by hand.
+Endpoints raise ``ApiProblem`` (or Django's ``PermissionDenied`` / ``Http404``);
+services raise a ``DomainError`` (which carries its status) or an error class
+registered once with ``register``; django-ninja's own errors (validation,
+malformed JSON, auth) and Django's ``ValidationError`` are mapped here too, so
+no endpoint catches an error only to answer it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,83 @@ class ApiProblem(Exception):
         self.title = title
         self.errors = errors
         self.headers = headers or {}
+
+
+class DomainError(Exception):
+    """A rule of the domain refused the request. The API answers it as a problem
+    with ``status`` (a class attribute, or given per instance); pages show
+    ``message``. Subclass it — ``class ActionRefused(DomainError): status = 409``
+    — and no endpoint needs an ``except``."""
+
+    status = 409
+    title: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: dict[str, list[str]] | None = None,
+        status: int | None = None,
+        code: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = errors
+        self.code = code
+        if status is not None:
+            self.status = status
+
+
+# error class → (status or None to read ``exc.status``, title); see ``register``.
+_REGISTERED: dict[type[Exception], tuple[int | None, str | None]] = {DomainError: (None, None)}
+_INSTALLED: list = []
+# URL prefix → {service field name: the API's name for it}, for 400 answers.
+_FIELD_NAMES: dict[str, dict[str, str]] = {}
+
+
+def register(exc_class: type[Exception], *, status: int | None = None, title=None) -> None:
+    """Answer ``exc_class`` (and its subclasses) as a problem, from every API.
+
+    ``status`` None reads the instance's ``status`` attribute; the detail is its
+    ``message`` or ``detail`` attribute, else ``str(exc)``; ``errors`` is passed on.
+    One line per error class, e.g. ``problems.register(ExecutionRefused)``.
+    """
+    _REGISTERED[exc_class] = (status, title)
+    for api in _INSTALLED:
+        api.add_exception_handler(exc_class, _on_registered)
+
+
+def rename_fields(prefix: str, names: dict[str, str]) -> None:
+    """Under the URL ``prefix`` (``/api/v1/campaigns``), name service fields
+    (``channel_configuration``) as that resource does (``channelConfigurationId``)
+    in the errors of a 400."""
+    _FIELD_NAMES.setdefault(prefix, {}).update(names)
+
+
+def _on_registered(request: HttpRequest, exc: Exception) -> JsonResponse:
+    status, title = next(_REGISTERED[cls] for cls in type(exc).__mro__ if cls in _REGISTERED)
+    if status is None:
+        status = int(getattr(exc, "status", 409))
+    detail = getattr(exc, "message", None) or getattr(exc, "detail", None) or str(exc)
+    title = title or getattr(exc, "title", None)
+    if title is None and status == 409:
+        title = _("Conflict")
+    return problem_response(status, str(detail), title=title, errors=getattr(exc, "errors", None))
+
+
+def validation_problem(exc, path: str = "") -> JsonResponse:
+    """A Django ``ValidationError`` as a 400 naming each field as the API does."""
+    names = next((n for prefix, n in _FIELD_NAMES.items() if path.startswith(prefix)), {})
+    if hasattr(exc, "error_dict"):
+        errors = {
+            names.get(field, field): [str(m) for m in msgs]
+            for field, msgs in exc.message_dict.items()
+        }
+    else:
+        errors = {"body": [str(m) for m in exc.messages]}
+    return problem_response(
+        400, _("The request has invalid fields."), title=_("Invalid request"), errors=errors
+    )
 
 
 def problem_response(
@@ -107,13 +186,7 @@ def install(api) -> None:
         )
 
     def on_django_validation(request: HttpRequest, exc: DjangoValidationError):
-        if hasattr(exc, "error_dict"):
-            errors = {field: [str(m) for m in msgs] for field, msgs in exc.message_dict.items()}
-        else:
-            errors = {"body": [str(m) for m in exc.messages]}
-        return problem_response(
-            400, _("The request has invalid fields."), title=_("Invalid request"), errors=errors
-        )
+        return validation_problem(exc, request.path)
 
     def on_auth(request: HttpRequest, exc: AuthenticationError):
         return problem_response(
@@ -176,6 +249,9 @@ def install(api) -> None:
     api.add_exception_handler(ObjectDoesNotExist, on_404)
     api.add_exception_handler(DataError, on_data_error)
     api.add_exception_handler(MultiPartParserError, on_bad_multipart)
+    for exc_class in _REGISTERED:
+        api.add_exception_handler(exc_class, _on_registered)
+    _INSTALLED.append(api)
 
 
 API_PREFIX = "/api/v1/"

@@ -8,15 +8,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
-from accounts.permissions import can_manage_access, can_see
+from accounts.permissions import can_manage_access, can_see, restrictable
 
 register = template.Library()
-
-_URL_NAMES = {
-    "campaigns.campaign": "campaigns:access",
-    "audiences.audience": "audiences:access",
-    "channels.channelconfiguration": "channels:access",
-}
 
 
 @register.simple_tag(takes_context=True)
@@ -24,7 +18,7 @@ def access_link(context, obj) -> str:
     request = context.get("request")
     if obj is None or request is None or not can_manage_access(request.user, obj):
         return ""
-    url = reverse(_URL_NAMES[obj._meta.label_lower], args=[obj.pk])
+    url = reverse(restrictable(obj).access_page, args=[obj.pk])
     return format_html('<a class="button" href="{}" id="access-link">{}</a>', url, _("Access"))
 
 

@@ -1,5 +1,5 @@
-// Campaign editor: live preview of the unsaved form and the SMS counter.
-// The page works without it (save, then preview on the campaign page).
+// Campaign editor: live preview of the unsaved form (the SMS counter is
+// sms-counter.js). The page works without it (save, then preview on the campaign page).
 (function () {
   "use strict";
   var form = document.getElementById("campaign-form");
@@ -31,20 +31,5 @@
     el.addEventListener("input", later);
   });
 
-  // SMS: characters and segments (GSM-7: 160 / 153 per part; otherwise UCS-2: 70 / 67).
-  var sms = form.querySelector("textarea[data-sms]");
-  var counter = document.getElementById("sms-counter");
-  var gsm = /^[A-Za-z0-9 @£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ!"#¤%&'()*+,\-./:;<=>?¡ÄÖÑÜ§¿äöñüà^{}\\\[~\]|€]*$/;
-  function count() {
-    var text = sms.value;
-    var single = gsm.test(text) ? 160 : 70;
-    var multi = gsm.test(text) ? 153 : 67;
-    var parts = text.length <= single ? (text.length ? 1 : 0) : Math.ceil(text.length / multi);
-    counter.textContent = text.length + " / " + single + " · " + parts + " SMS";
-  }
-  if (sms && counter) {
-    sms.addEventListener("input", count);
-    count();
-  }
   if (target && form.querySelector("[name^=content_]")) refresh();
 })();
