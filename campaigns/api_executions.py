@@ -22,11 +22,9 @@ from campaigns.engine import executions
 from campaigns.engine.report import campaign_report
 from campaigns.models import Campaign, Run
 from config.api_auth import ApiKeyAuth
+from config.ids import MAX_ID, is_id
 from config.problems import ApiProblem
 from config.schemas import CamelSchema
-
-# Ids are 64-bit in the database: a bigger number is "not found", not a driver error.
-MAX_ID = 2**63 - 1
 
 
 class TriggerKeyAuth(ApiKeyAuth):
@@ -93,10 +91,6 @@ def _snapshot_for_trigger(request: HttpRequest, campaign_id: int):
     return snap
 
 
-def _refused(exc: executions.ExecutionRefused) -> ApiProblem:
-    return ApiProblem(exc.status, exc.detail)
-
-
 @executions_router.post("/unitary", response={202: dict}, summary="Trigger to named recipients")
 def post_unitary(request: HttpRequest, payload: UnitaryIn):
     snap = _snapshot_for_trigger(request, payload.campaign_id)
@@ -106,15 +100,12 @@ def post_unitary(request: HttpRequest, payload: UnitaryIn):
     recipients = [
         executions.Recipient(r.user_id, r.namespace, r.context) for r in payload.recipients
     ]
-    try:
-        answer = executions.accept_unitary(
-            snap=snap,
-            key_id=request.api_key.pk,
-            request_id=payload.request_id,
-            recipients=recipients,
-        )
-    except executions.ExecutionRefused as exc:
-        raise _refused(exc) from None
+    answer = executions.accept_unitary(
+        snap=snap,
+        key_id=request.api_key.pk,
+        request_id=payload.request_id,
+        recipients=recipients,
+    )
     return Status(202, answer)
 
 
@@ -123,22 +114,19 @@ def post_audience(request: HttpRequest, payload: AudienceIn):
     snap = _snapshot_for_trigger(request, payload.campaign_id)
     if executions.context_too_large(payload.context):
         raise ApiProblem(413, _("The context is larger than 200 KB."))
-    try:
-        answer = executions.accept_audience(
-            snap=snap,
-            key_id=request.api_key.pk,
-            request_id=payload.request_id,
-            context=payload.context,
-            execute_at=payload.schedule.execute_at if payload.schedule else None,
-        )
-    except executions.ExecutionRefused as exc:
-        raise _refused(exc) from None
+    answer = executions.accept_audience(
+        snap=snap,
+        key_id=request.api_key.pk,
+        request_id=payload.request_id,
+        context=payload.context,
+        execute_at=payload.schedule.execute_at if payload.schedule else None,
+    )
     return Status(202, answer)
 
 
 @executions_router.get("/{execution_id}", response=dict, summary="An execution's progress")
 def get_execution(request: HttpRequest, execution_id: int):
-    if not 0 < execution_id <= MAX_ID:
+    if not is_id(execution_id):
         raise Http404
     run = (
         Run.objects.select_related("campaign")
@@ -152,7 +140,7 @@ def get_execution(request: HttpRequest, execution_id: int):
 
 @reports_router.get("/{campaign_id}/report", response=dict, summary="A campaign's report")
 def get_report(request: HttpRequest, campaign_id: int):
-    if not 0 < campaign_id <= MAX_ID:
+    if not is_id(campaign_id):
         raise Http404
     campaign = get_object_or_404(Campaign, pk=campaign_id)
     if not can_see(request.user, campaign):

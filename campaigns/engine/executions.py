@@ -31,6 +31,7 @@ from audiences.models import Profile
 from audiences.services import normalize_identity
 from campaigns.engine.clock import now
 from campaigns.models import Campaign, CampaignStatus, CampaignType, CampaignVersion, Run
+from config.problems import DomainError
 
 MAX_CONTEXT_BYTES = 200 * 1024
 NAMESPACE_FIELDS = {
@@ -44,12 +45,12 @@ NAMESPACE_FIELDS = {
 SNAPSHOT_SECONDS = 2.0
 
 
-class ExecutionRefused(Exception):
-    """A trigger that may not be accepted now; ``status`` is the answer's code."""
+class ExecutionRefused(DomainError):
+    """A trigger that may not be accepted now; ``status`` is the answer's code
+    (config/problems.py turns it into the problem answer)."""
 
     def __init__(self, status: int, detail: str):
-        super().__init__(detail)
-        self.status = status
+        super().__init__(detail, status=status)
         self.detail = detail
 
 
