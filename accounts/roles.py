@@ -55,8 +55,9 @@ _ADMINISTER = [
     "auth.view_user",
     "auth.add_user",
     "auth.change_user",
+    # Roles are assigned from the user's page; changing a group itself would
+    # mean editing raw permissions, which only superusers do (issue 10).
     "auth.view_group",
-    "auth.change_group",
     "campaigns.manage_access_campaign",
 ]
 
