@@ -6,7 +6,6 @@ endpoint (config/api.py).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from django.http import Http404, HttpRequest
@@ -21,7 +20,7 @@ from campaigns.engine import executions
 from campaigns.engine.report import campaign_report
 from campaigns.models import Campaign, Run
 from config.problems import ApiProblem
-from config.schemas import CamelSchema
+from config.schemas import ApiDateTime, CamelSchema
 
 # Ids are 64-bit in the database: a bigger number is "not found", not a driver error.
 MAX_ID = 2**63 - 1
@@ -52,7 +51,7 @@ class UnitaryIn(CamelSchema):
 
 
 class ExecuteAt(CamelSchema):
-    execute_at: datetime
+    execute_at: ApiDateTime
 
 
 class AudienceIn(CamelSchema):

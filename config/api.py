@@ -9,11 +9,12 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import NinjaAPI
 from ninja.errors import Throttled
+from ninja.parser import Parser
 from ninja.security import HttpBearer
 
 from accounts.permissions import preload_permissions
 from accounts.services import api_key_authenticate, api_key_throttle
-from config import problems
+from config import jsonparse, problems
 
 
 class ApiKeyAuth(HttpBearer):
@@ -35,6 +36,13 @@ class ApiKeyAuth(HttpBearer):
         return key
 
 
+class StrictJsonParser(Parser):
+    """Every JSON body, on every endpoint: no NaN/Infinity, bounded depth."""
+
+    def parse_body(self, request: HttpRequest):
+        return jsonparse.loads(request.body)
+
+
 class VolleyApi(NinjaAPI):
     def get_openapi_schema(self, **kwargs):
         from config.openapi import document_problems
@@ -47,6 +55,7 @@ api = VolleyApi(
     version="1",
     description="Campaigns as code: everything a marketer does in the UI, with the same permissions.",
     auth=ApiKeyAuth(),
+    parser=StrictJsonParser(),
     urls_namespace="api",
     docs_url="/docs",
     openapi_url="/openapi.json",
