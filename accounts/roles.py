@@ -59,6 +59,10 @@ _ADMINISTER = [
     # mean editing raw permissions, which only superusers do (issue 10).
     "auth.view_group",
     "campaigns.manage_access_campaign",
+    # Sign-in lock-outs (django-axes): see them and unlock by deleting one.
+    "axes.view_accessattempt",
+    "axes.delete_accessattempt",
+    "axes.view_accessfailurelog",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
