@@ -76,6 +76,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -237,6 +238,29 @@ WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1, maxi
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "volley-demo")
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 6000, minimum=1)
 
+# Content-Security-Policy (django-csp): scripts, styles, fonts and requests from
+# our own origin only, no inline script or style anywhere (not even 'unsafe-inline'
+# for the admin, whose templates have none). Two kinds of document that cannot
+# live by it get their own, narrower policy on their own URL: rendered email
+# HTML in previews (channels/frames.py) and the report's SVG chart. Enforced in
+# development too, so a page that breaks it is seen before production.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        # Swagger UI and the admin draw small icons as data: URIs.
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "frame-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
+
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
@@ -261,6 +285,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django_q": {"level": env_str("Q_LOG_LEVEL", "WARNING"), "propagate": True},
+        # django-axes logs every sign-in at INFO; lock-outs are warnings.
+        "axes": {"level": "WARNING", "propagate": True},
         # Django's own console handler would print every request warning a second time.
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },

@@ -163,7 +163,6 @@ def test_nesting_is_bounded():
         compile_rule(rule)
 
 
-
 @pytest.mark.parametrize(
     ("field", "value", "expected"),
     [
