@@ -3,7 +3,10 @@
 Campaign Administrators use the admin without ``is_staff`` (see
 ``config.admin.VolleyAdminSite``); Django's model permissions, held through the
 role group, decide what they may do here. Only superusers touch superuser
-flags, raw permissions, or superuser accounts.
+flags, raw permissions, or superuser accounts, and only superusers put people
+in groups that carry more than the administrator's own powers (a grant on a
+restricted object, a permission the administrator lacks) or set someone else's
+password or sign-in address (either would open that person's account).
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext
@@ -59,8 +64,44 @@ def _send_invitation(request: HttpRequest, user) -> None:
         )
 
 
+def groups_only_superusers_assign(user) -> set[int]:
+    """Ids of the groups ``user`` may not add anyone to: those holding a
+    per-object grant (restricted means restricted from administrators too,
+    SPEC §2) and those holding a model permission ``user`` lacks."""
+    from guardian.utils import get_group_obj_perms_model
+
+    if user.is_superuser:
+        return set()
+    protected = set(
+        get_group_obj_perms_model().objects.values_list("group_id", flat=True).distinct()
+    )
+    held = user.get_all_permissions()
+    for group in Group.objects.prefetch_related("permissions__content_type"):
+        perms = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.all()}
+        if perms - held:
+            protected.add(group.pk)
+    return protected
+
+
 if admin.site.is_registered(User):
     admin.site.unregister(User)
+if admin.site.is_registered(Group):
+    admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(DjangoGroupAdmin):
+    """Administrators see the roles; only superusers create groups or change
+    their permissions (a permission on django-q's schedules runs code)."""
+
+    def has_add_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
 
 
 @admin.register(User)
@@ -91,6 +132,48 @@ class UserAdmin(DjangoUserAdmin):
             for name, opts in fieldsets
         ]
 
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        protected = groups_only_superusers_assign(request.user)
+        if protected and "groups" in form.base_fields:
+            field = form.base_fields["groups"]
+            field.queryset = field.queryset.exclude(pk__in=protected)
+        return form
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if obj is not None and not self._may_take_over(request, obj):
+            # The address is where password resets and invitations go.
+            fields += ("email",)
+        return fields
+
+    def _may_take_over(self, request, obj) -> bool:
+        """May ``request.user`` decide how ``obj`` signs in (password, address)?
+        Themselves, superusers, and anyone for a user still waiting for an
+        invitation (no password yet)."""
+        return (
+            request.user.is_superuser or obj.pk == request.user.pk or not obj.has_usable_password()
+        )
+
+    def user_change_password(self, request, id, form_url=""):
+        obj = self.get_object(request, id)
+        if obj is not None and not (request.user.is_superuser or obj.pk == request.user.pk):
+            raise PermissionDenied
+        return super().user_change_password(request, id, form_url)
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            # Memberships the form could not show are kept, not dropped.
+            protected = groups_only_superusers_assign(request.user)
+            obj._kept_groups = list(obj.groups.filter(pk__in=protected))
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        kept = getattr(form.instance, "_kept_groups", None)
+        if kept:
+            form.instance.groups.add(*kept)
+
     def has_change_permission(self, request, obj=None) -> bool:
         if obj is not None and obj.is_superuser and not request.user.is_superuser:
             return False
@@ -110,6 +193,15 @@ class UserAdmin(DjangoUserAdmin):
     @admin.action(description=_("Send a new invitation email"), permissions=["change"])
     def send_invitation(self, request, queryset) -> None:
         for user in queryset.exclude(email=""):
+            if not self._may_take_over(request, user):
+                # An invitation sets a new password: for someone who has one,
+                # that is a superuser's decision (or their own password reset).
+                messages.warning(
+                    request,
+                    gettext("%(user)s already has a password: no invitation sent.")
+                    % {"user": user.get_username()},
+                )
+                continue
             _send_invitation(request, user)
 
 
@@ -195,4 +287,4 @@ class NotificationAdmin(admin.ModelAdmin):
         return request.user.is_superuser
 
 
-__all__ = ["Group", "UserAdmin", "ApiKeyAdmin", "NotificationAdmin"]
+__all__ = ["GroupAdmin", "UserAdmin", "ApiKeyAdmin", "NotificationAdmin"]

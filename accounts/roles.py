@@ -55,9 +55,14 @@ _ADMINISTER = [
     "auth.view_user",
     "auth.add_user",
     "auth.change_user",
+    # Roles are assigned from the user's page; changing a group itself would
+    # mean editing raw permissions, which only superusers do (issue 10).
     "auth.view_group",
-    "auth.change_group",
     "campaigns.manage_access_campaign",
+    # Sign-in lock-outs (django-axes): see them and unlock by deleting one.
+    "axes.view_accessattempt",
+    "axes.delete_accessattempt",
+    "axes.view_accessfailurelog",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {

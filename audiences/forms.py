@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from audiences.rules import COLUMN_FIELDS, CONSENT_FIELDS, OPERATORS, RuleError, compile_rule
+from config import jsonparse
 
 OPERATOR_LABELS = [
     ("eq", gettext_lazy("is")),
@@ -130,7 +131,7 @@ def build_rule(form: RuleAudienceForm, formset) -> dict | None:
     raw = form.cleaned_data.get("rule_json", "").strip()
     if raw:
         try:
-            rule = json.loads(raw)
+            rule = jsonparse.loads(raw)
         except ValueError as exc:
             form.add_error("rule_json", _("Not valid JSON: %s") % exc)
             return None

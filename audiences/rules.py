@@ -314,7 +314,9 @@ class AttributeCondition(Expression):
             return f"({t} = 'text' AND {v} = %s)", [*tp, *tp, value]
 
         op, value = self.op, self.value
-        if op in EQUALITY_OPS:
+        if op == "in":
+            sql, params = self._sqlite_in(t, v, tp, value)
+        elif op in EQUALITY_OPS:
             sql, params = _equality(op, value, eq, false="0")
         elif op == "contains":
             element = f"EXISTS (SELECT 1 FROM json_each({col}, %s) AS je WHERE je.value = %s)"
@@ -338,3 +340,24 @@ class AttributeCondition(Expression):
             if not value:
                 sql = f"NOT {sql}"
         return f"COALESCE({sql}, 0)", params
+
+    @staticmethod
+    def _sqlite_in(t: str, v: str, tp: list, values: list) -> tuple[str, list]:
+        """``in`` as one membership test per value type, the values passed as
+        one JSON array: a chain of 1,000 ORs exceeds SQLite's expression depth
+        limit (1,000), and 4 parameters a value would crowd its variable limit."""
+        texts = [x for x in values if isinstance(x, str)]
+        numbers = [x for x in values if _is_number(x)]
+        bools = sorted({"true" if x else "false" for x in values if isinstance(x, bool)})
+        member = "IN (SELECT value FROM json_each(%s))"
+        parts, params = [], []
+        if texts:
+            parts.append(f"({t} = 'text' AND {v} {member})")
+            params += [*tp, *tp, json.dumps(texts)]
+        if numbers:
+            parts.append(f"({t} IN ('integer', 'real') AND {v} {member})")
+            params += [*tp, *tp, json.dumps(numbers)]
+        if bools:
+            parts.append(f"({t} IN ({', '.join(['%s'] * len(bools))}))")
+            params += [*tp, *bools]
+        return "(" + " OR ".join(parts or ["0"]) + ")", params

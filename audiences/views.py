@@ -73,7 +73,9 @@ def _builder(request: HttpRequest, audience: Audience | None):
 
 def _with_extra_row(request: HttpRequest, form, formset):
     data = request.POST.copy()
-    total = int(data.get("c-TOTAL_FORMS", "0") or 0)
+    if not formset.management_form.is_valid():
+        return form, formset  # the formset shows its own error about the tampered count
+    total = formset.management_form.cleaned_data["TOTAL_FORMS"]
     data["c-TOTAL_FORMS"] = str(min(total + 1, 100))
     return RuleAudienceForm(data), ConditionFormSet(data, prefix="c")
 

@@ -30,7 +30,7 @@ from campaigns.validation import normalize_content, normalize_schedule
 from channels.models import ChannelConfiguration
 from config import problems
 from config.problems import ApiProblem
-from config.schemas import CamelOut, CamelSchema
+from config.schemas import ApiDateTime, CamelOut, CamelSchema
 
 campaigns_router = Router(tags=["campaigns"])
 policies_router = Router(tags=["approval policies"])
@@ -71,8 +71,8 @@ problems.rename_fields("/api/v1/campaigns", API_FIELDS)
 
 
 class ScheduleIn(CamelSchema):
-    start_at: datetime | None = None
-    end_at: datetime | None = None
+    start_at: ApiDateTime | None = None
+    end_at: ApiDateTime | None = None
     timezone: str = "UTC"
     recurrence: dict[str, Any] | None = None
     throttle_per_second: int | None = None

@@ -6,7 +6,6 @@ endpoint (config/api.py).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from django.http import Http404, HttpRequest
@@ -24,7 +23,7 @@ from campaigns.models import Campaign, Run
 from config.api_auth import ApiKeyAuth
 from config.ids import MAX_ID, is_id
 from config.problems import ApiProblem
-from config.schemas import CamelSchema
+from config.schemas import ApiDateTime, CamelSchema
 
 
 class TriggerKeyAuth(ApiKeyAuth):
@@ -62,7 +61,7 @@ class UnitaryIn(CamelSchema):
 
 
 class ExecuteAt(CamelSchema):
-    execute_at: datetime
+    execute_at: ApiDateTime
 
 
 class AudienceIn(CamelSchema):

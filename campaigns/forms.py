@@ -25,6 +25,7 @@ from campaigns.validation import (
     template_errors,
 )
 from channels.models import ChannelConfiguration, Purpose
+from config import jsonparse
 
 WEEKDAYS = [
     (0, _("Monday")),
@@ -258,7 +259,7 @@ class CampaignEditForm(forms.Form):
         if not raw:
             return {}
         try:
-            value = json.loads(raw)
+            value = jsonparse.loads(raw)
         except ValueError as exc:
             raise ValidationError(_("Not valid JSON: %(error)s") % {"error": exc}) from None
         if not isinstance(value, dict):

@@ -156,7 +156,10 @@ def normalize_schedule(schedule: dict) -> dict:
         tz_name = "UTC"
     for api_name, field in (("startAt", "start_at"), ("endAt", "end_at")):
         if api_name in schedule:
-            fields[field] = aware(schedule[api_name], tz_name)
+            try:
+                fields[field] = aware(schedule[api_name], tz_name)
+            except OverflowError:  # year 1 or 9999 read in a far-off time zone
+                errors[f"schedule.{api_name}"] = [_("This date is out of range.")]
     if "recurrence" in schedule:
         try:
             fields["recurrence"] = normalize_recurrence(schedule["recurrence"])

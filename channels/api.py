@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 import re
 from datetime import datetime
@@ -267,10 +266,9 @@ _DELIVERY_KEY = re.compile(r"^delivery-(\d{1,18})$")
 
 
 def _check_signature(request: HttpRequest) -> None:
-    from channels.transports import SIGNATURE_HEADER, sign_body
+    from channels.transports import SIGNATURE_HEADER, signature_valid
 
-    given = request.headers.get(SIGNATURE_HEADER, "")
-    if not given or not hmac.compare_digest(given.strip(), sign_body(request.body)):
+    if not signature_valid(request.body, request.headers.get(SIGNATURE_HEADER, "")):
         raise ApiProblem(
             401,
             _("Sign the raw body with WEBHOOK_SIGNING_SECRET in X-Volley-Signature: sha256=<hex>."),

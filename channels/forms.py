@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -11,6 +9,7 @@ from audiences.models import Channel, Profile
 from channels.models import ChannelConfiguration, Purpose
 from channels.preview import MAX_PROOFS
 from channels.rendering import FIELDS, validate_content
+from config import jsonparse
 
 _CHANNEL_FORM_FIELDS = {
     Channel.EMAIL: ["from_address", "from_name", "reply_to", "bcc"],
@@ -129,7 +128,7 @@ class TestMessageForm(forms.Form):
         if not raw:
             return None
         try:
-            value = json.loads(raw)
+            value = jsonparse.loads(raw)
         except ValueError as exc:
             self.add_error(name, _("Not valid JSON: %(error)s") % {"error": exc})
             return None

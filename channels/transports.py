@@ -69,6 +69,16 @@ def sign_body(body: bytes, secret: str | None = None) -> str:
     return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
+def signature_valid(body: bytes, given: str) -> bool:
+    """Does ``given`` (a header, any characters) sign ``body``? Compared as
+    bytes in constant time: a header of non-ASCII text is simply wrong."""
+    secret = settings.WEBHOOK_SIGNING_SECRET
+    if not secret or not given:
+        return False  # no shared secret, nothing can be verified
+    expected = sign_body(body, secret).encode()
+    return hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"), expected)
+
+
 def _digest(key: str) -> str:
     return hmac.new(settings.SECRET_KEY.encode(), key.encode(), hashlib.sha256).hexdigest()[:16]
 

@@ -9,7 +9,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import can, can_see, visible
 from audiences.channel_facts import sms_segments
@@ -190,3 +191,13 @@ def _send(request, form, config, data):
             % {"ok": sent, "n": len(results)},
         )
     return list(zip(addresses, results, strict=True))
+
+
+@login_required
+@require_GET
+@xframe_options_sameorigin
+def preview_frame(request: HttpRequest, token: str) -> HttpResponse:
+    """The HTML of a preview, inside its sandboxed iframe (channels/frames.py)."""
+    from channels.frames import frame_response
+
+    return frame_response(request, token)

@@ -2,9 +2,35 @@
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.db.models.base import ModelBase
 from django.utils.translation import gettext_lazy as _
 
 from accounts.permissions import can_use_admin
+
+
+class SuperuserOnlyAdminMixin:
+    """For admin pages whose power goes beyond the product: only superusers see,
+    add, change or delete here, whatever model permissions a user holds."""
+
+    def has_module_permission(self, request) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_add_permission(self, request, *args) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+
+# A django-q schedule or task names any importable function to run on the worker
+# (``subprocess.getoutput``): whoever edits them runs code on the machine.
+SUPERUSER_ONLY_APPS = {"django_q"}
 
 
 class VolleyAdminSite(admin.AdminSite):
@@ -14,6 +40,16 @@ class VolleyAdminSite(admin.AdminSite):
 
     def has_permission(self, request) -> bool:
         return can_use_admin(request.user)
+
+    def register(self, model_or_iterable, admin_class=None, **options) -> None:
+        models = (
+            [model_or_iterable] if isinstance(model_or_iterable, ModelBase) else model_or_iterable
+        )
+        for model in models:
+            cls = admin_class or admin.ModelAdmin
+            if model._meta.app_label in SUPERUSER_ONLY_APPS:
+                cls = type(cls.__name__, (SuperuserOnlyAdminMixin, cls), {})
+            super().register(model, cls, **options)
 
     def login(self, request, extra_context=None):
         # One sign-in page for everyone; the admin's own form insists on is_staff.

@@ -8,9 +8,17 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 from ninja import NinjaAPI
+from ninja.parser import Parser
 
-from config import problems
+from config import jsonparse, problems
 from config.api_auth import ApiKeyAuth
+
+
+class StrictJsonParser(Parser):
+    """Every JSON body, on every endpoint: no NaN/Infinity, bounded depth."""
+
+    def parse_body(self, request: HttpRequest):
+        return jsonparse.loads(request.body)
 
 
 class VolleyApi(NinjaAPI):
@@ -25,6 +33,7 @@ api = VolleyApi(
     version="1",
     description="Campaigns as code: everything a marketer does in the UI, with the same permissions.",
     auth=ApiKeyAuth(),
+    parser=StrictJsonParser(),
     urls_namespace="api",
     docs_url="/docs",
     openapi_url="/openapi.json",

@@ -57,6 +57,25 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+LOCKOUT_PARAMETERS = {"username", "ip_address", "user_agent"}
+
+
+def env_lockout_parameters(name: str, default: str) -> list:
+    """django-axes' ``AXES_LOCKOUT_PARAMETERS`` from ``username+ip_address``
+    (one lock for the combination) or ``username,ip_address`` (a lock each)."""
+    raw = env_str(name, default)
+    result: list = []
+    for item in raw.split(","):
+        parts = [p.strip() for p in item.split("+") if p.strip()]
+        if not parts or not set(parts) <= LOCKOUT_PARAMETERS:
+            raise ImproperlyConfigured(
+                f"{name} takes {', '.join(sorted(LOCKOUT_PARAMETERS))} joined with + "
+                f"(together) or , (each on its own); got {raw!r}."
+            )
+        result.append(parts[0] if len(parts) == 1 else parts)
+    return result
+
+
 def parse_database_url(url: str, *, sqlite_default: Path) -> dict:
     """Turn ``DATABASE_URL`` into a Django ``DATABASES['default']`` entry.
 

@@ -203,11 +203,17 @@ def install(api) -> None:
 
     def on_http(request: HttpRequest, exc: HttpError):
         if exc.status_code == 400 and "Cannot parse request body" in str(exc):
+            from config.jsonparse import JsonRefused
+
+            if isinstance(exc.__cause__, JsonRefused):
+                message = str(exc.__cause__)
+            else:
+                message = _("The request body is not valid JSON.")
             return problem_response(
                 400,
                 _("Send a JSON body with 'Content-Type: application/json'."),
                 title=_("Invalid request"),
-                errors={"body": [_("The request body is not valid JSON.")]},
+                errors={"body": [message]},
             )
         return problem_response(exc.status_code, str(exc))
 
@@ -333,12 +339,14 @@ def unstorable_text(request: HttpRequest) -> dict[str, list[str]]:
     if request.META.get("CONTENT_TYPE", "").startswith("application/json"):
         body = request.body
         if b"\x00" in body or _SUSPECT_JSON.search(body):
-            import json
+            from config import jsonparse
 
             try:
-                data = json.loads(body)
+                data = jsonparse.loads(body)
             except ValueError:
-                return errors  # ninja answers the malformed JSON itself
+                # Malformed, or refused (too deep, NaN): ninja's parser answers
+                # it with the same reader, as a 400 problem.
+                return errors
             for field in _unstorable_fields(data, ""):
                 errors[field or "body"] = [message]
     return errors

@@ -8,6 +8,7 @@ ALLOWED_HOSTS, SITE_URL, DATABASE_URL, REDIS_URL and EMAIL_URL.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -17,6 +18,7 @@ from config.env import (
     env_bool,
     env_int,
     env_list,
+    env_lockout_parameters,
     env_str,
     parse_database_url,
     parse_email_url,
@@ -64,6 +66,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "guardian",
     "django_q",
+    "axes",
+    "ninja",
     "accounts",
     "audiences",
     "channels",
@@ -72,6 +76,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -81,6 +86,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -151,6 +158,9 @@ else:
     Q_CLUSTER["poll"] = 0.2
 
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out sign-in before any password is checked.
+    # API keys do not go through authenticate() and are not counted.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -163,6 +173,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in throttling (django-axes): the sign-in page is also the admin's.
+# By default the lock is on the username *and* address together, so nobody can
+# lock someone else out from another address, and a proxy that hides the
+# clients' addresses does not lock everyone out at once.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = env_lockout_parameters("LOGIN_LOCKOUT_BY", "username+ip_address")
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_VERBOSE = False
+
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "campaigns:list"
 LOGOUT_REDIRECT_URL = "accounts:login"
@@ -201,7 +223,16 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 SMS_WEBHOOK_URL = env_str("SMS_WEBHOOK_URL")
 PUSH_WEBHOOK_URL = env_str("PUSH_WEBHOOK_URL")
-WEBHOOK_SIGNING_SECRET = env_str("WEBHOOK_SIGNING_SECRET", SECRET_KEY)
+# Shared with the SMS/push providers: never SECRET_KEY, which would then sign
+# sessions and reset links for whoever holds the provider's copy. Without it,
+# incoming feedback cannot be verified and is refused (401).
+WEBHOOK_SIGNING_SECRET = env_str("WEBHOOK_SIGNING_SECRET")
+for _name, _url in (("SMS_WEBHOOK_URL", SMS_WEBHOOK_URL), ("PUSH_WEBHOOK_URL", PUSH_WEBHOOK_URL)):
+    if _url and not WEBHOOK_SIGNING_SECRET:
+        raise ImproperlyConfigured(
+            f"WEBHOOK_SIGNING_SECRET must be set when {_name} is set: it signs the calls to "
+            "the provider and verifies its feedback."
+        )
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1, maximum=120)
 
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "volley-demo")
@@ -209,6 +240,29 @@ API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 6000, minimum=1
 # How long a web process remembers an authenticated key on the trigger endpoints
 # (accounts/keycache.py); a revocation reaches every process within this time.
 API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 10, minimum=0, maximum=30)
+
+# Content-Security-Policy (django-csp): scripts, styles, fonts and requests from
+# our own origin only, no inline script or style anywhere (not even 'unsafe-inline'
+# for the admin, whose templates have none). Two kinds of document that cannot
+# live by it get their own, narrower policy on their own URL: rendered email
+# HTML in previews (channels/frames.py) and the report's SVG chart. Enforced in
+# development too, so a page that breaks it is seen before production.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        # Swagger UI and the admin draw small icons as data: URIs.
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "frame-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
@@ -234,6 +288,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django_q": {"level": env_str("Q_LOG_LEVEL", "WARNING"), "propagate": True},
+        # django-axes logs every sign-in at INFO; lock-outs are warnings.
+        "axes": {"level": "WARNING", "propagate": True},
         # Django's own console handler would print every request warning a second time.
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },

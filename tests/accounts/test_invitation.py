@@ -133,6 +133,8 @@ def test_the_invitation_page_refuses_other_methods(client, make_user):
 
 def test_administrators_can_resend_an_invitation(login, administrator, make_user):
     nina = make_user("nina", MANAGER)
+    nina.set_unusable_password()  # invited, has not chosen a password yet
+    nina.save()
     response = login(administrator).post(
         "/admin/auth/user/",
         {"action": "send_invitation", "_selected_action": [nina.pk]},

@@ -161,3 +161,17 @@ def test_nesting_is_bounded():
         rule = {"all": [rule]}
     with pytest.raises(RuleError):
         compile_rule(rule)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("attributes.age", [34, "40"], {"ann", "cid"}),  # cid's age is the text "40"
+        ("attributes.age", [19.5, 34.0], {"ann", "bob"}),  # 34.0 equals 34
+        ("attributes.vip", [False], {"bob"}),
+        ("attributes.vip", [True, "Paris"], {"ann"}),
+        ("attributes.city", ["Paris", 34, True], {"ann"}),
+    ],
+)
+def test_in_matches_each_value_with_its_own_type(people, field, value, expected):
+    assert names(cond(field, "in", value)) == expected

@@ -35,11 +35,22 @@ def test_report_page_shows_progress_reasons_chart_and_runs(login, viewer, sent_c
     html = response.content.decode()
     assert 'id="sent">3<' in html and 'id="failed">1<' in html and 'id="targeted">5<' in html
     assert "no_consent" in html and "rejected" in html
-    assert "<svg" in html  # the send-rate chart
+    chart = f'src="/campaigns/{sent_campaign.pk}/report/chart.svg"'
+    assert chart in html  # the send-rate chart, an image of its own
     assert ">No consent<" in html  # exclusion reasons read in words, not as codes
     assert "kozea.github.io" not in html  # the chart loads no script from the internet
     assert "Retry failed deliveries" not in html  # viewers may not retry
     assert 'http-equiv="refresh"' not in html  # nothing is sending
+
+
+def test_the_chart_is_an_svg_image_with_its_own_policy(login, viewer, sent_campaign):
+    response = login(viewer).get(f"/campaigns/{sent_campaign.pk}/report/chart.svg")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("image/svg+xml")
+    assert b"<svg" in response.content and b"kozea.github.io" not in response.content
+    assert "script-src" not in response["Content-Security-Policy"]
+    type(sent_campaign).objects.filter(pk=sent_campaign.pk).update(restricted=True)
+    assert login(viewer).get(f"/campaigns/{sent_campaign.pk}/report/chart.svg").status_code == 404
 
 
 def test_report_refreshes_itself_while_a_run_is_sending(login, viewer, sent_campaign):
@@ -65,6 +76,21 @@ def test_csv_export_streams_every_delivery(login, viewer, sent_campaign):
     lines = b"".join(response.streaming_content).decode().splitlines()
     assert lines[0].startswith("id,run_id,profile_id,address,status,reason")
     assert len(lines) == 1 + 5
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_cells_that_a_spreadsheet_would_run_are_written_as_text(
+    login, viewer, sent_campaign, start
+):
+    import csv
+    import io
+
+    payload = start + 'cmd|"/c calc"!A1'  # fits the 40-character reason column
+    Delivery.objects.filter(run__campaign=sent_campaign).update(reason=payload)
+    response = login(viewer).get(f"/campaigns/{sent_campaign.pk}/report/deliveries.csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows and all(row["reason"] == "'" + payload for row in rows)
+    assert all(row["id"].isdigit() for row in rows)  # numbers stay numbers
 
 
 def test_publisher_retries_failed_deliveries(login, approver, sent_campaign, fake_transport):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from audiences.models import Profile
 from tests.campaigns.lifecycle_helpers import ready_email
 
@@ -9,9 +11,17 @@ from tests.campaigns.lifecycle_helpers import ready_email
 def test_preview_renders_for_the_chosen_profile(login, manager):
     campaign = ready_email(manager)
     profile = Profile.objects.create(email="ann@example.com", attributes={"firstName": "Ann"})
-    response = login(manager).get(f"/campaigns/{campaign.pk}/preview/?profile={profile.email}")
+    client = login(manager)
+    response = client.get(f"/campaigns/{campaign.pk}/preview/?profile={profile.email}")
     assert response.status_code == 200
-    assert "Hello Ann" in response.content.decode()
+    # The HTML is served into a sandboxed iframe from its own URL (its own CSP).
+    frame = re.search(
+        r'<iframe class="preview" sandbox [^>]*src="([^"]+)"', response.content.decode()
+    )
+    html = client.get(frame.group(1))
+    assert "Hello Ann" in html.content.decode()
+    assert "sandbox" in html["Content-Security-Policy"]
+    assert "script" not in html["Content-Security-Policy"]
 
 
 def test_live_preview_renders_unsaved_content(login, manager):

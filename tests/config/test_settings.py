@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
 
 from config.env import (
     env_bool,
@@ -221,3 +222,25 @@ def test_production_refuses_a_short_secret_key():
     result = manage("check", DEBUG="0", SECRET_KEY="short", ALLOWED_HOSTS="volley.example")
     assert result.returncode != 0
     assert "SECRET_KEY must be at least 32 characters" in result.stderr
+
+
+@pytest.mark.parametrize("variable", ["SMS_WEBHOOK_URL", "PUSH_WEBHOOK_URL"])
+def test_a_webhook_provider_needs_its_own_signing_secret(variable):
+    env = {"DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "volley.example"}
+    env[variable] = "https://provider.example/hook"
+    result = manage("check", **env)
+    assert result.returncode != 0
+    assert f"WEBHOOK_SIGNING_SECRET must be set when {variable} is set" in result.stderr
+    assert "Traceback" not in result.stderr.splitlines()[-1]
+    assert manage("check", **env, WEBHOOK_SIGNING_SECRET="provider-shared-secret").returncode == 0
+
+
+def test_the_signing_secret_no_longer_defaults_to_the_secret_key():
+    from channels.transports import sign_body, signature_valid
+
+    assert settings.WEBHOOK_SIGNING_SECRET != settings.SECRET_KEY
+    body = b'{"event": "delivered"}'
+    with override_settings(WEBHOOK_SIGNING_SECRET=""):
+        # Without a shared secret nothing verifies: not the SECRET_KEY, not the empty key.
+        assert not signature_valid(body, sign_body(body, settings.SECRET_KEY))
+        assert not signature_valid(body, sign_body(body, ""))
