@@ -30,7 +30,7 @@ from audiences.forms import (
 from audiences.importer import profile_import_create
 from audiences.models import Audience, Profile
 from audiences.rules import compile_rule
-from audiences.selectors import audience_profiles, audience_sample
+from audiences.selectors import audience_profiles, visible_profiles
 
 SAMPLE_SIZE = 20
 
@@ -99,7 +99,7 @@ def rule_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     elif request.method == "POST":
         rule = build_rule(form, formset)
         if rule is not None and "preview" in request.POST:
-            qs = Profile.objects.filter(compile_rule(rule))
+            qs = visible_profiles(request.user, Profile.objects.filter(compile_rule(rule)))
             preview = {"size": qs.count(), "sample": list(qs.order_by("-pk")[:SAMPLE_SIZE])}
         elif rule is not None:
             try:
@@ -145,7 +145,7 @@ def preview_api(request: HttpRequest) -> JsonResponse:
     if rule is None:
         errors = _form_errors(form, formset)
         return JsonResponse({"size": None, "errors": errors, "label": " ".join(errors)})
-    size = Profile.objects.filter(compile_rule(rule)).count()
+    size = visible_profiles(request.user, Profile.objects.filter(compile_rule(rule))).count()
     label = ngettext("%(size)s profile matches.", "%(size)s profiles match.", size) % {
         "size": intcomma(size)
     }
@@ -203,12 +203,17 @@ def upload_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 def detail_page(request: HttpRequest, pk: int) -> HttpResponse:
     audience = _audience_for(request, pk, "audience.view")
     if audience.kind == Audience.Kind.RULE:
-        audience.size = audience_profiles(audience).count()  # rules are live
+        # Rules are live; counted (and sampled) among the profiles this user may see.
+        audience.size = visible_profiles(request.user, audience_profiles(audience)).count()
     last_import = audience.imports.order_by("-created_at").first()
     importing = last_import is not None and last_import.status in ("queued", "running")
     context = {
         "audience": audience,
-        "sample": audience_sample(audience, limit=SAMPLE_SIZE),
+        "sample": list(
+            visible_profiles(request.user, audience_profiles(audience)).order_by("-pk")[
+                :SAMPLE_SIZE
+            ]
+        ),
         "last_import": last_import,
         "importing": importing,
         "can_edit": can(request.user, "audience.edit", audience),

@@ -19,7 +19,6 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import can
-from audiences.models import Profile
 from campaigns import services
 from campaigns.display import describe_event
 from campaigns.forms import CampaignCreateForm, CampaignEditForm, ProofForm, recurrence_summary
@@ -306,7 +305,9 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
             if key.startswith("content_"):
                 content[key[len("content_") :]] = request.POST[key]
         content.pop("data", None)
-    profile = _pick_profile(request.GET.get("profile") or request.POST.get("preview_profile"))
+    profile = _pick_profile(
+        request.user, request.GET.get("profile") or request.POST.get("preview_profile")
+    )
     result, error = None, ""
     try:
         from channels.preview import render_preview
@@ -332,11 +333,15 @@ def _as_dict(result) -> dict:
     return {k: v for k, v in data.items() if v and not k.startswith("_") and k != "extra"}
 
 
-def _pick_profile(value: str | None):
+def _pick_profile(user, value: str | None):
+    """The profile to render for, or None (sample data): only roles that manage
+    profiles pick one, and only among the profiles they may see (issue 10 #3)."""
+    from audiences.selectors import visible_profiles
+
     value = (value or "").strip()
     if not value:
         return None
-    qs = Profile.objects.all()
+    qs = visible_profiles(user)
     if value.isdigit():
         return qs.filter(pk=int(value)).first()
     return qs.filter(email=value).first() or qs.filter(profile_id=value).first()
@@ -362,7 +367,7 @@ def proofs(request: HttpRequest, pk: int) -> HttpResponse:
             content=version.content or {},
             category=campaign.category,
             recipients=form.cleaned_data["recipients"],
-            profile=_pick_profile(request.POST.get("preview_profile")),
+            profile=_pick_profile(request.user, request.POST.get("preview_profile")),
         )
     except Exception as exc:  # a bad address, a provider or template error: shown on the form
         form.add_error("recipients", _("Proofs not sent: %(error)s") % {"error": exc})
