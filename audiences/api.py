@@ -332,12 +332,15 @@ def audience_patch(request: HttpRequest, audience_id: int, payload: AudiencePatc
                 audience=audience,
                 name=payload.name or audience.name,
                 rule=payload.rule if payload.rule is not None else audience.rule,
+                actor=request.user,
             )
         elif payload.name:
             audience.name = payload.name.strip()
             audience.save(update_fields=["name", "updated_at"])
     except ValidationError as exc:
         raise _rule_errors(exc) from exc
+    except services.AudienceInUse as exc:
+        raise ApiProblem(409, str(exc)) from exc
     return audience_out(audience, _last_import(audience))
 
 

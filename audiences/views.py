@@ -94,6 +94,7 @@ def rule_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             raise Http404
     form, formset = _builder(request, audience)
     preview = None
+    status = 200
     if request.method == "POST" and "add" in request.POST:
         form, formset = _with_extra_row(request, form, formset)
     elif request.method == "POST":
@@ -112,10 +113,16 @@ def rule_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
                     )
                 else:
                     services.audience_update_rule(
-                        audience=audience, name=form.cleaned_data["name"], rule=rule
+                        audience=audience,
+                        name=form.cleaned_data["name"],
+                        rule=rule,
+                        actor=request.user,
                     )
             except ValidationError as exc:
                 form.add_error(None, exc)
+            except services.AudienceInUse as exc:
+                form.add_error(None, str(exc))
+                status = 409
             else:
                 messages.success(request, _("Audience saved: %d profiles match.") % audience.size)
                 return redirect("audiences:detail", pk=audience.pk)
@@ -129,6 +136,7 @@ def rule_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             "preview": preview,
             "field_suggestions": FIELD_SUGGESTIONS,
         },
+        status=status,
     )
 
 
