@@ -626,12 +626,40 @@ _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 _BODY_START = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 
 
-def _rewrite_links(html_text: str, delivery_id: int, skip: set[str]) -> str:
+# A link's scheme and host, when nothing but letters, digits, dots, dashes and a
+# port stand between "://" and the first "/", "?", "#" or the end.
+_ORIGIN = re.compile(r"^(https?)://([A-Za-z0-9.\-]+(?::\d{1,5})?)(?=[/?#]|$)", re.IGNORECASE)
+
+
+def _origin(url: str) -> tuple[str, str] | None:
+    match = _ORIGIN.match(url)
+    return (match.group(1).lower(), match.group(2).lower()) if match else None
+
+
+def authored_origins(source: str, *, html_source: bool = True) -> set[tuple[str, str]]:
+    """The (scheme, host) of every link whose scheme and host are literal text
+    in the template (issue 10 #12). Only links to these are tracked: a URL made
+    by an expression (``{{ context.link }}``, profile data) could send a
+    Volley-signed redirect anywhere."""
+    if not html_source:
+        found = _origin(source.strip())
+        return {found} if found else set()
+    origins = set()
+    for match in _HREF.finditer(source):
+        found = _origin(html.unescape(match.group(3)).strip())
+        if found:
+            origins.add(found)
+    return origins
+
+
+def _rewrite_links(
+    html_text: str, delivery_id: int, skip: set[str], origins: set[tuple[str, str]]
+) -> str:
     from channels.tracking import click_url
 
     def replace(match: re.Match) -> str:
         url = html.unescape(match.group(3)).strip()
-        if not url.lower().startswith(("http://", "https://")) or url in skip:
+        if url in skip or _origin(url) not in origins:
             return match.group(0)
         quote = match.group(2)
         return f"{match.group(1)}{quote}{html.escape(click_url(delivery_id, url))}{quote}"
@@ -779,6 +807,10 @@ class CompiledContent:
             ).from_string(source)
             for name, source in sources.items()
         }
+        if channel == Channel.PUSH:
+            self.link_origins = authored_origins(sources.get("url", ""), html_source=False)
+        else:
+            self.link_origins = authored_origins(sources.get("html", ""))
         if channel == Channel.EMAIL and "html" in self.templates and "text" not in self.templates:
             self.text_from_html = text_template_from_html(sources["html"])
         else:
@@ -844,7 +876,9 @@ class CompiledContent:
                 text = html_to_text(body)
         if body and delivery_id is not None:
             if self.track_clicks:
-                body = _rewrite_links(body, delivery_id, skip={unsubscribe})
+                body = _rewrite_links(
+                    body, delivery_id, skip={unsubscribe}, origins=self.link_origins
+                )
             if self.track_opens:
                 body = _add_pixel(body, delivery_id)
         body = _add_preheader(body, preheader)
@@ -861,7 +895,7 @@ class CompiledContent:
 
         url = self._render_field("url", variables).strip()
         if url and delivery_id is not None and self.track_clicks:
-            if url.lower().startswith(("http://", "https://")):
+            if _origin(url) is not None and _origin(url) in self.link_origins:
                 url = tracking.click_url(delivery_id, url)
         data = dict(self.static_data)
         for name in self.templates:
