@@ -154,6 +154,21 @@ class ApprovalRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class TagAdmin(admin.ModelAdmin):
     search_fields = ("name",)
 
+    def get_queryset(self, request):
+        """Never a tag only restricted campaigns the user may not see carry."""
+        from django.db.models import Exists, OuterRef
+
+        from accounts.permissions import visible
+
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        tagged = Campaign.tags.through.objects.filter(tag=OuterRef("pk"))
+        seen = tagged.filter(
+            campaign__in=visible(request.user, Campaign.objects.all()).values("pk")
+        )
+        return qs.filter(~Exists(tagged) | Exists(seen))
+
     def has_view_permission(self, request, obj=None) -> bool:
         return can(request.user, "campaign.view")
 

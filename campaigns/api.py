@@ -192,11 +192,39 @@ class ReviewOut(CamelOut):
 # --- output -----------------------------------------------------------------
 
 
-def _version_out(campaign: Campaign, version: CampaignVersion) -> dict:
+def _hidden_ids(user) -> tuple[set[int], set[int]]:
+    """Ids of the restricted audiences and channel configurations ``user`` may
+    not see (two queries, cached on the request's user object)."""
+    from accounts.permissions import visible
+
+    cached = getattr(user, "_volley_hidden_ids", None)
+    if cached is None:
+        audiences = Audience.objects.filter(restricted=True)
+        configs = ChannelConfiguration.objects.filter(restricted=True)
+        cached = (
+            set(
+                audiences.exclude(pk__in=visible(user, audiences).values("pk")).values_list(
+                    "pk", flat=True
+                )
+            ),
+            set(
+                configs.exclude(pk__in=visible(user, configs).values("pk")).values_list(
+                    "pk", flat=True
+                )
+            ),
+        )
+        user._volley_hidden_ids = cached
+    return cached
+
+
+def _version_out(campaign: Campaign, version: CampaignVersion, user=None) -> dict:
+    hidden_audiences, hidden_configs = _hidden_ids(user) if user is not None else (set(), set())
+    config_id, audience_id = version.channel_configuration_id, version.audience_id
     return {
         "number": version.number,
-        "channel_configuration_id": version.channel_configuration_id,
-        "audience_id": version.audience_id,
+        # A restricted audience or configuration the user may not see is not named (null).
+        "channel_configuration_id": None if config_id in hidden_configs else config_id,
+        "audience_id": None if audience_id in hidden_audiences else audience_id,
         "identity_namespace": version.identity_namespace,
         "content": normalize_content(campaign.channel, version.content or {}),
         "schedule": {
@@ -212,14 +240,14 @@ def _version_out(campaign: Campaign, version: CampaignVersion) -> dict:
     }
 
 
-def campaign_out(campaign: Campaign) -> dict:
+def campaign_out(campaign: Campaign, user=None) -> dict:
     """The campaign as SPEC §7 reads it: the live version's settings once it has
     one (what sends), the draft's before; an open draft version under ``draftVersion``."""
     shown = campaign.live_version or campaign.draft_version
     has_draft = bool(campaign.live_version_id and campaign.draft_version_id)
     # A campaign always has a version when made by the services; an empty one
     # keeps the shape for rows made any other way (admin, fixtures).
-    data = _version_out(campaign, shown or CampaignVersion(campaign=campaign))
+    data = _version_out(campaign, shown or CampaignVersion(campaign=campaign), user)
     data.pop("number", None)
     return {
         **data,
@@ -232,7 +260,9 @@ def campaign_out(campaign: Campaign) -> dict:
         "channel": campaign.channel,
         "status": campaign.status,
         "has_draft_version": has_draft,
-        "draft_version": _version_out(campaign, campaign.draft_version) if has_draft else None,
+        "draft_version": _version_out(campaign, campaign.draft_version, user)
+        if has_draft
+        else None,
         "failure_reason": campaign.failure_reason,
         "activated_at": campaign.activated_at,
         "created_at": campaign.created_at,
@@ -346,7 +376,7 @@ def create_campaign(request: HttpRequest, payload: CampaignIn):
         )
     except ValidationError as exc:
         raise _validation_problem(exc) from None
-    return Status(201, campaign_out(_reload(campaign.pk)))
+    return Status(201, campaign_out(_reload(campaign.pk), request.user))
 
 
 @campaigns_router.get("", response=CampaignPage, by_alias=True)
@@ -367,14 +397,14 @@ def list_campaigns(
         raise PermissionDenied
     filters = CampaignFilters.from_query(request.GET, default_statuses=False)
     qs = campaign_list(request.user, filters)
-    items = [campaign_out(c) for c in qs[offset : offset + limit]]
+    items = [campaign_out(c, request.user) for c in qs[offset : offset + limit]]
     return {"items": items, "count": qs.count()}
 
 
 @campaigns_router.get("/{int:campaign_id}", response=CampaignOut, by_alias=True)
 def get_campaign(request: HttpRequest, campaign_id: int):
     campaign = get_campaign_for(request.user, campaign_id)
-    return campaign_out(campaign)
+    return campaign_out(campaign, request.user)
 
 
 @campaigns_router.patch("/{int:campaign_id}", response=CampaignOut, by_alias=True)
@@ -410,7 +440,7 @@ def patch_campaign(request: HttpRequest, campaign_id: int, payload: CampaignPatc
         raise _validation_problem(exc) from None
     except services.ActionRefused as exc:
         raise _refused(exc) from None
-    return campaign_out(_reload(campaign.pk))
+    return campaign_out(_reload(campaign.pk), request.user)
 
 
 @campaigns_router.delete("/{int:campaign_id}", response={204: None})
@@ -458,7 +488,9 @@ def _run_action(request: HttpRequest, campaign_id: int, action: str):
         result = ACTIONS[action](**kwargs)
     except services.ActionRefused as exc:
         raise _refused(exc) from None
-    return Status(202 if action in ACCEPTED else 200, campaign_out(_reload(result.pk)))
+    return Status(
+        202 if action in ACCEPTED else 200, campaign_out(_reload(result.pk), request.user)
+    )
 
 
 _ACTION_BODY = {

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.permissions import can
+from accounts.permissions import can, can_see
 from campaigns import services
 from campaigns.display import describe_event
 from campaigns.forms import CampaignCreateForm, CampaignEditForm, ProofForm, recurrence_summary
@@ -106,7 +106,7 @@ def list_page(request: HttpRequest) -> HttpResponse:
             "statuses": CampaignStatus.choices,
             "types": CampaignType.choices,
             "channels": Campaign._meta.get_field("channel").choices,
-            "tags": Tag.objects.values_list("name", flat=True),
+            "tags": _visible_tags(request.user),
             "sorts": [
                 ("-updated", _("Recently updated")),
                 ("name", _("Name A–Z")),
@@ -184,16 +184,34 @@ def _detail_response(request, campaign, show=None, proof_form=None, status=200) 
         "events": [
             (event, describe_event(event)) for event in campaign.events.select_related("actor")[:30]
         ],
-        "audience_size": _audience_size(version),
+        "audience_size": _audience_size(version, request.user),
         "recurrence": recurrence_summary(version.recurrence if version else None),
         "proof_form": proof_form or ProofForm(),
     }
     return render(request, "campaigns/detail.html", context, status=status)
 
 
-def _audience_size(version) -> int | None:
+def _visible_tags(user):
+    """Tag names for the filter: never one that only restricted campaigns the
+    user may not see carry (issue 10 #13)."""
+    from django.db.models import Exists, OuterRef
+
+    from accounts.permissions import visible
+
+    tagged = Campaign.tags.through.objects.filter(tag=OuterRef("pk"))
+    seen = tagged.filter(campaign__in=visible(user, Campaign.objects.all()).values("pk"))
+    return (
+        Tag.objects.filter(~Exists(tagged) | Exists(seen))
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
+
+
+def _audience_size(version, user=None) -> int | None:
     if version is None or version.audience is None:
         return None
+    if user is not None and not can_see(user, version.audience):
+        return None  # a restricted audience is shown as such, nothing more
     from audiences.selectors import audience_profiles
 
     try:
@@ -244,7 +262,7 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
         "no_audiences": "audience" in form.fields and not form.fields["audience"].queryset.exists(),
         "channels_url": _channels_create_url(campaign.channel),
         "audiences_url": _first_url("audiences:create", "audiences:new", "audiences:list"),
-        "audience_size": _audience_size(version),
+        "audience_size": _audience_size(version, request.user),
     }
     return render(request, "campaigns/edit.html", context)
 
