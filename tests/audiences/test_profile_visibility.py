@@ -104,3 +104,24 @@ def test_api_does_not_return_a_profile_known_only_through_a_restricted_audience(
     api = api_for(manager)
     assert api.get("/profiles/email/secret@example.com").status_code == 404
     assert api.get("/profiles/email/public@example.com").status_code == 200
+
+
+def test_channel_test_message_page_does_not_find_hidden_profiles(login, administrator, secret):
+    """Restricted means restricted from administrators too (SPEC §2)."""
+    from tests.campaigns.lifecycle_helpers import email_config
+
+    config = email_config()
+    data = {
+        "content_subject": "To {{ profile.email }}",
+        "content_html": "<p>x</p>",
+        "category": "marketing",
+        "action": "preview",
+    }
+    client = login(administrator)
+    hidden = client.post(f"/channels/{config.pk}/test/", {**data, "profile_lookup": secret.email})
+    assert hidden.context["preview"] is None
+    assert "No profile with this email, phone or id." in hidden.content.decode()
+    shown = client.post(
+        f"/channels/{config.pk}/test/", {**data, "profile_lookup": "public@example.com"}
+    )
+    assert shown.context["preview"].subject == "To public@example.com"
