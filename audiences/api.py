@@ -17,7 +17,7 @@ from accounts.permissions import can, can_see, visible
 from audiences import services
 from audiences.importer import profile_import_create
 from audiences.models import Audience, Profile, ProfileImport
-from audiences.selectors import audience_profiles
+from audiences.selectors import audience_profiles, not_hidden_profiles
 from config.problems import ApiProblem
 from config.schemas import CamelOut, CamelSchema
 
@@ -149,8 +149,11 @@ def profile_get(request: HttpRequest, namespace: str, value: str):
     if not can(request.user, "profile.view"):
         raise PermissionDenied
     profile = services.profile_get(_namespace(namespace), value)
-    if profile is None:
-        raise Http404
+    if (
+        profile is None
+        or not not_hidden_profiles(request.user, Profile.objects.filter(pk=profile.pk)).exists()
+    ):
+        raise Http404  # unknown, or known only through restricted audiences (issue 10 #3)
     return profile
 
 
@@ -330,6 +333,7 @@ def audience_patch(request: HttpRequest, audience_id: int, payload: AudiencePatc
             audience=audience,
             name=payload.name or audience.name,
             rule=payload.rule if payload.rule is not None else audience.rule,
+            actor=request.user,
         )
     elif payload.name:
         audience.name = payload.name.strip()

@@ -70,3 +70,33 @@ def eligibility_counts(audience: Audience, *, channel: str, category: str) -> di
         .annotate(n=Count("pk"))
     )
     return {(row["exclusion_reason"] or "eligible"): row["n"] for row in rows}
+
+
+def visible_profiles(user, profiles: QuerySet[Profile] | None = None) -> QuerySet[Profile]:
+    """``profiles`` narrowed to those ``user`` may be shown (issue 10 #3).
+
+    Only roles that manage profiles (``profile.edit``: managers, approvers,
+    administrators) see profiles at all, and never a profile known only through
+    restricted upload audiences they may not see: it must be a member of none
+    of those, or also of an audience they can see. One query, no N+1.
+    """
+    from accounts.permissions import can
+
+    profiles = Profile.objects.all() if profiles is None else profiles
+    if not can(user, "profile.edit"):
+        return profiles.none()
+    return not_hidden_profiles(user, profiles)
+
+
+def not_hidden_profiles(user, profiles: QuerySet[Profile]) -> QuerySet[Profile]:
+    """``profiles`` without those known only through restricted audiences
+    ``user`` may not see (whatever the user's role)."""
+    from accounts.permissions import visible
+
+    if user.is_superuser:
+        return profiles
+    restricted = Audience.objects.filter(restricted=True)
+    hidden = restricted.exclude(pk__in=visible(user, restricted).values("pk")).values("pk")
+    in_hidden = AudienceMember.objects.filter(profile=OuterRef("pk"), audience__in=hidden)
+    in_seen = AudienceMember.objects.filter(profile=OuterRef("pk")).exclude(audience__in=hidden)
+    return profiles.filter(~Exists(in_hidden) | Exists(in_seen))

@@ -123,9 +123,14 @@ class IdentityConflict(DomainError):
 
 
 class AudienceInUse(DomainError):
-    """Campaigns use the audience (API 409)."""
+    """Campaigns use the audience (API 409): it cannot be deleted, or its rule
+    changed by this user (``campaigns``: the ones the user may see)."""
 
     status = 409
+
+    def __init__(self, message: str, campaigns: list | None = None) -> None:
+        super().__init__(message)
+        self.campaigns = campaigns or []
 
 
 def profile_get(namespace: str, value: str) -> Profile | None:
@@ -338,14 +343,59 @@ def audience_grant_creator(*, audience: Audience, actor) -> None:
         assign_perm(perm, actor, audience)
 
 
-def audience_update_rule(*, audience: Audience, name: str, rule: dict) -> Audience:
-    """Change a rule audience's name and rule (validated like on creation)."""
+# In these statuses a campaign's audience decides (or is about to decide, on
+# approval) who receives it.
+COMMITTED_STATUSES = ("in_review", "activating", "scheduled", "live")
+
+
+def check_rule_change_allowed(*, audience: Audience, actor) -> None:
+    """Changing the rule of an audience used by committed campaigns changes who
+    receives them: it needs the permission to change those campaigns' live
+    content (``campaign.activate``) on every one of them, else ``AudienceInUse``.
+
+    Campaigns the actor may not see are counted, never named.
+    """
+    from django.utils.translation import ngettext
+
+    from accounts.permissions import can, can_see
+    from campaigns.models import Campaign
+
+    using = Campaign.objects.filter(status__in=COMMITTED_STATUSES).filter(
+        Q(live_version__audience=audience) | Q(status="in_review", draft_version__audience=audience)
+    )
+    blocked = [c for c in using.order_by("name", "pk") if not can(actor, "campaign.activate", c)]
+    if not blocked:
+        return
+    named = [c for c in blocked if can_see(actor, c)]
+    hidden = len(blocked) - len(named)
+    names = ", ".join(f"“{c.name}”" for c in named)
+    if hidden:
+        others = ngettext("%(n)d other campaign", "%(n)d other campaigns", hidden) % {"n": hidden}
+        names = f"{names}, {others}" if names else others
+    raise AudienceInUse(
+        _(
+            "This audience decides who receives campaigns in review, scheduled or live "
+            "(%(campaigns)s): changing its rule needs the permission to activate them."
+        )
+        % {"campaigns": names},
+        named,
+    )
+
+
+def audience_update_rule(*, audience: Audience, name: str, rule: dict, actor=None) -> Audience:
+    """Change a rule audience's name and rule (validated like on creation).
+
+    With an ``actor``, a changed rule is refused (``AudienceInUse``) when the
+    audience is used by committed campaigns the actor may not activate.
+    """
     from audiences.rules import RuleError, compile_rule
 
     try:
         q = compile_rule(rule)
     except RuleError as exc:
         raise ValidationError(exc.errors) from exc
+    if actor is not None and rule != audience.rule:
+        check_rule_change_allowed(audience=audience, actor=actor)
     audience.name = (name or "").strip()
     audience.rule = rule
     audience.full_clean()

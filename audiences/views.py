@@ -29,7 +29,7 @@ from audiences.forms import (
 from audiences.importer import profile_import_create
 from audiences.models import Audience, Profile
 from audiences.rules import compile_rule
-from audiences.selectors import audience_profiles, audience_sample
+from audiences.selectors import audience_profiles, visible_profiles
 
 SAMPLE_SIZE = 20
 
@@ -95,12 +95,13 @@ def rule_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             raise Http404
     form, formset = _builder(request, audience)
     preview = None
+    status = 200
     if request.method == "POST" and "add" in request.POST:
         form, formset = _with_extra_row(request, form, formset)
     elif request.method == "POST":
         rule = build_rule(form, formset)
         if rule is not None and "preview" in request.POST:
-            qs = Profile.objects.filter(compile_rule(rule))
+            qs = visible_profiles(request.user, Profile.objects.filter(compile_rule(rule)))
             preview = {"size": qs.count(), "sample": list(qs.order_by("-pk")[:SAMPLE_SIZE])}
         elif rule is not None:
             try:
@@ -113,10 +114,16 @@ def rule_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
                     )
                 else:
                     services.audience_update_rule(
-                        audience=audience, name=form.cleaned_data["name"], rule=rule
+                        audience=audience,
+                        name=form.cleaned_data["name"],
+                        rule=rule,
+                        actor=request.user,
                     )
             except ValidationError as exc:
                 form.add_error(None, exc)
+            except services.AudienceInUse as exc:
+                form.add_error(None, str(exc))
+                status = 409
             else:
                 messages.success(request, _("Audience saved: %d profiles match.") % audience.size)
                 return redirect("audiences:detail", pk=audience.pk)
@@ -130,6 +137,7 @@ def rule_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             "preview": preview,
             "field_suggestions": FIELD_SUGGESTIONS,
         },
+        status=status,
     )
 
 
@@ -146,7 +154,7 @@ def preview_api(request: HttpRequest) -> JsonResponse:
     if rule is None:
         errors = _form_errors(form, formset)
         return JsonResponse({"size": None, "errors": errors, "label": " ".join(errors)})
-    size = Profile.objects.filter(compile_rule(rule)).count()
+    size = visible_profiles(request.user, Profile.objects.filter(compile_rule(rule))).count()
     label = ngettext("%(size)s profile matches.", "%(size)s profiles match.", size) % {
         "size": intcomma(size)
     }
@@ -204,12 +212,17 @@ def upload_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 def detail_page(request: HttpRequest, pk: int) -> HttpResponse:
     audience = _audience_for(request, pk, "audience.view")
     if audience.kind == Audience.Kind.RULE:
-        audience.size = audience_profiles(audience).count()  # rules are live
+        # Rules are live; counted (and sampled) among the profiles this user may see.
+        audience.size = visible_profiles(request.user, audience_profiles(audience)).count()
     last_import = audience.imports.order_by("-created_at").first()
     importing = last_import is not None and last_import.status in ("queued", "running")
     context = {
         "audience": audience,
-        "sample": audience_sample(audience, limit=SAMPLE_SIZE),
+        "sample": list(
+            visible_profiles(request.user, audience_profiles(audience)).order_by("-pk")[
+                :SAMPLE_SIZE
+            ]
+        ),
         "last_import": last_import,
         "importing": importing,
         "can_edit": can(request.user, "audience.edit", audience),

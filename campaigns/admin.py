@@ -150,3 +150,18 @@ class TagAdmin(AdminPermissionsMixin, admin.ModelAdmin):
         "change": "campaign.edit",
         "delete": "policy.manage",
     }
+
+    def get_queryset(self, request):
+        """Never a tag only restricted campaigns the user may not see carry."""
+        from django.db.models import Exists, OuterRef
+
+        from accounts.permissions import visible
+
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        tagged = Campaign.tags.through.objects.filter(tag=OuterRef("pk"))
+        seen = tagged.filter(
+            campaign__in=visible(request.user, Campaign.objects.all()).values("pk")
+        )
+        return qs.filter(~Exists(tagged) | Exists(seen))

@@ -129,6 +129,41 @@ class ScheduleOut(CamelOut):
     use_profile_timezone: bool
 
 
+def _hidden_ids(user) -> tuple[set[int], set[int]]:
+    """Ids of the restricted audiences and channel configurations ``user`` may
+    not see (two queries, cached on the request's user object)."""
+    from accounts.permissions import visible
+
+    cached = getattr(user, "_volley_hidden_ids", None)
+    if cached is None:
+        audiences = Audience.objects.filter(restricted=True)
+        configs = ChannelConfiguration.objects.filter(restricted=True)
+        cached = (
+            set(
+                audiences.exclude(pk__in=visible(user, audiences).values("pk")).values_list(
+                    "pk", flat=True
+                )
+            ),
+            set(
+                configs.exclude(pk__in=visible(user, configs).values("pk")).values_list(
+                    "pk", flat=True
+                )
+            ),
+        )
+        user._volley_hidden_ids = cached
+    return cached
+
+
+def _shown_id(value: int | None, kind: int, context) -> int | None:
+    """``value`` unless it names a restricted audience (kind 0) or channel
+    configuration (kind 1) the requesting user may not see: then null."""
+    request = (context or {}).get("request")
+    user = getattr(request, "user", None)
+    if value is None or user is None or user.is_superuser:
+        return value
+    return None if value in _hidden_ids(user)[kind] else value
+
+
 class TrackingOut(CamelOut):
     opens: bool
     clicks: bool
@@ -152,6 +187,14 @@ class _SettingsOut(CamelOut):
     schedule: ScheduleOut
     tracking: TrackingOut
     allow_profile_creation: bool
+
+    @staticmethod
+    def resolve_channel_configuration_id(version: CampaignVersion, context) -> int | None:
+        return _shown_id(version.channel_configuration_id, 1, context)
+
+    @staticmethod
+    def resolve_audience_id(version: CampaignVersion, context) -> int | None:
+        return _shown_id(version.audience_id, 0, context)
 
     @staticmethod
     def resolve_content(version: CampaignVersion) -> dict:
@@ -216,12 +259,12 @@ class CampaignOut(_SettingsOut):
 
     # The shown version's settings.
     @staticmethod
-    def resolve_channel_configuration_id(campaign: Campaign) -> int | None:
-        return _shown(campaign).channel_configuration_id
+    def resolve_channel_configuration_id(campaign: Campaign, context) -> int | None:
+        return _shown_id(_shown(campaign).channel_configuration_id, 1, context)
 
     @staticmethod
-    def resolve_audience_id(campaign: Campaign) -> int | None:
-        return _shown(campaign).audience_id
+    def resolve_audience_id(campaign: Campaign, context) -> int | None:
+        return _shown_id(_shown(campaign).audience_id, 0, context)
 
     @staticmethod
     def resolve_identity_namespace(campaign: Campaign) -> str:

@@ -384,6 +384,18 @@ def campaign_duplicate(*, campaign: Campaign, actor) -> Campaign:
         )
         if source is not None:
             copy.draft_version = _copy_version(source, copy, 1, actor)
+            # A restricted audience or configuration the actor may not see is
+            # not handed over with the copy: they choose their own.
+            from accounts.permissions import can_see
+
+            version, cleared = copy.draft_version, []
+            for field in ("audience", "channel_configuration"):
+                target = getattr(version, field)
+                if actor is not None and target is not None and not can_see(actor, target):
+                    setattr(version, field, None)
+                    cleared.append(field)
+            if cleared:
+                version.save(update_fields=cleared)
         else:
             copy.draft_version = CampaignVersion.objects.create(campaign=copy, created_by=actor)
         copy.save(update_fields=["draft_version"])

@@ -18,8 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.permissions import can
-from audiences.models import Profile
+from accounts.permissions import can, can_see
 from campaigns import services
 from campaigns.actions import USER_ACTIONS
 from campaigns.display import describe_event
@@ -76,7 +75,7 @@ def list_page(request: HttpRequest) -> HttpResponse:
             "statuses": CampaignStatus.choices,
             "types": CampaignType.choices,
             "channels": Campaign._meta.get_field("channel").choices,
-            "tags": Tag.objects.values_list("name", flat=True),
+            "tags": _visible_tags(request.user),
             "sorts": [
                 ("-updated", _("Recently updated")),
                 ("name", _("Name A–Z")),
@@ -153,16 +152,34 @@ def _detail_response(request, campaign, show=None, proof_form=None, status=200) 
         "events": [
             (event, describe_event(event)) for event in campaign.events.select_related("actor")[:30]
         ],
-        "audience_size": _audience_size(version),
+        "audience_size": _audience_size(version, request.user),
         "recurrence": recurrence_summary(version.recurrence if version else None),
         "proof_form": proof_form or ProofForm(),
     }
     return render(request, "campaigns/detail.html", context, status=status)
 
 
-def _audience_size(version) -> int | None:
+def _visible_tags(user):
+    """Tag names for the filter: never one that only restricted campaigns the
+    user may not see carry (issue 10 #13)."""
+    from django.db.models import Exists, OuterRef
+
+    from accounts.permissions import visible
+
+    tagged = Campaign.tags.through.objects.filter(tag=OuterRef("pk"))
+    seen = tagged.filter(campaign__in=visible(user, Campaign.objects.all()).values("pk"))
+    return (
+        Tag.objects.filter(~Exists(tagged) | Exists(seen))
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
+
+
+def _audience_size(version, user=None) -> int | None:
     if version is None or version.audience is None:
         return None
+    if user is not None and not can_see(user, version.audience):
+        return None  # a restricted audience is shown as such, nothing more
     from audiences.selectors import audience_profiles
 
     try:
@@ -213,7 +230,7 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
         "no_audiences": "audience" in form.fields and not form.fields["audience"].queryset.exists(),
         "channels_url": _channels_create_url(campaign.channel),
         "audiences_url": _first_url("audiences:create", "audiences:new", "audiences:list"),
-        "audience_size": _audience_size(version),
+        "audience_size": _audience_size(version, request.user),
     }
     return render(request, "campaigns/edit.html", context)
 
@@ -270,7 +287,9 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
             if key.startswith("content_"):
                 content[key[len("content_") :]] = request.POST[key]
         content.pop("data", None)
-    profile = _pick_profile(request.GET.get("profile") or request.POST.get("preview_profile"))
+    profile = _pick_profile(
+        request.user, request.GET.get("profile") or request.POST.get("preview_profile")
+    )
     result, error = None, ""
     try:
         from channels.preview import render_preview
@@ -296,11 +315,15 @@ def _as_dict(result) -> dict:
     return {k: v for k, v in data.items() if v and not k.startswith("_") and k != "extra"}
 
 
-def _pick_profile(value: str | None):
+def _pick_profile(user, value: str | None):
+    """The profile to render for, or None (sample data): only roles that manage
+    profiles pick one, and only among the profiles they may see (issue 10 #3)."""
+    from audiences.selectors import visible_profiles
+
     value = (value or "").strip()
     if not value:
         return None
-    qs = Profile.objects.all()
+    qs = visible_profiles(user)
     if value.isdigit():
         return qs.filter(pk=int(value)).first()
     return qs.filter(email=value).first() or qs.filter(profile_id=value).first()
@@ -326,7 +349,7 @@ def proofs(request: HttpRequest, pk: int) -> HttpResponse:
             content=version.content or {},
             category=campaign.category,
             recipients=form.cleaned_data["recipients"],
-            profile=_pick_profile(request.POST.get("preview_profile")),
+            profile=_pick_profile(request.user, request.POST.get("preview_profile")),
         )
     except Exception as exc:  # a bad address, a provider or template error: shown on the form
         form.add_error("recipients", _("Proofs not sent: %(error)s") % {"error": exc})

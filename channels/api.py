@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import datetime
 from typing import Literal
 
@@ -243,6 +244,21 @@ class FeedbackIn(CamelSchema):
     )
     recipient: str | None = Field(None, max_length=512, description="The address concerned.")
     reason: str = Field("", max_length=2000, description="The provider's words, kept for reports.")
+    event_id: str = Field(
+        min_length=1,
+        max_length=255,
+        description="The provider's id for this event: an id already received is "
+        "answered `ignored` and changes nothing.",
+    )
+    timestamp: int = Field(
+        description="When the provider sent the event, in Unix seconds. Events older "
+        "than 10 minutes or more than 5 minutes in the future are refused (400).",
+    )
+
+
+# The accepted window for an event's timestamp (seconds before / after now).
+FEEDBACK_MAX_AGE = 600
+FEEDBACK_MAX_AHEAD = 300
 
 
 class FeedbackOut(CamelOut):
@@ -257,10 +273,15 @@ Volley uses for its outgoing webhooks). A bad or missing signature is 401.
 put the address on the suppression list at once, `soft` after repeated soft bounces;
 `sms_stop` withdraws the profile's SMS consent and suppresses the number.
 
+Every event carries `eventId` (the provider's id) and `timestamp` (Unix seconds).
+An `eventId` already received counts once; an event older than 10 minutes or more
+than 5 minutes in the future is refused with a 400 problem naming `timestamp`, so
+a captured request cannot be replayed later.
+
 Answers `202 {"status": "accepted"}`, or `202 {"status": "ignored"}` for a message
-Volley does not know (never 404, so the endpoint tells nothing about which
-messages exist). Replaying an event changes nothing more: each delivery keeps the
-first time of each event."""
+Volley does not know or an `eventId` already received (never 404, so the endpoint
+tells nothing about which messages exist). Each delivery keeps the first time of
+each event."""
 
 _DELIVERY_KEY = re.compile(r"^delivery-(\d{1,18})$")
 
@@ -332,6 +353,20 @@ def feedback(request: HttpRequest):
             else {"body": [_("The request body is not valid JSON.")]}
         )
         raise ApiProblem(400, _("The request has invalid fields."), errors=errors) from exc
+    now = int(time.time())
+    if not now - FEEDBACK_MAX_AGE <= event.timestamp <= now + FEEDBACK_MAX_AHEAD:
+        raise ApiProblem(
+            400,
+            _("The request has invalid fields."),
+            errors={
+                "timestamp": [
+                    _(
+                        "The event must be at most 10 minutes old and at most 5 minutes "
+                        "in the future (Unix seconds)."
+                    )
+                ]
+            },
+        )
     if event.event == "bounce" and event.bounce_type is None:
         raise ApiProblem(
             400,
@@ -358,12 +393,13 @@ def _apply_feedback(event: FeedbackIn) -> str:
             return "ignored"
     if event.event == "sms_stop" and channel != "sms":
         return "ignored"
-    services.feedback_record(
+    applied = services.feedback_record(
         event=event.event,
         delivery=delivery,
         channel=channel,
         address=address,
         bounce_type=event.bounce_type or "",
         reason=event.reason,
+        event_id=event.event_id,
     )
-    return "accepted"
+    return "accepted" if applied else "ignored"

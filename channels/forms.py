@@ -91,9 +91,10 @@ class TestMessageForm(forms.Form):
         % {"max": MAX_PROOFS},
     )
 
-    def __init__(self, *args, config: ChannelConfiguration, **kwargs) -> None:
+    def __init__(self, *args, config: ChannelConfiguration, user=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.config = config
+        self.user = user
         self.fields["category"].initial = config.purpose
         content_fields = {
             Channel.EMAIL: [
@@ -164,10 +165,16 @@ class TestMessageForm(forms.Form):
     def _find_profile(self, lookup: str) -> Profile | None:
         if not lookup:
             return None
+        profiles = Profile.objects.all()
+        if self.user is not None:
+            # Never a profile known only through restricted audiences (issue 10 #3).
+            from audiences.selectors import visible_profiles
+
+            profiles = visible_profiles(self.user, profiles)
         profile = (
-            Profile.objects.filter(email__iexact=lookup).first()
-            or Profile.objects.filter(phone=lookup.replace(" ", "")).first()
-            or Profile.objects.filter(profile_id=lookup).first()
+            profiles.filter(email__iexact=lookup).first()
+            or profiles.filter(phone=lookup.replace(" ", "")).first()
+            or profiles.filter(profile_id=lookup).first()
         )
         if profile is None:
             self.add_error("profile_lookup", _("No profile with this email, phone or id."))

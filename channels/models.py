@@ -184,3 +184,22 @@ class DeliveryEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.address}"
+
+
+class FeedbackReceipt(models.Model):
+    """One provider feedback event applied, by the provider's ``eventId``.
+
+    The unique constraint (not a check before writing) makes a replayed or
+    concurrently repeated event count once (issue 10 #8). Receipts older than
+    the accepted timestamp window can never match a new event.
+    """
+
+    event_id = models.CharField(_("provider event id"), max_length=255, unique=True)
+    received_at = models.DateTimeField(_("received"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("feedback receipt")
+        verbose_name_plural = _("feedback receipts")
+
+    def __str__(self) -> str:
+        return self.event_id

@@ -50,7 +50,8 @@ def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET", "HEAD"])
 def click(request: HttpRequest, token: str) -> HttpResponse:
     delivery, url = _delivery("click", token)
-    services.delivery_record_click(delivery=delivery, url=url)
+    if request.method == "GET":  # a HEAD probe (link scanner, preview) is not a click
+        services.delivery_record_click(delivery=delivery, url=url)
     # HttpResponseRedirect itself refuses schemes other than http(s)/ftp; the
     # token check already limited the URL to http(s).
     response = HttpResponseRedirect(url)

@@ -15,14 +15,20 @@ from __future__ import annotations
 import contextvars
 import html
 import re
+import string
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import html2text
 from django.utils.translation import gettext as _
-from jinja2 import ChainableUndefined, TemplateSyntaxError, nodes
+from jinja2 import ChainableUndefined, TemplateSyntaxError, Undefined, nodes, pass_context
+from jinja2.compiler import CodeGenerator
 from jinja2.exceptions import SecurityError, TemplateError
+from jinja2.runtime import LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import _PassArg
 
 from audiences.models import Channel
 
@@ -31,39 +37,400 @@ FIELDS: dict[str, tuple[str, ...]] = {
     Channel.SMS: ("text",),
     Channel.PUSH: ("title", "body", "url", "data"),
 }
-# Multiplying a string or list by a huge number is the cheapest way to exhaust
-# a worker's memory from a template; refuse results larger than this.
-MAX_REPEAT = 10_000
-# A template runs once per profile: loops over data and the output of one field
-# are bounded so a template cannot keep a worker busy (or its memory full).
-MAX_ITERATIONS = 100_000
-MAX_OUTPUT = 2_000_000
-_BUDGET: contextvars.ContextVar[list[int]] = contextvars.ContextVar("render_budget")
-
-
-def _spend() -> None:
-    budget = _BUDGET.get(None)
-    if budget is not None:
-        budget[0] -= 1
-        if budget[0] < 0:
-            raise SecurityError(_("Too many loop iterations."))
+# A template runs once per profile, in previews, proofs, the review page and the
+# sender: everything it can do is bounded so that no template keeps a worker busy
+# (or its memory full). The budget is per rendered field.
+MAX_ITERATIONS = 100_000  # loop iterations, strings included, and items filters walk
+MAX_CALLS = 100_000  # macro, method and filter calls
+MAX_DEPTH = 40  # nested calls (macro recursion)
+MAX_OUTPUT = 2_000_000  # characters of one field, and of any value built on the way
+MAX_PRODUCED = 20_000_000  # characters output in all (macro bodies included)
+MAX_WIDTH = 10_000  # widths and precisions (center, indent, wordwrap, format specs)
+MAX_INT_BITS = 16_384
+MAX_SECONDS = 5.0
 
 
 class RenderError(ValueError):
     """A template failed at render time (refused access, bad operation)."""
 
 
+class RenderLimitError(SecurityError):
+    """A template exceeded the render budget (refused at save time when detectable)."""
+
+
+class _Budget:
+    __slots__ = ("calls", "deadline", "depth", "iterations", "produced")
+
+    def __init__(self) -> None:
+        self.iterations = MAX_ITERATIONS
+        self.calls = MAX_CALLS
+        self.depth = 0
+        self.produced = MAX_PRODUCED
+        self.deadline = time.monotonic() + MAX_SECONDS
+
+
+_BUDGET: contextvars.ContextVar[_Budget] = contextvars.ContextVar("render_budget")
+
+
+def _check_clock(budget: _Budget) -> None:
+    if time.monotonic() > budget.deadline:
+        raise RenderLimitError(_("The template took too long to render."))
+
+
+def _spend() -> None:
+    budget = _BUDGET.get(None)
+    if budget is not None:
+        budget.iterations -= 1
+        if budget.iterations < 0:
+            raise RenderLimitError(_("Too many loop iterations."))
+        if not budget.iterations & 1023:
+            _check_clock(budget)
+
+
+def _spend_call() -> None:
+    budget = _BUDGET.get(None)
+    if budget is not None:
+        budget.calls -= 1
+        if budget.calls < 0:
+            raise RenderLimitError(_("Too many calls (macros, methods or filters)."))
+        _check_clock(budget)
+
+
+def _too_large() -> RenderLimitError:
+    return RenderLimitError(_("The message is too large."))
+
+
+def _size(value: Any, limit: int = MAX_OUTPUT) -> int:
+    """About how many characters ``str(value)`` has; stops counting past ``limit``."""
+    total, stack = 0, [value]
+    while stack and total <= limit:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item) + 2
+        elif isinstance(item, list | tuple | set | frozenset):
+            total += 2 + 2 * len(item)
+            if total <= limit:
+                stack.extend(item)
+        elif isinstance(item, dict):
+            total += 2 + 4 * len(item)
+            if total <= limit:
+                stack.extend(item.keys())
+                stack.extend(item.values())
+        elif isinstance(item, Namespace):
+            total += 2
+        else:
+            total += 32
+    return total
+
+
+def _check_size(*values: Any) -> None:
+    total = 0
+    for value in values:
+        total += len(value) if isinstance(value, str) else _size(value, MAX_OUTPUT - total)
+        if total > MAX_OUTPUT:
+            raise _too_large()
+
+
+def _check_width(width: Any) -> None:
+    if isinstance(width, int) and abs(width) > MAX_WIDTH:
+        raise RenderLimitError(
+            _("A width of more than %(max)d characters is not allowed.") % {"max": MAX_WIDTH}
+        )
+    if isinstance(width, str) and len(width) > MAX_WIDTH:
+        raise _too_large()
+
+
+# printf-style conversions (``"%10s" % x``, ``|format``): widths are bounded, ``*`` refused.
+_PERCENT = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d*))?[hlL]?(.)", re.DOTALL)
+# str.format specs: [[fill]align][sign][z][#][0][width][grouping][.precision][type]
+_SPEC = re.compile(r"^(?:.?[<>=^])?[+\- ]?z?#?0?(\d*)[,_]?(?:\.(\d+))?")
+
+
+def _check_percent(fmt: Any) -> None:
+    if not isinstance(fmt, str):
+        return
+    for match in _PERCENT.finditer(fmt):
+        for number in match.group(1, 2):
+            if number == "*":
+                raise RenderLimitError(_("'*' widths are not allowed in format strings."))
+            if number and len(number) > 6:
+                raise RenderLimitError(
+                    _("A width of more than %(max)d characters is not allowed.")
+                    % {"max": MAX_WIDTH}
+                )
+            if number:
+                _check_width(int(number))
+
+
+def _check_spec(spec: str) -> None:
+    match = _SPEC.match(spec or "")
+    for number in match.group(1, 2) if match else ():
+        if number:
+            _check_width(int(number) if len(number) <= 6 else MAX_WIDTH + 1)
+
+
+def _estimate_replace(text: str, old: Any, new: Any) -> None:
+    if isinstance(old, str) and isinstance(new, str):
+        count = len(text) + 1 if old == "" else text.count(old)
+        if len(text) + count * max(0, len(new) - len(old)) > MAX_OUTPUT:
+            raise _too_large()
+
+
+def _check_str_method(method: Any, args: tuple, kwargs: dict) -> None:
+    """Bound what the str methods that grow a string can allocate."""
+    owner = getattr(method, "__self__", None)
+    if not isinstance(owner, str):
+        return
+    name = getattr(method, "__name__", "")
+    if name in ("center", "ljust", "rjust", "zfill"):
+        _check_width(args[0] if args else kwargs.get("width"))
+    elif name == "expandtabs":
+        tabsize = args[0] if args else kwargs.get("tabsize", 8)
+        if isinstance(tabsize, int) and len(owner) * max(tabsize, 1) > MAX_OUTPUT:
+            _check_width(tabsize)
+    elif name == "replace" and len(args) >= 2:
+        _estimate_replace(owner, args[0], args[1])
+    elif name == "join" and args:
+        items = args[0]
+        if isinstance(items, str | list | tuple):
+            if len(owner) * len(items) > MAX_OUTPUT:
+                raise _too_large()
+            _check_size(items)
+
+
+_ADDRESS = re.compile(r" (?:object )?at 0x[0-9a-fA-F]+")
+
+
+class _Method:
+    """A method or other callable reached through an attribute: callable as
+    before, but printed without its memory address."""
+
+    __slots__ = ("func",)
+
+    def __init__(self, func: Any) -> None:
+        self.func = func
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.func(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        name = getattr(self.func, "__name__", "")
+        return f"<method {name}>" if isinstance(name, str) and name else "<method>"
+
+    __str__ = __repr__
+
+
+def _safe_result(value: Any) -> Any:
+    """What a filter or attribute hands back to the template: generators are
+    walked (spending the loop budget), callables lose their memory address."""
+    if isinstance(value, str | int | float | bool | list | tuple | dict | Namespace | _Method):
+        return value
+    if value is None or isinstance(value, Undefined | Macro | LoopContext):
+        return value
+    if isinstance(value, Iterator):
+        items = _Seq()
+        for item in value:
+            _spend()
+            items.append(item)
+        return items
+    if callable(value):
+        return _Method(value)
+    return value
+
+
+def _guard_filter(name: str, func: Any) -> Any:
+    pass_arg = _PassArg.from_obj(func)
+
+    @pass_context
+    def guarded(context, value, *args, **kwargs):
+        _spend_call()
+        _check_size(value, *args, *kwargs.values())
+        if name == "center":
+            _check_width(args[0] if args else kwargs.get("width", 80))
+        elif name == "indent":
+            width = args[0] if args else kwargs.get("width", 4)
+            _check_width(width)
+            if isinstance(value, str) and isinstance(width, str | int):
+                step = len(width) if isinstance(width, str) else width
+                if len(value) + (value.count("\n") + 1) * step > MAX_OUTPUT:
+                    raise _too_large()
+        elif name == "wordwrap":
+            _check_width(args[0] if args else kwargs.get("width", 79))
+            wrap = args[2] if len(args) > 2 else kwargs.get("wrapstring")
+            if isinstance(value, str) and isinstance(wrap, str):
+                if len(value) * (len(wrap) + 1) > MAX_OUTPUT:
+                    raise _too_large()
+        elif name == "format":
+            _check_percent(value)
+        elif name == "replace" and isinstance(value, str) and len(args) >= 2:
+            _estimate_replace(value, args[0], args[1])
+        elif name in ("slice", "batch"):
+            count = args[0] if args else kwargs.get("slices", kwargs.get("linecount"))
+            if isinstance(count, int) and count > MAX_ITERATIONS:
+                raise RenderLimitError(_("Too many loop iterations."))
+        elif name == "join":
+            value = _safe_result(iter(value)) if not isinstance(value, str | list) else value
+            separator = args[0] if args else kwargs.get("d", "")
+            if isinstance(separator, str) and len(separator) * len(value) > MAX_OUTPUT:
+                raise _too_large()
+        if pass_arg is _PassArg.context:
+            result = func(context, value, *args, **kwargs)
+        elif pass_arg is _PassArg.eval_context:
+            result = func(context.eval_ctx, value, *args, **kwargs)
+        elif pass_arg is _PassArg.environment:
+            result = func(context.environment, value, *args, **kwargs)
+        else:
+            result = func(value, *args, **kwargs)
+        return _safe_result(result)
+
+    return guarded
+
+
+@pass_context  # never folded into a constant at compile time
+def _budget_iter(context, iterable: Any):
+    """What every ``for`` loop iterates through (see ``_Environment._generate``)."""
+    for item in iterable:
+        _spend()
+        yield item
+
+
+class _CodeGenerator(CodeGenerator):
+    def visit_Concat(self, node, frame) -> None:  # noqa: N802
+        # As Jinja's own, with the parts checked before they are joined.
+        if frame.eval_ctx.volatile:
+            func_name = "(markup_join if context.eval_ctx.volatile else str_join)"
+        elif frame.eval_ctx.autoescape:
+            func_name = "markup_join"
+        else:
+            func_name = "str_join"
+        self.write(f"environment.budget_concat({func_name}, (")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
+_ITER_FILTER = "budget_iter"
+
+
 class _Environment(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset(["*", "**"])
+    intercepted_binops = frozenset(["*", "**", "+", "%"])
+    code_generator_class = _CodeGenerator
+
+    def _generate(self, source, name, filename, defer_init=False):
+        for loop in source.find_all(nodes.For):
+            if not (isinstance(loop.iter, nodes.Filter) and loop.iter.name == _ITER_FILTER):
+                loop.iter = nodes.Filter(
+                    loop.iter, _ITER_FILTER, [], [], None, None, lineno=loop.iter.lineno
+                )
+        return super()._generate(source, name, filename, defer_init=defer_init)
+
+    @staticmethod
+    def budget_concat(join, parts: tuple) -> str:
+        _spend_call()
+        _check_size(*parts)
+        return join(parts)
 
     def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int) and abs(right) > 100:
-            raise SecurityError(_("Exponent too large."))
+        _spend_call()
+        if operator == "**" and isinstance(right, int):
+            if abs(right) > 100 or (
+                isinstance(left, int) and left.bit_length() * abs(right) > MAX_INT_BITS
+            ):
+                raise RenderLimitError(_("Exponent too large."))
         if operator == "*":
             for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(n, int) and n > MAX_REPEAT:
-                    raise SecurityError(_("Repetition too large."))
+                if isinstance(seq, str | list | tuple) and isinstance(n, int):
+                    limit = MAX_OUTPUT if isinstance(seq, str) else MAX_ITERATIONS
+                    if n > limit or len(seq) * n > limit:
+                        raise RenderLimitError(_("Repetition too large."))
+                    if not isinstance(seq, str) and _size(seq) * n > MAX_OUTPUT:
+                        raise _too_large()
+            if isinstance(left, int) and isinstance(right, int):
+                if left.bit_length() + right.bit_length() > MAX_INT_BITS:
+                    raise RenderLimitError(_("Number too large."))
+        if operator == "+" and isinstance(left, str | list | tuple):
+            _check_size(left, right)
+        if operator == "%":
+            _check_percent(left)
+            _check_size(left, right)
         return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja's signature
+        _spend_call()
+        budget = _BUDGET.get(None)
+        if isinstance(__obj, _Method):
+            __obj = __obj.func
+        _check_str_method(__obj, args, kwargs)
+        if budget is not None:
+            budget.depth += 1
+            if budget.depth > MAX_DEPTH:
+                budget.depth -= 1
+                raise RenderLimitError(
+                    _("Calls nested more than %(max)d deep (recursive macro?).")
+                    % {"max": MAX_DEPTH}
+                )
+        try:
+            result = super().call(__context, __obj, *args, **kwargs)
+        finally:
+            if budget is not None:
+                budget.depth -= 1
+        if isinstance(result, str):
+            _check_size(result)
+        return _safe_result(result)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        return _safe_result(super().getattr(obj, attribute))
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        return _safe_result(super().getitem(obj, argument))
+
+    def wrap_str_format(self, value: Any):
+        wrapper = super().wrap_str_format(value)
+        if wrapper is None:
+            return None
+        # Widths and precisions are bounded; nested specs ("{:{w}}") are refused.
+        for _text, _name, spec, _conv in _FORMATTER.parse(value.__self__):
+            if spec and "{" in spec:
+                raise RenderLimitError(_("Nested format specifications are not allowed."))
+            _check_spec(spec or "")
+
+        def checked(*args: Any, **kwargs: Any) -> str:
+            _check_size(value.__self__, *args, *kwargs.values())
+            return wrapper(*args, **kwargs)
+
+        return checked
+
+
+_FORMATTER = string.Formatter()
+
+
+def _finalize(value: Any) -> Any:
+    """Every ``{{ … }}`` output: counted against the budget; never a memory address."""
+    if not isinstance(value, str | int | float | bool | Undefined) and value is not None:
+        _check_size(value)
+        value = _ADDRESS.sub("", str(value))
+    budget = _BUDGET.get(None)
+    if budget is not None and isinstance(value, str):
+        budget.produced -= len(value)
+        if budget.produced < 0:
+            raise _too_large()
+    return value
+
+
+class _Range:
+    """The sandbox's bounded ``range()``, printed as ``range``."""
+
+    def __init__(self, safe_range) -> None:
+        self._range = safe_range
+
+    def __call__(self, *args: Any) -> _Seq:
+        return _Seq(self._range(*args))
+
+    def __repr__(self) -> str:
+        return "range"
+
+    __str__ = __repr__
 
 
 def _make_env(autoescape: bool) -> _Environment:
@@ -73,12 +440,15 @@ def _make_env(autoescape: bool) -> _Environment:
         keep_trailing_newline=True,
         auto_reload=False,
         cache_size=0,
+        finalize=_finalize,
     )
     # Nothing but our own variables and the sandbox's bounded range(): no
     # cycler/joiner/namespace/lipsum/dict, whose __init__ leads to Python globals.
     safe_range = env.globals["range"]
     env.globals.clear()
-    env.globals["range"] = lambda *args: _Seq(safe_range(*args))
+    env.globals["range"] = _Range(safe_range)
+    env.filters = {name: _guard_filter(name, func) for name, func in env.filters.items()}
+    env.filters[_ITER_FILTER] = _budget_iter
     return env
 
 
@@ -125,6 +495,9 @@ class Namespace:
 
     def __str__(self) -> str:
         return ""
+
+    def __repr__(self) -> str:
+        return "<object>"
 
 
 class _Seq(list):
@@ -232,9 +605,16 @@ def validate_content(channel: str, content: dict) -> dict[str, list[str]]:
                 _("line %(line)s: %(message)s") % {"line": exc.lineno, "message": exc.message}
             )
             continue
-        for line, message in _unsafe_attributes(tree):
+        unsafe = _unsafe_attributes(tree)
+        for line, message in unsafe:
             errors.setdefault(key, []).append(
                 _("line %(line)s: %(message)s") % {"line": line, "message": message}
+            )
+        failure = None if unsafe else _trial_render(env, source)
+        if failure is not None:
+            line, message = failure
+            errors.setdefault(key, []).append(
+                _("line %(line)s: %(message)s") % {"line": line or 1, "message": message}
             )
     return errors
 
@@ -246,12 +626,40 @@ _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 _BODY_START = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 
 
-def _rewrite_links(html_text: str, delivery_id: int, skip: set[str]) -> str:
+# A link's scheme and host, when nothing but letters, digits, dots, dashes and a
+# port stand between "://" and the first "/", "?", "#" or the end.
+_ORIGIN = re.compile(r"^(https?)://([A-Za-z0-9.\-]+(?::\d{1,5})?)(?=[/?#]|$)", re.IGNORECASE)
+
+
+def _origin(url: str) -> tuple[str, str] | None:
+    match = _ORIGIN.match(url)
+    return (match.group(1).lower(), match.group(2).lower()) if match else None
+
+
+def authored_origins(source: str, *, html_source: bool = True) -> set[tuple[str, str]]:
+    """The (scheme, host) of every link whose scheme and host are literal text
+    in the template (issue 10 #12). Only links to these are tracked: a URL made
+    by an expression (``{{ context.link }}``, profile data) could send a
+    Volley-signed redirect anywhere."""
+    if not html_source:
+        found = _origin(source.strip())
+        return {found} if found else set()
+    origins = set()
+    for match in _HREF.finditer(source):
+        found = _origin(html.unescape(match.group(3)).strip())
+        if found:
+            origins.add(found)
+    return origins
+
+
+def _rewrite_links(
+    html_text: str, delivery_id: int, skip: set[str], origins: set[tuple[str, str]]
+) -> str:
     from channels.tracking import click_url
 
     def replace(match: re.Match) -> str:
         url = html.unescape(match.group(3)).strip()
-        if not url.lower().startswith(("http://", "https://")) or url in skip:
+        if url in skip or _origin(url) not in origins:
             return match.group(0)
         quote = match.group(2)
         return f"{match.group(1)}{quote}{html.escape(click_url(delivery_id, url))}{quote}"
@@ -322,20 +730,50 @@ def text_template_from_html(source: str):
 
 
 def _bounded(template, variables: dict) -> str:
-    """Render with a loop budget and an output cap (streamed, so a huge output
-    is refused before it is ever assembled)."""
-    token = _BUDGET.set([MAX_ITERATIONS])
+    """Render within the budget (loops, calls, depth, size, time) and an output
+    cap (streamed, so a huge output is refused before it is ever assembled)."""
+    token = _BUDGET.set(_Budget())
     try:
         chunks: list[str] = []
         size = 0
         for chunk in template.generate(variables):
             size += len(chunk)
             if size > MAX_OUTPUT:
-                raise SecurityError(_("The message is too large."))
+                raise _too_large()
             chunks.append(chunk)
         return "".join(chunks)
+    except (RecursionError, MemoryError) as exc:
+        raise RenderLimitError(_("The template is too complex to render.")) from exc
     finally:
         _BUDGET.reset(token)
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The template line an error was raised on (Jinja rewrites the traceback)."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _trial_render(env, source: str) -> tuple[int | None, str] | None:
+    """Render once with an empty profile and context: a template that exceeds
+    the budget (or cannot compile) even then is refused when it is saved."""
+    try:
+        template = env.from_string(source)
+    except TemplateSyntaxError as exc:
+        return exc.lineno, exc.message or str(exc)
+    variables = {"profile": Namespace({}), "context": Namespace({}), "unsubscribe_url": ""}
+    try:
+        _bounded(template, variables)
+    except (SecurityError, OverflowError) as exc:
+        return _template_line(exc), str(exc)
+    except Exception:  # noqa: BLE001 - data-dependent failures are reported per send
+        return None
+    return None
 
 
 # --- compiled content ---------------------------------------------------------
@@ -369,6 +807,10 @@ class CompiledContent:
             ).from_string(source)
             for name, source in sources.items()
         }
+        if channel == Channel.PUSH:
+            self.link_origins = authored_origins(sources.get("url", ""), html_source=False)
+        else:
+            self.link_origins = authored_origins(sources.get("html", ""))
         if channel == Channel.EMAIL and "html" in self.templates and "text" not in self.templates:
             self.text_from_html = text_template_from_html(sources["html"])
         else:
@@ -434,7 +876,9 @@ class CompiledContent:
                 text = html_to_text(body)
         if body and delivery_id is not None:
             if self.track_clicks:
-                body = _rewrite_links(body, delivery_id, skip={unsubscribe})
+                body = _rewrite_links(
+                    body, delivery_id, skip={unsubscribe}, origins=self.link_origins
+                )
             if self.track_opens:
                 body = _add_pixel(body, delivery_id)
         body = _add_preheader(body, preheader)
@@ -451,7 +895,7 @@ class CompiledContent:
 
         url = self._render_field("url", variables).strip()
         if url and delivery_id is not None and self.track_clicks:
-            if url.lower().startswith(("http://", "https://")):
+            if _origin(url) is not None and _origin(url) in self.link_origins:
                 url = tracking.click_url(delivery_id, url)
         data = dict(self.static_data)
         for name in self.templates:

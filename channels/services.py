@@ -8,12 +8,12 @@ every occurrence is still logged as a ``DeliveryEvent``.
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audiences import services as audience_services
 from audiences.models import Channel, Profile, Suppression
-from channels.models import ChannelConfiguration, DeliveryEvent
+from channels.models import ChannelConfiguration, DeliveryEvent, FeedbackReceipt
 
 # Soft bounces to one address before it is suppressed (SPEC §6 "repeated failures").
 SOFT_BOUNCE_LIMIT = 3
@@ -138,10 +138,21 @@ def feedback_record(
     address: str,
     bounce_type: str = "",
     reason: str = "",
-) -> None:
-    """Apply one provider event (SPEC §6): delivered, bounce hard/soft, complaint, sms_stop."""
+    event_id: str = "",
+) -> bool:
+    """Apply one provider event (SPEC §6): delivered, bounce hard/soft, complaint, sms_stop.
+
+    An ``event_id`` already applied changes nothing (False): the receipt is
+    written in the same transaction, under a unique constraint.
+    """
     now = timezone.now()
     with transaction.atomic():
+        if event_id:
+            try:
+                with transaction.atomic():
+                    FeedbackReceipt.objects.create(event_id=event_id)
+            except IntegrityError:
+                return False
         if event == "delivered":
             if delivery is not None:
                 _first(delivery, "delivered_at", now)
@@ -157,6 +168,7 @@ def feedback_record(
             _sms_stop(delivery, address, now=now)
         else:  # pragma: no cover - the API validates the event name
             raise ValueError(event)
+    return True
 
 
 def _bounce(delivery, channel: str, address: str, *, hard: bool, reason: str, now) -> None:

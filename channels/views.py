@@ -131,7 +131,7 @@ def status_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 def test_message_page(request: HttpRequest, pk: int) -> HttpResponse:
     """Preview a message through this configuration for a profile, and send proofs."""
     config = _configuration(request, pk, "channel.edit")
-    form = TestMessageForm(request.POST or None, config=config)
+    form = TestMessageForm(request.POST or None, config=config, user=request.user)
     preview = None
     results = None
     if request.method == "POST" and form.is_valid():

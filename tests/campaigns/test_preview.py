@@ -88,3 +88,35 @@ def test_a_sent_proof_counts_recipients_in_words(login, manager, mailoutbox):
         f"/campaigns/{campaign.pk}/proofs/", {"recipients": "qa@example.com"}, follow=True
     )
     assert "Proof sent to 1 recipient." in response.content.decode()
+
+
+MACRO_BOMB = (
+    "{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(25) }}"
+)
+
+
+def test_a_template_that_exhausts_the_render_budget_is_refused_when_saved(api_for, manager):
+    """Issue 10 #2: refused by the API (and the form) with its line, never stored."""
+    from tests.campaigns.test_api import _body, email_config
+
+    answer = api_for(manager).post(
+        "/campaigns", _body(email_config(), content={"subject": "Hi\n" + MACRO_BOMB, "html": "x"})
+    )
+    assert answer.status_code == 400, answer.content
+    (message,) = answer.json()["errors"]["content.subject"]
+    assert message.startswith("line 2:") and "Too many calls" in message
+
+
+def test_previewing_a_saved_bomb_answers_a_clear_error(login, manager, viewer):
+    campaign = ready_email(manager)
+    version = campaign.draft_version
+    version.content = {**version.content, "subject": MACRO_BOMB}  # stored before the fix
+    version.save()
+    for user in (manager, viewer):
+        response = login(user).get(f"/campaigns/{campaign.pk}/preview/")
+        assert response.status_code == 200
+        assert "Too many calls" in response.content.decode()
+    response = login(manager).post(
+        f"/campaigns/{campaign.pk}/preview/", {"content_subject": "{{ 'x'|center(10**13) }}"}
+    )
+    assert response.status_code == 200 and "width" in response.content.decode()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
+import uuid
 
 import pytest
 from django.test import Client
 
 from audiences.models import Suppression
+from channels.models import DeliveryEvent, FeedbackReceipt
 from channels.transports import message_id, sign_body
 
 
@@ -16,7 +19,15 @@ def secret(settings):
     settings.WEBHOOK_SIGNING_SECRET = "feedback-secret"
 
 
+def event(payload: dict, **over) -> dict:
+    """A provider event with a fresh ``eventId`` and the current ``timestamp``."""
+    return {"eventId": uuid.uuid4().hex, "timestamp": int(time.time()), **payload, **over}
+
+
 def post(payload, *, signature=None, raw=None):
+    """Post ``payload`` signed; a dict gets an ``eventId`` and ``timestamp`` unless given."""
+    if isinstance(payload, dict):
+        payload = event(payload)
     body = raw if raw is not None else json.dumps(payload).encode()
     headers = {}
     if signature is not False:
@@ -123,4 +134,59 @@ def test_feedback_is_documented_in_openapi(client):
     operation = spec["paths"]["/api/v1/feedback"]["post"]
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
     assert set(schema["properties"]) >= {"event", "messageId", "bounceType", "recipient"}
+    assert {"eventId", "timestamp"} <= set(schema["required"])
+    assert "Unix seconds" in schema["properties"]["timestamp"]["description"]
     assert "X-Volley-Signature" in operation["description"]
+    assert "eventId" in operation["description"] and "10 minutes" in operation["description"]
+
+
+def test_one_signed_soft_bounce_posted_three_times_counts_once(make_delivery):
+    """Issue 10 #8: a replayed event must not add up to a suppression."""
+    delivery = make_delivery()
+    bounce = event(
+        {"event": "bounce", "bounceType": "soft", "messageId": f"delivery-{delivery.pk}"}
+    )
+    answers = [post(bounce).json()["status"] for _ in range(3)]
+    assert answers == ["accepted", "ignored", "ignored"]
+    assert DeliveryEvent.objects.filter(kind="soft_bounce").count() == 1
+    assert not Suppression.objects.exists()
+    # Three different events from the provider still suppress.
+    for _ in range(2):
+        post({"event": "bounce", "bounceType": "soft", "messageId": f"delivery-{delivery.pk}"})
+    assert Suppression.objects.get(address="ann@example.com").reason == "soft_bounce"
+
+
+def test_the_same_event_id_is_refused_by_the_database(db):
+    from django.db import IntegrityError, transaction
+
+    FeedbackReceipt.objects.create(event_id="evt-1")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        FeedbackReceipt.objects.create(event_id="evt-1")
+
+
+@pytest.mark.parametrize("offset", [-601, -3600, 301, 86400])
+def test_old_or_future_events_are_refused(make_delivery, offset):
+    delivery = make_delivery()
+    payload = event(
+        {"event": "bounce", "bounceType": "hard", "messageId": f"delivery-{delivery.pk}"},
+        timestamp=int(time.time()) + offset,
+    )
+    response = post(payload)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert "timestamp" in response.json()["errors"]
+    assert not Suppression.objects.exists()
+
+
+@pytest.mark.parametrize("missing", ["eventId", "timestamp"])
+def test_event_id_and_timestamp_are_required(make_delivery, missing):
+    delivery = make_delivery()
+    payload = event({"event": "delivered", "messageId": f"delivery-{delivery.pk}"})
+    del payload[missing]
+    response = Client().post(
+        "/api/v1/feedback",
+        data=json.dumps(payload),
+        content_type="application/json",
+        HTTP_X_VOLLEY_SIGNATURE=sign_body(json.dumps(payload).encode()),
+    )
+    assert response.status_code == 400 and missing in response.json()["errors"]

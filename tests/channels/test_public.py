@@ -47,6 +47,15 @@ def test_head_probe_answers_but_records_nothing(anon, make_delivery):
     assert delivery.opened_at is None
 
 
+def test_head_on_a_click_link_answers_the_redirect_but_records_nothing(anon, make_delivery):
+    delivery = make_delivery()
+    response = anon.head(path(tracking.click_url(delivery.pk, "https://shop.example/sale")))
+    assert response.status_code == 302 and response["Location"] == "https://shop.example/sale"
+    delivery.refresh_from_db()
+    assert delivery.clicked_at is None and delivery.opened_at is None
+    assert not DeliveryEvent.objects.filter(delivery=delivery).exists()
+
+
 def test_tampered_unsigned_or_foreign_tokens_are_404(anon, make_delivery):
     delivery = make_delivery()
     for url in (
