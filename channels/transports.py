@@ -28,6 +28,7 @@ from audiences.models import Channel
 from channels.mime import MimeAssembler, Unsupported
 from channels.models import ChannelConfiguration
 from channels.rendering import RenderedMessage
+from channels.smtp import send_raw
 
 logger = logging.getLogger(__name__)
 
@@ -228,10 +229,15 @@ class EmailTransport(Transport):
 
     @staticmethod
     def _sendmail(connection, assembler: MimeAssembler, to: str, data: bytes) -> None:
-        if connection.connection is None:  # a reconnect failed earlier in the batch
+        smtp = connection.connection
+        if smtp is None or getattr(smtp, "sock", True) is None:
+            # A reconnect failed, or the server closed the session (421) earlier
+            # in the batch: open a new one for this message.
+            connection.connection = None
             connection.open()
+            smtp = connection.connection
         sender, recipients = assembler.envelope(to)
-        refused = connection.connection.sendmail(sender, recipients, data)
+        refused = send_raw(smtp, sender, recipients, data)
         if to in refused:
             # Only the BCC copy was accepted: the recipient did not get the message.
             raise smtplib.SMTPRecipientsRefused({to: refused[to]})

@@ -14,6 +14,7 @@ from django.core.mail import EmailMultiAlternatives
 
 from channels.mime import MimeAssembler, Unsupported, encode_body, encode_header
 from channels.rendering import RenderedMessage
+from channels.smtp import send_raw
 from channels.transports import EmailTransport, OutboundMessage, get_transport, message_id
 
 MID = "<delivery-1.0123456789abcdef@volley.example>"
@@ -447,17 +448,18 @@ def test_recipient_refused_while_the_bcc_copy_is_accepted_fails_the_delivery(
 def test_a_dropped_connection_fails_that_message_transiently_and_the_batch_reconnects(
     smtp_sink, make_config, monkeypatch
 ):
-    original = smtplib.SMTP.sendmail
+    from channels import transports
+
     calls = []
 
-    def flaky(self, *args, **kwargs):
-        calls.append(self)
+    def flaky(smtp, *args):
+        calls.append(smtp)
         if len(calls) == 2:
-            self.close()
+            smtp.close()
             raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
-        return original(self, *args, **kwargs)
+        return send_raw(smtp, *args)
 
-    monkeypatch.setattr(smtplib.SMTP, "sendmail", flaky)
+    monkeypatch.setattr(transports, "send_raw", flaky)
     results = get_transport(make_config()).send_batch(
         [outbound(1, to="a@example.com"), outbound(2, to="b@example.com"), outbound(3)]
     )
