@@ -19,14 +19,15 @@ What it produces is always a valid 7-bit message:
 * headers that are not plain printable ASCII, or that would not fold into lines
   of 78 characters, are RFC 2047 encoded words (base64 of whole UTF-8
   characters), folded so no line exceeds 78 characters;
-* every line ends with CRLF, as SMTP wants (``smtplib.sendmail`` dot-stuffs
-  bytes but does not fix their line endings);
-* BCC is never a header: the caller passes it as an envelope recipient.
+* every line ends with CRLF, as SMTP wants (SMTP clients dot-stuff the bytes
+  but do not fix their line endings; ``channels.smtp`` sends them);
+* BCC is never a header: ``envelope`` returns it as a recipient.
 
-Anything unusual (an address with non-ASCII characters or a display name, a
-blank From address) is not handled here: ``assembler_for`` answers None or
+Anything unusual (an address that is not a plain ASCII addr-spec, a URL or id
+that is not printable ASCII) is not handled here: ``MimeAssembler`` or
 ``build`` raises ``Unsupported`` and the transport falls back to Django's
-``EmailMultiAlternatives`` for that batch or message.
+``EmailMultiAlternatives`` for that batch or message. A display name or a
+subject in any script is handled here.
 """
 
 from __future__ import annotations
