@@ -22,10 +22,13 @@ from email.utils import formataddr
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 
 from audiences.models import Channel
+from channels.mime import MimeAssembler, Unsupported
 from channels.models import ChannelConfiguration
 from channels.rendering import RenderedMessage
+from channels.smtp import send_raw
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +127,15 @@ def _smtp_failure(exc: Exception) -> tuple[bool, str]:
 
 
 class EmailTransport(Transport):
-    """Through Django's email backend (EMAIL_URL): one connection for the batch."""
+    """Through Django's email backend (EMAIL_URL): one connection for the batch.
+
+    With the SMTP backend each message's bytes come from ``channels.mime``
+    (the MIME skeleton built once per batch, only the personal parts filled in)
+    and go out with ``sendmail`` on the backend's own connection, so TLS, SSL
+    and authentication from EMAIL_URL apply unchanged. Any other backend
+    (console, file, locmem in tests), and the rare message ``channels.mime``
+    does not take (an unusual address), get Django's ``EmailMultiAlternatives``.
+    """
 
     def build(self, message: OutboundMessage) -> EmailMultiAlternatives:
         cfg = self.config
@@ -146,6 +157,34 @@ class EmailTransport(Transport):
             email.attach_alternative(rendered.html, "text/html")
         return email
 
+    def assembler(self) -> MimeAssembler | None:
+        """The batch's MIME skeleton, or None when the configuration needs Django's path."""
+        cfg = self.config
+        if not cfg.from_address:
+            return None  # Django falls back to DEFAULT_FROM_EMAIL
+        try:
+            return MimeAssembler(
+                from_address=cfg.from_address,
+                from_name=cfg.from_name,
+                reply_to=cfg.reply_to,
+                bcc=cfg.bcc,
+                localtime=settings.EMAIL_USE_LOCALTIME,
+            )
+        except Unsupported:
+            return None
+
+    def raw(self, assembler: MimeAssembler, message: OutboundMessage) -> bytes:
+        """The message's bytes; ``Unsupported`` when it needs Django's path."""
+        rendered = message.rendered
+        return assembler.build(
+            to=message.to,
+            subject=rendered.subject,
+            message_id=message_id(message.idempotency_key, self.config.from_address),
+            text=rendered.text,
+            html=rendered.html,
+            unsubscribe_url=rendered.unsubscribe_url,
+        )
+
     def send_batch(self, messages: list[OutboundMessage]) -> list[SendResult]:
         results: list[SendResult] = []
         connection = get_connection(fail_silently=False)
@@ -154,9 +193,10 @@ class EmailTransport(Transport):
         except Exception as exc:  # noqa: BLE001 — any connection failure is transient
             reason = _smtp_failure(exc)[1]
             return [SendResult(m.delivery_id, ok=False, reason=reason) for m in messages]
+        assembler = self.assembler() if isinstance(connection, SMTPBackend) else None
         try:
             for message in messages:
-                results.append(self._send_one(connection, message))
+                results.append(self._send_one(connection, message, assembler))
         finally:
             try:
                 connection.close()
@@ -164,11 +204,21 @@ class EmailTransport(Transport):
                 logger.warning("SMTP connection did not close cleanly", exc_info=True)
         return results
 
-    def _send_one(self, connection, message: OutboundMessage) -> SendResult:
+    def _send_one(
+        self, connection, message: OutboundMessage, assembler: MimeAssembler | None = None
+    ) -> SendResult:
         key = message.idempotency_key
         try:
-            email = self.build(message)
-            connection.send_messages([email])
+            data = None
+            if assembler is not None:
+                try:
+                    data = self.raw(assembler, message)
+                except Unsupported:
+                    data = None
+            if data is None:
+                connection.send_messages([self.build(message)])
+            else:
+                self._sendmail(connection, assembler, message.to, data)
         except smtplib.SMTPServerDisconnected as exc:
             # The session is gone: reopen it for the rest of the batch.
             self._reopen(connection)
@@ -186,6 +236,21 @@ class EmailTransport(Transport):
             ok=True,
             provider_message_id=message_id(key, self.config.from_address),
         )
+
+    @staticmethod
+    def _sendmail(connection, assembler: MimeAssembler, to: str, data: bytes) -> None:
+        smtp = connection.connection
+        if smtp is None or getattr(smtp, "sock", True) is None:
+            # A reconnect failed, or the server closed the session (421) earlier
+            # in the batch: open a new one for this message.
+            connection.connection = None
+            connection.open()
+            smtp = connection.connection
+        sender, recipients = assembler.envelope(to)
+        refused = send_raw(smtp, sender, recipients, data)
+        if to in refused:
+            # Only the BCC copy was accepted: the recipient did not get the message.
+            raise smtplib.SMTPRecipientsRefused({to: refused[to]})
 
     @staticmethod
     def _reopen(connection) -> None:
