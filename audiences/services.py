@@ -10,6 +10,7 @@ merging or stealing identities silently.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import zoneinfo
 from typing import Any
@@ -22,6 +23,8 @@ from django.utils.translation import gettext as _
 from email_validator import EmailNotValidError, validate_email
 
 from audiences.models import Audience, ConsentChange, Profile, Suppression
+
+logger = logging.getLogger(__name__)
 
 IDENTITY_FIELDS = ("email", "phone", "push_token", "profile_id")
 CONSENT_FIELD = {"email": "consent_email", "sms": "consent_sms", "push": "consent_push"}
@@ -260,13 +263,19 @@ def suppression_add(*, channel: str, address: str, reason: str) -> Suppression:
     except ValueError as exc:
         raise ValidationError({"address": [str(exc)]}) from exc
     strong = {Suppression.Reason.HARD_BOUNCE, Suppression.Reason.COMPLAINT}
+    from audiences.privacy import suppressions_restore
+
     with transaction.atomic():
+        suppressions_restore([(channel, address)])  # an erased entry for it comes back
         entry, created = Suppression.objects.get_or_create(
             channel=channel, address=address, defaults={"reason": reason}
         )
         if not created and reason in strong and entry.reason not in strong:
             entry.reason = reason
             entry.save(update_fields=["reason"])
+    if created:
+        # Masked by config.logmask like every address in a log line.
+        logger.info("Suppressed %s address %s (%s)", channel, address, reason)
     return entry
 
 
