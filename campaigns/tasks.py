@@ -33,3 +33,9 @@ def send_run(run_id: int) -> None:
         runs.enqueue_senders(run_id, 1)
     elif outcome == "done":
         runs.finish_if_done(run_id)
+
+
+def apply_retention() -> None:
+    from campaigns.retention import apply_retention as apply
+
+    apply()
