@@ -3,8 +3,7 @@ batches while a campaign sends, report totals unchanged."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -20,7 +19,7 @@ from tests.campaigns.conftest import email_config, make_campaign, make_profiles,
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-T0 = datetime(2025, 3, 1, 9, 0, tzinfo=dt_timezone.utc)
+T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
