@@ -235,3 +235,17 @@ def test_deleting_a_profile_in_the_admin_erases_it_and_keeps_deliveries(
     assert [campaign_report(c) for c in three_campaigns] == before
     assert not Delivery.objects.filter(address=ANN).exists()
     assert PrivacyLogEntry.objects.get().via == "admin"
+
+
+def test_privacy_endpoints_are_in_the_openapi_document_with_their_problems(client, db):
+    paths = client.get("/api/v1/openapi.json").json()["paths"]
+    erase = paths["/api/v1/profiles/{namespace}/{value}"]["delete"]["responses"]
+    assert {"204", "400", "401", "403", "404", "429"} <= set(erase)
+    assert "409" not in erase  # erasing twice is a 404, never a conflict
+    export = paths["/api/v1/profiles/{namespace}/{value}/export"]["get"]["responses"]
+    assert {"200", "401", "403", "404"} <= set(export)
+    schema = export["200"]["content"]["application/json"]["schema"]
+    assert schema["$ref"].endswith("/ProfileExportOut")
+    log = paths["/api/v1/privacy-log"]["get"]["responses"]
+    assert {"200", "401", "403"} <= set(log)
+    assert log["403"]["content"]["application/problem+json"]["schema"]["$ref"].endswith("Problem")
