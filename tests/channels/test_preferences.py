@@ -99,7 +99,7 @@ def test_one_click_post_still_unsubscribes_exactly_as_before(make_delivery, prof
 @pytest.mark.parametrize(
     ("language", "text"),
     [
-        ("nl", "Uitschrijven voor alles"),
+        ("nl", "Afmelden voor alles"),
         ("sv", "Avregistrera mig från allt"),
         ("fr", "Me désabonner de tout"),
         ("en", "Unsubscribe from everything"),

@@ -39,13 +39,13 @@ def test_dutch_reader_switches_sms_off(browser, live_server, unsubscribe_path):
     context, page = open_in(browser, live_server, "nl-NL", path)
     try:
         assert page.locator("html").get_attribute("lang") == "nl"
-        assert page.get_by_role("heading").inner_text() == "Je voorkeuren"
+        assert page.get_by_role("heading").inner_text() == "Uw voorkeuren"
         email = page.get_by_label("Marketingberichten via E-mail")
         sms = page.get_by_label("Marketingberichten via Sms")
         assert email.is_checked() and sms.is_checked()
         sms.uncheck()
         page.get_by_role("button", name="Voorkeuren opslaan").click()
-        assert page.get_by_role("status").inner_text() == "Je voorkeuren zijn opgeslagen."
+        assert page.get_by_role("status").inner_text() == "Uw voorkeuren zijn opgeslagen."
         assert not page.get_by_label("Marketingberichten via Sms").is_checked()
     finally:
         context.close()
