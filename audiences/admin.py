@@ -194,6 +194,12 @@ class SuppressionAdmin(admin.ModelAdmin):
     def _may(self, request) -> bool:
         return can(request.user, "suppression.manage")
 
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.address is None:
+            # An erased person's entry: only its keyed hash is left to match.
+            return ("channel", "address", "created_at")
+        return super().get_readonly_fields(request, obj)
+
     def has_view_permission(self, request, obj=None) -> bool:
         return self._may(request)
 

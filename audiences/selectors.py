@@ -39,6 +39,10 @@ def annotate_eligibility(
 
     Transactional sends ignore marketing consent and manual/unsubscribe
     suppressions, but never hard bounces or complaints.
+
+    An erased person's suppression keeps only a keyed hash (SPEC §14); it gets
+    its address back the moment the address is written to a profile again
+    (``audiences.privacy.suppressions_restore``), so this plain join honours it.
     """
     identity, consent = CHANNEL_FIELDS[channel]
     suppressions = Suppression.objects.filter(channel=channel, address=OuterRef(identity))

@@ -249,3 +249,15 @@ def test_privacy_endpoints_are_in_the_openapi_document_with_their_problems(clien
     log = paths["/api/v1/privacy-log"]["get"]["responses"]
     assert {"200", "401", "403"} <= set(log)
     assert log["403"]["content"]["application/problem+json"]["schema"]["$ref"].endswith("Problem")
+
+
+def test_an_erased_suppression_cannot_be_edited_into_a_blank_address(ann, administrator, login):
+    entry = Suppression.objects.create(channel="email", address=ANN, reason="complaint")
+    client = login(administrator)
+    response = client.post(
+        "/admin/audiences/profile/", {"action": "erase_selected", "_selected_action": [ann.pk]}
+    )
+    assert response.status_code == 302
+    page = client.get(f"/admin/audiences/suppression/{entry.pk}/change/")
+    assert page.status_code == 200
+    assert 'name="address"' not in page.content.decode()
