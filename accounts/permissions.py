@@ -51,6 +51,10 @@ ACTIONS: dict[str, str] = {
     "profile.view": "audiences.view_profile",
     "profile.edit": "audiences.change_profile",
     "suppression.manage": "audiences.change_suppression",
+    # privacy requests (SPEC §14): administrators only
+    "profile.erase": "audiences.delete_profile",
+    "profile.export": "audiences.delete_profile",
+    "privacy.view_log": "audiences.view_privacylogentry",
     # channels
     "channel.view": "channels.view_channelconfiguration",
     "channel.create": "channels.add_channelconfiguration",

@@ -43,6 +43,7 @@ _ADMINISTER = [
     "audiences.change_suppression",
     "audiences.delete_suppression",
     "audiences.delete_profile",
+    "audiences.view_privacylogentry",
     "campaigns.view_approvalpolicy",
     "campaigns.add_approvalpolicy",
     "campaigns.change_approvalpolicy",

@@ -6,14 +6,26 @@ views and the API), not of the admin's own model-permission checks.
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.http import StreamingHttpResponse
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from guardian.admin import GuardedModelAdmin
 
 from accounts.access import AccessAdminMixin
-from accounts.permissions import AdminPermissionsMixin, visible
+from accounts.permissions import AdminPermissionsMixin, can, visible
+from audiences import privacy
 from audiences.channel_facts import CONSENT_FIELD, IDENTITY_FIELD
-from audiences.models import Audience, ConsentChange, Profile, ProfileImport, Suppression
+from audiences.models import (
+    Audience,
+    ConsentChange,
+    PrivacyLogEntry,
+    Profile,
+    ProfileImport,
+    Suppression,
+)
 from audiences.services import normalize_identity
+from config.admin import ReadOnlyAdminMixin
 
 
 class ConsentChangeInline(admin.TabularInline):
@@ -48,8 +60,70 @@ class ProfileAdmin(AdminPermissionsMixin, admin.ModelAdmin):
         "view": "profile.view",
         "add": "profile.edit",
         "change": "profile.edit",
-        "delete": "suppression.manage",  # administrators only
+        "delete": "profile.erase",  # administrators only: deleting erases
     }
+
+    actions = ["erase_selected", "export_selected"]
+
+    def has_erase_permission(self, request) -> bool:
+        return can(request.user, "profile.erase")
+
+    def has_export_permission(self, request) -> bool:
+        return can(request.user, "profile.export")
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # deleting would not anonymise; erasing does
+        return actions
+
+    # Deleting from the profile's page erases: a plain delete would leave the
+    # person's address on their delivery rows.
+    def delete_model(self, request, obj) -> None:
+        privacy.profile_erase(
+            profile=obj, namespace=_namespace_of(obj), actor=request.user, via="admin"
+        )
+
+    def delete_queryset(self, request, queryset) -> None:
+        for profile in queryset:
+            self.delete_model(request, profile)
+
+    @admin.action(
+        description=_("Erase the selected people (privacy request)"), permissions=["erase"]
+    )
+    def erase_selected(self, request, queryset) -> None:
+        erased = 0
+        for profile in queryset:
+            erased += privacy.profile_erase(
+                profile=profile, namespace=_namespace_of(profile), actor=request.user, via="admin"
+            )
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d person erased; their reports keep their numbers.",
+                "%(count)d people erased; their reports keep their numbers.",
+                erased,
+            )
+            % {"count": erased},
+            messages.SUCCESS,
+        )
+
+    @admin.action(
+        description=_("Export everything held about the selected person"), permissions=["export"]
+    )
+    def export_selected(self, request, queryset):
+        profiles = list(queryset[:2])
+        if len(profiles) != 1:
+            self.message_user(request, _("Select exactly one person to export."), messages.ERROR)
+            return None
+        profile = profiles[0]
+        privacy.profile_export_log(
+            namespace=_namespace_of(profile), actor=request.user, via="admin"
+        )
+        response = StreamingHttpResponse(
+            privacy.profile_export(profile), content_type="application/json"
+        )
+        response["Content-Disposition"] = f'attachment; filename="profile-{profile.pk}.json"'
+        return response
 
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
@@ -84,6 +158,26 @@ class ProfileAdmin(AdminPermissionsMixin, admin.ModelAdmin):
         return form
 
 
+def _namespace_of(profile: Profile) -> str:
+    """The identity the log names for an admin request (never its value)."""
+    for field in ("email", "phone", "push_token", "profile_id"):
+        if getattr(profile, field):
+            return field
+    return "id"
+
+
+@admin.register(PrivacyLogEntry)
+class PrivacyLogEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "action", "namespace", "by", "via")
+    list_filter = ("action", "via")
+    date_hierarchy = "created_at"
+    readonly_fields = ("created_at", "action", "namespace", "by", "via")
+    fields = readonly_fields
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return can(request.user, "privacy.view_log")
+
+
 @admin.register(Suppression)
 class SuppressionAdmin(AdminPermissionsMixin, admin.ModelAdmin):
     list_display = ("address", "channel", "reason", "created_at")
@@ -92,6 +186,12 @@ class SuppressionAdmin(AdminPermissionsMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     readonly_fields = ("created_at",)
     permissions = dict.fromkeys(("view", "add", "change", "delete"), "suppression.manage")
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.address is None:
+            # An erased person's entry: only its keyed hash is left to match.
+            return ("channel", "address", "created_at")
+        return super().get_readonly_fields(request, obj)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)

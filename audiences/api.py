@@ -7,22 +7,23 @@ from typing import Any, Literal
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.utils.translation import gettext as _
 from ninja import File, Form, Router, UploadedFile
 from ninja.responses import Status
 from pydantic import Field
 
 from accounts.permissions import can, can_see, visible
-from audiences import services
+from audiences import privacy, services
 from audiences.importer import profile_import_create
-from audiences.models import Audience, Profile, ProfileImport
+from audiences.models import Audience, PrivacyLogEntry, Profile, ProfileImport
 from audiences.selectors import audience_profiles, not_hidden_profiles
 from config.problems import ApiProblem
 from config.schemas import CamelOut, CamelSchema
 
 audiences_router = Router(tags=["audiences"])
 profiles_router = Router(tags=["profiles"])
+privacy_router = Router(tags=["privacy"])
 
 NAMESPACES = ("email", "phone", "push_token", "profile_id")
 
@@ -93,6 +94,63 @@ def _namespace(namespace: str) -> str:
     return namespace
 
 
+class ExportConsentChange(CamelOut):
+    channel: str
+    granted: bool
+    source: str
+    time: datetime
+
+
+class ExportAudience(CamelOut):
+    id: int
+    name: str
+    kind: str
+
+
+class ExportDelivery(CamelOut):
+    campaign: str
+    channel: str
+    status: str
+    sent_at: datetime | None
+    events: dict[str, datetime] = Field(
+        description="delivered, bounced, opened, clicked, unsubscribed, complained: first time"
+    )
+
+
+class ExportSuppression(CamelOut):
+    channel: str
+    address: str
+    reason: str
+    created_at: datetime
+
+
+class ProfileExportOut(CamelOut):
+    profile: dict[str, Any]
+    consent_changes: list[ExportConsentChange]
+    audiences: list[ExportAudience]
+    deliveries: list[ExportDelivery]
+    suppressions: list[ExportSuppression]
+
+
+# Declared before any route on "/{namespace}/{path:value}", which would otherwise
+# swallow "/export" into the value.
+@profiles_router.get("/{namespace}/{path:value}/export", response=ProfileExportOut, by_alias=True)
+def profile_export(request: HttpRequest, namespace: str, value: str):
+    """Everything held about a person (SPEC §14 access request), streamed; logged."""
+    if not can(request.user, "profile.export"):
+        raise PermissionDenied
+    namespace = _namespace(namespace)
+    profile = services.profile_get(namespace, value)
+    if profile is None:
+        raise Http404
+    privacy.profile_export_log(namespace=namespace, actor=request.user, via="api")
+    response = StreamingHttpResponse(
+        privacy.profile_export(profile), content_type="application/json"
+    )
+    response["Content-Disposition"] = f'attachment; filename="profile-{profile.pk}.json"'
+    return response
+
+
 @profiles_router.put(
     "/{namespace}/{path:value}", response={200: ProfileOut, 201: ProfileOut}, by_alias=True
 )
@@ -142,6 +200,20 @@ def profile_put(request: HttpRequest, namespace: str, value: str, payload: Profi
         source="api",
     )
     return Status(201 if created else 200, profile)
+
+
+@profiles_router.delete("/{namespace}/{path:value}", response={204: None})
+def profile_erase(request: HttpRequest, namespace: str, value: str):
+    """Erase a person (SPEC §14): reports keep their numbers; a second call answers 404."""
+    if not can(request.user, "profile.erase"):
+        raise PermissionDenied
+    namespace = _namespace(namespace)
+    profile = services.profile_get(namespace, value)
+    if profile is None or not privacy.profile_erase(
+        profile=profile, namespace=namespace, actor=request.user, via="api"
+    ):
+        raise Http404
+    return Status(204, None)
 
 
 @profiles_router.get("/{namespace}/{path:value}", response=ProfileOut, by_alias=True)
@@ -346,3 +418,32 @@ def audience_delete(request: HttpRequest, audience_id: int):
     audience = _audience_for(request, audience_id, "audience.delete")
     services.audience_delete(audience=audience)
     return Status(204, None)
+
+
+# ---------------------------------------------------------------- privacy log
+
+
+class PrivacyLogItem(CamelOut):
+    action: Literal["erase", "export"]
+    namespace: str
+    by: str
+    at: datetime
+
+
+class PrivacyLogList(CamelOut):
+    items: list[PrivacyLogItem]
+    count: int
+
+
+@privacy_router.get("", response=PrivacyLogList, by_alias=True)
+def privacy_log(request: HttpRequest, limit: int = 50, offset: int = 0):
+    """Access and erasure requests answered, newest first (never the identity)."""
+    if not can(request.user, "privacy.view_log"):
+        raise PermissionDenied
+    limit, offset = max(1, min(limit, 500)), max(0, min(offset, 10**9))
+    qs = PrivacyLogEntry.objects.order_by("-created_at", "-id")
+    items = [
+        {"action": e.action, "namespace": e.namespace, "by": e.by, "at": e.created_at}
+        for e in qs[offset : offset + limit]
+    ]
+    return {"items": items, "count": qs.count()}

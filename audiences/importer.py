@@ -310,6 +310,15 @@ def _profiles_with(wanted: dict[str, set[str]]) -> Iterator[dict[str, Any]]:
 
 
 def _write(batch: list[Row], *, audience_id: int, import_id) -> list[tuple[int, str]]:
+    from audiences.privacy import CHANNEL_IDENTITY, suppressions_restore
+
+    # An erased person's address coming back finds its suppression again.
+    suppressions_restore(
+        (channel, row.identities[name])
+        for row in batch
+        for channel, name in CHANNEL_IDENTITY.items()
+        if row.identities.get(name)
+    )
     index = _lookup(batch)
     rejected: list[tuple[int, str]] = []
     targets: dict[int, _Target] = {}  # by id(): one profile may be named by two rows

@@ -89,9 +89,12 @@ class Suppression(models.Model):
         SOFT_BOUNCE = "soft_bounce", _("Repeated soft bounces")
 
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
-    address = models.CharField(
-        _("address"), max_length=512
-    )  # normalized email, E.164 phone or push token
+    # Normalized email, E.164 phone or push token; NULL once the person was
+    # erased (SPEC §14): the entry then lives on as ``address_hash`` only.
+    address = models.CharField(_("address"), max_length=512, null=True, blank=True)
+    # Keyed hash of channel and address (audiences.privacy.suppression_hash),
+    # written for every entry so an erasure only has to forget the address.
+    address_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
     reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
@@ -103,9 +106,25 @@ class Suppression(models.Model):
                 fields=["channel", "address"], name="suppression_unique_address"
             )
         ]
+        indexes = [
+            # Only erased entries are ever looked up by hash (when an address
+            # comes back through an import or the API), so only they are indexed.
+            models.Index(
+                fields=["address_hash"],
+                condition=Q(address__isnull=True),
+                name="suppression_erased_hash",
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"{self.channel}:{self.address}"
+        return f"{self.channel}:{self.address or _('(erased)')}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.address:
+            from audiences.privacy import suppression_hash
+
+            self.address_hash = suppression_hash(self.channel, self.address)
+        super().save(*args, **kwargs)
 
 
 class Audience(models.Model):
@@ -212,3 +231,30 @@ class ProfileImport(models.Model):
         if not self.bytes_total:
             return 0
         return min(99, int(100 * self.bytes_done / self.bytes_total))
+
+
+class PrivacyLogEntry(models.Model):
+    """An access or erasure request answered (SPEC §14): who, when, which
+    identity namespace — never the identity itself, which erasure forgets."""
+
+    class Action(models.TextChoices):
+        ERASE = "erase", _("Erasure")
+        EXPORT = "export", _("Export")
+
+    action = models.CharField(_("action"), max_length=10, choices=Action.choices)
+    namespace = models.CharField(_("identity namespace"), max_length=20)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The actor's user name, kept when the account itself is deleted later.
+    by = models.CharField(_("by"), max_length=150, blank=True)
+    via = models.CharField(_("via"), max_length=10, blank=True)  # api, admin
+    created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("privacy log entry")
+        verbose_name_plural = _("privacy log")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} ({self.namespace}) by {self.by}"

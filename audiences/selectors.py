@@ -34,6 +34,10 @@ def annotate_eligibility(
 
     Transactional sends ignore marketing consent and manual/unsubscribe
     suppressions, but never hard bounces or complaints.
+
+    An erased person's suppression keeps only a keyed hash (SPEC §14); it gets
+    its address back the moment the address is written to a profile again
+    (``audiences.privacy.suppressions_restore``), so this plain join honours it.
     """
     identity, consent = CHANNELS[channel].identity, CHANNELS[channel].consent
     suppressions = Suppression.objects.filter(channel=channel, address=OuterRef(identity))

@@ -10,6 +10,7 @@ merging or stealing identities silently.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import zoneinfo
 from typing import Any
@@ -24,6 +25,8 @@ from email_validator import EmailNotValidError, validate_email
 from audiences.channel_facts import CONSENT_FIELD, IDENTITY_FIELD
 from audiences.models import Audience, ConsentChange, Profile, Suppression
 from config.problems import DomainError
+
+logger = logging.getLogger(__name__)
 
 IDENTITY_FIELDS = ("email", "phone", "push_token", "profile_id")
 
@@ -273,13 +276,19 @@ def suppression_add(*, channel: str, address: str, reason: str) -> Suppression:
     except ValueError as exc:
         raise ValidationError({"address": [str(exc)]}) from exc
     strong = {Suppression.Reason.HARD_BOUNCE, Suppression.Reason.COMPLAINT}
+    from audiences.privacy import suppressions_restore
+
     with transaction.atomic():
+        suppressions_restore([(channel, address)])  # an erased entry for it comes back
         entry, created = Suppression.objects.get_or_create(
             channel=channel, address=address, defaults={"reason": reason}
         )
         if not created and reason in strong and entry.reason not in strong:
             entry.reason = reason
             entry.save(update_fields=["reason"])
+    if created:
+        # Masked by config.logmask like every address in a log line.
+        logger.info("Suppressed %s address %s (%s)", channel, address, reason)
     return entry
 
 

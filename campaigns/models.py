@@ -335,7 +335,11 @@ class Delivery(models.Model):
         DUPLICATE = "duplicate", _("Duplicate")
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="deliveries")
-    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+    # NULL once the person was erased or the row outlived RETENTION_DELIVERY_DAYS:
+    # the row stays (anonymised) so every report keeps its numbers (SPEC §14).
+    profile = models.ForeignKey(
+        Profile, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     reason = models.CharField(max_length=40, blank=True)  # exclusion code or failure code
     error = models.TextField(blank=True)

@@ -38,3 +38,9 @@ def send_run(run_id: int) -> None:
 
 def dispatch() -> None:
     trigger_dispatch.run_dispatcher()
+
+
+def apply_retention() -> None:
+    from campaigns.retention import apply_retention as apply
+
+    apply()

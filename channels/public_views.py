@@ -63,19 +63,43 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
 @csrf_exempt  # RFC 8058: mail providers POST the one-click unsubscribe without a session
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """The preference page (SPEC §14): per-channel marketing consent, or
+    everything off. The signed token is the only credential, as for the
+    one-click POST (RFC 8058), which works exactly as before."""
     delivery, _url = _delivery("unsubscribe", token)
-    channel = delivery.run.campaign.get_channel_display()
-    if request.method == "GET":
-        # Never unsubscribe on GET: link scanners and previews follow links.
-        return render(
-            request,
-            "channels/public/unsubscribe.html",
-            {"done": delivery.unsubscribed_at is not None, "channel": channel},
-        )
-    services.delivery_unsubscribe(delivery=delivery)
-    if request.POST.get("List-Unsubscribe") == "One-Click":
-        return HttpResponse("Unsubscribed.\n", content_type="text/plain; charset=utf-8")
-    return render(request, "channels/public/unsubscribe.html", {"done": True, "channel": channel})
+    saved = False
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        if request.POST.get("List-Unsubscribe") == "One-Click":
+            services.delivery_unsubscribe(delivery=delivery)
+            return HttpResponse("Unsubscribed.\n", content_type="text/plain; charset=utf-8")
+        if action == "save":
+            services.preferences_save(
+                delivery=delivery, wanted=set(request.POST.getlist("channel"))
+            )
+        elif action == "all":
+            services.preferences_save(delivery=delivery, wanted=set())
+        else:  # the plain unsubscribe button of earlier pages and of other clients
+            services.delivery_unsubscribe(delivery=delivery)
+        saved = True
+    # Never change anything on GET: link scanners and previews follow links.
+    channels = services.preference_channels(delivery.profile)
+    code = delivery.run.campaign.channel
+    done = delivery.unsubscribed_at is not None and not any(
+        consent for c, _l, consent in channels if c == code
+    )
+    return render(
+        request,
+        "channels/public/unsubscribe.html",
+        {
+            "channel": delivery.run.campaign.get_channel_display(),
+            "channels": channels,
+            "done": done,
+            "erased": delivery.profile is None,
+            "everything_off": not any(consent for _c, _l, consent in channels),
+            "saved": saved,
+        },
+    )
 
 
 @require_http_methods(["GET", "POST"])

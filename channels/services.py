@@ -113,18 +113,67 @@ def delivery_record_click(*, delivery, url: str) -> bool:
 def delivery_unsubscribe(*, delivery, source: str = "unsubscribe") -> bool:
     """Withdraw consent for the delivery's channel and suppress its address.
 
-    Idempotent: a second click on the same link changes nothing more.
+    Idempotent: a second click on the same link changes nothing more. A
+    delivery whose person was erased only counts the unsubscribe.
     """
     channel = _delivery_channel(delivery)
     with transaction.atomic():
         first = _first(delivery, "unsubscribed_at", timezone.now())
-        profile_withdraw_consent(profile=delivery.profile, channel=channel, source=source)
+        if delivery.profile is not None:
+            profile_withdraw_consent(profile=delivery.profile, channel=channel, source=source)
         suppression_add(
             channel=channel, address=delivery.address, reason=Suppression.Reason.UNSUBSCRIBE
         )
         if first:
             _log(delivery, DeliveryEvent.Kind.UNSUBSCRIBE, channel=channel)
     return first
+
+
+# --- preference page -----------------------------------------------------------
+
+PREFERENCE_SOURCE = "preference_page"
+
+
+def preference_channels(profile: Profile | None) -> list[tuple[str, str, bool]]:
+    """(channel, label, marketing consent) for each channel the person has an identity for."""
+    if profile is None:
+        return []
+    return [
+        (channel, label, bool(getattr(profile, audience_services.CONSENT_FIELD[channel])))
+        for channel, label in Channel.choices
+        if getattr(profile, audience_services.CHANNEL_IDENTITY[channel])
+    ]
+
+
+def preferences_save(*, delivery, wanted: set[str]) -> int:
+    """Set the person's marketing consent to ``wanted`` (the channels switched on)
+    for every channel they have an identity for; each change is a consent change
+    with source ``preference_page``. Returns how many changed.
+
+    Switching a channel back on lifts an *unsubscribe* suppression of its
+    address (the person asked for it); bounces and complaints stay. Switching
+    off the delivery's own channel counts as this message's unsubscribe.
+    """
+    profile = delivery.profile
+    if profile is None:
+        return 0
+    changed = 0
+    with transaction.atomic():
+        for channel, _label, _consent in preference_channels(profile):
+            granted = channel in wanted
+            if audience_services.profile_set_consent(
+                profile=profile, channel=channel, granted=granted, source=PREFERENCE_SOURCE
+            ):
+                changed += 1
+            if granted:
+                address = getattr(profile, audience_services.CHANNEL_IDENTITY[channel])
+                Suppression.objects.filter(
+                    channel=channel, address=address, reason=Suppression.Reason.UNSUBSCRIBE
+                ).delete()
+        channel = _delivery_channel(delivery)
+        if channel not in wanted and _first(delivery, "unsubscribed_at", timezone.now()):
+            _log(delivery, DeliveryEvent.Kind.UNSUBSCRIBE, channel=channel)
+    return changed
 
 
 # --- provider feedback ---------------------------------------------------------

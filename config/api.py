@@ -53,7 +53,7 @@ def root(request: HttpRequest) -> dict:
 
 def _mount() -> None:
     from accounts.api import router as accounts_router
-    from audiences.api import audiences_router, profiles_router
+    from audiences.api import audiences_router, privacy_router, profiles_router
     from campaigns.api import campaigns_router, policies_router
     from campaigns.api_executions import executions_router, reports_router
     from channels.api import channels_router, feedback_router
@@ -65,6 +65,7 @@ def _mount() -> None:
     api.add_router("/approval-policies", policies_router)
     api.add_router("/audiences", audiences_router)
     api.add_router("/profiles", profiles_router)
+    api.add_router("/privacy-log", privacy_router)
     api.add_router("/channel-configurations", channels_router)
     api.add_router("/feedback", feedback_router)
 

@@ -49,7 +49,11 @@ EXTRA = {
     ("post", "/api/v1/executions/unitary"): {404, 409},
     ("post", "/api/v1/executions/audience"): {404, 409},
     ("post", "/api/v1/audiences/upload"): {404},  # audienceId
+    # erasing is not a status change: a second erasure answers 404, never 409
+    ("delete", "/api/v1/profiles/{namespace}/{value}"): {404},
 }
+
+NO_CONFLICT = {("delete", "/api/v1/profiles/{namespace}/{value}")}
 
 
 def problem_statuses(method: str, path: str, operation: dict) -> set[int]:
@@ -62,7 +66,7 @@ def problem_statuses(method: str, path: str, operation: dict) -> set[int]:
         statuses |= {401, 403, 429}
     if any(p.get("in") == "path" for p in params):
         statuses.add(404)
-        if method != "get":
+        if method != "get" and (method, path) not in NO_CONFLICT:
             statuses.add(409)
     if has_body:
         statuses.add(413)

@@ -264,6 +264,15 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# Retention of message data (SPEC §14), applied every night by the cluster
+# (campaigns/retention.py): delivery rows are anonymised, raw tracking events
+# deleted, API-trigger contexts cleared; report totals never change.
+RETENTION_DELIVERY_DAYS = env_int("RETENTION_DELIVERY_DAYS", 365, minimum=1)
+RETENTION_EVENTS_DAYS = env_int("RETENTION_EVENTS_DAYS", 90, minimum=1)
+RETENTION_CONTEXT_DAYS = env_int("RETENTION_CONTEXT_DAYS", 7, minimum=1)
+# Rows changed per transaction, so retention never holds locks a send waits on for long.
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 500, minimum=1, maximum=10000)
+
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
@@ -284,7 +293,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Addresses and phone numbers never reach a log (SPEC §14): config/logmask.py.
+    "filters": {"mask_personal_data": {"()": "config.logmask.MaskPersonalData"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["mask_personal_data"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django_q": {"level": env_str("Q_LOG_LEVEL", "WARNING"), "propagate": True},

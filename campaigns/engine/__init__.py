@@ -48,6 +48,7 @@ SCHEDULES: dict[str, tuple[str, int]] = {
     "volley-engine-tick": ("campaigns.tasks.tick", 1),
     # re-queues CSV imports whose worker died (no heartbeat for a while)
     "volley-import-sweep": ("audiences.tasks.sweep_stale_imports", 5),
+    "volley-retention": ("campaigns.tasks.apply_retention", 24 * 60),  # SPEC §14, nightly
 }
 
 

@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('audiences', '0002_imports'),
-        ('campaigns', '0001_initial'),
+        ('campaigns', '0002_delivery_profile_set_null'),
     ]
 
     operations = [

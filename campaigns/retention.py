@@ -1,0 +1,123 @@
+"""Retention of message data (SPEC §14), applied nightly by the cluster.
+
+* Delivery rows older than ``RETENTION_DELIVERY_DAYS`` are anonymised, never
+  deleted: no address, context, error or link to the profile is left, while
+  the status, reason and event times that every report counts stay. Run
+  counters are not touched, so reports read exactly the same afterwards.
+* Raw tracking events (``DeliveryEvent``) older than ``RETENTION_EVENTS_DAYS``
+  are deleted: reports count the first occurrence kept on the delivery row
+  (``campaigns.engine.report``), never the raw log.
+* API-trigger contexts (``Run.context``, ``Delivery.context``) are cleared once
+  the delivery is finished and older than ``RETENTION_CONTEXT_DAYS``: nothing
+  pending is touched, so a context is kept exactly as long as it may be needed
+  to send.
+
+Each batch is one short transaction over at most ``RETENTION_BATCH_SIZE`` rows
+of finished runs, so a campaign sending meanwhile is never blocked for long and
+never loses a row it still needs. Safe to run twice, and to stop half-way.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q, QuerySet
+
+from campaigns.engine.clock import now
+from campaigns.models import Delivery, Run
+from channels.models import DeliveryEvent
+
+logger = logging.getLogger(__name__)
+
+# Deliveries that will not be sent (again) by the engine.
+FINISHED = [
+    Delivery.Status.SENT,
+    Delivery.Status.FAILED,
+    Delivery.Status.EXCLUDED,
+    Delivery.Status.CANCELLED,
+]
+ACTIVE_RUNS = [Run.Status.QUEUED, Run.Status.MATERIALIZING, Run.Status.SENDING]
+
+
+def _in_batches(queryset: QuerySet, apply, *, limit: int | None) -> int:
+    """Apply ``apply(ids)`` to ``queryset`` batch by batch; how many rows."""
+    size = settings.RETENTION_BATCH_SIZE
+    done = batches = 0
+    while limit is None or batches < limit:
+        with transaction.atomic():
+            ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:size])
+            if not ids:
+                break
+            apply(ids)
+        done += len(ids)
+        batches += 1
+    return done
+
+
+def old_deliveries(moment) -> QuerySet[Delivery]:
+    """Finished deliveries of finished runs older than the delivery window, not yet anonymised."""
+    cutoff = moment - timedelta(days=settings.RETENTION_DELIVERY_DAYS)
+    return (
+        Delivery.objects.filter(status__in=FINISHED, run__created_at__lt=cutoff)
+        .exclude(run__status__in=ACTIVE_RUNS)
+        .filter(Q(profile__isnull=False) | ~Q(address="") | Q(context__isnull=False) | ~Q(error=""))
+    )
+
+
+def anonymise_deliveries(*, moment=None, max_batches: int | None = None) -> int:
+    def apply(ids):
+        Delivery.objects.filter(pk__in=ids, status__in=FINISHED).update(
+            profile=None, address="", context=None, error=""
+        )
+
+    return _in_batches(old_deliveries(moment or now()), apply, limit=max_batches)
+
+
+def delete_old_events(*, moment=None, max_batches: int | None = None) -> int:
+    cutoff = (moment or now()) - timedelta(days=settings.RETENTION_EVENTS_DAYS)
+
+    def apply(ids):
+        DeliveryEvent.objects.filter(pk__in=ids).delete()
+
+    return _in_batches(
+        DeliveryEvent.objects.filter(created_at__lt=cutoff), apply, limit=max_batches
+    )
+
+
+def clear_old_contexts(*, moment=None, max_batches: int | None = None) -> int:
+    cutoff = (moment or now()) - timedelta(days=settings.RETENTION_CONTEXT_DAYS)
+    deliveries = Delivery.objects.filter(
+        status__in=FINISHED, run__created_at__lt=cutoff, context__isnull=False
+    ).exclude(run__status__in=ACTIVE_RUNS)
+
+    def clear_deliveries(ids):
+        Delivery.objects.filter(pk__in=ids, status__in=FINISHED).update(context=None)
+
+    cleared = _in_batches(deliveries, clear_deliveries, limit=max_batches)
+    runs = Run.objects.filter(created_at__lt=cutoff, context__isnull=False).exclude(
+        status__in=ACTIVE_RUNS
+    )
+
+    def clear_runs(ids):
+        Run.objects.filter(pk__in=ids).exclude(status__in=ACTIVE_RUNS).update(context=None)
+
+    return cleared + _in_batches(runs, clear_runs, limit=max_batches)
+
+
+def apply_retention(*, max_batches: int | None = None) -> dict[str, int]:
+    """Apply every retention window once (the nightly task); counts of rows changed."""
+    moment = now()
+    result = {
+        "contexts": clear_old_contexts(moment=moment, max_batches=max_batches),
+        "deliveries": anonymise_deliveries(moment=moment, max_batches=max_batches),
+        "events": delete_old_events(moment=moment, max_batches=max_batches),
+    }
+    logger.info(
+        "Retention: %(deliveries)d deliveries anonymised, %(events)d events deleted, "
+        "%(contexts)d contexts cleared",
+        result,
+    )
+    return result

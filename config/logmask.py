@@ -1,0 +1,43 @@
+"""No personal data in the logs (SPEC §14): email addresses and phone numbers
+in log messages and their arguments are masked before any handler writes them.
+
+Installed on every handler in ``settings.LOGGING``. The record is masked in
+place, so handlers attached later (a test's capture, an error mailer) see the
+masked text too.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+# Local part and domain of an address; the domain stays readable (useful when
+# a provider refuses a whole domain), the person does not.
+_EMAIL = re.compile(
+    r"([A-Za-z0-9._%+'!#$&*=?^`{|}~-])[A-Za-z0-9._%+'!#$&*=?^`{|}~-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})"
+)
+# E.164 numbers (+ and 8 to 15 digits), also written with spaces or dashes.
+_PHONE = re.compile(r"(?<![\w+])\+(\d{2})[\d \-]{5,16}(\d{2})(?!\d)")
+
+
+def mask(text: str) -> str:
+    """``ann@example.com`` → ``a***@example.com``; ``+31612345678`` → ``+31•••78``."""
+    text = _EMAIL.sub(r"\1***@\2", text)
+    return _PHONE.sub(r"+\1•••\2", text)
+
+
+class MaskPersonalData(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string is logging's problem, not ours
+            return True
+        masked = mask(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            # Exceptions carry addresses too (an SMTP refusal names the recipient).
+            record.exc_text = mask(logging.Formatter().formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = mask(record.exc_text)
+        return True
