@@ -8,7 +8,7 @@ PORT ?= 8000
 
 LOCK := requirements.lock
 # Two stamps: `make run` installs what runs the product, `make test` (and lint,
-# bench) adds the test tools. Each is redone only when pyproject.toml or the
+# bench) adds the test tools and the `aws` extra. Each is redone only when pyproject.toml or the
 # lock changes, so a second `make run` starts at once.
 STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
@@ -28,8 +28,9 @@ $(STAMP): pyproject.toml $(LOCK) | $(PY)
 	$(DEPS) run | xargs -d '\n' $(PY) -m pip install -q -c $(LOCK)
 	touch $(STAMP)
 
+# The tests also cover the `aws` extra (SES sending, S3 media settings).
 $(DEV_STAMP): $(STAMP)
-	$(DEPS) dev | xargs -d '\n' $(PY) -m pip install -q -c $(LOCK)
+	{ $(DEPS) dev; $(DEPS) aws; } | xargs -d '\n' $(PY) -m pip install -q -c $(LOCK)
 	touch $(DEV_STAMP)
 
 venv: $(STAMP)
