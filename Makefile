@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml $(LOCK) | $(PY)
 	touch $(STAMP)
 
 # The tests also cover the `aws` extra (SES sending, S3 media settings).
-$(DEV_STAMP): $(STAMP)
+$(DEV_STAMP): $(STAMP) Makefile
 	{ $(DEPS) dev; $(DEPS) aws; } | xargs -d '\n' $(PY) -m pip install -q -c $(LOCK)
 	touch $(DEV_STAMP)
 
