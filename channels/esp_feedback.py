@@ -80,6 +80,11 @@ def apply_event(event, esp_name: str = "") -> str:
         return "ignored"
     channel = delivery.run.campaign.channel
     address = delivery.address or (event.recipient or "")
+    if event.recipient and address and event.recipient.strip().lower() != address.lower():
+        # The same message also went to the configuration's BCC address: its
+        # bounces and complaints say nothing about the delivery's recipient.
+        logger.info("ignored %s %s event for another recipient", esp_name, event.event_type)
+        return "ignored"
     common = {
         "delivery": delivery,
         "channel": channel,

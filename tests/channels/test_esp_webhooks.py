@@ -244,3 +244,13 @@ def test_webhooks_are_not_mounted_without_their_secret(settings, make_delivery):
     url, body, headers = postmark(delivery)
     assert post(url, body, **headers).status_code == 404
     assert not Suppression.objects.exists()
+
+
+def test_an_event_for_the_bcc_copy_does_not_touch_the_recipient(make_delivery):
+    delivery = make_delivery()
+    url, body, headers = postmark(delivery)
+    body["Email"] = body["Recipient"] = "archive@volley.example"
+    assert post(url, body, **headers).status_code == 200
+    assert not Suppression.objects.exists()
+    delivery.refresh_from_db()
+    assert delivery.bounced_at is None
