@@ -120,7 +120,7 @@ def network():
         pytest.skip(reason)
     tag = f"{os.getpid() % 10000}"
     subnet = f"10.231.{os.getpid() % 250}"
-    bridge, hosts = f"vlybr{tag}", []
+    bridge, hosts, links = f"vlybr{tag}", [], []
     try:
         _ip("link", "add", bridge, "type", "bridge")
         _ip("addr", "add", f"{subnet}.1/24", "dev", bridge)
@@ -130,6 +130,7 @@ def network():
             _ip("netns", "add", ns)
             hosts.append(ns)
             _ip("link", "add", outside, "type", "veth", "peer", "name", inside)
+            links.append(outside)
             _ip("link", "set", outside, "master", bridge)
             _ip("link", "set", outside, "up")
             _ip("link", "set", inside, "netns", ns)
@@ -141,8 +142,12 @@ def network():
             "hosts": {ns: f"{subnet}.{i + 2}" for i, ns in enumerate(hosts)},
         }
     finally:
+        for link in links:
+            # Deleting one end removes the pair, even while the kernel still
+            # holds the namespace for a closing socket.
+            _ip("link", "del", link, check=False)
         for ns in hosts:
-            _ip("netns", "del", ns, check=False)  # takes its veth pair with it
+            _ip("netns", "del", ns, check=False)
         _ip("link", "del", bridge, check=False)
 
 
