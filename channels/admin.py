@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db import models
+from django.utils.translation import gettext_lazy as _
 from guardian.admin import GuardedModelAdmin
 
 from accounts.access import AccessAdminMixin
@@ -15,13 +17,20 @@ class ChannelConfigurationAdmin(AdminPermissionsMixin, AccessAdminMixin, Guarded
     list_display = ("name", "channel", "purpose", "provider", "status", "restricted", "updated_at")
     list_filter = ("channel", "purpose", "status", "restricted")
     search_fields = ("name", "from_address", "sender_number", "app_id")
-    readonly_fields = ("created_at", "updated_at")
+    # Credentials are write-only (the /channels/ pages and the API set them): the
+    # admin shows only which names are stored, never a value.
+    readonly_fields = ("stored_credentials", "created_at", "updated_at")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     permissions = {
         "view": "channel.view",
         "add": "channel.create",
         "change": "channel.edit",
         "delete": "channel.delete",
     }
+
+    @admin.display(description=_("stored credentials"))
+    def stored_credentials(self, obj) -> str:
+        return ", ".join(obj.credential_names) or "—"
 
 
 @admin.register(DeliveryEvent)

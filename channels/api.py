@@ -36,17 +36,20 @@ class EmailIn(CamelSchema):
     from_address: str = Field(max_length=254)
     reply_to: str = Field("", max_length=254)
     bcc: str = Field("", max_length=254)
+    provider: Literal[
+        "smtp", "amazon_ses", "sendgrid", "mailgun", "postmark", "brevo", "sparkpost", "mailjet"
+    ] = Field("smtp", description="`smtp` (EMAIL_URL) or an email service provider's API.")
 
 
 class SmsIn(CamelSchema):
     sender_number: str = Field(max_length=20)
-    provider: Literal["webhook", "console"] = "webhook"
+    provider: Literal["webhook", "console", "twilio"] = "webhook"
 
 
 class PushIn(CamelSchema):
     platform: Literal["ios", "android", "web"]
     app_id: str = Field(max_length=200)
-    provider: Literal["webhook", "console"] = "webhook"
+    provider: Literal["webhook", "console", "fcm", "apns"] = "webhook"
 
 
 class ConfigurationIn(CamelSchema):
@@ -58,6 +61,15 @@ class ConfigurationIn(CamelSchema):
     push: PushIn | None = None
     rate_limit_per_second: int | None = Field(None, ge=1, le=10_000)
     restricted: bool = False
+    provider_url: str = Field(
+        "", max_length=500, description="Optional: another API base URL for the provider."
+    )
+    credentials: dict[str, str] | None = Field(
+        None,
+        description='Write-only provider credentials, e.g. `{"api_key": "..."}` or '
+        '`{"api_key": "env:SENDGRID_API_KEY"}`; stored encrypted, never returned '
+        "(`credentialNames` says which are set). Omit to keep the stored ones.",
+    )
 
 
 class EmailOut(CamelOut):
@@ -90,6 +102,8 @@ class ConfigurationOut(CamelOut):
     push: PushOut | None
     rate_limit_per_second: int | None
     restricted: bool
+    provider_url: str
+    credential_names: list[str]
     created_at: datetime
     updated_at: datetime
 
@@ -121,6 +135,7 @@ _API_FIELDS = {
     "platform": "push.platform",
     "app_id": "push.appId",
     "rate_limit_per_second": "rateLimitPerSecond",
+    "provider_url": "providerUrl",
 }
 problems.rename_fields("/api/v1/channel-configurations", _API_FIELDS)
 
@@ -142,10 +157,28 @@ def _apply(config: ChannelConfiguration, payload: ConfigurationIn) -> None:
     config.purpose = payload.purpose
     config.rate_limit_per_second = payload.rate_limit_per_second
     config.restricted = payload.restricted
+    previous = config.provider
     config.provider = getattr(section, "provider", "smtp")
+    config.provider_url = payload.provider_url
     for field, value in section.model_dump().items():
         if field != "provider":
             setattr(config, field, value)
+    _apply_credentials(config, payload, previous)
+
+
+def _apply_credentials(config: ChannelConfiguration, payload, previous: str) -> None:
+    from channels.credentials import CredentialsError
+
+    if payload.credentials is None:
+        if config.pk and previous != config.provider:
+            config.credentials = ""  # another provider's credentials never carry over
+        return
+    try:
+        config.set_credentials(payload.credentials)
+    except CredentialsError as exc:
+        raise ApiProblem(
+            400, _("The request has invalid fields."), errors={"credentials": [str(exc)]}
+        ) from exc
 
 
 def _get(request: HttpRequest, config_id: int) -> ChannelConfiguration:

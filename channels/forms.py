@@ -12,16 +12,49 @@ from channels.rendering import FIELDS, validate_content
 from config import jsonparse
 
 _CHANNEL_FORM_FIELDS = {
-    Channel.EMAIL: ["from_address", "from_name", "reply_to", "bcc"],
+    Channel.EMAIL: ["from_address", "from_name", "reply_to", "bcc", "provider"],
     Channel.SMS: ["sender_number", "provider"],
     Channel.PUSH: ["platform", "app_id", "provider"],
 }
 _COMMON = ["name", "purpose", "rate_limit_per_second", "restricted"]
 _PROVIDER_LABELS = {
     "smtp": _("Email backend (EMAIL_URL)"),
+    "amazon_ses": "Amazon SES",
+    "sendgrid": "SendGrid",
+    "mailgun": "Mailgun",
+    "postmark": "Postmark",
+    "brevo": "Brevo",
+    "sparkpost": "SparkPost",
+    "mailjet": "Mailjet",
+    "twilio": _("Twilio (or a Twilio-compatible API)"),
+    "fcm": "Firebase Cloud Messaging",
+    "apns": "Apple Push Notification service",
     "webhook": _("Signed HTTP webhook"),
     "console": _("Console (development)"),
 }
+
+
+class SecretTextarea(forms.Textarea):
+    """Never renders a value: stored credentials are not shown back."""
+
+    def format_value(self, value):
+        return None
+
+
+def _credentials_help() -> str:
+    from channels import credentials
+
+    needs = []
+    for provider, names in credentials.REQUIRED.items():
+        names = list(names)
+        if provider in credentials.ONE_OF:
+            names.append(" or ".join(credentials.ONE_OF[provider]))
+        needs.append(f"{_PROVIDER_LABELS[provider]}: {', '.join(names)}")
+    return _(
+        "Stored encrypted and never shown again; leave empty to keep the stored ones. "
+        "One per line as name=value, or name=env:VARIABLE to read the value from the "
+        "server's environment (a JSON object works too). Needed — %(needs)s."
+    ) % {"needs": "; ".join(needs)}
 
 
 class ChannelConfigurationForm(forms.ModelForm):
@@ -50,23 +83,69 @@ class ChannelConfigurationForm(forms.ModelForm):
         for name in list(self.fields):
             if name not in keep:
                 del self.fields[name]
+        providers = ChannelConfiguration.PROVIDERS[channel]
+        self.fields["provider"] = forms.ChoiceField(
+            label=_("provider"),
+            choices=[(p, _PROVIDER_LABELS[p]) for p in providers],
+            initial=self.instance.provider if self.instance.pk else providers[0],
+            # Email forms posted before providers existed mean the email backend.
+            required=channel != Channel.EMAIL,
+        )
         if channel == Channel.EMAIL:
-            self.instance.provider = "smtp"
             self.fields["from_address"].required = True
-        else:
-            providers = ChannelConfiguration.PROVIDERS[channel]
-            self.fields["provider"] = forms.ChoiceField(
-                label=_("provider"),
-                choices=[(p, _PROVIDER_LABELS[p]) for p in providers],
-                initial=self.instance.provider if self.instance.pk else providers[0],
-            )
+        self.fields["provider_url"] = forms.URLField(
+            label=_("provider API URL"),
+            required=False,
+            max_length=500,
+            initial=self.instance.provider_url,
+            assume_scheme="https",
+            help_text=_("Optional: another API base URL (a regional endpoint, for example)."),
+        )
+        names = self.instance.credential_names if self.instance.pk else []
+        self.fields["credentials"] = forms.CharField(
+            label=_("credentials"),
+            required=False,
+            strip=True,
+            widget=SecretTextarea(attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false"}),
+            help_text=(_("Stored: %(names)s. ") % {"names": ", ".join(names)} if names else "")
+            + _credentials_help(),
+        )
         # Who sends comes right after the name and purpose; the tuning fields last.
-        self.order_fields(["name", "purpose", *_CHANNEL_FORM_FIELDS[channel], "provider"])
+        self.order_fields(
+            [
+                "name",
+                "purpose",
+                *_CHANNEL_FORM_FIELDS[channel],
+                "provider",
+                "provider_url",
+                "credentials",
+            ]
+        )
         if channel == Channel.SMS:
             self.fields["sender_number"].required = True
         if channel == Channel.PUSH:
             self.fields["platform"].required = True
             self.fields["app_id"].required = True
+
+    def clean(self) -> dict:
+        from channels import credentials
+
+        data = super().clean()
+        provider = data.get("provider") or (
+            "smtp" if self.channel == Channel.EMAIL else self.instance.provider
+        )
+        self.instance.provider = provider
+        self.instance.provider_url = data.get("provider_url") or ""
+        raw = data.get("credentials") or ""
+        if raw:
+            try:
+                self.instance.set_credentials(credentials.parse(raw))
+            except credentials.CredentialsError as exc:
+                self.add_error("credentials", str(exc))
+        elif self.instance.pk and self.initial.get("provider") != provider:
+            # Another provider's credentials never carry over.
+            self.instance.credentials = ""
+        return data
 
 
 class TestMessageForm(forms.Form):

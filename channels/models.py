@@ -33,9 +33,16 @@ class ChannelConfiguration(models.Model):
     status = models.CharField(
         _("status"), max_length=12, choices=Status.choices, default=Status.ACTIVE
     )
-    provider = models.CharField(
-        _("provider"), max_length=20, default="smtp"
-    )  # smtp | webhook | console
+    provider = models.CharField(_("provider"), max_length=20, default="smtp")  # see PROVIDERS
+    provider_url = models.URLField(
+        _("provider API URL"),
+        max_length=500,
+        blank=True,
+        help_text=_("Optional: another API base URL (a regional endpoint, for example)."),
+    )
+    # Fernet-encrypted JSON {name: value | "env:VARIABLE"} (channels.credentials);
+    # never shown back, only the names are.
+    credentials = models.TextField(_("credentials"), blank=True, editable=False)
     # email
     from_name = models.CharField(_("from name"), max_length=200, blank=True)
     from_address = models.CharField(_("from address"), max_length=254, blank=True)
@@ -74,13 +81,52 @@ class ChannelConfiguration(models.Model):
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
 
+    # -- credentials (channels.credentials): written, never read back out ---------
+
+    def set_credentials(self, values: dict[str, str]) -> None:
+        from channels import credentials
+
+        self.credentials = credentials.encrypt(credentials.check_names(dict(values)))
+
+    def stored_credentials(self) -> dict[str, str]:
+        """The stored dict, ``env:`` references unresolved (may raise CredentialsError)."""
+        from channels import credentials
+
+        return credentials.decrypt(self.credentials)
+
+    def provider_credentials(self) -> dict[str, str]:
+        """The values to send with, ``env:`` references read from the environment."""
+        from channels import credentials
+
+        return credentials.resolve(self.stored_credentials())
+
+    @property
+    def credential_names(self) -> list[str]:
+        """Which credentials are set (safe to show), empty if unreadable."""
+        from channels.credentials import CredentialsError
+
+        try:
+            return sorted(self.stored_credentials())
+        except CredentialsError:
+            return []
+
     # Providers each channel can use (SPEC §6, §9): email through Django's email
-    # backend (EMAIL_URL decides SMTP, console or file), SMS and push through the
-    # signed webhook or the development console.
+    # backend (EMAIL_URL decides SMTP, console or file) or an email service
+    # provider's API (django-anymail); SMS and push through the signed webhook,
+    # the development console, or a provider's own API.
+    ESP_PROVIDERS = [
+        "amazon_ses",
+        "sendgrid",
+        "mailgun",
+        "postmark",
+        "brevo",
+        "sparkpost",
+        "mailjet",
+    ]
     PROVIDERS = {
-        Channel.EMAIL: ["smtp"],
-        Channel.SMS: ["webhook", "console"],
-        Channel.PUSH: ["webhook", "console"],
+        Channel.EMAIL: ["smtp", *ESP_PROVIDERS],
+        Channel.SMS: ["webhook", "console", "twilio"],
+        Channel.PUSH: ["webhook", "console", "fcm", "apns"],
     }
     _CHANNEL_FIELDS = {
         Channel.EMAIL: ("from_name", "from_address", "reply_to", "bcc"),
@@ -105,12 +151,39 @@ class ChannelConfiguration(models.Model):
             check = getattr(self, f"_clean_{self.channel}")
             for field, message in check():
                 errors.setdefault(field, []).append(message)
+            for message in self._clean_credentials():
+                errors.setdefault("credentials", []).append(message)
         if self.rate_limit_per_second is not None and not (
             1 <= self.rate_limit_per_second <= 10_000
         ):
             errors["rate_limit_per_second"] = [_("Between 1 and 10,000 messages per second.")]
         if errors:
             raise ValidationError(errors)
+
+    def _clean_credentials(self):
+        from channels import credentials
+
+        if self.provider not in credentials.REQUIRED:
+            self.credentials = ""  # smtp, webhook and console take theirs from settings
+            self.provider_url = ""
+            return
+        try:
+            values = self.stored_credentials()
+        except credentials.CredentialsError as exc:
+            yield str(exc)
+            return
+        lacking = credentials.missing(self.provider, values)
+        if lacking:
+            yield _("%(provider)s needs the credentials: %(names)s.") % {
+                "provider": self.provider,
+                "names": ", ".join(lacking),
+            }
+        extra = credentials.unknown(self.provider, values)
+        if extra:
+            yield _("%(provider)s does not use: %(names)s.") % {
+                "provider": self.provider,
+                "names": ", ".join(extra),
+            }
 
     def _clean_email(self):
         self.from_name = " ".join((self.from_name or "").split())

@@ -9,6 +9,7 @@ retry with back-off or fail the delivery with the provider's reason.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -16,6 +17,7 @@ import logging
 import smtplib
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from email.utils import formataddr
@@ -391,10 +393,473 @@ class ConsoleTransport(Transport):
         return results
 
 
+# --- email service providers (django-anymail) -------------------------------------
+
+ESP_BACKENDS = {
+    "amazon_ses": "anymail.backends.amazon_ses.EmailBackend",
+    "sendgrid": "anymail.backends.sendgrid.EmailBackend",
+    "mailgun": "anymail.backends.mailgun.EmailBackend",
+    "postmark": "anymail.backends.postmark.EmailBackend",
+    "brevo": "anymail.backends.brevo.EmailBackend",
+    "sparkpost": "anymail.backends.sparkpost.EmailBackend",
+    "mailjet": "anymail.backends.mailjet.EmailBackend",
+}
+# Where a webhook event finds its delivery again: anymail sends the metadata
+# with the message and every ESP hands it back in its tracking events.
+METADATA_KEY = "volley_key"
+
+
+def _esp_kwargs(provider: str, creds: dict[str, str], api_url: str) -> dict:
+    """Keyword arguments of anymail's backend for one configuration's credentials."""
+    if provider == "amazon_ses":
+        client_params = {"endpoint_url": api_url} if api_url else {}
+        return {
+            "session_params": {
+                "aws_access_key_id": creds["access_key_id"],
+                "aws_secret_access_key": creds["secret_access_key"],
+                "region_name": creds["region"],
+            },
+            "client_params": client_params,
+        }
+    kwargs: dict = {
+        "postmark": {"server_token": creds.get("server_token")},
+        "mailgun": {"api_key": creds.get("api_key"), "sender_domain": creds.get("sender_domain")},
+        "mailjet": {"api_key": creds.get("api_key"), "secret_key": creds.get("secret_key")},
+    }.get(provider, {"api_key": creds.get("api_key")})
+    if api_url:
+        kwargs["api_url"] = api_url.rstrip("/") + "/"
+    return kwargs
+
+
+def _anymail_failure(exc: Exception) -> tuple[bool, str]:
+    """(permanent, reason) for an error raised while an ESP took a message."""
+    from anymail.exceptions import (
+        AnymailAPIError,
+        AnymailConfigurationError,
+        AnymailInvalidAddress,
+        AnymailRecipientsRefused,
+        AnymailSerializationError,
+        AnymailUnsupportedFeature,
+    )
+
+    reason = " ".join(str(exc).split())[:500] or type(exc).__name__
+    if isinstance(
+        exc,
+        AnymailRecipientsRefused
+        | AnymailInvalidAddress
+        | AnymailUnsupportedFeature
+        | AnymailSerializationError
+        | AnymailConfigurationError,
+    ):
+        return True, reason
+    if isinstance(exc, AnymailAPIError):
+        code = getattr(exc, "status_code", None)
+        if code is None:  # no answer at all: connection refused, timeout
+            return False, reason
+        # 408 and 429 ask us to come back later; any other 4xx will not change.
+        return (400 <= code < 500 and code not in (408, 429)), reason
+    return False, reason
+
+
+class AnymailTransport(EmailTransport):
+    """Email through an ESP's HTTP API (anymail's backend), one connection per batch.
+
+    The message keeps Volley's Message-ID, and carries the delivery's key in
+    anymail metadata so each ESP tracking event maps back to its delivery.
+    ESP open and click tracking stay off: Volley tracks its own links.
+    """
+
+    def connection(self):
+        from channels.credentials import CredentialsError
+
+        try:
+            creds = self.config.provider_credentials()
+        except CredentialsError as exc:
+            raise TransportError(str(exc), permanent=True) from exc
+        kwargs = _esp_kwargs(self.config.provider, creds, self.config.provider_url)
+        # Turning ESP tracking off is not a feature every ESP has (SES, Brevo):
+        # there it is off unless configured at the ESP, which is what we want.
+        kwargs["ignore_unsupported_features"] = True
+        return get_connection(ESP_BACKENDS[self.config.provider], fail_silently=False, **kwargs)
+
+    def build(self, message: OutboundMessage):
+        email = super().build(message)
+        email.metadata = {METADATA_KEY: message.idempotency_key}
+        email.tags = [message.category]
+        email.track_opens = False
+        email.track_clicks = False
+        return email
+
+    def send_batch(self, messages: list[OutboundMessage]) -> list[SendResult]:
+        try:
+            connection = self.connection()
+            connection.open()
+        except TransportError as exc:
+            return [SendResult(m.delivery_id, False, exc.permanent, exc.reason) for m in messages]
+        except Exception as exc:  # noqa: BLE001 — a bad configuration or a missing package
+            permanent, reason = _anymail_failure(exc)
+            if isinstance(exc, ImportError):
+                permanent = True
+            return [SendResult(m.delivery_id, False, permanent, reason) for m in messages]
+        try:
+            return [self._send_esp(connection, m) for m in messages]
+        finally:
+            try:
+                connection.close()
+            except Exception:  # noqa: BLE001
+                logger.warning("ESP connection did not close cleanly", exc_info=True)
+
+    def _send_esp(self, connection, message: OutboundMessage) -> SendResult:
+        try:
+            email = self.build(message)
+            connection.send_messages([email])
+        except Exception as exc:  # noqa: BLE001 — classified below, one message at a time
+            permanent, reason = _anymail_failure(exc)
+            return SendResult(message.delivery_id, ok=False, permanent=permanent, reason=reason)
+        status = getattr(email, "anymail_status", None)
+        recipient = status.recipients.get(message.to) if status else None
+        if recipient is not None and recipient.status in ("rejected", "invalid", "failed"):
+            return SendResult(
+                message.delivery_id,
+                ok=False,
+                permanent=True,
+                reason=f"The provider refused the recipient ({recipient.status}).",
+            )
+        provider_id = (recipient.message_id if recipient else None) or (
+            status.message_id if status else None
+        )
+        return SendResult(
+            message.delivery_id,
+            ok=True,
+            provider_message_id=str(provider_id or message_id(message.idempotency_key, "")),
+        )
+
+
+# --- SMS and push through the providers' own APIs ------------------------------------
+
+
+def _http(request: urllib.request.Request) -> bytes:
+    """Send ``request``; raise TransportError classified transient or permanent."""
+    try:
+        with _OPENER.open(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:
+            return response.read(65536)
+    except urllib.error.HTTPError as exc:
+        detail = " ".join(exc.read(500).decode(errors="replace").split())
+        reason = f"HTTP {exc.code}" + (f": {detail}" if detail else "")
+        permanent = exc.code < 500 and exc.code not in (408, 429)
+        raise TransportError(reason, permanent=permanent) from exc
+    except TimeoutError as exc:
+        raise TransportError("Timed out waiting for the provider.") from exc
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise TransportError(f"Provider unreachable: {exc}") from exc
+
+
+class _ApiTransport(Transport):
+    """One HTTP call per message; TransportError becomes a failed SendResult."""
+
+    def credentials(self) -> dict[str, str]:
+        from channels.credentials import CredentialsError
+
+        try:
+            return self.config.provider_credentials()
+        except CredentialsError as exc:
+            raise TransportError(str(exc), permanent=True) from exc
+
+    def send_batch(self, messages: list[OutboundMessage]) -> list[SendResult]:
+        results = []
+        for message in messages:
+            try:
+                provider_id = self.send_one(message)
+            except TransportError as exc:
+                results.append(SendResult(message.delivery_id, False, exc.permanent, exc.reason))
+            else:
+                results.append(
+                    SendResult(message.delivery_id, True, provider_message_id=provider_id)
+                )
+        return results
+
+    def send_one(self, message: OutboundMessage) -> str:
+        raise NotImplementedError
+
+
+class TwilioTransport(_ApiTransport):
+    """Twilio's Messages API (or any API speaking it): a form POST with basic auth."""
+
+    def send_one(self, message: OutboundMessage) -> str:
+        creds = self.credentials()
+        base = (self.config.provider_url or settings.TWILIO_API_URL).rstrip("/")
+        sid = creds["account_sid"]
+        url = f"{base}/Accounts/{urllib.parse.quote(sid)}/Messages.json"
+        body = urllib.parse.urlencode(
+            {"To": message.to, "From": self.config.sender_number, "Body": message.rendered.text}
+        ).encode()
+        auth = base64.b64encode(f"{sid}:{creds['auth_token']}".encode()).decode()
+        request = urllib.request.Request(
+            url,
+            data=body,
+            method="POST",
+            headers={
+                "Authorization": f"Basic {auth}",
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Accept": "application/json",
+                "User-Agent": "Volley",
+                "I-Twilio-Idempotency-Token": message.idempotency_key,
+            },
+        )
+        try:
+            answer = json.loads(_http(request) or b"{}")
+        except ValueError:
+            answer = {}
+        return str(answer.get("sid", ""))[:255] if isinstance(answer, dict) else ""
+
+
+class FcmTransport(_ApiTransport):
+    """Firebase Cloud Messaging HTTP v1: ``projects/<id>/messages:send`` with OAuth.
+
+    The access token is either pre-issued (credential ``access_token``) or
+    obtained from a service account (credential ``service_account``, the JSON
+    key file) with the OAuth 2.0 JWT bearer grant, cached until it expires.
+    """
+
+    SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
+
+    def access_token(self, creds: dict[str, str], *, fresh: bool = False) -> str:
+        if creds.get("access_token"):
+            return creds["access_token"]
+        from django.core.cache import cache
+
+        cache_key = f"volley:fcm-token:{self.config.pk}:{_digest(creds['service_account'])}"
+        token = None if fresh else cache.get(cache_key)
+        if token:
+            return token
+        token, lifetime = self._fetch_token(creds["service_account"])
+        cache.set(cache_key, token, max(60, lifetime - 300))
+        return token
+
+    def _fetch_token(self, service_account: str) -> tuple[str, int]:
+        import time
+
+        import jwt
+
+        try:
+            account = json.loads(service_account)
+            now = int(time.time())
+            assertion = jwt.encode(
+                {
+                    "iss": account["client_email"],
+                    "scope": self.SCOPE,
+                    "aud": settings.FCM_TOKEN_URL,
+                    "iat": now,
+                    "exp": now + 3600,
+                },
+                account["private_key"],
+                algorithm="RS256",
+                headers={"kid": account.get("private_key_id", "")},
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TransportError(
+                f"The FCM service account key is not usable: {exc}", permanent=True
+            ) from exc
+        body = urllib.parse.urlencode(
+            {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
+        ).encode()
+        request = urllib.request.Request(
+            settings.FCM_TOKEN_URL,
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        try:
+            answer = json.loads(_http(request))
+            return answer["access_token"], int(answer.get("expires_in", 3600))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TransportError(f"The OAuth token answer is not usable: {exc}") from exc
+
+    def payload(self, message: OutboundMessage) -> dict:
+        r = message.rendered
+        data = {
+            str(k): v if isinstance(v, str) else json.dumps(v) for k, v in (r.data or {}).items()
+        }
+        data["volley_key"] = message.idempotency_key
+        if r.url:
+            data.setdefault("url", r.url)
+        body: dict = {
+            "token": message.to,
+            "notification": {"title": r.title, "body": r.body},
+            "data": data,
+        }
+        if self.config.platform == "web" and r.url:
+            body["webpush"] = {"fcm_options": {"link": r.url}}
+        return {"message": body}
+
+    def send_one(self, message: OutboundMessage) -> str:
+        creds = self.credentials()
+        base = (self.config.provider_url or settings.FCM_API_URL).rstrip("/")
+        url = f"{base}/projects/{urllib.parse.quote(creds['project_id'])}/messages:send"
+        body = json.dumps(self.payload(message), separators=(",", ":")).encode()
+        for attempt in (1, 2):
+            request = urllib.request.Request(
+                url,
+                data=body,
+                method="POST",
+                headers={
+                    "Authorization": f"Bearer {self.access_token(creds, fresh=attempt == 2)}",
+                    "Content-Type": "application/json; charset=UTF-8",
+                    "User-Agent": "Volley",
+                },
+            )
+            try:
+                answer = json.loads(_http(request) or b"{}")
+            except TransportError as exc:
+                # An expired cached token: fetch a new one once.
+                if (
+                    exc.reason.startswith("HTTP 401")
+                    and attempt == 1
+                    and "service_account" in creds
+                ):
+                    continue
+                raise
+            except ValueError:
+                answer = {}
+            return str(answer.get("name", ""))[:255] if isinstance(answer, dict) else ""
+        return ""  # pragma: no cover - the loop returns or raises
+
+
+class ApnsTransport(Transport):
+    """Apple Push Notification service over HTTP/2 (httpx) with a provider token.
+
+    The token is an ES256 JWT (team id, key id, the .p8 key) reused for 50 minutes
+    as Apple asks; ``apns-id`` is derived from the delivery so a retried message
+    carries the same id.
+    """
+
+    TOKEN_SECONDS = 50 * 60
+    PERMANENT_REASONS = {
+        "BadDeviceToken",
+        "Unregistered",
+        "DeviceTokenNotForTopic",
+        "BadTopic",
+        "TopicDisallowed",
+        "PayloadTooLarge",
+        "BadCertificate",
+        "InvalidProviderToken",
+        "MissingTopic",
+    }
+
+    def provider_token(self, creds: dict[str, str], *, fresh: bool = False) -> str:
+        import time
+
+        import jwt
+        from django.core.cache import cache
+
+        cache_key = (
+            f"volley:apns-token:{self.config.pk}:{_digest(creds['key_id'] + creds['team_id'])}"
+        )
+        token = None if fresh else cache.get(cache_key)
+        if token:
+            return token
+        try:
+            token = jwt.encode(
+                {"iss": creds["team_id"], "iat": int(time.time())},
+                creds["private_key"],
+                algorithm="ES256",
+                headers={"kid": creds["key_id"]},
+            )
+        except (ValueError, TypeError) as exc:
+            raise TransportError(f"The APNs key is not usable: {exc}", permanent=True) from exc
+        cache.set(cache_key, token, self.TOKEN_SECONDS)
+        return token
+
+    def payload(self, message: OutboundMessage) -> dict:
+        r = message.rendered
+        body: dict = {"aps": {"alert": {"title": r.title, "body": r.body}}}
+        for key, value in (r.data or {}).items():
+            if key != "aps":
+                body[key] = value
+        if r.url:
+            body.setdefault("url", r.url)
+        body["volley_key"] = message.idempotency_key
+        return body
+
+    def send_batch(self, messages: list[OutboundMessage]) -> list[SendResult]:
+        import httpx
+
+        from channels.credentials import CredentialsError
+
+        try:
+            creds = self.config.provider_credentials()
+        except CredentialsError as exc:
+            return [SendResult(m.delivery_id, False, True, str(exc)) for m in messages]
+        base = (self.config.provider_url or settings.APNS_API_URL).rstrip("/")
+        results = []
+        with httpx.Client(http2=True, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as client:
+            for message in messages:
+                try:
+                    provider_id = self._send_one(client, base, creds, message)
+                except TransportError as exc:
+                    results.append(
+                        SendResult(message.delivery_id, False, exc.permanent, exc.reason)
+                    )
+                else:
+                    results.append(
+                        SendResult(message.delivery_id, True, provider_message_id=provider_id)
+                    )
+        return results
+
+    def _send_one(self, client, base: str, creds: dict[str, str], message: OutboundMessage) -> str:
+        import uuid
+
+        import httpx
+
+        apns_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"volley:{_digest(message.idempotency_key)}"))
+        body = json.dumps(self.payload(message), separators=(",", ":")).encode()
+        for attempt in (1, 2):
+            headers = {
+                "authorization": f"bearer {self.provider_token(creds, fresh=attempt == 2)}",
+                "apns-topic": self.config.app_id,
+                "apns-push-type": "alert",
+                "apns-priority": "10",
+                "apns-id": apns_id,
+            }
+            try:
+                response = client.post(
+                    f"{base}/3/device/{urllib.parse.quote(message.to)}",
+                    content=body,
+                    headers=headers,
+                )
+            except httpx.TimeoutException as exc:
+                raise TransportError("Timed out waiting for APNs.") from exc
+            except httpx.HTTPError as exc:
+                raise TransportError(f"APNs unreachable: {exc}") from exc
+            if response.status_code == 200:
+                return response.headers.get("apns-id", apns_id)
+            try:
+                reason = str(response.json().get("reason", ""))
+            except ValueError:
+                reason = ""
+            if response.status_code == 403 and reason == "ExpiredProviderToken" and attempt == 1:
+                continue
+            text = f"APNs HTTP {response.status_code}" + (f": {reason}" if reason else "")
+            permanent = response.status_code in (400, 403, 404, 410, 413) and (
+                reason in self.PERMANENT_REASONS or response.status_code == 410
+            )
+            raise TransportError(text, permanent=permanent)
+        raise TransportError("APNs refused two fresh provider tokens.")  # pragma: no cover
+
+
 PROVIDERS: dict[str, dict[str, type[Transport]]] = {
-    Channel.EMAIL: {"smtp": EmailTransport},
-    Channel.SMS: {"webhook": WebhookTransport, "console": ConsoleTransport},
-    Channel.PUSH: {"webhook": WebhookTransport, "console": ConsoleTransport},
+    Channel.EMAIL: {"smtp": EmailTransport, **dict.fromkeys(ESP_BACKENDS, AnymailTransport)},
+    Channel.SMS: {
+        "webhook": WebhookTransport,
+        "console": ConsoleTransport,
+        "twilio": TwilioTransport,
+    },
+    Channel.PUSH: {
+        "webhook": WebhookTransport,
+        "console": ConsoleTransport,
+        "fcm": FcmTransport,
+        "apns": ApnsTransport,
+    },
 }
 
 

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "audiences",
     "channels",
     "campaigns",
+    "anymail",
 ]
 
 MIDDLEWARE = [
@@ -201,8 +202,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)
+# The container image collects static files at build time outside the data
+# volume (STATIC_ROOT=/app/static-root) so the volume never hides them.
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -211,7 +214,26 @@ STORAGES = {
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
-MEDIA_ROOT = VAR_DIR / "media"
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+# Several web hosts need one media store: an S3-compatible bucket through
+# django-storages (pip install the `aws` extra; the container image has it).
+MEDIA_S3_BUCKET = env_str("MEDIA_S3_BUCKET")
+if MEDIA_S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": MEDIA_S3_BUCKET,
+            # Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from the
+            # environment (boto3 reads them), or the instance's role.
+            "endpoint_url": env_str("MEDIA_S3_ENDPOINT_URL") or None,
+            "region_name": env_str("MEDIA_S3_REGION") or None,
+            "custom_domain": env_str("MEDIA_S3_CUSTOM_DOMAIN") or None,
+            "location": env_str("MEDIA_S3_PREFIX", "media"),
+            "default_acl": None,
+            "querystring_auth": env_bool("MEDIA_S3_SIGNED_URLS", False),
+            "file_overwrite": False,
+        },
+    }
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # Largest multipart upload (an audience CSV) the API accepts before answering 413.
@@ -234,6 +256,27 @@ for _name, _url in (("SMS_WEBHOOK_URL", SMS_WEBHOOK_URL), ("PUSH_WEBHOOK_URL", P
             "the provider and verifies its feedback."
         )
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1, maximum=120)
+
+# Email service providers (django-anymail). Each channel configuration carries
+# its own credentials; these are the tracking webhooks' shared settings. The
+# webhooks at /anymail/<esp>/tracking/ are mounted only when
+# ANYMAIL_WEBHOOK_SECRET ("user:password", given to the ESP as basic auth in the
+# webhook URL) is set; Mailgun's also needs MAILGUN_WEBHOOK_SIGNING_KEY.
+ANYMAIL = {
+    "WEBHOOK_SECRET": env_str("ANYMAIL_WEBHOOK_SECRET") or None,
+    "MAILGUN_WEBHOOK_SIGNING_KEY": env_str("MAILGUN_WEBHOOK_SIGNING_KEY") or None,
+    "POSTMARK_TRACK_OPENS": False,
+    # SES posts through SNS: confirm the subscription automatically (needs boto3).
+    "AMAZON_SES_AUTO_CONFIRM_SNS_SUBSCRIPTIONS": True,
+}
+if ANYMAIL["WEBHOOK_SECRET"] and ":" not in ANYMAIL["WEBHOOK_SECRET"]:
+    raise ImproperlyConfigured("ANYMAIL_WEBHOOK_SECRET must look like user:password.")
+# Real SMS and push providers (SPEC §6 next to the signed webhook): base URLs
+# are settings so a regional endpoint or a test fake can be named.
+TWILIO_API_URL = env_str("TWILIO_API_URL", "https://api.twilio.com/2010-04-01").rstrip("/")
+FCM_API_URL = env_str("FCM_API_URL", "https://fcm.googleapis.com/v1").rstrip("/")
+FCM_TOKEN_URL = env_str("FCM_TOKEN_URL", "https://oauth2.googleapis.com/token")
+APNS_API_URL = env_str("APNS_API_URL", "https://api.push.apple.com").rstrip("/")
 
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "volley-demo")
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 6000, minimum=1)
@@ -273,6 +316,11 @@ RETENTION_CONTEXT_DAYS = env_int("RETENTION_CONTEXT_DAYS", 7, minimum=1)
 # Rows changed per transaction, so retention never holds locks a send waits on for long.
 RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 500, minimum=1, maximum=10000)
 
+# A reverse proxy (nginx, Caddy, a load balancer) terminates TLS in front of
+# gunicorn and sets X-Forwarded-Proto and X-Forwarded-For.
+BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
+USE_X_FORWARDED_HOST = BEHIND_PROXY and env_bool("USE_X_FORWARDED_HOST", False)
+
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
@@ -280,7 +328,10 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Trust X-Forwarded-Proto only when a TLS-terminating proxy is declared:
+    # without one, any client could claim its plain request was HTTPS.
+    if BEHIND_PROXY:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)

@@ -17,5 +17,7 @@ urlpatterns = [
     path("t/", include("channels.public_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    # ESP tracking webhooks (django-anymail), e.g. /anymail/sendgrid/tracking/.
+    path("anymail/", include(("channels.esp_feedback", "anymail"))),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

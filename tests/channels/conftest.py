@@ -169,3 +169,20 @@ def make_delivery(db, profile):
         )
 
     return make
+
+
+@pytest.fixture
+def fake_api():
+    """``fake_api(handler)`` → a running FakeApi (see tests/channels/fake_apis.py)."""
+    from tests.channels.fake_apis import FakeApi
+
+    servers = []
+
+    def start(handler):
+        server = FakeApi(handler)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

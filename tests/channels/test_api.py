@@ -131,3 +131,48 @@ def test_restricted_configuration_is_404_for_users_not_granted(
     assert api.get(f"/channel-configurations/{config.pk}").status_code == 404
     assert api.post(f"/channel-configurations/{config.pk}/deactivate").status_code == 404
     assert api.get("/channel-configurations").json()["count"] == 0
+
+
+def test_esp_credentials_are_write_only_through_the_api(api_for, administrator):
+    api = api_for(administrator)
+    payload = {
+        **EMAIL,
+        "email": {**EMAIL["email"], "provider": "sendgrid"},
+        "credentials": {"api_key": "SG.api-secret-value"},
+        "providerUrl": "https://api.eu.sendgrid.com/v3/",
+    }
+    response = api.post("/channel-configurations", payload)
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["provider"] == "sendgrid" and body["credentialNames"] == ["api_key"]
+    assert body["providerUrl"] == "https://api.eu.sendgrid.com/v3/"
+    assert "SG.api-secret-value" not in response.content.decode()
+    config = ChannelConfiguration.objects.get(pk=body["id"])
+    assert config.provider_credentials() == {"api_key": "SG.api-secret-value"}
+    assert (
+        "SG.api-secret-value"
+        not in api.get(f"/channel-configurations/{config.pk}").content.decode()
+    )
+
+    # A PUT without credentials keeps them; a change of provider drops them.
+    without = {k: v for k, v in payload.items() if k != "credentials"}
+    assert api.put(f"/channel-configurations/{config.pk}", without).status_code == 200
+    config.refresh_from_db()
+    assert config.credential_names == ["api_key"]
+    mailgun = {**without, "email": {**EMAIL["email"], "provider": "mailgun"}}
+    response = api.put(f"/channel-configurations/{config.pk}", mailgun)
+    assert response.status_code == 400
+    assert "api_key, sender_domain" in response.json()["errors"]["credentials"][0]
+
+
+def test_bad_credentials_are_a_400_with_the_field(api_for, administrator):
+    api = api_for(administrator)
+    payload = {
+        **EMAIL,
+        "email": {**EMAIL["email"], "provider": "postmark"},
+        "credentials": {"server_token": "env:not a variable"},
+    }
+    response = api.post("/channel-configurations", payload)
+    assert response.status_code == 400
+    assert set(response.json()["errors"]) == {"credentials"}
+    assert not ChannelConfiguration.objects.exists()

@@ -279,3 +279,54 @@ def test_a_filter_that_matches_nothing_says_so_not_that_nothing_exists(
     html = login(administrator).get("/channels/?channel=push&status=deactivated").content.decode()
     assert "No channel configuration matches these filters." in html
     assert "No channel configurations yet" not in html
+
+
+def test_an_esp_configuration_keeps_its_credentials_secret(login, administrator):
+    client = login(administrator)
+    form = {
+        "name": "Postmark news",
+        "purpose": "marketing",
+        "from_address": "news@volley.example",
+        "provider": "postmark",
+        "credentials": "server_token=pm-secret-token-123",
+    }
+    assert client.post("/channels/new/email/", form).status_code == 302
+    config = ChannelConfiguration.objects.get(name="Postmark news")
+    assert config.provider == "postmark"
+    assert config.provider_credentials() == {"server_token": "pm-secret-token-123"}
+    assert "pm-secret-token-123" not in config.credentials
+
+    page = client.get(f"/channels/{config.pk}/edit/")
+    assert page.status_code == 200
+    assert b"pm-secret-token-123" not in page.content
+    assert b"server_token" in page.content  # which names are stored, not their values
+    admin_page = client.get(f"/admin/channels/channelconfiguration/{config.pk}/change/")
+    assert admin_page.status_code == 200 and b"pm-secret-token-123" not in admin_page.content
+
+    # Saving without typing them again keeps them; a wrong line is a form error.
+    assert (
+        client.post(f"/channels/{config.pk}/edit/", {**form, "credentials": ""}).status_code == 302
+    )
+    config.refresh_from_db()
+    assert config.provider_credentials() == {"server_token": "pm-secret-token-123"}
+    bad = client.post(f"/channels/{config.pk}/edit/", {**form, "credentials": "just-a-token"})
+    assert bad.status_code == 200
+    assert "name=value" in bad.context["form"].errors["credentials"][0]
+    assert b"just-a-token" not in bad.content
+
+
+def test_an_esp_configuration_needs_its_credentials(login, administrator):
+    client = login(administrator)
+    response = client.post(
+        "/channels/new/email/",
+        {
+            "name": "Mailgun",
+            "purpose": "marketing",
+            "from_address": "news@volley.example",
+            "provider": "mailgun",
+            "credentials": "api_key=env:MAILGUN_API_KEY",
+        },
+    )
+    assert response.status_code == 200
+    assert "sender_domain" in response.context["form"].errors["credentials"][0]
+    assert not ChannelConfiguration.objects.exists()

@@ -1,0 +1,169 @@
+"""ESP tracking webhooks → the provider feedback path (SPEC §6).
+
+anymail's views at ``/anymail/<esp>/tracking/`` check the webhook's
+authentication (basic auth ANYMAIL_WEBHOOK_SECRET, Mailgun's signature),
+normalize each ESP's events and send anymail's ``tracking`` signal; this
+receiver maps each event to the same service calls as ``POST /api/v1/feedback``:
+delivered, bounce (hard or soft), complaint, unsubscribe. The delivery is found
+through the metadata the ESP transport attached (``volley_key``); events for
+messages Volley does not know are ignored, like the feedback API does.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+
+from anymail.signals import EventType, RejectReason, tracking
+from django.dispatch import receiver
+from django.http import Http404
+from django.urls import path
+
+from channels import services
+from channels.transports import METADATA_KEY
+
+logger = logging.getLogger(__name__)
+
+_DELIVERY_KEY = re.compile(r"^delivery-(\d{1,18})$")
+
+
+def _delivery(event):
+    from campaigns.models import Delivery
+
+    key = str((event.metadata or {}).get(METADATA_KEY, ""))
+    match = _DELIVERY_KEY.match(key)
+    if match is None:
+        return None
+    return (
+        Delivery.objects.select_related("run__campaign", "profile")
+        .filter(pk=int(match.group(1)))
+        .first()
+    )
+
+
+def _soft(event) -> bool:
+    """Whether a bounce is temporary (ESPs say it each in their own words)."""
+    if event.event_type == EventType.DEFERRED:
+        return True
+    raw = event.esp_event if isinstance(event.esp_event, dict) else {}
+    bounce = raw.get("bounce") if isinstance(raw.get("bounce"), dict) else {}
+    return (
+        bounce.get("bounceType") == "Transient"  # Amazon SES
+        or raw.get("Type") == "SoftBounce"  # Postmark
+        or raw.get("type") == "blocked"  # SendGrid: a block is temporary
+        or raw.get("severity") == "temporary"  # Mailgun
+    )
+
+
+def _reason(event) -> str:
+    parts = [event.description, event.mta_response]
+    return " — ".join(str(p) for p in parts if p)[:2000]
+
+
+def _feedback(**kwargs) -> None:
+    # The feedback service may take the ESP's event id to drop replays; pass it
+    # when it does.
+    if "event_id" not in _FEEDBACK_PARAMETERS:
+        kwargs.pop("event_id", None)
+    services.feedback_record(**kwargs)
+
+
+_FEEDBACK_PARAMETERS = set(inspect.signature(services.feedback_record).parameters)
+
+
+def apply_event(event, esp_name: str = "") -> str:
+    """Apply one normalized anymail event; "accepted" or "ignored"."""
+    delivery = _delivery(event)
+    if delivery is None:
+        logger.info("ignored %s %s event for an unknown message", esp_name, event.event_type)
+        return "ignored"
+    channel = delivery.run.campaign.channel
+    address = delivery.address or (event.recipient or "")
+    if event.recipient and address and event.recipient.strip().lower() != address.lower():
+        # The same message also went to the configuration's BCC address: its
+        # bounces and complaints say nothing about the delivery's recipient.
+        logger.info("ignored %s %s event for another recipient", esp_name, event.event_type)
+        return "ignored"
+    common = {
+        "delivery": delivery,
+        "channel": channel,
+        "address": address,
+        "event_id": str(event.event_id or "")[:200],
+    }
+    kind, reject = event.event_type, event.reject_reason
+    if kind == EventType.DELIVERED:
+        _feedback(event="delivered", **common)
+    elif kind in (EventType.BOUNCED, EventType.DEFERRED) or (
+        kind == EventType.REJECTED and reject in (RejectReason.BOUNCED, RejectReason.INVALID)
+    ):
+        if kind == EventType.DEFERRED and not _soft(event):
+            return "ignored"
+        bounce_type = "soft" if _soft(event) else "hard"
+        _feedback(event="bounce", bounce_type=bounce_type, reason=_reason(event), **common)
+    elif kind == EventType.COMPLAINED or (
+        kind == EventType.REJECTED and reject == RejectReason.SPAM
+    ):
+        _feedback(event="complaint", reason=_reason(event), **common)
+    elif kind == EventType.UNSUBSCRIBED or (
+        kind == EventType.REJECTED and reject == RejectReason.UNSUBSCRIBED
+    ):
+        services.delivery_unsubscribe(delivery=delivery, source=f"esp:{esp_name}"[:40])
+    else:
+        return "ignored"
+    return "accepted"
+
+
+@receiver(tracking, dispatch_uid="volley-esp-tracking")
+def on_tracking(sender, event, esp_name, **kwargs) -> None:
+    apply_event(event, esp_name)
+
+
+# --- URLs: anymail's standard tracking endpoints ---------------------------------
+
+
+def _guarded(view, *, needs: tuple[str, ...] = ()):
+    """anymail's view, mounted only while its secrets are configured (else 404,
+    never a 500 from a half-configured webhook)."""
+
+    def guarded(request, *args, **kwargs):
+        from django.conf import settings
+
+        anymail = getattr(settings, "ANYMAIL", {})
+        if not anymail.get("WEBHOOK_SECRET") or not all(anymail.get(n) for n in needs):
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    guarded.csrf_exempt = True
+    return guarded
+
+
+def _urlpatterns():
+    from anymail.webhooks.amazon_ses import AmazonSESTrackingWebhookView
+    from anymail.webhooks.brevo import BrevoTrackingWebhookView
+    from anymail.webhooks.mailgun import MailgunTrackingWebhookView
+    from anymail.webhooks.mailjet import MailjetTrackingWebhookView
+    from anymail.webhooks.postmark import PostmarkTrackingWebhookView
+    from anymail.webhooks.sendgrid import SendGridTrackingWebhookView
+    from anymail.webhooks.sparkpost import SparkPostTrackingWebhookView
+
+    views = {
+        "amazon_ses": (AmazonSESTrackingWebhookView, ()),
+        "sendgrid": (SendGridTrackingWebhookView, ()),
+        "mailgun": (MailgunTrackingWebhookView, ("MAILGUN_WEBHOOK_SIGNING_KEY",)),
+        "postmark": (PostmarkTrackingWebhookView, ()),
+        "brevo": (BrevoTrackingWebhookView, ()),
+        "sparkpost": (SparkPostTrackingWebhookView, ()),
+        "mailjet": (MailjetTrackingWebhookView, ()),
+    }
+    return [
+        path(
+            f"{esp}/tracking/",
+            _guarded(view.as_view(), needs=needs),
+            name=f"{esp}_tracking_webhook",
+        )
+        for esp, (view, needs) in views.items()
+    ]
+
+
+urlpatterns = _urlpatterns()

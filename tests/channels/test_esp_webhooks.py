@@ -1,0 +1,256 @@
+"""ESP tracking webhooks (anymail's standard endpoints) feed the feedback path:
+SES, SendGrid, Mailgun and Postmark events end in suppression (SPEC §6)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+
+import pytest
+from django.test import Client
+
+from audiences.models import Suppression
+from channels.models import DeliveryEvent
+
+AUTH = "HTTP_AUTHORIZATION", "Basic " + base64.b64encode(b"hook:s3cret").decode()
+
+
+@pytest.fixture(autouse=True)
+def anymail_secrets(settings):
+    settings.ANYMAIL = {
+        **settings.ANYMAIL,
+        "WEBHOOK_SECRET": "hook:s3cret",
+        "MAILGUN_WEBHOOK_SIGNING_KEY": "mg-signing-key",
+    }
+
+
+def post(url, body, content_type="application/json", auth=True, **headers):
+    if auth:
+        headers[AUTH[0]] = AUTH[1]
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return Client().post(url, data=raw, content_type=content_type, **headers)
+
+
+def suppressed(address: str) -> set[str]:
+    return set(Suppression.objects.filter(address=address).values_list("reason", flat=True))
+
+
+# --- one payload builder per ESP, as each one posts it ---------------------------------
+
+
+def ses(delivery, kind="Bounce", bounce_type="Permanent", sns_id="sns-1"):
+    event = {
+        "eventType": kind,
+        "mail": {
+            "messageId": "ses-1",
+            "destination": [delivery.address],
+            "headers": [
+                {
+                    "name": "X-Metadata",
+                    "value": json.dumps({"volley_key": f"delivery-{delivery.pk}"}),
+                }
+            ],
+        },
+    }
+    if kind == "Bounce":
+        event["bounce"] = {
+            "bounceType": bounce_type,
+            "bounceSubType": "General",
+            "bouncedRecipients": [
+                {"emailAddress": delivery.address, "diagnosticCode": "smtp; 550 5.1.1 user unknown"}
+            ],
+        }
+    elif kind == "Complaint":
+        event["complaint"] = {
+            "complainedRecipients": [{"emailAddress": delivery.address}],
+            "complaintFeedbackType": "abuse",
+        }
+    elif kind == "Delivery":
+        event["delivery"] = {"recipients": [delivery.address], "smtpResponse": "250 ok"}
+    notification = {
+        "Type": "Notification",
+        "MessageId": sns_id,
+        "TopicArn": "arn:aws:sns:eu-west-1:111122223333:volley-events",
+        "Message": json.dumps(event),
+        "Timestamp": "2026-11-30T02:00:00.000Z",
+    }
+    headers = {"HTTP_X_AMZ_SNS_MESSAGE_TYPE": "Notification", "HTTP_X_AMZ_SNS_MESSAGE_ID": sns_id}
+    return "/anymail/amazon_ses/tracking/", notification, headers
+
+
+def sendgrid(delivery, event="bounce", **extra):
+    body = [
+        {
+            "email": delivery.address,
+            "timestamp": 1764468000,
+            "event": event,
+            "sg_event_id": f"sg-{event}-1",
+            "sg_message_id": "sg-msg-1",
+            "volley_key": f"delivery-{delivery.pk}",
+            **(
+                {"reason": "550 5.1.1 user unknown", "status": "5.1.1", "type": "bounce"}
+                if event == "bounce"
+                else {}
+            ),
+            **extra,
+        }
+    ]
+    return "/anymail/sendgrid/tracking/", body, {}
+
+
+def mailgun(delivery, event="failed", severity="permanent", key="mg-signing-key"):
+    timestamp, token = "1764468000", "a" * 50
+    signature = hmac.new(key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
+    body = {
+        "signature": {"timestamp": timestamp, "token": token, "signature": signature},
+        "event-data": {
+            "event": event,
+            "severity": severity,
+            "id": "mg-event-1",
+            "timestamp": 1764468000.0,
+            "recipient": delivery.address,
+            "reason": "bounce",
+            "delivery-status": {"code": 550, "message": "5.1.1 user unknown", "description": ""},
+            "message": {"headers": {"message-id": "mg-1@mg.example"}},
+            "user-variables": {"volley_key": f"delivery-{delivery.pk}"},
+        },
+    }
+    return "/anymail/mailgun/tracking/", body, {}
+
+
+def postmark(delivery, record="Bounce", kind="HardBounce"):
+    body = {
+        "RecordType": record,
+        "ID": 4242,
+        "Type": kind,
+        "TypeCode": 1,
+        "MessageID": "pm-1",
+        "Email": delivery.address,
+        "Recipient": delivery.address,
+        "Description": "The server was unable to deliver your message.",
+        "Details": "smtp;550 5.1.1 user unknown",
+        "BouncedAt": "2026-11-30T02:00:00Z",
+        "Metadata": {"volley_key": f"delivery-{delivery.pk}"},
+    }
+    if record == "SpamComplaint":
+        body["Type"] = "SpamComplaint"
+    return "/anymail/postmark/tracking/", body, {}
+
+
+@pytest.mark.parametrize("esp", [ses, sendgrid, mailgun, postmark])
+def test_a_hard_bounce_from_each_esp_suppresses_the_address(make_delivery, esp):
+    delivery = make_delivery()
+    url, body, headers = esp(delivery)
+    response = post(url, body, **headers)
+    assert response.status_code == 200, response.content
+    assert suppressed("ann@example.com") == {Suppression.Reason.HARD_BOUNCE}
+    delivery.refresh_from_db()
+    assert delivery.bounced_at is not None
+    event = DeliveryEvent.objects.get(delivery=delivery)
+    assert event.kind == DeliveryEvent.Kind.HARD_BOUNCE and event.detail
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        lambda d: ses(d, kind="Complaint"),
+        lambda d: sendgrid(d, event="spamreport"),
+        lambda d: mailgun(d, event="complained"),
+        lambda d: postmark(d, record="SpamComplaint"),
+    ],
+    ids=["ses", "sendgrid", "mailgun", "postmark"],
+)
+def test_a_complaint_from_each_esp_suppresses_the_address(make_delivery, payload):
+    delivery = make_delivery()
+    url, body, headers = payload(delivery)
+    assert post(url, body, **headers).status_code == 200
+    assert suppressed("ann@example.com") == {Suppression.Reason.COMPLAINT}
+    delivery.refresh_from_db()
+    assert delivery.complained_at is not None
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        lambda d: ses(d, bounce_type="Transient"),
+        lambda d: sendgrid(d, event="bounce", type="blocked"),
+        lambda d: mailgun(d, severity="temporary"),
+        lambda d: postmark(d, kind="SoftBounce"),
+    ],
+    ids=["ses", "sendgrid", "mailgun", "postmark"],
+)
+def test_soft_bounces_suppress_only_after_repeats(make_delivery, payload):
+    deliveries = [make_delivery() for _ in range(3)]
+    url, body, headers = payload(deliveries[0])
+    assert post(url, body, **headers).status_code == 200
+    assert suppressed("ann@example.com") == set()
+    assert DeliveryEvent.objects.get().kind == DeliveryEvent.Kind.SOFT_BOUNCE
+    for delivery in deliveries[1:]:
+        url, body, headers = payload(delivery)
+        post(url, body, **headers)
+    assert suppressed("ann@example.com") == {Suppression.Reason.SOFT_BOUNCE}
+
+
+def test_delivered_and_unsubscribed(make_delivery):
+    delivery = make_delivery()
+    url, body, headers = ses(delivery, kind="Delivery")
+    assert post(url, body, **headers).status_code == 200
+    delivery.refresh_from_db()
+    assert delivery.delivered_at is not None
+    assert suppressed("ann@example.com") == set()
+
+    url, body, headers = sendgrid(delivery, event="unsubscribe")
+    assert post(url, body, **headers).status_code == 200
+    delivery.refresh_from_db()
+    delivery.profile.refresh_from_db()
+    assert delivery.unsubscribed_at is not None
+    assert delivery.profile.consent_email is False
+    assert suppressed("ann@example.com") == {Suppression.Reason.UNSUBSCRIBE}
+
+
+def test_bad_authentication_is_refused_and_changes_nothing(make_delivery):
+    delivery = make_delivery()
+    url, body, headers = postmark(delivery)
+    wrong = "Basic " + base64.b64encode(b"hook:guess").decode()
+    assert post(url, body, auth=False, HTTP_AUTHORIZATION=wrong).status_code == 400
+    url, body, headers = mailgun(delivery, key="not-the-key")
+    assert post(url, body, **headers).status_code == 400
+    # SES: SNS is asked for basic auth first, as SNS expects.
+    url, body, headers = ses(delivery)
+    assert post(url, body, auth=False, **headers).status_code == 401
+    assert not Suppression.objects.exists()
+    delivery.refresh_from_db()
+    assert delivery.bounced_at is None
+
+
+def test_events_for_unknown_messages_are_ignored(make_delivery):
+    delivery = make_delivery()
+    url, body, headers = sendgrid(delivery)
+    body[0]["volley_key"] = "proof-123"
+    assert post(url, body, **headers).status_code == 200
+    body[0].pop("volley_key")
+    assert post(url, body, **headers).status_code == 200
+    assert not Suppression.objects.exists()
+
+
+def test_webhooks_are_not_mounted_without_their_secret(settings, make_delivery):
+    delivery = make_delivery()
+    settings.ANYMAIL = {**settings.ANYMAIL, "MAILGUN_WEBHOOK_SIGNING_KEY": None}
+    url, body, headers = mailgun(delivery)
+    assert post(url, body, **headers).status_code == 404
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": None}
+    url, body, headers = postmark(delivery)
+    assert post(url, body, **headers).status_code == 404
+    assert not Suppression.objects.exists()
+
+
+def test_an_event_for_the_bcc_copy_does_not_touch_the_recipient(make_delivery):
+    delivery = make_delivery()
+    url, body, headers = postmark(delivery)
+    body["Email"] = body["Recipient"] = "archive@volley.example"
+    assert post(url, body, **headers).status_code == 200
+    assert not Suppression.objects.exists()
+    delivery.refresh_from_db()
+    assert delivery.bounced_at is None
