@@ -28,6 +28,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
+from audiences.channel_facts import IDENTITY_FIELD
 from audiences.models import (
     Audience,
     AudienceMember,
@@ -40,7 +41,7 @@ from audiences.models import (
 logger = logging.getLogger(__name__)
 
 # channel → the profile column holding its address
-CHANNEL_IDENTITY = {"email": "email", "sms": "phone", "push": "push_token"}
+CHANNEL_IDENTITY = IDENTITY_FIELD
 _EXPORT_CHUNK = 2000
 
 

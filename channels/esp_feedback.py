@@ -89,7 +89,8 @@ def apply_event(event, esp_name: str = "") -> str:
         "delivery": delivery,
         "channel": channel,
         "address": address,
-        "event_id": str(event.event_id or "")[:200],
+        # Ids are the ESP's own: namespaced so two ESPs' ids never collide.
+        "event_id": f"{esp_name}:{event.event_id}"[:200] if event.event_id else "",
     }
     kind, reject = event.event_type, event.reject_reason
     if kind == EventType.DELIVERED:

@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audiences import services as audience_services
+from audiences.channel_facts import CONSENT_FIELD, IDENTITY_FIELD
 from audiences.models import Channel, Profile, Suppression
 from channels.models import ChannelConfiguration, DeliveryEvent, FeedbackReceipt
 
@@ -139,9 +140,9 @@ def preference_channels(profile: Profile | None) -> list[tuple[str, str, bool]]:
     if profile is None:
         return []
     return [
-        (channel, label, bool(getattr(profile, audience_services.CONSENT_FIELD[channel])))
+        (channel, label, bool(getattr(profile, CONSENT_FIELD[channel])))
         for channel, label in Channel.choices
-        if getattr(profile, audience_services.CHANNEL_IDENTITY[channel])
+        if getattr(profile, IDENTITY_FIELD[channel])
     ]
 
 
@@ -166,7 +167,7 @@ def preferences_save(*, delivery, wanted: set[str]) -> int:
             ):
                 changed += 1
             if granted:
-                address = getattr(profile, audience_services.CHANNEL_IDENTITY[channel])
+                address = getattr(profile, IDENTITY_FIELD[channel])
                 Suppression.objects.filter(
                     channel=channel, address=address, reason=Suppression.Reason.UNSUBSCRIBE
                 ).delete()

@@ -40,7 +40,9 @@ def suppressed(address: str) -> set[str]:
 # --- one payload builder per ESP, as each one posts it ---------------------------------
 
 
-def ses(delivery, kind="Bounce", bounce_type="Permanent", sns_id="sns-1"):
+def ses(delivery, kind="Bounce", bounce_type="Permanent", sns_id=None):
+    # Each provider event carries its own id (the same id counts once).
+    sns_id = sns_id or f"sns-{kind}-{delivery.pk}"
     event = {
         "eventType": kind,
         "mail": {
@@ -86,7 +88,7 @@ def sendgrid(delivery, event="bounce", **extra):
             "email": delivery.address,
             "timestamp": 1764468000,
             "event": event,
-            "sg_event_id": f"sg-{event}-1",
+            "sg_event_id": f"sg-{event}-{delivery.pk}",
             "sg_message_id": "sg-msg-1",
             "volley_key": f"delivery-{delivery.pk}",
             **(
@@ -101,14 +103,14 @@ def sendgrid(delivery, event="bounce", **extra):
 
 
 def mailgun(delivery, event="failed", severity="permanent", key="mg-signing-key"):
-    timestamp, token = "1764468000", "a" * 50
+    timestamp, token = "1764468000", f"{event}-{delivery.pk}".ljust(50, "a")
     signature = hmac.new(key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
     body = {
         "signature": {"timestamp": timestamp, "token": token, "signature": signature},
         "event-data": {
             "event": event,
             "severity": severity,
-            "id": "mg-event-1",
+            "id": f"mg-{event}-{delivery.pk}",
             "timestamp": 1764468000.0,
             "recipient": delivery.address,
             "reason": "bounce",
@@ -123,7 +125,7 @@ def mailgun(delivery, event="failed", severity="permanent", key="mg-signing-key"
 def postmark(delivery, record="Bounce", kind="HardBounce"):
     body = {
         "RecordType": record,
-        "ID": 4242,
+        "ID": 4242 + delivery.pk,
         "Type": kind,
         "TypeCode": 1,
         "MessageID": "pm-1",
