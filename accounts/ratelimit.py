@@ -1,7 +1,7 @@
 """Fixed-window request counters shared by every web process, in one round trip.
 
-With Redis: ``SET key 0 NX EX`` and ``INCR`` pipelined on the process's client
-(one round trip). On the embedded default (one machine, no Redis) the counter
+With Redis: one ``INCR`` on the process's client (one round trip; the key's
+expiry is set by the first hit of its window). On the embedded default (one machine, no Redis) the counter
 is a small file updated under an exclusive ``flock``, which is atomic across
 gunicorn workers — Django's file cache ``add``/``incr`` is not.
 """
@@ -22,10 +22,10 @@ def hit(name: str, window: int, *, ttl: int = 120) -> int:
     client = redis_client()
     if client is not None:
         key = namespaced(f"rate:{name}:{window}")
-        pipe = client.pipeline(transaction=False)
-        pipe.set(key, 0, ex=ttl, nx=True)
-        pipe.incr(key)
-        return int(pipe.execute()[1])
+        count = int(client.incr(key))
+        if count == 1:  # the window's first hit; its key names the window, never reused
+            client.expire(key, ttl)
+        return count
     return _file_hit(name, window)
 
 

@@ -47,7 +47,7 @@ def setup_django(email_port: int | None = None) -> None:
 
 
 def ensure_profiles(n: int, prefix: str) -> None:
-    """``n`` consenting profiles with emails ``<prefix><i>@bench.invalid`` (idempotent)."""
+    """``n`` consenting profiles with emails ``<prefix><i>@bench.example.com`` (idempotent)."""
     from django.db import connection
 
     from audiences.models import Profile
@@ -66,7 +66,7 @@ def ensure_profiles(n: int, prefix: str) -> None:
             cursor.execute(
                 f"INSERT INTO {table} (email, attributes, timezone, consent_email, consent_sms,"
                 " consent_push, created_at, updated_at)"
-                f" SELECT %s || g || '@bench.invalid', jsonb_build_object('firstName', 'P' || g),"
+                f" SELECT %s || g || '@bench.example.com', jsonb_build_object('firstName', 'P' || g),"
                 " '', true, false, false, now(), now() FROM generate_series(%s, %s) g"
                 " ON CONFLICT DO NOTHING",
                 [prefix, have, n - 1],
@@ -75,7 +75,8 @@ def ensure_profiles(n: int, prefix: str) -> None:
     import json
 
     rows = [
-        (f"{prefix}{i}@bench.invalid", json.dumps({"firstName": f"P{i}"})) for i in range(have, n)
+        (f"{prefix}{i}@bench.example.com", json.dumps({"firstName": f"P{i}"}))
+        for i in range(have, n)
     ]
     with connection.cursor() as cursor:
         cursor.executemany(sql.replace("now()", "CURRENT_TIMESTAMP"), rows)
@@ -248,7 +249,7 @@ def _bare_sender(count: int, offset: int, email_port: int, start) -> None:
             f"Hello P{i}",
             f"Hi P{i}, this is your weekly update.",
             "bench@example.com",
-            [f"bare{i}@bench.invalid"],
+            [f"bare{i}@bench.example.com"],
         )
         email.attach_alternative(f"<p>Hi P{i}, this is your weekly update.</p>", "text/html")
         messages.append(email)

@@ -76,16 +76,19 @@ def _snapshot_for_trigger(request: HttpRequest, campaign_id: int):
     snap = executions.campaign_snapshot(campaign_id)
     if snap is None:
         raise Http404
-    # Unrestricted: the role decides, from the permissions already in memory.
-    # Restricted: the object's grants are read every time (the rare, slower path).
-    subject = (
-        Campaign.objects.get(pk=campaign_id)
-        if snap.restricted
-        else Campaign(pk=campaign_id, restricted=False)
-    )
-    if not can_see(request.user, subject):
+    # Unrestricted: the role decides, from the permissions already in memory
+    # (the INSERT re-checks that the campaign is still unrestricted). Restricted:
+    # the object's grants are read every time (the rare, slower path).
+    if snap.restricted:
+        subject = Campaign.objects.get(pk=campaign_id)
+        visible_to_user = can_see(request.user, subject)
+        may_trigger = visible_to_user and can(request.user, "campaign.edit", subject)
+    else:
+        visible_to_user = can(request.user, "campaign.view")
+        may_trigger = visible_to_user and can(request.user, "campaign.edit")
+    if not visible_to_user:
         raise Http404
-    if not can(request.user, "campaign.edit", subject):
+    if not may_trigger:
         raise ApiProblem(403, _("You may not trigger this campaign."))
     return snap
 

@@ -16,6 +16,17 @@ def _ensure_schedules(sender=None, **kwargs) -> None:
         logger.warning("Could not declare the engine's schedules", exc_info=True)
 
 
+def _start_dispatcher(sender=None, **kwargs) -> None:
+    """A starting cluster makes sure the trigger dispatcher runs, so the first
+    trigger does not wait for a dispatcher task to be enqueued and picked up."""
+    from campaigns.engine.dispatch import ensure_dispatcher
+
+    try:
+        ensure_dispatcher()
+    except Exception:  # the next trigger or the minute tick starts it instead
+        logger.warning("Could not start the trigger dispatcher", exc_info=True)
+
+
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = _("Campaigns")
@@ -30,3 +41,4 @@ class CampaignsConfig(AppConfig):
         # migrate, and again when a cluster starts (schedules deleted by hand come back).
         post_migrate.connect(_ensure_schedules, sender=self, dispatch_uid="engine-schedules")
         post_spawn.connect(_ensure_schedules, dispatch_uid="engine-schedules-spawn")
+        post_spawn.connect(_start_dispatcher, dispatch_uid="engine-dispatcher-spawn")

@@ -58,10 +58,12 @@ def _mount() -> None:
     from campaigns.api_executions import executions_router, reports_router
     from channels.api import channels_router, feedback_router
 
+    # The trigger endpoints first: URL resolution tries the patterns in order,
+    # and they are the API's hot path.
+    api.add_router("/executions", executions_router)
     api.add_router("/me", accounts_router)
     api.add_router("/campaigns", campaigns_router)
     api.add_router("/campaigns", reports_router)
-    api.add_router("/executions", executions_router)
     api.add_router("/approval-policies", policies_router)
     api.add_router("/audiences", audiences_router)
     api.add_router("/profiles", profiles_router)

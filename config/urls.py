@@ -8,6 +8,7 @@ from config.health import healthz
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="campaigns:list", permanent=False)),
     path("healthz", healthz, name="healthz"),
+    path("api/v1/", api.urls),  # early: the API's trigger endpoints are the hot path
     path("accounts/", include("accounts.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("campaigns/", include("campaigns.report_urls")),
@@ -16,7 +17,6 @@ urlpatterns = [
     path("channels/", include("channels.urls")),
     path("t/", include("channels.public_urls")),
     path("admin/", admin.site.urls),
-    path("api/v1/", api.urls),
     # ESP tracking webhooks (django-anymail), e.g. /anymail/sendgrid/tracking/.
     path("anymail/", include(("channels.esp_feedback", "anymail"))),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -28,8 +28,9 @@ DEFAULTS = {
     # Dispatcher tasks working at once across the installation; the first stays
     # resident (it polls), the others start under a backlog and leave when idle.
     "ENGINE_DISPATCHERS": 2,
-    # A dispatcher task works this long, then hands over to a fresh one.
-    "ENGINE_DISPATCH_BUDGET_SECONDS": 300,
+    # A dispatcher task works this long, then hands over to a fresh one (it
+    # also leaves within a second when its cluster is asked to stop).
+    "ENGINE_DISPATCH_BUDGET_SECONDS": 60,
     # Triggers claimed by a dispatcher that died are taken over after this long.
     "ENGINE_DISPATCH_LEASE_SECONDS": 15,
     # An idle dispatcher looks for triggers at least this often (milliseconds),

@@ -35,6 +35,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import select
 import socket
 import time
 import uuid
@@ -459,34 +460,83 @@ def start_dispatcher(*, force: bool = False) -> None:
     enqueue(TASK, task_name="dispatch")
 
 
+_resident_seen = [-1.0]  # when this process last saw the resident dispatcher
+
+
 def notify() -> None:
     """After a trigger committed: wake a dispatcher, start one if none runs.
 
     Best effort: a failure here delays the trigger by one poll, never loses it.
+    One Redis command per trigger; whether the resident dispatcher is alive is
+    looked at by each process at most once a second.
     """
     try:
         client = redis_client()
         if client is not None:
-            pipe = client.pipeline(transaction=False)
-            pipe.lpush(namespaced("dispatch:wake"), 1)
-            pipe.exists(_slot_key(0))
-            alive = pipe.execute()[1]
+            client.lpush(namespaced("dispatch:wake"), 1)
         else:
-            alive = resident_alive()
-        if not alive:
+            _poke_fifo()
+        moment = time.monotonic()
+        if moment - _resident_seen[0] < 1.0:
+            return
+        if resident_alive():
+            _resident_seen[0] = moment
+        else:
             start_dispatcher()
     except Exception:  # noqa: BLE001 — the dispatcher polls: nothing is lost
         logger.warning("Could not wake the trigger dispatcher", exc_info=True)
 
 
-def _wait(seconds: float) -> None:
-    client = redis_client()
-    if client is None:
-        time.sleep(seconds)
+def _fifo_path() -> Path:
+    return _slot_path(0).with_name("wake.fifo")
+
+
+def _poke_fifo() -> None:
+    """Embedded default: one byte into the dispatchers' FIFO, if one listens."""
+    try:
+        fd = os.open(_fifo_path(), os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:  # no FIFO yet, or no dispatcher reading it: it polls anyway
         return
-    key = namespaced("dispatch:wake")
-    if client.blpop([key], timeout=max(seconds, 0.01)):
-        client.delete(key)  # one wake-up is enough for every trigger before it
+    try:
+        os.write(fd, b"1")
+    except BlockingIOError:  # full: plenty of wake-ups are waiting already
+        pass
+    finally:
+        os.close(fd)
+
+
+_fifo_fd: dict[int, int] = {}
+
+
+def _fifo_reader() -> int:
+    pid = os.getpid()
+    if pid not in _fifo_fd:
+        path = _fifo_path()
+        try:
+            os.mkfifo(path, 0o600)
+        except FileExistsError:
+            pass
+        # Read-write, so the FIFO never reports end-of-file when no writer is open.
+        _fifo_fd.clear()
+        _fifo_fd[pid] = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+    return _fifo_fd[pid]
+
+
+def _wait(seconds: float) -> None:
+    """Sleep until woken by a trigger's commit, or ``seconds`` at most."""
+    client = redis_client()
+    if client is not None:
+        key = namespaced("dispatch:wake")
+        if client.blpop([key], timeout=max(seconds, 0.01)):
+            client.delete(key)  # one wake-up is enough for every trigger before it
+        return
+    fd = _fifo_reader()
+    ready, _w, _x = select.select([fd], [], [], seconds)
+    if ready:
+        try:
+            os.read(fd, 4096)
+        except BlockingIOError:
+            pass
 
 
 def run_dispatcher() -> None:
@@ -499,9 +549,13 @@ def run_dispatcher() -> None:
     poll = knob("ENGINE_DISPATCH_POLL_MS") / 1000
     full = knob("ENGINE_DISPATCH_BATCH")
     idle_since = time.monotonic()
-    next_takeover = 0.0
+    next_takeover = next_look = 0.0
     try:
         while time.monotonic() < budget:
+            if time.monotonic() >= next_look:
+                if _cluster_stopping():
+                    return  # the cluster waits for its tasks: leave at once
+                next_look = time.monotonic() + 1
             slot.renew()
             if time.monotonic() >= next_takeover:
                 _recover(token)
@@ -518,8 +572,26 @@ def run_dispatcher() -> None:
     finally:
         slot.release()
         connection.close_if_unusable_or_obsolete()
-    if slot.index == 0:
+    if slot.index == 0 and not _cluster_stopping():
         start_dispatcher(force=True)  # hand over to a fresh task
+
+
+def _cluster_stopping() -> bool:
+    """Is the cluster running this task shutting down? (Its sentinel, our parent
+    process, publishes its status; a stopping cluster waits for every task.)"""
+    from django_q.conf import Conf
+    from django_q.status import Stat
+
+    from campaigns.engine.runs import _broker
+
+    try:
+        parent = os.getppid()
+        for stat in Stat.get_all(broker=_broker()):
+            if stat.sentinel == parent:
+                return stat.status == Conf.STOPPING
+    except Exception:  # noqa: BLE001 — unknown: keep working, the budget ends it
+        logger.debug("Could not read the cluster's status", exc_info=True)
+    return False
 
 
 def _recover(token: str) -> None:
