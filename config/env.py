@@ -100,7 +100,7 @@ def parse_database_url(url: str, *, sqlite_default: Path) -> dict:
         config = dj_database_url.parse(
             url,
             conn_max_age=env_int("DB_CONN_MAX_AGE", 300, minimum=0),
-            conn_health_checks=True,
+            conn_health_checks=env_bool("DB_CONN_HEALTH_CHECKS", True),
         )
     except Exception as exc:  # dj-database-url raises several kinds for bad URLs
         raise ImproperlyConfigured(
@@ -127,6 +127,12 @@ def parse_database_url(url: str, *, sqlite_default: Path) -> dict:
             int(config.get("PORT") or 5432)
         except ValueError:
             raise ImproperlyConfigured(f"DATABASE_URL has a bad port: {_redact(url)!r}.") from None
+        # Prepared statements for the hot statements run with server-side
+        # parameters (the trigger's INSERT: planning it cost more than running
+        # it). Django turns them off by default for connection poolers; behind a
+        # transaction-pooling PgBouncer older than 1.21 set DB_PREPARE_THRESHOLD=0.
+        threshold = env_int("DB_PREPARE_THRESHOLD", 5, minimum=0)
+        config.setdefault("OPTIONS", {})["prepare_threshold"] = threshold or None
     return config
 
 

@@ -199,14 +199,33 @@ def _known_profiles(wanted: dict[str, set[str]]) -> dict[tuple[str, str], int]:
         clauses
     )
     found: dict[tuple[str, str], int] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for pk, *identities in cursor.fetchall():
-            fields = ("email", "phone", "profile_id", "push_token")
-            for field, value in zip(fields, identities, strict=True):
-                if value is not None:
-                    found[(field, value)] = pk
+    for pk, *identities in _hot_query(sql, params, fetch="all"):
+        fields = ("email", "phone", "profile_id", "push_token")
+        for field, value in zip(fields, identities, strict=True):
+            if value is not None:
+                found[(field, value)] = pk
     return found
+
+
+def _hot_query(sql: str, params: list, *, fetch: str):
+    """Run one statement of the trigger path; ``fetch`` "one" or "all".
+
+    PostgreSQL: on psycopg's own cursor, with server-side parameters and a
+    prepared statement, so the server plans each statement once per connection
+    instead of once per request (Django's cursor binds parameters client-side:
+    planning the guarded INSERT cost more than running it). Errors are Django's,
+    as through any other cursor.
+    """
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone() if fetch == "one" else cursor.fetchall()
+    import psycopg
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchone() if fetch == "one" else cursor.fetchall()
 
 
 # ----------------------------------------------------------------- accepting
@@ -293,9 +312,7 @@ def _accept(
             adapt(moment),
             key_id,
         ]
-        with connection.cursor() as cursor:
-            cursor.execute(_insert_sql(audience), params)
-            row = cursor.fetchone()
+        row = _hot_query(_insert_sql(audience), params, fetch="one")
         if row is not None:
             from campaigns.engine import dispatch
 
