@@ -78,23 +78,17 @@ def api_key_throttle(key: ApiKey) -> int | None:
 
     Returns None when the request may proceed, else the seconds until the
     current minute ends (the ``Retry-After``). A fixed window counted in Redis
-    (or a locked file on the embedded default, accounts/ratelimit.py), so every
-    web process shares one count and a request costs one round trip.
+    (or a locked file on the embedded default), shared by every web process;
+    each process leases 1 % of the limit at a time (accounts/ratelimit.py), so
+    most requests cost no round trip at all.
     """
-    limit = settings.API_RATE_LIMIT_PER_MINUTE
+    from accounts.ratelimit import allow
+
     now = time.time()
     window = int(now // 60)
-    count = _count_in_window(key.prefix, window)
-    if count <= limit:
+    if allow(f"apikey:{key.prefix}", window, settings.API_RATE_LIMIT_PER_MINUTE):
         return None
     return max(1, int((window + 1) * 60 - now) + 1)
-
-
-def _count_in_window(name: str, window: int) -> int:
-    """Add one to the window's counter and return it (atomic across processes)."""
-    from accounts.ratelimit import hit
-
-    return hit(f"apikey:{name}", window)
 
 
 def user_invite(*, user) -> str:

@@ -134,9 +134,10 @@ def pytest_sessionfinish(session, exitstatus) -> None:
 def _forget_process_memory():
     """Per-process memories of the trigger path (keys, campaign snapshots) must
     not carry one test's rows into the next (ids are reused after a flush)."""
-    from accounts import keycache
+    from accounts import keycache, ratelimit
     from campaigns.engine import executions
 
     keycache.forget()
+    ratelimit._leases.clear()
     executions.forget_snapshots()
     yield

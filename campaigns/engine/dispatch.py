@@ -461,22 +461,27 @@ def start_dispatcher(*, force: bool = False) -> None:
 
 
 _resident_seen = [-1.0]  # when this process last saw the resident dispatcher
+_last_push = [-1.0]
+# A push this recent from this process is still waiting in the list, or its
+# dispatcher is still in the pass that follows it: skip the round trip.
+PUSH_DEBOUNCE = 0.005
 
 
 def notify() -> None:
     """After a trigger committed: wake a dispatcher, start one if none runs.
 
     Best effort: a failure here delays the trigger by one poll, never loses it.
-    One Redis command per trigger; whether the resident dispatcher is alive is
+    At most one Redis command per trigger; whether the resident dispatcher is alive is
     looked at by each process at most once a second.
     """
     try:
-        client = redis_client()
-        if client is not None:
-            client.lpush(namespaced("dispatch:wake"), 1)
-        else:
-            _poke_fifo()
         moment = time.monotonic()
+        client = redis_client()
+        if client is None:
+            _poke_fifo()
+        elif moment - _last_push[0] > PUSH_DEBOUNCE:
+            client.lpush(namespaced("dispatch:wake"), 1)
+            _last_push[0] = moment
         if moment - _resident_seen[0] < 1.0:
             return
         if resident_alive():
