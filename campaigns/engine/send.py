@@ -26,7 +26,7 @@ from datetime import timedelta
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Case, F, IntegerField, Value, When
+from django.db.models import F
 
 from campaigns.engine import messaging, throttle
 from campaigns.engine.claim import claim, reclaim_expired
@@ -242,23 +242,14 @@ def record_many(
                 error=(result.reason or "")[:2000],
                 send_after=moment + timedelta(seconds=base * 2 ** max(attempts - 1, 0)),
             )
-    changed = {rid for rid, n in sent_per_run.items() if n} | {
-        rid for rid, n in failed_per_run.items() if n
-    }
-    if len(changed) == 1:
-        (rid,) = changed
-        Run.objects.filter(pk=rid).update(
-            sent=F("sent") + sent_per_run[rid], failed=F("failed") + failed_per_run[rid]
+    # One UPDATE per distinct (sent, failed) change, not one per run: a batch of
+    # triggers is a hundred runs that mostly moved by (1, 0).
+    by_change: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for rid in set(sent_per_run) | set(failed_per_run):
+        change = (sent_per_run[rid], failed_per_run[rid])
+        if change != (0, 0):
+            by_change[change].append(rid)
+    for (sent_n, failed_n), rids in by_change.items():
+        Run.objects.filter(pk__in=rids).update(
+            sent=F("sent") + sent_n, failed=F("failed") + failed_n
         )
-    elif changed:
-        Run.objects.filter(pk__in=changed).update(
-            sent=F("sent") + _per_run(sent_per_run), failed=F("failed") + _per_run(failed_per_run)
-        )
-
-
-def _per_run(values: dict[int, int]):
-    return Case(
-        *[When(pk=pk, then=Value(n)) for pk, n in values.items() if n],
-        default=Value(0),
-        output_field=IntegerField(),
-    )
