@@ -598,6 +598,14 @@ def _wait(seconds: float) -> None:
 
 def run_dispatcher() -> None:
     """The dispatcher task: loop over batches for a time budget (see above)."""
+    from django_q.conf import Conf
+
+    if Conf.SYNC:
+        # django-q2's sync mode runs a task inside the caller: one pass over
+        # what is queued now, never a resident loop that would hold the caller.
+        while dispatch_batch():
+            pass
+        return
     slot = acquire_slot()
     if slot is None:
         return
