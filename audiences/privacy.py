@@ -28,6 +28,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
+from audiences import hooks
 from audiences.channel_facts import IDENTITY_FIELD
 from audiences.models import (
     Audience,
@@ -109,40 +110,23 @@ def profile_erase(*, profile: Profile, namespace: str, actor=None, via: str = "a
 
     Returns False when the profile was already gone (erasing twice changes nothing).
     """
-    from campaigns.models import Delivery
-    from channels.models import DeliveryEvent
-
     with transaction.atomic():
         profile = Profile.objects.select_for_update().filter(pk=profile.pk).first()
         if profile is None:
             return False
-        deliveries = Delivery.objects.filter(profile=profile)
         addresses = {
             (channel, getattr(profile, field))
             for channel, field in CHANNEL_IDENTITY.items()
             if getattr(profile, field)
         }
-        addresses |= {
-            (channel, address)
-            for channel, address in deliveries.exclude(address="")
-            .values_list("run__campaign__channel", "address")
-            .distinct()
-        }
-        # Not yet sent: nobody is left to send it to. Counters do not move
-        # (targeted counts every row; sent and failed never counted these).
-        deliveries.filter(status=Delivery.Status.PENDING).update(
-            status=Delivery.Status.CANCELLED, reason="erased", lease_expires_at=None
-        )
-        events = DeliveryEvent.objects.filter(delivery__in=deliveries.values("pk"))
-        events.update(address="", detail="")
+        # Deliveries (campaigns) are anonymised and name the addresses they used.
+        for known in hooks.profile_erasing(profile=profile):
+            addresses |= known
         for channel, address in addresses:
-            DeliveryEvent.objects.filter(channel=channel, address=address).update(
-                address="", detail=""
-            )
+            hooks.address_erasing(channel=channel, address=address)
             Suppression.objects.filter(channel=channel, address=address).update(
                 address=None, address_hash=suppression_hash(channel, address)
             )
-        deliveries.update(profile=None, address="", context=None, error="")
         upload_ids = list(
             AudienceMember.objects.filter(profile=profile).values_list("audience_id", flat=True)
         )
@@ -171,12 +155,10 @@ def profile_export_log(*, namespace: str, actor=None, via: str = "api") -> None:
 def profile_export(profile: Profile) -> Iterator[str]:
     """Everything held about ``profile`` as one JSON document, in pieces.
 
-    Deliveries are read with a server-side cursor in chunks, so a person with
-    100,000 deliveries costs no more memory than one with ten.
+    Rows are read with a server-side cursor in chunks (the deliveries too, in
+    the section campaigns registers), so a person with 100,000 deliveries
+    costs no more memory than one with ten.
     """
-    from campaigns.engine.report import EVENTS
-    from campaigns.models import Delivery
-
     yield '{"profile": ' + _dump(_profile_dict(profile))
     yield ', "consentChanges": ['
     changes = ConsentChange.objects.filter(profile=profile).order_by("changed_at", "pk")
@@ -190,21 +172,13 @@ def profile_export(profile: Profile) -> Iterator[str]:
             }
         )
     yield '], "audiences": ' + _dump(_audiences(profile))
-    yield ', "deliveries": ['
-    fields = ["pk", "run__campaign__name", "run__campaign__channel", "status", "sent_at"]
-    fields += list(EVENTS.values())
-    rows = Delivery.objects.filter(profile=profile).order_by("pk").values(*fields)
-    for i, row in enumerate(rows.iterator(chunk_size=_EXPORT_CHUNK)):
-        yield ("," if i else "") + _dump(
-            {
-                "campaign": row["run__campaign__name"],
-                "channel": row["run__campaign__channel"],
-                "status": row["status"],
-                "sentAt": _iso(row["sent_at"]),
-                "events": {name: _iso(row[field]) for name, field in EVENTS.items() if row[field]},
-            }
-        )
-    yield '], "suppressions": ' + _dump(_suppressions(profile)) + "}\n"
+    # Sections of the apps above (campaigns: the person's deliveries).
+    for key, items in hooks.profile_export_sections(profile=profile):
+        yield ", " + _dump(key) + ": ["
+        for i, item in enumerate(items):
+            yield ("," if i else "") + _dump(item)
+        yield "]"
+    yield ', "suppressions": ' + _dump(_suppressions(profile)) + "}\n"
 
 
 def _profile_dict(profile: Profile) -> dict:

@@ -22,6 +22,7 @@ from django.db.models import ProtectedError, Q
 from django.utils.translation import gettext as _
 from email_validator import EmailNotValidError, validate_email
 
+from audiences import hooks
 from audiences.channel_facts import CONSENT_FIELD, IDENTITY_FIELD
 from audiences.models import Audience, ConsentChange, Profile, Suppression
 from config.problems import DomainError
@@ -352,32 +353,24 @@ def audience_grant_creator(*, audience: Audience, actor) -> None:
         assign_perm(perm, actor, audience)
 
 
-# In these statuses a campaign's audience decides (or is about to decide, on
-# approval) who receives it.
-COMMITTED_STATUSES = ("in_review", "activating", "scheduled", "live")
-
-
 def check_rule_change_allowed(*, audience: Audience, actor) -> None:
     """Changing the rule of an audience used by committed campaigns changes who
     receives them: it needs the permission to change those campaigns' live
     content (``campaign.activate``) on every one of them, else ``AudienceInUse``.
 
-    Campaigns the actor may not see are counted, never named.
+    Campaigns the actor may not see are counted, never named. The campaigns
+    are found by the handler campaigns registers (``audiences/hooks.py``).
     """
     from django.utils.translation import ngettext
 
-    from accounts.permissions import can, can_see
-    from campaigns.models import Campaign
-
-    using = Campaign.objects.filter(status__in=COMMITTED_STATUSES).filter(
-        Q(live_version__audience=audience) | Q(status="in_review", draft_version__audience=audience)
-    )
-    blocked = [c for c in using.order_by("name", "pk") if not can(actor, "campaign.activate", c)]
+    blocked = [
+        b for found in hooks.rule_change_blockers(audience=audience, actor=actor) for b in found
+    ]
     if not blocked:
         return
-    named = [c for c in blocked if can_see(actor, c)]
+    named = [b.obj for b in blocked if b.visible]
     hidden = len(blocked) - len(named)
-    names = ", ".join(f"“{c.name}”" for c in named)
+    names = ", ".join(f"“{b.name}”" for b in blocked if b.visible)
     if hidden:
         others = ngettext("%(n)d other campaign", "%(n)d other campaigns", hidden) % {"n": hidden}
         names = f"{names}, {others}" if names else others

@@ -134,11 +134,18 @@ class CampaignAction:
         return func(campaign=campaign, actor=actor)
 
 
+# What the actions on a draft share (also offered on a running campaign's open
+# draft version), and what the decisions on a pending approval request share.
+ON_DRAFT = {"sources": frozenset({S.DRAFT}), "offered": draft_or_draft_version}
+ON_REQUEST = {"sources": frozenset({S.IN_REVIEW}), "offered": pending_request}
+# Actions that open a draft to edit (the new version, or the copy): no comment.
+OPENS_EDITOR = {"takes_comment": False, "then": "edit"}
+
 _ENTRIES = [
     # The user actions, in the order the pages offer them.
     CampaignAction(
         "activate",
-        sources=frozenset({S.DRAFT}),
+        **ON_DRAFT,
         target=S.ACTIVATING,
         permission="campaigns.publish_campaign",
         service="campaign_activate",
@@ -148,11 +155,10 @@ _ENTRIES = [
         label_for_version=_("Activate draft version"),
         done_for_version=_("The draft version has replaced the live one."),
         http_status=202,
-        offered=draft_or_draft_version,
     ),
     CampaignAction(
         "request_approval",
-        sources=frozenset({S.DRAFT}),
+        **ON_DRAFT,
         target=S.IN_REVIEW,
         permission="campaigns.request_approval_campaign",
         service="campaign_request_approval",
@@ -160,11 +166,10 @@ _ENTRIES = [
         logged=_("Requested approval"),
         done=_("Approval requested."),
         label_for_version=_("Request approval of the draft version"),
-        offered=draft_or_draft_version,
     ),
     CampaignAction(
         "approve",
-        sources=frozenset({S.IN_REVIEW}),
+        **ON_REQUEST,
         target=S.ACTIVATING,
         permission="campaigns.approve_campaign",
         service="campaign_approve",
@@ -174,11 +179,10 @@ _ENTRIES = [
         done_for_version=_("The draft version has replaced the live one."),
         http_status=202,
         who=by_approver,
-        offered=pending_request,
     ),
     CampaignAction(
         "request_changes",
-        sources=frozenset({S.IN_REVIEW}),
+        **ON_REQUEST,
         target=S.DRAFT,
         permission="campaigns.approve_campaign",
         service="campaign_request_changes",
@@ -186,11 +190,10 @@ _ENTRIES = [
         logged=_("Requested changes"),
         done=_("Changes requested: the campaign is a draft again."),
         who=by_approver,
-        offered=pending_request,
     ),
     CampaignAction(
         "cancel_approval",
-        sources=frozenset({S.IN_REVIEW}),
+        **ON_REQUEST,
         target=S.DRAFT,
         permission="campaigns.request_approval_campaign",
         service="campaign_cancel_approval",
@@ -198,7 +201,6 @@ _ENTRIES = [
         logged=_("Cancelled the approval request"),
         done=_("Approval request cancelled."),
         who=by_requester_or_approver,
-        offered=pending_request,
     ),
     CampaignAction(
         # "modify" on a one-shot campaign duplicates it instead (SPEC §3).
@@ -209,8 +211,7 @@ _ENTRIES = [
         label=_("Modify"),
         logged=_("Opened a draft version"),
         done=_("A draft version is open beside the live one."),
-        takes_comment=False,
-        then="edit",
+        **OPENS_EDITOR,
         offered=running_without_draft_version,
     ),
     CampaignAction(
@@ -221,8 +222,7 @@ _ENTRIES = [
         label=_("Duplicate"),
         logged=_("Duplicated"),
         done=_("A copy was created as a draft."),
-        takes_comment=False,
-        then="edit",
+        **OPENS_EDITOR,
     ),
     CampaignAction(
         "stop",

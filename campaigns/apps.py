@@ -35,7 +35,14 @@ class CampaignsConfig(AppConfig):
         from django_q.signals import post_spawn
 
         # The campaign actions add their permissions to accounts' vocabulary.
-        from campaigns import actions  # noqa: F401
+        from campaigns import (
+            actions,  # noqa: F401
+            hooks,
+        )
+
+        # Tracking, provider feedback, rule changes and privacy requests in the
+        # apps below reach deliveries and campaigns through these hooks.
+        hooks.register()
 
         # Periodic engine work is declared in one idempotent place: after every
         # migrate, and again when a cluster starts (schedules deleted by hand come back).

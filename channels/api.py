@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from datetime import datetime
 from typing import Literal
@@ -17,7 +16,7 @@ from pydantic import Field
 from pydantic import ValidationError as PydanticError
 
 from accounts.permissions import can, can_see, visible
-from channels import services
+from channels import deliveries, services
 from channels.models import ChannelConfiguration
 from config import problems
 from config.problems import ApiProblem, validation_errors
@@ -316,8 +315,6 @@ Volley does not know or an `eventId` already received (never 404, so the endpoin
 tells nothing about which messages exist). Each delivery keeps the first time of
 each event."""
 
-_DELIVERY_KEY = re.compile(r"^delivery-(\d{1,18})$")
-
 
 def _check_signature(request: HttpRequest) -> None:
     from channels.transports import SIGNATURE_HEADER, signature_valid
@@ -331,21 +328,12 @@ def _check_signature(request: HttpRequest) -> None:
 
 
 def _find_delivery(message_id: str | None):
-    from campaigns.models import Delivery
     from channels.transports import parse_message_id
 
     if not message_id:
         return None
     value = message_id.strip()
-    key = parse_message_id(value) if "@" in value else value
-    match = _DELIVERY_KEY.match(key or "")
-    if match is None:
-        return None
-    return (
-        Delivery.objects.select_related("run__campaign", "profile")
-        .filter(pk=int(match.group(1)))
-        .first()
-    )
+    return deliveries.from_key(parse_message_id(value) if "@" in value else value)
 
 
 @feedback_router.post(
@@ -416,7 +404,7 @@ def _apply_feedback(event: FeedbackIn) -> str:
     if delivery is None and event.event != "sms_stop":
         return "ignored"
     if delivery is not None:
-        channel = delivery.run.campaign.channel
+        channel = deliveries.channel(delivery)
         address = delivery.address or (event.recipient or "")
     else:
         channel = "sms"

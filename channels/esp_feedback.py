@@ -13,33 +13,20 @@ from __future__ import annotations
 
 import inspect
 import logging
-import re
 
 from anymail.signals import EventType, RejectReason, tracking
 from django.dispatch import receiver
 from django.http import Http404
 from django.urls import path
 
-from channels import services
+from channels import deliveries, services
 from channels.transports import METADATA_KEY
 
 logger = logging.getLogger(__name__)
 
-_DELIVERY_KEY = re.compile(r"^delivery-(\d{1,18})$")
-
 
 def _delivery(event):
-    from campaigns.models import Delivery
-
-    key = str((event.metadata or {}).get(METADATA_KEY, ""))
-    match = _DELIVERY_KEY.match(key)
-    if match is None:
-        return None
-    return (
-        Delivery.objects.select_related("run__campaign", "profile")
-        .filter(pk=int(match.group(1)))
-        .first()
-    )
+    return deliveries.from_key(str((event.metadata or {}).get(METADATA_KEY, "")))
 
 
 def _soft(event) -> bool:
@@ -78,7 +65,7 @@ def apply_event(event, esp_name: str = "") -> str:
     if delivery is None:
         logger.info("ignored %s %s event for an unknown message", esp_name, event.event_type)
         return "ignored"
-    channel = delivery.run.campaign.channel
+    channel = deliveries.channel(delivery)
     address = delivery.address or (event.recipient or "")
     if event.recipient and address and event.recipient.strip().lower() != address.lower():
         # The same message also went to the configuration's BCC address: its

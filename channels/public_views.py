@@ -16,22 +16,18 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from campaigns.models import Delivery
-from channels import services
+from audiences.models import Channel
+from channels import deliveries, services
 from channels.tracking import read_token
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
 
-def _delivery(kind: str, token: str) -> tuple[Delivery, str]:
+def _delivery(kind: str, token: str) -> tuple[object, str]:
     parsed = read_token(kind, token)
     if parsed is None:
         raise Http404
-    delivery = (
-        Delivery.objects.select_related("run__campaign", "profile")
-        .filter(pk=parsed.delivery_id)
-        .first()
-    )
+    delivery = deliveries.get(parsed.delivery_id)
     if delivery is None:
         raise Http404
     return delivery, parsed.url
@@ -84,7 +80,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         saved = True
     # Never change anything on GET: link scanners and previews follow links.
     channels = services.preference_channels(delivery.profile)
-    code = delivery.run.campaign.channel
+    code = deliveries.channel(delivery)
     done = delivery.unsubscribed_at is not None and not any(
         consent for c, _l, consent in channels if c == code
     )
@@ -92,7 +88,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         request,
         "channels/public/unsubscribe.html",
         {
-            "channel": delivery.run.campaign.get_channel_display(),
+            "channel": Channel(code).label,
             "channels": channels,
             "done": done,
             "erased": delivery.profile is None,

@@ -14,6 +14,7 @@ from django.utils import timezone
 from audiences import services as audience_services
 from audiences.channel_facts import CONSENT_FIELD, IDENTITY_FIELD
 from audiences.models import Channel, Profile, Suppression
+from channels import deliveries
 from channels.models import ChannelConfiguration, DeliveryEvent, FeedbackReceipt
 
 # Soft bounces to one address before it is suppressed (SPEC §6 "repeated failures").
@@ -68,18 +69,11 @@ def suppression_add(*, channel: str, address: str, reason: str) -> Suppression |
 
 
 def _delivery_channel(delivery) -> str:
-    return delivery.run.campaign.channel
+    return deliveries.channel(delivery)
 
 
 def _first(delivery, field: str, when) -> bool:
-    from campaigns.models import Delivery
-
-    changed = Delivery.objects.filter(pk=delivery.pk, **{f"{field}__isnull": True}).update(
-        **{field: when}
-    )
-    if changed:
-        setattr(delivery, field, when)
-    return bool(changed)
+    return deliveries.set_first(delivery, field, when)
 
 
 def _log(delivery, kind: str, *, channel: str, address: str = "", detail: str = "") -> None:

@@ -141,3 +141,11 @@ def _forget_process_memory():
     ratelimit._leases.clear()
     executions.forget_snapshots()
     yield
+
+
+@pytest.fixture
+def no_worker(monkeypatch):
+    """Activations and reschedules are not handed to the engine: the test looks
+    at what the request itself did."""
+    monkeypatch.setattr("campaigns.engine.enqueue_activation", lambda pk: None)
+    monkeypatch.setattr("campaigns.engine.enqueue_reschedule", lambda pk: None)

@@ -14,6 +14,8 @@ from tests.campaigns.lifecycle_helpers import (
     sms_config,
 )
 
+pytestmark = pytest.mark.usefixtures("no_worker")
+
 S = CampaignStatus
 CAMPAIGN_KEYS = {
     "id",
@@ -33,12 +35,6 @@ CAMPAIGN_KEYS = {
     "createdAt",
     "updatedAt",
 }
-
-
-@pytest.fixture(autouse=True)
-def no_worker(monkeypatch):
-    monkeypatch.setattr("campaigns.engine.enqueue_activation", lambda pk: None)
-    monkeypatch.setattr("campaigns.engine.enqueue_reschedule", lambda pk: None)
 
 
 def _body(config, aud=None, **over):

@@ -7,13 +7,7 @@ import pytest
 from campaigns.models import Campaign
 from tests.campaigns.lifecycle_helpers import email_config
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_worker(monkeypatch):
-    monkeypatch.setattr("campaigns.engine.enqueue_activation", lambda pk: None)
-    monkeypatch.setattr("campaigns.engine.enqueue_reschedule", lambda pk: None)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_worker")]
 
 
 def test_an_offset_past_any_list_is_a_400_naming_it(api_for, manager):

@@ -12,13 +12,9 @@ from campaigns import services
 from campaigns.models import ApprovalPolicy, ApprovalRequest, CampaignStatus
 from tests.campaigns.lifecycle_helpers import force_status, ready_email
 
+pytestmark = pytest.mark.usefixtures("no_worker")
+
 S = CampaignStatus
-
-
-@pytest.fixture(autouse=True)
-def no_worker(monkeypatch):
-    monkeypatch.setattr("campaigns.engine.enqueue_activation", lambda pk: None)
-    monkeypatch.setattr("campaigns.engine.enqueue_reschedule", lambda pk: None)
 
 
 @pytest.fixture

@@ -19,8 +19,7 @@ pytestmark = [
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_concurrent_activations_one_wins(make_user, monkeypatch):
-    monkeypatch.setattr("campaigns.engine.enqueue_activation", lambda pk: None)
+def test_two_concurrent_activations_one_wins(make_user, no_worker):
     boss = make_user("boss", superuser=True)
     campaign = ready_email(boss)
     barrier = threading.Barrier(2)

@@ -123,8 +123,7 @@ def test_refused_activation_names_the_current_status(manager):
         services.campaign_activate(campaign=campaign, actor=manager)
 
 
-def test_stale_copy_cannot_activate_twice(manager, monkeypatch):
-    monkeypatch.setattr("campaigns.engine.enqueue_activation", lambda pk: None)
+def test_stale_copy_cannot_activate_twice(manager, no_worker):
     campaign = ready_email(manager)
     stale = Campaign.objects.get(pk=campaign.pk)
     services.campaign_activate(campaign=campaign, actor=manager)
@@ -164,10 +163,9 @@ def test_review_errors_block_activation(manager):
     assert campaign.status == S.DRAFT
 
 
-def test_self_approval_is_blocked_by_policy(make_user, monkeypatch):
+def test_self_approval_is_blocked_by_policy(make_user, no_worker):
     from campaigns.models import ApprovalPolicy
 
-    monkeypatch.setattr("campaigns.engine.enqueue_activation", lambda pk: None)
     boss = make_user("boss", superuser=True)
     ApprovalPolicy.objects.create(name="All", block_self_approval=True)
     campaign = ready_email(boss)

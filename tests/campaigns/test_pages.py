@@ -13,13 +13,9 @@ from tests.campaigns.lifecycle_helpers import (
     ready_email,
 )
 
+pytestmark = pytest.mark.usefixtures("no_worker")
+
 S = CampaignStatus
-
-
-@pytest.fixture(autouse=True)
-def no_worker(monkeypatch):
-    monkeypatch.setattr("campaigns.engine.enqueue_activation", lambda pk: None)
-    monkeypatch.setattr("campaigns.engine.enqueue_reschedule", lambda pk: None)
 
 
 def _edit_data(config, aud, **over):

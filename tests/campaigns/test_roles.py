@@ -9,6 +9,8 @@ from campaigns.actions import USER_ACTIONS
 from campaigns.models import ApprovalRequest, Campaign, CampaignStatus
 from tests.campaigns.lifecycle_helpers import force_status, ready_email
 
+pytestmark = pytest.mark.usefixtures("no_worker")
+
 S = CampaignStatus
 # Every user action of the registry, each set up in a status it starts from.
 SETUP = {
@@ -39,12 +41,6 @@ def test_the_registry_offers_the_ten_actions_of_the_spec():
         "archive",
         "delete",
     }
-
-
-@pytest.fixture(autouse=True)
-def no_worker(monkeypatch):
-    monkeypatch.setattr("campaigns.engine.enqueue_activation", lambda pk: None)
-    monkeypatch.setattr("campaigns.engine.enqueue_reschedule", lambda pk: None)
 
 
 def _campaign(action: str, make_user) -> Campaign:

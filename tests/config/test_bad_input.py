@@ -14,16 +14,10 @@ from campaigns.models import Campaign
 from tests.campaigns.conftest import email_config, make_campaign
 from tests.campaigns.lifecycle_helpers import push_config
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_worker")]
 
 PROBLEM = "application/problem+json"
 NAN = float("nan")
-
-
-@pytest.fixture(autouse=True)
-def no_worker(monkeypatch):
-    monkeypatch.setattr("campaigns.engine.enqueue_activation", lambda pk: None)
-    monkeypatch.setattr("campaigns.engine.enqueue_reschedule", lambda pk: None)
 
 
 def _is_problem(response, status: int = 400) -> dict:

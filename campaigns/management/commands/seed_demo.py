@@ -1,7 +1,9 @@
 """`manage.py seed_demo`: demo users, profiles, audiences, channels and campaigns.
 
 Idempotent: a second run finds everything in place and changes nothing. Each
-app seeds its own part (``<app>/demo.py``), in dependency order.
+app seeds its own part (``<app>/demo.py``), in dependency order. The command
+lives in campaigns, the top of accounts ← audiences ← channels ← campaigns,
+because it composes every app below it.
 """
 
 from __future__ import annotations

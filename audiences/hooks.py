@@ -1,0 +1,52 @@
+"""Hooks through which the apps above audiences (channels, campaigns) take part
+in what audiences does, without audiences importing them.
+
+Dependencies point one way (accounts ← audiences ← channels ← campaigns). Each
+app registers its handlers in its ``AppConfig.ready``: campaigns in
+``campaigns/hooks.py``, channels in ``channels/apps.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+
+class Blocker(NamedTuple):
+    """Something using an audience that an actor may not change by changing it."""
+
+    obj: Any
+    name: str
+    visible: bool  # False: the actor may not see it, so it is counted, never named
+
+
+class Hook:
+    """An ordered list of handlers called with keyword arguments."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._handlers: list[Callable[..., Any]] = []
+
+    def register(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        if handler not in self._handlers:
+            self._handlers.append(handler)
+        return handler
+
+    def __call__(self, **kwargs) -> list[Any]:
+        return [handler(**kwargs) for handler in self._handlers]
+
+
+# handler(audience=, actor=) -> list[Blocker]: what a change of the audience's
+# rule would alter that the actor may not change.
+rule_change_blockers = Hook("rule_change_blockers")
+
+# handler(profile=) -> set of (channel, address): anonymise what the app holds
+# about the person (inside the erasure's transaction) and return the addresses
+# it knew them by.
+profile_erasing = Hook("profile_erasing")
+
+# handler(channel=, address=): forget an erased person's address.
+address_erasing = Hook("address_erasing")
+
+# handler(profile=) -> (key, iterable of dicts): a section of the person's export.
+profile_export_sections = Hook("profile_export_sections")

@@ -1,0 +1,63 @@
+"""The deliveries that tracking and provider feedback are about, reached without
+knowing the app that stores them.
+
+Dependencies point one way (accounts ← audiences ← channels ← campaigns):
+channels verifies tokens and signatures and parses provider events; what a
+delivery is and how its first-event times are written belong to campaigns,
+which registers its store here in ``CampaignsConfig.ready``
+(``campaigns/hooks.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Protocol
+
+from django.core.exceptions import ImproperlyConfigured
+
+# The key a message carries back (Message-ID local part, ESP metadata): "delivery-<id>".
+DELIVERY_KEY = re.compile(r"^delivery-(\d{1,18})$")
+
+
+class DeliveryStore(Protocol):
+    def get(self, pk: int) -> Any | None:
+        """The delivery (with its profile), or None when it does not exist."""
+
+    def channel(self, delivery: Any) -> str:
+        """The channel the delivery was sent on."""
+
+    def set_first(self, delivery: Any, field: str, when: datetime) -> bool:
+        """Set a first-event time (``opened_at`` …) unless already set; True if it was."""
+
+
+_store: DeliveryStore | None = None
+
+
+def register(store: DeliveryStore) -> None:
+    global _store
+    _store = store
+
+
+def _registered() -> DeliveryStore:
+    if _store is None:
+        raise ImproperlyConfigured("No delivery store is registered (is campaigns installed?).")
+    return _store
+
+
+def get(pk: int):
+    return _registered().get(pk)
+
+
+def from_key(key: str | None):
+    """The delivery named by ``delivery-<id>``, or None (unknown or malformed key)."""
+    match = DELIVERY_KEY.match(key or "")
+    return get(int(match.group(1))) if match else None
+
+
+def channel(delivery) -> str:
+    return _registered().channel(delivery)
+
+
+def set_first(delivery, field: str, when: datetime) -> bool:
+    return _registered().set_first(delivery, field, when)
