@@ -22,6 +22,7 @@ from audiences.models import Profile
 from campaigns.engine import dispatch, runs
 from campaigns.engine.claim import reclaim_expired
 from campaigns.engine.schedule import activate_campaign
+from campaigns.engine.send import claim_batch
 from campaigns.engine.stop import cancel_campaign_work
 from campaigns.models import Campaign, Delivery, Run
 from campaigns.transitions import transition
@@ -206,7 +207,7 @@ def test_deliveries_a_dead_dispatcher_held_are_sent_again_and_counted(
     token = "dead-dispatcher"
     run_ids = dispatch.claim_triggers(token, 10)
     opened = dispatch.prepare_unitary(dispatch._load(run_ids, token), token)
-    assert dispatch.claim_deliveries([r.pk for r in opened], token, 10)  # then it died
+    assert claim_batch({r.pk: r for r in opened}, token, 10).run_of  # then it died
     with time_machine.travel(timezone.now() + timedelta(seconds=31)):
         assert reclaim_expired(kinds=["api_unitary"]) == 1
         dispatch.send_runs(opened, "the-next-one")
