@@ -462,7 +462,7 @@ def _swap_in_draft_version(campaign: Campaign, actor, comment: str, action: str)
     locked.save(update_fields=["live_version", "draft_version", "updated_at"])
     _event(locked, action, actor, comment)
     campaign_id = locked.pk
-    transaction.on_commit(lambda: engine.enqueue_reschedule(campaign_id))
+    engine.enqueue_reschedule(campaign_id)
 
 
 def campaign_activate(*, campaign: Campaign, actor, comment: str = "") -> Campaign:
@@ -477,7 +477,7 @@ def campaign_activate(*, campaign: Campaign, actor, comment: str = "") -> Campai
             if not transition(campaign, "activate", actor=actor, comment=comment, extra=extra):
                 raise _refuse_status(campaign, "activate")
             campaign_id = campaign.pk
-            transaction.on_commit(lambda: engine.enqueue_activation(campaign_id))
+            engine.enqueue_activation(campaign_id)
     elif campaign.status in RUNNING and campaign.draft_version_id:
         _require_clean_review(campaign, campaign.draft_version)
         if applicable_policy(campaign) is not None:
@@ -550,7 +550,7 @@ def campaign_approve(*, campaign: Campaign, actor, comment: str = "") -> Campaig
             if not transition(campaign, "approve", actor=actor, comment=comment, extra=extra):
                 raise _refuse_status(campaign, "approve")
             campaign_id = campaign.pk
-            transaction.on_commit(lambda: engine.enqueue_activation(campaign_id))
+            engine.enqueue_activation(campaign_id)
         else:
             _swap_in_draft_version(campaign, actor, comment, "version_approved")
     _notify_requester(request, actor, _("approved"), comment)
