@@ -36,6 +36,13 @@ class CampaignsConfig(AppConfig):
 
         # The campaign actions add their permissions to accounts' vocabulary.
         from campaigns import actions  # noqa: F401
+        from campaigns.engine.executions import CampaignGone, KeyRevoked, TriggerNotAllowed
+        from config import problems
+
+        # The engine's reasons for refusing a trigger, and the API's answer to each.
+        problems.register(TriggerNotAllowed, status=409)
+        problems.register(CampaignGone, status=404)
+        problems.register(KeyRevoked, status=401)
 
         # Periodic engine work is declared in one idempotent place: after every
         # migrate, and again when a cluster starts (schedules deleted by hand come back).

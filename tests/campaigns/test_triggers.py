@@ -7,6 +7,7 @@ needed to accept; a dead dispatcher's triggers are taken over.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import threading
 from datetime import timedelta
@@ -298,3 +299,17 @@ def test_replay_without_a_key_is_401(known, api_for, manager, queued):
     campaign = api_campaign()
     api_for(manager).post("/executions/unitary", body(campaign))
     assert ApiClient(None).post("/executions/unitary", body(campaign)).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("refusal", "status"),
+    [("TriggerNotAllowed", 409), ("CampaignGone", 404), ("KeyRevoked", 401)],
+)
+def test_each_reason_the_engine_refuses_a_trigger_for_has_its_answer(rf, refusal, status):
+    # The engine names a reason; config/problems.py (registered by the app) answers it.
+    from campaigns.engine import executions
+    from config.problems import _on_registered
+
+    response = _on_registered(rf.post("/"), getattr(executions, refusal)("why"))
+    assert response.status_code == status
+    assert json.loads(response.content)["detail"] == "why"
