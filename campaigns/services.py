@@ -30,12 +30,12 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.services import access_keep
 from audiences.channel_facts import CONTENT_FIELDS, IDENTITY_FIELD
 from campaigns import engine
+from campaigns.engine import clock
 from campaigns.models import (
     ApprovalPolicy,
     ApprovalRequest,
@@ -524,7 +524,7 @@ def _decide(campaign: Campaign, actor, new_status: str, comment: str, action: st
     if request is None:
         raise _refuse_status(campaign, action)
     changed = ApprovalRequest.objects.filter(pk=request.pk, status="pending").update(
-        status=new_status, decided_by=actor, decided_at=timezone.now(), comment=comment
+        status=new_status, decided_by=actor, decided_at=clock.now(), comment=comment
     )
     if changed != 1:
         raise _refuse_status(campaign, action)
@@ -607,7 +607,7 @@ def _cancel_pending_requests(campaign: Campaign, actor, comment: str) -> None:
     ApprovalRequest.objects.filter(campaign=campaign, status="pending").update(
         status=ApprovalRequest.Status.CANCELLED,
         decided_by=actor,
-        decided_at=timezone.now(),
+        decided_at=clock.now(),
         comment=comment,
     )
 

@@ -9,10 +9,10 @@ activations cannot both succeed, and it records a ``CampaignEvent``.
 from __future__ import annotations
 
 from django.db import transaction
-from django.utils import timezone
 
 from campaigns import barrier
 from campaigns.actions import ACTIONS
+from campaigns.engine import clock
 from campaigns.models import Campaign, CampaignEvent
 
 # action → (allowed source statuses, target status), read from the registry.
@@ -44,7 +44,7 @@ def transition(
     from_status = campaign.status
     if from_status not in sources:
         return False
-    fields = {"status": to_status, "updated_at": timezone.now(), **(extra or {})}
+    fields = {"status": to_status, "updated_at": clock.now(), **(extra or {})}
     with transaction.atomic():
         # Leaving a sendable status: no new send permit from here on, and the
         # permits already given are waited for once this commits (barrier.py).

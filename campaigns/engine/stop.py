@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from django.utils import timezone
-
+from campaigns.engine import clock
 from campaigns.models import Delivery, Run
 
 
@@ -23,4 +22,4 @@ def cancel_campaign_work(campaign) -> None:
     Run.objects.filter(
         campaign=campaign,
         status__in=[Run.Status.QUEUED, Run.Status.MATERIALIZING, Run.Status.SENDING],
-    ).update(status=Run.Status.CANCELLED, finished_at=timezone.now())
+    ).update(status=Run.Status.CANCELLED, finished_at=clock.now())
