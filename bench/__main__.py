@@ -1,4 +1,4 @@
-"""`make bench` → `python -m bench [all|fanout|send|trigger|api|ui|import] [options]` (SPEC §10).
+"""`make bench` → `python -m bench [all|fanout|send|trigger|api|ui|import|lock] [options]` (SPEC §10).
 
 Defaults are the full sizes of SPEC §10; ``--quick`` runs every benchmark at a
 small size (a few minutes in all), and each size can be set on its own:
@@ -14,6 +14,9 @@ api: unitary executions under 32 concurrent clients (gunicorn + wrk), against a
 trivial Django JSON view on the same server.
 ui: /campaigns/ at 10, 1,000 and 10,000 campaigns — SQL queries and p95 time.
 import: a 1,000,000-row CSV imported twice (first import, unchanged re-import).
+lock: on the SQLite default (its own temporary database, no PostgreSQL needed),
+PATCH /api/v1/campaigns/{id} latency while a real qcluster sends 1,000 emails to
+an SMTP sink taking 50 ms per message (issue 11: p95 < 300 ms).
 
 Each benchmark prints one JSON line with absolute figures, its ratio against
 the baseline measured in the same run where SPEC §10 defines one, and the load
@@ -30,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-WHICH = ["all", "fanout", "send", "trigger", "api", "ui", "import"]
+WHICH = ["all", "fanout", "send", "trigger", "api", "ui", "import", "lock"]
 QUICK = {
     "profiles": 100_000,
     "messages": 10_000,
@@ -39,6 +42,7 @@ QUICK = {
     "campaigns": 1_000,
     "ui_requests": 50,
     "rows": 50_000,
+    "lock_messages": 200,
 }
 
 
@@ -58,6 +62,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--campaigns", type=int, help="UI: campaigns at the largest size (10,000)")
     parser.add_argument("--ui-requests", type=int, help="UI: requests timed per page (200)")
     parser.add_argument("--rows", type=int, help="CSV import rows (1,000,000)")
+    parser.add_argument("--lock-messages", type=int, help="lock: emails sent meanwhile (1,000)")
+    parser.add_argument("--delay-ms", type=int, default=50, help="lock: sink time per email")
     args = parser.parse_args(argv)
     full = {
         "profiles": 1_000_000,
@@ -67,6 +73,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "campaigns": 10_000,
         "ui_requests": 200,
         "rows": 1_000_000,
+        "lock_messages": 1_000,
     }
     for name, value in (QUICK if args.quick else full).items():
         if getattr(args, name) is None:
@@ -116,6 +123,10 @@ def _run(name: str, args: argparse.Namespace) -> dict:
         from bench.ui import bench_ui
 
         return bench_ui(args.campaigns, args.ui_requests)
+    if name == "lock":
+        from bench.lock import bench_lock
+
+        return bench_lock(args.lock_messages, args.delay_ms)
     from bench.import_profiles import bench_import
 
     return bench_import(args.rows)
@@ -129,6 +140,7 @@ def _in_child(name: str, args: argparse.Namespace) -> bool:
         argv += [f"--{option}", str(getattr(args, option))]
     argv += ["--campaigns", str(args.campaigns), "--ui-requests", str(args.ui_requests)]
     argv += ["--rows", str(args.rows)] + (["--no-cluster"] if args.no_cluster else [])
+    argv += ["--lock-messages", str(args.lock_messages), "--delay-ms", str(args.delay_ms)]
     return subprocess.run(argv, cwd=Path(__file__).resolve().parent.parent).returncode == 0
 
 

@@ -39,10 +39,16 @@ class CampaignsConfig(AppConfig):
             actions,  # noqa: F401
             hooks,
         )
+        from campaigns.engine.executions import CampaignGone, KeyRevoked, TriggerNotAllowed
+        from config import problems
 
         # Tracking, provider feedback, rule changes and privacy requests in the
         # apps below reach deliveries and campaigns through these hooks.
         hooks.register()
+        # The engine's reasons for refusing a trigger, and the API's answer to each.
+        problems.register(TriggerNotAllowed, status=409)
+        problems.register(CampaignGone, status=404)
+        problems.register(KeyRevoked, status=401)
 
         # Periodic engine work is declared in one idempotent place: after every
         # migrate, and again when a cluster starts (schedules deleted by hand come back).

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.utils import timezone
-
 from audiences.models import Audience
 from campaigns import services
+from campaigns.engine import clock
 from campaigns.models import ApprovalRequest, Campaign, CampaignStatus
 from campaigns.transitions import transition
 from channels.models import ChannelConfiguration
@@ -72,7 +71,7 @@ def seed(*, users: dict, **kwargs) -> None:
     actor = users.get("manager") or next(iter(users.values()), None)
     approver = users.get("approver") or actor
     audience = Audience.objects.order_by("pk").first()
-    now = timezone.now()
+    now = clock.now()
     for name, status, channel, extra, tags in DEMO:
         if Campaign.objects.filter(name=name).exists():
             continue
@@ -105,7 +104,7 @@ def _walk(campaign: Campaign, status: str, actor, approver) -> None:
             extra = {
                 "live_version": campaign.draft_version,
                 "draft_version": None,
-                "activated_at": timezone.now(),
+                "activated_at": clock.now(),
             }
         elif action == "activation_failed":
             extra = {"failure_reason": "The SMS provider refused the sender number."}

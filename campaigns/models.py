@@ -372,3 +372,23 @@ class Delivery(models.Model):
                 name="delivery_sending_lease",
             ),
         ]
+
+
+class SendPermit(models.Model):
+    """A sender's promise that it may be calling a provider for a campaign right now.
+
+    Taken under the campaign's gate after checking that the campaign may send,
+    released once the batch's outcomes are recorded, renewed while it lasts; a
+    stop waits for every permit of its campaign to be released or to expire
+    (campaigns/barrier.py). At most one row per sender and campaign.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    holder = models.CharField(max_length=64)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "holder"], name="sendpermit_one_per_holder")
+        ]
+        indexes = [models.Index(fields=["holder"], name="sendpermit_holder")]

@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from campaigns.engine import clock
 from campaigns.models import Campaign, CampaignType, CampaignVersion
 from campaigns.validation import template_errors
 
@@ -60,7 +60,7 @@ def review_campaign(
     if version is None:
         result.errors.append(Issue("missing_content", _("The campaign has no version to send.")))
         return result
-    now = now or timezone.now()
+    now = now or clock.now()
     _check_channel_configuration(campaign, version, result)
     _check_audience(campaign, version, result)
     _check_content(campaign, version, result)

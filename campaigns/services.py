@@ -30,12 +30,12 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.services import access_keep
 from audiences.channel_facts import CONTENT_FIELDS, IDENTITY_FIELD
 from campaigns import engine
+from campaigns.engine import clock
 from campaigns.models import (
     ApprovalPolicy,
     ApprovalRequest,
@@ -462,7 +462,7 @@ def _swap_in_draft_version(campaign: Campaign, actor, comment: str, action: str)
     locked.save(update_fields=["live_version", "draft_version", "updated_at"])
     _event(locked, action, actor, comment)
     campaign_id = locked.pk
-    transaction.on_commit(lambda: engine.enqueue_reschedule(campaign_id))
+    engine.enqueue_reschedule(campaign_id)
 
 
 def campaign_activate(*, campaign: Campaign, actor, comment: str = "") -> Campaign:
@@ -477,7 +477,7 @@ def campaign_activate(*, campaign: Campaign, actor, comment: str = "") -> Campai
             if not transition(campaign, "activate", actor=actor, comment=comment, extra=extra):
                 raise _refuse_status(campaign, "activate")
             campaign_id = campaign.pk
-            transaction.on_commit(lambda: engine.enqueue_activation(campaign_id))
+            engine.enqueue_activation(campaign_id)
     elif campaign.status in RUNNING and campaign.draft_version_id:
         _require_clean_review(campaign, campaign.draft_version)
         if applicable_policy(campaign) is not None:
@@ -524,7 +524,7 @@ def _decide(campaign: Campaign, actor, new_status: str, comment: str, action: st
     if request is None:
         raise _refuse_status(campaign, action)
     changed = ApprovalRequest.objects.filter(pk=request.pk, status="pending").update(
-        status=new_status, decided_by=actor, decided_at=timezone.now(), comment=comment
+        status=new_status, decided_by=actor, decided_at=clock.now(), comment=comment
     )
     if changed != 1:
         raise _refuse_status(campaign, action)
@@ -550,7 +550,7 @@ def campaign_approve(*, campaign: Campaign, actor, comment: str = "") -> Campaig
             if not transition(campaign, "approve", actor=actor, comment=comment, extra=extra):
                 raise _refuse_status(campaign, "approve")
             campaign_id = campaign.pk
-            transaction.on_commit(lambda: engine.enqueue_activation(campaign_id))
+            engine.enqueue_activation(campaign_id)
         else:
             _swap_in_draft_version(campaign, actor, comment, "version_approved")
     _notify_requester(request, actor, _("approved"), comment)
@@ -607,7 +607,7 @@ def _cancel_pending_requests(campaign: Campaign, actor, comment: str) -> None:
     ApprovalRequest.objects.filter(campaign=campaign, status="pending").update(
         status=ApprovalRequest.Status.CANCELLED,
         decided_by=actor,
-        decided_at=timezone.now(),
+        decided_at=clock.now(),
         comment=comment,
     )
 

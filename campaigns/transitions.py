@@ -9,10 +9,10 @@ activations cannot both succeed, and it records a ``CampaignEvent``.
 from __future__ import annotations
 
 from django.db import transaction
-from django.utils import timezone
 
+from campaigns import barrier
 from campaigns.actions import ACTIONS
-from campaigns.engine.gate import close_for_batches
+from campaigns.engine import clock
 from campaigns.models import Campaign, CampaignEvent
 
 # action → (allowed source statuses, target status), read from the registry.
@@ -44,10 +44,11 @@ def transition(
     from_status = campaign.status
     if from_status not in sources:
         return False
-    fields = {"status": to_status, "updated_at": timezone.now(), **(extra or {})}
+    fields = {"status": to_status, "updated_at": clock.now(), **(extra or {})}
     with transaction.atomic():
-        # Leaving a sendable status waits for the batches in flight (gate.py).
-        close_for_batches(campaign.pk, from_status, to_status)
+        # Leaving a sendable status: no new send permit from here on, and the
+        # permits already given are waited for once this commits (barrier.py).
+        barrier.close(campaign.pk, from_status, to_status)
         changed = Campaign.objects.filter(pk=campaign.pk, status=from_status).update(**fields)
         if changed != 1:
             return False

@@ -19,6 +19,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass
 from email.utils import formataddr
 
@@ -108,7 +109,13 @@ class Transport:
     def __init__(self, config: ChannelConfiguration) -> None:
         self.config = config
 
-    def send_batch(self, messages: list[OutboundMessage]) -> list[SendResult]:
+    def send_batch(self, messages: Iterable[OutboundMessage]) -> list[SendResult]:
+        """Send ``messages`` in order, one result per message taken.
+
+        ``messages`` may be any iterable: take each message only when about to
+        send it (the engine checks its send permit as each one is taken and
+        ends the iteration when it may send no more), and take none again.
+        """
         raise NotImplementedError
 
 

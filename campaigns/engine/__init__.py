@@ -12,17 +12,22 @@ package is the engine's own business:
 * ``completion``  automatic completion and the periodic ``tick``
 * ``stop``        cancellation inside the stop transaction
 * ``executions``  API-triggered runs
+* ``dispatch``    the trigger dispatcher
+
+Every task is handed to the cluster through ``runs.enqueue`` (after the
+current transaction commits, over one cached broker per process). The stop
+barrier the senders obey lives outside the engine, in ``campaigns.barrier``.
 """
 
 from __future__ import annotations
 
 
 def enqueue_activation(campaign_id: int) -> None:
-    """Called on commit after a campaign entered ``activating``: the worker
-    prepares it (snapshot, schedules) and moves it to scheduled/live/failed."""
-    from django_q.tasks import async_task
+    """After a campaign entered ``activating`` (on commit): the worker prepares
+    it (snapshot, schedules) and moves it to scheduled/live/failed."""
+    from campaigns.engine.runs import enqueue
 
-    async_task("campaigns.tasks.activate", campaign_id, task_name=f"activate-{campaign_id}")
+    enqueue("campaigns.tasks.activate", campaign_id, task_name=f"activate-{campaign_id}")
 
 
 def cancel_campaign_work(campaign) -> None:
@@ -34,17 +39,17 @@ def cancel_campaign_work(campaign) -> None:
 
 
 def enqueue_reschedule(campaign_id: int) -> None:
-    """Called on commit after a live/scheduled campaign's draft version replaced
-    its live version: the worker rebuilds its schedules from the new version."""
-    from django_q.tasks import async_task
+    """After a live/scheduled campaign's draft version replaced its live version
+    (on commit): the worker rebuilds its schedules from the new version."""
+    from campaigns.engine.runs import enqueue
 
-    async_task("campaigns.tasks.reschedule", campaign_id, task_name=f"reschedule-{campaign_id}")
+    enqueue("campaigns.tasks.reschedule", campaign_id, task_name=f"reschedule-{campaign_id}")
 
 
 # Every periodic job of the product, declared in this one place: name → (task, minutes).
 SCHEDULES: dict[str, tuple[str, int]] = {
     # starts due runs and occurrences, skips missed ones, reclaims expired leases,
-    # completes campaigns (see campaigns.engine.schedule.tick)
+    # completes campaigns (see campaigns.engine.completion.tick)
     "volley-engine-tick": ("campaigns.tasks.tick", 1),
     # re-queues CSV imports whose worker died (no heartbeat for a while)
     "volley-import-sweep": ("audiences.tasks.sweep_stale_imports", 5),

@@ -21,27 +21,36 @@ UPDATE {delivery}
 SET status = 'sending', lease_expires_at = %s, claimed_by = %s, attempts = attempts + 1
 WHERE id IN (
     SELECT id FROM {delivery}
-    WHERE run_id = %s AND status = 'pending' AND (send_after IS NULL OR send_after <= %s)
+    WHERE run_id IN ({runs}) AND status = 'pending' AND (send_after IS NULL OR send_after <= %s)
     ORDER BY id
     LIMIT %s
     {lock}
 )
-RETURNING id
+RETURNING id, run_id
 """
 
 
 def claim(run_id: int, size: int, token: str, lease_seconds: int) -> list[int]:
     """Mark up to ``size`` due pending deliveries of the run as ours; their ids."""
-    if size <= 0:
+    return sorted(pk for pk, _run in claim_for_runs([run_id], size, token, lease_seconds))
+
+
+def claim_for_runs(
+    run_ids: list[int], size: int, token: str, lease_seconds: int
+) -> list[tuple[int, int]]:
+    """Up to ``size`` due pending deliveries of any of the runs: (id, run id) pairs."""
+    if size <= 0 or not run_ids:
         return []
     moment = now()
+    adapt = connection.ops.adapt_datetimefield_value
     lock = "FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
-    sql = _CLAIM.format(delivery=Delivery._meta.db_table, lock=lock)
+    sql = _CLAIM.format(
+        delivery=Delivery._meta.db_table, runs=", ".join(["%s"] * len(run_ids)), lock=lock
+    )
+    lease = adapt(moment + timedelta(seconds=lease_seconds))
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            sql, [moment + timedelta(seconds=lease_seconds), token, run_id, moment, size]
-        )
-        return sorted(row[0] for row in cursor.fetchall())
+        cursor.execute(sql, [lease, token, *run_ids, adapt(moment), size])
+        return sorted(cursor.fetchall())
 
 
 def reclaim_expired(run_id: int | None = None, *, kinds: list[str] | None = None) -> int:

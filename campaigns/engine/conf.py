@@ -12,6 +12,10 @@ DEFAULTS = {
     "ENGINE_BATCH_SIZE": 200,
     # A claimed batch not finished within the lease is given back (dead worker).
     "ENGINE_LEASE_SECONDS": 120,
+    # A sender's permit to call a provider (campaigns/barrier.py) lasts this long
+    # unless renewed (at least the transports' timeout plus 5 s): how long a stop
+    # may wait for a sender that died in the middle of a batch.
+    "ENGINE_PERMIT_SECONDS": 30,
     # Sender tasks started per run; each loops over batches.
     "ENGINE_SENDERS": 4,
     # A sender works this long, then hands over to a fresh task (fairness, recycling).
@@ -41,16 +45,7 @@ DEFAULTS = {
 }
 
 
-# SQLite has one write lock for the whole database, and a batch holds it while it
-# talks to the provider (that is what makes "nothing is sent after a stop returns"
-# hold). Smaller batches keep web requests from waiting behind a slow SMTP server.
-SQLITE_DEFAULTS = {"ENGINE_BATCH_SIZE": 25}
-
-
 def knob(name: str) -> int:
     if hasattr(settings, name):
         return int(getattr(settings, name))
-    default = DEFAULTS[name]
-    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-        default = SQLITE_DEFAULTS.get(name, default)
-    return env_int(name, default, minimum=0)
+    return env_int(name, DEFAULTS[name], minimum=0)

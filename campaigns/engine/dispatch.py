@@ -10,10 +10,11 @@ A dispatcher is a django-q2 task that loops for a time budget:
    create, decide eligibility for the whole batch in one query per channel and
    category, insert every delivery in one statement and open the runs for
    sending, all in one transaction that first checks the lease is still ours;
-3. send them: claim the deliveries, render with each version's compiled
-   templates, and send over one provider connection per channel configuration,
-   inside the same gate as every other batch (campaigns/engine/gate.py), so a
-   stop still means nothing is sent after it returns;
+3. send them: claim the deliveries with a send permit, render with each
+   version's compiled templates, and send over one provider connection per
+   channel configuration, checking the permit before each message like every
+   other batch (campaigns/barrier.py), so a stop still means nothing is sent
+   after it returns, and no lock is held while the provider answers;
 4. close the runs that have nothing left.
 
 Audience triggers are claimed the same way and handed to the ordinary run path.
@@ -52,9 +53,8 @@ from audiences.selectors import annotate_eligibility
 from campaigns.engine import messaging
 from campaigns.engine.clock import now
 from campaigns.engine.conf import knob
-from campaigns.engine.gate import SENDABLE, enter_batch
-from campaigns.engine.send import compiled_for, limits_for, record_many, renew_lease
-from campaigns.models import Campaign, CampaignVersion, Delivery, Run
+from campaigns.engine.send import Batch, claim_batch, compiled_for, limits_for
+from campaigns.models import CampaignVersion, Delivery, Run
 from config.redis import namespaced, redis_client
 
 logger = logging.getLogger(__name__)
@@ -238,52 +238,29 @@ def insert_deliveries(rows: list[tuple]) -> None:
 
 # ----------------------------------------------------------------- sending
 
-_CLAIM_DELIVERIES = """
-UPDATE {delivery}
-SET status = 'sending', lease_expires_at = %s, claimed_by = %s, attempts = attempts + 1
-WHERE id IN (
-    SELECT id FROM {delivery}
-    WHERE run_id IN ({runs}) AND status = 'pending' AND (send_after IS NULL OR send_after <= %s)
-    ORDER BY id LIMIT %s {lock}
-)
-RETURNING id, run_id
-"""
-
-
-def claim_deliveries(run_ids: list[int], token: str, limit: int) -> list[tuple[int, int]]:
-    moment = now()
-    adapt = connection.ops.adapt_datetimefield_value
-    lock = "FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
-    sql = _CLAIM_DELIVERIES.format(
-        delivery=Delivery._meta.db_table, runs=", ".join(["%s"] * len(run_ids)), lock=lock
-    )
-    lease = adapt(moment + timedelta(seconds=knob("ENGINE_LEASE_SECONDS")))
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, [lease, token, *run_ids, adapt(moment), limit])
-        return cursor.fetchall()
-
 
 def send_runs(runs: list[Run], token: str) -> None:
     """Send every pending delivery of ``runs`` (unthrottled), batch by batch."""
     by_id = {r.pk: r for r in runs}
-    batch = knob("ENGINE_BATCH_SIZE")
+    size = knob("ENGINE_BATCH_SIZE")
     while True:
-        claimed = claim_deliveries(list(by_id), token, batch)
-        if not claimed:
+        batch = claim_batch(by_id, token, size)
+        if batch is None or not batch.run_of:
             return
-        _send_claimed(by_id, claimed, token)
+        _send_claimed(batch)
 
 
-def _send_claimed(by_id: dict[int, Run], claimed: list[tuple[int, int]], token: str) -> None:
-    ids = [pk for pk, _run in claimed]
-    run_of = dict(claimed)
+def _send_claimed(batch: Batch) -> None:
+    """Render with each version's compiled templates, send over one provider
+    connection per channel configuration, record (see send.Batch)."""
     rows = Delivery.objects.filter(
-        id__in=ids, claimed_by=token, status=Delivery.Status.SENDING
+        id__in=list(batch.run_of), claimed_by=batch.token, status=Delivery.Status.SENDING
     ).select_related("profile")
     messages: dict[int | None, list] = defaultdict(list)  # configuration → messages
+    configs = {}
     broken: list[tuple[int, str]] = []
     for delivery in rows:
-        run = by_id[run_of[delivery.pk]]
+        run = batch.runs[batch.run_of[delivery.pk]]
         try:
             compiled = compiled_for(run)
             rendered = compiled.render(
@@ -294,47 +271,15 @@ def _send_claimed(by_id: dict[int, Run], claimed: list[tuple[int, int]], token: 
         except Exception as exc:  # one bad profile (or content) never fails the batch
             broken.append((delivery.pk, f"render failed: {exc}"[:500]))
             continue
-        messages[run.version.channel_configuration_id].append(
+        config_id = run.version.channel_configuration_id
+        configs[config_id] = run.version.channel_configuration
+        messages[config_id].append(
             messaging.outbound(delivery.pk, delivery.address, rendered, run.campaign.category)
         )
-    campaign_ids = sorted({by_id[r].campaign_id for r in set(run_of.values())})
-    with transaction.atomic():
-        for campaign_id in campaign_ids:  # in order: no deadlock between batches
-            enter_batch(campaign_id)
-        sendable = set(
-            Campaign.objects.filter(pk__in=campaign_ids, status__in=SENDABLE).values_list(
-                "pk", flat=True
-            )
-        )
-        open_runs = set(
-            Run.objects.filter(pk__in=set(run_of.values()), status=Run.Status.SENDING).values_list(
-                "pk", flat=True
-            )
-        )
-        blocked = [
-            pk
-            for pk, rid in claimed
-            if rid not in open_runs or by_id[rid].campaign_id not in sendable
-        ]
-        if blocked:
-            Delivery.objects.filter(
-                id__in=blocked, claimed_by=token, status=Delivery.Status.SENDING
-            ).update(status=Delivery.Status.CANCELLED, lease_expires_at=None)
-        held = renew_lease([pk for pk in ids if pk not in set(blocked)], token)
-        results = []
-        for batch in messages.values():
-            batch = [m for m in batch if m.delivery_id in held]
-            if not batch:
-                continue
-            config = by_id[run_of[batch[0].delivery_id]].version.channel_configuration
-            try:
-                results += messaging.transport_for(config).send_batch(batch)
-            except messaging.TransportError as exc:
-                results += [
-                    messaging.SendResult(m.delivery_id, False, exc.permanent, exc.reason)
-                    for m in batch
-                ]
-        record_many(run_of, token, results, [b for b in broken if b[0] in held])
+    results = []
+    for config_id, group in messages.items():
+        results += batch.send(configs[config_id], group)
+    batch.finish(results, broken)
 
 
 _FINISH = """

@@ -46,12 +46,24 @@ SNAPSHOT_SECONDS = 2.0
 
 
 class ExecutionRefused(DomainError):
-    """A trigger that may not be accepted now; ``status`` is the answer's code
-    (config/problems.py turns it into the problem answer)."""
+    """A trigger that may not be accepted now, for one of the reasons below
+    (campaigns/apps.py registers each with config/problems.py, which answers it)."""
 
-    def __init__(self, status: int, detail: str):
-        super().__init__(detail, status=status)
+    def __init__(self, detail: str):
+        super().__init__(detail)
         self.detail = detail
+
+
+class TriggerNotAllowed(ExecutionRefused):
+    """The campaign may not be triggered now (status, dates, audience, a race)."""
+
+
+class CampaignGone(ExecutionRefused):
+    """No such campaign (any more), or not one the caller may see."""
+
+
+class KeyRevoked(ExecutionRefused):
+    """The API key was revoked (or its user deactivated) meanwhile."""
 
 
 @dataclass
@@ -139,7 +151,7 @@ def check_triggerable(campaign: Campaign, *, audience: bool = False) -> None:
     snap = campaign_snapshot(campaign.pk, fresh=True)
     reason = refusal(snap, audience=audience, moment=now()) if snap else _("Not found.")
     if reason:
-        raise ExecutionRefused(409, reason)
+        raise TriggerNotAllowed(reason)
 
 
 # ----------------------------------------------------------------- recipients
@@ -325,16 +337,16 @@ def _accept(
         return first
     fresh = campaign_snapshot(snap.id, fresh=True)
     if fresh is None:
-        raise ExecutionRefused(404, _("Not found."))
+        raise CampaignGone(_("Not found."))
     reason = refusal(fresh, audience=audience, moment=now())
     if reason:
-        raise ExecutionRefused(409, reason)
+        raise TriggerNotAllowed(reason)
     if not ApiKey.objects.filter(pk=key_id, revoked_at__isnull=True, user__is_active=True).exists():
         from accounts.keycache import forget
 
         forget()
-        raise ExecutionRefused(401, _("The API key is not valid."))
-    raise ExecutionRefused(409, _("The campaign changed while the trigger was accepted; retry."))
+        raise KeyRevoked(_("The API key is not valid."))
+    raise TriggerNotAllowed(_("The campaign changed while the trigger was accepted; retry."))
 
 
 def accept_unitary(

@@ -5,11 +5,11 @@ Guarantees (SPEC §5):
 * A delivery is marked ``sent`` only after the transport accepted it, with a
   compare-and-set on (id, claimed_by, status='sending'): a sender whose lease
   expired and was re-claimed by another cannot overwrite the newer outcome.
-* Nothing is sent after a stop returns: the transport call happens inside a
-  transaction that holds the campaign's gate shared (campaigns/engine/gate.py;
-  on SQLite the IMMEDIATE transaction's write lock). The stop takes the gate
-  exclusive, so it waits for batches in flight; a batch that starts afterwards
-  sees the campaign stopped and cancels its claimed deliveries instead.
+* Nothing is sent after a stop returns, and no lock or transaction is held
+  while a provider answers: claim (short transaction, with a send permit),
+  send, record (short transaction, releasing the permit). Before each message
+  the sender checks its permit and the run's status; the stop waits for the
+  permits it did not refuse (campaigns/barrier.py).
 * Counters on the run move by one UPDATE per batch, so progress is always
   known without scanning deliveries.
 """
@@ -22,18 +22,19 @@ import socket
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import timedelta
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 
+from campaigns import barrier
 from campaigns.engine import messaging, throttle
-from campaigns.engine.claim import claim, reclaim_expired
+from campaigns.engine.claim import claim_for_runs, reclaim_expired
 from campaigns.engine.clock import now
 from campaigns.engine.conf import knob
-from campaigns.engine.gate import SENDABLE, enter_batch
-from campaigns.models import Campaign, Delivery, Run
+from campaigns.models import Delivery, Run
 
 logger = logging.getLogger(__name__)
 
@@ -85,48 +86,171 @@ def send_run(run_id: int) -> str:
     run = load_run(run_id)
     if run is None or run.status != Run.Status.SENDING:
         return "inactive"
-    # Who holds a claim, for operators reading the table: host, process, then randomness.
-    token = f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:16]}"
+    token = new_token()
     deadline = time.monotonic() + knob("ENGINE_SEND_BUDGET_SECONDS")
     limits = limits_for(run)
-    batch = knob("ENGINE_BATCH_SIZE")
+    size = knob("ENGINE_BATCH_SIZE")
     while time.monotonic() < deadline:
         beat(run_id)
-        want = min([batch] + [rate for _key, rate in limits])
+        want = min([size] + [rate for _key, rate in limits])
         if limits:
             granted = throttle.acquire(limits, want)
             if granted == 0:
                 time.sleep(min(1.0, max(0.01, 1.0 / min(r for _k, r in limits))))
                 continue
             want = granted
-        ids = claim(run_id, want, token, knob("ENGINE_LEASE_SECONDS"))
-        if limits and len(ids) < want:
-            throttle.release(limits, want - len(ids))
-        if not ids:
+        batch = claim_batch({run.pk: run}, token, want)
+        got = len(batch.run_of) if batch else 0
+        if limits and got < want:
+            throttle.release(limits, want - got)
+        if batch is None:
+            return "inactive"
+        if not got:
             reclaim_expired(run_id)
             return "done"
-        if not send_claimed(run, ids, token):
+        if not send_claimed(batch):
             return "inactive"
     return "budget"
 
 
-def _guard(run: Run) -> bool:
-    """Inside the batch transaction: may this run still send? Holds the campaign's gate."""
-    enter_batch(run.campaign_id)
-    status = Campaign.objects.filter(pk=run.campaign_id).values_list("status", flat=True).first()
-    if status not in SENDABLE:
-        return False
-    status = Run.objects.filter(pk=run.pk).values_list("status", flat=True).first()
-    return status == Run.Status.SENDING
+def new_token() -> str:
+    # Who holds a claim, for operators reading the table: host, process, then randomness.
+    return f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:16]}"
 
 
-def build_messages(run: Run, ids: list[int], token: str) -> tuple[list, list[tuple[int, str]]]:
+# How often a sender renews its permit and its deliveries' leases during a batch.
+RENEW_SECONDS = 5.0
+
+
+class Batch:
+    """Deliveries claimed by one sender, on their way to the provider.
+
+    Claimed together with the sender's permits in one short transaction
+    (``claim_batch``); handed to the transport one message at a time through
+    ``admitted``, which checks before each provider call that the permit is
+    still good and the run still open (campaigns/barrier.py); recorded with the
+    permits' release in another short transaction (``finish``). No transaction
+    is open while the provider answers.
+    """
+
+    def __init__(self, token: str, runs: dict[int, Run], run_of: dict[int, int]) -> None:
+        self.token = token
+        self.runs = runs  # run id → run
+        self.run_of = run_of  # delivery id → run id
+        self.held = set(run_of)  # deliveries still ours
+        self.open = set(run_of.values())  # runs that may send, at the last look
+        self.renew_at = self.expires_at = 0.0  # time.monotonic() deadlines
+        self.look_at = 0.0  # look before the first message
+
+    def _campaigns(self, run_ids) -> dict[int, int]:
+        return {rid: self.runs[rid].campaign_id for rid in run_ids}
+
+    def _granted(self, deadline: float) -> None:
+        self.expires_at = deadline
+        self.renew_at = min(time.monotonic() + RENEW_SECONDS, deadline)
+        self.look_at = time.monotonic() + barrier.LOOK_SECONDS
+
+    def renew(self) -> None:
+        """Re-admit: the status checked under the gate again, the permits and
+        the leases of the deliveries not sent yet extended."""
+        with transaction.atomic():
+            self.open = barrier.admit(self._campaigns(self.open))
+            ids = [pk for pk in self.held if self.run_of[pk] in self.open]
+            self.held = renew_lease(ids, self.token) if ids else set()
+            if self.held:
+                campaigns = {self.runs[self.run_of[pk]].campaign_id for pk in self.held}
+                self._granted(barrier.grant(campaigns, self.token))
+            else:
+                barrier.release(self.token)
+                self.expires_at = 0.0
+
+    def may_send(self, delivery_id: int) -> bool:
+        if delivery_id not in self.held:
+            return False
+        moment = time.monotonic()
+        if moment >= self.renew_at or moment >= self.expires_at:
+            self.renew()
+        elif moment >= self.look_at:
+            self.open = barrier.still_open(self.open)
+            self.look_at = moment + barrier.LOOK_SECONDS
+        return (
+            delivery_id in self.held
+            and self.run_of[delivery_id] in self.open
+            and time.monotonic() < self.expires_at
+        )
+
+    def admitted(self, messages: list) -> Iterator:
+        """The messages the transport may send, each checked right before its call."""
+        for message in messages:
+            try:
+                allowed = self.may_send(message.delivery_id)
+            except Exception:  # the database is gone: send nothing more, record what was
+                logger.warning("Could not renew a send permit", exc_info=True)
+                self.open, self.expires_at = set(), 0.0
+                return
+            if allowed:
+                yield message
+
+    def send(self, config, messages: list) -> list:
+        """One provider connection for ``messages``; a result per message sent."""
+        try:
+            transport = messaging.transport_for(config)
+            return transport.send_batch(self.admitted(messages))
+        except messaging.TransportError as exc:
+            return [
+                messaging.SendResult(m.delivery_id, False, exc.permanent, exc.reason)
+                for m in messages
+                if m.delivery_id in self.held and self.run_of[m.delivery_id] in self.open
+            ]
+
+    def finish(self, results: list, broken: list[tuple[int, str]]) -> set[int]:
+        """Record the outcomes and release the permits; the runs still open."""
+        done = {r.delivery_id for r in results} | {pk for pk, _error in broken}
+        left = [pk for pk in self.run_of if pk not in done]
+        with transaction.atomic():
+            record_many(self.run_of, self.token, results, broken)
+            still = barrier.still_open(set(self.run_of.values()))
+            closed = set(self.run_of.values()) - still
+            if closed:  # stopped meanwhile: what this batch did not send never will be
+                Delivery.objects.filter(id__in=list(self.run_of), run_id__in=closed).filter(
+                    Q(status=Delivery.Status.PENDING)
+                    | Q(status=Delivery.Status.SENDING, claimed_by=self.token)
+                ).update(status=Delivery.Status.CANCELLED, lease_expires_at=None)
+            if left and still:  # not sent because the permit could not be renewed
+                Delivery.objects.filter(
+                    id__in=left,
+                    run_id__in=still,
+                    claimed_by=self.token,
+                    status=Delivery.Status.SENDING,
+                ).update(status=Delivery.Status.PENDING, claimed_by="", lease_expires_at=None)
+            barrier.release(self.token)
+        return still
+
+
+def claim_batch(runs: dict[int, Run], token: str, size: int) -> Batch | None:
+    """Claim up to ``size`` due deliveries of those ``runs`` that may still send,
+    with the permits to send them, in one short transaction. None when no run
+    may send any more."""
+    with transaction.atomic():
+        open_runs = barrier.admit({rid: run.campaign_id for rid, run in runs.items()})
+        if not open_runs:
+            return None
+        claimed = claim_for_runs(sorted(open_runs), size, token, knob("ENGINE_LEASE_SECONDS"))
+        batch = Batch(token, runs, dict(claimed))
+        if claimed:
+            campaigns = {runs[rid].campaign_id for _pk, rid in claimed}
+            batch._granted(barrier.grant(campaigns, token))
+            batch.look_at = 0.0
+    return batch
+
+
+def build_messages(run: Run, ids, token: str) -> tuple[list, list[tuple[int, str]]]:
     try:
         compiled = compiled_for(run)
     except Exception as exc:  # a content that no longer compiles fails the batch, visibly
         return [], [(pk, f"render failed: {exc}"[:500]) for pk in ids]
     deliveries = Delivery.objects.filter(
-        id__in=ids, claimed_by=token, status=Delivery.Status.SENDING
+        id__in=list(ids), claimed_by=token, status=Delivery.Status.SENDING
     ).select_related("profile")
     messages, broken = [], []
     for delivery in deliveries:
@@ -144,39 +268,20 @@ def build_messages(run: Run, ids: list[int], token: str) -> tuple[list, list[tup
     return messages, broken
 
 
-def send_claimed(run: Run, ids: list[int], token: str) -> bool:
-    """Send one claimed batch; False when the run may no longer send."""
-    messages, broken = build_messages(run, ids, token)
-    with transaction.atomic():
-        if not _guard(run):
-            Delivery.objects.filter(
-                id__in=ids, claimed_by=token, status=Delivery.Status.SENDING
-            ).update(status=Delivery.Status.CANCELLED, lease_expires_at=None)
-            return False
-        held = renew_lease(ids, token)
-        messages = [m for m in messages if m.delivery_id in held]
-        broken = [b for b in broken if b[0] in held]
-        try:
-            transport = messaging.transport_for(run.version.channel_configuration)
-            results = transport.send_batch(messages) if messages else []
-        except messaging.TransportError as exc:
-            results = [
-                messaging.SendResult(m.delivery_id, False, exc.permanent, exc.reason)
-                for m in messages
-            ]
-        record(run, token, results, broken)
+def send_claimed(batch: Batch) -> bool:
+    """Render, send and record one claimed batch of one run; False when the run
+    may no longer send."""
+    (run,) = {batch.runs[rid] for rid in batch.run_of.values()}
+    messages, broken = build_messages(run, list(batch.run_of), batch.token)
+    results = batch.send(run.version.channel_configuration, messages) if messages else []
+    still = batch.finish(results, broken)
     beat(run.pk)
-    return True
+    return run.pk in still
 
 
 def renew_lease(ids: list[int], token: str) -> set[int]:
-    """Renew our lease on the batch and return the deliveries we still hold.
-
-    Rows whose lease expired while we rendered may have been handed to another
-    sender: we skip them. The rows we keep stay locked by this UPDATE until the
-    batch transaction commits, so a concurrent reclaim of expired leases waits for
-    our outcome instead of handing out a message that is being sent right now.
-    """
+    """Renew our lease on the batch and return the deliveries we still hold
+    (rows whose lease expired may have been handed to another sender: skipped)."""
     table = Delivery._meta.db_table
     placeholders = ", ".join(["%s"] * len(ids))
     expires = now() + timedelta(seconds=knob("ENGINE_LEASE_SECONDS"))

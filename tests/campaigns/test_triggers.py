@@ -7,6 +7,7 @@ needed to accept; a dead dispatcher's triggers are taken over.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import threading
 from datetime import timedelta
@@ -22,6 +23,7 @@ from audiences.models import Profile
 from campaigns.engine import dispatch, runs
 from campaigns.engine.claim import reclaim_expired
 from campaigns.engine.schedule import activate_campaign
+from campaigns.engine.send import claim_batch
 from campaigns.engine.stop import cancel_campaign_work
 from campaigns.models import Campaign, Delivery, Run
 from campaigns.transitions import transition
@@ -206,7 +208,7 @@ def test_deliveries_a_dead_dispatcher_held_are_sent_again_and_counted(
     token = "dead-dispatcher"
     run_ids = dispatch.claim_triggers(token, 10)
     opened = dispatch.prepare_unitary(dispatch._load(run_ids, token), token)
-    assert dispatch.claim_deliveries([r.pk for r in opened], token, 10)  # then it died
+    assert claim_batch({r.pk: r for r in opened}, token, 10).run_of  # then it died
     with time_machine.travel(timezone.now() + timedelta(seconds=31)):
         assert reclaim_expired(kinds=["api_unitary"]) == 1
         dispatch.send_runs(opened, "the-next-one")
@@ -297,3 +299,17 @@ def test_replay_without_a_key_is_401(known, api_for, manager, queued):
     campaign = api_campaign()
     api_for(manager).post("/executions/unitary", body(campaign))
     assert ApiClient(None).post("/executions/unitary", body(campaign)).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("refusal", "status"),
+    [("TriggerNotAllowed", 409), ("CampaignGone", 404), ("KeyRevoked", 401)],
+)
+def test_each_reason_the_engine_refuses_a_trigger_for_has_its_answer(rf, refusal, status):
+    # The engine names a reason; config/problems.py (registered by the app) answers it.
+    from campaigns.engine import executions
+    from config.problems import _on_registered
+
+    response = _on_registered(rf.post("/"), getattr(executions, refusal)("why"))
+    assert response.status_code == status
+    assert json.loads(response.content)["detail"] == "why"

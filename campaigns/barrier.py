@@ -1,0 +1,143 @@
+"""The stop barrier: nothing is sent after a stop returns (SPEC §3, §5).
+
+One concept, the *send permit* (``SendPermit``): a sender calls a provider only
+while it holds a permit for the message's campaign, and no lock or transaction
+is held during that call.
+
+* A sender takes its permit in the short transaction that claims its batch:
+  there it takes the campaign's *gate* shared, reads that the campaign may send
+  and that the run is still sending, and writes the permit (``admit``,
+  ``grant``). It releases the permit in the transaction that records the batch's
+  outcomes (``release``) and renews it, re-checking the status the same way,
+  while a long batch lasts. Between messages it looks at the status again
+  (``still_open``, a plain read at most every ``LOOK_SECONDS``), so it gives up
+  soon after a stop instead of at the end of its batch.
+* A transition out of a sendable status (stop, archive) takes the gate
+  exclusive before writing the status (``close``), and once its transaction has
+  committed it waits until every permit of the campaign is released or has
+  expired (``wait_for_senders``) before the caller goes on.
+
+So a sender that asked before the stop committed holds a permit the stop waits
+for, and one that asks afterwards reads the new status and sends nothing.
+
+The gate makes "read the status, write the permit" atomic with respect to the
+stop's write. SQLite: every write transaction is IMMEDIATE and holds the one
+database write lock, which is that gate; it is held for milliseconds, never
+while a provider answers. PostgreSQL: a transaction-scoped advisory lock, not
+``SELECT … FOR SHARE`` on the campaign row, because a new share lock is granted
+while an UPDATE of the row waits, whereas advisory locks queue fairly.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from django.db import connection, transaction
+
+from campaigns.engine.clock import now
+from campaigns.engine.conf import knob
+from campaigns.models import Run, SendPermit
+
+# Statuses in which a campaign's runs may send (one-shot runs outlive "live").
+SENDABLE = frozenset({"live", "scheduled", "completed"})
+
+# A sender looks at the status between messages at most this often (seconds).
+LOOK_SECONDS = 0.05
+
+# First half of the two-key advisory lock: keeps our keys apart from other users'.
+_NAMESPACE = 0x566F6C  # "Vol"
+
+
+def permit_seconds() -> int:
+    """How long a permit lasts unless renewed: longer than any single provider
+    call may take (the transports' timeouts), so an expired permit means a dead
+    sender, never one still talking to a provider."""
+    from django.conf import settings
+
+    longest_call = max(
+        int(getattr(settings, "EMAIL_TIMEOUT", None) or 30),
+        int(getattr(settings, "WEBHOOK_TIMEOUT_SECONDS", 10)),
+    )
+    return max(knob("ENGINE_PERMIT_SECONDS"), longest_call + 5)
+
+
+# ----------------------------------------------------------------- senders
+
+
+def admit(campaign_of: dict[int, int]) -> set[int]:
+    """Inside the sender's transaction: which runs (run id → campaign id) may send.
+
+    Takes each campaign's gate shared, in order (no deadlock between senders).
+    """
+    if not campaign_of:
+        return set()
+    if connection.vendor == "postgresql":
+        for campaign_id in sorted(set(campaign_of.values())):
+            _lock("pg_advisory_xact_lock_shared", campaign_id)
+    return still_open(list(campaign_of))
+
+
+def grant(campaign_ids, holder: str) -> float:
+    """Inside the same transaction as ``admit``: write (or renew) the holder's
+    permits. Returns the ``time.monotonic()`` after which it must not call a
+    provider without renewing them."""
+    seconds = permit_seconds()
+    started = time.monotonic()
+    expires = now() + timedelta(seconds=seconds)
+    campaign_ids = sorted(set(campaign_ids))
+    SendPermit.objects.filter(holder=holder).exclude(campaign_id__in=campaign_ids).delete()
+    SendPermit.objects.bulk_create(
+        [SendPermit(campaign_id=c, holder=holder, expires_at=expires) for c in campaign_ids],
+        update_conflicts=True,
+        unique_fields=["campaign", "holder"],
+        update_fields=["expires_at"],
+    )
+    # Leave a margin for clocks and for the call that starts just before the end.
+    return started + seconds - min(5, seconds / 4)
+
+
+def release(holder: str) -> None:
+    """The holder calls no provider any more (with the batch's outcomes)."""
+    SendPermit.objects.filter(holder=holder).delete()
+
+
+def still_open(run_ids) -> set[int]:
+    """The runs still sending in a campaign that may send (a plain read: a
+    look between messages; the promise is the permit)."""
+    return set(
+        Run.objects.filter(
+            pk__in=list(run_ids), status=Run.Status.SENDING, campaign__status__in=SENDABLE
+        ).values_list("pk", flat=True)
+    )
+
+
+# ----------------------------------------------------------------- transitions
+
+
+def close(campaign_id: int, from_status: str, to_status: str) -> None:
+    """In the transition's transaction, before its UPDATE, when sending must end:
+    new permits wait for this transaction; once it has committed, the caller
+    waits for the permits already given (see ``wait_for_senders``)."""
+    if from_status in SENDABLE and to_status not in SENDABLE:
+        if connection.vendor == "postgresql":
+            _lock("pg_advisory_xact_lock", campaign_id)
+        transaction.on_commit(lambda: wait_for_senders(campaign_id))
+
+
+def wait_for_senders(campaign_id: int) -> None:
+    """Until no sender may be calling a provider for the campaign: every permit
+    released, or expired (its sender died). Bounded by one permit's lifetime: a
+    permit cannot be renewed once the campaign may no longer send."""
+    give_up = time.monotonic() + permit_seconds() + 1
+    pause = 0.005
+    while time.monotonic() < give_up:
+        if not SendPermit.objects.filter(campaign_id=campaign_id, expires_at__gt=now()).exists():
+            return
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
+
+def _lock(function: str, campaign_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s, %s)", [_NAMESPACE, campaign_id])
