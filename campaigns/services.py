@@ -667,18 +667,56 @@ def _notify_requester(request: ApprovalRequest, actor, verb: str, comment: str) 
         transaction.on_commit(lambda: send_mail(subject, body, None, [email], fail_silently=True))
 
 
+def approvers_to_notify(request: ApprovalRequest) -> list:
+    """Everyone who may decide ``request`` except its requester: the policy's
+    users and the members of its groups, or (no policy, or one naming nobody)
+    every user whose role may approve. ``may_decide`` has the last word, so a
+    restricted campaign only reaches approvers granted it."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+    from django.db.models import Q
+
+    users = get_user_model().objects.filter(is_active=True)
+    policy = request.policy
+    named = policy is not None and (
+        policy.approver_users.exists() or policy.approver_groups.exists()
+    )
+    if named:
+        users = users.filter(
+            Q(pk__in=policy.approver_users.values("pk"))
+            | Q(groups__in=policy.approver_groups.values("pk"))
+        )
+    else:
+        perm = Permission.objects.filter(
+            content_type__app_label="campaigns", codename="approve_campaign"
+        )
+        users = users.filter(
+            Q(is_superuser=True) | Q(groups__permissions__in=perm) | Q(user_permissions__in=perm)
+        )
+    candidates = users.exclude(pk=request.requested_by_id).distinct().order_by("pk")
+    return [user for user in candidates if may_decide(user, request)]
+
+
 def _notify_approvers(request: ApprovalRequest) -> None:
-    from accounts.permissions import can_see
+    """In-app notice and email to every eligible approver (email after commit)."""
     from accounts.services import notify
 
-    policy = request.policy
-    if policy is None:
-        return
-    message = _("“%(name)s” waits for your approval.") % {"name": request.campaign.name}
-    for user in policy.approver_users.all():
-        # An approver not granted a restricted campaign is not even told its name.
-        if user.pk != request.requested_by_id and can_see(user, request.campaign):
-            notify(user=user, message=message, url=reverse("approvals:queue"))
+    campaign = request.campaign
+    message = _("“%(name)s” waits for your approval.") % {"name": campaign.name}
+    if request.message:
+        message += " " + request.message
+    url = reverse("approvals:queue")
+    subject = _("Volley: %(name)s waits for your approval") % {"name": campaign.name}
+    body = f"{message}\n\n{settings.SITE_URL}{url}\n"
+    emails = []
+    for user in approvers_to_notify(request):
+        notify(user=user, message=message, url=url)
+        if user.email:
+            emails.append(user.email)
+    for email in emails:
+        transaction.on_commit(
+            lambda email=email: send_mail(subject, body, None, [email], fail_silently=True)
+        )
 
 
 # --- approval policies -----------------------------------------------------
