@@ -228,7 +228,10 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
         "form": form,
         "no_configurations": not form.fields["channel_configuration"].queryset.exists(),
         "no_audiences": "audience" in form.fields and not form.fields["audience"].queryset.exists(),
-        "channels_url": _channels_create_url(campaign.channel),
+        # Only roles that may create one get the link (a manager's would be a 403).
+        "channels_url": (
+            _channels_create_url(campaign.channel) if can(request.user, "channel.create") else ""
+        ),
         "audiences_url": _first_url("audiences:create", "audiences:new", "audiences:list"),
         "audience_size": _audience_size(version, request.user),
     }
