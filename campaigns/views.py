@@ -33,6 +33,7 @@ from campaigns.selectors import (
     check_action,
     get_campaign_for,
 )
+from campaigns.trigger_example import trigger_example
 
 PAGE_SIZE = 25
 
@@ -155,6 +156,7 @@ def _detail_response(request, campaign, show=None, proof_form=None, status=200) 
         "audience_size": _audience_size(version, request.user),
         "recurrence": recurrence_summary(version.recurrence if version else None),
         "proof_form": proof_form or ProofForm(),
+        "trigger_example": trigger_example(campaign, version),
     }
     return render(request, "campaigns/detail.html", context, status=status)
 
