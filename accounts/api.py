@@ -73,10 +73,15 @@ def revoke_key(request: HttpRequest, key_id: int):
 
 class NotificationOut(CamelOut):
     id: int
+    kind: str
     message: str
     url: str
     created_at: datetime
     read_at: datetime | None
+
+    @staticmethod
+    def resolve_message(notice: Notification) -> str:
+        return notice.text  # in the caller's language (Accept-Language)
 
 
 class NotificationListOut(CamelOut):

@@ -124,8 +124,19 @@ def user_from_invitation(uidb64: str, token: str):
     return user if default_token_generator.check_token(user, token) else None
 
 
-def notify(*, user, message: str, url: str = "") -> Notification:
-    return Notification.objects.create(user=user, message=message[:500], url=url)
+def notify(
+    *, user, message: str = "", url: str = "", kind: str = "", params: dict | None = None
+) -> Notification:
+    """An in-app notice for ``user``. A ``kind`` of ``accounts.notices.KINDS``
+    is worded in the reader's language when shown; ``message`` is kept as well."""
+    from accounts.notices import render_notice
+
+    params = params or {}
+    if kind and not message:
+        message = render_notice(kind, params)
+    return Notification.objects.create(
+        user=user, message=message[:500], kind=kind, params=params, url=url
+    )
 
 
 def notification_mark_read(*, notification: Notification) -> Notification:

@@ -151,3 +151,16 @@ def test_api_lists_the_callers_notifications_and_marks_one_read(client, make_use
     assert client.post(f"/api/v1/notifications/{theirs.pk}/read", **auth).status_code == 404
     assert Notification.objects.get(pk=theirs.pk).read_at is None
     assert client.get("/api/v1/notifications").status_code == 401
+
+
+def test_a_notice_is_worded_in_the_readers_language(client, make_user):
+    from django.utils import translation
+
+    user = make_user("someone", APPROVER)
+    with translation.override("fr"):
+        notify(user=user, kind="approval_requested", params={"name": "Soldes"}, url="/")
+    client.force_login(user)
+    dutch = client.get(reverse("accounts:notifications"), HTTP_ACCEPT_LANGUAGE="nl")
+    assert "“Soldes” wacht op uw goedkeuring." in dutch.content.decode()
+    english = client.get(reverse("accounts:notifications"), HTTP_ACCEPT_LANGUAGE="en")
+    assert "“Soldes” waits for your approval." in english.content.decode()
