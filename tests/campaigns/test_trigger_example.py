@@ -14,7 +14,7 @@ from tests.campaigns.lifecycle_helpers import email_config, ready_email, sms_con
 HTML = (
     "<p>Hello {{ profile.attributes.firstName }}, order {{ context.order.id }}"
     " of {{ context.order.total | default('0') }}.</p>"
-    '{% for line in context.lines %}<li>{{ line.name }}</li>{% endfor %}'
+    "{% for line in context.lines %}<li>{{ line.name }}</li>{% endfor %}"
     '<p>{{ context["coupon"] }}</p><a href="{{ unsubscribe_url }}">stop</a>'
 )
 
