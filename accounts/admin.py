@@ -275,7 +275,7 @@ class NotificationAdmin(admin.ModelAdmin):
     list_display = ("user", "message", "created_at", "read_at")
     list_select_related = ("user",)
     search_fields = ("user__username", "message")
-    readonly_fields = ("user", "message", "url", "created_at", "read_at")
+    readonly_fields = ("user", "message", "kind", "params", "url", "created_at", "read_at")
 
     def has_add_permission(self, request) -> bool:
         return False

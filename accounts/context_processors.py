@@ -20,7 +20,7 @@ _NAV = [
 def navigation(request: HttpRequest) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"nav_items": []}
+        return {"nav_items": [], "unread_notifications": 0}
     items = [
         {"label": label, "url": reverse(name), "active": request.path.startswith(prefix)}
         for label, name, action, prefix in _NAV
@@ -34,4 +34,5 @@ def navigation(request: HttpRequest) -> dict:
                 "active": request.path.startswith("/admin/"),
             }
         )
-    return {"nav_items": items}
+    unread = user.notifications.filter(read_at__isnull=True).count()
+    return {"nav_items": items, "unread_notifications": unread}

@@ -47,6 +47,10 @@ class Notification(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
     )
     message = models.CharField(_("message"), max_length=500)
+    # A known kind is worded when shown, in the reader's language (the message
+    # above keeps the words of the moment, for the admin and unknown kinds).
+    kind = models.CharField(_("kind"), max_length=40, blank=True, default="")
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
     url = models.CharField(_("link"), max_length=500, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     read_at = models.DateTimeField(_("read"), null=True, blank=True)
@@ -55,3 +59,13 @@ class Notification(models.Model):
         verbose_name = _("notification")
         verbose_name_plural = _("notifications")
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def text(self) -> str:
+        """The notice in the active language."""
+        from accounts.notices import render_notice
+
+        return render_notice(self.kind, self.params) or self.message

@@ -124,8 +124,34 @@ def user_from_invitation(uidb64: str, token: str):
     return user if default_token_generator.check_token(user, token) else None
 
 
-def notify(*, user, message: str, url: str = "") -> Notification:
-    return Notification.objects.create(user=user, message=message[:500], url=url)
+def notify(
+    *, user, message: str = "", url: str = "", kind: str = "", params: dict | None = None
+) -> Notification:
+    """An in-app notice for ``user``. A ``kind`` of ``accounts.notices.KINDS``
+    is worded in the reader's language when shown; ``message`` is kept as well."""
+    from accounts.notices import render_notice
+
+    params = params or {}
+    if kind and not message:
+        message = render_notice(kind, params)
+    return Notification.objects.create(
+        user=user, message=message[:500], kind=kind, params=params, url=url
+    )
+
+
+def notification_mark_read(*, notification: Notification) -> Notification:
+    """Mark one notice read (idempotent: the first read time is kept)."""
+    if notification.read_at is None:
+        now = timezone.now()
+        Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(read_at=now)
+        notification.refresh_from_db(fields=["read_at"])
+    return notification
+
+
+def notifications_mark_all_read(*, user) -> int:
+    return Notification.objects.filter(user=user, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
 
 
 # ------------------------------------------------------- object access (SPEC §2)
@@ -214,6 +240,8 @@ __all__ = [
     "user_invite",
     "user_from_invitation",
     "notify",
+    "notification_mark_read",
+    "notifications_mark_all_read",
     "access_keep",
     "access_set_restricted",
     "access_grant",

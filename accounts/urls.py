@@ -10,6 +10,9 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("settings/", views.settings_page, name="settings"),
     path("settings/keys/<int:pk>/revoke/", views.revoke_key, name="revoke_key"),
+    path("notifications/", views.notifications_page, name="notifications"),
+    path("notifications/read/", views.notifications_read_all, name="notifications_read_all"),
+    path("notifications/<int:pk>/read/", views.notification_read, name="notification_read"),
     path("invite/<str:uidb64>/<str:token>/", views.accept_invitation, name="invite"),
     path("password/reset/", views.PasswordResetView.as_view(), name="password_reset"),
     path(

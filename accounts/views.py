@@ -18,7 +18,13 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import ApiKey
-from accounts.services import api_key_create, api_key_revoke, user_from_invitation
+from accounts.services import (
+    api_key_create,
+    api_key_revoke,
+    notification_mark_read,
+    notifications_mark_all_read,
+    user_from_invitation,
+)
 
 _NEW_KEY_SESSION = "accounts.new_api_key"
 
@@ -123,3 +129,25 @@ def accept_invitation(request: HttpRequest, uidb64: str, token: str) -> HttpResp
         {"form": form, "invited": user},
         status=400 if form.errors else 200,
     )
+
+
+@login_required
+@require_http_methods(["GET"])
+def notifications_page(request: HttpRequest) -> HttpResponse:
+    """The signed-in user's notices, newest first (at most the last 200)."""
+    notices = list(request.user.notifications.order_by("-created_at", "-pk")[:200])
+    return render(request, "accounts/notifications.html", {"notices": notices})
+
+
+@login_required
+@require_POST
+def notification_read(request: HttpRequest, pk: int) -> HttpResponse:
+    notification_mark_read(notification=get_object_or_404(request.user.notifications, pk=pk))
+    return redirect("accounts:notifications")
+
+
+@login_required
+@require_POST
+def notifications_read_all(request: HttpRequest) -> HttpResponse:
+    notifications_mark_all_read(user=request.user)
+    return redirect("accounts:notifications")

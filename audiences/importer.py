@@ -37,6 +37,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from audiences.channel_facts import CONSENT_FIELD
 from audiences.models import Audience, AudienceMember, ConsentChange, Profile, ProfileImport
@@ -574,6 +575,15 @@ def profile_import_run(
             profile_import, ProfileImport.Status.FAILED, _("The import failed: %s") % exc, outcome
         )
         raise
+    else:
+        if outcome.rejected and not outcome.imported:
+            # "Ready, 0 profiles" read as success; nothing usable came in.
+            status = ProfileImport.Status.FAILED
+            error = ngettext(
+                "Its %(count)d row was rejected: no profile was imported. See the reason below.",
+                "All %(count)d rows were rejected: no profile was imported. See the reasons below.",
+                outcome.rejected,
+            ) % {"count": outcome.rejected}
     _finish(profile_import, status, error, outcome)
     profile_import.refresh_from_db()
     return profile_import

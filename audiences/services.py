@@ -59,6 +59,16 @@ def normalize_email(value: str) -> str:
     try:
         result = validate_email(value, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError as exc:
+        domain = value.rpartition("@")[2].rstrip(".").lower()
+        if "@" in value and ("." + domain).endswith(_SPECIAL_USE):
+            # Say why: "example.test" looks like any other domain to a marketer.
+            raise ValueError(
+                _(
+                    "%(value)r uses %(domain)r, a reserved (special-use) domain that can "
+                    "never receive email (.test, .local, .localhost, .invalid, .onion, .arpa)."
+                )
+                % {"value": value, "domain": domain}
+            ) from exc
         raise ValueError(_("%(value)r is not a valid email address.") % {"value": value}) from exc
     return result.normalized.lower()
 

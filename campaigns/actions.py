@@ -22,6 +22,7 @@ from typing import Any
 
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts import permissions
 from campaigns.models import ApprovalRequest, Campaign, CampaignStatus
@@ -219,7 +220,8 @@ _ENTRIES = [
         sources=ALL,
         permission="campaigns.add_campaign",
         service="campaign_duplicate",
-        label=_("Duplicate"),
+        # A verb here, a noun as an exclusion reason (Delivery.Reason): two words in French.
+        label=pgettext_lazy("campaign action", "Duplicate"),
         logged=_("Duplicated"),
         done=_("A copy was created as a draft."),
         **OPENS_EDITOR,

@@ -26,6 +26,7 @@ from campaigns.actions import USER_ACTIONS, CampaignAction
 from campaigns.models import ApprovalPolicy, Campaign, CampaignVersion
 from campaigns.review import review_campaign
 from campaigns.selectors import CampaignFilters, campaign_list, check_action, get_campaign_for
+from campaigns.trigger_example import trigger_example
 from campaigns.validation import normalize_content, normalize_schedule
 from channels.models import ChannelConfiguration
 from config import problems
@@ -222,6 +223,16 @@ def _shown(campaign: Campaign) -> CampaignVersion:
     return version
 
 
+class TriggerExampleOut(CamelOut):
+    """A ready-to-copy request that triggers an API-triggered campaign."""
+
+    method: str
+    url: str
+    body: dict
+    curl: str
+    docs_url: str
+
+
 class CampaignOut(_SettingsOut):
     """A campaign: its own fields, its shown version's settings, and an open
     draft version under ``draftVersion``."""
@@ -240,6 +251,7 @@ class CampaignOut(_SettingsOut):
     activated_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    trigger_example: TriggerExampleOut | None = None
 
     @staticmethod
     def resolve_tags(campaign: Campaign) -> list[str]:
@@ -285,6 +297,10 @@ class CampaignOut(_SettingsOut):
     @staticmethod
     def resolve_allow_profile_creation(campaign: Campaign) -> bool:
         return _shown(campaign).allow_profile_creation
+
+    @staticmethod
+    def resolve_trigger_example(campaign: Campaign) -> dict | None:
+        return trigger_example(campaign, _shown(campaign))
 
 
 class CampaignPage(CamelOut):

@@ -553,7 +553,7 @@ def campaign_approve(*, campaign: Campaign, actor, comment: str = "") -> Campaig
             engine.enqueue_activation(campaign_id)
         else:
             _swap_in_draft_version(campaign, actor, comment, "version_approved")
-    _notify_requester(request, actor, _("approved"), comment)
+    _notify_requester(request, actor, "approved", comment)
     campaign.refresh_from_db()
     return campaign
 
@@ -580,7 +580,7 @@ def campaign_request_changes(*, campaign: Campaign, actor, comment: str = "") ->
     _close_request(
         campaign=campaign, actor=actor, comment=comment, status=status, action="request_changes"
     )
-    _notify_requester(request, actor, _("sent back for changes"), comment)
+    _notify_requester(request, actor, "changes_requested", comment)
     campaign.refresh_from_db()
     return campaign
 
@@ -598,7 +598,7 @@ def campaign_cancel_approval(*, campaign: Campaign, actor, comment: str = "") ->
         campaign=campaign, actor=actor, comment=comment, status=status, action="cancel_approval"
     )
     if request.requested_by_id != getattr(actor, "pk", None):
-        _notify_requester(request, actor, _("cancelled"), comment)
+        _notify_requester(request, actor, "approval_cancelled", comment)
     campaign.refresh_from_db()
     return campaign
 
@@ -642,43 +642,78 @@ def _campaign_url(campaign: Campaign) -> str:
     return reverse("campaigns:detail", args=[campaign.pk])
 
 
-def _notify_requester(request: ApprovalRequest, actor, verb: str, comment: str) -> None:
-    """In-app notification and email to whoever asked for approval (after commit)."""
+def _notify_requester(request: ApprovalRequest, actor, kind: str, comment: str) -> None:
+    """In-app notice and email (after commit) to whoever asked for approval.
+    ``kind``: approved, changes_requested or approval_cancelled."""
+    from accounts.notices import render_notice
     from accounts.services import notify
 
     user = request.requested_by
     if user is None:
         return
     campaign = request.campaign
-    who = actor.get_username() if actor else _("someone")
-    message = _("“%(name)s” was %(verb)s by %(who)s.") % {
-        "name": campaign.name,
-        "verb": verb,
-        "who": who,
-    }
-    if comment:
-        message += " " + comment
+    who = actor.get_username() if actor else "—"
+    params = {"name": campaign.name, "who": who, "comment": comment or ""}
     url = _campaign_url(campaign)
-    notify(user=user, message=message, url=url)
+    notify(user=user, kind=kind, params=params, url=url)
     if user.email:
+        message = render_notice(kind, params)
         body = f"{message}\n\n{settings.SITE_URL}{url}\n"
         subject = _("Volley: %(name)s") % {"name": campaign.name}
         email = user.email
         transaction.on_commit(lambda: send_mail(subject, body, None, [email], fail_silently=True))
 
 
+def approvers_to_notify(request: ApprovalRequest) -> list:
+    """Everyone who may decide ``request`` except its requester: the policy's
+    users and the members of its groups, or (no policy, or one naming nobody)
+    every user whose role may approve. ``may_decide`` has the last word, so a
+    restricted campaign only reaches approvers granted it."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+    from django.db.models import Q
+
+    users = get_user_model().objects.filter(is_active=True)
+    policy = request.policy
+    named = policy is not None and (
+        policy.approver_users.exists() or policy.approver_groups.exists()
+    )
+    if named:
+        users = users.filter(
+            Q(pk__in=policy.approver_users.values("pk"))
+            | Q(groups__in=policy.approver_groups.values("pk"))
+        )
+    else:
+        perm = Permission.objects.filter(
+            content_type__app_label="campaigns", codename="approve_campaign"
+        )
+        users = users.filter(
+            Q(is_superuser=True) | Q(groups__permissions__in=perm) | Q(user_permissions__in=perm)
+        )
+    candidates = users.exclude(pk=request.requested_by_id).distinct().order_by("pk")
+    return [user for user in candidates if may_decide(user, request)]
+
+
 def _notify_approvers(request: ApprovalRequest) -> None:
-    from accounts.permissions import can_see
+    """In-app notice and email to every eligible approver (email after commit)."""
+    from accounts.notices import render_notice
     from accounts.services import notify
 
-    policy = request.policy
-    if policy is None:
-        return
-    message = _("“%(name)s” waits for your approval.") % {"name": request.campaign.name}
-    for user in policy.approver_users.all():
-        # An approver not granted a restricted campaign is not even told its name.
-        if user.pk != request.requested_by_id and can_see(user, request.campaign):
-            notify(user=user, message=message, url=reverse("approvals:queue"))
+    campaign = request.campaign
+    params = {"name": campaign.name, "comment": request.message or ""}
+    message = render_notice("approval_requested", params)
+    url = reverse("approvals:queue")
+    subject = _("Volley: %(name)s waits for your approval") % {"name": campaign.name}
+    body = f"{message}\n\n{settings.SITE_URL}{url}\n"
+    emails = []
+    for user in approvers_to_notify(request):
+        notify(user=user, kind="approval_requested", params=params, url=url)
+        if user.email:
+            emails.append(user.email)
+    for email in emails:
+        transaction.on_commit(
+            lambda email=email: send_mail(subject, body, None, [email], fail_silently=True)
+        )
 
 
 # --- approval policies -----------------------------------------------------

@@ -33,6 +33,7 @@ from campaigns.selectors import (
     check_action,
     get_campaign_for,
 )
+from campaigns.trigger_example import trigger_example
 
 PAGE_SIZE = 25
 
@@ -155,6 +156,7 @@ def _detail_response(request, campaign, show=None, proof_form=None, status=200) 
         "audience_size": _audience_size(version, request.user),
         "recurrence": recurrence_summary(version.recurrence if version else None),
         "proof_form": proof_form or ProofForm(),
+        "trigger_example": trigger_example(campaign, version),
     }
     return render(request, "campaigns/detail.html", context, status=status)
 
@@ -228,7 +230,10 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
         "form": form,
         "no_configurations": not form.fields["channel_configuration"].queryset.exists(),
         "no_audiences": "audience" in form.fields and not form.fields["audience"].queryset.exists(),
-        "channels_url": _channels_create_url(campaign.channel),
+        # Only roles that may create one get the link (a manager's would be a 403).
+        "channels_url": (
+            _channels_create_url(campaign.channel) if can(request.user, "channel.create") else ""
+        ),
         "audiences_url": _first_url("audiences:create", "audiences:new", "audiences:list"),
         "audience_size": _audience_size(version, request.user),
     }

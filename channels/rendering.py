@@ -560,7 +560,27 @@ def _unsafe_attributes(tree: nodes.Template) -> list[tuple[int, str]]:
             found.append(
                 (call.lineno, _("'%(name)s' is not a known function") % {"name": call.node.name})
             )
+    # Content is one self-contained template: there is nothing to load, so
+    # refuse loading tags here rather than let them fail at preview or send.
+    loaders = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
+    for node in tree.find_all(loaders):
+        tag = _LOADING_TAGS[type(node)]
+        found.append(
+            (
+                node.lineno,
+                _("{%% %(tag)s %%} is not supported: a message cannot load other templates")
+                % {"tag": tag},
+            )
+        )
     return sorted(found)
+
+
+_LOADING_TAGS = {
+    nodes.Include: "include",
+    nodes.Import: "import",
+    nodes.FromImport: "from … import",
+    nodes.Extends: "extends",
+}
 
 
 def _field_sources(channel: str, content: dict) -> tuple[dict[str, str], dict[str, list[str]]]:

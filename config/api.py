@@ -52,6 +52,7 @@ def root(request: HttpRequest) -> dict:
 
 
 def _mount() -> None:
+    from accounts.api import notifications_router
     from accounts.api import router as accounts_router
     from audiences.api import audiences_router, privacy_router, profiles_router
     from campaigns.api import campaigns_router, policies_router
@@ -62,6 +63,7 @@ def _mount() -> None:
     # and they are the API's hot path.
     api.add_router("/executions", executions_router)
     api.add_router("/me", accounts_router)
+    api.add_router("/notifications", notifications_router)
     api.add_router("/campaigns", campaigns_router)
     api.add_router("/campaigns", reports_router)
     api.add_router("/approval-policies", policies_router)

@@ -195,3 +195,13 @@ def test_an_import_whose_worker_died_is_claimed_again(db, django_capture_on_comm
         result = profile_import_run(import_id=created.pk)
     assert result.status == ProfileImport.Status.SUCCEEDED
     assert result.rows_imported == 3
+
+
+def test_a_file_whose_every_row_is_rejected_fails_and_says_so(run_import):
+    header = GOOD.splitlines()[0]
+    result = run_import(f"{header}\nnot-an-email,,X,1,Paris,yes,\n,,Y,2,Lyon,no,\n")
+    assert result.status == ProfileImport.Status.FAILED
+    assert (result.rows_imported, result.rows_rejected) == (0, 2)
+    assert "rejected" in result.error and "2" in result.error
+    result.audience.refresh_from_db()
+    assert result.audience.status == Audience.Status.FAILED

@@ -68,3 +68,12 @@ def test_time_zones_are_iana_names():
     assert normalize_timezone(" Europe/Paris ") == "Europe/Paris"
     with pytest.raises(ValueError):
         normalize_timezone("CEST")
+
+
+@pytest.mark.parametrize("value", ["ann@example.test", "bob@printer.local", "x@host.localhost"])
+def test_special_use_domains_are_refused_with_the_real_reason(value):
+    with pytest.raises(ValueError) as excinfo:
+        normalize_email(value)
+    message = str(excinfo.value)
+    assert "reserved" in message and "special-use" in message
+    assert "not a valid email address" not in message

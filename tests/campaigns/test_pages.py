@@ -242,3 +242,19 @@ def test_type_and_category_are_fixed_once_activated(login, approver):
     campaign_modify(campaign=campaign, actor=approver)
     form = login(approver).get(f"/campaigns/{campaign.pk}/edit/").context["form"]
     assert "type" not in form.fields and "category" not in form.fields
+
+
+def test_manager_is_told_who_creates_a_channel_configuration_not_sent_to_a_403(
+    login, manager, administrator
+):
+    client = login(manager)
+    client.post(
+        "/campaigns/new/",
+        {"name": "S", "type": "scheduled", "category": "marketing", "channel": "sms"},
+    )
+    url = f"/campaigns/{Campaign.objects.get().pk}/edit/"
+    page = client.get(url).content.decode()
+    assert "Create a channel configuration" not in page
+    assert "Campaign Administrator" in page
+    page = login(administrator).get(url).content.decode()
+    assert "Create a channel configuration" in page

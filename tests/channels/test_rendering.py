@@ -289,3 +289,20 @@ def test_plain_text_falls_back_to_per_message_conversion_when_tags_would_be_lost
     )
     assert compiled.text_from_html is None
     assert "Hi Ann" in compiled.render(profile=person(name="Ann")).text
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        '{% include "footer.html" %}',
+        '{% import "macros.html" as m %}',
+        '{% from "macros.html" import button %}',
+        '{% extends "base.html" %}',
+    ],
+)
+def test_template_loading_tags_are_refused_at_save_with_their_line(tag):
+    errors = validate_content("email", {"subject": "Hi", "html": f"<p>Hello</p>\n\n{tag}\n"})
+    assert errors["html"], errors
+    assert any("line 3" in message for message in errors["html"]), errors
+    sms = validate_content("sms", {"text": f"Hi\n{tag}"})
+    assert any("line 2" in message for message in sms["text"]), sms
