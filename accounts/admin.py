@@ -16,9 +16,10 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -81,6 +82,31 @@ def groups_only_superusers_assign(user) -> set[int]:
         if perms - held:
             protected.add(group.pk)
     return protected
+
+
+def users_only_superusers_key(user):
+    """The users ``user`` may not create an API key for: a key is a credential
+    for its owner's account, so only superusers mint one for a superuser, for
+    someone holding a grant on a restricted object (directly or through a
+    group), or for someone holding a permission ``user`` lacks."""
+    from guardian.utils import get_user_obj_perms_model
+
+    others = User.objects.exclude(pk=user.pk)
+    if user.is_superuser:
+        return others.none()
+    held = user.get_all_permissions()
+    lacking = [
+        p.pk
+        for p in Permission.objects.select_related("content_type")
+        if f"{p.content_type.app_label}.{p.codename}" not in held
+    ]
+    granted = get_user_obj_perms_model().objects.values("user_id")
+    return others.filter(
+        Q(is_superuser=True)
+        | Q(groups__in=groups_only_superusers_assign(user))
+        | Q(pk__in=granted)
+        | Q(user_permissions__in=lacking)
+    ).distinct()
 
 
 if admin.site.is_registered(User):
@@ -224,7 +250,13 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
             kwargs["form"] = ApiKeyAddForm
-        return super().get_form(request, obj, change=change, **kwargs)
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None and not request.user.is_superuser:
+            field = form.base_fields["user"]
+            field.queryset = field.queryset.exclude(
+                pk__in=users_only_superusers_key(request.user).values("pk")
+            )
+        return form
 
     def get_fields(self, request, obj=None):
         return ("user", "name") if obj is None else self.fields

@@ -24,6 +24,7 @@ from audiences.models import (
     ProfileImport,
     Suppression,
 )
+from audiences.selectors import not_hidden_profiles
 from audiences.services import normalize_identity
 from config.admin import ReadOnlyAdminMixin
 
@@ -64,6 +65,11 @@ class ProfileAdmin(AdminPermissionsMixin, admin.ModelAdmin):
     }
 
     actions = ["erase_selected", "export_selected"]
+
+    def get_queryset(self, request):
+        # Never a profile known only through restricted audiences the user may
+        # not see (issue 10 #3): not listed, opened, exported or erased here.
+        return not_hidden_profiles(request.user, super().get_queryset(request))
 
     def has_erase_permission(self, request) -> bool:
         return can(request.user, "profile.erase")

@@ -140,7 +140,7 @@ def profile_export(request: HttpRequest, namespace: str, value: str):
     if not can(request.user, "profile.export"):
         raise PermissionDenied
     namespace = _namespace(namespace)
-    profile = services.profile_get(namespace, value)
+    profile = _seen_profile(request, namespace, value)
     if profile is None:
         raise Http404
     privacy.profile_export_log(namespace=namespace, actor=request.user, via="api")
@@ -189,6 +189,9 @@ def profile_put(request: HttpRequest, namespace: str, value: str, payload: Profi
         )
     if errors:
         raise ApiProblem(400, _("The request has invalid fields."), errors=errors)
+    existing = services.profile_get(namespace, value)
+    if existing is not None and _seen_profile(request, namespace, value) is None:
+        raise Http404  # neither shown nor changed: known only through restricted audiences
     consent = payload.consent.model_dump(exclude_none=True) if payload.consent else {}
     profile, created = services.profile_upsert(
         namespace=namespace,
@@ -208,7 +211,7 @@ def profile_erase(request: HttpRequest, namespace: str, value: str):
     if not can(request.user, "profile.erase"):
         raise PermissionDenied
     namespace = _namespace(namespace)
-    profile = services.profile_get(namespace, value)
+    profile = _seen_profile(request, namespace, value)
     if profile is None or not privacy.profile_erase(
         profile=profile, namespace=namespace, actor=request.user, via="api"
     ):
@@ -220,12 +223,20 @@ def profile_erase(request: HttpRequest, namespace: str, value: str):
 def profile_get(request: HttpRequest, namespace: str, value: str):
     if not can(request.user, "profile.view"):
         raise PermissionDenied
-    profile = services.profile_get(_namespace(namespace), value)
-    if (
-        profile is None
-        or not not_hidden_profiles(request.user, Profile.objects.filter(pk=profile.pk)).exists()
-    ):
+    profile = _seen_profile(request, _namespace(namespace), value)
+    if profile is None:
         raise Http404  # unknown, or known only through restricted audiences (issue 10 #3)
+    return profile
+
+
+def _seen_profile(request: HttpRequest, namespace: str, value: str) -> Profile | None:
+    """The profile, unless unknown or known only through restricted audiences
+    the user may not see (then None: the caller answers 404)."""
+    profile = services.profile_get(namespace, value)
+    if profile is None:
+        return None
+    if not not_hidden_profiles(request.user, Profile.objects.filter(pk=profile.pk)).exists():
+        return None
     return profile
 
 

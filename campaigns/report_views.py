@@ -143,17 +143,30 @@ class _Echo:
 def deliveries_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     """Every delivery of the campaign, streamed row by row (no full list in memory)."""
     campaign = _campaign(request, pk, "campaign.view_report")
-    rows = (
-        Delivery.objects.filter(run__campaign=campaign)
-        .order_by("id")
-        .values_list(*CSV_FIELDS)
-        .iterator(chunk_size=2000)
-    )
+    # An address is a profile's: shown only to roles that manage profiles, and
+    # never for a profile known only through restricted audiences (issue 10 #3).
+    deliveries = Delivery.objects.filter(run__campaign=campaign).order_by("id")
+    if can(request.user, "profile.edit"):
+        from django.db.models import Exists, OuterRef
+
+        from audiences.models import Profile
+        from audiences.selectors import not_hidden_profiles
+
+        seen = not_hidden_profiles(request.user, Profile.objects.filter(pk=OuterRef("profile_id")))
+        deliveries = deliveries.annotate(shown=Exists(seen))
+    else:
+        from django.db.models import Value
+
+        deliveries = deliveries.annotate(shown=Value(False))
+    rows = deliveries.values_list(*CSV_FIELDS, "shown").iterator(chunk_size=2000)
     writer = csv.writer(_Echo())
+    address = CSV_FIELDS.index("address")
 
     def stream():
         yield writer.writerow(CSV_FIELDS)
-        for row in rows:
+        for *row, shown in rows:
+            if not shown:
+                row[address] = ""
             yield writer.writerow([csv_cell(value) for value in row])
 
     response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")

@@ -18,8 +18,9 @@ class ChannelConfigurationAdmin(AdminPermissionsMixin, AccessAdminMixin, Guarded
     list_filter = ("channel", "purpose", "status", "restricted")
     search_fields = ("name", "from_address", "sender_number", "app_id")
     # Credentials are write-only (the /channels/ pages and the API set them): the
-    # admin shows only which names are stored, never a value.
-    readonly_fields = ("stored_credentials", "created_at", "updated_at")
+    # admin shows only which names are stored, never a value; nor does it change
+    # where they are sent (provider and its URL): those pages ask for them again.
+    readonly_fields = ("provider", "provider_url", "stored_credentials", "created_at", "updated_at")
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     permissions = {
         "view": "channel.view",

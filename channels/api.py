@@ -139,7 +139,7 @@ _API_FIELDS = {
 problems.rename_fields("/api/v1/channel-configurations", _API_FIELDS)
 
 
-def _apply(config: ChannelConfiguration, payload: ConfigurationIn) -> None:
+def _apply(config: ChannelConfiguration, payload: ConfigurationIn, user) -> None:
     section = getattr(payload, payload.channel)
     if section is None:
         raise ApiProblem(
@@ -156,23 +156,26 @@ def _apply(config: ChannelConfiguration, payload: ConfigurationIn) -> None:
     config.purpose = payload.purpose
     config.rate_limit_per_second = payload.rate_limit_per_second
     config.restricted = payload.restricted
-    previous = config.provider
+    previous = (config.provider, config.provider_url)
     config.provider = getattr(section, "provider", "smtp")
     config.provider_url = payload.provider_url
     for field, value in section.model_dump().items():
         if field != "provider":
             setattr(config, field, value)
-    _apply_credentials(config, payload, previous)
+    _apply_credentials(config, payload, previous, user)
 
 
-def _apply_credentials(config: ChannelConfiguration, payload, previous: str) -> None:
-    from channels.credentials import CredentialsError
+def _apply_credentials(config: ChannelConfiguration, payload, previous: tuple, user) -> None:
+    from channels.credentials import CredentialsError, check_author
 
     if payload.credentials is None:
-        if config.pk and previous != config.provider:
-            config.credentials = ""  # another provider's credentials never carry over
+        if config.pk and previous != (config.provider, config.provider_url):
+            # Another provider's credentials never carry over, nor are stored
+            # credentials sent to a new URL: they are given again.
+            config.credentials = ""
         return
     try:
+        check_author(payload.credentials, user)
         config.set_credentials(payload.credentials)
     except CredentialsError as exc:
         raise ApiProblem(
@@ -209,7 +212,7 @@ def create_configuration(request: HttpRequest, payload: ConfigurationIn):
     if not can(request.user, "channel.create"):
         raise PermissionDenied
     config = ChannelConfiguration()
-    _apply(config, payload)
+    _apply(config, payload, request.user)
     services.channel_configuration_save(config=config, actor=request.user)
     return Status(201, config)
 
@@ -231,7 +234,7 @@ def update_configuration(request: HttpRequest, config_id: int, payload: Configur
             _("The request has invalid fields."),
             errors={"channel": [_("The channel of a configuration cannot change.")]},
         )
-    _apply(config, payload)
+    _apply(config, payload, request.user)
     services.channel_configuration_save(config=config, actor=request.user)
     return config
 

@@ -139,6 +139,20 @@ def check_names(values: dict[str, str]) -> dict[str, str]:
     return values
 
 
+def check_author(values: dict[str, str], user) -> None:
+    """Only superusers name environment variables: an ``env:`` reference reads
+    any secret of the server (``SECRET_KEY``, ``DATABASE_URL``…), which a
+    provider URL of one's own would then receive."""
+    if getattr(user, "is_superuser", False):
+        return
+    for name, value in values.items():
+        if isinstance(value, str) and value.startswith(ENV_PREFIX):
+            raise CredentialsError(
+                _("%(name)s: only a superuser may refer to an environment variable.")
+                % {"name": name}
+            )
+
+
 def missing(provider: str, values: dict[str, str]) -> list[str]:
     """Names the provider needs that ``values`` lacks (a group reads ``a or b``)."""
     lacking = [name for name in REQUIRED.get(provider, ()) if name not in values]

@@ -75,9 +75,10 @@ class ChannelConfigurationForm(forms.ModelForm):
             "bcc": _("Every message is also sent to this address (an archive, for example)."),
         }
 
-    def __init__(self, *args, channel: str, **kwargs) -> None:
+    def __init__(self, *args, channel: str, user=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.channel = channel
+        self.user = user
         self.instance.channel = channel
         keep = set(_COMMON) | set(_CHANNEL_FORM_FIELDS[channel])
         for name in list(self.fields):
@@ -134,16 +135,22 @@ class ChannelConfigurationForm(forms.ModelForm):
         provider = data.get("provider") or (
             "smtp" if self.channel == Channel.EMAIL else self.instance.provider
         )
+        previous_url = self.instance.provider_url
         self.instance.provider = provider
         self.instance.provider_url = data.get("provider_url") or ""
         raw = data.get("credentials") or ""
         if raw:
             try:
-                self.instance.set_credentials(credentials.parse(raw))
+                values = credentials.parse(raw)
+                credentials.check_author(values, self.user)
+                self.instance.set_credentials(values)
             except credentials.CredentialsError as exc:
                 self.add_error("credentials", str(exc))
-        elif self.instance.pk and self.initial.get("provider") != provider:
-            # Another provider's credentials never carry over.
+        elif self.instance.pk and (
+            self.initial.get("provider") != provider or previous_url != self.instance.provider_url
+        ):
+            # Another provider's credentials never carry over, nor are stored
+            # credentials sent to a new URL: they are typed again.
             self.instance.credentials = ""
         return data
 

@@ -67,9 +67,25 @@ class _Budget:
         self.depth = 0
         self.produced = MAX_PRODUCED
         self.deadline = time.monotonic() + MAX_SECONDS
+        message_deadline = _MESSAGE_DEADLINE.get(None)
+        if message_deadline is not None:
+            self.deadline = min(self.deadline, message_deadline)
 
 
 _BUDGET: contextvars.ContextVar[_Budget] = contextvars.ContextVar("render_budget")
+# The wall time is one budget for a whole message (all its fields, push data
+# included) and for a whole save-time check, not MAX_SECONDS per field.
+_MESSAGE_DEADLINE: contextvars.ContextVar[float] = contextvars.ContextVar("render_deadline")
+
+
+class _message_deadline:  # noqa: N801 - used as a context manager
+    def __enter__(self) -> None:
+        outer = _MESSAGE_DEADLINE.get(None)
+        deadline = time.monotonic() + MAX_SECONDS
+        self.token = _MESSAGE_DEADLINE.set(deadline if outer is None else min(outer, deadline))
+
+    def __exit__(self, *exc_info: Any) -> None:
+        _MESSAGE_DEADLINE.reset(self.token)
 
 
 def _check_clock(budget: _Budget) -> None:
@@ -146,9 +162,21 @@ _PERCENT = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d*))?[hlL]?(.
 _SPEC = re.compile(r"^(?:.?[<>=^])?[+\- ]?z?#?0?(\d*)[,_]?(?:\.(\d+))?")
 
 
-def _check_percent(fmt: Any) -> None:
+def _check_repeated(fmt: str, fields: int, args: tuple) -> None:
+    """A format string repeats its arguments: ``"{0}" * 600000`` with one long
+    argument would build a string far past the limit before it is checked."""
+    biggest = max((_size(arg) for arg in args), default=0)
+    if len(fmt) + fields * biggest > MAX_OUTPUT:
+        raise _too_large()
+
+
+def _check_percent(fmt: Any, args: Any = ()) -> None:
     if not isinstance(fmt, str):
         return
+    if args != ():
+        values = args.values() if isinstance(args, dict) else args
+        values = tuple(values) if isinstance(values, list | tuple | type({}.values())) else (args,)
+        _check_repeated(fmt, fmt.count("%"), values)
     for match in _PERCENT.finditer(fmt):
         for number in match.group(1, 2):
             if number == "*":
@@ -182,6 +210,14 @@ def _check_str_method(method: Any, args: tuple, kwargs: dict) -> None:
     if not isinstance(owner, str):
         return
     name = getattr(method, "__name__", "")
+    if name == "translate" and args:
+        table = args[0]
+        values = table.values() if isinstance(table, dict) else table
+        if not isinstance(values, list | tuple | type({}.values())):
+            raise RenderLimitError(_("A translation table must be a mapping or a list."))
+        longest = max((len(v) for v in values if isinstance(v, str)), default=1)
+        if len(owner) * longest > MAX_OUTPUT:
+            raise _too_large()
     if name in ("center", "ljust", "rjust", "zfill"):
         _check_width(args[0] if args else kwargs.get("width"))
     elif name == "expandtabs":
@@ -238,6 +274,21 @@ def _safe_result(value: Any) -> Any:
     return value
 
 
+# Filters that walk their input item by item (or word by word) in Python, in one
+# call: each item is a loop iteration of the budget, spent before the call.
+_WALKING_FILTERS = frozenset(
+    {"sort", "unique", "min", "max", "groupby", "dictsort", "wordwrap", "urlize", "sum"}
+)
+
+
+def _spend_items(value: Any) -> None:
+    budget = _BUDGET.get(None)
+    if budget is not None and isinstance(value, str | list | tuple | dict):
+        budget.iterations -= len(value)
+        if budget.iterations < 0:
+            raise RenderLimitError(_("Too many loop iterations."))
+
+
 def _guard_filter(name: str, func: Any) -> Any:
     pass_arg = _PassArg.from_obj(func)
 
@@ -245,6 +296,8 @@ def _guard_filter(name: str, func: Any) -> Any:
     def guarded(context, value, *args, **kwargs):
         _spend_call()
         _check_size(value, *args, *kwargs.values())
+        if name in _WALKING_FILTERS:
+            _spend_items(value)
         if name == "center":
             _check_width(args[0] if args else kwargs.get("width", 80))
         elif name == "indent":
@@ -261,7 +314,7 @@ def _guard_filter(name: str, func: Any) -> Any:
                 if len(value) * (len(wrap) + 1) > MAX_OUTPUT:
                     raise _too_large()
         elif name == "format":
-            _check_percent(value)
+            _check_percent(value, args or kwargs)
         elif name == "replace" and isinstance(value, str) and len(args) >= 2:
             _estimate_replace(value, args[0], args[1])
         elif name in ("slice", "batch"):
@@ -313,9 +366,19 @@ class _CodeGenerator(CodeGenerator):
 _ITER_FILTER = "budget_iter"
 
 
+# Ways to bytes, whose methods (center, zfill, *, %, replace…) the size checks
+# do not see: templates have no use for bytes, so none can be made.
+_BYTES_METHODS = frozenset({"encode", "to_bytes", "from_bytes", "fromhex"})
+
+
 class _Environment(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset(["*", "**", "+", "%"])
     code_generator_class = _CodeGenerator
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if attr in _BYTES_METHODS or isinstance(obj, bytes | bytearray | memoryview):
+            return False
+        return super().is_safe_attribute(obj, attr, value)
 
     def _generate(self, source, name, filename, defer_init=False):
         for loop in source.find_all(nodes.For):
@@ -352,7 +415,7 @@ class _Environment(ImmutableSandboxedEnvironment):
         if operator == "+" and isinstance(left, str | list | tuple):
             _check_size(left, right)
         if operator == "%":
-            _check_percent(left)
+            _check_percent(left, right)
             _check_size(left, right)
         return super().call_binop(context, operator, left, right)
 
@@ -395,8 +458,11 @@ class _Environment(ImmutableSandboxedEnvironment):
                 raise RenderLimitError(_("Nested format specifications are not allowed."))
             _check_spec(spec or "")
 
+        fields = sum(1 for _t, name, _s, _c in _FORMATTER.parse(value.__self__) if name is not None)
+
         def checked(*args: Any, **kwargs: Any) -> str:
             _check_size(value.__self__, *args, *kwargs.values())
+            _check_repeated(value.__self__, fields, (*args, *kwargs.values()))
             return wrapper(*args, **kwargs)
 
         return checked
@@ -615,6 +681,12 @@ def validate_content(channel: str, content: dict) -> dict[str, list[str]]:
     if not isinstance(content, dict):
         return {"content": [_("Content must be an object.")]}
     sources, errors = _field_sources(channel, content)
+    with _message_deadline():
+        _validate_sources(channel, sources, errors)
+    return errors
+
+
+def _validate_sources(channel: str, sources: dict[str, str], errors: dict) -> None:
     for name, source in sources.items():
         env = HTML_ENV if (channel == Channel.EMAIL and name == "html") else TEXT_ENV
         key = name.split(".")[0]
@@ -636,7 +708,6 @@ def validate_content(channel: str, content: dict) -> dict[str, list[str]]:
             errors.setdefault(key, []).append(
                 _("line %(line)s: %(message)s") % {"line": line or 1, "message": message}
             )
-    return errors
 
 
 # --- tracking rewrites --------------------------------------------------------
@@ -876,11 +947,12 @@ class CompiledContent:
             "context": Namespace(context if isinstance(context, dict) else {}),
             "unsubscribe_url": unsubscribe,
         }
-        if self.channel == Channel.EMAIL:
-            return self._render_email(variables, delivery_id, unsubscribe, marketing_email)
-        if self.channel == Channel.SMS:
-            return RenderedMessage(text=self._render_field("text", variables))
-        return self._render_push(variables, delivery_id)
+        with _message_deadline():
+            if self.channel == Channel.EMAIL:
+                return self._render_email(variables, delivery_id, unsubscribe, marketing_email)
+            if self.channel == Channel.SMS:
+                return RenderedMessage(text=self._render_field("text", variables))
+            return self._render_push(variables, delivery_id)
 
     def _render_email(self, variables, delivery_id, unsubscribe, marketing) -> RenderedMessage:
         # A subject is one header line: a profile attribute with a newline must not

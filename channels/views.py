@@ -74,7 +74,7 @@ def create_page(request: HttpRequest, channel: str) -> HttpResponse:
         raise Http404
     if not can(request.user, "channel.create"):
         raise PermissionDenied
-    form = ChannelConfigurationForm(request.POST or None, channel=channel)
+    form = ChannelConfigurationForm(request.POST or None, channel=channel, user=request.user)
     if request.method == "POST" and form.is_valid():
         config = services.channel_configuration_save(
             config=form.save(commit=False), actor=request.user
@@ -92,7 +92,9 @@ def create_page(request: HttpRequest, channel: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def edit_page(request: HttpRequest, pk: int) -> HttpResponse:
     config = _configuration(request, pk, "channel.edit")
-    form = ChannelConfigurationForm(request.POST or None, instance=config, channel=config.channel)
+    form = ChannelConfigurationForm(
+        request.POST or None, instance=config, channel=config.channel, user=request.user
+    )
     if request.method == "POST" and form.is_valid():
         services.channel_configuration_save(config=form.save(commit=False), actor=request.user)
         messages.success(request, _("Configuration “%(name)s” saved.") % {"name": config.name})

@@ -203,3 +203,45 @@ def test_superusers_set_other_users_passwords(login, make_user):
     assert response.status_code == 302
     mona.refresh_from_db()
     assert mona.check_password("Fresh-start-42")
+
+
+# Second review of issue 10: a key is a credential for the account it belongs
+# to. Minting one for a superuser, or for someone whose grants reach restricted
+# objects, hands the administrator that person's powers.
+
+
+def test_administrators_cannot_mint_a_key_for_a_superuser(login, administrator, make_user):
+    from accounts.models import ApiKey
+
+    root = make_user("root", superuser=True)
+    client = login(administrator)
+    response = client.post("/admin/accounts/apikey/add/", {"user": root.pk, "name": "mine"})
+    assert response.status_code in (200, 403)
+    assert not ApiKey.objects.filter(user=root).exists()
+
+
+def test_administrators_cannot_mint_a_key_for_a_holder_of_a_restricted_grant(
+    login, administrator, make_user
+):
+    from accounts.models import ApiKey
+
+    board = _restricted_grant_group()
+    mona = make_user("mona2", MANAGER)
+    mona.groups.add(board)
+    carl = make_user("carl", MANAGER)
+    assign_perm("campaigns.view_campaign", carl, Campaign.objects.get(name="Merger"))
+    client = login(administrator)
+    for user in (mona, carl):
+        client.post("/admin/accounts/apikey/add/", {"user": user.pk, "name": "mine"})
+        assert not ApiKey.objects.filter(user=user).exists(), user
+
+
+def test_administrators_still_mint_keys_for_service_users(login, administrator, make_user):
+    from accounts.models import ApiKey
+
+    bot = make_user("ci-bot", MANAGER)
+    response = login(administrator).post(
+        "/admin/accounts/apikey/add/", {"user": bot.pk, "name": "ci"}
+    )
+    assert response.status_code == 302
+    assert ApiKey.objects.filter(user=bot).exists()

@@ -125,3 +125,49 @@ def test_channel_test_message_page_does_not_find_hidden_profiles(login, administ
         f"/channels/{config.pk}/test/", {**data, "profile_lookup": "public@example.com"}
     )
     assert shown.context["preview"].subject == "To public@example.com"
+
+
+# Second review of issue 10: the API's PUT answers with the whole profile, and
+# export reads it, whoever may see it.
+
+
+def test_api_put_neither_reveals_nor_changes_a_hidden_profile(api_for, manager, secret):
+    api = api_for(manager)
+    assert api.get("/profiles/email/secret@example.com").status_code == 404
+    response = api.put("/profiles/email/secret@example.com", {"attributes": {"city": "Paris"}})
+    assert response.status_code == 404, response.content
+    assert b"Oslo" not in response.content
+    secret.refresh_from_db()
+    assert secret.attributes == {"city": "Oslo"}
+    # A profile the manager may see is still created or changed.
+    assert (
+        api.put("/profiles/email/public@example.com", {"attributes": {"a": 1}}).status_code == 200
+    )
+    assert api.put("/profiles/email/new@example.com", {"attributes": {"a": 1}}).status_code == 201
+
+
+def test_api_export_and_erase_ignore_a_hidden_profile(api_for, administrator, secret):
+    api = api_for(administrator)
+    assert api.get("/profiles/email/secret@example.com").status_code == 404
+    response = api.get("/profiles/email/secret@example.com/export")
+    assert response.status_code == 404
+    assert b"Oslo" not in b"".join(getattr(response, "streaming_content", [response.content]))
+    assert api.delete("/profiles/email/secret@example.com").status_code == 404
+    assert Profile.objects.filter(pk=secret.pk).exists()
+
+
+def test_the_admin_neither_lists_nor_opens_a_hidden_profile(login, administrator, secret):
+    client = login(administrator)
+    listing = client.get("/admin/audiences/profile/").content.decode()
+    assert "public@example.com" in listing
+    assert "secret@example.com" not in listing
+    assert client.get(f"/admin/audiences/profile/{secret.pk}/change/").status_code in (302, 404)
+    client.post(
+        "/admin/audiences/profile/",
+        {"action": "export_selected", "_selected_action": [secret.pk]},
+    )
+    client.post(
+        "/admin/audiences/profile/",
+        {"action": "erase_selected", "_selected_action": [secret.pk], "post": "yes"},
+    )
+    assert Profile.objects.filter(pk=secret.pk, email="secret@example.com").exists()

@@ -112,3 +112,32 @@ def test_viewer_may_not_retry(login, viewer, sent_campaign):
 
 def test_report_of_an_impossible_id_is_404(login, viewer):
     assert login(viewer).get(f"/campaigns/{2**70}/report/").status_code == 404
+
+
+def _csv_rows(response) -> list[dict]:
+    import csv
+    import io
+
+    return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+def test_csv_export_shows_addresses_only_of_profiles_the_user_may_see(
+    login, viewer, manager, sent_campaign
+):
+    """Second review of issue 10 (#3's class): profiles are shown only to roles
+    that manage profiles, never one known only through restricted audiences;
+    a visible campaign's CSV listed every recipient's address."""
+    from audiences.models import Audience
+
+    url = f"/campaigns/{sent_campaign.pk}/report/deliveries.csv"
+    rows = _csv_rows(login(viewer).get(url))
+    assert rows and all(row["address"] == "" for row in rows)
+    from campaigns.models import CampaignVersion
+
+    audience_ids = CampaignVersion.objects.filter(campaign=sent_campaign).values("audience_id")
+    Audience.objects.filter(pk__in=audience_ids).update(restricted=True)
+    rows = _csv_rows(login(manager).get(url))
+    assert rows and all(row["address"] == "" for row in rows)
+    Audience.objects.filter(pk__in=audience_ids).update(restricted=False)
+    rows = _csv_rows(login(manager).get(url))
+    assert any("@" in row["address"] for row in rows)

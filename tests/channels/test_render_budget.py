@@ -7,6 +7,7 @@ time when it does not depend on data); none is timed."""
 from __future__ import annotations
 
 import re
+import types
 
 import pytest
 
@@ -50,6 +51,26 @@ BUDGET_PAYLOADS = {
     "stringified list": ("{% set s = 'x' * 1000000 %}{{ [s, s, s] }}", "too large"),
     "big integer": ("{{ ((10**100)**100)**100 }}", "Exponent"),
     "slice": ("{{ range(10)|slice(10**9)|list }}", "loop iterations"),
+    # Second review of issue 10: bytes (built by encode/to_bytes) had no bound,
+    # nor str.translate's replacements; some filters walk their input in Python.
+    "bytes repeat": ("{{ ('x'.encode() * 300000000)|length }}", "unsafe"),
+    "int to bytes": ("{{ (1).to_bytes(300000000, 'big')|length }}", "unsafe"),
+    "bytes center": ("{{ 'a'.encode().center(300000000)|length }}", "unsafe"),
+    "translate": (
+        "{% set s = 'ab' * 1000000 %}{{ s.translate({97: 'x' * 1000})|length }}",
+        "too large",
+    ),
+    "wordwrap walk": ("{% set s = 'a' * 1000000 %}{{ s|wordwrap(1)|length }}", "loop iterations"),
+    "sort walk": ("{% set s = 'ab' * 1000000 %}{{ s|sort|length }}", "loop iterations"),
+    "urlize walk": ("{% set s = 'a ' * 1000000 %}{{ s|urlize|length }}", "loop iterations"),
+    "format repeats": (
+        "{% set s = '{0}' * 600000 %}{{ s.format('x' * 1000)|length }}",
+        "too large",
+    ),
+    "percent repeats": (
+        "{% set s = '%(a)s' * 400000 %}{{ (s % {'a': 'x' * 1000})|length }}",
+        "too large",
+    ),
     "macro output": (
         "{% set s = 'x' * 100000 %}{% macro m() %}{{ s }}{% endmacro %}"
         "{% for i in range(1000) %}{% set t = m() %}{% endfor %}",
@@ -96,6 +117,38 @@ def test_wall_time_is_bounded(monkeypatch):
     monkeypatch.setattr(rendering, "MAX_SECONDS", -1.0)  # the deadline is already past
     with pytest.raises(RenderError, match="too long"):
         compiled.render(profile=None)
+
+
+@pytest.mark.parametrize("name", ["translate", "format repeats", "percent repeats"])
+def test_oversized_results_are_refused_before_they_are_built(name):
+    """Checking the result afterwards is too late: the string (hundreds of MB)
+    already exists. The estimate refuses first."""
+    import tracemalloc
+
+    payload, _message = BUDGET_PAYLOADS[name]
+    compiled = compile_content("sms", {"text": "x"}, category="marketing")
+    compiled.templates["text"] = rendering.TEXT_ENV.from_string(payload)
+    tracemalloc.start()
+    try:
+        with pytest.raises(RenderError, match="too large"):
+            compiled.render(profile=None)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 1024 * 1024, peak
+
+
+def test_wall_time_is_one_budget_for_the_whole_message(monkeypatch):
+    """Every field used to get its own deadline: a push message with many data
+    fields (or an email's four) multiplied the wall time a render may take."""
+    content = {"title": "t", "data": {f"k{i}": "{{ 'x'|upper }}" for i in range(40)}}
+    clock = iter(range(0, 10**6))  # every reading of the clock is a second later
+    # Only the renderer's clock: other threads of the test process keep theirs.
+    monkeypatch.setattr(
+        rendering, "time", types.SimpleNamespace(monotonic=lambda: float(next(clock)))
+    )
+    errors = validate_content("push", content)
+    assert any("too long" in m for msgs in errors.values() for m in msgs), errors
 
 
 def test_preview_reports_the_budget_error_not_a_crash():

@@ -324,7 +324,7 @@ def test_an_esp_configuration_needs_its_credentials(login, administrator):
             "purpose": "marketing",
             "from_address": "news@volley.example",
             "provider": "mailgun",
-            "credentials": "api_key=env:MAILGUN_API_KEY",
+            "credentials": "api_key=key-123",
         },
     )
     assert response.status_code == 200
