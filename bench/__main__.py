@@ -1,4 +1,4 @@
-"""`make bench` → `python -m bench [all|fanout|send|trigger|api|ui|import] [options]` (SPEC §10).
+"""`make bench` → `python -m bench [all|fanout|send|trigger|api|ui|import|scaleout] [options]` (SPEC §10).
 
 Defaults are the full sizes of SPEC §10; ``--quick`` runs every benchmark at a
 small size (a few minutes in all), and each size can be set on its own:
@@ -14,6 +14,8 @@ api: unitary executions under 32 concurrent clients (gunicorn + wrk), against a
 trivial Django JSON view on the same server.
 ui: /campaigns/ at 10, 1,000 and 10,000 campaigns — SQL queries and p95 time.
 import: a 1,000,000-row CSV imported twice (first import, unchanged re-import).
+scaleout: one campaign of 20,000 profiles sent by ONE worker host, then by TWO,
+each a qcluster in its own network namespace (issue 14; needs root and iproute2).
 
 Each benchmark prints one JSON line with absolute figures, its ratio against
 the baseline measured in the same run where SPEC §10 defines one, and the load
@@ -30,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-WHICH = ["all", "fanout", "send", "trigger", "api", "ui", "import"]
+WHICH = ["all", "fanout", "send", "trigger", "api", "ui", "import", "scaleout"]
 QUICK = {
     "profiles": 100_000,
     "messages": 10_000,
@@ -39,6 +41,7 @@ QUICK = {
     "campaigns": 1_000,
     "ui_requests": 50,
     "rows": 50_000,
+    "scaleout_profiles": 2_000,
 }
 
 
@@ -58,6 +61,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--campaigns", type=int, help="UI: campaigns at the largest size (10,000)")
     parser.add_argument("--ui-requests", type=int, help="UI: requests timed per page (200)")
     parser.add_argument("--rows", type=int, help="CSV import rows (1,000,000)")
+    parser.add_argument(
+        "--scaleout-profiles", type=int, help="scale-out: profiles of the campaign (20,000)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="scale-out: qcluster workers per worker host"
+    )
     args = parser.parse_args(argv)
     full = {
         "profiles": 1_000_000,
@@ -67,6 +76,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "campaigns": 10_000,
         "ui_requests": 200,
         "rows": 1_000_000,
+        "scaleout_profiles": 20_000,
     }
     for name, value in (QUICK if args.quick else full).items():
         if getattr(args, name) is None:
@@ -116,6 +126,10 @@ def _run(name: str, args: argparse.Namespace) -> dict:
         from bench.ui import bench_ui
 
         return bench_ui(args.campaigns, args.ui_requests)
+    if name == "scaleout":
+        from bench.scaleout import bench_scaleout
+
+        return bench_scaleout(args.scaleout_profiles, args.workers)
     from bench.import_profiles import bench_import
 
     return bench_import(args.rows)
@@ -129,6 +143,7 @@ def _in_child(name: str, args: argparse.Namespace) -> bool:
         argv += [f"--{option}", str(getattr(args, option))]
     argv += ["--campaigns", str(args.campaigns), "--ui-requests", str(args.ui_requests)]
     argv += ["--rows", str(args.rows)] + (["--no-cluster"] if args.no_cluster else [])
+    argv += ["--scaleout-profiles", str(args.scaleout_profiles), "--workers", str(args.workers)]
     return subprocess.run(argv, cwd=Path(__file__).resolve().parent.parent).returncode == 0
 
 
