@@ -15,6 +15,11 @@ process) and recorded. Rate = profiles / that time. Ratio = two-host rate /
 one-host rate. Duplicates are counted twice: by the sink (an address received
 more than once) and by the engine (``Run.duplicates``); both must be 0.
 
+One worker of the whole installation holds the resident trigger dispatcher
+(campaigns/apps.py starts it with each cluster), so with ``--workers 2`` one
+host has one sending worker and two hosts have three: that is the product as
+deployed, and the reason ``--workers`` is a knob.
+
 Every namespace, veth, relay, cluster and the sink are removed on the way out,
 also after an error, Ctrl-C or SIGTERM. Needs root, iproute2, PostgreSQL and
 Redis. On one machine the "hosts" share its CPUs: the ratio shows what a second

@@ -114,15 +114,20 @@ class Relay:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _wait_listening(self, host: str) -> None:
+        """Until socat listens, read from /proc/net/tcp: a probe connection would
+        reach the service itself (PostgreSQL logs an incomplete start-up)."""
         import time
 
+        wanted = f"{socket.inet_aton(host)[::-1].hex().upper()}:{self.port:04X}"
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            try:
-                socket.create_connection((host, self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
+            with open("/proc/net/tcp") as table:
+                if any(
+                    line.split()[1] == wanted and line.split()[3] == "0A"  # LISTEN
+                    for line in list(table)[1:]
+                ):
+                    return
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"socat relay on {host}:{self.port} did not start")
 
@@ -162,6 +167,11 @@ class Relay:
                 os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=10)
         else:
+            try:
+                # Wakes the thread blocked in accept() (close alone would not).
+                self.server.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self.server.close()
 
 
