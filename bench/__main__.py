@@ -1,4 +1,4 @@
-"""`make bench` → `python -m bench [all|fanout|send|trigger|api|ui|import|lock] [options]` (SPEC §10).
+"""`make bench` → `python -m bench [all|fanout|send|trigger|api|ui|import|lock|scaleout] [options]` (SPEC §10).
 
 Defaults are the full sizes of SPEC §10; ``--quick`` runs every benchmark at a
 small size (a few minutes in all), and each size can be set on its own:
@@ -17,6 +17,8 @@ import: a 1,000,000-row CSV imported twice (first import, unchanged re-import).
 lock: on the SQLite default (its own temporary database, no PostgreSQL needed),
 PATCH /api/v1/campaigns/{id} latency while a real qcluster sends 1,000 emails to
 an SMTP sink taking 50 ms per message (issue 11: p95 < 300 ms).
+scaleout: one campaign of 20,000 profiles sent by ONE worker host, then by TWO,
+each a qcluster in its own network namespace (issue 14; needs root and iproute2).
 
 Each benchmark prints one JSON line with absolute figures, its ratio against
 the baseline measured in the same run where SPEC §10 defines one, and the load
@@ -33,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-WHICH = ["all", "fanout", "send", "trigger", "api", "ui", "import", "lock"]
+WHICH = ["all", "fanout", "send", "trigger", "api", "ui", "import", "lock", "scaleout"]
 QUICK = {
     "profiles": 100_000,
     "messages": 10_000,
@@ -43,6 +45,7 @@ QUICK = {
     "ui_requests": 50,
     "rows": 50_000,
     "lock_messages": 200,
+    "scaleout_profiles": 2_000,
 }
 
 
@@ -64,6 +67,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, help="CSV import rows (1,000,000)")
     parser.add_argument("--lock-messages", type=int, help="lock: emails sent meanwhile (1,000)")
     parser.add_argument("--delay-ms", type=int, default=50, help="lock: sink time per email")
+    parser.add_argument(
+        "--scaleout-profiles", type=int, help="scale-out: profiles of the campaign (20,000)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="scale-out: qcluster workers per worker host"
+    )
     args = parser.parse_args(argv)
     full = {
         "profiles": 1_000_000,
@@ -74,6 +83,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "ui_requests": 200,
         "rows": 1_000_000,
         "lock_messages": 1_000,
+        "scaleout_profiles": 20_000,
     }
     for name, value in (QUICK if args.quick else full).items():
         if getattr(args, name) is None:
@@ -127,6 +137,10 @@ def _run(name: str, args: argparse.Namespace) -> dict:
         from bench.lock import bench_lock
 
         return bench_lock(args.lock_messages, args.delay_ms)
+    if name == "scaleout":
+        from bench.scaleout import bench_scaleout
+
+        return bench_scaleout(args.scaleout_profiles, args.workers)
     from bench.import_profiles import bench_import
 
     return bench_import(args.rows)
@@ -141,6 +155,7 @@ def _in_child(name: str, args: argparse.Namespace) -> bool:
     argv += ["--campaigns", str(args.campaigns), "--ui-requests", str(args.ui_requests)]
     argv += ["--rows", str(args.rows)] + (["--no-cluster"] if args.no_cluster else [])
     argv += ["--lock-messages", str(args.lock_messages), "--delay-ms", str(args.delay_ms)]
+    argv += ["--scaleout-profiles", str(args.scaleout_profiles), "--workers", str(args.workers)]
     return subprocess.run(argv, cwd=Path(__file__).resolve().parent.parent).returncode == 0
 
 

@@ -19,8 +19,15 @@ def _ensure_schedules(sender=None, **kwargs) -> None:
 def _start_dispatcher(sender=None, **kwargs) -> None:
     """A starting cluster makes sure the trigger dispatcher runs, so the first
     trigger does not wait for a dispatcher task to be enqueued and picked up."""
+    from django_q.conf import Conf
+
     from campaigns.engine.dispatch import ensure_dispatcher
 
+    # django-q2's sync mode runs each task through worker(), which sends
+    # post_spawn too: no cluster is starting, and a dispatcher enqueued here
+    # would run at once, inline, and enqueue the next one (a hang).
+    if Conf.SYNC:
+        return
     try:
         ensure_dispatcher()
     except Exception:  # the next trigger or the minute tick starts it instead
