@@ -203,7 +203,7 @@ def bench_api(duration: int = 15, connections: int = 32, cluster: bool = True) -
             load_end = time.monotonic()
         runs = Run.objects.filter(campaign=campaign).count() - warm_runs
         drained = _drain(warm_runs + runs, counter, load_end, 120) if cluster else None
-        sent = counter.value - warm_runs
+        sent = counter.value - warm_runs if cluster else None
         from django_q.brokers import get_broker
 
         queue_left = get_broker().queue_size()
