@@ -13,7 +13,7 @@ from typing import Any, Literal
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
 from pydantic import Field
@@ -24,12 +24,14 @@ from audiences.models import Audience
 from campaigns import services
 from campaigns.actions import USER_ACTIONS, CampaignAction
 from campaigns.models import ApprovalPolicy, Campaign, CampaignVersion
+from campaigns.reports import campaign_report
 from campaigns.review import review_campaign
 from campaigns.selectors import CampaignFilters, campaign_list, check_action, get_campaign_for
 from campaigns.trigger_example import trigger_example
 from campaigns.validation import normalize_content, normalize_schedule
 from channels.models import ChannelConfiguration
 from config import problems
+from config.ids import is_id
 from config.problems import ApiProblem
 from config.schemas import ApiDateTime, CamelOut, CamelSchema
 
@@ -627,3 +629,15 @@ def list_policies(request: HttpRequest):
     if not can(request.user, "policy.manage"):
         raise PermissionDenied
     return ApprovalPolicy.objects.prefetch_related("approver_users", "approver_groups")
+
+
+@campaigns_router.get(
+    "/{campaign_id}/report", response=dict, tags=["reports"], summary="A campaign's report"
+)
+def get_report(request: HttpRequest, campaign_id: int):
+    if not is_id(campaign_id):
+        raise Http404
+    campaign = get_campaign_for(request.user, campaign_id)
+    if not can(request.user, "campaign.view_report", campaign):
+        raise ApiProblem(403, _("You may not see this campaign's report."))
+    return campaign_report(campaign)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Literal
 
 from django.http import Http404, HttpRequest, JsonResponse
-from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from ninja import Field, Router
 from pydantic import field_validator
@@ -17,7 +16,6 @@ from pydantic import field_validator
 from accounts import keycache
 from accounts.permissions import can, can_see
 from campaigns.engine import executions
-from campaigns.engine.report import campaign_report
 from campaigns.models import Campaign, Run
 from config.api_auth import ApiKeyAuth
 from config.ids import MAX_ID, is_id
@@ -35,8 +33,6 @@ class TriggerKeyAuth(ApiKeyAuth):
 
 
 executions_router = Router(tags=["executions"], auth=TriggerKeyAuth())
-# Mounted at /campaigns beside campaigns.api.campaigns_router: /campaigns/{id}/report.
-reports_router = Router(tags=["reports"])
 
 
 class RecipientIn(CamelSchema):
@@ -139,15 +135,3 @@ def get_execution(request: HttpRequest, execution_id: int):
     if run is None or not can_see(request.user, run.campaign):
         raise Http404
     return executions.execution_status(run)
-
-
-@reports_router.get("/{campaign_id}/report", response=dict, summary="A campaign's report")
-def get_report(request: HttpRequest, campaign_id: int):
-    if not is_id(campaign_id):
-        raise Http404
-    campaign = get_object_or_404(Campaign, pk=campaign_id)
-    if not can_see(request.user, campaign):
-        raise Http404
-    if not can(request.user, "campaign.view_report", campaign):
-        raise ApiProblem(403, _("You may not see this campaign's report."))
-    return campaign_report(campaign)

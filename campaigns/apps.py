@@ -8,7 +8,7 @@ logger = logging.getLogger(__name__)
 
 
 def _ensure_schedules(sender=None, **kwargs) -> None:
-    from campaigns.engine import ensure_schedules
+    from config.schedules import ensure_schedules
 
     try:
         ensure_schedules()

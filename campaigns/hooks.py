@@ -82,8 +82,8 @@ def profile_erase_deliveries(*, profile) -> set[tuple[str, str]]:
 
 def profile_export_deliveries(*, profile) -> tuple[str, Iterator[dict]]:
     """``profile``'s deliveries for the export, read in chunks with a server-side cursor."""
-    from campaigns.engine.report import EVENTS
     from campaigns.models import Delivery
+    from campaigns.reports import EVENTS
 
     fields = ["pk", "run__campaign__name", "run__campaign__channel", "status", "sent_at"]
     fields += list(EVENTS.values())

@@ -14,9 +14,9 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import can, can_see
-from campaigns.engine.report import campaign_report, is_sending, send_rate
 from campaigns.engine.runs import retry_failed as retry_failed_deliveries
 from campaigns.models import Campaign, Delivery
+from campaigns.reports import campaign_report, is_sending, send_rate
 from config.ids import is_id
 
 CSV_FIELDS = [

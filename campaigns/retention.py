@@ -6,7 +6,7 @@
   counters are not touched, so reports read exactly the same afterwards.
 * Raw tracking events (``DeliveryEvent``) older than ``RETENTION_EVENTS_DAYS``
   are deleted: reports count the first occurrence kept on the delivery row
-  (``campaigns.engine.report``), never the raw log.
+  (``campaigns.reports``), never the raw log.
 * API-trigger contexts (``Run.context``, ``Delivery.context``) are cleared once
   the delivery is finished and older than ``RETENTION_CONTEXT_DAYS``: nothing
   pending is touched, so a context is kept exactly as long as it may be needed

@@ -56,7 +56,7 @@ def _mount() -> None:
     from accounts.api import router as accounts_router
     from audiences.api import audiences_router, privacy_router, profiles_router
     from campaigns.api import campaigns_router, policies_router
-    from campaigns.api_executions import executions_router, reports_router
+    from campaigns.api_executions import executions_router
     from channels.api import channels_router, feedback_router
 
     # The trigger endpoints first: URL resolution tries the patterns in order,
@@ -65,7 +65,6 @@ def _mount() -> None:
     api.add_router("/me", accounts_router)
     api.add_router("/notifications", notifications_router)
     api.add_router("/campaigns", campaigns_router)
-    api.add_router("/campaigns", reports_router)
     api.add_router("/approval-policies", policies_router)
     api.add_router("/audiences", audiences_router)
     api.add_router("/profiles", profiles_router)

@@ -44,30 +44,3 @@ def enqueue_reschedule(campaign_id: int) -> None:
     from campaigns.engine.runs import enqueue
 
     enqueue("campaigns.tasks.reschedule", campaign_id, task_name=f"reschedule-{campaign_id}")
-
-
-# Every periodic job of the product, declared in this one place: name → (task, minutes).
-SCHEDULES: dict[str, tuple[str, int]] = {
-    # starts due runs and occurrences, skips missed ones, reclaims expired leases,
-    # completes campaigns (see campaigns.engine.completion.tick)
-    "volley-engine-tick": ("campaigns.tasks.tick", 1),
-    # re-queues CSV imports whose worker died (no heartbeat for a while)
-    "volley-import-sweep": ("audiences.tasks.sweep_stale_imports", 5),
-    "volley-retention": ("campaigns.tasks.apply_retention", 24 * 60),  # SPEC §14, nightly
-}
-
-
-def ensure_schedules() -> None:
-    """Declare every periodic job (idempotent; safe on every cluster at once)."""
-    from django_q.models import Schedule
-
-    for name, (func, minutes) in SCHEDULES.items():
-        Schedule.objects.update_or_create(
-            name=name,
-            defaults={
-                "func": func,
-                "schedule_type": Schedule.MINUTES,
-                "minutes": minutes,
-                "repeats": -1,
-            },
-        )

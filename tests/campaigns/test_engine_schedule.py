@@ -11,10 +11,11 @@ from django.utils import timezone
 
 from audiences.models import Profile
 from campaigns import tasks
-from campaigns.engine import ensure_schedules, runs
+from campaigns.engine import runs
 from campaigns.engine.completion import tick
 from campaigns.engine.schedule import activate_campaign, occurrences
 from campaigns.models import Campaign, Delivery, Run
+from config.schedules import ensure_schedules
 from tests.campaigns.conftest import (
     email_config,
     make_campaign,

@@ -12,9 +12,9 @@ from audiences.models import (
     Suppression,
 )
 from campaigns import tasks
-from campaigns.engine.report import campaign_report
 from campaigns.engine.schedule import activate_campaign
 from campaigns.models import Delivery, Run
+from campaigns.reports import campaign_report
 from channels import services as channel_services
 from channels import tracking
 from channels.models import DeliveryEvent

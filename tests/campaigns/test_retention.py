@@ -9,12 +9,13 @@ import pytest
 import time_machine
 
 from campaigns import retention, tasks
-from campaigns.engine import ensure_schedules, runs
-from campaigns.engine.report import campaign_report
+from campaigns.engine import runs
 from campaigns.engine.schedule import activate_campaign
 from campaigns.models import Delivery, Run
+from campaigns.reports import campaign_report
 from channels import services as channel_services
 from channels.models import DeliveryEvent
+from config.schedules import ensure_schedules
 from tests.campaigns.conftest import email_config, make_campaign, make_profiles, upload_audience
 
 pytestmark = pytest.mark.django_db(transaction=True)

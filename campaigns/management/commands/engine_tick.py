@@ -6,8 +6,8 @@ sweep every minute (schedule "volley-engine-tick", declared by migrate).
 
 from django.core.management.base import BaseCommand
 
-from campaigns.engine import ensure_schedules
 from campaigns.engine.completion import tick
+from config.schedules import ensure_schedules
 
 
 class Command(BaseCommand):
