@@ -9,8 +9,6 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from accounts import signals  # noqa: F401
-
         post_migrate.connect(_sync_roles, sender=self)
 
 

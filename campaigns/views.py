@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -36,23 +36,6 @@ from campaigns.selectors import (
 from campaigns.trigger_example import trigger_example
 
 PAGE_SIZE = 25
-
-
-def _first_url(*names: str) -> str:
-    """The first of the other apps' pages that exists (their URL names are theirs)."""
-    for name in names:
-        try:
-            return reverse(name)
-        except NoReverseMatch:
-            continue
-    return ""
-
-
-def _channels_create_url(channel: str) -> str:
-    try:
-        return reverse("channels:create", args=[channel])
-    except NoReverseMatch:
-        return _first_url("channels:list")
 
 
 @login_required
@@ -232,9 +215,11 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
         "no_audiences": "audience" in form.fields and not form.fields["audience"].queryset.exists(),
         # Only roles that may create one get the link (a manager's would be a 403).
         "channels_url": (
-            _channels_create_url(campaign.channel) if can(request.user, "channel.create") else ""
+            reverse("channels:create", args=[campaign.channel])
+            if can(request.user, "channel.create")
+            else ""
         ),
-        "audiences_url": _first_url("audiences:create", "audiences:new", "audiences:list"),
+        "audiences_url": reverse("audiences:new"),
         "audience_size": _audience_size(version, request.user),
     }
     return render(request, "campaigns/edit.html", context)

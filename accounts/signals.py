@@ -1,1 +1,0 @@
-"""Signal receivers for accounts (the invitation email on user creation lives here)."""
