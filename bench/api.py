@@ -169,18 +169,10 @@ def bench_api(duration: int = 15, connections: int = 32, cluster: bool = True) -
     profiles = 1000
     campaign, key = _fixtures(profiles)
     db_connections.close_all()
-    env = {**os.environ}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", "2",
-         "--bind", f"127.0.0.1:{http_port}", "--log-level", "warning"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
-    workers = None
-    if cluster:
-        workers = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env={**env, "Q_WORKERS": "2"},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+    from bench.procs import gunicorn, qcluster
+
+    server = gunicorn(http_port)
+    workers = qcluster() if cluster else None
     base = f"http://127.0.0.1:{http_port}"
     try:
         _wait_http(f"{base}/bench/trivial")

@@ -354,9 +354,6 @@ def bench_trigger(count: int) -> dict:
     """POST /api/v1/executions/unitary one at a time while a real qcluster runs;
     the time from the request to the SMTP sink receiving the message."""
     import json
-    import subprocess
-    import sys
-    from pathlib import Path
 
     from tests.campaigns.smtp_sink import free_port
 
@@ -381,13 +378,9 @@ def bench_trigger(count: int) -> dict:
     user, _ = get_user_model().objects.get_or_create(username="bench-trigger", is_superuser=True)
     _key, plain = api_key_create(user=user, name="bench")
     address = Profile.objects.filter(email__startswith="trg").values_list("email", flat=True)[0]
-    cluster = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=Path(__file__).resolve().parent.parent,
-        env={**os.environ, "Q_WORKERS": "2"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    from bench.procs import qcluster
+
+    cluster = qcluster()
     client = Client(HTTP_AUTHORIZATION=f"Bearer {plain}", HTTP_HOST="127.0.0.1")
     latencies = []
     try:

@@ -20,8 +20,6 @@ import json
 import multiprocessing as mp
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -126,16 +124,10 @@ def bench_lock(messages: int = 1000, delay_ms: int = 50) -> dict:
 
     run, draft, key = _fixtures(messages)
     connections.close_all()
-    env = {**os.environ}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", "2",
-         "--bind", f"127.0.0.1:{http_port}", "--log-level", "warning"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
-    workers = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env={**env, "Q_WORKERS": "2"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    from bench.procs import gunicorn, qcluster
+
+    server = gunicorn(http_port)
+    workers = qcluster()
     url = f"http://127.0.0.1:{http_port}/api/v1/campaigns/{draft.pk}"
     latencies: list[float] = []
     try:

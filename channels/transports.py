@@ -343,30 +343,15 @@ class WebhookTransport(Transport):
 
     def post(self, message: OutboundMessage) -> str:
         body = json.dumps(self.payload(message), separators=(",", ":")).encode()
-        request = urllib.request.Request(
+        answer = _post(
             self.url,
-            data=body,
-            method="POST",
-            headers={
+            body,
+            {
                 "Content-Type": "application/json",
-                "User-Agent": "Volley",
                 SIGNATURE_HEADER: sign_body(body),
                 IDEMPOTENCY_HEADER: message.idempotency_key,
             },
         )
-        try:
-            with _OPENER.open(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:
-                answer = response.read(65536)
-        except urllib.error.HTTPError as exc:
-            detail = exc.read(500).decode(errors="replace").strip()
-            reason = f"HTTP {exc.code}" + (f": {detail}" if detail else "")
-            # 408 and 429 are the provider asking us to come back later.
-            permanent = exc.code < 500 and exc.code not in (408, 429)
-            raise TransportError(reason, permanent=permanent) from exc
-        except TimeoutError as exc:
-            raise TransportError("Timed out waiting for the provider.") from exc
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise TransportError(f"Provider unreachable: {exc}") from exc
         return _provider_id(answer)
 
 
@@ -545,6 +530,14 @@ class AnymailTransport(EmailTransport):
 # --- SMS and push through the providers' own APIs ------------------------------------
 
 
+def _post(url: str, body: bytes, headers: dict[str, str]) -> bytes:
+    """POST ``body`` to ``url`` as Volley; the answer (see ``_http``)."""
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"User-Agent": "Volley", **headers}
+    )
+    return _http(request)
+
+
 def _http(request: urllib.request.Request) -> bytes:
     """Send ``request``; raise TransportError classified transient or permanent."""
     try:
@@ -601,20 +594,18 @@ class TwilioTransport(_ApiTransport):
             {"To": message.to, "From": self.config.sender_number, "Body": message.rendered.text}
         ).encode()
         auth = base64.b64encode(f"{sid}:{creds['auth_token']}".encode()).decode()
-        request = urllib.request.Request(
+        raw = _post(
             url,
-            data=body,
-            method="POST",
-            headers={
+            body,
+            {
                 "Authorization": f"Basic {auth}",
                 "Content-Type": "application/x-www-form-urlencoded",
                 "Accept": "application/json",
-                "User-Agent": "Volley",
                 "I-Twilio-Idempotency-Token": message.idempotency_key,
             },
         )
         try:
-            answer = json.loads(_http(request) or b"{}")
+            answer = json.loads(raw or b"{}")
         except ValueError:
             answer = {}
         return str(answer.get("sid", ""))[:255] if isinstance(answer, dict) else ""
@@ -670,14 +661,14 @@ class FcmTransport(_ApiTransport):
         body = urllib.parse.urlencode(
             {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
         ).encode()
-        request = urllib.request.Request(
-            settings.FCM_TOKEN_URL,
-            data=body,
-            method="POST",
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-        )
         try:
-            answer = json.loads(_http(request))
+            answer = json.loads(
+                _post(
+                    settings.FCM_TOKEN_URL,
+                    body,
+                    {"Content-Type": "application/x-www-form-urlencoded"},
+                )
+            )
             return answer["access_token"], int(answer.get("expires_in", 3600))
         except (ValueError, KeyError, TypeError) as exc:
             raise TransportError(f"The OAuth token answer is not usable: {exc}") from exc
@@ -705,18 +696,12 @@ class FcmTransport(_ApiTransport):
         url = f"{base}/projects/{urllib.parse.quote(creds['project_id'])}/messages:send"
         body = json.dumps(self.payload(message), separators=(",", ":")).encode()
         for attempt in (1, 2):
-            request = urllib.request.Request(
-                url,
-                data=body,
-                method="POST",
-                headers={
-                    "Authorization": f"Bearer {self.access_token(creds, fresh=attempt == 2)}",
-                    "Content-Type": "application/json; charset=UTF-8",
-                    "User-Agent": "Volley",
-                },
-            )
+            headers = {
+                "Authorization": f"Bearer {self.access_token(creds, fresh=attempt == 2)}",
+                "Content-Type": "application/json; charset=UTF-8",
+            }
             try:
-                answer = json.loads(_http(request) or b"{}")
+                answer = json.loads(_post(url, body, headers) or b"{}")
             except TransportError as exc:
                 # An expired cached token: fetch a new one once.
                 if (
