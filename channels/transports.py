@@ -744,9 +744,10 @@ class ApnsTransport(Transport):
         import jwt
         from django.core.cache import cache
 
-        cache_key = (
-            f"volley:apns-token:{self.config.pk}:{_digest(creds['key_id'] + creds['team_id'])}"
-        )
+        # The key itself is part of the name: a configuration given a new key
+        # (or a database whose ids start again) never reuses another key's token.
+        identity = creds["key_id"] + creds["team_id"] + creds.get("private_key", "")
+        cache_key = f"volley:apns-token:{self.config.pk}:{_digest(identity)}"
         token = None if fresh else cache.get(cache_key)
         if token:
             return token
