@@ -23,6 +23,11 @@ class ApiKeyAuth(HttpBearer):
         return self.accept(request, key)
 
     @staticmethod
+    def throttled(key) -> bool:
+        """Whether ``key`` is over its limit (counts this request when not)."""
+        return api_key_throttle(key) is not None
+
+    @staticmethod
     def accept(request: HttpRequest, key):
         if key is None:
             return None
