@@ -198,7 +198,7 @@ def access_write(user, obj: Model, payload: AccessIn) -> dict:
     for index, grant in enumerate(payload.grants):
         where = f"grants.{index}"
         if (grant.user is None) == (grant.group is None):
-            errors[where] = [_("Give either a user or a group.")]
+            errors[where] = [_("Give either a username or a group.")]
         elif grant.user is not None and grant.user not in users:
             errors[f"{where}.user"] = [_("No active user has this username.")]
         elif grant.group is not None and grant.group not in groups:
