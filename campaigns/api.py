@@ -13,6 +13,7 @@ from typing import Any, Literal
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
@@ -20,7 +21,8 @@ from pydantic import Field
 from pydantic import ValidationError as PydanticValidationError
 
 from accounts.api import AccessIn, AccessOut, access_read, access_target, access_write
-from accounts.permissions import can, can_see
+from accounts.permissions import can, can_manage_access, can_see
+from accounts.services import access_set_restricted
 from audiences.models import Audience
 from campaigns import services
 from campaigns.actions import USER_ACTIONS, CampaignAction
@@ -116,6 +118,11 @@ class CampaignPatch(CamelSchema):
     schedule: ScheduleIn | None = None
     tracking: TrackingIn | None = None
     allow_profile_creation: bool | None = None
+    restricted: bool | None = Field(
+        None,
+        description="Restrict or open the campaign (administrators; see "
+        "`PUT /campaigns/{id}/access`); the caller keeps change access.",
+    )
 
 
 class ActionIn(CamelSchema):
@@ -248,6 +255,7 @@ class CampaignOut(_SettingsOut):
     category: str
     channel: str
     status: str
+    restricted: bool
     has_draft_version: bool
     draft_version: VersionOut | None = None
     failure_reason: str
@@ -442,6 +450,16 @@ def patch_campaign(request: HttpRequest, campaign_id: int, payload: CampaignPatc
     campaign = get_campaign_for(request.user, campaign_id)
     check_action(request.user, "edit", campaign)
     data = payload.model_dump(exclude_unset=True)
+    restricted = data.pop("restricted", None)
+    if restricted is not None and restricted != campaign.restricted:
+        if not can_manage_access(request.user, campaign):
+            raise PermissionDenied  # as the Access page: before anything is written
+    else:
+        restricted = None
+    if restricted is not None and set(data) == set():
+        # Only the restriction: allowed in any status, like the Access page.
+        access_set_restricted(obj=campaign, restricted=restricted, actor=request.user)
+        return _reload(campaign.pk)
     version = services.editable_version(campaign)
     if version is None:
         raise services._refuse_status(campaign, "edit")
@@ -459,7 +477,12 @@ def patch_campaign(request: HttpRequest, campaign_id: int, payload: CampaignPatc
         merged.update({k: v for k, v in given.items() if k in fields["content"]})
         fields["content"] = merged
     fields.update(_schedule_fields(data.get("schedule"), version.timezone))
-    services.campaign_update(campaign=campaign, actor=request.user, tags=data.get("tags"), **fields)
+    with transaction.atomic():
+        services.campaign_update(
+            campaign=campaign, actor=request.user, tags=data.get("tags"), **fields
+        )
+        if restricted is not None:
+            access_set_restricted(obj=campaign, restricted=restricted, actor=request.user)
     return _reload(campaign.pk)
 
 

@@ -241,3 +241,32 @@ def test_proofs_of_a_template_error_are_refused_before_queueing(api_for, manager
     )
     assert response.status_code == 400
     assert queued == []
+
+
+# ---------------------------------------------------------------- PATCH restricted
+
+
+def test_patch_restricted_restricts_a_campaign_like_its_access_page(api_for, administrator, viewer):
+    from tests.campaigns.lifecycle_helpers import force_status
+
+    campaign = force_status(ready_email(administrator), "live")  # any status, like the page
+    response = api_for(administrator).patch(f"/campaigns/{campaign.pk}", {"restricted": True})
+    assert response.status_code == 200, response.content
+    assert response.json()["restricted"] is True
+    campaign.refresh_from_db()
+    assert campaign.restricted
+    problem(api_for(viewer).get(f"/campaigns/{campaign.pk}"), 404)
+    assert api_for(administrator).get(f"/campaigns/{campaign.pk}").status_code == 200
+    response = api_for(administrator).patch(f"/campaigns/{campaign.pk}", {"restricted": False})
+    assert response.status_code == 200
+    assert api_for(viewer).get(f"/campaigns/{campaign.pk}").status_code == 200
+
+
+def test_patch_restricted_is_for_those_who_manage_access_and_writes_nothing_else(api_for, manager):
+    campaign = ready_email(manager)
+    body = {"name": "Renamed", "restricted": True}
+    problem(api_for(manager).patch(f"/campaigns/{campaign.pk}", body), 403)
+    campaign.refresh_from_db()
+    assert (campaign.name, campaign.restricted) == ("Spring sale", False)
+    body = {"name": "Renamed", "restricted": False}  # what it already is: nothing to manage
+    assert api_for(manager).patch(f"/campaigns/{campaign.pk}", body).status_code == 200
