@@ -441,7 +441,11 @@ def audience_patch(request: HttpRequest, audience_id: int, payload: AudiencePatc
 
 
 @audiences_router.get(
-    "/{int:audience_id}/access", response=AccessOut, by_alias=True, tags=["access"]
+    "/{int:audience_id}/access",
+    response=AccessOut,
+    by_alias=True,
+    exclude_none=True,
+    tags=["access"],
 )
 def audience_access_get(request: HttpRequest, audience_id: int):
     """Whether the audience is restricted, and who holds per-object access."""
@@ -449,7 +453,11 @@ def audience_access_get(request: HttpRequest, audience_id: int):
 
 
 @audiences_router.put(
-    "/{int:audience_id}/access", response=AccessOut, by_alias=True, tags=["access"]
+    "/{int:audience_id}/access",
+    response=AccessOut,
+    by_alias=True,
+    exclude_none=True,
+    tags=["access"],
 )
 def audience_access_put(request: HttpRequest, audience_id: int, payload: AccessIn):
     """Restrict the audience (or open it) and set exactly these grants

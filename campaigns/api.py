@@ -785,7 +785,11 @@ def proofs(request: HttpRequest, campaign_id: int, payload: ProofsIn):
 
 
 @campaigns_router.get(
-    "/{int:campaign_id}/access", response=AccessOut, by_alias=True, tags=["access"]
+    "/{int:campaign_id}/access",
+    response=AccessOut,
+    by_alias=True,
+    exclude_none=True,
+    tags=["access"],
 )
 def get_access(request: HttpRequest, campaign_id: int):
     """Whether the campaign is restricted, and who holds per-object access."""
@@ -793,7 +797,11 @@ def get_access(request: HttpRequest, campaign_id: int):
 
 
 @campaigns_router.put(
-    "/{int:campaign_id}/access", response=AccessOut, by_alias=True, tags=["access"]
+    "/{int:campaign_id}/access",
+    response=AccessOut,
+    by_alias=True,
+    exclude_none=True,
+    tags=["access"],
 )
 def put_access(request: HttpRequest, campaign_id: int, payload: AccessIn):
     """Restrict the campaign (or open it) and set exactly these grants (administrators)."""

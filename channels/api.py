@@ -245,13 +245,17 @@ def update_configuration(request: HttpRequest, config_id: int, payload: Configur
 # Declared before "/{config_id}/{action}", which would otherwise take these paths.
 
 
-@channels_router.get("/{int:config_id}/access", response=AccessOut, by_alias=True, tags=["access"])
+@channels_router.get(
+    "/{int:config_id}/access", response=AccessOut, by_alias=True, exclude_none=True, tags=["access"]
+)
 def get_access(request: HttpRequest, config_id: int):
     """Whether the configuration is restricted, and who holds per-object access."""
     return access_read(access_target(request.user, ChannelConfiguration, config_id))
 
 
-@channels_router.put("/{int:config_id}/access", response=AccessOut, by_alias=True, tags=["access"])
+@channels_router.put(
+    "/{int:config_id}/access", response=AccessOut, by_alias=True, exclude_none=True, tags=["access"]
+)
 def put_access(request: HttpRequest, config_id: int, payload: AccessIn):
     """Restrict the configuration (or open it) and set exactly these grants (administrators)."""
     target = access_target(request.user, ChannelConfiguration, config_id)

@@ -61,6 +61,7 @@ def test_put_restricts_and_sets_exactly_these_grants(kind, api_for, administrato
     assert response.status_code == 200, response.content
     answer = response.json()
     assert answer["restricted"] is True
+    assert all(len(g) == 2 for g in answer["grants"])  # a user or a group, never both keys
     grants = {(g.get("user") or "group:" + g["group"], g["permission"]) for g in answer["grants"]}
     # Whoever restricts keeps change access (as on the page).
     assert grants == {
