@@ -831,6 +831,11 @@ def deliver_proof(version_id: int, recipients: list[str], profile_id, locale) ->
     )
     if version is None or version.channel_configuration is None:
         return []
+    if not version.channel_configuration.is_active:  # deactivated since: nothing leaves
+        logger.warning(
+            "Proofs of campaign %s not sent: configuration deactivated", version.campaign_id
+        )
+        return []
     profile = Profile.objects.filter(pk=profile_id).first() if profile_id else None
     with translation.override(locale or settings.LANGUAGE_CODE):
         results = send_proofs(

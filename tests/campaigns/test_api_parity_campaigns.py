@@ -270,3 +270,16 @@ def test_patch_restricted_is_for_those_who_manage_access_and_writes_nothing_else
     assert (campaign.name, campaign.restricted) == ("Spring sale", False)
     body = {"name": "Renamed", "restricted": False}  # what it already is: nothing to manage
     assert api_for(manager).patch(f"/campaigns/{campaign.pk}", body).status_code == 200
+
+
+def test_proofs_queued_before_the_configuration_was_deactivated_are_not_sent(
+    api_for, manager, queued, mailoutbox
+):
+    campaign = ready_email(manager)
+    body = {"recipients": ["a@example.com"]}
+    assert api_for(manager).post(f"/campaigns/{campaign.pk}/proofs", body).status_code == 202
+    config = campaign.draft_version.channel_configuration
+    type(config).objects.filter(pk=config.pk).update(status="deactivated")
+    ((func, *args),) = queued
+    tasks.send_proof(*args)
+    assert mailoutbox == []
