@@ -213,7 +213,8 @@ def access_grant(*, obj, grantee, level: str, actor) -> None:
             assign_perm(change, grantee, obj)
         else:
             remove_perm(change, grantee, obj)
-            _still_manages(obj, actor)
+            if actor is not None:
+                _still_manages(obj, actor)
 
 
 def access_revoke(*, obj, grantee, actor) -> None:
@@ -225,6 +226,37 @@ def access_revoke(*, obj, grantee, actor) -> None:
     with transaction.atomic():
         for perm in object_perms(obj):
             remove_perm(perm, grantee, obj)
+        _still_manages(obj, actor)
+
+
+def access_replace(*, obj, restricted: bool, grants: list[tuple[object, str]], actor) -> None:
+    """Make ``obj``'s access exactly this (the API's ``PUT …/access``): restricted
+    or not, and ``grants`` — (user or group, "view"/"change") pairs — as the only
+    per-object grants. One transaction: refused as a whole (``ValidationError``)
+    when it would take away ``actor``'s own right to manage the object's access.
+    Whoever restricts keeps change access (``access_keep``), as on the page."""
+    from guardian.shortcuts import get_groups_with_perms, get_users_with_perms, remove_perm
+
+    from accounts.permissions import object_perms
+
+    def key(holder) -> tuple[str, int]:
+        return ("group" if holder._meta.label_lower == "auth.group" else "user", holder.pk)
+
+    wanted = {key(grantee): (grantee, level) for grantee, level in grants}
+    if len(wanted) != len(grants):
+        raise ValidationError({"grants": [_("Each user or group may be listed once.")]})
+    with transaction.atomic():
+        holders = [
+            *get_users_with_perms(obj, with_group_users=False),
+            *get_groups_with_perms(obj),
+        ]
+        for holder in holders:
+            if key(holder) not in wanted:
+                for perm in object_perms(obj):
+                    remove_perm(perm, holder, obj)
+        for grantee, level in wanted.values():
+            access_grant(obj=obj, grantee=grantee, level=level, actor=None)
+        access_set_restricted(obj=obj, restricted=restricted, actor=actor)
         _still_manages(obj, actor)
 
 
@@ -246,5 +278,6 @@ __all__ = [
     "access_set_restricted",
     "access_grant",
     "access_revoke",
+    "access_replace",
     "transaction",
 ]

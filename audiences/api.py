@@ -9,15 +9,18 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.utils.translation import gettext as _
-from ninja import File, Form, Router, UploadedFile
+from ninja import File, Form, Query, Router, UploadedFile
 from ninja.responses import Status
 from pydantic import Field
 
-from accounts.permissions import can, can_see, visible
+from accounts.api import AccessIn, AccessOut, access_read, access_target, access_write
+from accounts.permissions import can, can_manage_access, can_see, visible
+from accounts.services import access_set_restricted
 from audiences import privacy, services
 from audiences.importer import profile_import_create
-from audiences.models import Audience, PrivacyLogEntry, Profile, ProfileImport
-from audiences.selectors import audience_profiles, not_hidden_profiles
+from audiences.models import Audience, PrivacyLogEntry, Profile, ProfileImport, Suppression
+from audiences.selectors import audience_profiles, not_hidden_profiles, visible_profiles
+from config.ids import is_id
 from config.problems import ApiProblem
 from config.schemas import CamelOut, CamelSchema
 
@@ -252,6 +255,11 @@ class AudienceIn(CamelSchema):
 class AudiencePatch(CamelSchema):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     rule: dict[str, Any] | None = None
+    restricted: bool | None = Field(
+        None,
+        description="Restrict or open the audience (who may manage its access: see "
+        "`PUT /audiences/{id}/access`); the caller keeps change access.",
+    )
 
 
 class RejectedRow(CamelOut):
@@ -408,20 +416,76 @@ def audience_get(request: HttpRequest, audience_id: int):
 
 @audiences_router.patch("/{int:audience_id}", response=AudienceOut, by_alias=True)
 def audience_patch(request: HttpRequest, audience_id: int, payload: AudiencePatch):
+    """Rename, change the rule, restrict or open; all of it or nothing."""
     audience = _audience_for(request, audience_id, "audience.edit")
     if payload.rule is not None and audience.kind != Audience.Kind.RULE:
         raise ApiProblem(400, errors={"rule": [_("Only rule audiences have a rule.")]})
-    if audience.kind == Audience.Kind.RULE:
-        services.audience_update_rule(
-            audience=audience,
-            name=payload.name or audience.name,
-            rule=payload.rule if payload.rule is not None else audience.rule,
-            actor=request.user,
-        )
-    elif payload.name:
-        audience.name = payload.name.strip()
-        audience.save(update_fields=["name", "updated_at"])
+    restrict = payload.restricted is not None and payload.restricted != audience.restricted
+    if restrict and not can_manage_access(request.user, audience):
+        raise PermissionDenied  # as the Access page: before anything is written
+    with transaction.atomic():
+        if audience.kind == Audience.Kind.RULE:
+            services.audience_update_rule(
+                audience=audience,
+                name=payload.name or audience.name,
+                rule=payload.rule if payload.rule is not None else audience.rule,
+                actor=request.user,
+            )
+        elif payload.name:
+            audience.name = payload.name.strip()
+            audience.save(update_fields=["name", "updated_at"])
+        if restrict:
+            access_set_restricted(obj=audience, restricted=payload.restricted, actor=request.user)
+    audience.refresh_from_db()
     return _with_last_import(audience)
+
+
+@audiences_router.get(
+    "/{int:audience_id}/access",
+    response=AccessOut,
+    by_alias=True,
+    exclude_none=True,
+    tags=["access"],
+)
+def audience_access_get(request: HttpRequest, audience_id: int):
+    """Whether the audience is restricted, and who holds per-object access."""
+    return access_read(access_target(request.user, Audience, audience_id))
+
+
+@audiences_router.put(
+    "/{int:audience_id}/access",
+    response=AccessOut,
+    by_alias=True,
+    exclude_none=True,
+    tags=["access"],
+)
+def audience_access_put(request: HttpRequest, audience_id: int, payload: AccessIn):
+    """Restrict the audience (or open it) and set exactly these grants
+    (administrators, and the audience's creator)."""
+    return access_write(request.user, access_target(request.user, Audience, audience_id), payload)
+
+
+class RulePreviewIn(CamelSchema):
+    rule: dict[str, Any]
+
+
+class RulePreviewOut(CamelOut):
+    size: int
+
+
+@audiences_router.post("/preview", response=RulePreviewOut, by_alias=True)
+def audience_preview(request: HttpRequest, payload: RulePreviewIn):
+    """How many profiles (that the caller may see) a rule matches now, without
+    saving it: the rule builder's live estimate."""
+    from audiences.rules import RuleError, compile_rule
+
+    if not can(request.user, "audience.create") and not can(request.user, "audience.edit"):
+        raise PermissionDenied
+    try:
+        condition = compile_rule(payload.rule)
+    except RuleError as exc:
+        raise ApiProblem(400, _("The request has invalid fields."), errors=exc.errors) from None
+    return {"size": visible_profiles(request.user, Profile.objects.filter(condition)).count()}
 
 
 @audiences_router.delete("/{int:audience_id}", response={204: None})
@@ -458,3 +522,75 @@ def privacy_log(request: HttpRequest, limit: int = 50, offset: int = 0):
         for e in qs[offset : offset + limit]
     ]
     return {"items": items, "count": qs.count()}
+
+
+# ---------------------------------------------------------------- suppressions
+
+suppressions_router = Router(tags=["suppressions"])
+
+
+class SuppressionIn(CamelSchema):
+    channel: Literal["email", "sms", "push"]
+    address: str = Field(min_length=1, max_length=512)
+    reason: Literal["hard_bounce", "complaint", "unsubscribe", "manual", "soft_bounce"] = "manual"
+
+
+class SuppressionOut(CamelOut):
+    id: int
+    channel: str
+    address: str | None = Field(description="null once the person was erased (SPEC §14)")
+    reason: str
+    created_at: datetime
+
+
+class SuppressionList(CamelOut):
+    items: list[SuppressionOut]
+    count: int
+
+
+def _may_manage_suppressions(request: HttpRequest) -> None:
+    if not can(request.user, "suppression.manage"):
+        raise PermissionDenied
+
+
+@suppressions_router.get("", response=SuppressionList, by_alias=True)
+def suppression_list(
+    request: HttpRequest,
+    channel: Literal["email", "sms", "push"] | None = None,
+    search: str | None = Query(None, max_length=512),  # noqa: B008
+    limit: int = Query(50, ge=1, le=500),  # noqa: B008
+    offset: int = Query(0, ge=0, le=10**9),  # noqa: B008
+):
+    """The suppression list, newest first (administrators): nobody on it gets
+    marketing; hard bounces and complaints stop transactional sends too."""
+    _may_manage_suppressions(request)
+    qs = Suppression.objects.order_by("-created_at", "-pk")
+    if channel:
+        qs = qs.filter(channel=channel)
+    if search:
+        qs = qs.filter(address__icontains=search.strip())
+    return {"items": list(qs[offset : offset + limit]), "count": qs.count()}
+
+
+@suppressions_router.post("", response={200: SuppressionOut, 201: SuppressionOut}, by_alias=True)
+def suppression_create(request: HttpRequest, payload: SuppressionIn):
+    """Put an address on the list (201; 200 when it already was: a hard bounce
+    or complaint replaces a weaker reason). The address is normalized like a
+    profile's (lower-case email, E.164 phone)."""
+    _may_manage_suppressions(request)
+    before = Suppression.objects.count()
+    entry = services.suppression_add(
+        channel=payload.channel, address=payload.address, reason=payload.reason
+    )
+    return Status(201 if Suppression.objects.count() > before else 200, entry)
+
+
+@suppressions_router.delete("/{int:suppression_id}", response={204: None})
+def suppression_delete(request: HttpRequest, suppression_id: int):
+    """Take an entry off the list: the address may get marketing again (if it consents)."""
+    _may_manage_suppressions(request)
+    entry = Suppression.objects.filter(pk=suppression_id).first() if is_id(suppression_id) else None
+    if entry is None:
+        raise Http404
+    services.suppression_delete(suppression=entry)
+    return Status(204, None)

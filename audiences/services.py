@@ -308,6 +308,18 @@ def suppression_remove(*, channel: str, address: str) -> int:
     return Suppression.objects.filter(channel=channel, address=address).delete()[0]
 
 
+def suppression_delete(*, suppression: Suppression) -> None:
+    """Take one entry off the list by id (``DELETE /api/v1/suppressions/{id}``),
+    an erased person's hashed entry included. Logged like an addition."""
+    Suppression.objects.filter(pk=suppression.pk).delete()
+    logger.info(
+        "Unsuppressed %s address %s (was %s)",
+        suppression.channel,
+        suppression.address or "(erased)",
+        suppression.reason,
+    )
+
+
 # ---------------------------------------------------------------- audiences
 
 

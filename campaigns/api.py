@@ -13,13 +13,16 @@ from typing import Any, Literal
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
 from pydantic import Field
 from pydantic import ValidationError as PydanticValidationError
 
-from accounts.permissions import can, can_see
+from accounts.api import AccessIn, AccessOut, access_read, access_target, access_write
+from accounts.permissions import can, can_manage_access, can_see
+from accounts.services import access_set_restricted
 from audiences.models import Audience
 from campaigns import services
 from campaigns.actions import USER_ACTIONS, CampaignAction
@@ -115,6 +118,11 @@ class CampaignPatch(CamelSchema):
     schedule: ScheduleIn | None = None
     tracking: TrackingIn | None = None
     allow_profile_creation: bool | None = None
+    restricted: bool | None = Field(
+        None,
+        description="Restrict or open the campaign (administrators; see "
+        "`PUT /campaigns/{id}/access`); the caller keeps change access.",
+    )
 
 
 class ActionIn(CamelSchema):
@@ -247,6 +255,7 @@ class CampaignOut(_SettingsOut):
     category: str
     channel: str
     status: str
+    restricted: bool
     has_draft_version: bool
     draft_version: VersionOut | None = None
     failure_reason: str
@@ -441,6 +450,16 @@ def patch_campaign(request: HttpRequest, campaign_id: int, payload: CampaignPatc
     campaign = get_campaign_for(request.user, campaign_id)
     check_action(request.user, "edit", campaign)
     data = payload.model_dump(exclude_unset=True)
+    restricted = data.pop("restricted", None)
+    if restricted is not None and restricted != campaign.restricted:
+        if not can_manage_access(request.user, campaign):
+            raise PermissionDenied  # as the Access page: before anything is written
+    else:
+        restricted = None
+    if restricted is not None and set(data) == set():
+        # Only the restriction: allowed in any status, like the Access page.
+        access_set_restricted(obj=campaign, restricted=restricted, actor=request.user)
+        return _reload(campaign.pk)
     version = services.editable_version(campaign)
     if version is None:
         raise services._refuse_status(campaign, "edit")
@@ -458,7 +477,12 @@ def patch_campaign(request: HttpRequest, campaign_id: int, payload: CampaignPatc
         merged.update({k: v for k, v in given.items() if k in fields["content"]})
         fields["content"] = merged
     fields.update(_schedule_fields(data.get("schedule"), version.timezone))
-    services.campaign_update(campaign=campaign, actor=request.user, tags=data.get("tags"), **fields)
+    with transaction.atomic():
+        services.campaign_update(
+            campaign=campaign, actor=request.user, tags=data.get("tags"), **fields
+        )
+        if restricted is not None:
+            access_set_restricted(obj=campaign, restricted=restricted, actor=request.user)
     return _reload(campaign.pk)
 
 
@@ -641,3 +665,144 @@ def get_report(request: HttpRequest, campaign_id: int):
     if not can(request.user, "campaign.view_report", campaign):
         raise ApiProblem(403, _("You may not see this campaign's report."))
     return campaign_report(campaign)
+
+
+# --- retry, preview, proofs, access (the campaign and report pages' actions) ---
+
+
+class RetriedOut(CamelOut):
+    retried: int
+
+
+@campaigns_router.post(
+    "/{int:campaign_id}/retry-failed",
+    response={202: RetriedOut},
+    by_alias=True,
+    tags=["reports"],
+    summary="Retry failed deliveries",
+)
+def retry_failed(request: HttpRequest, campaign_id: int):
+    """Put the campaign's failed deliveries back in the queue; the cluster sends
+    them again. Approvers and administrators; a stopped or archived campaign: 409."""
+    campaign = get_campaign_for(request.user, campaign_id)
+    if not can(request.user, "campaign.activate", campaign):
+        raise PermissionDenied
+    return Status(202, {"retried": services.retry_failed(campaign=campaign, actor=request.user)})
+
+
+class PreviewIn(CamelSchema):
+    content: dict[str, Any] | None = Field(
+        None, description="Unsaved content fields to render instead of the saved ones."
+    )
+    profile: str | None = Field(
+        None, max_length=512, description="A profile's id, email or external id; none: sample data."
+    )
+    version: Literal["draft", "live"] | None = None
+
+
+class PreviewOut(CamelOut):
+    subject: str = ""
+    preheader: str = ""
+    html: str = ""
+    text: str = ""
+    title: str = ""
+    body: str = ""
+    url: str = ""
+    data: dict[str, Any] | None = None
+
+
+@campaigns_router.post(
+    "/{int:campaign_id}/preview", response=PreviewOut, by_alias=True, summary="Preview"
+)
+def preview(request: HttpRequest, campaign_id: int, payload: PreviewIn):
+    """The message rendered for a profile (or sample data), as the campaign page
+    previews it: the saved version (the draft first, or ``version``), or unsaved
+    ``content`` (which needs edit rights, like the editor's live preview)."""
+    from campaigns.selectors import preview_profile
+    from channels.preview import PreviewError, render_preview
+
+    campaign = get_campaign_for(request.user, campaign_id)
+    version = campaign.draft_version or campaign.live_version
+    if payload.version == "live" and campaign.live_version:
+        version = campaign.live_version
+    content = dict(version.content or {}) if version else {}
+    if payload.content is not None:
+        check_action(request.user, "edit", campaign)
+        given = normalize_content(campaign.channel, payload.content)  # types, known fields
+        content.update({key: given[key] for key in payload.content})
+    profile = preview_profile(request.user, payload.profile)
+    if payload.profile and profile is None:
+        raise _bad("profile", _("No profile you may see has this id, email or external id."))
+    try:
+        result = render_preview(
+            channel=campaign.channel, content=content, category=campaign.category, profile=profile
+        )
+    except PreviewError as exc:
+        raise ApiProblem(
+            400,
+            str(exc),
+            title=_("Invalid request"),
+            errors={f"content.{k}" if k != "content" else k: v for k, v in exc.errors.items()}
+            or {"content": [str(exc)]},
+        ) from None
+    return vars(result)
+
+
+class ProofsIn(CamelSchema):
+    recipients: list[str] = Field(min_length=1, max_length=10)
+    locale: str | None = Field(None, max_length=10)
+    profile: str | None = Field(
+        None, max_length=512, description="Render for this profile (id, email or external id)."
+    )
+
+
+class ProofsOut(CamelOut):
+    recipients: list[str]
+    status: Literal["queued"]
+
+
+@campaigns_router.post(
+    "/{int:campaign_id}/proofs", response={202: ProofsOut}, by_alias=True, summary="Send proofs"
+)
+def proofs(request: HttpRequest, campaign_id: int, payload: ProofsIn):
+    """Proofs of the version being edited to at most 10 addresses (or phone
+    numbers, push tokens); the cluster sends them. Who may edit the campaign may."""
+    from campaigns.selectors import preview_profile
+
+    campaign = get_campaign_for(request.user, campaign_id)
+    check_action(request.user, "edit", campaign)
+    profile = preview_profile(request.user, payload.profile)
+    if payload.profile and profile is None:
+        raise _bad("profile", _("No profile you may see has this id, email or external id."))
+    sent = services.send_proof(
+        campaign=campaign,
+        actor=request.user,
+        recipients=payload.recipients,
+        profile=profile,
+        locale=payload.locale,
+    )
+    return Status(202, {"recipients": sent, "status": "queued"})
+
+
+@campaigns_router.get(
+    "/{int:campaign_id}/access",
+    response=AccessOut,
+    by_alias=True,
+    exclude_none=True,
+    tags=["access"],
+)
+def get_access(request: HttpRequest, campaign_id: int):
+    """Whether the campaign is restricted, and who holds per-object access."""
+    return access_read(access_target(request.user, Campaign, campaign_id))
+
+
+@campaigns_router.put(
+    "/{int:campaign_id}/access",
+    response=AccessOut,
+    by_alias=True,
+    exclude_none=True,
+    tags=["access"],
+)
+def put_access(request: HttpRequest, campaign_id: int, payload: AccessIn):
+    """Restrict the campaign (or open it) and set exactly these grants (administrators)."""
+    return access_write(request.user, access_target(request.user, Campaign, campaign_id), payload)

@@ -14,7 +14,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import can, can_see
-from campaigns.engine.runs import retry_failed as retry_failed_deliveries
+from campaigns import services
 from campaigns.models import Campaign, Delivery
 from campaigns.reports import campaign_report, is_sending, send_rate
 from config.ids import is_id
@@ -180,7 +180,11 @@ def deliveries_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
 @require_POST
 def retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _campaign(request, pk, "campaign.activate")
-    count = retry_failed_deliveries(campaign=campaign)
+    try:
+        count = services.retry_failed(campaign=campaign, actor=request.user)
+    except services.ActionRefused as exc:
+        messages.error(request, exc.message)
+        return redirect("reports:report", pk=campaign.pk)
     if count:
         messages.success(
             request,

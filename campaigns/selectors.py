@@ -12,6 +12,7 @@ from django.http import Http404
 from accounts.permissions import can_see, visible
 from campaigns.actions import ACTIONS, USER_ACTIONS, CampaignAction
 from campaigns.models import ApprovalRequest, Campaign, CampaignStatus
+from config.ids import is_id
 
 S = CampaignStatus
 DEFAULT_STATUSES = [S.DRAFT, S.SCHEDULED, S.LIVE]
@@ -146,3 +147,18 @@ def approval_queue(user) -> QuerySet[ApprovalRequest]:
         .select_related("campaign", "version", "requested_by", "policy")
         .order_by("created_at")
     )
+
+
+def preview_profile(user, value: str | None):
+    """The profile a preview or proof is rendered for, or None (sample data):
+    only roles that manage profiles pick one, and only among the profiles they
+    may see (issue 10 #3). ``value``: a profile's id, email or external id."""
+    from audiences.selectors import visible_profiles
+
+    value = (value or "").strip()
+    if not value:
+        return None
+    qs = visible_profiles(user)
+    if value.isdigit():
+        return qs.filter(pk=int(value)).first() if is_id(int(value)) else None
+    return qs.filter(email=value).first() or qs.filter(profile_id=value).first()

@@ -21,6 +21,7 @@ request is approved (swap), changes are requested or it is cancelled.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -52,6 +53,7 @@ from campaigns.validation import normalize_content, template_errors
 from config.problems import DomainError
 
 S = CampaignStatus
+logger = logging.getLogger(__name__)
 RUNNING = {S.LIVE, S.SCHEDULED}
 CAMPAIGN_FIELDS = {"name", "description", "type", "category", "channel", "restricted"}
 VERSION_FIELDS = {
@@ -746,3 +748,104 @@ def approval_policy_create(
         policy.approver_users.set(approver_users)
         policy.approver_groups.set(approver_groups)
     return policy
+
+
+# --- the report's retry, proofs (pages and API alike) ----------------------
+
+
+def retry_failed(*, campaign: Campaign, actor) -> int:
+    """Put the campaign's failed deliveries back in the queue (the report's
+    "Retry failed deliveries"; ``POST …/retry-failed``). Who may: the boundary
+    asks ``campaign.activate``. A stopped or archived campaign is final: 409.
+    Returns how many deliveries will be tried again."""
+    from campaigns.engine.runs import retry_failed as retry
+
+    if campaign.status in (CampaignStatus.STOPPED, CampaignStatus.ARCHIVED):
+        raise _refuse_status(campaign, "retry_failed")
+    return retry(campaign=campaign)
+
+
+def send_proof(
+    *,
+    campaign: Campaign,
+    actor,
+    recipients: list[str],
+    profile=None,
+    locale: str | None = None,
+) -> list[str]:
+    """Send proofs of the campaign's version being edited (the draft, else the
+    live one) to 1–10 addresses, rendered for ``profile`` (or sample data).
+    Checked here (no configuration, a deactivated one: 409; bad addresses,
+    template errors, an unknown locale: ``ValidationError``), then handed to
+    the cluster on commit, like every other send (SPEC §5). Who may: the
+    boundary asks ``edit``. Returns the cleaned addresses."""
+    from channels.preview import PreviewError, clean_proof_recipients, render_preview
+
+    version = campaign.draft_version or campaign.live_version
+    config = version.channel_configuration if version is not None else None
+    if config is None:
+        raise ActionRefused(_("Choose a channel configuration before sending proofs."))
+    if not config.is_active:
+        raise ActionRefused(
+            _("The channel configuration “%(name)s” is deactivated: proofs cannot be sent.")
+            % {"name": config.name}
+        )
+    if locale is not None and locale not in dict(settings.LANGUAGES):
+        raise ValidationError(
+            {"locale": [_("Use one of: %s.") % ", ".join(code for code, _n in settings.LANGUAGES)]}
+        )
+    try:
+        addresses = clean_proof_recipients(config.channel, recipients)
+        render_preview(
+            channel=campaign.channel,
+            content=version.content or {},
+            category=campaign.category,
+            profile=profile,
+        )
+    except PreviewError as exc:
+        raise ValidationError(exc.errors or {"content": [str(exc)]}) from exc
+    from campaigns.engine.runs import enqueue
+
+    enqueue(
+        "campaigns.tasks.send_proof",
+        version.pk,
+        addresses,
+        profile.pk if profile is not None else None,
+        locale,
+        task_name=f"proof-{campaign.pk}",
+    )
+    return addresses
+
+
+def deliver_proof(version_id: int, recipients: list[str], profile_id, locale) -> list:
+    """In the cluster: render and send the proofs ``send_proof`` queued."""
+    from django.utils import translation
+
+    from audiences.models import Profile
+    from channels.preview import send_proofs
+
+    version = (
+        CampaignVersion.objects.select_related("campaign", "channel_configuration")
+        .filter(pk=version_id)
+        .first()
+    )
+    if version is None or version.channel_configuration is None:
+        return []
+    if not version.channel_configuration.is_active:  # deactivated since: nothing leaves
+        logger.warning(
+            "Proofs of campaign %s not sent: configuration deactivated", version.campaign_id
+        )
+        return []
+    profile = Profile.objects.filter(pk=profile_id).first() if profile_id else None
+    with translation.override(locale or settings.LANGUAGE_CODE):
+        results = send_proofs(
+            config=version.channel_configuration,
+            content=version.content or {},
+            category=version.campaign.category,
+            recipients=recipients,
+            profile=profile,
+        )
+    for address, result in zip(recipients, results, strict=False):
+        if not result.ok:  # addresses are masked in logs (config.logmask)
+            logger.warning("Proof to %s not sent: %s", address, result.reason)
+    return results

@@ -44,3 +44,9 @@ def apply_retention() -> None:
     from campaigns.retention import apply_retention as apply
 
     apply()
+
+
+def send_proof(version_id: int, recipients: list[str], profile_id, locale) -> None:
+    from campaigns.services import deliver_proof
+
+    deliver_proof(version_id, recipients, profile_id, locale)

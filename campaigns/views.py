@@ -306,17 +306,9 @@ def _as_dict(result) -> dict:
 
 
 def _pick_profile(user, value: str | None):
-    """The profile to render for, or None (sample data): only roles that manage
-    profiles pick one, and only among the profiles they may see (issue 10 #3)."""
-    from audiences.selectors import visible_profiles
+    from campaigns.selectors import preview_profile
 
-    value = (value or "").strip()
-    if not value:
-        return None
-    qs = visible_profiles(user)
-    if value.isdigit():
-        return qs.filter(pk=int(value)).first()
-    return qs.filter(email=value).first() or qs.filter(profile_id=value).first()
+    return preview_profile(user, value)
 
 
 @login_required

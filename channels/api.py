@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest
@@ -15,9 +15,12 @@ from ninja import Router, Status
 from pydantic import Field
 from pydantic import ValidationError as PydanticError
 
+from accounts.api import AccessIn, AccessOut, access_read, access_target, access_write
 from accounts.permissions import can, can_see, visible
 from channels import deliveries, services
 from channels.models import ChannelConfiguration
+from channels.preview import MAX_PROOFS, PreviewError, lookup_profile, render_preview
+from channels.rendering import FIELDS
 from config import problems
 from config.problems import ApiProblem, validation_errors
 from config.schemas import CamelOut, CamelSchema
@@ -237,6 +240,140 @@ def update_configuration(request: HttpRequest, config_id: int, payload: Configur
     _apply(config, payload, request.user)
     services.channel_configuration_save(config=config, actor=request.user)
     return config
+
+
+# Declared before "/{config_id}/{action}", which would otherwise take these paths.
+
+
+@channels_router.get(
+    "/{int:config_id}/access", response=AccessOut, by_alias=True, exclude_none=True, tags=["access"]
+)
+def get_access(request: HttpRequest, config_id: int):
+    """Whether the configuration is restricted, and who holds per-object access."""
+    return access_read(access_target(request.user, ChannelConfiguration, config_id))
+
+
+@channels_router.put(
+    "/{int:config_id}/access", response=AccessOut, by_alias=True, exclude_none=True, tags=["access"]
+)
+def put_access(request: HttpRequest, config_id: int, payload: AccessIn):
+    """Restrict the configuration (or open it) and set exactly these grants (administrators)."""
+    target = access_target(request.user, ChannelConfiguration, config_id)
+    return access_write(request.user, target, payload)
+
+
+class TestMessageIn(CamelSchema):
+    content: dict[str, Any]
+    category: Literal["marketing", "transactional"] | None = Field(
+        None, description="Defaults to the configuration's purpose."
+    )
+    profile: str | None = Field(
+        None, max_length=512, description="Render for this profile: email, phone or external id."
+    )
+    context: dict[str, Any] | None = Field(None, description="`{{ context.* }}` sample values.")
+    recipients: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_PROOFS,
+        description="Send the message to these addresses; none: preview only.",
+    )
+
+
+class RenderedOut(CamelOut):
+    subject: str = ""
+    preheader: str = ""
+    html: str = ""
+    text: str = ""
+    title: str = ""
+    body: str = ""
+    url: str = ""
+    data: dict[str, Any] | None = None
+
+
+class TestResultOut(CamelOut):
+    address: str
+    sent: bool
+    reason: str
+
+
+class TestMessageOut(CamelOut):
+    preview: RenderedOut
+    results: list[TestResultOut] | None
+
+
+def _test_content(channel: str, content: dict) -> dict:
+    """The content fields of ``channel``: text, and an object for push ``data``."""
+    errors: dict[str, list[str]] = {}
+    for key, value in content.items():
+        if key not in FIELDS[channel]:
+            errors[f"content.{key}"] = [
+                _("Unknown field; expected one of: %(fields)s.")
+                % {"fields": ", ".join(FIELDS[channel])}
+            ]
+        elif key == "data" and not isinstance(value, dict):
+            errors[f"content.{key}"] = [_("Custom data must be an object.")]
+        elif key != "data" and not isinstance(value, str):
+            errors[f"content.{key}"] = [_("Must be text.")]
+    if errors:
+        raise ApiProblem(400, _("The request has invalid fields."), errors=errors)
+    return {key: value for key, value in content.items() if value}
+
+
+@channels_router.post(
+    "/{int:config_id}/test-message",
+    response=TestMessageOut,
+    by_alias=True,
+    summary="Preview and send a test message",
+)
+def test_message(request: HttpRequest, config_id: int, payload: TestMessageIn):
+    """The configuration's Test page: render ``content`` for a profile and, with
+    ``recipients``, send it to them (at most 10) through this configuration
+    (administrators). Each recipient's outcome is in ``results``; a deactivated
+    configuration sends nothing (409)."""
+    config = _get(request, config_id)
+    if not can(request.user, "channel.edit", config):
+        raise PermissionDenied
+    content = _test_content(config.channel, payload.content)
+    profile = lookup_profile(request.user, payload.profile or "")
+    if payload.profile and profile is None:
+        raise ApiProblem(
+            400,
+            _("The request has invalid fields."),
+            errors={"profile": [_("No profile with this email, phone or id.")]},
+        )
+    category = payload.category or config.purpose
+    try:
+        rendered = render_preview(
+            channel=config.channel,
+            content=content,
+            category=category,
+            profile=profile,
+            context=payload.context,
+        )
+        pairs = None
+        if payload.recipients:
+            pairs = services.test_message_send(
+                config=config,
+                content=content,
+                category=category,
+                recipients=payload.recipients,
+                profile=profile,
+                context=payload.context,
+            )
+    except PreviewError as exc:
+        errors = {
+            (key if key in ("recipients", "content") else f"content.{key}"): messages
+            for key, messages in exc.errors.items()
+        }
+        raise ApiProblem(
+            400, str(exc), title=_("Invalid request"), errors=errors or {"content": [str(exc)]}
+        ) from None
+    results = None
+    if pairs is not None:
+        results = [
+            {"address": address, "sent": result.ok, "reason": result.reason}
+            for address, result in pairs
+        ]
+    return {"preview": vars(rendered), "results": results}
 
 
 @channels_router.post(

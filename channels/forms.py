@@ -251,17 +251,9 @@ class TestMessageForm(forms.Form):
     def _find_profile(self, lookup: str) -> Profile | None:
         if not lookup:
             return None
-        profiles = Profile.objects.all()
-        if self.user is not None:
-            # Never a profile known only through restricted audiences (issue 10 #3).
-            from audiences.selectors import visible_profiles
+        from channels.preview import lookup_profile
 
-            profiles = visible_profiles(self.user, profiles)
-        profile = (
-            profiles.filter(email__iexact=lookup).first()
-            or profiles.filter(phone=lookup.replace(" ", "")).first()
-            or profiles.filter(profile_id=lookup).first()
-        )
+        profile = lookup_profile(self.user, lookup)
         if profile is None:
             self.add_error("profile_lookup", _("No profile with this email, phone or id."))
         return profile

@@ -121,3 +121,23 @@ def send_proofs(
         for address in addresses
     ]
     return get_transport(config).send_batch(batch)
+
+
+def lookup_profile(user, lookup: str):
+    """The profile a test message is rendered for: by email, E.164 phone or
+    external id, among the profiles ``user`` may be shown (never one known only
+    through restricted audiences, issue 10 #3). None when none matches."""
+    from audiences.models import Profile
+    from audiences.selectors import visible_profiles
+
+    lookup = (lookup or "").strip()
+    if not lookup:
+        return None
+    profiles = Profile.objects.all()
+    if user is not None:
+        profiles = visible_profiles(user, profiles)
+    return (
+        profiles.filter(email__iexact=lookup).first()
+        or profiles.filter(phone=lookup.replace(" ", "")).first()
+        or profiles.filter(profile_id=lookup).first()
+    )

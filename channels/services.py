@@ -10,12 +10,14 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audiences import services as audience_services
 from audiences.channel_facts import CONSENT_FIELD, IDENTITY_FIELD
 from audiences.models import Channel, Profile, Suppression
 from channels import deliveries
 from channels.models import ChannelConfiguration, DeliveryEvent, FeedbackReceipt
+from config.problems import DomainError
 
 # Soft bounces to one address before it is suppressed (SPEC §6 "repeated failures").
 SOFT_BOUNCE_LIMIT = 3
@@ -34,6 +36,43 @@ def channel_configuration_save(*, config: ChannelConfiguration, actor=None) -> C
         config.save()
         access_keep(obj=config, actor=actor)
     return config
+
+
+class ConfigurationInactive(DomainError):
+    """A deactivated configuration sends nothing, not even a test message (409)."""
+
+    status = 409
+
+
+def test_message_send(
+    *,
+    config: ChannelConfiguration,
+    content: dict,
+    category: str,
+    recipients: list[str],
+    profile=None,
+    context: dict | None = None,
+) -> list[tuple[str, object]]:
+    """Send a test message through ``config`` to 1–10 addresses (the
+    configuration's Test page and ``POST …/test-message``): (address, result)
+    pairs. ``ConfigurationInactive`` when deactivated; ``PreviewError`` for bad
+    addresses or template errors."""
+    from channels.preview import clean_proof_recipients, send_proofs
+
+    if not config.is_active:
+        raise ConfigurationInactive(
+            _("This configuration is deactivated: activate it to send proofs.")
+        )
+    addresses = clean_proof_recipients(config.channel, recipients)
+    results = send_proofs(
+        config=config,
+        content=content,
+        category=category,
+        recipients=addresses,
+        profile=profile,
+        context=context,
+    )
+    return list(zip(addresses, results, strict=True))
 
 
 def channel_configuration_set_status(*, config: ChannelConfiguration, status: str) -> None:

@@ -18,12 +18,7 @@ from audiences.models import Channel
 from channels import services
 from channels.forms import ChannelConfigurationForm, TestMessageForm
 from channels.models import ChannelConfiguration
-from channels.preview import (
-    PreviewError,
-    clean_proof_recipients,
-    render_preview,
-    send_proofs,
-)
+from channels.preview import PreviewError, render_preview
 
 NEW_HEADINGS = {
     Channel.EMAIL: gettext_lazy("New email configuration"),
@@ -165,18 +160,19 @@ def test_message_page(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _send(request, form, config, data):
-    if not config.is_active:
-        form.add_error(None, _("This configuration is deactivated: activate it to send proofs."))
+    try:
+        pairs = services.test_message_send(
+            config=config,
+            content=data["content"],
+            category=data["category"],
+            recipients=data["recipient_list"],
+            profile=data["profile"],
+            context=data["context_data"],
+        )
+    except services.ConfigurationInactive as exc:
+        form.add_error(None, exc.message)
         return None
-    addresses = clean_proof_recipients(config.channel, data["recipient_list"])
-    results = send_proofs(
-        config=config,
-        content=data["content"],
-        category=data["category"],
-        recipients=addresses,
-        profile=data["profile"],
-        context=data["context_data"],
-    )
+    results = [result for _address, result in pairs]
     sent = sum(1 for r in results if r.ok)
     if sent == len(results):
         messages.success(
@@ -192,7 +188,7 @@ def _send(request, form, config, data):
             )
             % {"ok": sent, "n": len(results)},
         )
-    return list(zip(addresses, results, strict=True))
+    return pairs
 
 
 @login_required

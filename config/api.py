@@ -54,7 +54,12 @@ def root(request: HttpRequest) -> dict:
 def _mount() -> None:
     from accounts.api import notifications_router
     from accounts.api import router as accounts_router
-    from audiences.api import audiences_router, privacy_router, profiles_router
+    from audiences.api import (
+        audiences_router,
+        privacy_router,
+        profiles_router,
+        suppressions_router,
+    )
     from campaigns.api import campaigns_router, policies_router
     from campaigns.api_executions import executions_router
     from channels.api import channels_router, feedback_router
@@ -69,6 +74,7 @@ def _mount() -> None:
     api.add_router("/audiences", audiences_router)
     api.add_router("/profiles", profiles_router)
     api.add_router("/privacy-log", privacy_router)
+    api.add_router("/suppressions", suppressions_router)
     api.add_router("/channel-configurations", channels_router)
     api.add_router("/feedback", feedback_router)
 

@@ -164,3 +164,20 @@ def test_a_notice_is_worded_in_the_readers_language(client, make_user):
     assert "“Soldes” wacht op uw goedkeuring." in dutch.content.decode()
     english = client.get(reverse("accounts:notifications"), HTTP_ACCEPT_LANGUAGE="en")
     assert "“Soldes” waits for your approval." in english.content.decode()
+
+
+def test_api_marks_every_notification_of_the_caller_read(api_for, manager, viewer):
+    """The notifications page's "Mark all read", through the API (issue 12 #6)."""
+    from accounts.models import Notification
+    from accounts.services import notify
+
+    for n in range(3):
+        notify(user=manager, message=f"m{n}")
+    notify(user=viewer, message="someone else's")
+    response = api_for(manager).post("/notifications/read-all")
+    assert response.status_code == 200 and response.json() == {"marked": 3}
+    assert not Notification.objects.filter(user=manager, read_at__isnull=True).exists()
+    assert Notification.objects.filter(user=viewer, read_at__isnull=True).count() == 1
+    listing = api_for(manager).get("/notifications").json()
+    assert listing["unread"] == 0
+    assert api_for(manager).post("/notifications/read-all").json() == {"marked": 0}
