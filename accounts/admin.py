@@ -51,18 +51,11 @@ class InviteUserForm(forms.ModelForm):
 
 
 def _send_invitation(request: HttpRequest, user) -> None:
-    try:
-        user_invite(user=user)
-    except Exception as exc:  # a mail server being down must not lose the new user
-        messages.error(
-            request,
-            gettext("Could not send the invitation to %(email)s: %(error)s")
-            % {"email": user.email, "error": exc},
-        )
-    else:
-        messages.success(
-            request, gettext("An invitation was sent to %(email)s.") % {"email": user.email}
-        )
+    # Queued for the worker cluster, which retries while the mail server is down.
+    user_invite(user=user)
+    messages.success(
+        request, gettext("An invitation is on its way to %(email)s.") % {"email": user.email}
+    )
 
 
 def groups_only_superusers_assign(user) -> set[int]:

@@ -12,7 +12,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -21,6 +20,7 @@ from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
+from accounts.mailer import send_later
 from accounts.models import ApiKey, Notification
 
 KEY_PREFIX = "vly_"
@@ -110,7 +110,7 @@ def user_invite(*, user) -> str:
     }
     subject = render_to_string("accounts/invitation_subject.txt", context).strip()
     body = render_to_string("accounts/invitation_email.txt", context)
-    send_mail(subject, body, None, [user.email])
+    send_later(subject=subject, body=body, to=[user.email])
     return link
 
 

@@ -27,12 +27,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from accounts.mailer import send_later
 from accounts.services import access_keep
 from audiences.channel_facts import CONTENT_FIELDS, IDENTITY_FIELD
 from campaigns import engine
@@ -662,8 +662,7 @@ def _notify_requester(request: ApprovalRequest, actor, kind: str, comment: str) 
         message = render_notice(kind, params)
         body = f"{message}\n\n{settings.SITE_URL}{url}\n"
         subject = _("Volley: %(name)s") % {"name": campaign.name}
-        email = user.email
-        transaction.on_commit(lambda: send_mail(subject, body, None, [email], fail_silently=True))
+        send_later(subject=subject, body=body, to=[user.email])
 
 
 def approvers_to_notify(request: ApprovalRequest) -> list:
@@ -712,10 +711,7 @@ def _notify_approvers(request: ApprovalRequest) -> None:
         notify(user=user, kind="approval_requested", params=params, url=url)
         if user.email:
             emails.append(user.email)
-    for email in emails:
-        transaction.on_commit(
-            lambda email=email: send_mail(subject, body, None, [email], fail_silently=True)
-        )
+    send_later(subject=subject, body=body, to=emails)
 
 
 # --- approval policies -----------------------------------------------------

@@ -149,3 +149,18 @@ def no_worker(monkeypatch):
     at what the request itself did."""
     monkeypatch.setattr("campaigns.engine.enqueue_activation", lambda pk: None)
     monkeypatch.setattr("campaigns.engine.enqueue_reschedule", lambda pk: None)
+
+
+@pytest.fixture(autouse=True)
+def _mail_tasks_run_at_once(request, monkeypatch):
+    """Operational email (accounts/mailer.py) is a cluster task; outside the
+    tests that start a real cluster, the task runs where it is queued, so
+    ``mailoutbox`` shows what the worker would send. Mark a test
+    ``real_mail_queue`` to keep the real queueing."""
+    if request.node.get_closest_marker("real_mail_queue") or request.node.get_closest_marker(
+        "cluster"
+    ):
+        return
+    from accounts import mailer
+
+    monkeypatch.setattr(mailer, "_enqueue", mailer.deliver)

@@ -20,6 +20,15 @@ User = get_user_model()
 NEW_PASSWORD = "a-Long-and-unusual-passphrase-42"
 
 
+def invite(user) -> None:
+    """Invite ``user``; the email is queued once the transaction commits (and,
+    outside the cluster tests, sent where it is queued: tests/conftest.py)."""
+    from django.test import TestCase
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        user_invite(user=user)
+
+
 def invite_link(message) -> str:
     match = re.search(r"http://testserver(/accounts/invite/[^/\s]+/[^/\s]+/)", message.body)
     assert match, message.body
@@ -63,7 +72,7 @@ def test_adding_a_user_without_an_email_sends_nothing(
 
 def test_the_invitation_link_sets_the_password_and_signs_in(client, make_user):
     nina = make_user("nina", MANAGER)
-    user_invite(user=nina)
+    invite(nina)
     link = invite_link(mail.outbox[0])
 
     page = client.get(link)
@@ -80,7 +89,7 @@ def test_the_invitation_link_sets_the_password_and_signs_in(client, make_user):
 
 def test_a_reused_invitation_link_is_refused_with_a_clear_page(client, make_user):
     nina = make_user("nina", MANAGER)
-    user_invite(user=nina)
+    invite(nina)
     link = invite_link(mail.outbox[0])
     client.post(link, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
     client.logout()
@@ -99,7 +108,7 @@ def test_a_reused_invitation_link_is_refused_with_a_clear_page(client, make_user
 def test_an_expired_invitation_link_is_refused(client, make_user, settings):
     nina = make_user("nina", MANAGER)
     with time_machine.travel(timezone.now(), tick=False):
-        user_invite(user=nina)
+        invite(nina)
     link = invite_link(mail.outbox[0])
     later = timezone.now() + timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT + 60)
     with time_machine.travel(later, tick=False):
@@ -110,7 +119,7 @@ def test_an_expired_invitation_link_is_refused(client, make_user, settings):
 
 def test_a_tampered_invitation_link_is_refused(client, make_user):
     nina = make_user("nina", MANAGER)
-    user_invite(user=nina)
+    invite(nina)
     link = invite_link(mail.outbox[0])
     assert client.get(link[:-3] + "xx/").status_code == 400
     assert client.get("/accounts/invite/bm9wZQ/abc-def/").status_code == 400
@@ -118,7 +127,7 @@ def test_a_tampered_invitation_link_is_refused(client, make_user):
 
 def test_a_weak_password_is_refused_and_the_link_still_works(client, make_user):
     nina = make_user("nina", MANAGER)
-    user_invite(user=nina)
+    invite(nina)
     link = invite_link(mail.outbox[0])
     response = client.post(link, {"new_password1": "123", "new_password2": "123"})
     assert response.status_code == 400
@@ -127,17 +136,20 @@ def test_a_weak_password_is_refused_and_the_link_still_works(client, make_user):
 
 def test_the_invitation_page_refuses_other_methods(client, make_user):
     nina = make_user("nina", MANAGER)
-    user_invite(user=nina)
+    invite(nina)
     assert client.put(invite_link(mail.outbox[0])).status_code == 405
 
 
-def test_administrators_can_resend_an_invitation(login, administrator, make_user):
+def test_administrators_can_resend_an_invitation(
+    login, administrator, make_user, django_capture_on_commit_callbacks
+):
     nina = make_user("nina", MANAGER)
     nina.set_unusable_password()  # invited, has not chosen a password yet
     nina.save()
-    response = login(administrator).post(
-        "/admin/auth/user/",
-        {"action": "send_invitation", "_selected_action": [nina.pk]},
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = login(administrator).post(
+            "/admin/auth/user/",
+            {"action": "send_invitation", "_selected_action": [nina.pk]},
+        )
     assert response.status_code == 302
     assert [m.to for m in mail.outbox] == [["nina@example.com"]]
