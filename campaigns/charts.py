@@ -39,6 +39,8 @@ def _style(**overrides):
         label_font_size=13,
         major_label_font_size=13,
         legend_font_size=13,
+        value_label_font_size=13,
+        no_data_font_size=16,
         guide_stroke_color="#e6e9ee",
         major_guide_stroke_color="#e6e9ee",
         guide_stroke_dasharray="0",
