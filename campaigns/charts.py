@@ -16,7 +16,7 @@ from campaigns.reports import Activity
 # The page's own font stack (static/css/volley.css): an SVG shown as an image
 # cannot load the page's fonts, but the system font it names is the same one.
 FONT = "system-ui, -apple-system, Segoe UI, Roboto, Helvetica Neue, Arial, sans-serif"
-SIZES = {"wide": (1100, 300, 12), "compact": (360, 260, 4)}  # width, height, x labels
+SIZES = {"wide": (1100, 300, 12), "compact": (360, 280, 4)}  # width, height, x labels
 
 
 def _style(**overrides):
@@ -144,7 +144,7 @@ def engagement_chart(activity: Activity, size: str = "wide") -> str:
         size,
         show_legend=True,
         legend_at_bottom=True,
-        legend_at_bottom_columns=4,
+        legend_at_bottom_columns=2 if size == "compact" else 4,
         dots_size=2.5,
         style=_style(stroke_width="2.5", stroke_width_hover="3"),
         fill=False,

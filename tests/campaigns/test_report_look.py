@@ -116,7 +116,7 @@ def test_charts_use_the_page_font_and_readable_labels(sent):
         assert "kozea.github.io" not in svg
         assert "0.8" not in re.findall(r">([\d.]+)</text>", svg)
     compact = send_chart(send_activity(sent), "compact")
-    assert 'viewBox="0 0 360 260"' in compact
+    assert 'viewBox="0 0 360 280"' in compact
     assert step_label(1) == "1 second" and step_label(300) == "5 minutes"
 
 

@@ -94,7 +94,12 @@ def showcase(demo_users) -> dict:
     Delivery.objects.bulk_create(deliveries)
 
     one_off = ready_email(
-        manager, name="Winter sale teaser", tags=["winter"], channel_configuration=config
+        manager,
+        name="Winter sale teaser",
+        tags=["winter"],
+        channel_configuration=config,
+        audience=readers,
+        description="Warm-up for the winter sale: early access for newsletter readers.",
     )
     sms = ready_email(
         manager,
@@ -103,8 +108,21 @@ def showcase(demo_users) -> dict:
         channel_configuration=sms_config(),
         content={"text": "Flash sale today only!"},
     )
-    weekly = ready_email(manager, name="Weekly digest", tags=["digest"])
+    weekly = ready_email(manager, name="Weekly digest", tags=["digest"], audience=readers)
     force_status(weekly, "live", recurring=True)
+    soon = timezone.now() + timedelta(days=6)
+    force_status(
+        ready_email(
+            manager,
+            name="Black Friday early access",
+            tags=["sale"],
+            audience=readers,
+            start_at=soon,
+            end_at=soon + timedelta(days=3),
+        ),
+        "scheduled",
+    )
+    force_status(ready_email(manager, name="Spring catalogue", audience=readers), "in_review")
     rule = Audience.objects.create(
         name="Parisians on Pro",
         kind=Audience.Kind.RULE,
@@ -149,7 +167,13 @@ def _settle_and_shoot(page, name: str, width: int) -> None:
     overflow = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert overflow[0] <= overflow[1], f"{name} at {width}px scrolls sideways: {overflow}"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
+    # The whole page in one viewport rather than ``full_page``: Chromium leaves
+    # the sandboxed preview iframe blank in a stitched full-page capture.
+    viewport = page.viewport_size
+    height = page.evaluate("document.documentElement.scrollHeight")
+    page.set_viewport_size({"width": viewport["width"], "height": max(height, viewport["height"])})
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"))
+    page.set_viewport_size(viewport)
 
 
 def _inside_viewport(page, locator) -> bool:
