@@ -366,6 +366,10 @@ class ProofForm(forms.Form):
         help_text=_("Up to 10 addresses (or phone numbers / push tokens), separated by commas."),
     )
 
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")  # "Send a proof to", no colon
+        super().__init__(*args, **kwargs)
+
     def clean_recipients(self) -> list[str]:
         values = [v.strip() for v in self.cleaned_data["recipients"].replace("\n", ",").split(",")]
         values = [v for v in values if v]
