@@ -96,18 +96,6 @@ def is_sending(campaign: Campaign) -> bool:
     ).exists()
 
 
-def send_rate(campaign: Campaign, limit: int = 120) -> list[tuple]:
-    """Messages sent per minute, the latest ``limit`` minutes with sends."""
-    rows = (
-        Delivery.objects.filter(run__campaign=campaign, sent_at__isnull=False)
-        .annotate(minute=TruncMinute("sent_at"))
-        .values("minute")
-        .annotate(n=Count("id"))
-        .order_by("-minute")[:limit]
-    )
-    return [(row["minute"], row["n"]) for row in reversed(list(rows))]
-
-
 # --- Activity over time (the report's charts) -------------------------------
 # The bucket is chosen from the length of what is shown: a 12-second run gets
 # one bar per second, a three-hour run one per five minutes, so a short run is
