@@ -299,3 +299,34 @@ def test_campaign_list_keeps_status_and_dates_readable(showcase, open_page, widt
     )
     assert lines == 1
     _settle_and_shoot(page, "campaign-list", width)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("language", ["nl", "sv", "fr"])
+def test_no_page_scrolls_sideways_on_a_phone_in_other_languages(
+    showcase, browser, browser_context_args, settings, language
+):
+    # Longer words (Dutch compounds, French labels) must wrap, not widen the page.
+    context = browser.new_context(
+        **{**browser_context_args, "viewport": {"width": 390, "height": 900}, "locale": language}
+    )
+    try:
+        page = context.new_page()
+        page.goto("/accounts/login/")
+        page.fill("#id_username", "manager")
+        page.fill("#id_password", settings.DEMO_PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/campaigns/")
+        assert page.evaluate("document.documentElement.lang") == language
+        for url in (
+            f"/campaigns/{showcase['report'].pk}/report/",
+            f"/campaigns/{showcase['one_off'].pk}/edit/",
+            f"/audiences/{showcase['rule'].pk}/edit/",
+            "/campaigns/?status=all",
+        ):
+            page.goto(url)
+            page.wait_for_load_state("networkidle")
+            widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            assert widths[0] <= widths[1], f"{url} in {language}: {widths}"
+    finally:
+        context.close()
