@@ -70,6 +70,20 @@ def field_choices(known: list[tuple[str, str]], extra: tuple[str, ...] = ()) -> 
     ]
 
 
+class FieldSelect(forms.Select):
+    """The field list, each option carrying its kind (``data-kind``) so the page
+    can hint what the value takes."""
+
+    kinds: dict[str, str] = {}
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        kind = self.kinds.get(str(value))
+        if kind:
+            option["attrs"]["data-kind"] = kind
+        return option
+
+
 class ConditionForm(forms.Form):
     field = forms.CharField(
         label=gettext_lazy("Field"),
@@ -77,7 +91,7 @@ class ConditionForm(forms.Form):
         max_length=200,
         # A list to pick from, yet a CharField: any field a rule accepts still
         # posts (an API-made rule, an attribute no sampled profile carries).
-        widget=forms.Select(attrs={"class": "rule-field"}),
+        widget=FieldSelect(attrs={"class": "rule-field"}),
     )
     attribute = forms.CharField(
         label=gettext_lazy("Attribute name"),
@@ -103,7 +117,12 @@ class ConditionForm(forms.Form):
     def __init__(self, *args, known_attributes: list[tuple[str, str]] = (), **kwargs):
         super().__init__(*args, **kwargs)
         current = self["field"].value() or ""
-        self.fields["field"].widget.choices = field_choices(list(known_attributes), (current,))
+        widget = self.fields["field"].widget
+        widget.choices = field_choices(list(known_attributes), (current,))
+        widget.kinds = {
+            **{f"attributes.{name}": kind for name, kind in known_attributes},
+            **dict.fromkeys(CONSENT_FIELDS, "boolean"),
+        }
 
     def clean(self):
         cleaned = super().clean()

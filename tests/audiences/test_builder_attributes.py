@@ -38,9 +38,9 @@ def test_builder_lists_known_attributes_with_types(login, manager):
     _profiles()
     html = login(manager).get("/audiences/new/").content.decode()
     select = re.search(r'<select name="c-0-field".*?</select>', html, re.S).group(0)
-    assert '<option value="attributes.city">city · text</option>' in select
-    assert '<option value="attributes.age">age · number</option>' in select
-    assert '<option value="attributes.vip">vip · yes/no</option>' in select
+    assert '<option value="attributes.city" data-kind="text">city · text</option>' in select
+    assert '<option value="attributes.age" data-kind="number">age · number</option>' in select
+    assert '<option value="attributes.vip" data-kind="boolean">vip · yes/no</option>' in select
     assert 'value="attributes.*"' in select and 'value="consent.email"' in select
     assert 'name="c-0-attribute"' in html
     assert "attributes.&lt;name&gt;" not in html and "Name:" not in html

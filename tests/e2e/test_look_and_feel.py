@@ -276,6 +276,10 @@ def test_audience_builder_picks_known_attributes(showcase, open_page, width):
     page.fill("input[name='c-1-value']", "gold")
     expect(page.locator("#preview-size")).to_contain_text("0 profiles match")
     page.select_option("select[name='c-1-field']", "attributes.age")
+    # The value box says what a number attribute takes.
+    expect(page.locator("input[name='c-1-value']")).to_have_attribute(
+        "placeholder", "a number, e.g. 30"
+    )
     page.select_option("select[name='c-1-op']", "gte")
     page.fill("input[name='c-1-value']", "30")
     expect(page.locator("#preview-size")).to_have_text(re.compile(r"^\s*[1-9]\d* profiles match"))
