@@ -144,7 +144,7 @@ def engagement_chart(activity: Activity, size: str = "wide") -> str:
         size,
         show_legend=True,
         legend_at_bottom=True,
-        legend_at_bottom_columns=2 if size == "compact" else 4,
+        legend_at_bottom_columns=2,
         dots_size=2.5,
         style=_style(stroke_width="2.5", stroke_width_hover="3"),
         fill=False,
