@@ -11,7 +11,7 @@ from django.forms import formset_factory
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from audiences.rules import COLUMN_FIELDS, CONSENT_FIELDS, OPERATORS, RuleError, compile_rule
+from audiences.rules import CONSENT_FIELDS, OPERATORS, RuleError, compile_rule
 from config import jsonparse
 
 OPERATOR_LABELS = [
@@ -30,33 +30,111 @@ _NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?")
 BLANK_ROWS = 3
 
 
+# The builder's choice "another attribute": the name is typed beside it.
+NEW_ATTRIBUTE = "attributes.*"
+KIND_LABELS = {
+    "text": gettext_lazy("text"),
+    "number": gettext_lazy("number"),
+    "boolean": gettext_lazy("yes/no"),
+    "list": gettext_lazy("list"),
+}
+
+
+def field_choices(known: list[tuple[str, str]], extra: tuple[str, ...] = ()) -> list:
+    """The builder's field list: known attributes by name with their kind,
+    the profile's own fields, consent, and "another attribute…"."""
+    attributes = [(f"attributes.{name}", f"{name} · {KIND_LABELS[kind]}") for name, kind in known]
+    listed = {value for value, _label in attributes}
+    for value in extra:
+        if value.startswith("attributes.") and value not in listed and value != NEW_ATTRIBUTE:
+            attributes.append((value, value.removeprefix("attributes.")))
+    return [
+        ("", _("Choose a field…")),
+        (_("Attributes"), [*attributes, (NEW_ATTRIBUTE, _("Another attribute…"))]),
+        (
+            _("Profile"),
+            [
+                ("email", _("Email address")),
+                ("phone", _("Phone number")),
+                ("timezone", _("Time zone")),
+            ],
+        ),
+        (
+            _("Consent (yes/no)"),
+            [
+                ("consent.email", _("Email consent")),
+                ("consent.sms", _("SMS consent")),
+                ("consent.push", _("Push consent")),
+            ],
+        ),
+    ]
+
+
+class FieldSelect(forms.Select):
+    """The field list, each option carrying its kind (``data-kind``) so the page
+    can hint what the value takes."""
+
+    kinds: dict[str, str] = {}
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        kind = self.kinds.get(str(value))
+        if kind:
+            option["attrs"]["data-kind"] = kind
+        return option
+
+
 class ConditionForm(forms.Form):
     field = forms.CharField(
         label=gettext_lazy("Field"),
         required=False,
         max_length=200,
+        # A list to pick from, yet a CharField: any field a rule accepts still
+        # posts (an API-made rule, an attribute no sampled profile carries).
+        widget=FieldSelect(attrs={"class": "rule-field"}),
+    )
+    attribute = forms.CharField(
+        label=gettext_lazy("Attribute name"),
+        required=False,
+        max_length=190,
         widget=forms.TextInput(
-            attrs={
-                "list": "rule-fields",
-                "placeholder": "attributes.city",
-                "class": "rule-field",
-                # The table header names the column; screen readers need it on each control.
-                "aria-label": gettext_lazy("Field"),
-            }
+            attrs={"class": "rule-attribute", "placeholder": gettext_lazy("e.g. loyalty_tier")}
         ),
     )
     op = forms.ChoiceField(
         label=gettext_lazy("Operator"),
         choices=OPERATOR_LABELS,
         required=False,
-        widget=forms.Select(attrs={"class": "rule-op", "aria-label": gettext_lazy("Operator")}),
+        widget=forms.Select(attrs={"class": "rule-op"}),
     )
     value = forms.CharField(
         label=gettext_lazy("Value"),
         required=False,
         max_length=5000,
-        widget=forms.TextInput(attrs={"class": "rule-value", "aria-label": gettext_lazy("Value")}),
+        widget=forms.TextInput(attrs={"class": "rule-value"}),
     )
+
+    def __init__(self, *args, known_attributes: list[tuple[str, str]] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        current = self["field"].value() or ""
+        widget = self.fields["field"].widget
+        widget.choices = field_choices(list(known_attributes), (current,))
+        widget.kinds = {
+            **{f"attributes.{name}": kind for name, kind in known_attributes},
+            **dict.fromkeys(CONSENT_FIELDS, "boolean"),
+        }
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("field") == NEW_ATTRIBUTE:
+            name = (cleaned.get("attribute") or "").strip().removeprefix("attributes.")
+            if name:
+                cleaned["field"] = f"attributes.{name}"
+            elif (cleaned.get("value") or "").strip():
+                self.add_error("attribute", _("Name the attribute."))
+            else:
+                cleaned["field"] = ""  # nothing chosen yet: a blank row
+        return cleaned
 
     def condition(self) -> dict[str, Any] | None:
         """The JSON condition of this row, or None for a blank row."""
@@ -116,7 +194,7 @@ class RuleAudienceForm(forms.Form):
     rule_json = forms.CharField(
         label=gettext_lazy("Rule as JSON (advanced)"),
         required=False,
-        widget=forms.Textarea(attrs={"rows": 6}),
+        widget=forms.Textarea(attrs={"rows": 6, "class": "code"}),
         help_text=gettext_lazy(
             'Optional. For nested groups: {"all": [{"field": …, "op": …, "value": …}, {"any": […]}]}. '
             "When filled, it replaces the conditions above."
@@ -187,12 +265,6 @@ def rule_to_initial(rule: dict | None) -> tuple[dict, list[dict]]:
             text = "" if value is None else str(value)
         rows.append({"field": item["field"], "op": item["op"], "value": text})
     return {"match": kind}, rows
-
-
-FIELD_SUGGESTIONS = [
-    *dict.fromkeys(COLUMN_FIELDS.keys() - {"push_token", "profile_id"}),
-    *CONSENT_FIELDS,
-]
 
 
 class UploadForm(forms.Form):

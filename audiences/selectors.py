@@ -104,3 +104,37 @@ def not_hidden_profiles(user, profiles: QuerySet[Profile]) -> QuerySet[Profile]:
     in_hidden = AudienceMember.objects.filter(profile=OuterRef("pk"), audience__in=hidden)
     in_seen = AudienceMember.objects.filter(profile=OuterRef("pk")).exclude(audience__in=hidden)
     return profiles.filter(~Exists(in_hidden) | Exists(in_seen))
+
+
+def _value_kind(value) -> str | None:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "list"
+    return None  # null or nested objects: nothing a rule row compares with
+
+
+def known_attributes(sample: int = 500, limit: int = 200) -> list[tuple[str, str]]:
+    """(name, kind) of the profile attributes in use, read from the latest
+    ``sample`` profiles so the rule builder can offer them by name; ``kind`` is
+    text, number, boolean or list (text when the profiles disagree).
+
+    A sample, not a scan: one indexed query whatever the number of profiles; an
+    attribute only older profiles carry can still be typed as a new one.
+    """
+    kinds: dict[str, set[str]] = {}
+    rows = Profile.objects.order_by("-pk").values_list("attributes", flat=True)[:sample]
+    for attributes in rows:
+        if not isinstance(attributes, dict):
+            continue
+        for name, value in attributes.items():
+            kind = _value_kind(value)
+            if kind and (name in kinds or len(kinds) < limit):
+                kinds.setdefault(name, set()).add(kind)
+    return sorted(
+        (name, next(iter(found)) if len(found) == 1 else "text") for name, found in kinds.items()
+    )

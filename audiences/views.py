@@ -18,7 +18,6 @@ from accounts.permissions import can, can_see, visible
 from audiences import services
 from audiences.forms import (
     BLANK_ROWS,
-    FIELD_SUGGESTIONS,
     ConditionFormSet,
     ReuploadForm,
     RuleAudienceForm,
@@ -29,7 +28,7 @@ from audiences.forms import (
 from audiences.importer import profile_import_create
 from audiences.models import Audience, Profile
 from audiences.rules import compile_rule
-from audiences.selectors import audience_profiles, visible_profiles
+from audiences.selectors import audience_profiles, known_attributes, visible_profiles
 
 SAMPLE_SIZE = 20
 
@@ -59,16 +58,17 @@ def list_page(request: HttpRequest) -> HttpResponse:
 
 def _builder(request: HttpRequest, audience: Audience | None):
     """Bound (POST) or initial builder forms; a POST with ``add`` asks for one more row."""
+    known = {"known_attributes": known_attributes()}
     if request.method == "POST":
         form = RuleAudienceForm(request.POST)
-        formset = ConditionFormSet(request.POST, prefix="c")
+        formset = ConditionFormSet(request.POST, prefix="c", form_kwargs=known)
         return form, formset
     initial, rows = rule_to_initial(audience.rule if audience else None)
     if audience is not None:
         initial["name"] = audience.name
     form = RuleAudienceForm(initial=initial)
     rows += [{}] * max(1, BLANK_ROWS - len(rows))
-    return form, ConditionFormSet(initial=rows, prefix="c")
+    return form, ConditionFormSet(initial=rows, prefix="c", form_kwargs=known)
 
 
 def _with_extra_row(request: HttpRequest, form, formset):
@@ -77,7 +77,9 @@ def _with_extra_row(request: HttpRequest, form, formset):
         return form, formset  # the formset shows its own error about the tampered count
     total = formset.management_form.cleaned_data["TOTAL_FORMS"]
     data["c-TOTAL_FORMS"] = str(min(total + 1, 100))
-    return RuleAudienceForm(data), ConditionFormSet(data, prefix="c")
+    return RuleAudienceForm(data), ConditionFormSet(
+        data, prefix="c", form_kwargs=formset.form_kwargs
+    )
 
 
 @login_required
@@ -135,7 +137,6 @@ def rule_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             "form": form,
             "formset": formset,
             "preview": preview,
-            "field_suggestions": FIELD_SUGGESTIONS,
         },
         status=status,
     )

@@ -59,7 +59,12 @@ def parse_tags(value: str) -> list[str]:
 
 class CampaignCreateForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=200)
-    description = forms.CharField(label=_("Description"), widget=forms.Textarea, required=False)
+    description = forms.CharField(
+        label=_("Description"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text=_("For your team: what this campaign is for. Recipients never see it."),
+    )
     tags = forms.CharField(
         label=_("Tags"), required=False, help_text=_("Separate tags with commas.")
     )
@@ -93,7 +98,12 @@ class CampaignEditForm(forms.Form):
     """Edits the campaign's properties and one version (the draft)."""
 
     name = forms.CharField(label=_("Name"), max_length=200)
-    description = forms.CharField(label=_("Description"), widget=forms.Textarea, required=False)
+    description = forms.CharField(
+        label=_("Description"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text=_("For your team: what this campaign is for. Recipients never see it."),
+    )
     tags = forms.CharField(
         label=_("Tags"), required=False, help_text=_("Separate tags with commas.")
     )
@@ -161,7 +171,12 @@ class CampaignEditForm(forms.Form):
         "email": [
             ("subject", forms.CharField, _("Subject"), None),
             ("preheader", forms.CharField, _("Preheader"), None),
-            ("html", forms.CharField, _("HTML body"), forms.Textarea(attrs={"rows": 14})),
+            (
+                "html",
+                forms.CharField,
+                _("HTML body"),
+                forms.Textarea(attrs={"rows": 14, "class": "code"}),
+            ),
             ("text", forms.CharField, _("Plain-text body"), forms.Textarea(attrs={"rows": 6})),
         ],
         "sms": [
@@ -176,7 +191,12 @@ class CampaignEditForm(forms.Form):
             ("title", forms.CharField, _("Title"), None),
             ("body", forms.CharField, _("Message"), forms.Textarea(attrs={"rows": 3})),
             ("url", forms.CharField, _("Click URL"), None),
-            ("data", forms.CharField, _("Custom data (JSON)"), forms.Textarea(attrs={"rows": 3})),
+            (
+                "data",
+                forms.CharField,
+                _("Custom data (JSON)"),
+                forms.Textarea(attrs={"rows": 3, "class": "code"}),
+            ),
         ],
     }
 
@@ -210,6 +230,9 @@ class CampaignEditForm(forms.Form):
             )
         if not self.needs_audience:
             del self.fields["audience"]
+        if campaign.channel != Channel.EMAIL:
+            # Only an email can carry the pixel that tells an open.
+            del self.fields["track_opens"]
 
     @property
     def needs_audience(self) -> bool:
@@ -325,7 +348,7 @@ class CampaignEditForm(forms.Form):
             "channel_configuration": c.get("channel_configuration"),
             "identity_namespace": c["identity_namespace"],
             "content": c["content"],
-            "track_opens": c["track_opens"],
+            "track_opens": c.get("track_opens", self.version.track_opens),
             "track_clicks": c["track_clicks"],
             **c["schedule"],
         }
@@ -342,6 +365,10 @@ class ProofForm(forms.Form):
         label=_("Send a proof to"),
         help_text=_("Up to 10 addresses (or phone numbers / push tokens), separated by commas."),
     )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")  # "Send a proof to", no colon
+        super().__init__(*args, **kwargs)
 
     def clean_recipients(self) -> list[str]:
         values = [v.strip() for v in self.cleaned_data["recipients"].replace("\n", ",").split(",")]

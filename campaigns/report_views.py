@@ -6,6 +6,7 @@ import csv
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -14,9 +15,9 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import can, can_see
-from campaigns import services
+from campaigns import charts, services
 from campaigns.models import Campaign, Delivery
-from campaigns.reports import campaign_report, is_sending, send_rate
+from campaigns.reports import campaign_report, engagement_activity, is_sending, send_activity
 from config.ids import is_id
 
 CSV_FIELDS = [
@@ -49,29 +50,46 @@ def _campaign(request: HttpRequest, pk: int, action: str) -> Campaign:
     return campaign
 
 
-def _chart(points: list) -> str:
-    """Messages sent per minute as an SVG (pygal, rendered on the server)."""
-    import pygal
-    from django.utils.formats import date_format
-    from django.utils.timezone import localtime
+def _metrics(data: dict) -> list[dict]:
+    """The headline cards: a count and, where it means something, its share of the sent."""
+    sent = data["sent"]
 
-    chart = pygal.Bar(
-        height=260,
-        show_legend=False,
-        x_label_rotation=30,
-        show_minor_x_labels=False,
-        disable_xml_declaration=True,
-        style=pygal.style.CleanStyle,
-        # No tooltip script from the internet: the page must not call out to a CDN.
-        js=[],
-    )
-    chart.title = _("Messages sent per minute")
-    chart.x_labels = [
-        date_format(localtime(minute), "SHORT_DATETIME_FORMAT") for minute, _n in points
+    def rate(part: int, whole: int) -> float | None:
+        return part / whole * 100 if whole else None
+
+    return [
+        {
+            "key": "targeted",
+            "label": _("Targeted"),
+            "value": data["targeted"],
+            "note": _("%(n)s sent") % {"n": intcomma(sent)},
+            "rate": None,
+        },
+        {
+            "key": "delivered",
+            "label": _("Delivered"),
+            "value": data["delivered"],
+            "rate": rate(data["delivered"], sent),
+        },
+        {
+            "key": "opened",
+            "label": _("Unique opens"),
+            "value": data["opened"],
+            "rate": rate(data["opened"], sent),
+        },
+        {
+            "key": "clicked",
+            "label": _("Unique clicks"),
+            "value": data["clicked"],
+            "rate": rate(data["clicked"], sent),
+        },
+        {
+            "key": "unsubscribed",
+            "label": _("Unsubscribes"),
+            "value": data["unsubscribed"],
+            "rate": rate(data["unsubscribed"], sent),
+        },
     ]
-    chart.x_labels_major_every = max(1, len(points) // 8)
-    chart.add(_("Sent"), [n for _minute, n in points])
-    return chart.render(is_unicode=True)
 
 
 def _reason_rows(counts: dict[str, int]) -> list[tuple[str, str, int]]:
@@ -85,11 +103,17 @@ def _reason_rows(counts: dict[str, int]) -> list[tuple[str, str, int]]:
 def report(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _campaign(request, pk, "campaign.view_report")
     data = campaign_report(campaign)
+    sending_over_time = send_activity(campaign)
+    engaged_over_time = engagement_activity(campaign)
     context = {
         "campaign": campaign,
         "report": data,
         "runs": campaign.runs.order_by("-created_at", "-id")[:100],
-        "has_chart": bool(send_rate(campaign)),
+        "metrics": _metrics(data),
+        "send_activity": sending_over_time,
+        "send_step": charts.step_label(sending_over_time.step) if sending_over_time else "",
+        "engagement_activity": engaged_over_time,
+        "engagement_step": charts.step_label(engaged_over_time.step) if engaged_over_time else "",
         "sending": is_sending(campaign),
         "can_retry": can(request.user, "campaign.activate", campaign),
         "excluded_rows": _reason_rows(data["excluded"]),
@@ -120,17 +144,33 @@ def csv_cell(value) -> object:
 CHART_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
 
 
-@login_required
-@require_GET
-def chart_svg(request: HttpRequest, pk: int) -> HttpResponse:
-    campaign = _campaign(request, pk, "campaign.view_report")
-    points = send_rate(campaign)
-    if not points:
-        raise Http404
-    response = HttpResponse(_chart(points), content_type="image/svg+xml; charset=utf-8")
+def _svg(svg: str) -> HttpResponse:
+    response = HttpResponse(svg, content_type="image/svg+xml; charset=utf-8")
     response["Content-Security-Policy"] = CHART_POLICY
     response["Cache-Control"] = "private, no-cache"
     return response
+
+
+@login_required
+@require_GET
+def chart_svg(request: HttpRequest, pk: int) -> HttpResponse:
+    """Messages sent over time (``?size=compact`` for a phone)."""
+    campaign = _campaign(request, pk, "campaign.view_report")
+    activity = send_activity(campaign)
+    if activity is None:
+        raise Http404
+    return _svg(charts.send_chart(activity, request.GET.get("size", "wide")))
+
+
+@login_required
+@require_GET
+def engagement_svg(request: HttpRequest, pk: int) -> HttpResponse:
+    """Unique opens and clicks over time (``?size=compact`` for a phone)."""
+    campaign = _campaign(request, pk, "campaign.view_report")
+    activity = engagement_activity(campaign)
+    if activity is None:
+        raise Http404
+    return _svg(charts.engagement_chart(activity, request.GET.get("size", "wide")))
 
 
 class _Echo:

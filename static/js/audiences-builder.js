@@ -30,6 +30,22 @@
     timer = setTimeout(refresh, 400);
   }
 
+  // What the value takes, from the kind of the chosen field (data-kind).
+  var conditions = document.getElementById("conditions");
+  function hint(select) {
+    var row = select.closest(".condition");
+    var value = row && row.querySelector(".rule-value");
+    if (!value || !conditions) return;
+    var option = select.options[select.selectedIndex];
+    var kind = option ? option.getAttribute("data-kind") : null;
+    var key = kind ? "hint" + kind.charAt(0).toUpperCase() + kind.slice(1) : "";
+    value.placeholder = (key && conditions.dataset[key]) || "";
+  }
+  form.querySelectorAll("select.rule-field").forEach(function (select) {
+    hint(select);
+    select.addEventListener("change", function () { hint(select); });
+  });
+
   form.addEventListener("input", schedule);
   form.addEventListener("change", schedule);
   refresh();

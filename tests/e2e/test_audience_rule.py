@@ -18,7 +18,7 @@ def test_manager_builds_a_rule_audience_and_sees_its_size(page, live_server, mak
     sign_in(page, "mona", "pw-mona")
     page.goto(f"{live_server.url}/audiences/new/")
     page.fill("input[name=name]", "Parisians")
-    page.fill("input[name='c-0-field']", "attributes.city")
+    page.select_option("select[name='c-0-field']", "attributes.city")
     page.select_option("select[name='c-0-op']", "eq")
     page.fill("input[name='c-0-value']", "Paris")
     # The live preview (JavaScript) counts while the marketer types.
