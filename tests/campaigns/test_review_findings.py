@@ -1,0 +1,90 @@
+"""Findings of the security review of the routes added for page parity (issue 10):
+each test failed on main before its fix."""
+
+from __future__ import annotations
+
+import pytest
+from django.core import mail
+
+from audiences.models import Profile
+from tests.campaigns.lifecycle_helpers import ready_email
+
+PROBLEM = "application/problem+json"
+
+# Characters str.isdigit() accepts that int() refuses ("²", "³", "①", "𝟙" are
+# digits to Python's isdigit but not decimal numbers).
+NOT_DECIMAL = ["²", "12³", "①", "٣"]
+
+
+@pytest.mark.parametrize("value", NOT_DECIMAL)
+def test_preview_for_a_profile_given_as_a_non_decimal_digit_is_a_400_not_a_500(
+    api_for, manager, viewer, value
+):
+    campaign = ready_email(manager)
+    for user in (viewer, manager):
+        response = api_for(user).post(f"/campaigns/{campaign.pk}/preview", {"profile": value})
+        assert response.status_code == 400, response.content
+        assert response["Content-Type"].startswith(PROBLEM)
+        assert "profile" in response.json()["errors"]
+
+
+@pytest.mark.parametrize("value", NOT_DECIMAL)
+def test_proofs_for_a_profile_given_as_a_non_decimal_digit_are_a_400_not_a_500(
+    api_for, manager, queued, value
+):
+    campaign = ready_email(manager)
+    response = api_for(manager).post(
+        f"/campaigns/{campaign.pk}/proofs", {"recipients": ["qa@example.com"], "profile": value}
+    )
+    assert response.status_code == 400, response.content
+    assert "profile" in response.json()["errors"]
+    assert queued == []
+
+
+def test_preview_page_with_a_non_decimal_digit_profile_renders_with_sample_data(login, manager):
+    campaign = ready_email(manager)
+    response = login(manager).get(f"/campaigns/{campaign.pk}/preview/", {"profile": "²"})
+    assert response.status_code == 200
+
+
+def test_a_real_id_still_picks_the_profile(api_for, manager):
+    campaign = ready_email(manager)
+    ann = Profile.objects.create(email="ann@example.com", attributes={"firstName": "Ann"})
+    response = api_for(manager).post(f"/campaigns/{campaign.pk}/preview", {"profile": str(ann.pk)})
+    assert response.status_code == 200 and "Hello Ann" in response.json()["html"]
+
+
+# ------------------------------------------------ operational mail (accounts/mailer.py)
+
+
+def test_a_campaign_name_with_a_line_break_does_not_stop_approval_notices():
+    """The approvers' notice has the campaign's name in its subject; a name with a
+    line break (the API accepts one) made every attempt of the mail task fail with
+    BadHeaderError, so approvers never got the email (the task's retries fail alike)."""
+    from accounts.mailer import deliver
+
+    deliver("Volley: Spring\r\nBcc: victim@example.com", "body", "approver@example.com")
+    (message,) = mail.outbox
+    assert message.to == ["approver@example.com"]
+    assert "\n" not in message.subject and "\r" not in message.subject
+    assert message.bcc == []
+    assert message.subject == "Volley: Spring Bcc: victim@example.com"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_approvers_get_the_notice_of_a_campaign_whose_name_has_a_line_break(make_user, monkeypatch):
+    from django.contrib.auth.models import Group
+
+    from accounts.roles import APPROVER, MANAGER
+    from campaigns import services
+    from campaigns.models import ApprovalPolicy
+
+    monkeypatch.setattr("campaigns.engine.enqueue_activation", lambda pk: None)
+    author = make_user("author", MANAGER)
+    make_user("approver1", APPROVER)
+    policy = ApprovalPolicy.objects.create(name="p")
+    policy.approver_groups.add(Group.objects.get(name=APPROVER))
+    campaign = ready_email(author, name="Spring\nsale")
+    services.campaign_request_approval(campaign=campaign, actor=author, comment="please")
+    assert [m.to for m in mail.outbox] == [["approver1@example.com"]]
+    assert "Spring sale" in mail.outbox[0].subject
