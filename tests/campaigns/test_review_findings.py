@@ -88,3 +88,99 @@ def test_approvers_get_the_notice_of_a_campaign_whose_name_has_a_line_break(make
     services.campaign_request_approval(campaign=campaign, actor=author, comment="please")
     assert [m.to for m in mail.outbox] == [["approver1@example.com"]]
     assert "Spring sale" in mail.outbox[0].subject
+
+
+# ------------------------------------------------ retry-failed and eligibility
+
+
+@pytest.fixture(params=["marketing"])
+def failed_once(request, db, queued, fake_transport):
+    """A run that sent 2 and failed 1 (a provider refusal); marketing unless
+    parametrized indirectly."""
+    from campaigns import tasks
+    from campaigns.engine.schedule import activate_campaign
+    from campaigns.models import Campaign, Delivery, Run
+    from tests.campaigns.conftest import make_campaign, make_profiles, upload_audience
+
+    profiles = make_profiles(3)
+    fake_transport.outcomes[profiles[0].email] = (True, "550 mailbox unavailable")
+    campaign = make_campaign(upload_audience(profiles), category=request.param)
+    if request.param == "transactional":
+        config = campaign.live_version.channel_configuration
+        type(config).objects.filter(pk=config.pk).update(purpose="transactional")
+    activate_campaign(campaign.pk)
+    tasks.start_run(Run.objects.get(campaign=campaign).pk)
+    fake_transport.outcomes.clear()
+    fake_transport.sent.clear()
+    assert Delivery.objects.filter(run__campaign=campaign, status="failed").count() == 1
+    Campaign.objects.filter(pk=campaign.pk).update(status="live")
+    campaign.refresh_from_db()
+    queued.clear()
+    return campaign, profiles[0]
+
+
+def _retry_and_send(api_for, approver, campaign):
+    from campaigns import tasks
+    from campaigns.models import Run
+
+    response = api_for(approver).post(f"/campaigns/{campaign.pk}/retry-failed")
+    assert response.status_code == 202, response.content
+    tasks.send_run(Run.objects.get(campaign=campaign).pk)
+    return response.json()["retried"]
+
+
+def test_retry_failed_never_sends_marketing_to_an_address_suppressed_since(
+    api_for, approver, failed_once, fake_transport
+):
+    from audiences.services import suppression_add
+    from campaigns.models import Delivery
+
+    campaign, person = failed_once
+    suppression_add(channel="email", address=person.email, reason="complaint")
+    _retry_and_send(api_for, approver, campaign)
+    assert person.email not in fake_transport.sent
+    delivery = Delivery.objects.get(run__campaign=campaign, profile=person)
+    assert delivery.status == "excluded" and delivery.reason == "suppressed"
+    report = api_for(approver).get(f"/campaigns/{campaign.pk}/report").json()
+    assert report["excluded"] == {"suppressed": 1} and report["failed"] == {}
+    assert report["targeted"] == 3 and report["sent"] == 2
+
+
+def test_retry_failed_never_sends_marketing_to_a_profile_that_withdrew_consent(
+    api_for, approver, failed_once, fake_transport
+):
+    from audiences.models import Profile
+    from campaigns.models import Delivery
+
+    campaign, person = failed_once
+    Profile.objects.filter(pk=person.pk).update(consent_email=False)
+    _retry_and_send(api_for, approver, campaign)
+    assert person.email not in fake_transport.sent
+    delivery = Delivery.objects.get(run__campaign=campaign, profile=person)
+    assert delivery.status == "excluded" and delivery.reason == "no_consent"
+
+
+def test_retry_failed_still_retries_an_eligible_failure(
+    api_for, approver, failed_once, fake_transport
+):
+    campaign, person = failed_once
+    assert _retry_and_send(api_for, approver, campaign) == 1
+    assert fake_transport.sent == [person.email]
+
+
+@pytest.mark.parametrize("failed_once", ["transactional"], indirect=True)
+def test_retry_failed_of_a_transactional_campaign_honours_complaints_not_unsubscribes(
+    api_for, approver, failed_once, fake_transport
+):
+    from audiences.services import suppression_add
+    from campaigns.models import Delivery
+
+    campaign, person = failed_once
+    suppression_add(channel="email", address=person.email, reason="unsubscribe")
+    assert _retry_and_send(api_for, approver, campaign) == 1  # transactional: still sent
+    assert fake_transport.sent == [person.email]
+    Delivery.objects.filter(run__campaign=campaign, profile=person).update(status="failed")
+    fake_transport.sent.clear()
+    suppression_add(channel="email", address=person.email, reason="complaint")
+    assert _retry_and_send(api_for, approver, campaign) == 0
+    assert fake_transport.sent == []
