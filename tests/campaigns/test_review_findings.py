@@ -184,3 +184,35 @@ def test_retry_failed_of_a_transactional_campaign_honours_complaints_not_unsubsc
     suppression_add(channel="email", address=person.email, reason="complaint")
     assert _retry_and_send(api_for, approver, campaign) == 0
     assert fake_transport.sent == []
+
+
+# ------------------------------------------------ deliveries CSV: the error column
+
+
+def test_deliveries_csv_never_shows_a_hidden_address_through_the_provider_error(
+    login, viewer, manager, failed_once
+):
+    """Mail servers echo the recipient in their refusal ("550 5.1.1 <jane@…>:
+    Recipient address rejected"). The CSV blanked the address column for users
+    who may not see the profile but kept the error text, which carried it."""
+    import csv
+    import io
+
+    from campaigns.models import Delivery
+
+    campaign, person = failed_once
+    Delivery.objects.filter(run__campaign=campaign, profile=person).update(
+        error=f"550 5.1.1 <{person.email.upper()}>: Recipient address rejected"
+    )
+    url = f"/campaigns/{campaign.pk}/report/deliveries.csv"
+
+    def rows(client):
+        body = b"".join(client.get(url).streaming_content).decode()
+        return list(csv.DictReader(io.StringIO(body)))
+
+    shown_to_viewer = rows(login(viewer))
+    assert person.email.split("@")[0] not in repr(shown_to_viewer).lower()
+    failed = [row for row in shown_to_viewer if row["status"] == "failed"]
+    assert failed and failed[0]["reason"] == "rejected"  # the reason code stays
+    shown_to_manager = rows(login(manager))  # may see the profile: the error as it was
+    assert any(person.email.upper() in row["error"] for row in shown_to_manager)
