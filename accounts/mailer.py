@@ -31,5 +31,9 @@ def _enqueue(subject: str, body: str, address: str) -> None:
 
 
 def deliver(subject: str, body: str, address: str) -> None:
-    """The task: one message through ``EMAIL_URL``'s backend."""
+    """The task: one message through ``EMAIL_URL``'s backend.
+
+    The subject is one line: it carries names users type (a campaign's), and a
+    line break in a header makes every attempt fail (``BadHeaderError``)."""
+    subject = " ".join(subject.split())
     send_mail(subject, body, None, [address], fail_silently=False)

@@ -201,12 +201,15 @@ def deliveries_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     rows = deliveries.values_list(*CSV_FIELDS, "shown").iterator(chunk_size=2000)
     writer = csv.writer(_Echo())
     address = CSV_FIELDS.index("address")
+    error = CSV_FIELDS.index("error")
 
     def stream():
         yield writer.writerow(CSV_FIELDS)
         for *row, shown in rows:
             if not shown:
-                row[address] = ""
+                # A provider's refusal often repeats the recipient ("550 <jane@…>:
+                # …"): the reason code stays, the text goes with the address.
+                row[address] = row[error] = ""
             yield writer.writerow([csv_cell(value) for value in row])
 
     response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")

@@ -159,6 +159,7 @@ def preview_profile(user, value: str | None):
     if not value:
         return None
     qs = visible_profiles(user)
-    if value.isdigit():
+    # ASCII only: str.isdigit() also accepts "²" or "①", which int() refuses.
+    if value.isascii() and value.isdigit():
         return qs.filter(pk=int(value)).first() if is_id(int(value)) else None
     return qs.filter(email=value).first() or qs.filter(profile_id=value).first()

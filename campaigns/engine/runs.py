@@ -112,14 +112,24 @@ def finish_if_done(run_id: int) -> bool:
 def retry_failed(*, campaign, run_id: int | None = None) -> int:
     """Put failed deliveries back in the queue (the report's "retry" action).
 
+    Eligibility was decided when the run was materialized; a retry may come days
+    later. A failed delivery whose person may no longer receive the message (on
+    the suppression list since, consent withdrawn, no address any more) is
+    recorded as excluded with that reason instead of being sent (SPEC §6:
+    nobody on the suppression list gets marketing; transactional sends never go
+    to hard bounces or complaints); an erased person's delivery stays failed.
+
     Returns how many deliveries will be tried again.
     """
     failed = Delivery.objects.filter(run__campaign=campaign, status=Delivery.Status.FAILED)
     if run_id is not None:
         failed = failed.filter(run_id=run_id)
-    run_ids = list(failed.values_list("run_id", flat=True).distinct())
     with transaction.atomic():
-        count = failed.update(
+        touched = set(failed.values_list("run_id", flat=True).distinct())
+        _exclude_no_longer_eligible(campaign, failed)
+        retry = failed.filter(profile__isnull=False)
+        run_ids = list(retry.values_list("run_id", flat=True).distinct())
+        count = retry.update(
             status=Delivery.Status.PENDING,
             attempts=0,
             send_after=None,
@@ -131,6 +141,41 @@ def retry_failed(*, campaign, run_id: int | None = None) -> int:
             Run.objects.filter(pk=rid, status=Run.Status.COMPLETED).update(
                 status=Run.Status.SENDING, finished_at=None
             )
-            refresh_outcome_counters(rid)
             enqueue_senders(rid, knob("ENGINE_SENDERS"))
+        for rid in touched:
+            refresh_outcome_counters(rid)
     return count
+
+
+def _exclude_no_longer_eligible(campaign, failed) -> None:
+    """Mark ``failed`` deliveries whose person may not receive ``campaign`` now as
+    excluded, with the reason materialization would give today (the profile's
+    current consent and identity, and the suppression list for both its current
+    address and the one the delivery was sent to)."""
+    from django.db.models import Exists, OuterRef, Q, Subquery
+
+    from audiences.models import Profile, Suppression
+    from audiences.selectors import HARD_REASONS, annotate_eligibility
+
+    reason_now = annotate_eligibility(
+        Profile.objects.filter(pk=OuterRef("profile_id")),
+        channel=campaign.channel,
+        category=campaign.category,
+    ).values("exclusion_reason")[:1]
+    suppressed = Suppression.objects.filter(channel=campaign.channel, address=OuterRef("address"))
+    if campaign.category == "transactional":
+        suppressed = suppressed.filter(reason__in=HARD_REASONS)
+    rows = (
+        failed.filter(profile__isnull=False)
+        .annotate(reason_now=Subquery(reason_now), address_suppressed=Exists(suppressed))
+        .filter(Q(reason_now__isnull=False) | Q(address_suppressed=True))
+        .values_list("pk", "reason_now", "address_suppressed")
+    )
+    by_reason: dict[str, list[int]] = {}
+    for pk, reason, address_suppressed in rows.iterator(chunk_size=2000):
+        by_reason.setdefault("suppressed" if address_suppressed else reason, []).append(pk)
+    for reason, pks in by_reason.items():
+        for start in range(0, len(pks), 500):
+            Delivery.objects.filter(
+                pk__in=pks[start : start + 500], status=Delivery.Status.FAILED
+            ).update(status=Delivery.Status.EXCLUDED, reason=reason, error="")
