@@ -20,7 +20,6 @@ from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
-from accounts.mailer import send_later
 from accounts.models import ApiKey, Notification
 
 KEY_PREFIX = "vly_"
@@ -91,14 +90,25 @@ def api_key_throttle(key: ApiKey) -> int | None:
     return max(1, int((window + 1) * 60 - now) + 1)
 
 
-def user_invite(*, user) -> str:
-    """Email ``user`` a one-time link to set a password and sign in; returns the link.
+def user_invite(*, user) -> None:
+    """Email ``user`` a one-time link to set a password and sign in.
 
-    Django's token embeds the password hash and the last login, so the link stops
-    working once used, and ``PASSWORD_RESET_TIMEOUT`` bounds its age.
+    Queued for the worker cluster, which makes the link when it sends
+    (``deliver_invitation``): the link is never stored in the queue or in the
+    task results. Django's token embeds the password hash and the last login, so
+    the link stops working once used, and ``PASSWORD_RESET_TIMEOUT`` bounds its age.
     """
+    from django.utils import translation
+
+    from accounts.mailer import later
+
     if not user.email:
         raise ValueError("An invitation needs an email address.")
+    later("accounts.services.deliver_invitation", user.pk, translation.get_language())
+
+
+def invitation_message(user) -> tuple[str, str]:
+    """The invitation's subject and body, with a fresh one-time link."""
     uidb64 = urlsafe_base64_encode(force_bytes(user.pk))
     token = default_token_generator.make_token(user)
     link = settings.SITE_URL + reverse("accounts:invite", args=[uidb64, token])
@@ -109,9 +119,22 @@ def user_invite(*, user) -> str:
         "days": max(1, settings.PASSWORD_RESET_TIMEOUT // 86400),
     }
     subject = render_to_string("accounts/invitation_subject.txt", context).strip()
-    body = render_to_string("accounts/invitation_email.txt", context)
-    send_later(subject=subject, body=body, to=[user.email])
-    return link
+    return subject, render_to_string("accounts/invitation_email.txt", context)
+
+
+def deliver_invitation(user_id: int, language: str | None = None) -> None:
+    """The task: compose and send the invitation of an active user with an email,
+    in the language of whoever invited them."""
+    from django.utils import translation
+
+    from accounts.mailer import deliver
+
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None or not user.email:
+        return
+    with translation.override(language or settings.LANGUAGE_CODE):
+        subject, body = invitation_message(user)
+    deliver(subject, body, user.email)
 
 
 def user_from_invitation(uidb64: str, token: str):

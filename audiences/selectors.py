@@ -118,16 +118,21 @@ def _value_kind(value) -> str | None:
     return None  # null or nested objects: nothing a rule row compares with
 
 
-def known_attributes(sample: int = 500, limit: int = 200) -> list[tuple[str, str]]:
+def known_attributes(user=None, sample: int = 500, limit: int = 200) -> list[tuple[str, str]]:
     """(name, kind) of the profile attributes in use, read from the latest
-    ``sample`` profiles so the rule builder can offer them by name; ``kind`` is
-    text, number, boolean or list (text when the profiles disagree).
+    ``sample`` profiles ``user`` is not hidden from (never a profile known only
+    through restricted audiences the user may not see) so the rule builder can
+    offer them by name; ``kind`` is text, number, boolean or list (text when the
+    profiles disagree).
 
     A sample, not a scan: one indexed query whatever the number of profiles; an
     attribute only older profiles carry can still be typed as a new one.
     """
     kinds: dict[str, set[str]] = {}
-    rows = Profile.objects.order_by("-pk").values_list("attributes", flat=True)[:sample]
+    profiles = Profile.objects.all()
+    if user is not None:
+        profiles = not_hidden_profiles(user, profiles)
+    rows = profiles.order_by("-pk").values_list("attributes", flat=True)[:sample]
     for attributes in rows:
         if not isinstance(attributes, dict):
             continue

@@ -58,7 +58,7 @@ def list_page(request: HttpRequest) -> HttpResponse:
 
 def _builder(request: HttpRequest, audience: Audience | None):
     """Bound (POST) or initial builder forms; a POST with ``add`` asks for one more row."""
-    known = {"known_attributes": known_attributes()}
+    known = {"known_attributes": known_attributes(request.user)}
     if request.method == "POST":
         form = RuleAudienceForm(request.POST)
         formset = ConditionFormSet(request.POST, prefix="c", form_kwargs=known)

@@ -161,6 +161,8 @@ def _mail_tasks_run_at_once(request, monkeypatch):
         "cluster"
     ):
         return
+    from django.utils.module_loading import import_string
+
     from accounts import mailer
 
-    monkeypatch.setattr(mailer, "_enqueue", mailer.deliver)
+    monkeypatch.setattr(mailer, "_enqueue", lambda task, *args: import_string(task)(*args))

@@ -153,3 +153,21 @@ def test_administrators_can_resend_an_invitation(
         )
     assert response.status_code == 302
     assert [m.to for m in mail.outbox] == [["nina@example.com"]]
+
+
+@pytest.mark.real_mail_queue
+def test_the_one_time_link_is_never_stored_in_the_queue(make_user, monkeypatch):
+    """The task carries the user's id; the worker makes the link when it sends
+    (outside review, issue 10: task arguments are kept in the queue and results)."""
+    queued = []
+    monkeypatch.setattr("django_q.tasks.async_task", lambda *args, **kw: queued.append(args))
+    nina = make_user("nina", MANAGER)
+    invite(nina)
+    ((task, *args),) = queued
+    assert task == "accounts.services.deliver_invitation"
+    assert args[0] == nina.pk
+    assert not any("invite" in str(arg) for arg in args)
+    from accounts.services import deliver_invitation
+
+    deliver_invitation(*args)
+    assert invite_link(mail.outbox[0])

@@ -85,3 +85,18 @@ def test_a_rule_on_an_attribute_no_profile_carries_still_shows(login, manager):
     assert audience.rule == {"all": [{"field": "attributes.shoe_size", "op": "gt", "value": 40}]}
     html = client.get(f"/audiences/{audience.pk}/edit/").content.decode()
     assert '<option value="attributes.shoe_size" selected>shoe_size</option>' in html
+
+
+def test_attributes_of_profiles_hidden_from_the_user_are_not_offered(make_user):
+    """Only names, but still a profile known only through a restricted audience
+    the user may not see (issue 10 #3): its attributes stay out of the list."""
+    from accounts.roles import MANAGER
+    from audiences.models import AudienceMember
+
+    manager = make_user("m", MANAGER)
+    Profile.objects.create(email="seen@example.com", attributes={"city": "Paris"})
+    hidden = Profile.objects.create(email="vip@example.com", attributes={"salary": 1})
+    secret = Audience.objects.create(name="Board", kind="upload", restricted=True)
+    AudienceMember.objects.create(audience=secret, profile=hidden)
+    assert known_attributes(manager) == [("city", "text")]
+    assert ("salary", "number") in known_attributes()  # the operator's view (no user)
