@@ -7,10 +7,18 @@ receiver maps each event to the same service calls as ``POST /api/v1/feedback``:
 delivered, bounce (hard or soft), complaint, unsubscribe. The delivery is found
 through the metadata the ESP transport attached (``volley_key``); events for
 messages Volley does not know are ignored, like the feedback API does.
+
+Replays: an event counts once by its id (``FeedbackReceipt``). Where the ESP
+gives no id of its own (Mailjet, Brevo, Postmark complaints, SparkPost's
+batches…), the id is a hash of what the event says — provider, type, message
+id, recipient, the Volley delivery and the ESP's timestamp — so the same event
+posted again is recognised, while a later event about the same message (another
+timestamp) still counts.
 """
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import logging
 
@@ -40,6 +48,8 @@ def _soft(event) -> bool:
         or raw.get("Type") == "SoftBounce"  # Postmark
         or raw.get("type") == "blocked"  # SendGrid: a block is temporary
         or raw.get("severity") == "temporary"  # Mailgun
+        or raw.get("event") == "soft_bounce"  # Brevo
+        or (raw.get("event") == "bounce" and raw.get("hard_bounce") is False)  # Mailjet
     )
 
 
@@ -59,6 +69,25 @@ def _feedback(**kwargs) -> None:
 _FEEDBACK_PARAMETERS = set(inspect.signature(services.feedback_record).parameters)
 
 
+def event_id(event, esp_name: str) -> str:
+    """The ESP's event id, namespaced so two ESPs' ids never collide; without
+    one, a stable digest of the event's contents (a replay gives the same)."""
+    if event.event_id:
+        return f"{esp_name}:{event.event_id}"[:200]
+    metadata = event.metadata if isinstance(event.metadata, dict) else {}
+    parts = [
+        esp_name,
+        str(event.event_type),
+        str(event.reject_reason or ""),
+        str(event.message_id or ""),
+        (event.recipient or "").strip().lower(),
+        str(metadata.get(METADATA_KEY, "")),
+        event.timestamp.isoformat() if event.timestamp else "",
+    ]
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8", "replace")).hexdigest()
+    return f"{esp_name}:sha256:{digest}"[:200]
+
+
 def apply_event(event, esp_name: str = "") -> str:
     """Apply one normalized anymail event; "accepted" or "ignored"."""
     delivery = _delivery(event)
@@ -76,8 +105,7 @@ def apply_event(event, esp_name: str = "") -> str:
         "delivery": delivery,
         "channel": channel,
         "address": address,
-        # Ids are the ESP's own: namespaced so two ESPs' ids never collide.
-        "event_id": f"{esp_name}:{event.event_id}"[:200] if event.event_id else "",
+        "event_id": event_id(event, esp_name),
     }
     kind, reject = event.event_type, event.reject_reason
     if kind == EventType.DELIVERED:
