@@ -402,7 +402,8 @@ def audience_upload(
 def audience_get(request: HttpRequest, audience_id: int):
     audience = _audience_for(request, audience_id, "audience.view")
     if audience.kind == Audience.Kind.RULE:
-        audience.size = audience_profiles(audience).count()  # rules are live: count now
+        # Rules are live: counted now, among the profiles this user may see.
+        audience.size = not_hidden_profiles(request.user, audience_profiles(audience)).count()
     return _with_last_import(audience)
 
 
