@@ -23,8 +23,9 @@ import inspect
 import logging
 
 from anymail.signals import EventType, RejectReason, tracking
+from django.db import transaction
 from django.dispatch import receiver
-from django.http import Http404
+from django.http import Http404, HttpResponseBadRequest
 from django.urls import path
 
 from channels import deliveries, services
@@ -34,7 +35,8 @@ logger = logging.getLogger(__name__)
 
 
 def _delivery(event):
-    return deliveries.from_key(str((event.metadata or {}).get(METADATA_KEY, "")))
+    metadata = event.metadata if isinstance(event.metadata, dict) else {}
+    return deliveries.from_key(str(metadata.get(METADATA_KEY, "")))
 
 
 def _soft(event) -> bool:
@@ -138,9 +140,15 @@ def on_tracking(sender, event, esp_name, **kwargs) -> None:
 # --- URLs: anymail's standard tracking endpoints ---------------------------------
 
 
+# What anymail's parsers (and the mapping above) raise on a body that is not
+# the ESP's format: answered 400, never a 500. Database errors are not among
+# them: those stay 500s, which the ESP retries.
+_MALFORMED = (ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError)
+
+
 def _guarded(view, *, needs: tuple[str, ...] = ()):
     """anymail's view, mounted only while its secrets are configured (else 404,
-    never a 500 from a half-configured webhook)."""
+    never a 500 from a half-configured webhook); a malformed body is a 400."""
 
     def guarded(request, *args, **kwargs):
         from django.conf import settings
@@ -148,7 +156,12 @@ def _guarded(view, *, needs: tuple[str, ...] = ()):
         anymail = getattr(settings, "ANYMAIL", {})
         if not anymail.get("WEBHOOK_SECRET") or not all(anymail.get(n) for n in needs):
             raise Http404
-        return view(request, *args, **kwargs)
+        try:
+            with transaction.atomic():
+                return view(request, *args, **kwargs)
+        except _MALFORMED as exc:
+            logger.info("refused a malformed ESP webhook body: %s", type(exc).__name__)
+            return HttpResponseBadRequest("Malformed event.\n", content_type="text/plain")
 
     guarded.csrf_exempt = True
     return guarded

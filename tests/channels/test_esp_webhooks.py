@@ -324,3 +324,35 @@ def test_a_mailjet_hard_bounce_suppresses_at_once(make_delivery):
     url, body, headers = mailjet(make_delivery(), hard=True)
     assert post(url, body, **headers).status_code == 200
     assert suppressed("ann@example.com") == {Suppression.Reason.HARD_BOUNCE}
+
+
+# --- third review: a malformed body from an authenticated sender is a 400 ----------
+
+MALFORMED = [
+    ("/anymail/sendgrid/tracking/", b"not json"),
+    ("/anymail/sendgrid/tracking/", b'{"a": 1}'),
+    ("/anymail/sendgrid/tracking/", b'["x", 1]'),
+    ("/anymail/sendgrid/tracking/", b'[{"event": "bounce", "timestamp": "abc"}]'),
+    ("/anymail/postmark/tracking/", b"[1]"),
+    ("/anymail/postmark/tracking/", b'{"RecordType": "Bounce", "Metadata": "str"}'),
+    ("/anymail/mailjet/tracking/", b'{"event": "bounce", "time": "abc", "Payload": "[1]"}'),
+    ("/anymail/mailjet/tracking/", b'{"event": "bounce", "time": 1e400}'),
+    ("/anymail/sparkpost/tracking/", b'[{"msys": {"message_event": {"rcpt_meta": "x"}}}]'),
+]
+
+
+@pytest.mark.parametrize(("url", "raw"), MALFORMED)
+def test_a_malformed_event_is_a_400_not_a_500(db, url, raw):
+    response = post(url, raw)
+    # 400, or 200 where the ESP's parser reads it as an event about nothing.
+    assert response.status_code in (200, 400), (response.status_code, response.content[:200])
+    assert not Suppression.objects.exists()
+
+
+def test_a_batch_with_one_malformed_event_writes_nothing(make_delivery):
+    delivery = make_delivery()
+    url, body, headers = sendgrid(delivery)
+    body.append({"event": "bounce", "timestamp": "abc", "email": "x@example.com"})
+    assert post(url, body, **headers).status_code == 400
+    assert not Suppression.objects.exists()
+    assert not DeliveryEvent.objects.exists()
