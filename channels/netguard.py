@@ -35,6 +35,9 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # an IPv4 address behind a NAT64 gateway
+
+
 class UnsafeAddress(OSError):
     """A provider URL resolves to an address Volley does not connect to."""
 
@@ -50,6 +53,8 @@ def forbidden(address: str) -> bool:
     except ValueError:
         return True
     mapped = getattr(ip, "ipv4_mapped", None) or getattr(ip, "sixtofour", None)
+    if mapped is None and ip.version == 6 and ip in _NAT64:
+        mapped = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     if mapped is not None:
         ip = mapped
     return not ip.is_global or ip.is_multicast
