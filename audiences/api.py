@@ -17,7 +17,7 @@ from accounts.permissions import can, can_see, visible
 from audiences import privacy, services
 from audiences.importer import profile_import_create
 from audiences.models import Audience, PrivacyLogEntry, Profile, ProfileImport
-from audiences.selectors import audience_profiles, not_hidden_profiles
+from audiences.selectors import audience_profiles, count_for, not_hidden_profiles
 from config.problems import ApiProblem
 from config.schemas import CamelOut, CamelSchema
 
@@ -361,6 +361,7 @@ def audience_create(request: HttpRequest, payload: AudienceIn):
     audience = services.audience_create_rule(
         name=payload.name, rule=payload.rule, actor=request.user, restricted=payload.restricted
     )
+    audience.size = count_for(request.user, audience_profiles(audience))  # for its reader
     return Status(201, audience)
 
 
@@ -403,7 +404,7 @@ def audience_get(request: HttpRequest, audience_id: int):
     audience = _audience_for(request, audience_id, "audience.view")
     if audience.kind == Audience.Kind.RULE:
         # Rules are live: counted now, among the profiles this user may see.
-        audience.size = not_hidden_profiles(request.user, audience_profiles(audience)).count()
+        audience.size = count_for(request.user, audience_profiles(audience))
     return _with_last_import(audience)
 
 
@@ -419,6 +420,7 @@ def audience_patch(request: HttpRequest, audience_id: int, payload: AudiencePatc
             rule=payload.rule if payload.rule is not None else audience.rule,
             actor=request.user,
         )
+        audience.size = count_for(request.user, audience_profiles(audience))
     elif payload.name:
         audience.name = payload.name.strip()
         audience.save(update_fields=["name", "updated_at"])

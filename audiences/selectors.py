@@ -40,6 +40,18 @@ def sendable_profiles(audience: Audience, owner) -> QuerySet[Profile]:
     return not_hidden_profiles(owner, profiles)
 
 
+def count_for(user, profiles: QuerySet[Profile]) -> int:
+    """How many of ``profiles`` ``user`` may know of (None: what everyone may:
+    no profile known only through a restricted audience). A rule audience's
+    stored size is ``count_for(None, …)``, so lists never count hidden people;
+    one audience is counted for its reader (issue 10, third review)."""
+    if (user is not None and user.is_superuser) or not Audience.objects.filter(
+        restricted=True
+    ).exists():
+        return profiles.count()
+    return not_hidden_profiles(user, profiles).count()
+
+
 def annotate_eligibility(
     profiles: QuerySet[Profile], *, channel: str, category: str
 ) -> QuerySet[Profile]:
