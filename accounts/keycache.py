@@ -152,8 +152,8 @@ def _on_group_permissions(sender, instance, action, reverse, pk_set, **kwargs) -
         bump(_group_users(list(pk_set or ())))
 
 
-def _on_user_saved(sender, instance, created, update_fields=None, **kwargs) -> None:
-    if created or (update_fields is not None and set(update_fields) <= {"last_login"}):
+def _on_user_saved(sender, instance, created, update_fields=None, raw=False, **kwargs) -> None:
+    if raw or created or (update_fields is not None and set(update_fields) <= {"last_login"}):
         return  # a new user has no key; signing in changes nothing the API uses
     bump([instance.pk])
 
