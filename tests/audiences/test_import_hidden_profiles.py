@@ -145,3 +145,24 @@ def test_conflicts_do_not_name_a_hidden_profile(
     result = profile_import_run(import_id=ProfileImport.objects.get().pk)
     assert result.rejected == [{"line": 2, "reason": HIDDEN_REASON}]
     assert Profile.objects.get(email="public@example.com").phone is None
+
+
+def test_a_batch_naming_more_profiles_than_one_query_takes(manager, secret):
+    """More than 900 existing profiles in one batch: looked at in chunks."""
+    import io
+
+    from audiences import importer
+
+    Profile.objects.bulk_create(
+        [Profile(email=f"p{i}@example.com") for i in range(950)], batch_size=300
+    )
+    rows = [f"p{i}@example.com,x" for i in range(950)] + ["secret@example.com,x"]
+    data = ("email,city\n" + "\n".join(rows) + "\n").encode()
+    audience = Audience.objects.create(name="Mine", kind="upload")
+    outcome = importer.import_stream(
+        io.BytesIO(data), audience_id=audience.pk, import_id=None, actor=manager, size=1000
+    )
+    assert (outcome.imported, outcome.rejected) == (950, 1)
+    assert outcome.sample == [{"line": 952, "reason": HIDDEN_REASON}]
+    secret.refresh_from_db()
+    assert secret.attributes == {"city": "Oslo"}
