@@ -115,7 +115,7 @@ class NotificationListOut(CamelOut):
 def list_notifications(
     request: HttpRequest,
     limit: int = Query(50, ge=1, le=200),  # noqa: B008
-    offset: int = Query(0, ge=0),  # noqa: B008
+    offset: int = Query(0, ge=0, le=1_000_000_000),  # noqa: B008 - SQL's integer range
 ):
     """The caller's notifications, newest first, with the number still unread."""
     qs = Notification.objects.filter(user=request.user).order_by("-created_at", "-pk")

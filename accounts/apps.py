@@ -9,7 +9,10 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from accounts import keycache
+
         post_migrate.connect(_sync_roles, sender=self)
+        keycache.connect()
 
 
 def _sync_roles(sender, **kwargs) -> None:

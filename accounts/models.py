@@ -25,6 +25,10 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    # Bumped whenever what the key's owner may do changes (roles, group or user
+    # permissions, the user saved: accounts/keycache.py). A process remembering
+    # the key with an older value is refused at the trigger's commit point.
+    auth_version = models.PositiveBigIntegerField(default=0, editable=False)
 
     class Meta:
         verbose_name = _("API key")

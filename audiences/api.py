@@ -19,7 +19,7 @@ from accounts.services import access_set_restricted
 from audiences import privacy, services
 from audiences.importer import profile_import_create
 from audiences.models import Audience, PrivacyLogEntry, Profile, ProfileImport, Suppression
-from audiences.selectors import audience_profiles, not_hidden_profiles, visible_profiles
+from audiences.selectors import audience_profiles, count_for, not_hidden_profiles, visible_profiles
 from config.ids import is_id
 from config.problems import ApiProblem
 from config.schemas import CamelOut, CamelSchema
@@ -369,6 +369,7 @@ def audience_create(request: HttpRequest, payload: AudienceIn):
     audience = services.audience_create_rule(
         name=payload.name, rule=payload.rule, actor=request.user, restricted=payload.restricted
     )
+    audience.size = count_for(request.user, audience_profiles(audience))  # for its reader
     return Status(201, audience)
 
 
@@ -410,7 +411,8 @@ def audience_upload(
 def audience_get(request: HttpRequest, audience_id: int):
     audience = _audience_for(request, audience_id, "audience.view")
     if audience.kind == Audience.Kind.RULE:
-        audience.size = audience_profiles(audience).count()  # rules are live: count now
+        # Rules are live: counted now, among the profiles this user may see.
+        audience.size = count_for(request.user, audience_profiles(audience))
     return _with_last_import(audience)
 
 
@@ -437,6 +439,8 @@ def audience_patch(request: HttpRequest, audience_id: int, payload: AudiencePatc
         if restrict:
             access_set_restricted(obj=audience, restricted=payload.restricted, actor=request.user)
     audience.refresh_from_db()
+    if audience.kind == Audience.Kind.RULE:  # the size this caller may see
+        audience.size = count_for(request.user, audience_profiles(audience))
     return _with_last_import(audience)
 
 

@@ -16,6 +16,16 @@ unchanged profile is not written, so re-importing the same file changes
 nothing. Within a file, a later row about the same person is applied after
 the earlier one (the batch is cut before it).
 
+Who may merge: an import runs as its uploader (``ProfileImport.created_by``,
+set by the page and the API). A row whose identity belongs to an existing
+profile the uploader cannot see (known only through restricted audiences they
+may not see, ``audiences.selectors.not_hidden_profiles``) is rejected with the
+line number and "belongs to a profile you cannot access", naming nothing else:
+merging it would join that person to the uploader's audience (issue 10). An
+import without an uploader (``manage.py import_profiles``, the demo loader) runs
+as the operator of the installation, who reads the database anyway, and merges
+into every profile.
+
 Cell values: numbers written canonically (``34``, ``-2``, ``19.5``) become JSON
 numbers so rules can compare them; everything else (``007``, ``1e3``, dates)
 stays text.
@@ -211,7 +221,9 @@ def batches(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
 _PROFILE_FIELDS = [*IDENTITY_FIELDS, "attributes", "timezone", *CONSENT_FIELD.values()]
 
 
-def write_batch(batch: list[Row], *, audience_id: int, import_id, outcome: Outcome) -> None:
+def write_batch(
+    batch: list[Row], *, audience_id: int, import_id, outcome: Outcome, actor=None
+) -> None:
     """Upsert one batch of valid rows and list them as members, in one transaction.
 
     A concurrent writer may create a profile with one of our identities between
@@ -220,7 +232,7 @@ def write_batch(batch: list[Row], *, audience_id: int, import_id, outcome: Outco
     for attempt in (1, 2):
         try:
             with transaction.atomic():
-                rejected = _write(batch, audience_id=audience_id, import_id=import_id)
+                rejected = _write(batch, audience_id=audience_id, import_id=import_id, actor=actor)
             break
         except IntegrityError:
             if attempt == 2:
@@ -310,7 +322,21 @@ def _profiles_with(wanted: dict[str, set[str]]) -> Iterator[dict[str, Any]]:
     return iter(result)
 
 
-def _write(batch: list[Row], *, audience_id: int, import_id) -> list[tuple[int, str]]:
+def _hidden_from(actor, pks: set[int]) -> set[int]:
+    """The ids among ``pks`` of profiles ``actor`` may not see (none for the operator)."""
+    if actor is None or actor.is_superuser or not pks:
+        return set()
+    from audiences.selectors import not_hidden_profiles
+
+    seen: set[int] = set()
+    ordered = sorted(pks)
+    for start in range(0, len(ordered), 900):  # under SQLite's variable limit
+        chunk = Profile.objects.filter(pk__in=ordered[start : start + 900])
+        seen.update(not_hidden_profiles(actor, chunk).values_list("pk", flat=True))
+    return pks - seen
+
+
+def _write(batch: list[Row], *, audience_id: int, import_id, actor=None) -> list[tuple[int, str]]:
     from audiences.privacy import CHANNEL_IDENTITY, suppressions_restore
 
     # An erased person's address coming back finds its suppression again.
@@ -321,10 +347,15 @@ def _write(batch: list[Row], *, audience_id: int, import_id) -> list[tuple[int, 
         if row.identities.get(name)
     )
     index = _lookup(batch)
+    hidden = _hidden_from(actor, {target.pk for target in index.values()})
     rejected: list[tuple[int, str]] = []
     targets: dict[int, _Target] = {}  # by id(): one profile may be named by two rows
     for row in batch:
         owners = {index[key].pk: key[0] for key in row.identities.items() if key in index}
+        if hidden and hidden.intersection(owners):
+            # Checked before conflicts, whose reason names profile ids.
+            rejected.append((row.line, _("This identity belongs to a profile you cannot access.")))
+            continue
         if len(owners) > 1:
             rejected.append(
                 (
@@ -482,15 +513,19 @@ def import_stream(
     import_id,
     on_progress: Progress | None = None,
     size: int | None = None,
+    actor=None,
 ) -> Outcome:
     """Import a CSV byte stream into the audience; returns the counts.
 
-    ``on_progress(bytes_read, outcome)`` is called after each batch. Raises
+    ``actor``: the uploader, whose hidden profiles are refused (None: the
+    operator). ``on_progress(bytes_read, outcome)`` is called after each batch. Raises
     ``ImportFileError`` for a file that cannot be imported at all.
     """
     outcome = Outcome()
     for batch in batches(read_rows(binary, outcome), size or batch_size()):
-        write_batch(batch, audience_id=audience_id, import_id=import_id, outcome=outcome)
+        write_batch(
+            batch, audience_id=audience_id, import_id=import_id, outcome=outcome, actor=actor
+        )
         if on_progress is not None:
             on_progress(_position(binary), outcome)
     # Members listed by an earlier file of this audience, not by this one, leave.
@@ -548,7 +583,9 @@ def profile_import_run(
     )
     if not claimed:
         return None
-    profile_import = ProfileImport.objects.select_related("audience").get(pk=import_id)
+    profile_import = ProfileImport.objects.select_related("audience", "created_by").get(
+        pk=import_id
+    )
     audience = profile_import.audience
 
     def progress(position: int, outcome: Outcome) -> None:
@@ -566,7 +603,11 @@ def profile_import_run(
     try:
         with _opened(profile_import, stream) as binary:
             outcome = import_stream(
-                binary, audience_id=audience.pk, import_id=profile_import.id, on_progress=progress
+                binary,
+                audience_id=audience.pk,
+                import_id=profile_import.id,
+                on_progress=progress,
+                actor=profile_import.created_by,  # the uploader; None: the operator
             )
     except ImportFileError as exc:
         status, error = ProfileImport.Status.FAILED, str(exc)

@@ -23,6 +23,35 @@ def audience_profiles(audience: Audience) -> QuerySet[Profile]:
     return Profile.objects.filter(compile_rule(audience.rule or {}))
 
 
+def sendable_profiles(audience: Audience, owner) -> QuerySet[Profile]:
+    """The profiles a campaign owned by ``owner`` sends to from ``audience``
+    (issue 10, SPEC §2): never one ``owner`` could not see, i.e. known only
+    through restricted audiences not granted to them — a rule such as
+    ``email contains @`` would otherwise reach a hidden list. Rules are
+    evaluated at send time, and so is this: a grant given or taken away counts
+    from the next run. A campaign without an owner (its creator deleted) sends
+    only to what every user may see; a superuser's to everyone. No restricted
+    audience at all: the audience as it is (one cheap query)."""
+    profiles = audience_profiles(audience)
+    if owner is not None and owner.is_superuser:
+        return profiles
+    if not Audience.objects.filter(restricted=True).exists():
+        return profiles
+    return not_hidden_profiles(owner, profiles)
+
+
+def count_for(user, profiles: QuerySet[Profile]) -> int:
+    """How many of ``profiles`` ``user`` may know of (None: what everyone may:
+    no profile known only through a restricted audience). A rule audience's
+    stored size is ``count_for(None, …)``, so lists never count hidden people;
+    one audience is counted for its reader (issue 10, third review)."""
+    if (user is not None and user.is_superuser) or not Audience.objects.filter(
+        restricted=True
+    ).exists():
+        return profiles.count()
+    return not_hidden_profiles(user, profiles).count()
+
+
 def annotate_eligibility(
     profiles: QuerySet[Profile], *, channel: str, category: str
 ) -> QuerySet[Profile]:
@@ -94,10 +123,11 @@ def visible_profiles(user, profiles: QuerySet[Profile] | None = None) -> QuerySe
 
 def not_hidden_profiles(user, profiles: QuerySet[Profile]) -> QuerySet[Profile]:
     """``profiles`` without those known only through restricted audiences
-    ``user`` may not see (whatever the user's role)."""
+    ``user`` may not see (whatever the user's role). ``user`` None: nobody in
+    particular, who sees no restricted audience."""
     from accounts.permissions import visible
 
-    if user.is_superuser:
+    if user is not None and user.is_superuser:
         return profiles
     restricted = Audience.objects.filter(restricted=True)
     hidden = restricted.exclude(pk__in=visible(user, restricted).values("pk")).values("pk")

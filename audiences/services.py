@@ -343,7 +343,10 @@ def audience_create_rule(
     )
     audience.full_clean()
     with transaction.atomic():
-        audience.size = Profile.objects.filter(q).count()
+        from audiences.selectors import count_for
+
+        # Never a count of hidden profiles (audiences.selectors.count_for).
+        audience.size = count_for(None, Profile.objects.filter(q))
         audience.save()
         audience_grant_creator(audience=audience, actor=actor)
     return audience
@@ -423,17 +426,21 @@ def audience_update_rule(*, audience: Audience, name: str, rule: dict, actor=Non
     audience.name = (name or "").strip()
     audience.rule = rule
     audience.full_clean()
+    from audiences.selectors import count_for
+
     with transaction.atomic():
-        audience.size = Profile.objects.filter(q).count()
+        audience.size = count_for(None, Profile.objects.filter(q))
         audience.save()
     return audience
 
 
 def audience_refresh_size(*, audience: Audience) -> int:
     """Recount the audience (one COUNT query) and store it."""
-    from audiences.selectors import audience_profiles
+    from audiences.selectors import audience_profiles, count_for
 
     size = audience_profiles(audience).count()
+    if audience.kind == Audience.Kind.RULE:
+        size = count_for(None, audience_profiles(audience))
     Audience.objects.filter(pk=audience.pk).update(size=size)
     audience.size = size
     return size

@@ -90,20 +90,43 @@ def _snapshot_for_trigger(request: HttpRequest, campaign_id: int):
     return snap
 
 
+def _accepted(request: HttpRequest, campaign_id: int, accept) -> dict:
+    """``accept(snap, key)``'s answer once the caller may trigger the campaign.
+
+    The commit point refuses a key remembered with permissions that changed
+    since (``KeyStale``, accounts/keycache.py): the key is read again, the
+    permission checked again (403/404 when a role was taken away), and the
+    trigger tried once more."""
+    snap = _snapshot_for_trigger(request, campaign_id)
+    try:
+        return accept(snap, request.api_key)
+    except executions.KeyStale:
+        fresh = keycache.reload(request.api_key)
+        if fresh is None:
+            raise executions.KeyRevoked(_("The API key is not valid.")) from None
+        request.user, request.api_key = fresh.user, fresh
+        return accept(_snapshot_for_trigger(request, campaign_id), fresh)
+
+
 @executions_router.post("/unitary", response={202: dict}, summary="Trigger to named recipients")
 def post_unitary(request: HttpRequest, payload: UnitaryIn):
-    snap = _snapshot_for_trigger(request, payload.campaign_id)
     for recipient in payload.recipients:
         if executions.context_too_large(recipient.context):
+            _snapshot_for_trigger(request, payload.campaign_id)  # 404/403 before 413
             raise ApiProblem(413, _("A recipient's context is larger than 200 KB."))
     recipients = [
         executions.Recipient(r.user_id, r.namespace, r.context) for r in payload.recipients
     ]
-    answer = executions.accept_unitary(
-        snap=snap,
-        key_id=request.api_key.pk,
-        request_id=payload.request_id,
-        recipients=recipients,
+    answer = _accepted(
+        request,
+        payload.campaign_id,
+        lambda snap, key: executions.accept_unitary(
+            snap=snap,
+            key_id=key.pk,
+            key_version=key.auth_version,
+            request_id=payload.request_id,
+            recipients=recipients,
+        ),
     )
     # The answer is a plain dict of JSON values: written as it is, without a
     # second validation by the response schema (the hot path).
@@ -112,20 +135,29 @@ def post_unitary(request: HttpRequest, payload: UnitaryIn):
 
 @executions_router.post("/audience", response={202: dict}, summary="Trigger to the audience")
 def post_audience(request: HttpRequest, payload: AudienceIn):
-    snap = _snapshot_for_trigger(request, payload.campaign_id)
     if executions.context_too_large(payload.context):
+        _snapshot_for_trigger(request, payload.campaign_id)  # 404/403 before 413
         raise ApiProblem(413, _("The context is larger than 200 KB."))
-    answer = executions.accept_audience(
-        snap=snap,
-        key_id=request.api_key.pk,
-        request_id=payload.request_id,
-        context=payload.context,
-        execute_at=payload.schedule.execute_at if payload.schedule else None,
+    answer = _accepted(
+        request,
+        payload.campaign_id,
+        lambda snap, key: executions.accept_audience(
+            snap=snap,
+            key_id=key.pk,
+            key_version=key.auth_version,
+            request_id=payload.request_id,
+            context=payload.context,
+            execute_at=payload.schedule.execute_at if payload.schedule else None,
+        ),
     )
     return JsonResponse(answer, status=202)
 
 
-@executions_router.get("/{execution_id}", response=dict, summary="An execution's progress")
+# A read authenticates afresh (three queries, not the hot path): a role taken
+# away or a key revoked is honoured at once.
+@executions_router.get(
+    "/{execution_id}", response=dict, summary="An execution's progress", auth=ApiKeyAuth()
+)
 def get_execution(request: HttpRequest, execution_id: int):
     if not is_id(execution_id):
         raise Http404

@@ -66,12 +66,10 @@ def context_variables(content: dict | None) -> list[str]:
     for source in _sources(content or {}):
         try:
             tree = _PARSER.parse(source)
-        except TemplateSyntaxError:
+            found = [_path(node) for node in tree.find_all((nodes.Getattr, nodes.Getitem))]
+        except (TemplateSyntaxError, RecursionError, MemoryError):
             continue  # the review reports it; the example shows what it can
-        for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-            path = _path(node)
-            if path:
-                paths.add(tuple(path))
+        paths.update(tuple(path) for path in found if path)
     longest = {p for p in paths if not any(q[: len(p)] == p and q != p for q in paths)}
     return sorted(".".join(p) for p in longest)
 

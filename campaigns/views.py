@@ -165,10 +165,15 @@ def _audience_size(version, user=None) -> int | None:
         return None
     if user is not None and not can_see(user, version.audience):
         return None  # a restricted audience is shown as such, nothing more
-    from audiences.selectors import audience_profiles
+    from audiences.selectors import audience_profiles, not_hidden_profiles, sendable_profiles
 
     try:
-        return audience_profiles(version.audience).count()
+        if version.audience.kind != "rule":
+            return audience_profiles(version.audience).count()
+        # What a run would target (never profiles the owner could not see),
+        # counted among those the reader may see.
+        profiles = sendable_profiles(version.audience, version.campaign.created_by)
+        return (profiles if user is None else not_hidden_profiles(user, profiles)).count()
     except Exception:  # a rule the audiences app cannot compile is shown as unknown
         return None
 

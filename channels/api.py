@@ -162,6 +162,13 @@ def _apply(config: ChannelConfiguration, payload: ConfigurationIn, user) -> None
     previous = (config.provider, config.provider_url)
     config.provider = getattr(section, "provider", "smtp")
     config.provider_url = payload.provider_url
+    from channels.netguard import url_problem
+
+    problem = url_problem(payload.provider_url)
+    if problem:
+        raise ApiProblem(
+            400, _("The request has invalid fields."), errors={"providerUrl": [problem]}
+        )
     for field, value in section.model_dump().items():
         if field != "provider":
             setattr(config, field, value)

@@ -7,16 +7,25 @@ receiver maps each event to the same service calls as ``POST /api/v1/feedback``:
 delivered, bounce (hard or soft), complaint, unsubscribe. The delivery is found
 through the metadata the ESP transport attached (``volley_key``); events for
 messages Volley does not know are ignored, like the feedback API does.
+
+Replays: an event counts once by its id (``FeedbackReceipt``). Where the ESP
+gives no id of its own (Mailjet, Brevo, Postmark complaints, SparkPost's
+batches…), the id is a hash of what the event says — provider, type, message
+id, recipient, the Volley delivery and the ESP's timestamp — so the same event
+posted again is recognised, while a later event about the same message (another
+timestamp) still counts.
 """
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import logging
 
 from anymail.signals import EventType, RejectReason, tracking
+from django.db import transaction
 from django.dispatch import receiver
-from django.http import Http404
+from django.http import Http404, HttpResponseBadRequest
 from django.urls import path
 
 from channels import deliveries, services
@@ -26,7 +35,8 @@ logger = logging.getLogger(__name__)
 
 
 def _delivery(event):
-    return deliveries.from_key(str((event.metadata or {}).get(METADATA_KEY, "")))
+    metadata = event.metadata if isinstance(event.metadata, dict) else {}
+    return deliveries.from_key(str(metadata.get(METADATA_KEY, "")))
 
 
 def _soft(event) -> bool:
@@ -40,6 +50,8 @@ def _soft(event) -> bool:
         or raw.get("Type") == "SoftBounce"  # Postmark
         or raw.get("type") == "blocked"  # SendGrid: a block is temporary
         or raw.get("severity") == "temporary"  # Mailgun
+        or raw.get("event") == "soft_bounce"  # Brevo
+        or (raw.get("event") == "bounce" and raw.get("hard_bounce") is False)  # Mailjet
     )
 
 
@@ -59,6 +71,25 @@ def _feedback(**kwargs) -> None:
 _FEEDBACK_PARAMETERS = set(inspect.signature(services.feedback_record).parameters)
 
 
+def event_id(event, esp_name: str) -> str:
+    """The ESP's event id, namespaced so two ESPs' ids never collide; without
+    one, a stable digest of the event's contents (a replay gives the same)."""
+    if event.event_id:
+        return f"{esp_name}:{event.event_id}"[:200]
+    metadata = event.metadata if isinstance(event.metadata, dict) else {}
+    parts = [
+        esp_name,
+        str(event.event_type),
+        str(event.reject_reason or ""),
+        str(event.message_id or ""),
+        (event.recipient or "").strip().lower(),
+        str(metadata.get(METADATA_KEY, "")),
+        event.timestamp.isoformat() if event.timestamp else "",
+    ]
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8", "replace")).hexdigest()
+    return f"{esp_name}:sha256:{digest}"[:200]
+
+
 def apply_event(event, esp_name: str = "") -> str:
     """Apply one normalized anymail event; "accepted" or "ignored"."""
     delivery = _delivery(event)
@@ -76,8 +107,7 @@ def apply_event(event, esp_name: str = "") -> str:
         "delivery": delivery,
         "channel": channel,
         "address": address,
-        # Ids are the ESP's own: namespaced so two ESPs' ids never collide.
-        "event_id": f"{esp_name}:{event.event_id}"[:200] if event.event_id else "",
+        "event_id": event_id(event, esp_name),
     }
     kind, reject = event.event_type, event.reject_reason
     if kind == EventType.DELIVERED:
@@ -110,9 +140,15 @@ def on_tracking(sender, event, esp_name, **kwargs) -> None:
 # --- URLs: anymail's standard tracking endpoints ---------------------------------
 
 
+# What anymail's parsers (and the mapping above) raise on a body that is not
+# the ESP's format: answered 400, never a 500. Database errors are not among
+# them: those stay 500s, which the ESP retries.
+_MALFORMED = (ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError)
+
+
 def _guarded(view, *, needs: tuple[str, ...] = ()):
     """anymail's view, mounted only while its secrets are configured (else 404,
-    never a 500 from a half-configured webhook)."""
+    never a 500 from a half-configured webhook); a malformed body is a 400."""
 
     def guarded(request, *args, **kwargs):
         from django.conf import settings
@@ -120,7 +156,12 @@ def _guarded(view, *, needs: tuple[str, ...] = ()):
         anymail = getattr(settings, "ANYMAIL", {})
         if not anymail.get("WEBHOOK_SECRET") or not all(anymail.get(n) for n in needs):
             raise Http404
-        return view(request, *args, **kwargs)
+        try:
+            with transaction.atomic():
+                return view(request, *args, **kwargs)
+        except _MALFORMED as exc:
+            logger.info("refused a malformed ESP webhook body: %s", type(exc).__name__)
+            return HttpResponseBadRequest("Malformed event.\n", content_type="text/plain")
 
     guarded.csrf_exempt = True
     return guarded

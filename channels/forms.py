@@ -138,6 +138,11 @@ class ChannelConfigurationForm(forms.ModelForm):
         previous_url = self.instance.provider_url
         self.instance.provider = provider
         self.instance.provider_url = data.get("provider_url") or ""
+        from channels.netguard import url_problem
+
+        problem = url_problem(self.instance.provider_url)
+        if problem:
+            self.add_error("provider_url", problem)
         raw = data.get("credentials") or ""
         if raw:
             try:

@@ -692,12 +692,16 @@ def _validate_sources(channel: str, sources: dict[str, str], errors: dict) -> No
         key = name.split(".")[0]
         try:
             tree = env.parse(source)
+            unsafe = _unsafe_attributes(tree)
         except TemplateSyntaxError as exc:
             errors.setdefault(key, []).append(
                 _("line %(line)s: %(message)s") % {"line": exc.lineno, "message": exc.message}
             )
             continue
-        unsafe = _unsafe_attributes(tree)
+        except (RecursionError, MemoryError):
+            # Nesting past the parser's recursion limit (issue 10, third review).
+            errors.setdefault(key, []).append(_("The template is nested too deeply."))
+            continue
         for line, message in unsafe:
             errors.setdefault(key, []).append(
                 _("line %(line)s: %(message)s") % {"line": line, "message": message}
@@ -857,6 +861,8 @@ def _trial_render(env, source: str) -> tuple[int | None, str] | None:
         template = env.from_string(source)
     except TemplateSyntaxError as exc:
         return exc.lineno, exc.message or str(exc)
+    except (RecursionError, MemoryError):
+        return None, _("The template is nested too deeply.")
     variables = {"profile": Namespace({}), "context": Namespace({}), "unsubscribe_url": ""}
     try:
         _bounded(template, variables)

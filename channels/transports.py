@@ -28,6 +28,7 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 
 from audiences.models import Channel
+from channels import netguard
 from channels.mime import MimeAssembler, Unsupported
 from channels.models import ChannelConfiguration
 from channels.rendering import RenderedMessage
@@ -284,6 +285,11 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 _OPENER = urllib.request.build_opener(_NoRedirect)
+# For URLs typed into a configuration: connects only to public addresses
+# (channels/netguard.py, checked at connect time against DNS rebinding).
+_GUARDED_OPENER = urllib.request.build_opener(
+    _NoRedirect, netguard.HTTPHandler, netguard.HTTPSHandler
+)
 
 
 class WebhookTransport(Transport):
@@ -472,7 +478,26 @@ class AnymailTransport(EmailTransport):
         # Turning ESP tracking off is not a feature every ESP has (SES, Brevo):
         # there it is off unless configured at the ESP, which is what we want.
         kwargs["ignore_unsupported_features"] = True
-        return get_connection(ESP_BACKENDS[self.config.provider], fail_silently=False, **kwargs)
+        backend = get_connection(ESP_BACKENDS[self.config.provider], fail_silently=False, **kwargs)
+        if self.config.provider_url:
+            # Typed into the configuration: public addresses only. anymail's
+            # requests session connects through the guard (checked at connect
+            # time); boto3 (SES) is checked here, just before the batch.
+            try:
+                netguard.check(self.config.provider_url)
+            except OSError as exc:
+                if netguard.refused(exc):
+                    raise TransportError(f"Provider URL refused: {exc}", permanent=True) from exc
+            if hasattr(backend, "create_session"):
+                create_session = backend.create_session
+
+                def guarded_session():
+                    session = create_session()
+                    netguard.guard_session(session)
+                    return session
+
+                backend.create_session = guarded_session
+        return backend
 
     def build(self, message: OutboundMessage):
         email = super().build(message)
@@ -507,6 +532,7 @@ class AnymailTransport(EmailTransport):
             connection.send_messages([email])
         except Exception as exc:  # noqa: BLE001 — classified below, one message at a time
             permanent, reason = _anymail_failure(exc)
+            permanent = permanent or netguard.refused(exc)
             return SendResult(message.delivery_id, ok=False, permanent=permanent, reason=reason)
         status = getattr(email, "anymail_status", None)
         recipient = status.recipients.get(message.to) if status else None
@@ -530,18 +556,20 @@ class AnymailTransport(EmailTransport):
 # --- SMS and push through the providers' own APIs ------------------------------------
 
 
-def _post(url: str, body: bytes, headers: dict[str, str]) -> bytes:
-    """POST ``body`` to ``url`` as Volley; the answer (see ``_http``)."""
+def _post(url: str, body: bytes, headers: dict[str, str], *, guard: bool = False) -> bytes:
+    """POST ``body`` to ``url`` as Volley; the answer (see ``_http``). ``guard``:
+    the URL comes from a configuration, connect only to public addresses."""
     request = urllib.request.Request(
         url, data=body, method="POST", headers={"User-Agent": "Volley", **headers}
     )
-    return _http(request)
+    return _http(request, guard=guard)
 
 
-def _http(request: urllib.request.Request) -> bytes:
+def _http(request: urllib.request.Request, *, guard: bool = False) -> bytes:
     """Send ``request``; raise TransportError classified transient or permanent."""
+    opener = _GUARDED_OPENER if guard else _OPENER
     try:
-        with _OPENER.open(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:
+        with opener.open(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:
             return response.read(65536)
     except urllib.error.HTTPError as exc:
         detail = " ".join(exc.read(500).decode(errors="replace").split())
@@ -551,6 +579,8 @@ def _http(request: urllib.request.Request) -> bytes:
     except TimeoutError as exc:
         raise TransportError("Timed out waiting for the provider.") from exc
     except (urllib.error.URLError, OSError, ValueError) as exc:
+        if netguard.refused(exc):
+            raise TransportError(f"Provider URL refused: {exc}", permanent=True) from exc
         raise TransportError(f"Provider unreachable: {exc}") from exc
 
 
@@ -603,6 +633,7 @@ class TwilioTransport(_ApiTransport):
                 "Accept": "application/json",
                 "I-Twilio-Idempotency-Token": message.idempotency_key,
             },
+            guard=bool(self.config.provider_url),
         )
         try:
             answer = json.loads(raw or b"{}")
@@ -701,7 +732,8 @@ class FcmTransport(_ApiTransport):
                 "Content-Type": "application/json; charset=UTF-8",
             }
             try:
-                answer = json.loads(_post(url, body, headers) or b"{}")
+                raw = _post(url, body, headers, guard=bool(self.config.provider_url))
+                answer = json.loads(raw or b"{}")
             except TransportError as exc:
                 # An expired cached token: fetch a new one once.
                 if (
@@ -785,7 +817,10 @@ class ApnsTransport(Transport):
             return [SendResult(m.delivery_id, False, True, str(exc)) for m in messages]
         base = (self.config.provider_url or settings.APNS_API_URL).rstrip("/")
         results = []
-        with httpx.Client(http2=True, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as client:
+        client_kwargs: dict = {"http2": True}
+        if self.config.provider_url:  # typed into the configuration: public addresses only
+            client_kwargs = {"transport": netguard.httpx_transport(http2=True)}
+        with httpx.Client(timeout=settings.WEBHOOK_TIMEOUT_SECONDS, **client_kwargs) as client:
             for message in messages:
                 try:
                     provider_id = self._send_one(client, base, creds, message)
@@ -823,6 +858,8 @@ class ApnsTransport(Transport):
             except httpx.TimeoutException as exc:
                 raise TransportError("Timed out waiting for APNs.") from exc
             except httpx.HTTPError as exc:
+                if netguard.refused(exc):
+                    raise TransportError(f"Provider URL refused: {exc}", permanent=True) from exc
                 raise TransportError(f"APNs unreachable: {exc}") from exc
             if response.status_code == 200:
                 return response.headers.get("apns-id", apns_id)

@@ -277,6 +277,10 @@ TWILIO_API_URL = env_str("TWILIO_API_URL", "https://api.twilio.com/2010-04-01").
 FCM_API_URL = env_str("FCM_API_URL", "https://fcm.googleapis.com/v1").rstrip("/")
 FCM_TOKEN_URL = env_str("FCM_TOKEN_URL", "https://oauth2.googleapis.com/token")
 APNS_API_URL = env_str("APNS_API_URL", "https://api.push.apple.com").rstrip("/")
+# A channel configuration's provider URL may point at a loopback, private,
+# link-local or metadata address only when this is on (channels/netguard.py):
+# off, administrators cannot make the worker probe the internal network.
+VOLLEY_ALLOW_PRIVATE_PROVIDER_URLS = env_bool("VOLLEY_ALLOW_PRIVATE_PROVIDER_URLS", False)
 
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "volley-demo")
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 6000, minimum=1)

@@ -131,6 +131,13 @@ def pytest_sessionfinish(session, exitstatus) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _private_provider_urls(settings):
+    """The suite's provider fakes listen on 127.0.0.1 (channels/netguard.py);
+    tests of the guard itself turn this off again."""
+    settings.VOLLEY_ALLOW_PRIVATE_PROVIDER_URLS = True
+
+
+@pytest.fixture(autouse=True)
 def _forget_process_memory():
     """Per-process memories of the trigger path (keys, campaign snapshots) must
     not carry one test's rows into the next (ids are reused after a flush)."""

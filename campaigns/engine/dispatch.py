@@ -48,8 +48,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
-from audiences.models import Profile
-from audiences.selectors import annotate_eligibility
+from audiences.models import Audience, Profile
+from audiences.selectors import annotate_eligibility, not_hidden_profiles
 from campaigns.engine import messaging
 from campaigns.engine.clock import now
 from campaigns.engine.conf import knob
@@ -128,20 +128,31 @@ def _create_profiles(runs: list[Run]) -> None:
             recipient["profileId"] = profile.pk if profile else None
 
 
-def _eligibility(runs: list[Run]) -> dict[tuple[str, str], dict[int, tuple]]:
-    """(channel, category) → profile id → (address, exclusion reason): one query each."""
-    wanted: dict[tuple[str, str], set[int]] = defaultdict(set)
+def _eligibility(runs: list[Run]) -> dict[tuple, dict[int, tuple]]:
+    """(channel, category, owner id) → profile id → (address, exclusion reason):
+    one query each. A profile the campaign's owner could not see (known only
+    through restricted audiences, audiences/selectors.py) is left out, as from
+    a rule audience: the trigger is not sent to it."""
+    from django.contrib.auth import get_user_model
+
+    wanted: dict[tuple, set[int]] = defaultdict(set)
     for run in runs:
-        key = (run.campaign.channel, run.campaign.category)
+        key = (run.campaign.channel, run.campaign.category, run.campaign.created_by_id)
         wanted[key].update(
             r["profileId"] for r in run.recipients or [] if r.get("profileId") is not None
         )
+    restricted = Audience.objects.filter(restricted=True).exists()
+    owner_ids = {key[2] for key in wanted if key[2] is not None}
+    owners = get_user_model().objects.in_bulk(owner_ids) if restricted and owner_ids else {}
     found = {}
-    for (channel, category), ids in wanted.items():
-        rows = annotate_eligibility(
-            Profile.objects.filter(pk__in=ids), channel=channel, category=category
-        ).values_list("id", "address", "exclusion_reason")
-        found[(channel, category)] = {pk: (address, reason) for pk, address, reason in rows}
+    for (channel, category, owner_id), ids in wanted.items():
+        profiles = Profile.objects.filter(pk__in=ids)
+        if restricted:
+            profiles = not_hidden_profiles(owners.get(owner_id), profiles)
+        rows = annotate_eligibility(profiles, channel=channel, category=category).values_list(
+            "id", "address", "exclusion_reason"
+        )
+        found[(channel, category, owner_id)] = {pk: (a, reason) for pk, a, reason in rows}
     return found
 
 
@@ -153,12 +164,12 @@ def prepare_unitary(runs: list[Run], token: str) -> list[Run]:
     eligible = _eligibility(runs)
     deliveries: dict[int, list[tuple]] = {}
     for run in runs:
-        table = eligible[(run.campaign.channel, run.campaign.category)]
+        table = eligible[(run.campaign.channel, run.campaign.category, run.campaign.created_by_id)]
         planned, seen = [], set()
         for recipient in run.recipients or []:
             pk = recipient.get("profileId")
             if pk is None or pk in seen or pk not in table:
-                continue  # erased since it was accepted, or the same person twice
+                continue  # erased since it was accepted, hidden, or the same person twice
             seen.add(pk)
             address, reason = table[pk]
             status = Delivery.Status.EXCLUDED if reason else Delivery.Status.PENDING

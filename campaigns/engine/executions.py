@@ -66,6 +66,11 @@ class KeyRevoked(ExecutionRefused):
     """The API key was revoked (or its user deactivated) meanwhile."""
 
 
+class KeyStale(TriggerNotAllowed):
+    """What the key's owner may do changed since this process remembered the key
+    (``ApiKey.auth_version``): check the permissions again, then retry once."""
+
+
 @dataclass
 class Recipient:
     user_id: str
@@ -262,7 +267,8 @@ WHERE c.id = %s AND c.status = 'live' AND c.type = 'api_triggered' AND c.restric
     AND (v.start_at IS NULL OR v.start_at <= %s) AND (v.end_at IS NULL OR v.end_at > %s)
     {"AND v.audience_id IS NOT NULL" if audience else ""}
     AND EXISTS (SELECT 1 FROM {key} k JOIN {user} u ON u.id = k.user_id
-                WHERE k.id = %s AND k.revoked_at IS NULL AND u.is_active)
+                WHERE k.id = %s AND k.auth_version = %s AND k.revoked_at IS NULL
+                    AND u.is_active)
 ON CONFLICT (campaign_id, request_id) WHERE request_id IS NOT NULL DO NOTHING
 RETURNING id
 """
@@ -298,6 +304,7 @@ def _accept(
     *,
     snap: CampaignSnapshot,
     key_id: int,
+    key_version: int,
     kind: str,
     request_id: str,
     context=None,
@@ -323,6 +330,7 @@ def _accept(
             adapt(moment),
             adapt(moment),
             key_id,
+            key_version,
         ]
         row = _hot_query(_insert_sql(audience), params, fetch="one")
         if row is not None:
@@ -341,16 +349,28 @@ def _accept(
     reason = refusal(fresh, audience=audience, moment=now())
     if reason:
         raise TriggerNotAllowed(reason)
-    if not ApiKey.objects.filter(pk=key_id, revoked_at__isnull=True, user__is_active=True).exists():
+    version = (
+        ApiKey.objects.filter(pk=key_id, revoked_at__isnull=True, user__is_active=True)
+        .values_list("auth_version", flat=True)
+        .first()
+    )
+    if version is None:
         from accounts.keycache import forget
 
         forget()
         raise KeyRevoked(_("The API key is not valid."))
+    if version != key_version:
+        raise KeyStale(_("Your permissions changed while the trigger was accepted; retry."))
     raise TriggerNotAllowed(_("The campaign changed while the trigger was accepted; retry."))
 
 
 def accept_unitary(
-    *, snap: CampaignSnapshot, key_id: int, request_id: str, recipients: list[Recipient]
+    *,
+    snap: CampaignSnapshot,
+    key_id: int,
+    key_version: int,
+    request_id: str,
+    recipients: list[Recipient],
 ) -> dict:
     """Accept a trigger to named recipients; the answer to give (202)."""
     stored, rejected = ([], [])
@@ -359,6 +379,7 @@ def accept_unitary(
     return _accept(
         snap=snap,
         key_id=key_id,
+        key_version=key_version,
         kind=Run.Kind.API_UNITARY,
         request_id=request_id,
         recipients=stored,
@@ -367,12 +388,19 @@ def accept_unitary(
 
 
 def accept_audience(
-    *, snap: CampaignSnapshot, key_id: int, request_id: str, context: dict, execute_at=None
+    *,
+    snap: CampaignSnapshot,
+    key_id: int,
+    key_version: int,
+    request_id: str,
+    context: dict,
+    execute_at=None,
 ) -> dict:
     """Accept a trigger to the campaign's audience; the answer to give (202)."""
     return _accept(
         snap=snap,
         key_id=key_id,
+        key_version=key_version,
         kind=Run.Kind.API_AUDIENCE,
         request_id=request_id,
         context=context or {},

@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Count
 
 from audiences.models import Profile
-from audiences.selectors import annotate_eligibility, audience_profiles
+from audiences.selectors import annotate_eligibility, sendable_profiles
 from campaigns.models import Delivery, Run
 
 _INSERT = """
@@ -32,7 +32,8 @@ ON CONFLICT (run_id, profile_id) DO NOTHING
 def eligible_profiles(run: Run, profiles=None):
     campaign = run.campaign
     if profiles is None:
-        profiles = audience_profiles(run.version.audience)
+        # Never a profile the campaign's owner could not see (audiences/selectors.py).
+        profiles = sendable_profiles(run.version.audience, campaign.created_by)
     return annotate_eligibility(profiles, channel=campaign.channel, category=campaign.category)
 
 

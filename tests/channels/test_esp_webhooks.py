@@ -256,3 +256,103 @@ def test_an_event_for_the_bcc_copy_does_not_touch_the_recipient(make_delivery):
     assert not Suppression.objects.exists()
     delivery.refresh_from_db()
     assert delivery.bounced_at is None
+
+
+# --- issue 10, second review: events without the provider's id ---------------------
+
+
+def mailjet(delivery, hard=False, time=1764468000):
+    body = {
+        "event": "bounce",
+        "time": time,
+        "MessageID": 19421777835146490,
+        "email": delivery.address,
+        "blocked": False,
+        "hard_bounce": hard,
+        "error_related_to": "recipient",
+        "error": "user unknown",
+        "Payload": json.dumps({"volley_key": f"delivery-{delivery.pk}"}),
+    }
+    return "/anymail/mailjet/tracking/", body, {}
+
+
+def brevo(delivery, event="soft_bounce", date="2026-11-30 03:00:00"):
+    body = {
+        "event": event,
+        "email": delivery.address,
+        "id": 123456,
+        "date": date,
+        "message-id": "<201798300811.5787683@relay.domain.com>",
+        "reason": "mailbox full",
+        "X-Mailin-custom": json.dumps({"volley_key": f"delivery-{delivery.pk}"}),
+    }
+    return "/anymail/brevo/tracking/", body, {}
+
+
+@pytest.mark.parametrize("payload", [mailjet, brevo], ids=["mailjet", "brevo"])
+def test_an_event_without_a_provider_id_counts_once_however_often_it_is_posted(
+    make_delivery, payload
+):
+    delivery = make_delivery()
+    url, body, headers = payload(delivery)
+    for _ in range(3):
+        assert post(url, body, **headers).status_code == 200
+    # One soft bounce, however often it is replayed: no suppression.
+    assert DeliveryEvent.objects.filter(kind=DeliveryEvent.Kind.SOFT_BOUNCE).count() == 1
+    assert suppressed("ann@example.com") == set()
+
+
+def test_a_complaint_without_a_provider_id_is_recorded_once(make_delivery):
+    delivery = make_delivery()
+    url, body, headers = postmark(delivery, record="SpamComplaint")
+    body.pop("ID")
+    for _ in range(2):
+        assert post(url, body, **headers).status_code == 200
+    assert DeliveryEvent.objects.filter(kind=DeliveryEvent.Kind.COMPLAINT).count() == 1
+
+
+def test_distinct_events_without_ids_still_count_each(make_delivery):
+    """Three soft bounces of three messages (or at three moments) add up."""
+    deliveries = [make_delivery() for _ in range(3)]
+    for n, delivery in enumerate(deliveries):
+        url, body, headers = mailjet(delivery, time=1764468000 + n)
+        assert post(url, body, **headers).status_code == 200
+    assert suppressed("ann@example.com") == {Suppression.Reason.SOFT_BOUNCE}
+
+
+def test_a_mailjet_hard_bounce_suppresses_at_once(make_delivery):
+    url, body, headers = mailjet(make_delivery(), hard=True)
+    assert post(url, body, **headers).status_code == 200
+    assert suppressed("ann@example.com") == {Suppression.Reason.HARD_BOUNCE}
+
+
+# --- third review: a malformed body from an authenticated sender is a 400 ----------
+
+MALFORMED = [
+    ("/anymail/sendgrid/tracking/", b"not json"),
+    ("/anymail/sendgrid/tracking/", b'{"a": 1}'),
+    ("/anymail/sendgrid/tracking/", b'["x", 1]'),
+    ("/anymail/sendgrid/tracking/", b'[{"event": "bounce", "timestamp": "abc"}]'),
+    ("/anymail/postmark/tracking/", b"[1]"),
+    ("/anymail/postmark/tracking/", b'{"RecordType": "Bounce", "Metadata": "str"}'),
+    ("/anymail/mailjet/tracking/", b'{"event": "bounce", "time": "abc", "Payload": "[1]"}'),
+    ("/anymail/mailjet/tracking/", b'{"event": "bounce", "time": 1e400}'),
+    ("/anymail/sparkpost/tracking/", b'[{"msys": {"message_event": {"rcpt_meta": "x"}}}]'),
+]
+
+
+@pytest.mark.parametrize(("url", "raw"), MALFORMED)
+def test_a_malformed_event_is_a_400_not_a_500(db, url, raw):
+    response = post(url, raw)
+    # 400, or 200 where the ESP's parser reads it as an event about nothing.
+    assert response.status_code in (200, 400), (response.status_code, response.content[:200])
+    assert not Suppression.objects.exists()
+
+
+def test_a_batch_with_one_malformed_event_writes_nothing(make_delivery):
+    delivery = make_delivery()
+    url, body, headers = sendgrid(delivery)
+    body.append({"event": "bounce", "timestamp": "abc", "email": "x@example.com"})
+    assert post(url, body, **headers).status_code == 400
+    assert not Suppression.objects.exists()
+    assert not DeliveryEvent.objects.exists()

@@ -1,4 +1,9 @@
-"""`manage.py import_profiles FILE --audience NAME`: import a CSV with a progress bar."""
+"""`manage.py import_profiles FILE --audience NAME`: import a CSV with a progress bar.
+
+The command runs as the operator of the installation (no uploader is recorded),
+who can read the database anyway: unlike an upload through the page or the API,
+its rows merge into existing profiles even when those are known only through
+restricted audiences (see ``audiences.importer``)."""
 
 from __future__ import annotations
 
