@@ -97,6 +97,9 @@ class CampaignIn(CamelSchema):
     audience_id: int | None = None
     identity_namespace: NamespaceIn | None = None
     content: dict[str, Any] = {}
+    # SPEC §11: the template's content is copied into the draft (fields given
+    # in ``content`` win over the template's).
+    template_id: int | None = None
     schedule: ScheduleIn | None = None
     tracking: TrackingIn | None = None
     allow_profile_creation: bool = False
@@ -363,6 +366,20 @@ def _resolve(user, data: dict, *, category: str | None) -> dict:
     return fields
 
 
+def _template_content(user, template_id: int, channel: str, data: dict) -> dict:
+    """The template's content, with the request's own ``content`` fields on top."""
+    from campaigns.templates_services import source_content
+
+    template_channel, content, _name = source_content(user, template_id=template_id)
+    if template_channel != channel:
+        raise _bad(
+            "templateId",
+            _("This template is for %(channel)s messages.") % {"channel": template_channel},
+        )
+    content.update(data.get("content") or {})
+    return content
+
+
 def _schedule_fields(schedule: dict | None, current_tz: str = "UTC") -> dict:
     if schedule is None:
         return {}
@@ -396,6 +413,10 @@ def create_campaign(request: HttpRequest, payload: CampaignIn):
         raise PermissionDenied
     data = payload.model_dump(exclude_unset=True)
     fields = _resolve(request.user, data, category=payload.category)
+    if payload.template_id is not None:
+        fields["content"] = _template_content(
+            request.user, payload.template_id, fields["channel_configuration"].channel, data
+        )
     campaign = services.campaign_create(
         actor=request.user,
         name=payload.name,

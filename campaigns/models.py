@@ -392,3 +392,34 @@ class SendPermit(models.Model):
             models.UniqueConstraint(fields=["campaign", "holder"], name="sendpermit_one_per_holder")
         ]
         indexes = [models.Index(fields=["holder"], name="sendpermit_holder")]
+
+
+class ContentTemplate(models.Model):
+    """Reusable message content for one channel (SPEC §11): saved from a
+    campaign or written from scratch, copied into a new campaign's draft.
+    Restricted like campaigns (django-guardian per-object grants)."""
+
+    name = models.CharField(_("name"), max_length=200)
+    channel = models.CharField(
+        _("channel"), max_length=10, choices=Channel.choices, default=Channel.EMAIL
+    )
+    # The same shape as a version's content (campaigns.validation.normalize_content).
+    content = models.JSONField(_("content"), default=dict, blank=True)
+    restricted = models.BooleanField(
+        _("restricted"),
+        default=False,
+        help_text=_("Only users or groups granted access can see or change it."),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("template")
+        verbose_name_plural = _("templates")
+        ordering = ["-updated_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -12,6 +12,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("campaigns/", include("campaigns.report_urls")),
+    path("templates/", include("campaigns.templates_urls")),
     path("approvals/", include("campaigns.approvals_urls")),
     path("audiences/", include("audiences.urls")),
     path("channels/", include("channels.urls")),
