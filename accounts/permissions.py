@@ -49,6 +49,9 @@ ACTIONS: dict[str, str] = {
     "template.edit": "campaigns.change_contenttemplate",
     "template.delete": "campaigns.delete_contenttemplate",
     "template.manage_access": "campaigns.manage_access_campaign",  # administrators
+    # the image library (SPEC §11): public once uploaded, so not restrictable
+    "asset.view": "campaigns.view_asset",
+    "asset.create": "campaigns.add_asset",
     # audiences and profiles
     "audience.view": "audiences.view_audience",
     "audience.create": "audiences.add_audience",

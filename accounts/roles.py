@@ -19,6 +19,7 @@ _VIEW = [
     "audiences.view_profile",
     "channels.view_channelconfiguration",
     "campaigns.view_contenttemplate",
+    "campaigns.view_asset",
 ]
 _AUTHOR = [
     "campaigns.add_campaign",
@@ -28,6 +29,7 @@ _AUTHOR = [
     "campaigns.add_contenttemplate",
     "campaigns.change_contenttemplate",
     "campaigns.delete_contenttemplate",
+    "campaigns.add_asset",
     "audiences.add_audience",
     "audiences.change_audience",
     "audiences.delete_audience",

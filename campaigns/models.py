@@ -423,3 +423,30 @@ class ContentTemplate(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Asset(models.Model):
+    """An image uploaded for messages (SPEC §11), served without login at a
+    stable URL under SITE_URL (``/assets/<key>.<ext>``) because every email
+    client fetches it anonymously. The key is random: URLs cannot be guessed
+    from one another."""
+
+    key = models.UUIDField(unique=True, editable=False)
+    file = models.FileField(_("file"), upload_to="assets/", max_length=255)
+    name = models.CharField(_("name"), max_length=255, blank=True)
+    content_type = models.CharField(_("content type"), max_length=20)
+    size = models.PositiveIntegerField(_("size"))
+    width = models.PositiveIntegerField(_("width"), null=True, blank=True)
+    height = models.PositiveIntegerField(_("height"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("image")
+        verbose_name_plural = _("images")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name or str(self.key)

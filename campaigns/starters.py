@@ -129,12 +129,15 @@ def _email(
     )
 
 
-_NAME = '{{ profile.firstName | default("") }}'
-
-
 def _email_content(kind: str) -> dict:
     # The personalization is added after escaping: its quotes are template syntax.
-    hello = str(escape(_("Hello %(name)s,"))) % {"name": _NAME}
+    hello = (
+        "{% if profile.firstName %}"
+        + str(escape(_("Hello %(name)s,"))) % {"name": "{{ profile.firstName }}"}
+        + "{% else %}"
+        + str(escape(_("Hello,")))
+        + "{% endif %}"
+    )
     if kind == "newsletter":
         subject = _("This month's news")
         html = _email(

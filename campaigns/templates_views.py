@@ -132,6 +132,7 @@ def new(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "template": None,
+            "channel": channel,
             "channel_label": dict(Channel.choices)[channel],
             "hint": _hint(),
         },
@@ -173,6 +174,7 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "form": form,
             "template": template,
+            "channel": template.channel,
             "channel_label": dict(Channel.choices)[template.channel],
             "may_edit": may_edit,
             "hint": _hint(),

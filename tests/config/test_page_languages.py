@@ -164,6 +164,7 @@ def pages(make_user, django_capture_on_commit_callbacks, monkeypatch):
         f"/campaigns/{api.pk}/",
         "/approvals/",
         "/templates/",
+        "/images/",
         "/templates/new/?starter=email-newsletter",
         "/campaigns/new/?starter=email-receipt",
         "/audiences/",
