@@ -20,6 +20,7 @@ from pydantic import Field
 from pydantic import ValidationError as PydanticValidationError
 
 from accounts.permissions import can, can_see
+from audiences.channel_facts import CONTENT_EXTRAS
 from audiences.models import Audience
 from campaigns import services
 from campaigns.actions import USER_ACTIONS, CampaignAction
@@ -477,6 +478,9 @@ def patch_campaign(request: HttpRequest, campaign_id: int, payload: CampaignPatc
         given = normalize_content(campaign.channel, fields["content"])
         merged = dict(version.content or {})
         merged.update({k: v for k, v in given.items() if k in fields["content"]})
+        for key in CONTENT_EXTRAS:  # {"translations": {}} removes them all
+            if key in fields["content"] and key not in given:
+                merged.pop(key, None)
         fields["content"] = merged
     fields.update(_schedule_fields(data.get("schedule"), version.timezone))
     services.campaign_update(campaign=campaign, actor=request.user, tags=data.get("tags"), **fields)

@@ -344,6 +344,10 @@ class Delivery(models.Model):
     reason = models.CharField(max_length=40, blank=True)  # exclusion code or failure code
     error = models.TextField(blank=True)
     address = models.CharField(max_length=512, blank=True)
+    # The translation sent ("fr"; "" for the default content), for the report's
+    # split by language (SPEC §11). A database default: deliveries are
+    # materialized with raw INSERT … SELECT.
+    locale = models.CharField(max_length=35, blank=True, default="", db_default="")
     context = models.JSONField(null=True, blank=True)  # per-recipient API context
     send_after = models.DateTimeField(null=True, blank=True)  # profile time zone / retry back-off
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from accounts.permissions import can, can_see, visible
 from accounts.services import access_keep
+from audiences.channel_facts import CONTENT_EXTRAS
 from campaigns.models import Campaign, ContentTemplate
 from campaigns.starters import STARTERS, Starter
 from campaigns.validation import normalize_content, template_errors
@@ -66,6 +67,9 @@ def template_update(*, template: ContentTemplate, actor, **fields: Any) -> Conte
             given = normalize_content(locked.channel, fields["content"])
             merged = dict(locked.content or {})
             merged.update({k: v for k, v in given.items() if k in fields["content"]})
+            for key in CONTENT_EXTRAS:  # {"translations": {}} removes them all
+                if key in fields["content"] and key not in given:
+                    merged.pop(key, None)
             locked.content = _clean(locked.channel, merged)
         locked.full_clean(exclude=["content"])
         locked.save()

@@ -297,7 +297,11 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
         from channels.preview import render_preview
 
         result = render_preview(
-            channel=campaign.channel, content=content, category=campaign.category, profile=profile
+            channel=campaign.channel,
+            content=content,
+            category=campaign.category,
+            profile=profile,
+            locale=request.GET.get("locale") or request.POST.get("preview_locale") or None,
         )
     except ValueError as exc:  # PreviewError: the author's template, shown to the author
         details = [m for msgs in getattr(exc, "errors", {}).values() for m in msgs]
@@ -352,6 +356,7 @@ def proofs(request: HttpRequest, pk: int) -> HttpResponse:
             category=campaign.category,
             recipients=form.cleaned_data["recipients"],
             profile=_pick_profile(request.user, request.POST.get("preview_profile")),
+            locale=request.POST.get("locale") or None,  # a proof per language (SPEC §11)
         )
     except Exception as exc:  # a bad address, a provider or template error: shown on the form
         form.add_error("recipients", _("Proofs not sent: %(error)s") % {"error": exc})

@@ -158,6 +158,8 @@ def pages(make_user, django_capture_on_commit_callbacks, monkeypatch):
         "/campaigns/new/",
         f"/campaigns/{draft.pk}/",
         f"/campaigns/{draft.pk}/edit/",
+        f"/campaigns/{draft.pk}/languages/",
+        f"/campaigns/{draft.pk}/languages/fr/",
         f"/campaigns/{live.pk}/",
         f"/campaigns/{live.pk}/report/",
         f"/campaigns/{waiting.pk}/",
