@@ -666,3 +666,41 @@ def get_report(request: HttpRequest, campaign_id: int):
     if not can(request.user, "campaign.view_report", campaign):
         raise ApiProblem(403, _("You may not see this campaign's report."))
     return campaign_report(campaign)
+
+
+# --- preview (SPEC §11) -------------------------------------------------------
+
+
+class PreviewProfileIn(CamelSchema):
+    namespace: Literal["email", "phone", "push_token", "profile_id"]
+    value: str = Field(min_length=1, max_length=512)
+
+
+class PreviewIn(CamelSchema):
+    profile: PreviewProfileIn | None = None
+    locale: str | None = Field(None, max_length=35)
+
+
+@campaigns_router.post("/{int:campaign_id}/preview", response=dict, summary="Preview")
+def preview_campaign(request: HttpRequest, campaign_id: int, payload: PreviewIn):
+    """The message as a profile (or sample data) would get it, in the language
+    the sender would choose for that profile, or in ``locale``."""
+    from campaigns.previews import preview_message
+
+    campaign = get_campaign_for(request.user, campaign_id)
+    profile = None
+    if payload.profile is not None:
+        from audiences.selectors import visible_profiles
+
+        field = payload.profile.namespace
+        profile = (
+            visible_profiles(request.user).filter(**{field: payload.profile.value.strip()}).first()
+        )
+        if profile is None:
+            raise _bad("profile", _("Unknown profile, or one you may not see."))
+    if payload.locale:
+        from audiences.locales import normalize_locale
+
+        if normalize_locale(payload.locale) is None:
+            raise _bad("locale", _("Use a language tag such as fr or fr-CA."))
+    return preview_message(campaign, profile=profile, locale=payload.locale)

@@ -307,11 +307,13 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
         details = [m for msgs in getattr(exc, "errors", {}).values() for m in msgs]
         error = " ".join([str(exc), *details])
     fragment = request.method == "POST" or "fragment" in request.GET
-    return render(
-        request,
-        "campaigns/_preview.html" if fragment else "campaigns/preview_page.html",
-        {"campaign": campaign, "result": _as_dict(result), "error": error, "profile": profile},
-    )
+    context = {"campaign": campaign, "result": _as_dict(result), "error": error, "profile": profile}
+    if fragment:
+        return render(request, "campaigns/_preview.html", context)
+    from campaigns.previews import preview_page_context
+
+    context.update(preview_page_context(request, campaign, result))
+    return render(request, "studio/preview_page.html", context)
 
 
 def _as_dict(result) -> dict:

@@ -66,3 +66,8 @@ def test_manager_builds_a_newsletter_from_a_starter_with_a_library_image(
     assert f'</h1><img src="{settings.SITE_URL}/assets/{asset.key.hex}.png"' in content["html"]
     assert "{{ unsubscribe_url }}" in content["html"]
     page.screenshot(path=str(ARTEFACTS / "campaign-page.png"), full_page=True)
+
+    page.goto(f"{live_server.url}/campaigns/{campaign.pk}/preview/?device=mobile")
+    expect(page.get_by_test_id("preview-email")).to_have_attribute("data-device", "mobile")
+    expect(page.get_by_test_id("preview-subject")).to_have_text("This month's news")
+    page.screenshot(path=str(ARTEFACTS / "preview-mobile.png"), full_page=True)
