@@ -11,8 +11,8 @@ from accounts.permissions import can, can_use_admin
 # (label, url name, action that must be allowed, active-section prefix)
 _NAV = [
     (_("Campaigns"), "campaigns:list", "campaign.view", "/campaigns/"),
-    (_("Templates"), "templates:list", "template.view", "/templates/"),
     (_("Audiences"), "audiences:list", "audience.view", "/audiences/"),
+    (_("Templates"), "templates:list", "template.view", "/templates/"),
     (_("Channels"), "channels:list", "channel.create", "/channels/"),
     (_("Approvals"), "approvals:queue", "campaign.approve", "/approvals/"),
 ]

@@ -69,7 +69,7 @@ def localized_content(content: dict, locale: str | None) -> dict:
     base = {k: v for k, v in (content or {}).items() if k not in ("translations", "design")}
     if locale:
         for key, value in translations_of(content).get(locale, {}).items():
-            if value not in (None, "", {}):
+            if key != "design" and value not in (None, "", {}):
                 base[key] = value
     return base
 

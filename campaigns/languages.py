@@ -47,7 +47,15 @@ def translation_save(*, campaign, actor, locale: str, fields: dict):
         raise services._refuse_status(campaign, "edit")
     content = dict(version.content or {})
     translations = dict(content.get("translations") or {})
-    translations[locale] = {k: v for k, v in fields.items() if v not in (None, "", {})}
+    kept = (
+        {"design": translations[locale]["design"]}
+        if (translations.get(locale) or {}).get("design")
+        else {}
+    )  # the designer's layout of this language stays
+    translations[locale] = {
+        **kept,
+        **{k: v for k, v in fields.items() if v not in (None, "", {})},
+    }
     content["translations"] = translations
     return services.campaign_update(campaign=campaign, actor=actor, content=content)
 

@@ -73,63 +73,89 @@ def starters_for(channel: str | None = None) -> list[Starter]:
 
 
 # --- email ---------------------------------------------------------------------
-
-_STYLE = (
-    "<style>@media only screen and (max-width:620px){"
-    ".container{width:100%!important}.pad{padding:16px!important}"
-    ".col{display:block!important;width:100%!important}}</style>"
-)
-_FONT = "font-family:Helvetica,Arial,sans-serif;"
+# Email starters are designs (campaigns/designer.py): the designer opens them as
+# blocks, and their HTML is the designer's own table layout with inline styles.
 
 
-def _button(label: str, url: str) -> str:
+def _text(html: str) -> dict:
+    return {"type": "text", "html": html}
+
+
+def _footer(marketing: bool) -> dict:
+    if marketing:
+        html = (
+            str(escape(_("You receive this email because you subscribed.")))
+            + ' <a href="{{ unsubscribe_url }}">'
+            + str(escape(_("Unsubscribe")))
+            + "</a>"
+        )
+    else:
+        html = str(escape(_("This is a service message about your account.")))
+    return {"type": "footer", "html": html}
+
+
+def _email_design(kind: str, hello: str) -> tuple[str, str, list[dict]]:
+    """(subject, preheader, blocks) of an email starter."""
+    if kind == "newsletter":
+        return (
+            _("This month's news"),
+            _("Here is what happened this month."),
+            [
+                {"type": "heading", "text": _("This month's news")},
+                _text(hello),
+                _text(escape(_("Here is what happened this month, and what is coming next."))),
+                _text(escape(_("Write your first story here: a short paragraph and a link."))),
+                {"type": "button", "label": _("Read more"), "href": "https://example.com/news"},
+                {"type": "divider"},
+                _footer(True),
+            ],
+        )
+    if kind == "announcement":
+        return (
+            _("Something new for you"),
+            _("We have just launched something we think you will like."),
+            [
+                {"type": "heading", "text": _("Introducing something new")},
+                _text(hello),
+                _text(escape(_("We have just launched something we think you will like."))),
+                {"type": "button", "label": _("Discover it"), "href": "https://example.com/new"},
+                _footer(True),
+            ],
+        )
+    if kind == "receipt":
+        return (
+            _("Your receipt") + " {{ context.orderId }}",
+            _("Thank you for your order"),
+            [
+                {"type": "heading", "text": _("Thank you for your order")},
+                _text(hello),
+                _text(escape(_("Order number:")) + " <strong>{{ context.orderId }}</strong>"),
+                _text(escape(_("Total:")) + " <strong>{{ context.total }}</strong>"),
+                {"type": "button", "label": _("View your order"), "href": "{{ context.orderUrl }}"},
+                _footer(False),
+            ],
+        )
     return (
-        '<table role="presentation" cellpadding="0" cellspacing="0" border="0" '
-        'style="margin:24px 0"><tr><td style="background:#2454d6;border-radius:6px">'
-        f'<a href="{url}" style="display:inline-block;padding:12px 24px;color:#ffffff;'
-        f'{_FONT}font-size:16px;font-weight:bold;text-decoration:none">{escape(label)}</a>'
-        "</td></tr></table>"
-    )
-
-
-def _paragraph(text: str) -> str:
-    return (
-        f'<p style="margin:0 0 16px;{_FONT}font-size:16px;line-height:1.5;color:#1f2933">{text}</p>'
-    )
-
-
-def _email(
-    *, title: str, heading: str, body: list[str], button: tuple[str, str] | None, marketing: bool
-) -> str:
-    footer = (
-        _("You receive this email because you subscribed.")
-        + f' <a href="{{{{ unsubscribe_url }}}}" style="color:#52606d">{escape(_("Unsubscribe"))}</a>'
-        if marketing
-        else escape(_("This is a service message about your account."))
-    )
-    rows = "".join(_paragraph(p) for p in body)
-    if button:
-        rows += _button(*button)
-    return (
-        '<!doctype html><html><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title>{_STYLE}</head>"
-        '<body style="margin:0;padding:0;background:#f2f4f7">'
-        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" '
-        'style="background:#f2f4f7"><tr><td align="center" style="padding:24px 8px">'
-        '<table role="presentation" class="container" width="600" cellpadding="0" '
-        'cellspacing="0" border="0" style="width:600px;max-width:600px;background:#ffffff;'
-        'border-radius:8px">'
-        f'<tr><td class="pad" style="padding:32px">'
-        f'<h1 style="margin:0 0 16px;{_FONT}font-size:24px;line-height:1.3;color:#102a43">'
-        f"{escape(heading)}</h1>{rows}</td></tr>"
-        f'<tr><td class="pad" style="padding:16px 32px;border-top:1px solid #e4e7eb;{_FONT}'
-        f'font-size:12px;color:#52606d">{footer}</td></tr>'
-        "</table></td></tr></table></body></html>"
+        _("Reset your password"),
+        _("Someone asked to reset the password of your account."),
+        [
+            {"type": "heading", "text": _("Reset your password")},
+            _text(hello),
+            _text(escape(_("Someone asked to reset the password of your account."))),
+            _text(escape(_("If it was not you, ignore this email: nothing changes."))),
+            {
+                "type": "button",
+                "label": _("Choose a new password"),
+                "href": "{{ context.resetUrl }}",
+            },
+            _footer(False),
+        ],
     )
 
 
 def _email_content(kind: str) -> dict:
+    from campaigns.designer import clean_design, render_design
+
     # The personalization is added after escaping: its quotes are template syntax.
     hello = (
         "{% if profile.firstName %}"
@@ -138,62 +164,10 @@ def _email_content(kind: str) -> dict:
         + str(escape(_("Hello,")))
         + "{% endif %}"
     )
-    if kind == "newsletter":
-        subject = _("This month's news")
-        html = _email(
-            title=subject,
-            heading=_("This month's news"),
-            body=[
-                hello,
-                escape(_("Here is what happened this month, and what is coming next.")),
-                escape(_("Write your first story here: a short paragraph and a link.")),
-            ],
-            button=(_("Read more"), "https://example.com/news"),
-            marketing=True,
-        )
-        preheader = _("Here is what happened this month.")
-    elif kind == "announcement":
-        subject = _("Something new for you")
-        html = _email(
-            title=subject,
-            heading=_("Introducing something new"),
-            body=[
-                hello,
-                escape(_("We have just launched something we think you will like.")),
-            ],
-            button=(_("Discover it"), "https://example.com/new"),
-            marketing=True,
-        )
-        preheader = _("We have just launched something we think you will like.")
-    elif kind == "receipt":
-        subject = _("Your receipt") + " {{ context.orderId }}"
-        html = _email(
-            title=subject,
-            heading=_("Thank you for your order"),
-            body=[
-                hello,
-                escape(_("Order number:")) + " <strong>{{ context.orderId }}</strong>",
-                escape(_("Total:")) + " <strong>{{ context.total }}</strong>",
-            ],
-            button=(_("View your order"), "{{ context.orderUrl }}"),
-            marketing=False,
-        )
-        preheader = _("Thank you for your order")
-    else:
-        subject = _("Reset your password")
-        html = _email(
-            title=subject,
-            heading=_("Reset your password"),
-            body=[
-                hello,
-                escape(_("Someone asked to reset the password of your account.")),
-                escape(_("If it was not you, ignore this email: nothing changes.")),
-            ],
-            button=(_("Choose a new password"), "{{ context.resetUrl }}"),
-            marketing=False,
-        )
-        preheader = _("Someone asked to reset the password of your account.")
-    return {"subject": subject, "preheader": preheader, "html": html, "text": ""}
+    subject, preheader, blocks = _email_design(kind, hello)
+    design = clean_design({"blocks": blocks})
+    html = render_design(design, title=subject)
+    return {"subject": subject, "preheader": preheader, "html": html, "text": "", "design": design}
 
 
 def _sms_content(kind: str) -> dict:

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from accounts.access import access_page
-from campaigns import languages_views, templates_views, views
+from campaigns import designer_views, languages_views, templates_views, views
 
 app_name = "campaigns"
 
@@ -13,6 +13,7 @@ urlpatterns = [
     path("<int:pk>/preview/", views.preview, name="preview"),
     path("<int:pk>/proofs/", views.proofs, name="proofs"),
     path("<int:pk>/save-as-template/", templates_views.save_from_campaign, name="save_template"),
+    path("<int:pk>/design/", designer_views.campaign_designer, name="designer"),
     path("<int:pk>/languages/", languages_views.languages, name="languages"),
     path("<int:pk>/languages/<str:locale>/", languages_views.translation, name="translation"),
     path(

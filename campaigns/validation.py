@@ -32,7 +32,7 @@ def normalize_content(channel: str, content: Any) -> dict:
     if not isinstance(content, dict):
         raise ValidationError({"content": [_("Content must be an object.")]})
     errors: dict[str, list[str]] = {}
-    result = _fields(channel, content, "content", errors, extras=True)
+    result = _fields(channel, content, "content", errors, extras=CONTENT_EXTRAS)
     translations = content.get("translations")
     if translations not in (None, {}):
         result["translations"] = _translations(channel, translations, errors)
@@ -46,10 +46,12 @@ def normalize_content(channel: str, content: Any) -> dict:
     return result
 
 
-def _fields(channel: str, content: dict, path: str, errors: dict, *, extras: bool) -> dict:
+def _fields(
+    channel: str, content: dict, path: str, errors: dict, *, extras: tuple[str, ...]
+) -> dict:
     """Every field of ``channel`` (empty when not given); unknown keys are errors."""
     fields = CONTENT_FIELDS[channel]
-    allowed = (*fields, *CONTENT_EXTRAS) if extras else fields
+    allowed = (*fields, *extras)
     for key in content:
         if key not in allowed:
             errors[f"{path}.{key}"] = [
@@ -95,9 +97,13 @@ def _translations(channel: str, value: Any, errors: dict) -> dict:
         if not isinstance(fields, dict):
             errors[path] = [_("A translation must be an object of content fields.")]
             continue
-        translated = _fields(channel, fields, path, errors, extras=False)
+        translated = _fields(channel, fields, path, errors, extras=("design",))
         # Only what the translation gives: the rest falls back to the default.
         result[locale] = {k: v for k, v in translated.items() if k in fields}
+        if isinstance(fields.get("design"), dict) and fields["design"]:
+            result[locale]["design"] = fields["design"]  # its own layout in the designer
+        elif fields.get("design") not in (None, {}):
+            errors[f"{path}.design"] = [_("The design must be an object.")]
     return result
 
 

@@ -161,6 +161,7 @@ def pages(make_user, django_capture_on_commit_callbacks, monkeypatch):
         f"/campaigns/{draft.pk}/languages/",
         f"/campaigns/{draft.pk}/languages/fr/",
         f"/campaigns/{draft.pk}/preview/?device=mobile",
+        f"/campaigns/{draft.pk}/design/",
         f"/campaigns/{live.pk}/",
         f"/campaigns/{live.pk}/report/",
         f"/campaigns/{waiting.pk}/",

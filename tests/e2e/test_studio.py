@@ -71,3 +71,111 @@ def test_manager_builds_a_newsletter_from_a_starter_with_a_library_image(
     expect(page.get_by_test_id("preview-email")).to_have_attribute("data-device", "mobile")
     expect(page.get_by_test_id("preview-subject")).to_have_text("This month's news")
     page.screenshot(path=str(ARTEFACTS / "preview-mobile.png"), full_page=True)
+
+
+def test_designer_builds_an_email_that_reopens_and_sends(signed_in_page, live_server, media):
+    from django.contrib.auth import get_user_model
+    from django.core import mail
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from accounts.demo import seed  # noqa: F401 - the demo users exist (signed_in_page)
+    from audiences.models import Profile
+    from campaigns import tasks
+    from campaigns.assets import asset_create
+    from campaigns.engine.schedule import activate_campaign
+    from campaigns.models import Run
+    from tests.campaigns.conftest import make_campaign, upload_audience
+    from tests.campaigns.lifecycle_helpers import ready_email
+
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    page = signed_in_page("manager")
+    manager = get_user_model().objects.get(username="manager")
+    asset = asset_create(actor=manager, upload=SimpleUploadedFile("logo.png", png(120, 40)))
+    campaign = ready_email(manager, name="Designed")
+
+    page.goto(f"{live_server.url}/campaigns/{campaign.pk}/design/")
+    designer = page.get_by_test_id("email-designer")
+    expect(designer).to_be_visible()
+    designer.locator("[data-add=heading]").click()
+    heading = designer.locator(".dz-block[data-type=heading] h1")
+    heading.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("Spring news")
+    designer.locator("[data-add=image]").click()
+    designer.locator("dialog.dz-picker button.pick").first.click()
+    expect(designer.locator(".dz-block[data-type=image] img")).to_have_attribute(
+        "src", f"{settings.SITE_URL}/assets/{asset.key.hex}.png"
+    )
+    designer.locator("[data-add=button]").click()
+    designer.locator("#dz-href").fill("https://example.com/shop")
+    designer.locator("#dz-href").dispatch_event("change")
+    # The editor's history: undo the link, then the button; redo both.
+    designer.locator(".dz-undo").click()
+    expect(designer.locator(".dz-block[data-type=button]")).to_have_count(1)
+    designer.locator(".dz-undo").click()
+    expect(designer.locator(".dz-block[data-type=button]")).to_have_count(0)
+    designer.locator(".dz-redo").click()
+    designer.locator(".dz-redo").click()
+    expect(designer.locator(".dz-block[data-type=button]")).to_have_count(1)
+    # Reorder: the button up with its settings' arrow, the image back down by dragging.
+    designer.locator(".dz-block[data-type=button]").click()
+    designer.locator(".dz-settings .dz-up").click()
+    types = designer.locator(".dz-canvas > .dz-block")
+    expect(types.nth(1)).to_have_attribute("data-type", "button")
+    types.nth(2).drag_to(types.nth(1))
+    expect(types.nth(1)).to_have_attribute("data-type", "image")
+    # A text block (added after the selected image) with bold and a personalization.
+    designer.locator("[data-add=text]").click()
+    text = designer.locator(".dz-block[data-type=text] .dz-rich")
+    text.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("Dear ")
+    designer.locator(".dz-personalize").select_option("profile.email")
+    page.keyboard.press("Control+A")
+    designer.locator("[data-format=bold]").click()
+    expect(text.locator("b, strong")).to_contain_text("Dear {{ profile.email }}")
+    page.screenshot(path=str(ARTEFACTS / "designer.png"), full_page=True)
+    page.locator("#save-design").click()
+    expect(page.locator(".message.success")).to_have_count(1)
+
+    # Reopened: the same blocks, in the same order.
+    page.goto(f"{live_server.url}/campaigns/{campaign.pk}/design/")
+    blocks = page.get_by_test_id("email-designer").locator(".dz-canvas > .dz-block")
+    expect(blocks).to_have_count(4)
+    assert [blocks.nth(n).get_attribute("data-type") for n in range(4)] == [
+        "heading",
+        "image",
+        "text",
+        "button",
+    ]
+    expect(blocks.nth(0)).to_contain_text("Spring news")
+
+    # Code mode shows the HTML the design produced, editable.
+    page.get_by_test_id("email-designer").locator("[data-mode=code]").click()
+    code = page.locator("textarea.dz-code")
+    expect(code).to_be_visible()
+    assert "Spring news" in code.input_value()
+    expect(page.locator(".dz-canvas")).to_be_hidden()
+
+    campaign.refresh_from_db()
+    content = campaign.draft_version.content
+    assert [b["type"] for b in content["design"]["blocks"]] == [
+        "heading",
+        "image",
+        "text",
+        "button",
+    ]
+    assert "<strong>Dear {{ profile.email }}</strong>" in content["html"]
+
+    # What the designer saved is what a profile receives.
+    profile = Profile.objects.create(email="reader@example.com", consent_email=True)
+    content = {**content, "text": "Dear reader"}
+    sending = make_campaign(
+        upload_audience([profile]), content=content, track_clicks=False, track_opens=False
+    )
+    activate_campaign(sending.pk)
+    tasks.start_run(Run.objects.get(campaign=sending).pk)
+    sent = mail.outbox[-1].alternatives[0][0]
+    assert f"{settings.SITE_URL}/assets/{asset.key.hex}.png" in sent
+    assert 'style="margin:0;font-family' in sent and 'href="https://example.com/shop"' in sent
+    assert "<strong>Dear reader@example.com</strong>" in sent
