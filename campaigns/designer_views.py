@@ -9,6 +9,9 @@ still works.
 
 from __future__ import annotations
 
+import json
+import re
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -30,14 +33,32 @@ from config import jsonparse
 IDENTITIES = ["profile.email", "profile.phone", "profile.profileId", "profile.timezone"]
 
 
-def attributes() -> list[str]:
-    """Personalization the picker offers: the identities, attribute names seen
-    on recent profiles (names only), the unsubscribe link."""
+_CONTEXT = re.compile(r"\bcontext\.([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def attributes(content: dict | None = None, campaign=None) -> list[str]:
+    """Personalization the picker offers: attribute names seen on recent
+    profiles (names only), the identities, the API payload's keys (``context.*``:
+    those the content already uses and those of the campaign's recent triggers),
+    the unsubscribe link."""
     seen: set[str] = set()
     for attrs in Profile.objects.order_by("-id").values_list("attributes", flat=True)[:200]:
         if isinstance(attrs, dict):
             seen.update(k for k in attrs if isinstance(k, str) and k.isidentifier())
-    return [*(f"profile.{name}" for name in sorted(seen)[:50]), *IDENTITIES, "unsubscribe_url"]
+    context = set(_CONTEXT.findall(json.dumps(content or {})))
+    if campaign is not None and campaign.type == "api_triggered":
+        from campaigns.models import Delivery
+
+        recent = Delivery.objects.filter(run__campaign=campaign, context__isnull=False)
+        for payload in recent.order_by("-id").values_list("context", flat=True)[:50]:
+            if isinstance(payload, dict):
+                context.update(k for k in payload if isinstance(k, str) and k.isidentifier())
+    return [
+        *(f"profile.{name}" for name in sorted(seen)[:50]),
+        *IDENTITIES,
+        *(f"context.{name}" for name in sorted(context)[:50]),
+        "unsubscribe_url",
+    ]
 
 
 def labels() -> dict:
@@ -103,7 +124,7 @@ def _save(request: HttpRequest, content: dict, subject: str) -> tuple[dict | Non
     return updated, ""
 
 
-def _page(request, *, title, back, content, error, status=200) -> HttpResponse:
+def _page(request, *, title, back, content, error, status=200, campaign=None) -> HttpResponse:
     return render(
         request,
         "studio/designer.html",
@@ -115,7 +136,7 @@ def _page(request, *, title, back, content, error, status=200) -> HttpResponse:
             "data": {
                 "design": content.get("design"),
                 "labels": labels(),
-                "attributes": attributes(),
+                "attributes": attributes(content, campaign),
                 "pickerUrl": reverse("images:picker"),
             },
         },
@@ -171,6 +192,7 @@ def campaign_designer(request: HttpRequest, pk: int) -> HttpResponse:
     return _page(
         request,
         title=f"{campaign.name} · {locale_label(locale)}" if locale else campaign.name,
+        campaign=campaign,
         back=back,
         content=content,
         error=error,

@@ -220,3 +220,20 @@ def test_designer_per_language_starts_from_the_default_layout(manager, login):
         "Nouvelles du printemps"
     )
     assert client.get(f"/campaigns/{campaign.pk}/design/?locale=FR").status_code == 404
+
+
+def test_personalization_picker_offers_attributes_identities_and_context(manager, login):
+    from audiences.models import Profile
+
+    Profile.objects.create(email="p@example.com", attributes={"firstName": "A", "bad key": 1})
+    campaign = ready_email(
+        manager, content={"subject": "Order {{ context.orderId }}", "html": "<p>x</p>"}
+    )
+    page = login(manager).get(f"/campaigns/{campaign.pk}/design/").content.decode()
+    data = json.loads(
+        page.split('id="designer-data" type="application/json">')[1].split("</script>")[0]
+    )
+    assert {"profile.firstName", "profile.email", "context.orderId", "unsubscribe_url"} <= set(
+        data["attributes"]
+    )
+    assert "profile.bad key" not in data["attributes"]
