@@ -32,6 +32,7 @@ from jinja2.utils import _PassArg
 
 from audiences.locales import localized_content, pick_locale, translations_of
 from audiences.models import Channel
+from channels.inline_css import inline_css
 
 FIELDS: dict[str, tuple[str, ...]] = {
     Channel.EMAIL: ("subject", "preheader", "html", "text"),
@@ -895,6 +896,9 @@ class CompiledContent:
         self.track_opens = track_opens
         self.track_clicks = track_clicks
         sources, _errors = _field_sources(channel, content)
+        if channel == Channel.EMAIL and "html" in sources:
+            # Gmail and Outlook ignore much of a <style> block (SPEC §11).
+            sources["html"] = inline_css(sources["html"])
         self.templates = {
             name: (
                 HTML_ENV if (channel == Channel.EMAIL and name == "html") else TEXT_ENV
