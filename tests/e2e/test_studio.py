@@ -179,3 +179,79 @@ def test_designer_builds_an_email_that_reopens_and_sends(signed_in_page, live_se
     assert f"{settings.SITE_URL}/assets/{asset.key.hex}.png" in sent
     assert 'style="margin:0;font-family' in sent and 'href="https://example.com/shop"' in sent
     assert "<strong>Dear reader@example.com</strong>" in sent
+
+
+def test_marketer_builds_a_two_language_newsletter_sends_a_proof_and_activates(
+    signed_in_page, live_server, media
+):
+    """Issue 15's bar: from a starter, with an image and a button, in two
+    languages, without touching HTML; a French proof; activated."""
+    from django.contrib.auth import get_user_model
+    from django.core import mail
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from campaigns.assets import asset_create
+    from campaigns.models import Campaign
+    from tests.campaigns.lifecycle_helpers import audience, email_config
+
+    email_config(name="Newsletter sender")
+    audience(name="Everyone")
+    approver = get_user_model().objects.get(username="approver")
+    asset = asset_create(actor=approver, upload=SimpleUploadedFile("team.png", png(300, 150)))
+    page = signed_in_page("approver")
+
+    page.goto(f"{live_server.url}/templates/?channel=email")
+    page.locator('[data-starter="email-newsletter"]').get_by_role(
+        "link", name="Use in a new campaign"
+    ).click()
+    page.fill("input[name=name]", "June letter")
+    page.get_by_role("button", name="Create and continue").click()
+    page.wait_for_url("**/edit/")
+    page.select_option("select[name=channel_configuration]", label="Newsletter sender")
+    page.locator("select[name=audience]").select_option(index=1)
+    page.locator("#save").click()
+    page.wait_for_url("**/?version=draft")
+    campaign = Campaign.objects.get(name="June letter")
+
+    # The starter opens as blocks; an image from the library goes under the heading.
+    page.get_by_role("link", name="Open the visual designer").click()
+    designer = page.get_by_test_id("email-designer")
+    expect(designer.locator(".dz-canvas > .dz-block[data-type=button]")).to_have_count(1)
+    designer.locator(".dz-canvas > .dz-block[data-type=heading]").click()
+    designer.locator("[data-add=image]").click()
+    designer.locator("dialog.dz-picker button.pick").first.click()
+    page.locator("#save-design").click()
+    expect(page.locator(".message.success")).to_have_count(1)
+
+    # French: the subject on the languages page, the layout in the designer.
+    page.goto(f"{live_server.url}/campaigns/{campaign.pk}/languages/")
+    page.select_option("select[name=common]", "fr")
+    page.get_by_role("button", name="Continue").click()
+    page.fill("input[name=content_subject]", "Les nouvelles du mois")
+    page.get_by_role("button", name="Save translation").click()
+    page.locator('tr[data-locale="fr"]').get_by_role("link", name="Design").click()
+    heading = page.locator(".dz-block[data-type=heading] h1")
+    heading.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("Les nouvelles du mois")
+    page.locator("#save-design").click()
+    expect(page.locator(".message.success")).to_have_count(1)
+
+    campaign.refresh_from_db()
+    content = campaign.draft_version.content
+    assert f"/assets/{asset.key.hex}.png" in content["html"]
+    assert "Les nouvelles du mois" in content["translations"]["fr"]["html"]
+    assert f"/assets/{asset.key.hex}.png" in content["translations"]["fr"]["html"]
+
+    # A French proof, then activation.
+    page.goto(f"{live_server.url}/campaigns/{campaign.pk}/")
+    page.fill("input[name=recipients]", "me@example.com")
+    page.select_option("select[name=locale]", "fr")
+    page.get_by_role("button", name="Send proof").click()
+    expect(page.locator(".message.success")).to_have_count(1)
+    assert mail.outbox[-1].subject == "[Proof] Les nouvelles du mois"
+    assert "Les nouvelles du mois" in mail.outbox[-1].alternatives[0][0]
+    page.get_by_role("button", name="Activate", exact=True).click()
+    expect(page.locator(".message.success")).to_have_count(1)
+    campaign.refresh_from_db()
+    assert campaign.status in {"activating", "scheduled", "live"}
