@@ -114,12 +114,18 @@ def new(request: HttpRequest) -> HttpResponse:
         initial.update(TemplateForm.initial_for(starter.name, starter.content()))
     form = NewTemplateForm(request.POST or None, channel=channel, initial=initial)
     if request.method == "POST" and form.is_valid():
+        content = form.cleaned_data["content"]
+        if starter is not None:
+            # The starter's design stays with its HTML, unless the HTML was changed.
+            original = starter.content()
+            if original.get("design") and content.get("html") == original.get("html"):
+                content["design"] = original["design"]
         try:
             template = services.template_create(
                 actor=request.user,
                 name=form.cleaned_data["name"],
                 channel=channel,
-                content=form.cleaned_data["content"],
+                content=content,
             )
         except ValidationError as exc:
             _errors_to_form(form, exc)

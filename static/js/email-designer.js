@@ -305,5 +305,7 @@
     form.querySelector("input[name=design]").value = JSON.stringify(state);
   });
 
+  root.classList.add("dz-js");
+  modeInput.value = "design";
   render();
 })();

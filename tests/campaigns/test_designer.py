@@ -237,3 +237,32 @@ def test_personalization_picker_offers_attributes_identities_and_context(manager
         data["attributes"]
     )
     assert "profile.bad key" not in data["attributes"]
+
+
+def test_template_from_an_email_starter_keeps_its_design(manager, login):
+    from campaigns.models import ContentTemplate
+    from campaigns.starters import STARTERS
+
+    starter = STARTERS["email-announcement"].content()
+    client = login(manager)
+    data = {
+        "channel": "email",
+        "name": "Launch",
+        "content_subject": starter["subject"],
+        "content_preheader": starter["preheader"],
+        "content_html": starter["html"],
+        "content_text": "",
+    }
+    client.post("/templates/new/?starter=email-announcement", data)
+    assert ContentTemplate.objects.get(name="Launch").content["design"] == starter["design"]
+    client.post(
+        "/templates/new/?starter=email-announcement",
+        {**data, "name": "Edited", "content_html": "<p>Mine</p>"},
+    )
+    assert "design" not in ContentTemplate.objects.get(name="Edited").content
+
+
+def test_designer_page_without_javascript_saves_in_code_mode(manager, login):
+    campaign = ready_email(manager)
+    page = login(manager).get(f"/campaigns/{campaign.pk}/design/").content.decode()
+    assert '<input type="hidden" name="mode" value="code">' in page
