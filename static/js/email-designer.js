@@ -107,6 +107,13 @@
       event.stopPropagation();
       if (selected !== path) { selected = path; markSelection(); showSettings(); }
     });
+    wrap.tabIndex = 0; // keyboard: Tab to a block, Enter to select it
+    wrap.addEventListener("keydown", function (event) {
+      if (event.target === wrap && (event.key === "Enter" || event.key === " ")) {
+        event.preventDefault();
+        selected = path; markSelection(); showSettings();
+      }
+    });
     wrap.addEventListener("dragstart", function (event) {
       if (event.target !== wrap) return;
       event.stopPropagation();
