@@ -12,6 +12,7 @@ from accounts.permissions import can, can_use_admin
 _NAV = [
     (_("Campaigns"), "campaigns:list", "campaign.view", "/campaigns/"),
     (_("Audiences"), "audiences:list", "audience.view", "/audiences/"),
+    (_("Templates"), "templates:list", "template.view", "/templates/"),
     (_("Channels"), "channels:list", "channel.create", "/channels/"),
     (_("Approvals"), "approvals:queue", "campaign.approve", "/approvals/"),
 ]

@@ -49,6 +49,15 @@ ACTIONS: dict[str, str] = {
     "campaign.create": "campaigns.add_campaign",
     "campaign.manage_access": "campaigns.manage_access_campaign",
     "audience.manage_access": "campaigns.manage_access_campaign",  # administrators
+    # message templates (SPEC §11): restricted like campaigns
+    "template.view": "campaigns.view_contenttemplate",
+    "template.create": "campaigns.add_contenttemplate",
+    "template.edit": "campaigns.change_contenttemplate",
+    "template.delete": "campaigns.delete_contenttemplate",
+    "template.manage_access": "campaigns.manage_access_campaign",  # administrators
+    # the image library (SPEC §11): public once uploaded, so not restrictable
+    "asset.view": "campaigns.view_asset",
+    "asset.create": "campaigns.add_asset",
     # audiences and profiles
     "audience.view": "audiences.view_audience",
     "audience.create": "audiences.add_audience",
@@ -111,6 +120,14 @@ RESTRICTABLE: dict[str, Restrictable] = {
         "audiences.change_audience",
         "audiences:detail",
         "audiences:access",
+    ),
+    "campaigns.contenttemplate": Restrictable(
+        "template",
+        "campaigns.ContentTemplate",
+        "campaigns.view_contenttemplate",
+        "campaigns.change_contenttemplate",
+        "templates:edit",
+        "templates:access",
     ),
     "channels.channelconfiguration": Restrictable(
         "channel",

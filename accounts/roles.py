@@ -18,12 +18,18 @@ _VIEW = [
     "audiences.view_audience",
     "audiences.view_profile",
     "channels.view_channelconfiguration",
+    "campaigns.view_contenttemplate",
+    "campaigns.view_asset",
 ]
 _AUTHOR = [
     "campaigns.add_campaign",
     "campaigns.change_campaign",
     "campaigns.delete_campaign",
     "campaigns.request_approval_campaign",
+    "campaigns.add_contenttemplate",
+    "campaigns.change_contenttemplate",
+    "campaigns.delete_contenttemplate",
+    "campaigns.add_asset",
     "audiences.add_audience",
     "audiences.change_audience",
     "audiences.delete_audience",

@@ -47,6 +47,7 @@ class ProfileAdmin(AdminPermissionsMixin, admin.ModelAdmin):
         "email",
         "phone",
         "timezone",
+        "locale",
         "consent_email",
         "consent_sms",
         "consent_push",

@@ -47,6 +47,7 @@ class ProfileIn(CamelSchema):
     push_token: str | None = None
     profile_id: str | None = None
     timezone: str | None = None
+    locale: str | None = Field(None, max_length=35, description="BCP 47: fr, fr-CA (SPEC §11)")
     consent: ConsentIn | None = None
 
 
@@ -78,6 +79,7 @@ class ProfileOut(CamelOut):
     profile_id: str | None
     attributes: dict[str, Any]
     timezone: str
+    locale: str
     consent: ConsentOut
     created_at: datetime
     updated_at: datetime
@@ -204,6 +206,7 @@ def profile_put(request: HttpRequest, namespace: str, value: str, payload: Profi
         timezone=payload.timezone,
         consent=consent,
         source="api",
+        locale=payload.locale,
     )
     return Status(201 if created else 200, profile)
 

@@ -34,6 +34,10 @@ CHANNELS: dict[str, ChannelFacts] = {
     ),
 }
 
+# Besides its channel's fields, a message's content may carry these (SPEC §11):
+# ``translations`` ({locale: {<fields>}}) and the email designer's ``design``.
+CONTENT_EXTRAS = ("translations", "design")
+
 IDENTITY_FIELD = {name: facts.identity for name, facts in CHANNELS.items()}
 CONSENT_FIELD = {name: facts.consent for name, facts in CHANNELS.items()}
 CONTENT_FIELDS = {name: facts.content_fields for name, facts in CHANNELS.items()}

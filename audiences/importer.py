@@ -50,6 +50,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from audiences.channel_facts import CONSENT_FIELD
+from audiences.locales import normalize_locale
 from audiences.models import Audience, AudienceMember, ConsentChange, Profile, ProfileImport
 from audiences.services import (
     IDENTITY_FIELDS,
@@ -58,7 +59,7 @@ from audiences.services import (
 )
 
 CONSENT_COLUMNS = {column: channel for channel, column in CONSENT_FIELD.items()}
-RESERVED = {*IDENTITY_FIELDS, *CONSENT_COLUMNS, "timezone"}
+RESERVED = {*IDENTITY_FIELDS, *CONSENT_COLUMNS, "timezone", "locale"}
 TRUE = {"true", "yes", "1", "y"}
 FALSE = {"false", "no", "0", "n"}
 _NUMBER = re.compile(r"-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,10})?")
@@ -76,6 +77,7 @@ class Row:
     attributes: dict[str, Any]
     timezone: str | None
     consent: dict[str, bool]
+    locale: str | None = None  # BCP 47 (SPEC §11): which translation the person gets
 
 
 @dataclass
@@ -149,6 +151,8 @@ def parse_row(header: list[str], cells: list[str], line: int) -> Row | str:
                 row.consent[CONSENT_COLUMNS[name]] = _boolean(value)
             elif name == "timezone":
                 row.timezone = normalize_timezone(value)
+            elif name == "locale":
+                row.locale = _locale(value)
             else:
                 row.attributes[name] = _cell_value(value)
         except ValueError as exc:
@@ -218,7 +222,14 @@ def batches(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
 
 # ---------------------------------------------------------------- writing
 
-_PROFILE_FIELDS = [*IDENTITY_FIELDS, "attributes", "timezone", *CONSENT_FIELD.values()]
+_PROFILE_FIELDS = [*IDENTITY_FIELDS, "attributes", "timezone", "locale", *CONSENT_FIELD.values()]
+
+
+def _locale(value: str) -> str:
+    normalized = normalize_locale(value)
+    if normalized is None:
+        raise ValueError(_("Use a language tag such as fr or fr-CA."))
+    return normalized
 
 
 def write_batch(
@@ -266,6 +277,9 @@ class _Target:
         if row.timezone is not None and values["timezone"] != row.timezone:
             values["timezone"] = row.timezone
             self.changed = True
+        if row.locale is not None and values["locale"] != row.locale:
+            values["locale"] = row.locale
+            self.changed = True
         for channel, granted in row.consent.items():
             name = CONSENT_FIELD[channel]
             if values[name] != granted:
@@ -277,7 +291,12 @@ class _Target:
 def _blank() -> dict[str, Any]:
     values: dict[str, Any] = dict.fromkeys(_PROFILE_FIELDS)
     values.update(
-        attributes={}, timezone="", consent_email=False, consent_sms=False, consent_push=False
+        attributes={},
+        timezone="",
+        locale="",
+        consent_email=False,
+        consent_sms=False,
+        consent_push=False,
     )
     return values
 
@@ -424,6 +443,7 @@ def _insert_batch(fields: int) -> int:
 _STAGE_COLUMNS = (
     "profile_id bigint, is_new boolean, changed boolean, email varchar(254), phone varchar(20), "
     "push_token varchar(512), ext_id varchar(255), attributes jsonb, timezone varchar(64), "
+    "locale varchar(35), "
     "consent_email boolean, consent_sms boolean, consent_push boolean, consent_changes jsonb"
 )
 
@@ -462,6 +482,7 @@ def _save_postgresql(targets: list[_Target], *, audience_id: int, import_id) -> 
                         v["profile_id"],
                         json.dumps(v["attributes"]),
                         v["timezone"],
+                        v["locale"],
                         v["consent_email"],
                         v["consent_sms"],
                         v["consent_push"],
@@ -476,14 +497,14 @@ def _save_postgresql(targets: list[_Target], *, audience_id: int, import_id) -> 
 
 _PG_INSERT = """
 INSERT INTO audiences_profile (id, email, phone, push_token, profile_id, attributes, timezone,
-    consent_email, consent_sms, consent_push, created_at, updated_at)
-SELECT profile_id, email, phone, push_token, ext_id, attributes, timezone,
+    locale, consent_email, consent_sms, consent_push, created_at, updated_at)
+SELECT profile_id, email, phone, push_token, ext_id, attributes, timezone, locale,
     consent_email, consent_sms, consent_push, now(), now()
 FROM audiences_import_stage WHERE is_new
 """
 _PG_UPDATE = """
 UPDATE audiences_profile AS p SET email = s.email, phone = s.phone, push_token = s.push_token,
-    profile_id = s.ext_id, attributes = s.attributes, timezone = s.timezone,
+    profile_id = s.ext_id, attributes = s.attributes, timezone = s.timezone, locale = s.locale,
     consent_email = s.consent_email, consent_sms = s.consent_sms, consent_push = s.consent_push,
     updated_at = now()
 FROM audiences_import_stage AS s WHERE s.changed AND NOT s.is_new AND p.id = s.profile_id

@@ -25,6 +25,9 @@ class Profile(models.Model):
     push_token = models.CharField(_("push token"), max_length=512, null=True, blank=True)
     attributes = models.JSONField(_("attributes"), default=dict, blank=True)
     timezone = models.CharField(_("time zone"), max_length=64, blank=True, default="")
+    # BCP 47 ("fr", "fr-CA"): which translation of a message the person gets (SPEC §11).
+    # A database default too: the CSV importer writes profiles with raw SQL.
+    locale = models.CharField(_("language"), max_length=35, blank=True, default="", db_default="")
     consent_email = models.BooleanField(_("email marketing consent"), default=False)
     consent_sms = models.BooleanField(_("SMS marketing consent"), default=False)
     consent_push = models.BooleanField(_("push marketing consent"), default=False)

@@ -190,6 +190,7 @@ def _profile_dict(profile: Profile) -> dict:
         "profileId": profile.profile_id,
         "attributes": profile.attributes,
         "timezone": profile.timezone,
+        "locale": profile.locale,
         "consent": {
             "email": profile.consent_email,
             "sms": profile.consent_sms,

@@ -165,6 +165,7 @@ def profile_upsert(
     timezone: str | None = None,
     consent: dict[str, bool] | None = None,
     source: str = "api",
+    locale: str | None = None,
 ) -> tuple[Profile, bool]:
     """Create or update the profile whose ``namespace`` identity is ``value``.
 
@@ -178,7 +179,14 @@ def profile_upsert(
         try:
             with transaction.atomic():
                 return _upsert(
-                    namespace, value, identities or {}, attributes, timezone, consent, source
+                    namespace,
+                    value,
+                    identities or {},
+                    attributes,
+                    timezone,
+                    consent,
+                    source,
+                    locale,
                 )
         except IntegrityError:
             # A concurrent request created the same identity first: look again.
@@ -187,7 +195,7 @@ def profile_upsert(
     raise AssertionError("unreachable")
 
 
-def _upsert(namespace, value, identities, attributes, timezone, consent, source):
+def _upsert(namespace, value, identities, attributes, timezone, consent, source, locale=None):
     profile = Profile.objects.select_for_update().filter(**{namespace: value}).first()
     created = profile is None
     if created:
@@ -216,11 +224,25 @@ def _upsert(namespace, value, identities, attributes, timezone, consent, source)
             profile.timezone = normalize_timezone(timezone)
         except ValueError as exc:
             raise ValidationError({"timezone": [str(exc)]}) from exc
+    if locale is not None:
+        profile.locale = _locale(locale)
     changes = _apply_consent(profile, consent or {})
     profile.full_clean(validate_unique=False, validate_constraints=False)
     profile.save()
     _record_consent(profile, changes, source)
     return profile, created
+
+
+def _locale(value: str) -> str:
+    """A profile's locale as stored: canonical BCP 47, or "" to clear it."""
+    if value == "":
+        return ""
+    from audiences.locales import normalize_locale
+
+    normalized = normalize_locale(value)
+    if normalized is None:
+        raise ValidationError({"locale": [_("Use a language tag such as fr or fr-CA.")]})
+    return normalized
 
 
 def _apply_consent(profile: Profile, consent: dict[str, bool]) -> list[tuple[str, bool]]:

@@ -20,6 +20,7 @@ from campaigns.models import (
     Campaign,
     CampaignEvent,
     CampaignVersion,
+    ContentTemplate,
     Tag,
 )
 from campaigns.services import ActionRefused, pending_request
@@ -165,3 +166,22 @@ class TagAdmin(AdminPermissionsMixin, admin.ModelAdmin):
             campaign__in=visible(request.user, Campaign.objects.all()).values("pk")
         )
         return qs.filter(~Exists(tagged) | Exists(seen))
+
+
+@admin.register(ContentTemplate)
+class ContentTemplateAdmin(AdminPermissionsMixin, AccessAdminMixin, GuardedModelAdmin):
+    """Templates are authored on /templates/; here: who may access a restricted one."""
+
+    list_display = ("name", "channel", "restricted", "updated_at")
+    list_filter = ("channel", "restricted")
+    search_fields = ("name",)
+    fields = ("name", "channel", "restricted")
+    readonly_fields = ("name", "channel")
+    permissions = {
+        "view": "template.view",
+        "change": "template.manage_access",
+        "delete": "template.delete",
+    }
+
+    def save_model(self, request, obj, form, change) -> None:
+        access_set_restricted(obj=obj, restricted=obj.restricted, actor=request.user)

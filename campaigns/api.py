@@ -23,6 +23,7 @@ from pydantic import ValidationError as PydanticValidationError
 from accounts.api import AccessIn, AccessOut, access_read, access_target, access_write
 from accounts.permissions import can, can_manage_access, can_see
 from accounts.services import access_set_restricted
+from audiences.channel_facts import CONTENT_EXTRAS
 from audiences.models import Audience
 from campaigns import services
 from campaigns.actions import USER_ACTIONS, CampaignAction
@@ -100,6 +101,9 @@ class CampaignIn(CamelSchema):
     audience_id: int | None = None
     identity_namespace: NamespaceIn | None = None
     content: dict[str, Any] = {}
+    # SPEC §11: the template's content is copied into the draft (fields given
+    # in ``content`` win over the template's).
+    template_id: int | None = None
     schedule: ScheduleIn | None = None
     tracking: TrackingIn | None = None
     allow_profile_creation: bool = False
@@ -372,6 +376,20 @@ def _resolve(user, data: dict, *, category: str | None) -> dict:
     return fields
 
 
+def _template_content(user, template_id: int, channel: str, data: dict) -> dict:
+    """The template's content, with the request's own ``content`` fields on top."""
+    from campaigns.templates_services import source_content
+
+    template_channel, content, _name = source_content(user, template_id=template_id)
+    if template_channel != channel:
+        raise _bad(
+            "templateId",
+            _("This template is for %(channel)s messages.") % {"channel": template_channel},
+        )
+    content.update(data.get("content") or {})
+    return content
+
+
 def _schedule_fields(schedule: dict | None, current_tz: str = "UTC") -> dict:
     if schedule is None:
         return {}
@@ -405,6 +423,10 @@ def create_campaign(request: HttpRequest, payload: CampaignIn):
         raise PermissionDenied
     data = payload.model_dump(exclude_unset=True)
     fields = _resolve(request.user, data, category=payload.category)
+    if payload.template_id is not None:
+        fields["content"] = _template_content(
+            request.user, payload.template_id, fields["channel_configuration"].channel, data
+        )
     campaign = services.campaign_create(
         actor=request.user,
         name=payload.name,
@@ -475,6 +497,9 @@ def patch_campaign(request: HttpRequest, campaign_id: int, payload: CampaignPatc
         given = normalize_content(campaign.channel, fields["content"])
         merged = dict(version.content or {})
         merged.update({k: v for k, v in given.items() if k in fields["content"]})
+        for key in CONTENT_EXTRAS:  # {"translations": {}} removes them all
+            if key in fields["content"] and key not in given:
+                merged.pop(key, None)
         fields["content"] = merged
     fields.update(_schedule_fields(data.get("schedule"), version.timezone))
     with transaction.atomic():
@@ -690,12 +715,25 @@ def retry_failed(request: HttpRequest, campaign_id: int):
     return Status(202, {"retried": services.retry_failed(campaign=campaign, actor=request.user)})
 
 
+class PreviewProfileIn(CamelSchema):
+    namespace: Literal["email", "phone", "push_token", "profile_id"]
+    value: str = Field(min_length=1, max_length=512)
+
+
 class PreviewIn(CamelSchema):
+    profile: PreviewProfileIn | str | None = Field(
+        None,
+        description="The profile to render for: {namespace, value} (SPEC §11), or a "
+        "profile's id, email or external id; none: sample data.",
+    )
+    locale: str | None = Field(
+        None,
+        max_length=35,
+        description="A language tag (fr, fr-CA); none: the language the sender would "
+        "choose for the profile.",
+    )
     content: dict[str, Any] | None = Field(
         None, description="Unsaved content fields to render instead of the saved ones."
-    )
-    profile: str | None = Field(
-        None, max_length=512, description="A profile's id, email or external id; none: sample data."
     )
     version: Literal["draft", "live"] | None = None
 
@@ -709,6 +747,8 @@ class PreviewOut(CamelOut):
     body: str = ""
     url: str = ""
     data: dict[str, Any] | None = None
+    locale: str = ""
+    segments: Any = None
 
 
 @campaigns_router.post(
@@ -730,12 +770,27 @@ def preview(request: HttpRequest, campaign_id: int, payload: PreviewIn):
         check_action(request.user, "edit", campaign)
         given = normalize_content(campaign.channel, payload.content)  # types, known fields
         content.update({key: given[key] for key in payload.content})
-    profile = preview_profile(request.user, payload.profile)
+    if isinstance(payload.profile, PreviewProfileIn):
+        from audiences.selectors import visible_profiles
+
+        field, value = payload.profile.namespace, payload.profile.value.strip()
+        profile = visible_profiles(request.user).filter(**{field: value}).first()
+    else:
+        profile = preview_profile(request.user, payload.profile)
     if payload.profile and profile is None:
-        raise _bad("profile", _("No profile you may see has this id, email or external id."))
+        raise _bad("profile", _("Unknown profile, or one you may not see."))
+    if payload.locale:
+        from audiences.locales import normalize_locale
+
+        if normalize_locale(payload.locale) is None:
+            raise _bad("locale", _("Use a language tag such as fr or fr-CA."))
     try:
         result = render_preview(
-            channel=campaign.channel, content=content, category=campaign.category, profile=profile
+            channel=campaign.channel,
+            content=content,
+            category=campaign.category,
+            profile=profile,
+            locale=payload.locale or None,
         )
     except PreviewError as exc:
         raise ApiProblem(
@@ -745,7 +800,12 @@ def preview(request: HttpRequest, campaign_id: int, payload: PreviewIn):
             errors={f"content.{k}" if k != "content" else k: v for k, v in exc.errors.items()}
             or {"content": [str(exc)]},
         ) from None
-    return vars(result)
+    answer = vars(result)
+    if campaign.channel == "sms":
+        from audiences.channel_facts import sms_segments
+
+        answer["segments"] = sms_segments(result.text)
+    return answer
 
 
 class ProofsIn(CamelSchema):

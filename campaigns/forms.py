@@ -15,6 +15,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
 from accounts.permissions import visible
+from audiences.channel_facts import CONTENT_EXTRAS
 from audiences.models import Audience, Channel
 from campaigns.models import Campaign, CampaignType, CampaignVersion, IdentityNamespace
 from campaigns.validation import (
@@ -297,6 +298,11 @@ class CampaignEditForm(forms.Form):
         }
         for key, messages in template_errors(self.campaign.channel, content).items():
             self.add_error(f"content_{key}", messages)
+        # The languages page edits the translations (and the designer its
+        # design): this form keeps them as they are.
+        for key in CONTENT_EXTRAS:
+            if (self.version.content or {}).get(key):
+                content[key] = self.version.content[key]
         cleaned["content"] = content
         self._clean_schedule(cleaned)
         return cleaned

@@ -344,6 +344,10 @@ class Delivery(models.Model):
     reason = models.CharField(max_length=40, blank=True)  # exclusion code or failure code
     error = models.TextField(blank=True)
     address = models.CharField(max_length=512, blank=True)
+    # The translation sent ("fr"; "" for the default content), for the report's
+    # split by language (SPEC §11). A database default: deliveries are
+    # materialized with raw INSERT … SELECT.
+    locale = models.CharField(max_length=35, blank=True, default="", db_default="")
     context = models.JSONField(null=True, blank=True)  # per-recipient API context
     send_after = models.DateTimeField(null=True, blank=True)  # profile time zone / retry back-off
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -392,3 +396,61 @@ class SendPermit(models.Model):
             models.UniqueConstraint(fields=["campaign", "holder"], name="sendpermit_one_per_holder")
         ]
         indexes = [models.Index(fields=["holder"], name="sendpermit_holder")]
+
+
+class ContentTemplate(models.Model):
+    """Reusable message content for one channel (SPEC §11): saved from a
+    campaign or written from scratch, copied into a new campaign's draft.
+    Restricted like campaigns (django-guardian per-object grants)."""
+
+    name = models.CharField(_("name"), max_length=200)
+    channel = models.CharField(
+        _("channel"), max_length=10, choices=Channel.choices, default=Channel.EMAIL
+    )
+    # The same shape as a version's content (campaigns.validation.normalize_content).
+    content = models.JSONField(_("content"), default=dict, blank=True)
+    restricted = models.BooleanField(
+        _("restricted"),
+        default=False,
+        help_text=_("Only users or groups granted access can see or change it."),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("template")
+        verbose_name_plural = _("templates")
+        ordering = ["-updated_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Asset(models.Model):
+    """An image uploaded for messages (SPEC §11), served without login at a
+    stable URL under SITE_URL (``/assets/<key>.<ext>``) because every email
+    client fetches it anonymously. The key is random: URLs cannot be guessed
+    from one another."""
+
+    key = models.UUIDField(unique=True, editable=False)
+    file = models.FileField(_("file"), upload_to="assets/", max_length=255)
+    name = models.CharField(_("name"), max_length=255, blank=True)
+    content_type = models.CharField(_("content type"), max_length=20)
+    size = models.PositiveIntegerField(_("size"))
+    width = models.PositiveIntegerField(_("width"), null=True, blank=True)
+    height = models.PositiveIntegerField(_("height"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("image")
+        verbose_name_plural = _("images")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name or str(self.key)

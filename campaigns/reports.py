@@ -77,6 +77,7 @@ def campaign_report(campaign: Campaign) -> dict:
         "duplicates": totals["duplicates"] or 0,
         "runs": [run_row(run) for run in runs],
     }
+    report["languages"] = by_language(deliveries)
     sent = report["sent"]
     report["rates"] = {
         "openRate": _ratio(report["opened"], sent),
@@ -84,6 +85,25 @@ def campaign_report(campaign: Campaign) -> dict:
         "clickToOpenRate": _ratio(report["clicked"], report["opened"]),
     }
     return report
+
+
+def by_language(deliveries) -> list[dict]:
+    """Sent, opened and clicked per language sent (SPEC §11): ``locale`` is the
+    translation ("fr"), or "" for the default content. Default first."""
+    rows = (
+        deliveries.filter(sent_at__isnull=False)
+        .values("locale")
+        .annotate(
+            sent=Count("id"),
+            opened=Count("id", filter=Q(opened_at__isnull=False)),
+            clicked=Count("id", filter=Q(clicked_at__isnull=False)),
+        )
+        .order_by("locale")
+    )
+    return [
+        {"locale": r["locale"], "sent": r["sent"], "opened": r["opened"], "clicked": r["clicked"]}
+        for r in rows
+    ]
 
 
 def _ratio(part: int, whole: int) -> float | None:

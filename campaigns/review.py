@@ -132,6 +132,40 @@ def _check_content(campaign, version, result: Review) -> None:
             )
     if channel == "email":
         _email_warnings(campaign, content, result)
+    _translation_warnings(campaign, content, result)
+
+
+def _translation_warnings(campaign, content: dict, result: Review) -> None:
+    """A translation that lacks a field the default has sends the default's
+    field to that language's readers (SPEC §11): said, not blocked."""
+    from audiences.channel_facts import CONTENT_FIELDS
+    from audiences.locales import missing_fields, translations_of
+    from campaigns.languages import locale_label
+
+    for locale, fields in missing_fields(content, CONTENT_FIELDS[campaign.channel]).items():
+        result.warnings.append(
+            Issue(
+                "translation_incomplete",
+                _(
+                    "The %(language)s translation has no %(fields)s: "
+                    "its readers get the default content's."
+                )
+                % {"language": locale_label(locale), "fields": ", ".join(fields)},
+                f"translations.{locale}",
+            )
+        )
+    if campaign.channel == "email" and campaign.category == "marketing":
+        for locale, translation in sorted(translations_of(content).items()):
+            html = str(translation.get("html") or "")
+            if html and not _UNSUBSCRIBE.search(html):
+                result.warnings.append(
+                    Issue(
+                        "translation_no_unsubscribe",
+                        _("The %(language)s translation has no unsubscribe link.")
+                        % {"language": locale_label(locale)},
+                        f"translations.{locale}.html",
+                    )
+                )
 
 
 def _email_warnings(campaign, content: dict, result: Review) -> None:

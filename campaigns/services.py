@@ -34,7 +34,7 @@ from django.utils.translation import gettext as _
 
 from accounts.mailer import send_later
 from accounts.services import access_keep
-from audiences.channel_facts import CONTENT_FIELDS, IDENTITY_FIELD
+from audiences.channel_facts import CONTENT_EXTRAS, CONTENT_FIELDS, IDENTITY_FIELD
 from campaigns import engine
 from campaigns.engine import clock
 from campaigns.models import (
@@ -206,7 +206,8 @@ def _keep_known(campaign: Campaign, content: Any) -> Any:
     # After a channel change the old channel's keys are dropped, not refused.
     if not isinstance(content, dict):
         return content
-    return {k: v for k, v in content.items() if k in CONTENT_FIELDS[campaign.channel]}
+    known = (*CONTENT_FIELDS[campaign.channel], *CONTENT_EXTRAS)
+    return {k: v for k, v in content.items() if k in known}
 
 
 def campaign_create(

@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
-from audiences.channel_facts import CONTENT_FIELDS
+from audiences.channel_facts import CONTENT_EXTRAS, CONTENT_FIELDS
+from audiences.locales import MAX_LOCALES, normalize_locale
 
 FREQUENCIES = ("daily", "weekly", "monthly")
 THROTTLE_MIN, THROTTLE_MAX = 1, 10_000
@@ -30,11 +31,30 @@ def normalize_content(channel: str, content: Any) -> dict:
         content = {}
     if not isinstance(content, dict):
         raise ValidationError({"content": [_("Content must be an object.")]})
-    fields = CONTENT_FIELDS[channel]
     errors: dict[str, list[str]] = {}
+    result = _fields(channel, content, "content", errors, extras=CONTENT_EXTRAS)
+    translations = content.get("translations")
+    if translations not in (None, {}):
+        result["translations"] = _translations(channel, translations, errors)
+    design = content.get("design")
+    if design not in (None, {}):
+        if not isinstance(design, dict):
+            errors["content.design"] = [_("The design must be an object.")]
+        result["design"] = design
+    if errors:
+        raise ValidationError(errors)
+    return result
+
+
+def _fields(
+    channel: str, content: dict, path: str, errors: dict, *, extras: tuple[str, ...]
+) -> dict:
+    """Every field of ``channel`` (empty when not given); unknown keys are errors."""
+    fields = CONTENT_FIELDS[channel]
+    allowed = (*fields, *extras)
     for key in content:
-        if key not in fields:
-            errors[f"content.{key}"] = [
+        if key not in allowed:
+            errors[f"{path}.{key}"] = [
                 _("Unknown field for a %(channel)s campaign; expected one of: %(fields)s.")
                 % {"channel": channel, "fields": ", ".join(fields)}
             ]
@@ -45,14 +65,45 @@ def normalize_content(channel: str, content: Any) -> dict:
             if value is None:
                 value = {}
             if not isinstance(value, dict):
-                errors["content.data"] = [_("Custom data must be an object.")]
+                errors[f"{path}.data"] = [_("Custom data must be an object.")]
         elif value is None:
             value = ""
         elif not isinstance(value, str):
-            errors[f"content.{key}"] = [_("Must be text.")]
+            errors[f"{path}.{key}"] = [_("Must be text.")]
         result[key] = value
-    if errors:
-        raise ValidationError(errors)
+    return result
+
+
+def _translations(channel: str, value: Any, errors: dict) -> dict:
+    """``{locale: {fields}}`` with canonical locale tags (SPEC §11)."""
+    if not isinstance(value, dict):
+        errors["content.translations"] = [_("Translations must be an object keyed by language.")]
+        return {}
+    if len(value) > MAX_LOCALES:
+        errors["content.translations"] = [
+            _("At most %(max)d languages per message.") % {"max": MAX_LOCALES}
+        ]
+        return {}
+    result: dict[str, dict] = {}
+    for raw, fields in value.items():
+        locale = normalize_locale(raw)
+        path = f"content.translations.{raw}"
+        if locale is None:
+            errors[path] = [_("Use a language tag such as fr or fr-CA.")]
+            continue
+        if locale in result:
+            errors[path] = [_("This language is given twice.")]
+            continue
+        if not isinstance(fields, dict):
+            errors[path] = [_("A translation must be an object of content fields.")]
+            continue
+        translated = _fields(channel, fields, path, errors, extras=("design",))
+        # Only what the translation gives: the rest falls back to the default.
+        result[locale] = {k: v for k, v in translated.items() if k in fields}
+        if isinstance(fields.get("design"), dict) and fields["design"]:
+            result[locale]["design"] = fields["design"]  # its own layout in the designer
+        elif fields.get("design") not in (None, {}):
+            errors[f"{path}.design"] = [_("The design must be an object.")]
     return result
 
 
@@ -62,9 +113,17 @@ def template_errors(channel: str, content: dict) -> dict[str, list[str]]:
     Uses the channels app's renderer (the one that sends), so what passes here
     renders at send time.
     """
+    from audiences.locales import translations_of
     from channels.rendering import validate_content
 
-    return {key: [str(m) for m in msgs] for key, msgs in validate_content(channel, content).items()}
+    errors = {
+        key: [str(m) for m in msgs] for key, msgs in validate_content(channel, content).items()
+    }
+    for locale, translation in translations_of(content).items():
+        if isinstance(translation, dict):
+            for key, msgs in validate_content(channel, translation).items():
+                errors[f"translations.{locale}.{key}"] = [str(m) for m in msgs]
+    return errors
 
 
 def validate_timezone(name: str) -> str:

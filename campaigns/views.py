@@ -77,16 +77,27 @@ def list_page(request: HttpRequest) -> HttpResponse:
 def new(request: HttpRequest) -> HttpResponse:
     if not can(request.user, "campaign.create"):
         raise PermissionDenied
-    form = CampaignCreateForm(request.POST or None)
+    from campaigns.templates_views import new_campaign_source
+
+    source = new_campaign_source(request)  # ?template= / ?starter= (SPEC §11)
+    initial = {}
+    if source:
+        initial = {k: source[k] for k in ("channel", "category", "type") if k in source}
+    form = CampaignCreateForm(request.POST or None, initial=initial)
+    if source:
+        form.fields["channel"].disabled = True  # the template's channel
     if request.method == "POST" and form.is_valid():
         try:
-            campaign = services.campaign_create(actor=request.user, **form.cleaned_data)
+            fields = dict(form.cleaned_data)
+            if source:
+                fields["content"] = source["content"]
+            campaign = services.campaign_create(actor=request.user, **fields)
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
             messages.success(request, _("Campaign created. Now set up its content."))
             return redirect("campaigns:edit", pk=campaign.pk)
-    return render(request, "campaigns/new.html", {"form": form})
+    return render(request, "campaigns/new.html", {"form": form, "source": source})
 
 
 def _label_rows(campaigns) -> None:
@@ -140,6 +151,7 @@ def _detail_response(request, campaign, show=None, proof_form=None, status=200) 
         "recurrence": recurrence_summary(version.recurrence if version else None),
         "proof_form": proof_form or ProofForm(),
         "trigger_example": trigger_example(campaign, version),
+        "can_save_template": version is not None and can(request.user, "template.create"),
     }
     return render(request, "campaigns/detail.html", context, status=status)
 
@@ -290,17 +302,23 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
         from channels.preview import render_preview
 
         result = render_preview(
-            channel=campaign.channel, content=content, category=campaign.category, profile=profile
+            channel=campaign.channel,
+            content=content,
+            category=campaign.category,
+            profile=profile,
+            locale=request.GET.get("locale") or request.POST.get("preview_locale") or None,
         )
     except ValueError as exc:  # PreviewError: the author's template, shown to the author
         details = [m for msgs in getattr(exc, "errors", {}).values() for m in msgs]
         error = " ".join([str(exc), *details])
     fragment = request.method == "POST" or "fragment" in request.GET
-    return render(
-        request,
-        "campaigns/_preview.html" if fragment else "campaigns/preview_page.html",
-        {"campaign": campaign, "result": _as_dict(result), "error": error, "profile": profile},
-    )
+    context = {"campaign": campaign, "result": _as_dict(result), "error": error, "profile": profile}
+    if fragment:
+        return render(request, "campaigns/_preview.html", context)
+    from campaigns.previews import preview_page_context
+
+    context.update(preview_page_context(request, campaign, result))
+    return render(request, "studio/preview_page.html", context)
 
 
 def _as_dict(result) -> dict:
@@ -337,6 +355,7 @@ def proofs(request: HttpRequest, pk: int) -> HttpResponse:
             category=campaign.category,
             recipients=form.cleaned_data["recipients"],
             profile=_pick_profile(request.user, request.POST.get("preview_profile")),
+            locale=request.POST.get("locale") or None,  # a proof per language (SPEC §11)
         )
     except Exception as exc:  # a bad address, a provider or template error: shown on the form
         form.add_error("recipients", _("Proofs not sent: %(error)s") % {"error": exc})

@@ -230,6 +230,7 @@ class MimeAssembler:
         text: str,
         html: str = "",
         unsubscribe_url: str = "",
+        content_language: str = "",
     ) -> bytes:
         """The message's bytes; ``Unsupported`` for an address this path does not take."""
         if not _SIMPLE_ADDRESS.fullmatch(to):
@@ -243,6 +244,8 @@ class MimeAssembler:
         ]
         if self.reply_to:
             parts.append(self.reply_to)
+        if content_language:  # a translation (SPEC §11): RFC 3282
+            parts.append(_simple_header("Content-Language", content_language))
         if unsubscribe_url:
             parts.append(_simple_header("List-Unsubscribe", f"<{unsubscribe_url}>"))
             parts.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")

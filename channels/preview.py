@@ -37,8 +37,11 @@ def render_preview(
     category: str,
     profile=None,
     context: dict | None = None,
+    locale: str | None = None,
 ) -> RenderedMessage:
-    """Render without sending. Raises ``PreviewError`` (a ValueError) on template errors."""
+    """Render without sending, in the language the profile would get (or
+    ``locale``'s, chosen the way the sender chooses). Raises ``PreviewError``
+    (a ValueError) on template errors."""
     from channels.rendering import validate_content
 
     errors = validate_content(channel, content)
@@ -46,7 +49,7 @@ def render_preview(
         raise PreviewError(_("The content has template errors."), errors)
     try:
         compiled = compile_content(channel, content, category=category)
-        return compiled.render(profile=profile, context=context)
+        return compiled.render(profile=profile, context=context, locale=locale)
     except RenderError as exc:
         raise PreviewError(str(exc), {"content": [str(exc)]}) from exc
 
@@ -102,11 +105,18 @@ def send_proofs(
     recipients: list[str],
     profile=None,
     context: dict | None = None,
+    locale: str | None = None,
 ) -> list[SendResult]:
-    """Send the rendered message to 1–10 addresses now (a proof is one small batch)."""
+    """Send the rendered message to 1–10 addresses now (a proof is one small batch),
+    in ``locale``'s translation when given (SPEC §11: proofs per language)."""
     addresses = clean_proof_recipients(config.channel, recipients)
     rendered = render_preview(
-        channel=config.channel, content=content, category=category, profile=profile, context=context
+        channel=config.channel,
+        content=content,
+        category=category,
+        profile=profile,
+        context=context,
+        locale=locale,
     )
     if config.channel == Channel.EMAIL and rendered.subject:
         rendered.subject = _("[Proof] %(subject)s") % {"subject": rendered.subject}

@@ -30,7 +30,9 @@ from jinja2.runtime import LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import _PassArg
 
+from audiences.locales import localized_content, pick_locale, translations_of
 from audiences.models import Channel
+from channels.inline_css import inline_css
 
 FIELDS: dict[str, tuple[str, ...]] = {
     Channel.EMAIL: ("subject", "preheader", "html", "text"),
@@ -609,6 +611,8 @@ class RenderedMessage:
     data: dict | None = None
     # Set for marketing email rendered for a delivery (the List-Unsubscribe header).
     unsubscribe_url: str = ""
+    # The translation rendered ("fr"), "" for the default content (SPEC §11).
+    locale: str = ""
     extra: dict = field(default_factory=dict)
 
 
@@ -898,6 +902,9 @@ class CompiledContent:
         self.track_opens = track_opens
         self.track_clicks = track_clicks
         sources, _errors = _field_sources(channel, content)
+        if channel == Channel.EMAIL and "html" in sources:
+            # Gmail and Outlook ignore much of a <style> block (SPEC §11).
+            sources["html"] = inline_css(sources["html"])
         self.templates = {
             name: (
                 HTML_ENV if (channel == Channel.EMAIL and name == "html") else TEXT_ENV
@@ -935,9 +942,15 @@ class CompiledContent:
             raise RenderError(_("%(field)s: %(error)s") % {"field": name, "error": exc}) from exc
 
     def render(
-        self, *, profile, context: dict | None = None, delivery_id: int | None = None
+        self,
+        *,
+        profile,
+        context: dict | None = None,
+        delivery_id: int | None = None,
+        locale: str | None = None,
     ) -> RenderedMessage:
-        """Render for one profile. Raises ``RenderError`` for a template failure."""
+        """Render for one profile. Raises ``RenderError`` for a template failure.
+        (One language only: ``locale`` is chosen by ``LocalizedContent``.)"""
         from channels import tracking
 
         marketing_email = self.channel == Channel.EMAIL and self.category == "marketing"
@@ -1007,6 +1020,36 @@ class CompiledContent:
         )
 
 
+class LocalizedContent:
+    """Content with translations (SPEC §11): each language compiled once, and
+    per profile the one ``audiences.locales.pick_locale`` chooses from the
+    profile's ``locale`` (or the ``locale`` asked for, in previews and proofs)."""
+
+    def __init__(self, channel: str, content: dict, **options: Any) -> None:
+        self.default = CompiledContent(channel, localized_content(content, None), **options)
+        self.variants = {
+            locale: CompiledContent(channel, localized_content(content, locale), **options)
+            for locale in translations_of(content)
+        }
+
+    def choose(self, profile, locale: str | None = None) -> str | None:
+        return pick_locale(self.variants, locale or getattr(profile, "locale", None))
+
+    def render(
+        self,
+        *,
+        profile,
+        context: dict | None = None,
+        delivery_id: int | None = None,
+        locale: str | None = None,
+    ) -> RenderedMessage:
+        chosen = self.choose(profile, locale)
+        compiled = self.variants[chosen] if chosen else self.default
+        rendered = compiled.render(profile=profile, context=context, delivery_id=delivery_id)
+        rendered.locale = chosen or ""
+        return rendered
+
+
 def compile_content(
     channel: str,
     content: dict,
@@ -1014,8 +1057,10 @@ def compile_content(
     category: str,
     track_opens: bool = False,
     track_clicks: bool = False,
-) -> CompiledContent:
-    """Compile once per run; raises ``RenderError`` (a ValueError) on template errors."""
-    return CompiledContent(
-        channel, content, category=category, track_opens=track_opens, track_clicks=track_clicks
-    )
+) -> CompiledContent | LocalizedContent:
+    """Compile once per run; raises ``RenderError`` (a ValueError) on template errors.
+    Content with ``translations`` compiles each language."""
+    options = {"category": category, "track_opens": track_opens, "track_clicks": track_clicks}
+    if translations_of(content):
+        return LocalizedContent(channel, content, **options)
+    return CompiledContent(channel, content, **options)

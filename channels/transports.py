@@ -151,6 +151,8 @@ class EmailTransport(Transport):
         cfg = self.config
         rendered = message.rendered
         headers = {"Message-ID": message_id(message.idempotency_key, cfg.from_address)}
+        if rendered.locale:  # a translation (SPEC §11)
+            headers["Content-Language"] = rendered.locale
         if rendered.unsubscribe_url:
             headers["List-Unsubscribe"] = f"<{rendered.unsubscribe_url}>"
             headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
@@ -193,6 +195,7 @@ class EmailTransport(Transport):
             text=rendered.text,
             html=rendered.html,
             unsubscribe_url=rendered.unsubscribe_url,
+            content_language=rendered.locale,
         )
 
     def send_batch(self, messages: list[OutboundMessage]) -> list[SendResult]:

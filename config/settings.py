@@ -238,6 +238,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # Largest multipart upload (an audience CSV) the API accepts before answering 413.
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_MB", 200, minimum=1) * 1024 * 1024
+# Largest image of the content studio's library (SPEC §11; larger: 413).
+ASSET_MAX_BYTES = env_int("ASSET_MAX_KB", 5120, minimum=1) * 1024
 
 vars().update(parse_email_url(env_str("EMAIL_URL", "console:")))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Volley <volley@localhost>")

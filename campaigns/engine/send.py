@@ -141,6 +141,7 @@ class Batch:
         self.open = set(run_of.values())  # runs that may send, at the last look
         self.renew_at = self.expires_at = 0.0  # time.monotonic() deadlines
         self.look_at = 0.0  # look before the first message
+        self.locales: dict[int, str] = {}  # delivery id → translation sent, when not the default
 
     def _campaigns(self, run_ids) -> dict[int, int]:
         return {rid: self.runs[rid].campaign_id for rid in run_ids}
@@ -195,6 +196,9 @@ class Batch:
 
     def send(self, config, messages: list) -> list:
         """One provider connection for ``messages``; a result per message sent."""
+        for m in messages:
+            if m.rendered.locale:
+                self.locales[m.delivery_id] = m.rendered.locale
         try:
             transport = messaging.transport_for(config)
             return transport.send_batch(self.admitted(messages))
@@ -210,7 +214,7 @@ class Batch:
         done = {r.delivery_id for r in results} | {pk for pk, _error in broken}
         left = [pk for pk in self.run_of if pk not in done]
         with transaction.atomic():
-            record_many(self.run_of, self.token, results, broken)
+            record_many(self.run_of, self.token, results, broken, self.locales)
             still = barrier.still_open(set(self.run_of.values()))
             closed = set(self.run_of.values()) - still
             if closed:  # stopped meanwhile: what this batch did not send never will be
@@ -304,16 +308,27 @@ def record(run: Run, token: str, results: list, broken: list[tuple[int, str]]) -
 
 
 def record_many(
-    run_of: dict[int, int], token: str, results: list, broken: list[tuple[int, str]]
+    run_of: dict[int, int],
+    token: str,
+    results: list,
+    broken: list[tuple[int, str]],
+    locales: dict[int, str] | None = None,
 ) -> None:
     """Write each outcome with a compare-and-set on our claim; move the counters
-    of every run involved (``run_of``: delivery id → run id) in one UPDATE."""
+    of every run involved (``run_of``: delivery id → run id) in one UPDATE
+    (one per language sent, when translations were: ``locales``)."""
     moment = now()
     mine = Delivery.objects.filter(claimed_by=token, status=Delivery.Status.SENDING)
     ok_ids = [r.delivery_id for r in results if r.ok]
-    sent = mine.filter(id__in=ok_ids).update(
-        status=Delivery.Status.SENT, sent_at=moment, lease_expires_at=None
-    )
+    by_locale: dict[str, list[int]] = defaultdict(list)
+    for pk in ok_ids:
+        by_locale[(locales or {}).get(pk, "")].append(pk)
+    sent = 0
+    for locale, ids in by_locale.items():
+        fields = {"locale": locale} if locale else {}
+        sent += mine.filter(id__in=ids).update(
+            status=Delivery.Status.SENT, sent_at=moment, lease_expires_at=None, **fields
+        )
     sent_per_run: dict[int, int] = defaultdict(int)
     failed_per_run: dict[int, int] = defaultdict(int)
     if sent == len(ok_ids):

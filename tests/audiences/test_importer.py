@@ -205,3 +205,17 @@ def test_a_file_whose_every_row_is_rejected_fails_and_says_so(run_import):
     assert "rejected" in result.error and "2" in result.error
     result.audience.refresh_from_db()
     assert result.audience.status == Audience.Status.FAILED
+
+
+def test_locale_column_sets_the_profile_language(run_import):
+    """SPEC §11: a ``locale`` column picks each person's translation (not an attribute)."""
+    result = run_import(
+        "email,locale\nann@example.com,fr_ca\nbob@example.com,\nbad@example.com,not a tag\n"
+    )
+    assert (result.rows_imported, result.rows_rejected) == (2, 1)
+    assert "locale" in result.rejected[0]["reason"]
+    ann = Profile.objects.get(email="ann@example.com")
+    assert (ann.locale, ann.attributes) == ("fr-CA", {})
+    assert Profile.objects.get(email="bob@example.com").locale == ""
+    run_import("email,locale\nann@example.com,nl\n")
+    assert Profile.objects.get(email="ann@example.com").locale == "nl"

@@ -30,6 +30,7 @@ class _Handler:
         self.lock = threading.Lock()
         self.received: list[str] = []
         self.message_ids: list[str] = []
+        self.contents: list[tuple[str, bytes]] = []  # (recipient, message bytes)
         self.deferred: set[str] = set()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -54,6 +55,7 @@ class _Handler:
         with self.lock:
             self.received.extend(envelope.rcpt_tos)
             self.message_ids.append(message_id)
+            self.contents.extend((rcpt, envelope.content) for rcpt in envelope.rcpt_tos)
         return "250 Message accepted"
 
 
@@ -77,6 +79,11 @@ class Sink:
     def received(self) -> list[str]:
         with self.handler.lock:
             return list(self.handler.received)
+
+    def messages(self) -> dict[str, bytes]:
+        """recipient → the last message's bytes."""
+        with self.handler.lock:
+            return dict(self.handler.contents)
 
     def counts(self) -> Counter:
         return Counter(self.received())

@@ -42,6 +42,7 @@ EXCLUDED_PAGES = {
     "set_language": "the page language (a cookie); the API follows Accept-Language",
     "/": "the root redirect to the campaign list",
     "healthz": "the health check of load balancers and compose",
+    "asset": "an uploaded image served to mail clients without login (GET only)",
 }
 
 # URL name → the API operations ("method path", path as in the OpenAPI document,
@@ -66,6 +67,22 @@ TWINS: dict[str, list[str]] = {
         for action in USER_ACTIONS.values()
     ],
     "reports:retry": ["post /campaigns/{campaign_id}/retry-failed"],
+    # the designer and the language pages edit the content: design, html, translations
+    "campaigns:designer": ["patch /campaigns/{campaign_id}"],
+    "campaigns:languages": ["patch /campaigns/{campaign_id}"],
+    "campaigns:translation": ["patch /campaigns/{campaign_id}"],
+    "campaigns:translation_delete": ["patch /campaigns/{campaign_id}"],
+    "campaigns:save_template": ["get /campaigns/{campaign_id}", "post /templates"],
+    # templates and images (SPEC §11)
+    "templates:new": ["post /templates"],
+    "templates:edit": ["patch /templates/{template_id}"],
+    "templates:designer": ["patch /templates/{template_id}"],
+    "templates:delete": ["delete /templates/{template_id}"],
+    "templates:access": [
+        "get /templates/{template_id}/access",
+        "put /templates/{template_id}/access",
+    ],
+    "images:library": ["post /assets"],
     # audiences
     "audiences:new": ["post /audiences"],
     "audiences:edit": ["patch /audiences/{audience_id}"],

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 NAV = {
-    "viewer": ["Campaigns", "Audiences"],
-    "manager": ["Campaigns", "Audiences"],
-    "approver": ["Campaigns", "Audiences", "Approvals"],
-    "admin": ["Campaigns", "Audiences", "Channels", "Approvals", "Admin"],
+    "viewer": ["Campaigns", "Audiences", "Templates"],
+    "manager": ["Campaigns", "Audiences", "Templates"],
+    "approver": ["Campaigns", "Audiences", "Templates", "Approvals"],
+    "admin": ["Campaigns", "Audiences", "Templates", "Channels", "Approvals", "Admin"],
 }
 
 

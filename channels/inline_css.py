@@ -1,0 +1,142 @@
+"""CSS inlining for email HTML (SPEC §11): "Email HTML leaves with its CSS
+inlined; the ``<style>`` block may stay for media queries".
+
+Gmail and Outlook drop or ignore much of a ``<style>`` block, so its simple
+rules are copied onto the elements they match, once per run when the content
+is compiled (``channels/rendering.py``). Deliberately small: selectors made of
+a tag, classes and an id (``p``, ``.btn``, ``td.pad``, ``#hero``, lists of
+them) are inlined; anything else (``@media``, combinators, pseudo-classes) stays
+in the ``<style>`` block, which is kept only when something is left in it. An
+element's own ``style`` wins over the block, as in a browser. A block holding
+template syntax, and everything inside HTML comments (Outlook's conditional
+comments), is left as written. The designer's output needs none of this: it
+writes its styles inline itself.
+"""
+
+from __future__ import annotations
+
+import re
+
+_STYLE_BLOCK = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.IGNORECASE | re.DOTALL)
+_COMMENT = re.compile(r"(<!--.*?-->)", re.DOTALL)
+_CSS_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
+_SELECTOR = re.compile(r"^([a-zA-Z][a-zA-Z0-9]*)?((?:[.#][A-Za-z_][A-Za-z0-9_-]*)*)$")
+_TAG = re.compile(r"""<([a-zA-Z][a-zA-Z0-9]*)((?:[^<>"']|"[^"]*"|'[^']*')*?)(/?)>""")
+_ATTR = re.compile(r"""\s(class|id|style)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
+_SKIP_TAGS = {"html", "head", "meta", "title", "link", "style", "script", "br"}
+
+
+def _rules(css: str) -> tuple[list[tuple[tuple, int, tuple, list]], str]:
+    """(inlinable rules, the CSS text that must stay in a <style> block)."""
+    css = _CSS_COMMENT.sub("", css)
+    rules: list = []
+    kept: list[str] = []
+    index, order = 0, 0
+    while index < len(css):
+        start = css.find("{", index)
+        if start < 0:
+            break
+        head = css[index:start].strip()
+        depth, end = 1, start + 1
+        while end < len(css) and depth:
+            depth += {"{": 1, "}": -1}.get(css[end], 0)
+            end += 1
+        body = css[start + 1 : end - 1]
+        index = end
+        if head.startswith("@") or "{" in body:
+            kept.append(f"{head}{{{body}}}")
+            continue
+        declarations = [
+            (name.strip().lower(), value.replace("!important", "").strip())
+            for name, _sep, value in (d.partition(":") for d in body.split(";"))
+            if name.strip() and value.strip()
+        ]
+        leftover = []
+        for selector in (s.strip() for s in head.split(",")):
+            match = _SELECTOR.match(selector)
+            if not selector or not match or not (match.group(1) or match.group(2)):
+                leftover.append(selector)
+                continue
+            tag = (match.group(1) or "").lower()
+            parts = re.findall(r"[.#][A-Za-z_][A-Za-z0-9_-]*", match.group(2) or "")
+            ids = tuple(p[1:] for p in parts if p[0] == "#")
+            classes = tuple(p[1:] for p in parts if p[0] == ".")
+            specificity = (len(ids), len(classes), 1 if tag else 0)
+            rules.append((specificity, order, (tag, ids, classes), declarations))
+            order += 1
+        if leftover:
+            kept.append(f"{', '.join(leftover)}{{{body}}}")
+    return rules, "".join(kept)
+
+
+def _attrs(text: str) -> dict[str, str]:
+    found = {}
+    for match in _ATTR.finditer(text):
+        value = (
+            next(v for v in match.groups()[1:] if v is not None)
+            if any(v is not None for v in match.groups()[1:])
+            else ""
+        )
+        found[match.group(1).lower()] = value
+    return found
+
+
+def _declarations(style: str) -> list[tuple[str, str]]:
+    return [
+        (name.strip().lower(), value.strip())
+        for name, _sep, value in (d.partition(":") for d in style.split(";"))
+        if name.strip() and value.strip()
+    ]
+
+
+def _apply(segment: str, rules: list) -> str:
+    def rewrite(match: re.Match) -> str:
+        tag, rest, closing = match.group(1).lower(), match.group(2), match.group(3)
+        if tag in _SKIP_TAGS:
+            return match.group(0)
+        attrs = _attrs(rest)
+        if (
+            "{" in attrs.get("class", "")
+            or "{" in attrs.get("id", "")
+            or "{" in attrs.get("style", "")
+        ):
+            return match.group(0)  # template syntax decides: leave it to the author
+        classes = set(attrs.get("class", "").split())
+        element_id = attrs.get("id", "")
+        merged: dict[str, str] = {}
+        for _spec, _order, (rule_tag, ids, rule_classes), declarations in rules:
+            if rule_tag and rule_tag != tag:
+                continue
+            if any(i != element_id for i in ids) or not set(rule_classes) <= classes:
+                continue
+            merged.update(declarations)
+        if not merged:
+            return match.group(0)
+        merged.update(_declarations(attrs.get("style", "")))  # the element's own wins
+        style = "; ".join(f"{k}: {v}" for k, v in merged.items()).replace('"', "'")
+        rest = _ATTR.sub(lambda m: "" if m.group(1).lower() == "style" else m.group(0), rest)
+        return f'<{match.group(1)}{rest} style="{style}"{closing}>'
+
+    return _TAG.sub(rewrite, segment)
+
+
+def inline_css(html: str) -> str:
+    """``html`` with the simple rules of its ``<style>`` blocks copied inline."""
+    if "<style" not in html.lower():
+        return html
+    rules: list = []
+
+    def take(match: re.Match) -> str:
+        css = match.group(1)
+        if "{{" in css or "{%" in css:
+            return match.group(0)
+        found, kept = _rules(css)
+        rules.extend(found)
+        return f"<style>{kept}</style>" if kept.strip() else ""
+
+    parts = _COMMENT.split(html)
+    parts = [p if p.startswith("<!--") else _STYLE_BLOCK.sub(take, p) for p in parts]
+    if not rules:
+        return "".join(parts)
+    rules.sort(key=lambda rule: (rule[0], rule[1]))
+    return "".join(p if p.startswith("<!--") else _apply(p, rules) for p in parts)
