@@ -259,9 +259,20 @@ class TestMessageForm(forms.Form):
             profiles = visible_profiles(self.user, profiles)
         profile = (
             profiles.filter(email__iexact=lookup).first()
-            or profiles.filter(phone=lookup.replace(" ", "")).first()
+            # filter(phone=None) would mean "has no phone": only a number is looked up.
+            or profiles.filter(phone=_phone_or_none(lookup) or "-").first()
             or profiles.filter(profile_id=lookup).first()
         )
         if profile is None:
             self.add_error("profile_lookup", _("No profile with this email, phone or id."))
         return profile
+
+
+def _phone_or_none(value: str) -> str | None:
+    """The E.164 form of a typed phone number (the one rule of audiences), or None."""
+    from audiences.services import normalize_phone
+
+    try:
+        return normalize_phone(value)
+    except ValueError:
+        return None

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from audiences.models import Channel
+from audiences.services import normalize_phone
 from channels.models import ChannelConfiguration
 from channels.rendering import RenderedMessage, RenderError, compile_content
 from channels.transports import OutboundMessage, SendResult, get_transport
@@ -61,7 +62,7 @@ def clean_proof_recipients(channel: str, recipients: list[str]) -> list[str]:
             continue
         try:
             value = _clean_address(channel, value)
-        except ValidationError:
+        except (ValidationError, ValueError):
             problems.append(_("%(value)s is not a valid address.") % {"value": value})
             continue
         if value not in cleaned:
@@ -86,8 +87,6 @@ def _clean_address(channel: str, value: str) -> str:
         validate_email(value)
         return value
     if channel == Channel.SMS:
-        from channels.validation import normalize_phone
-
         return normalize_phone(value)
     if len(value) > 512 or any(c.isspace() for c in value):
         raise ValidationError("bad token")
