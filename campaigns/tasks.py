@@ -44,3 +44,9 @@ def apply_retention() -> None:
     from campaigns.retention import apply_retention as apply
 
     apply()
+
+
+def send_proof(proof_id: int) -> None:
+    from campaigns.proofs import deliver_proof
+
+    deliver_proof(proof_id)

@@ -24,6 +24,7 @@ from campaigns.actions import USER_ACTIONS
 from campaigns.display import describe_event
 from campaigns.forms import CampaignCreateForm, CampaignEditForm, ProofForm, recurrence_summary
 from campaigns.models import Campaign, CampaignStatus, CampaignType, Tag
+from campaigns.proofs import recent_proofs
 from campaigns.review import review_campaign
 from campaigns.selectors import (
     CampaignFilters,
@@ -139,6 +140,7 @@ def _detail_response(request, campaign, show=None, proof_form=None, status=200) 
         "audience_size": _audience_size(version, request.user),
         "recurrence": recurrence_summary(version.recurrence if version else None),
         "proof_form": proof_form or ProofForm(),
+        "proofs": recent_proofs(campaign),
         "trigger_example": trigger_example(campaign, version),
     }
     return render(request, "campaigns/detail.html", context, status=status)
@@ -322,35 +324,44 @@ def _pick_profile(user, value: str | None):
 @login_required
 @require_POST
 def proofs(request: HttpRequest, pk: int) -> HttpResponse:
+    """Queue proofs; the cluster sends them and the page shows each one's status."""
+    from campaigns.proofs import ProofRefused, send_proof
+
     campaign = get_campaign_for(request.user, pk)
     check_action(request.user, "edit", campaign)
-    version = campaign.draft_version or campaign.live_version
     form = ProofForm(request.POST)
-    if version is None or version.channel_configuration is None:
-        messages.error(request, _("Choose a channel configuration before sending proofs."))
-        return redirect("campaigns:detail", pk=pk)
+    show = request.POST.get("version") or None
     if not form.is_valid():
-        return _detail_response(request, campaign, proof_form=form, status=400)
+        return _detail_response(request, campaign, show, proof_form=form, status=400)
     try:
-        from channels.preview import send_proofs
-
-        send_proofs(
-            config=version.channel_configuration,
-            content=version.content or {},
-            category=campaign.category,
-            recipients=form.cleaned_data["recipients"],
+        queued = send_proof(
+            campaign,
+            request.user,
+            form.cleaned_data["recipients"],
+            version=show,
+            locale=request.LANGUAGE_CODE,
             profile=_pick_profile(request.user, request.POST.get("preview_profile")),
         )
-    except Exception as exc:  # a bad address, a provider or template error: shown on the form
-        form.add_error("recipients", _("Proofs not sent: %(error)s") % {"error": exc})
-        return _detail_response(request, campaign, proof_form=form, status=400)
-    count = len(form.cleaned_data["recipients"])
+    except ProofRefused as exc:  # bad addresses, no configuration, a template error
+        details = [m for msgs in (exc.errors or {}).values() for m in msgs]
+        form.add_error(
+            "recipients",
+            _("Proofs not sent: %(error)s")
+            % {"error": " ".join(dict.fromkeys([exc.message, *details]))},
+        )
+        return _detail_response(request, campaign, show, proof_form=form, status=400)
+    count = len(queued)
     messages.success(
         request,
-        ngettext("Proof sent to %(count)s recipient.", "Proof sent to %(count)s recipients.", count)
+        ngettext(
+            "Proof queued for %(count)s recipient: its status is shown under Proofs.",
+            "Proofs queued for %(count)s recipients: their status is shown under Proofs.",
+            count,
+        )
         % {"count": count},
     )
-    return redirect("campaigns:detail", pk=pk)
+    url = reverse("campaigns:detail", args=[pk])
+    return redirect(f"{url}?version={show}#proofs" if show else f"{url}#proofs")
 
 
 @login_required
