@@ -45,7 +45,7 @@ def test_in_sync_mode_the_worker_sends_and_the_page_says_sent(
     campaign = ready_email(manager)
     client = login(manager)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(
+        client.post(
             f"/campaigns/{campaign.pk}/proofs/", {"recipients": "qa@example.com"}, follow=True
         )
     assert [m.to for m in mailoutbox] == [["qa@example.com"]]

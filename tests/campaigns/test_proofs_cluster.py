@@ -18,7 +18,7 @@ from tests.campaigns.test_engine_cluster import (  # noqa: F401 (fixtures)
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 
 
-def test_the_cluster_sends_proofs_and_records_sent_and_failed(start_cluster, sink):
+def test_the_cluster_sends_proofs_and_records_sent_and_failed(start_cluster, sink):  # noqa: F811
     campaign = ready_email(None)
     start_cluster()
     queued = send_proof(campaign, None, ["qa@example.com", "reject-me@example.com"])
