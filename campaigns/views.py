@@ -111,21 +111,33 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _detail_response(request, campaign, request.GET.get("version"))
 
 
+def _shown_version(campaign, show=None):
+    """The version the page shows: ``?version=live|draft`` when asked; otherwise
+    the version under review (a pending approval request's), else the live
+    version, else the draft (issue 12 #9: a reviewer lands on what they review)."""
+    if show == "live" and campaign.live_version:
+        return campaign.live_version
+    if show == "draft" and campaign.draft_version:
+        return campaign.draft_version
+    pending = services.pending_request(campaign)
+    if pending is not None and pending.version_id == campaign.draft_version_id:
+        return campaign.draft_version
+    return campaign.live_version or campaign.draft_version
+
+
 def _detail_response(request, campaign, show=None, proof_form=None, status=200) -> HttpResponse:
     """The campaign page; a refused proof form is shown again with its input and errors."""
-    version = campaign.draft_version or campaign.live_version
-    if show == "live" and campaign.live_version:
-        version = campaign.live_version
-    elif show == "draft" and campaign.draft_version:
-        version = campaign.draft_version
-    elif campaign.live_version and show != "draft":
-        version = campaign.live_version
+    version = _shown_version(campaign, show)
     for_version = bool(campaign.live_version_id and campaign.draft_version_id)
+    pending = services.pending_request(campaign)
     context = {
         "campaign": campaign,
         "version": version,
         "showing_draft": version is not None and version.pk == campaign.draft_version_id,
         "has_draft_version": bool(campaign.live_version_id and campaign.draft_version_id),
+        "under_review": pending is not None
+        and version is not None
+        and pending.version_id == version.pk,
         "review": review_campaign(campaign, version),
         "actions": [
             (a.name, (for_version and a.label_for_version) or a.label)
@@ -133,7 +145,7 @@ def _detail_response(request, campaign, show=None, proof_form=None, status=200) 
         ],
         "can_edit": services.editable_version(campaign) is not None
         and can(request.user, "campaign.edit", campaign),
-        "pending": services.pending_request(campaign),
+        "pending": pending,
         "events": [
             (event, describe_event(event)) for event in campaign.events.select_related("actor")[:30]
         ],
@@ -142,8 +154,58 @@ def _detail_response(request, campaign, show=None, proof_form=None, status=200) 
         "proof_form": proof_form or ProofForm(),
         "proofs": recent_proofs(campaign),
         "trigger_example": trigger_example(campaign, version),
+        "sample": _sample(request, campaign, version),
     }
     return render(request, "campaigns/detail.html", context, status=status)
+
+
+SAMPLE_PROFILES = 10
+
+
+def _sample(request, campaign, version) -> dict:
+    """The shown version rendered for a sample profile of its audience (the first
+    the user may see, or the one picked from the list), or with sample data."""
+    if version is None:
+        return {}
+    profiles = _sample_profiles(request.user, campaign, version)
+    profile = profiles[0] if profiles else None
+    picked = request.GET.get("profile", "")
+    if picked.isdigit():
+        profile = next((p for p in profiles if p.pk == int(picked)), None) or _pick_profile(
+            request.user, picked
+        )
+    result, error = None, ""
+    try:
+        from channels.preview import render_preview
+
+        result = render_preview(
+            channel=campaign.channel,
+            content=dict(version.content or {}),
+            category=campaign.category,
+            profile=profile,
+        )
+    except ValueError as exc:  # PreviewError: the author's template, shown as such
+        details = [m for msgs in getattr(exc, "errors", {}).values() for m in msgs]
+        error = " ".join([str(exc), *details])
+    return {"result": _as_dict(result), "error": error, "profile": profile, "profiles": profiles}
+
+
+def _sample_profiles(user, campaign, version) -> list:
+    """Up to ten profiles of the version's audience that the user may be shown and
+    that the channel can reach; none for roles that are not shown profiles."""
+    from audiences.channel_facts import IDENTITY_FIELD
+    from audiences.selectors import audience_profiles, visible_profiles
+
+    if version.audience is None or not can_see(user, version.audience):
+        return []
+    field = IDENTITY_FIELD.get(campaign.channel)
+    try:
+        profiles = visible_profiles(user, audience_profiles(version.audience))
+        if field:
+            profiles = profiles.filter(**{f"{field}__isnull": False})
+        return list(profiles.order_by("pk")[:SAMPLE_PROFILES])
+    except Exception:  # a rule the audiences app cannot compile: sample data
+        return []
 
 
 def _visible_tags(user):
@@ -271,7 +333,10 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
     """The rendered message for a chosen profile: GET shows the saved version,
     POST renders the posted (unsaved) edit form — the live preview."""
     campaign = get_campaign_for(request.user, pk)
-    version = campaign.draft_version or campaign.live_version
+    if request.method == "POST":
+        version = campaign.draft_version or campaign.live_version
+    else:
+        version = _shown_version(campaign, request.GET.get("version"))
     content = dict(version.content or {}) if version else {}
     if request.method == "POST":
         check_action(request.user, "edit", campaign)
