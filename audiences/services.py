@@ -9,10 +9,8 @@ merging or stealing identities silently.
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
-import zoneinfo
 from typing import Any
 
 import phonenumbers
@@ -104,14 +102,12 @@ def normalize_phone(value: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-@functools.cache
-def _time_zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
-
-
 def normalize_timezone(value: str) -> str:
-    value = value.strip()
-    if value and value not in _time_zones():
+    """An IANA name of the one list (config/timezones.py), or empty."""
+    from config.timezones import is_time_zone
+
+    value = (value or "").strip()
+    if value and not is_time_zone(value):
         raise ValueError(_("%(value)r is not an IANA time zone.") % {"value": value})
     return value
 

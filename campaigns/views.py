@@ -32,9 +32,11 @@ from campaigns.selectors import (
     approval_queue,
     campaign_list,
     check_action,
+    first_sends,
     get_campaign_for,
 )
 from campaigns.trigger_example import trigger_example
+from config.timezones import zoned_text
 
 PAGE_SIZE = 25
 
@@ -98,10 +100,18 @@ def _label_rows(campaigns) -> None:
         name: dict(Campaign._meta.get_field(name).flatchoices)
         for name in ("type", "channel", "status")
     }
+    firsts = first_sends(campaigns)
     for campaign in campaigns:
         campaign.type_label = labels["type"].get(campaign.type, campaign.type)
         campaign.channel_label = labels["channel"].get(campaign.channel, campaign.channel)
         campaign.status_label = labels["status"].get(campaign.status, campaign.status)
+        if campaign.pk in firsts:
+            version = campaign.live_version
+            campaign.status_label = _("Scheduled — first sends at %(when)s") % {
+                "when": zoned_text(
+                    firsts[campaign.pk], version.timezone if version else "UTC", beside=False
+                )
+            }
 
 
 @login_required
@@ -155,6 +165,7 @@ def _detail_response(request, campaign, show=None, proof_form=None, status=200) 
         "proofs": recent_proofs(campaign),
         "trigger_example": trigger_example(campaign, version),
         "sample": _sample(request, campaign, version),
+        "first_send": first_sends([campaign]).get(campaign.pk),
     }
     return render(request, "campaigns/detail.html", context, status=status)
 

@@ -1,0 +1,15 @@
+// Tell the server the browser's time zone (IANA name), so pages can show times
+// in the reader's zone when they chose none in their settings (issue 12 #7).
+(function () {
+  var zone;
+  try {
+    zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  } catch (e) {
+    return;
+  }
+  if (!zone) return;
+  var current = document.cookie.match(/(?:^|; )volley_tz=([^;]*)/);
+  if (current && decodeURIComponent(current[1]) === zone) return;
+  document.cookie =
+    "volley_tz=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; SameSite=Lax";
+})();
