@@ -10,6 +10,7 @@
   if (!zone) return;
   var current = document.cookie.match(/(?:^|; )volley_tz=([^;]*)/);
   if (current && decodeURIComponent(current[1]) === zone) return;
+  var year = 60 * 60 * 24 * 365;
   document.cookie =
-    "volley_tz=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; SameSite=Lax";
+    "volley_tz=" + encodeURIComponent(zone) + "; path=/; max-age=" + year + "; SameSite=Lax";
 })();
