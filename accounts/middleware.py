@@ -9,6 +9,7 @@ one beside them (campaigns/templatetags/zoned_time.py).
 
 from __future__ import annotations
 
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
@@ -25,7 +26,8 @@ def viewer_time_zone(request) -> tuple[str, str]:
     chosen = session.get(SESSION_KEY, "") if session is not None else ""
     if chosen and is_time_zone(chosen):
         return chosen, "setting"
-    browser = request.COOKIES.get(COOKIE, "")
+    # The script encodes the name (America/New_York → America%2FNew_York).
+    browser = unquote(request.COOKIES.get(COOKIE, ""))
     if browser and is_time_zone(browser):
         return browser, "browser"
     return "", ""
