@@ -40,6 +40,17 @@ class MeOut(CamelOut):
     email: str
     roles: list[str]
     is_superuser: bool
+    time_zone: str = Field(
+        "", description="The IANA zone the user reads times in; empty: the browser's."
+    )
+
+
+class MeIn(CamelSchema):
+    time_zone: str = Field(
+        ...,
+        max_length=64,
+        description="An IANA zone name (Europe/Amsterdam); empty: the browser's.",
+    )
 
 
 class ApiKeyIn(CamelSchema):
@@ -67,7 +78,25 @@ def me(request: HttpRequest):
         "email": user.email,
         "roles": [g for g in user.groups.values_list("name", flat=True) if g in ROLES],
         "is_superuser": user.is_superuser,
+        "time_zone": _time_zone_of(user),
     }
+
+
+def _time_zone_of(user) -> str:
+    from accounts.models import UserPreference
+
+    return (
+        UserPreference.objects.filter(user=user).values_list("time_zone", flat=True).first() or ""
+    )
+
+
+@router.patch("", response=MeOut, by_alias=True)
+def update_me(request: HttpRequest, payload: MeIn):
+    """The user's own settings (the settings page's time zone)."""
+    from accounts.services import user_time_zone_set
+
+    user_time_zone_set(user=request.user, time_zone=payload.time_zone)
+    return me(request)
 
 
 @router.get("/api-keys", response=list[ApiKeyOut], by_alias=True)

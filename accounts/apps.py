@@ -13,9 +13,19 @@ class AccountsConfig(AppConfig):
 
         post_migrate.connect(_sync_roles, sender=self)
         keycache.connect()
+        from django.contrib.auth.signals import user_logged_in
+
+        user_logged_in.connect(_remember_time_zone, dispatch_uid="accounts.time_zone")
 
 
 def _sync_roles(sender, **kwargs) -> None:
     from accounts.roles import sync_roles
 
     sync_roles()
+
+
+def _remember_time_zone(sender, request, user, **kwargs) -> None:
+    if request is not None and hasattr(request, "session"):
+        from accounts.middleware import remember_time_zone
+
+        remember_time_zone(request, user)

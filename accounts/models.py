@@ -73,3 +73,26 @@ class Notification(models.Model):
         from accounts.notices import render_notice
 
         return render_notice(self.kind, self.params) or self.message
+
+
+class UserPreference(models.Model):
+    """What a person chose for themselves; today the time zone they read times in.
+
+    Empty ``time_zone``: the browser's zone (sent by static/js/timezone.js as a
+    cookie), else UTC. See ``accounts.middleware.ViewerTimeZoneMiddleware``.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="preference",
+        verbose_name=_("user"),
+    )
+    time_zone = models.CharField(_("time zone"), max_length=64, blank=True, default="")
+
+    class Meta:
+        verbose_name = _("preference")
+        verbose_name_plural = _("preferences")
+
+    def __str__(self) -> str:
+        return str(self.user)

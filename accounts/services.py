@@ -304,3 +304,14 @@ __all__ = [
     "access_replace",
     "transaction",
 ]
+
+
+def user_time_zone_set(*, user, time_zone: str) -> None:
+    """The zone ``user`` reads times in; empty: their browser's. Must be an IANA name."""
+    from accounts.models import UserPreference
+    from config.timezones import is_time_zone
+
+    time_zone = (time_zone or "").strip()
+    if time_zone and not is_time_zone(time_zone):
+        raise ValidationError({"time_zone": _("Pick a time zone from the list.")})
+    UserPreference.objects.update_or_create(user=user, defaults={"time_zone": time_zone})

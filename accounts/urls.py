@@ -9,6 +9,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("settings/", views.settings_page, name="settings"),
+    path("settings/time-zone/", views.time_zone, name="time_zone"),
     path("settings/keys/<int:pk>/revoke/", views.revoke_key, name="revoke_key"),
     path("notifications/", views.notifications_page, name="notifications"),
     path("notifications/read/", views.notifications_read_all, name="notifications_read_all"),

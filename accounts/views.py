@@ -17,16 +17,30 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.models import ApiKey
+from accounts.middleware import remember_time_zone, viewer_time_zone
+from accounts.models import ApiKey, UserPreference
 from accounts.services import (
     api_key_create,
     api_key_revoke,
     notification_mark_read,
     notifications_mark_all_read,
     user_from_invitation,
+    user_time_zone_set,
 )
+from config.timezones import TimeZoneField
 
 _NEW_KEY_SESSION = "accounts.new_api_key"
+
+
+class TimeZoneForm(forms.Form):
+    time_zone = TimeZoneField(
+        label=gettext_lazy("Your time zone"),
+        required=False,
+        help_text=gettext_lazy(
+            "Times are shown in this zone (campaign times also in the campaign's own zone). "
+            "Empty: your browser's zone."
+        ),
+    )
 
 
 class ApiKeyForm(forms.Form):
@@ -48,12 +62,35 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         # create a second key, and the secret never sits in a URL.
         request.session[_NEW_KEY_SESSION] = plain
         return redirect("accounts:settings")
+    return _settings_response(request, form)
+
+
+def _settings_response(request, form=None, tz_form=None) -> HttpResponse:
+    chosen = UserPreference.objects.filter(user=request.user).values_list("time_zone", flat=True)
+    zone, source = viewer_time_zone(request)
     context = {
-        "form": form,
+        "form": form or ApiKeyForm(),
+        "tz_form": tz_form or TimeZoneForm(initial={"time_zone": chosen.first() or ""}),
+        "viewer_zone": zone or "UTC",
+        "viewer_zone_source": source,
         "api_keys": request.user.api_keys.all(),
         "new_key": request.session.pop(_NEW_KEY_SESSION, None),
     }
-    return render(request, "accounts/settings.html", context, status=400 if form.errors else 200)
+    refused = (form is not None and form.errors) or (tz_form is not None and tz_form.errors)
+    return render(request, "accounts/settings.html", context, status=400 if refused else 200)
+
+
+@login_required
+@require_POST
+def time_zone(request: HttpRequest) -> HttpResponse:
+    """Save the zone the user reads times in (empty: the browser's)."""
+    form = TimeZoneForm(request.POST)
+    if not form.is_valid():
+        return _settings_response(request, tz_form=form)
+    user_time_zone_set(user=request.user, time_zone=form.cleaned_data["time_zone"])
+    remember_time_zone(request, request.user)
+    messages.success(request, _("Your time zone is saved."))
+    return redirect("accounts:settings")
 
 
 @login_required

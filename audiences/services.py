@@ -9,10 +9,8 @@ merging or stealing identities silently.
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
-import zoneinfo
 from typing import Any
 
 import phonenumbers
@@ -74,27 +72,42 @@ def normalize_email(value: str) -> str:
 
 
 def normalize_phone(value: str) -> str:
-    """E.164 (``+33612345678``); the number must carry its country code."""
-    value = value.strip()
+    """E.164 (``+33612345678``) or ``ValueError``: the one phone rule of Volley.
+
+    The import, the profile API, triggers, provider feedback, proofs and the
+    channel configuration form all call this, so a number accepted in one place
+    is found in every other (issue 12 #8). The number must carry its country
+    code and have a length possible for a complete number of that country:
+    ``+1 555 0100`` (a local number without its area code) is refused, while
+    ``+31970000000`` is accepted even though today's metadata does not list its
+    range as assigned — ``is_valid_number`` follows range assignments that change
+    with every library release, and the provider is the one who knows whether a
+    number reaches someone.
+    """
+    value = (value or "").strip()
     try:
         number = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException as exc:
         raise ValueError(
             _("%(value)r is not a phone number in international format (+…).") % {"value": value}
         ) from exc
-    if not phonenumbers.is_possible_number(number):
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    if reason == phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY:
+        raise ValueError(
+            _("%(value)r is a local number: add its area code after the country code.")
+            % {"value": value}
+        )
+    if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
         raise ValueError(_("%(value)r is not a possible phone number.") % {"value": value})
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-@functools.cache
-def _time_zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
-
-
 def normalize_timezone(value: str) -> str:
-    value = value.strip()
-    if value and value not in _time_zones():
+    """An IANA name of the one list (config/timezones.py), or empty."""
+    from config.timezones import is_time_zone
+
+    value = (value or "").strip()
+    if value and not is_time_zone(value):
         raise ValueError(_("%(value)r is not an IANA time zone.") % {"value": value})
     return value
 

@@ -27,6 +27,7 @@ from campaigns.validation import (
 )
 from channels.models import ChannelConfiguration, Purpose
 from config import jsonparse
+from config.timezones import TimeZoneField
 
 WEEKDAYS = [
     (0, _("Monday")),
@@ -134,7 +135,13 @@ class CampaignEditForm(forms.Form):
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
-    timezone = forms.CharField(label=_("Time zone"), max_length=64, initial="UTC")
+    timezone = TimeZoneField(
+        label=_("Time zone"),
+        initial="UTC",
+        help_text=_(
+            "Start, end and repeat times are in this zone. Type to search, e.g. Amsterdam."
+        ),
+    )
     frequency = forms.ChoiceField(
         label=_("Repeat"),
         choices=[("", _("Does not repeat")), *[(f, FREQUENCY_LABELS[f]) for f in FREQUENCIES]],

@@ -454,3 +454,50 @@ class Asset(models.Model):
 
     def __str__(self) -> str:
         return self.name or str(self.key)
+
+
+class Proof(models.Model):
+    """One proof of a campaign version to one address, sent by the cluster.
+
+    The page only records the request (``queued``); ``campaigns.tasks.send_proof``
+    claims the row with a compare-and-set (``queued`` → ``sending``), so a task
+    delivered twice sends once, and records ``sent`` or ``failed`` with the reason.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="proofs")
+    version = models.ForeignKey(
+        CampaignVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The sample profile the message is rendered for (None: sample data).
+    profile = models.ForeignKey(
+        Profile, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    address = models.CharField(_("address"), max_length=512)
+    locale = models.CharField(max_length=16, blank=True)  # the words Volley adds ("[Proof]")
+    # The content translation shown (SPEC §11: proofs per language); "" the default.
+    content_locale = models.CharField(max_length=35, blank=True, default="")
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.QUEUED
+    )
+    error = models.TextField(_("reason"), blank=True)
+    created_at = models.DateTimeField(_("requested"), auto_now_add=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("proof")
+        verbose_name_plural = _("proofs")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["campaign", "-created_at"], name="proof_campaign_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} → {self.address}"

@@ -163,3 +163,111 @@ def preview_profile(user, value: str | None):
     if value.isascii() and value.isdigit():
         return qs.filter(pk=int(value)).first() if is_id(int(value)) else None
     return qs.filter(email=value).first() or qs.filter(profile_id=value).first()
+
+
+# --- when a campaign first sends ---------------------------------------------
+
+
+def first_sends(campaigns, moment=None) -> dict[int, object]:
+    """For each scheduled or live campaign that sends in each profile's time zone,
+    has sent nothing yet and has nothing due at ``moment``: when its first
+    message is due.
+
+    Such a campaign goes live up to 14 hours before its start (the zones east of
+    it come first): until a delivery is due the pages say "Scheduled — first
+    sends at …" instead of "Live" (issue 12 #7). No query for a page without such
+    campaigns; two at most otherwise (run counters, then pending deliveries).
+    """
+    from datetime import UTC, datetime
+
+    from django.db.models import F, Min, Sum, Value
+    from django.db.models.functions import Coalesce
+
+    from campaigns.engine.clock import now
+    from campaigns.models import CampaignType, Delivery, Run
+
+    candidates = {
+        c.pk: c
+        for c in campaigns
+        if c.status in (S.SCHEDULED, S.LIVE)
+        and c.type == CampaignType.SCHEDULED
+        and c.live_version is not None
+        and c.live_version.use_profile_timezone
+    }
+    if not candidates:
+        return {}
+    moment = moment or now()
+    waiting = Q(status__in=[Run.Status.QUEUED, Run.Status.MATERIALIZING])
+    rows = (
+        Run.objects.filter(campaign_id__in=list(candidates))
+        .values("campaign_id")
+        .annotate(done=Sum(F("sent") + F("failed")), planned=Min("scheduled_for", filter=waiting))
+        .order_by()
+    )
+    runs = {row["campaign_id"]: row for row in rows}
+    ids = [pk for pk in candidates if not (runs.get(pk) or {}).get("done")]
+    # A pending delivery without send_after is due now: it counts as the epoch.
+    epoch = Value(datetime(1970, 1, 1, tzinfo=UTC))
+    pending = dict(
+        Delivery.objects.filter(run__campaign_id__in=ids, status=Delivery.Status.PENDING)
+        .values("run__campaign_id")
+        .annotate(first=Min(Coalesce("send_after", epoch)))
+        .values_list("run__campaign_id", "first")
+        .order_by()
+    )
+    result = {}
+    for pk in ids:
+        first = pending.get(pk) or _first_planned(
+            candidates[pk], (runs.get(pk) or {}).get("planned"), moment
+        )
+        if first is not None and first > moment:
+            result[pk] = first
+    return result
+
+
+def _first_planned(campaign: Campaign, planned, moment):
+    """The first send of a campaign whose deliveries do not exist yet: its queued
+    run, else its start or next occurrence; in each profile's zone if it sends so."""
+    from datetime import timedelta
+
+    from campaigns.engine.schedule import occurrences
+
+    version = campaign.live_version
+    if version is None:
+        return None
+    first = planned
+    if first is None and version.recurrence:
+        start = max(version.start_at or moment, moment)
+        first = next(
+            occurrences(version.recurrence, version.timezone, start, start + timedelta(days=400)),
+            None,
+        )
+    elif first is None:
+        first = version.start_at
+    if first is None or not version.use_profile_timezone:
+        return first
+    return _earliest_in_profile_zones(version, first)
+
+
+def _earliest_in_profile_zones(version, instant):
+    """``instant``'s wall time in the campaign's zone, reached first in any zone of
+    the audience's profiles (as the engine spreads deliveries)."""
+    from zoneinfo import ZoneInfo
+
+    from audiences.selectors import audience_profiles
+
+    default = version.timezone or "UTC"
+    wall = instant.astimezone(ZoneInfo(default)).replace(tzinfo=None)
+    try:
+        zones = set(
+            audience_profiles(version.audience).values_list("timezone", flat=True).distinct()
+        )
+    except Exception:  # no audience or a rule that does not compile: the campaign's zone
+        zones = set()
+    moments = []
+    for zone in zones or {default}:
+        try:
+            moments.append(wall.replace(tzinfo=ZoneInfo(zone or default)))
+        except (KeyError, ValueError):
+            moments.append(wall.replace(tzinfo=ZoneInfo(default)))
+    return min(moments)

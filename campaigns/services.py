@@ -770,13 +770,16 @@ def send_proof(
     profile=None,
     locale: str | None = None,
 ) -> list[str]:
-    """Send proofs of the campaign's version being edited (the draft, else the
-    live one) to 1–10 addresses, rendered for ``profile`` (or sample data).
-    Checked here (no configuration, a deactivated one: 409; bad addresses,
-    template errors, an unknown locale: ``ValidationError``), then handed to
-    the cluster on commit, like every other send (SPEC §5). Who may: the
-    boundary asks ``edit``. Returns the cleaned addresses."""
-    from channels.preview import PreviewError, clean_proof_recipients, render_preview
+    """Proofs of the campaign's version being edited (the draft, else the live
+    one) to 1–10 addresses, rendered for ``profile`` (or sample data), queued for
+    the cluster with a status each (``campaigns.proofs``). The API's checks: no
+    configuration or a deactivated one: 409 (``ActionRefused``); bad addresses,
+    template errors, an unknown locale: ``ValidationError``. ``locale``: one of
+    the content's translations (a proof per language, SPEC §11) or a language of
+    the interface; the "[Proof]" prefix follows it when the interface speaks it.
+    Who may: the boundary asks ``edit``. Returns the cleaned addresses."""
+    from audiences.locales import normalize_locale, translations_of
+    from campaigns import proofs
 
     version = campaign.draft_version or campaign.live_version
     config = version.channel_configuration if version is not None else None
@@ -787,62 +790,25 @@ def send_proof(
             _("The channel configuration “%(name)s” is deactivated: proofs cannot be sent.")
             % {"name": config.name}
         )
-    if locale is not None and locale not in dict(settings.LANGUAGES):
+    ui_languages = dict(settings.LANGUAGES)
+    wanted = normalize_locale(locale) if locale is not None else None
+    if locale is not None and wanted not in {*translations_of(version.content), *ui_languages}:
         raise ValidationError(
-            {"locale": [_("Use one of: %s.") % ", ".join(code for code, _n in settings.LANGUAGES)]}
+            {
+                "locale": [
+                    _("Use a language of the content or one of: %s.") % ", ".join(ui_languages)
+                ]
+            }
         )
     try:
-        addresses = clean_proof_recipients(config.channel, recipients)
-        render_preview(
-            channel=campaign.channel,
-            content=version.content or {},
-            category=campaign.category,
+        queued = proofs.send_proof(
+            campaign,
+            actor,
+            recipients,
+            locale=wanted if wanted in ui_languages else None,
             profile=profile,
+            content_locale=wanted,
         )
-    except PreviewError as exc:
-        raise ValidationError(exc.errors or {"content": [str(exc)]}) from exc
-    from campaigns.engine.runs import enqueue
-
-    enqueue(
-        "campaigns.tasks.send_proof",
-        version.pk,
-        addresses,
-        profile.pk if profile is not None else None,
-        locale,
-        task_name=f"proof-{campaign.pk}",
-    )
-    return addresses
-
-
-def deliver_proof(version_id: int, recipients: list[str], profile_id, locale) -> list:
-    """In the cluster: render and send the proofs ``send_proof`` queued."""
-    from django.utils import translation
-
-    from audiences.models import Profile
-    from channels.preview import send_proofs
-
-    version = (
-        CampaignVersion.objects.select_related("campaign", "channel_configuration")
-        .filter(pk=version_id)
-        .first()
-    )
-    if version is None or version.channel_configuration is None:
-        return []
-    if not version.channel_configuration.is_active:  # deactivated since: nothing leaves
-        logger.warning(
-            "Proofs of campaign %s not sent: configuration deactivated", version.campaign_id
-        )
-        return []
-    profile = Profile.objects.filter(pk=profile_id).first() if profile_id else None
-    with translation.override(locale or settings.LANGUAGE_CODE):
-        results = send_proofs(
-            config=version.channel_configuration,
-            content=version.content or {},
-            category=version.campaign.category,
-            recipients=recipients,
-            profile=profile,
-        )
-    for address, result in zip(recipients, results, strict=False):
-        if not result.ok:  # addresses are masked in logs (config.logmask)
-            logger.warning("Proof to %s not sent: %s", address, result.reason)
-    return results
+    except proofs.ProofRefused as exc:
+        raise ValidationError(exc.errors or {"recipients": [str(exc)]}) from exc
+    return [proof.address for proof in queued]

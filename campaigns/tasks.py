@@ -46,7 +46,7 @@ def apply_retention() -> None:
     apply()
 
 
-def send_proof(version_id: int, recipients: list[str], profile_id, locale) -> None:
-    from campaigns.services import deliver_proof
+def send_proof(proof_id: int) -> None:
+    from campaigns.proofs import deliver_proof
 
-    deliver_proof(version_id, recipients, profile_id, locale)
+    deliver_proof(proof_id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
@@ -127,25 +127,15 @@ def template_errors(channel: str, content: dict) -> dict[str, list[str]]:
 
 
 def validate_timezone(name: str) -> str:
-    if not name or name not in _timezones():
-        try:
-            ZoneInfo(name or "")
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValidationError(
-                _("Unknown time zone “%(name)s”; use an IANA name such as Europe/Paris.")
-                % {"name": name}
-            ) from None
+    """An IANA name of the one list (config/timezones.py), or ``ValidationError``."""
+    from config.timezones import is_time_zone
+
+    if not name or not is_time_zone(name):
+        raise ValidationError(
+            _("Unknown time zone “%(name)s”; use an IANA name such as Europe/Paris.")
+            % {"name": name}
+        )
     return name
-
-
-def _timezones() -> set[str]:
-    global _TZ_CACHE
-    if _TZ_CACHE is None:
-        _TZ_CACHE = available_timezones() | {"UTC"}
-    return _TZ_CACHE
-
-
-_TZ_CACHE: set[str] | None = None
 
 
 def normalize_recurrence(value: Any) -> dict | None:

@@ -24,6 +24,7 @@ from campaigns.actions import USER_ACTIONS
 from campaigns.display import describe_event
 from campaigns.forms import CampaignCreateForm, CampaignEditForm, ProofForm, recurrence_summary
 from campaigns.models import Campaign, CampaignStatus, CampaignType, Tag
+from campaigns.proofs import recent_proofs
 from campaigns.review import review_campaign
 from campaigns.selectors import (
     CampaignFilters,
@@ -31,9 +32,11 @@ from campaigns.selectors import (
     approval_queue,
     campaign_list,
     check_action,
+    first_sends,
     get_campaign_for,
 )
 from campaigns.trigger_example import trigger_example
+from config.timezones import zoned_text
 
 PAGE_SIZE = 25
 
@@ -108,10 +111,18 @@ def _label_rows(campaigns) -> None:
         name: dict(Campaign._meta.get_field(name).flatchoices)
         for name in ("type", "channel", "status")
     }
+    firsts = first_sends(campaigns)
     for campaign in campaigns:
         campaign.type_label = labels["type"].get(campaign.type, campaign.type)
         campaign.channel_label = labels["channel"].get(campaign.channel, campaign.channel)
         campaign.status_label = labels["status"].get(campaign.status, campaign.status)
+        if campaign.pk in firsts:
+            version = campaign.live_version
+            campaign.status_label = _("Scheduled — first sends at %(when)s") % {
+                "when": zoned_text(
+                    firsts[campaign.pk], version.timezone if version else "UTC", beside=False
+                )
+            }
 
 
 @login_required
@@ -121,21 +132,33 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _detail_response(request, campaign, request.GET.get("version"))
 
 
+def _shown_version(campaign, show=None):
+    """The version the page shows: ``?version=live|draft`` when asked; otherwise
+    the version under review (a pending approval request's), else the live
+    version, else the draft (issue 12 #9: a reviewer lands on what they review)."""
+    if show == "live" and campaign.live_version:
+        return campaign.live_version
+    if show == "draft" and campaign.draft_version:
+        return campaign.draft_version
+    pending = services.pending_request(campaign)
+    if pending is not None and pending.version_id == campaign.draft_version_id:
+        return campaign.draft_version
+    return campaign.live_version or campaign.draft_version
+
+
 def _detail_response(request, campaign, show=None, proof_form=None, status=200) -> HttpResponse:
     """The campaign page; a refused proof form is shown again with its input and errors."""
-    version = campaign.draft_version or campaign.live_version
-    if show == "live" and campaign.live_version:
-        version = campaign.live_version
-    elif show == "draft" and campaign.draft_version:
-        version = campaign.draft_version
-    elif campaign.live_version and show != "draft":
-        version = campaign.live_version
+    version = _shown_version(campaign, show)
     for_version = bool(campaign.live_version_id and campaign.draft_version_id)
+    pending = services.pending_request(campaign)
     context = {
         "campaign": campaign,
         "version": version,
         "showing_draft": version is not None and version.pk == campaign.draft_version_id,
         "has_draft_version": bool(campaign.live_version_id and campaign.draft_version_id),
+        "under_review": pending is not None
+        and version is not None
+        and pending.version_id == version.pk,
         "review": review_campaign(campaign, version),
         "actions": [
             (a.name, (for_version and a.label_for_version) or a.label)
@@ -143,17 +166,69 @@ def _detail_response(request, campaign, show=None, proof_form=None, status=200) 
         ],
         "can_edit": services.editable_version(campaign) is not None
         and can(request.user, "campaign.edit", campaign),
-        "pending": services.pending_request(campaign),
+        "pending": pending,
         "events": [
             (event, describe_event(event)) for event in campaign.events.select_related("actor")[:30]
         ],
         "audience_size": _audience_size(version, request.user),
         "recurrence": recurrence_summary(version.recurrence if version else None),
         "proof_form": proof_form or ProofForm(),
+        "proofs": recent_proofs(campaign),
         "trigger_example": trigger_example(campaign, version),
         "can_save_template": version is not None and can(request.user, "template.create"),
+        "sample": _sample(request, campaign, version),
+        "first_send": first_sends([campaign]).get(campaign.pk),
     }
     return render(request, "campaigns/detail.html", context, status=status)
+
+
+SAMPLE_PROFILES = 10
+
+
+def _sample(request, campaign, version) -> dict:
+    """The shown version rendered for a sample profile of its audience (the first
+    the user may see, or the one picked from the list), or with sample data."""
+    if version is None:
+        return {}
+    profiles = _sample_profiles(request.user, campaign, version)
+    profile = profiles[0] if profiles else None
+    picked = request.GET.get("profile", "")
+    if picked.isascii() and picked.isdigit():  # "²" is a digit int() refuses
+        profile = next((p for p in profiles if p.pk == int(picked)), None) or _pick_profile(
+            request.user, picked
+        )
+    result, error = None, ""
+    try:
+        from channels.preview import render_preview
+
+        result = render_preview(
+            channel=campaign.channel,
+            content=dict(version.content or {}),
+            category=campaign.category,
+            profile=profile,
+        )
+    except ValueError as exc:  # PreviewError: the author's template, shown as such
+        details = [m for msgs in getattr(exc, "errors", {}).values() for m in msgs]
+        error = " ".join([str(exc), *details])
+    return {"result": _as_dict(result), "error": error, "profile": profile, "profiles": profiles}
+
+
+def _sample_profiles(user, campaign, version) -> list:
+    """Up to ten profiles of the version's audience that the user may be shown and
+    that the channel can reach; none for roles that are not shown profiles."""
+    from audiences.channel_facts import IDENTITY_FIELD
+    from audiences.selectors import audience_profiles, visible_profiles
+
+    if version.audience is None or not can_see(user, version.audience):
+        return []
+    field = IDENTITY_FIELD.get(campaign.channel)
+    try:
+        profiles = visible_profiles(user, audience_profiles(version.audience))
+        if field:
+            profiles = profiles.filter(**{f"{field}__isnull": False})
+        return list(profiles.order_by("pk")[:SAMPLE_PROFILES])
+    except Exception:  # a rule the audiences app cannot compile: sample data
+        return []
 
 
 def _visible_tags(user):
@@ -286,7 +361,10 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
     """The rendered message for a chosen profile: GET shows the saved version,
     POST renders the posted (unsaved) edit form — the live preview."""
     campaign = get_campaign_for(request.user, pk)
-    version = campaign.draft_version or campaign.live_version
+    if request.method == "POST":
+        version = campaign.draft_version or campaign.live_version
+    else:
+        version = _shown_version(campaign, request.GET.get("version"))
     content = dict(version.content or {}) if version else {}
     if request.method == "POST":
         check_action(request.user, "edit", campaign)
@@ -337,36 +415,45 @@ def _pick_profile(user, value: str | None):
 @login_required
 @require_POST
 def proofs(request: HttpRequest, pk: int) -> HttpResponse:
+    """Queue proofs; the cluster sends them and the page shows each one's status."""
+    from campaigns.proofs import ProofRefused, send_proof
+
     campaign = get_campaign_for(request.user, pk)
     check_action(request.user, "edit", campaign)
-    version = campaign.draft_version or campaign.live_version
     form = ProofForm(request.POST)
-    if version is None or version.channel_configuration is None:
-        messages.error(request, _("Choose a channel configuration before sending proofs."))
-        return redirect("campaigns:detail", pk=pk)
+    show = request.POST.get("version") or None
     if not form.is_valid():
-        return _detail_response(request, campaign, proof_form=form, status=400)
+        return _detail_response(request, campaign, show, proof_form=form, status=400)
     try:
-        from channels.preview import send_proofs
-
-        send_proofs(
-            config=version.channel_configuration,
-            content=version.content or {},
-            category=campaign.category,
-            recipients=form.cleaned_data["recipients"],
+        queued = send_proof(
+            campaign,
+            request.user,
+            form.cleaned_data["recipients"],
+            version=show,
+            locale=request.LANGUAGE_CODE,
             profile=_pick_profile(request.user, request.POST.get("preview_profile")),
-            locale=request.POST.get("locale") or None,  # a proof per language (SPEC §11)
+            content_locale=request.POST.get("locale") or None,  # per language (SPEC §11)
         )
-    except Exception as exc:  # a bad address, a provider or template error: shown on the form
-        form.add_error("recipients", _("Proofs not sent: %(error)s") % {"error": exc})
-        return _detail_response(request, campaign, proof_form=form, status=400)
-    count = len(form.cleaned_data["recipients"])
+    except ProofRefused as exc:  # bad addresses, no configuration, a template error
+        details = [m for msgs in (exc.errors or {}).values() for m in msgs]
+        form.add_error(
+            "recipients",
+            _("Proofs not sent: %(error)s")
+            % {"error": " ".join(dict.fromkeys([exc.message, *details]))},
+        )
+        return _detail_response(request, campaign, show, proof_form=form, status=400)
+    count = len(queued)
     messages.success(
         request,
-        ngettext("Proof sent to %(count)s recipient.", "Proof sent to %(count)s recipients.", count)
+        ngettext(
+            "Proof queued for %(count)s recipient: its status is shown under Proofs.",
+            "Proofs queued for %(count)s recipients: their status is shown under Proofs.",
+            count,
+        )
         % {"count": count},
     )
-    return redirect("campaigns:detail", pk=pk)
+    url = reverse("campaigns:detail", args=[pk])
+    return redirect(f"{url}?version={show}#proofs" if show else f"{url}#proofs")
 
 
 @login_required

@@ -7,7 +7,7 @@ import time
 from datetime import datetime
 from typing import Any, Literal
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
@@ -545,7 +545,7 @@ def feedback(request: HttpRequest):
 
 
 def _apply_feedback(event: FeedbackIn) -> str:
-    from channels.validation import normalize_phone
+    from audiences.services import normalize_phone
 
     delivery = _find_delivery(event.message_id)
     if delivery is None and event.event != "sms_stop":
@@ -557,7 +557,7 @@ def _apply_feedback(event: FeedbackIn) -> str:
         channel = "sms"
         try:
             address = normalize_phone(event.recipient or "")
-        except ValidationError:
+        except ValueError:
             return "ignored"
     if event.event == "sms_stop" and channel != "sms":
         return "ignored"

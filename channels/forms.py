@@ -262,3 +262,13 @@ class TestMessageForm(forms.Form):
         if profile is None:
             self.add_error("profile_lookup", _("No profile with this email, phone or id."))
         return profile
+
+
+def _phone_or_none(value: str) -> str | None:
+    """The E.164 form of a typed phone number (the one rule of audiences), or None."""
+    from audiences.services import normalize_phone
+
+    try:
+        return normalize_phone(value)
+    except ValueError:
+        return None

@@ -200,15 +200,15 @@ class ChannelConfiguration(models.Model):
                 yield field, _("Enter a valid email address.")
 
     def _clean_sms(self):
-        from channels.validation import normalize_phone
+        from audiences.services import normalize_phone
 
         if not (self.sender_number or "").strip():
             yield "sender_number", _("A sender number is required for SMS.")
             return
         try:
             self.sender_number = normalize_phone(self.sender_number)
-        except ValidationError as exc:
-            yield "sender_number", exc.messages[0]
+        except ValueError as exc:
+            yield "sender_number", str(exc)
 
     def _clean_push(self):
         if self.platform not in self.Platform.values:

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from audiences.models import Channel
+from audiences.services import normalize_phone
 from channels.models import ChannelConfiguration
 from channels.rendering import RenderedMessage, RenderError, compile_content
 from channels.transports import OutboundMessage, SendResult, get_transport
@@ -64,7 +65,7 @@ def clean_proof_recipients(channel: str, recipients: list[str]) -> list[str]:
             continue
         try:
             value = _clean_address(channel, value)
-        except ValidationError:
+        except (ValidationError, ValueError):
             problems.append(_("%(value)s is not a valid address.") % {"value": value})
             continue
         if value not in cleaned:
@@ -89,8 +90,6 @@ def _clean_address(channel: str, value: str) -> str:
         validate_email(value)
         return value
     if channel == Channel.SMS:
-        from channels.validation import normalize_phone
-
         return normalize_phone(value)
     if len(value) > 512 or any(c.isspace() for c in value):
         raise ValidationError("bad token")
@@ -148,6 +147,17 @@ def lookup_profile(user, lookup: str):
         profiles = visible_profiles(user, profiles)
     return (
         profiles.filter(email__iexact=lookup).first()
-        or profiles.filter(phone=lookup.replace(" ", "")).first()
+        # filter(phone=None) would mean "has no phone": only a number is looked up.
+        or profiles.filter(phone=_phone_or_none(lookup) or "-").first()
         or profiles.filter(profile_id=lookup).first()
     )
+
+
+def _phone_or_none(value: str) -> str | None:
+    """The E.164 form of a typed phone number (the one rule of audiences), or None."""
+    from audiences.services import normalize_phone
+
+    try:
+        return normalize_phone(value)
+    except ValueError:
+        return None

@@ -142,11 +142,13 @@ def _forget_process_memory():
     """Per-process memories of the trigger path (keys, campaign snapshots) must
     not carry one test's rows into the next (ids are reused after a flush)."""
     from accounts import keycache, ratelimit
-    from campaigns.engine import executions
+    from campaigns.engine import dispatch, executions, send
 
     keycache.forget()
     ratelimit._leases.clear()
     executions.forget_snapshots()
+    send._compiled_cache.clear()
+    dispatch._versions.clear()
     yield
 
 

@@ -44,3 +44,11 @@ def enqueue_reschedule(campaign_id: int) -> None:
     from campaigns.engine.runs import enqueue
 
     enqueue("campaigns.tasks.reschedule", campaign_id, task_name=f"reschedule-{campaign_id}")
+
+
+def enqueue_proof(proof_id: int) -> None:
+    """After a proof was requested (on commit): the worker sends it and records
+    its status (``campaigns.proofs.deliver_proof``)."""
+    from campaigns.engine.runs import enqueue
+
+    enqueue("campaigns.tasks.send_proof", proof_id, task_name=f"proof-{proof_id}")

@@ -38,7 +38,7 @@ from campaigns.models import Delivery, Run
 
 logger = logging.getLogger(__name__)
 
-_compiled_cache: dict[int, object] = {}
+_compiled_cache: dict[tuple, object] = {}
 
 
 def beat(run_id: int) -> None:
@@ -60,13 +60,18 @@ def limits_for(run: Run) -> list[tuple[str, int]]:
 
 
 def compiled_for(run: Run):
-    # Compiling templates once per version per process, not once per batch.
+    # Compiling templates once per version per process, not once per batch. The
+    # key includes when the version was last written: a version saved again, or a
+    # new one given a deleted one's id (SQLite reuses the highest id), compiles anew.
     version = run.version
-    if version.pk not in _compiled_cache:
-        _compiled_cache[version.pk] = messaging.compile_for_version(
+    key = (version.pk, version.updated_at)
+    if key not in _compiled_cache:
+        if len(_compiled_cache) > 1000:
+            _compiled_cache.clear()
+        _compiled_cache[key] = messaging.compile_for_version(
             version, run.campaign.channel, run.campaign.category
         )
-    return _compiled_cache[version.pk]
+    return _compiled_cache[key]
 
 
 def load_run(run_id: int) -> Run | None:

@@ -30,6 +30,7 @@ def test_a_valid_key_acts_as_its_owner(manager):
         "email": "mona@example.com",
         "roles": ["Campaign Manager"],
         "isSuperuser": False,
+        "timeZone": "",
     }
 
 
@@ -167,3 +168,15 @@ def test_a_key_over_its_rate_limit_gets_429_with_retry_after(manager, settings):
         assert ApiClient(other_plain).get("/me").status_code == 200  # per key
     with time_machine.travel(start + timedelta(minutes=1), tick=False):
         assert api.get("/me").status_code == 200
+
+
+def test_the_user_sets_their_time_zone_through_the_api(api_for, manager):
+    """The settings page's time zone has its API twin (issue 12 #6, #7)."""
+    client = api_for(manager)
+    assert client.get("/me").json()["timeZone"] == ""
+    answer = client.patch("/me", {"timeZone": "Europe/Amsterdam"})
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["timeZone"] == "Europe/Amsterdam"
+    refused = client.patch("/me", {"timeZone": "Mars/Olympus"})
+    assert refused.status_code == 400
+    assert client.get("/me").json()["timeZone"] == "Europe/Amsterdam"

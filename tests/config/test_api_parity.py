@@ -105,6 +105,7 @@ TWINS: dict[str, list[str]] = {
     ],
     # the user's own things
     "accounts:settings": ["post /me/api-keys"],
+    "accounts:time_zone": ["patch /me"],
     "accounts:revoke_key": ["delete /me/api-keys/{key_id}"],
     "accounts:notification_read": ["post /notifications/{notification_id}/read"],
     "accounts:notifications_read_all": ["post /notifications/read-all"],
