@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.permissions import can, can_see
 from campaigns.engine.runs import retry_failed as retry_failed_deliveries
 from campaigns.models import Campaign, Delivery
-from campaigns.reports import campaign_report, is_sending, send_rate
+from campaigns.reports import campaign_report, is_sending, send_rate, top_links
 from config.ids import is_id
 
 CSV_FIELDS = [
@@ -75,7 +75,8 @@ def _chart(points: list) -> str:
 
 
 def _reason_rows(counts: dict[str, int]) -> list[tuple[str, str, int]]:
-    """(label, code, count): known exclusion codes read in words; provider codes stay as-is."""
+    """(label, code, count): known exclusion and failure codes read in words;
+    provider codes stay as-is."""
     labels = dict(Delivery.Reason.choices)
     return [(labels.get(code, code), code, n) for code, n in counts.items()]
 
@@ -85,10 +86,14 @@ def _reason_rows(counts: dict[str, int]) -> list[tuple[str, str, int]]:
 def report(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _campaign(request, pk, "campaign.view_report")
     data = campaign_report(campaign)
+    runs = list(campaign.runs.order_by("-created_at", "-id")[:100])
+    counts = {row["id"]: row for row in data["runs"]}
+    for run in runs:  # each run's numbers from the same snapshot as the totals
+        run.counts = counts.get(run.pk)
     context = {
         "campaign": campaign,
         "report": data,
-        "runs": campaign.runs.order_by("-created_at", "-id")[:100],
+        "runs": runs,
         "has_chart": bool(send_rate(campaign)),
         "sending": is_sending(campaign),
         "can_retry": can(request.user, "campaign.activate", campaign),
@@ -173,6 +178,23 @@ def deliveries_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     response["Content-Disposition"] = (
         f'attachment; filename="campaign-{campaign.pk}-deliveries.csv"'
     )
+    return response
+
+
+LINK_FIELDS = ["url", "unique_clicks", "clicks"]
+
+
+@login_required
+@require_GET
+def links_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    """Every clicked link of the campaign, most people first (the page shows the top ones)."""
+    campaign = _campaign(request, pk, "campaign.view_report")
+    writer = csv.writer(_Echo())
+    lines = [writer.writerow(LINK_FIELDS)]
+    for link in top_links(campaign, limit=None):
+        lines.append(writer.writerow([csv_cell(link["url"]), link["uniqueClicks"], link["clicks"]]))
+    response = HttpResponse("".join(lines), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-links.csv"'
     return response
 
 
