@@ -38,6 +38,7 @@ from django.db import connection, transaction
 from campaigns.engine.clock import now
 from campaigns.engine.conf import knob
 from campaigns.models import Run, SendPermit
+from channels.models import ChannelConfiguration
 
 # Statuses in which a campaign's runs may send (one-shot runs outlive "live").
 SENDABLE = frozenset({"live", "scheduled", "completed"})
@@ -103,11 +104,16 @@ def release(holder: str) -> None:
 
 
 def still_open(run_ids) -> set[int]:
-    """The runs still sending in a campaign that may send (a plain read: a
-    look between messages; the promise is the permit)."""
+    """The runs still sending in a campaign that may send, through a channel
+    configuration that is active (a plain read: a look between messages; the
+    promise is the permit). A run left out only because its configuration was
+    deactivated is failed by its sender (``runs.fail_for_inactive_configuration``)."""
     return set(
         Run.objects.filter(
-            pk__in=list(run_ids), status=Run.Status.SENDING, campaign__status__in=SENDABLE
+            pk__in=list(run_ids),
+            status=Run.Status.SENDING,
+            campaign__status__in=SENDABLE,
+            version__channel_configuration__status=ChannelConfiguration.Status.ACTIVE,
         ).values_list("pk", flat=True)
     )
 
