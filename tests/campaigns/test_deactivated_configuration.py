@@ -226,3 +226,22 @@ def test_an_unused_configuration_is_deactivated_at_once(login, administrator, qu
     assert response.status_code == 302
     config.refresh_from_db()
     assert config.status == "deactivated"
+
+
+@pytest.mark.parametrize(
+    "lang, heading, button",
+    [
+        ("nl", "Kanaalconfiguratie gedeactiveerd", "Toch deactiveren"),
+        ("sv", "Kanalkonfigurationen inaktiverad", "Inaktivera ändå"),
+        ("fr", "Configuration de canal désactivée", "Désactiver quand même"),
+    ],
+)
+def test_the_confirmation_and_the_reason_read_in_the_users_language(
+    login, administrator, config_in_use, lang, heading, button
+):
+    client = login(administrator)
+    html = client.post(
+        f"/channels/{config_in_use.pk}/deactivate/", HTTP_ACCEPT_LANGUAGE=lang
+    ).content.decode()
+    assert heading in html and button in html
+    assert "Deactivate anyway" not in html and "send through this configuration" not in html

@@ -117,3 +117,23 @@ def test_the_openapi_document_describes_the_report(client, db):
     assert {"cancelled", "pending", "topLinks", "runs", "excluded", "failed"} <= set(report)
     assert set(schemas["TopLinkOut"]["properties"]) == {"url", "uniqueClicks", "clicks"}
     assert {"cancelled", "pending"} <= set(schemas["RunReportOut"]["properties"])
+
+
+@pytest.mark.parametrize(
+    "lang, words",
+    [
+        ("nl", ["Meest geklikte links", "Unieke klikken", "Geannuleerd (wordt niet verzonden)"]),
+        ("sv", ["Mest klickade länkar", "Unika klick", "Avbrutna (skickas inte)"]),
+        ("fr", ["Liens les plus cliqués", "Clics uniques", "Annulés (ne seront pas envoyés)"]),
+    ],
+)
+def test_the_new_report_labels_read_in_the_users_language(
+    clicked_campaign, login, viewer, lang, words
+):
+    html = (
+        login(viewer)
+        .get(f"/campaigns/{clicked_campaign.pk}/report/", HTTP_ACCEPT_LANGUAGE=lang)
+        .content.decode()
+    )
+    assert all(word in html for word in words)
+    assert "Top links" not in html and "Unique clicks" not in html
