@@ -5,8 +5,9 @@ while it holds a permit for the message's campaign, and no lock or transaction
 is held during that call.
 
 * A sender takes its permit in the short transaction that claims its batch:
-  there it takes the campaign's *gate* shared, reads that the campaign may send
-  and that the run is still sending, and writes the permit (``admit``,
+  there it takes the campaign's *gate* shared, reads that the campaign may send,
+  that the run is still sending and that its channel configuration is active,
+  and writes the permit (``admit``,
   ``grant``). It releases the permit in the transaction that records the batch's
   outcomes (``release``) and renews it, re-checking the status the same way,
   while a long batch lasts. Between messages it looks at the status again
