@@ -680,8 +680,72 @@ def list_policies(request: HttpRequest):
     return ApprovalPolicy.objects.prefetch_related("approver_users", "approver_groups")
 
 
+class TopLinkOut(CamelOut):
+    url: str
+    unique_clicks: int = Field(description="People who clicked the link.")
+    clicks: int = Field(description="Every click on the link.")
+
+
+class RatesOut(CamelOut):
+    open_rate: float | None
+    click_rate: float | None
+    click_to_open_rate: float | None
+
+
+class RunReportOut(CamelOut):
+    id: int
+    kind: str
+    status: str
+    scheduled_for: str | None
+    started_at: str | None
+    finished_at: str | None
+    targeted: int
+    excluded: int
+    sent: int
+    failed: int
+    cancelled: int
+    pending: int
+    duplicates: int
+    error: str
+
+
+class LanguageReportOut(CamelOut):
+    locale: str
+    sent: int
+    opened: int
+    clicked: int
+
+
+class ReportOut(CamelOut):
+    """targeted = Σexcluded + sent + Σfailed + cancelled + pending, always (one snapshot)."""
+
+    targeted: int
+    excluded: dict[str, int] = Field(description="Excluded deliveries by reason code.")
+    sent: int
+    delivered: int
+    failed: dict[str, int] = Field(description="Failed deliveries by reason code.")
+    cancelled: int = Field(description="Deliveries that will not be sent (stop, erasure).")
+    pending: int = Field(description="Deliveries not sent yet (waiting or being sent).")
+    bounced: int
+    opened: int
+    clicked: int
+    unsubscribed: int
+    complained: int
+    duplicates: int
+    top_links: list[TopLinkOut] = Field(description="The most clicked links, most people first.")
+    languages: list[LanguageReportOut] = Field(
+        description='Sent, opened and clicked per language sent; locale "" is the default content.'
+    )
+    runs: list[RunReportOut]
+    rates: RatesOut
+
+
 @campaigns_router.get(
-    "/{campaign_id}/report", response=dict, tags=["reports"], summary="A campaign's report"
+    "/{campaign_id}/report",
+    response=ReportOut,
+    by_alias=True,
+    tags=["reports"],
+    summary="A campaign's report",
 )
 def get_report(request: HttpRequest, campaign_id: int):
     if not is_id(campaign_id):

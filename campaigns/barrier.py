@@ -5,8 +5,9 @@ while it holds a permit for the message's campaign, and no lock or transaction
 is held during that call.
 
 * A sender takes its permit in the short transaction that claims its batch:
-  there it takes the campaign's *gate* shared, reads that the campaign may send
-  and that the run is still sending, and writes the permit (``admit``,
+  there it takes the campaign's *gate* shared, reads that the campaign may send,
+  that the run is still sending and that its channel configuration is active,
+  and writes the permit (``admit``,
   ``grant``). It releases the permit in the transaction that records the batch's
   outcomes (``release``) and renews it, re-checking the status the same way,
   while a long batch lasts. Between messages it looks at the status again
@@ -38,6 +39,7 @@ from django.db import connection, transaction
 from campaigns.engine.clock import now
 from campaigns.engine.conf import knob
 from campaigns.models import Run, SendPermit
+from channels.models import ChannelConfiguration
 
 # Statuses in which a campaign's runs may send (one-shot runs outlive "live").
 SENDABLE = frozenset({"live", "scheduled", "completed"})
@@ -103,11 +105,16 @@ def release(holder: str) -> None:
 
 
 def still_open(run_ids) -> set[int]:
-    """The runs still sending in a campaign that may send (a plain read: a
-    look between messages; the promise is the permit)."""
+    """The runs still sending in a campaign that may send, through a channel
+    configuration that is active (a plain read: a look between messages; the
+    promise is the permit). A run left out only because its configuration was
+    deactivated is failed by its sender (``runs.fail_for_inactive_configuration``)."""
     return set(
         Run.objects.filter(
-            pk__in=list(run_ids), status=Run.Status.SENDING, campaign__status__in=SENDABLE
+            pk__in=list(run_ids),
+            status=Run.Status.SENDING,
+            campaign__status__in=SENDABLE,
+            version__channel_configuration__status=ChannelConfiguration.Status.ACTIVE,
         ).values_list("pk", flat=True)
     )
 

@@ -7,7 +7,9 @@ lower apps never import campaigns; they call the hooks registered here.
 - ``channels/deliveries.py``: tracking and provider feedback find a delivery,
   its channel, and record a first-event time;
 - ``audiences/hooks.py``: the campaigns an audience's rule change would alter,
-  and a person's deliveries on erasure and export.
+  and a person's deliveries on erasure and export;
+- ``channels/hooks.py``: the campaigns that send through a channel
+  configuration (named before it is deactivated).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from django.db.models import Q
 
 from audiences import hooks as audience_hooks
 from channels import deliveries
+from channels import hooks as channel_hooks
 
 # In these statuses a campaign's audience decides (or is about to decide, on
 # approval) who receives it.
@@ -57,6 +60,23 @@ def audience_blockers(*, audience, actor) -> list[audience_hooks.Blocker]:
         audience_hooks.Blocker(c, c.name, can_see(actor, c))
         for c in using.order_by("name", "pk")
         if not can(actor, "campaign.activate", c)
+    ]
+
+
+def configuration_users(*, config, actor) -> list[audience_hooks.Blocker]:
+    """Campaigns that would send through ``config``: scheduled, live, being
+    activated or under review with it, or with a run of it still to finish."""
+    from accounts.permissions import can_see
+    from campaigns.engine.runs import ACTIVE
+    from campaigns.models import Campaign
+
+    using = Campaign.objects.filter(
+        Q(status__in=COMMITTED_STATUSES, live_version__channel_configuration=config)
+        | Q(status="in_review", draft_version__channel_configuration=config)
+        | Q(runs__status__in=ACTIVE, runs__version__channel_configuration=config)
+    ).distinct()
+    return [
+        audience_hooks.Blocker(c, c.name, can_see(actor, c)) for c in using.order_by("name", "pk")
     ]
 
 
@@ -109,5 +129,6 @@ def _iso(value) -> str | None:
 def register() -> None:
     deliveries.register(DeliveryStore())
     audience_hooks.rule_change_blockers.register(audience_blockers)
+    channel_hooks.configuration_users.register(configuration_users)
     audience_hooks.profile_erasing.register(profile_erase_deliveries)
     audience_hooks.profile_export_sections.register(profile_export_deliveries)

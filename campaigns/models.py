@@ -315,6 +315,12 @@ class Run(models.Model):
             models.Index(fields=["kind", "id"], condition=Q(status="queued"), name="run_queued"),
         ]
 
+    @property
+    def error_display(self) -> str:
+        """``error`` in words: a known reason code is translated, other text shown as-is."""
+        labels = dict(Delivery.Reason.choices)
+        return str(labels.get(self.error, self.error))
+
 
 class Delivery(models.Model):
     """One message to one profile in one run. Its id is the provider idempotency key."""
@@ -333,6 +339,12 @@ class Delivery(models.Model):
         MISSING_IDENTITY = "missing_identity", _("Missing identity")
         FREQUENCY_CAP = "frequency_cap", _("Frequency cap")
         DUPLICATE = "duplicate", _("Duplicate")
+        # A failure, not an exclusion: the run's channel configuration was
+        # deactivated before it sent (retry once it is active again).
+        CONFIGURATION_DEACTIVATED = (
+            "configuration_deactivated",
+            _("Channel configuration deactivated"),
+        )
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="deliveries")
     # NULL once the person was erased or the row outlived RETENTION_DELIVERY_DAYS:

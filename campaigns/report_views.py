@@ -17,7 +17,13 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.permissions import can, can_see
 from campaigns import charts, services
 from campaigns.models import Campaign, Delivery
-from campaigns.reports import campaign_report, engagement_activity, is_sending, send_activity
+from campaigns.reports import (
+    campaign_report,
+    engagement_activity,
+    is_sending,
+    send_activity,
+    top_links,
+)
 from config.ids import is_id
 
 CSV_FIELDS = [
@@ -93,7 +99,8 @@ def _metrics(data: dict) -> list[dict]:
 
 
 def _reason_rows(counts: dict[str, int]) -> list[tuple[str, str, int]]:
-    """(label, code, count): known exclusion codes read in words; provider codes stay as-is."""
+    """(label, code, count): known exclusion and failure codes read in words;
+    provider codes stay as-is."""
     labels = dict(Delivery.Reason.choices)
     return [(labels.get(code, code), code, n) for code, n in counts.items()]
 
@@ -105,10 +112,14 @@ def report(request: HttpRequest, pk: int) -> HttpResponse:
     data = campaign_report(campaign)
     sending_over_time = send_activity(campaign)
     engaged_over_time = engagement_activity(campaign)
+    runs = list(campaign.runs.order_by("-created_at", "-id")[:100])
+    counts = {row["id"]: row for row in data["runs"]}
+    for run in runs:  # each run's numbers from the same snapshot as the totals
+        run.counts = counts.get(run.pk)
     context = {
         "campaign": campaign,
         "report": data,
-        "runs": campaign.runs.order_by("-created_at", "-id")[:100],
+        "runs": runs,
         "metrics": _metrics(data),
         "send_activity": sending_over_time,
         "send_step": charts.step_label(sending_over_time.step) if sending_over_time else "",
@@ -216,6 +227,23 @@ def deliveries_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     response["Content-Disposition"] = (
         f'attachment; filename="campaign-{campaign.pk}-deliveries.csv"'
     )
+    return response
+
+
+LINK_FIELDS = ["url", "unique_clicks", "clicks"]
+
+
+@login_required
+@require_GET
+def links_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    """Every clicked link of the campaign, most people first (the page shows the top ones)."""
+    campaign = _campaign(request, pk, "campaign.view_report")
+    writer = csv.writer(_Echo())
+    lines = [writer.writerow(LINK_FIELDS)]
+    for link in top_links(campaign, limit=None):
+        lines.append(writer.writerow([csv_cell(link["url"]), link["uniqueClicks"], link["clicks"]]))
+    response = HttpResponse("".join(lines), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-links.csv"'
     return response
 
 

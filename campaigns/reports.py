@@ -1,7 +1,9 @@
 """What a campaign's report shows (SPEC §7 `GET …/report`, SPEC §8 report page).
 
-Progress comes from the runs' counters; outcome events and reasons come from
-one aggregate query each over the campaign's deliveries.
+Every count comes from one grouped query over the campaign's deliveries (one
+snapshot, so the numbers always add up: targeted = Σexcluded + sent + Σfailed
++ cancelled + pending, for the campaign and for each run); only the possible
+duplicates come from the runs' counters. Top links come from the click log.
 """
 
 from __future__ import annotations
@@ -9,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Count, Max, Min, Q
 from django.db.models.functions import TruncDay, TruncHour, TruncMinute, TruncSecond
 
 from campaigns.models import Campaign, Delivery, Run
+from channels.models import DeliveryEvent
 
 EVENTS = {
     "delivered": "delivered_at",
@@ -24,17 +27,77 @@ EVENTS = {
 }
 
 
-def _by_reason(deliveries, status: str) -> dict[str, int]:
+# What the report counts as "pending": not finished yet, whether waiting for a
+# sender or in a sender's hands right now.
+UNFINISHED = (Delivery.Status.PENDING, Delivery.Status.SENDING)
+
+# How many links the page and the API list; the CSV has every one.
+TOP_LINKS = 10
+
+
+def _empty_counts() -> dict:
+    return {
+        "targeted": 0,
+        "excluded": {},
+        "sent": 0,
+        "failed": {},
+        "cancelled": 0,
+        "pending": 0,
+        **{name: 0 for name in EVENTS},
+    }
+
+
+def _add(counts: dict, status: str, reason: str, row: dict) -> None:
+    n = row["n"]
+    counts["targeted"] += n
+    if status == Delivery.Status.EXCLUDED:
+        counts["excluded"][reason or "unknown"] = counts["excluded"].get(reason or "unknown", 0) + n
+    elif status == Delivery.Status.FAILED:
+        counts["failed"][reason or "unknown"] = counts["failed"].get(reason or "unknown", 0) + n
+    elif status == Delivery.Status.SENT:
+        counts["sent"] += n
+    elif status == Delivery.Status.CANCELLED:
+        counts["cancelled"] += n
+    else:  # pending, or sending right now: not finished either way
+        counts["pending"] += n
+    for name in EVENTS:
+        counts[name] += row[name]
+
+
+def delivery_counts(campaign: Campaign) -> tuple[dict, dict[int, dict]]:
+    """The campaign's totals and each run's, from ONE grouped query over its deliveries.
+
+    One statement is one snapshot, even under PostgreSQL's READ COMMITTED, so
+    targeted = Σexcluded + sent + Σfailed + cancelled + pending holds in what
+    it returns at every moment, whatever the senders, a stop or a retry are
+    doing meanwhile (run counters read beside it could be a commit apart).
+    Every delivery is counted exactly once, in the bucket of its status.
+    """
     rows = (
-        deliveries.filter(status=status)
-        .values("reason")
-        .annotate(n=Count("id"))
-        .order_by("-n", "reason")
+        Delivery.objects.filter(run__campaign=campaign)
+        .values("run_id", "status", "reason")
+        .annotate(
+            n=Count("id"),
+            **{
+                name: Count("id", filter=Q(**{f"{field}__isnull": False}))
+                for name, field in EVENTS.items()
+            },
+        )
+        .order_by()
     )
-    return {row["reason"] or "unknown": row["n"] for row in rows}
+    totals = _empty_counts()
+    per_run: dict[int, dict] = {}
+    for row in rows:
+        _add(totals, row["status"], row["reason"], row)
+        _add(per_run.setdefault(row["run_id"], _empty_counts()), row["status"], row["reason"], row)
+    for counts in [totals, *per_run.values()]:
+        for key in ("excluded", "failed"):
+            counts[key] = dict(sorted(counts[key].items(), key=lambda kv: (-kv[1], kv[0])))
+    return totals, per_run
 
 
-def run_row(run: Run) -> dict:
+def run_row(run: Run, counts: dict | None = None) -> dict:
+    counts = counts or _empty_counts()
     return {
         "id": run.pk,
         "kind": run.kind,
@@ -42,10 +105,12 @@ def run_row(run: Run) -> dict:
         "scheduledFor": run.scheduled_for.isoformat() if run.scheduled_for else None,
         "startedAt": run.started_at.isoformat() if run.started_at else None,
         "finishedAt": run.finished_at.isoformat() if run.finished_at else None,
-        "targeted": run.targeted,
-        "excluded": run.excluded,
-        "sent": run.sent,
-        "failed": run.failed,
+        "targeted": counts["targeted"],
+        "excluded": sum(counts["excluded"].values()),
+        "sent": counts["sent"],
+        "failed": sum(counts["failed"].values()),
+        "cancelled": counts["cancelled"],
+        "pending": counts["pending"],
         "duplicates": run.duplicates,
         "error": run.error,
     }
@@ -53,31 +118,25 @@ def run_row(run: Run) -> dict:
 
 def campaign_report(campaign: Campaign) -> dict:
     runs = list(campaign.runs.order_by("-created_at", "-id"))
-    totals = campaign.runs.aggregate(
-        targeted=Sum("targeted"), sent=Sum("sent"), duplicates=Sum("duplicates")
-    )
-    deliveries = Delivery.objects.filter(run__campaign=campaign)
-    events = deliveries.aggregate(
-        **{
-            name: Count("id", filter=Q(**{f"{field}__isnull": False}))
-            for name, field in EVENTS.items()
-        }
-    )
+    totals, per_run = delivery_counts(campaign)
     report = {
-        "targeted": totals["targeted"] or 0,
-        "excluded": _by_reason(deliveries, Delivery.Status.EXCLUDED),
-        "sent": totals["sent"] or 0,
-        "delivered": events["delivered"],
-        "failed": _by_reason(deliveries, Delivery.Status.FAILED),
-        "bounced": events["bounced"],
-        "opened": events["opened"],
-        "clicked": events["clicked"],
-        "unsubscribed": events["unsubscribed"],
-        "complained": events["complained"],
-        "duplicates": totals["duplicates"] or 0,
-        "runs": [run_row(run) for run in runs],
+        "targeted": totals["targeted"],
+        "excluded": totals["excluded"],
+        "sent": totals["sent"],
+        "delivered": totals["delivered"],
+        "failed": totals["failed"],
+        "cancelled": totals["cancelled"],
+        "pending": totals["pending"],
+        "bounced": totals["bounced"],
+        "opened": totals["opened"],
+        "clicked": totals["clicked"],
+        "unsubscribed": totals["unsubscribed"],
+        "complained": totals["complained"],
+        "duplicates": sum(run.duplicates for run in runs),
+        "topLinks": top_links(campaign, limit=TOP_LINKS),
+        "runs": [run_row(run, per_run.get(run.pk)) for run in runs],
     }
-    report["languages"] = by_language(deliveries)
+    report["languages"] = by_language(Delivery.objects.filter(run__campaign=campaign))
     sent = report["sent"]
     report["rates"] = {
         "openRate": _ratio(report["opened"], sent),
@@ -104,6 +163,83 @@ def by_language(deliveries) -> list[dict]:
         {"locale": r["locale"], "sent": r["sent"], "opened": r["opened"], "clicked": r["clicked"]}
         for r in rows
     ]
+
+
+def top_links(campaign: Campaign, *, limit: int | None = TOP_LINKS) -> list[dict]:
+    """The most clicked links: ``{"url", "uniqueClicks", "clicks"}``, most people first.
+
+    Read from the click log (``DeliveryEvent``): ``clicks`` counts every click,
+    ``uniqueClicks`` the people who clicked (an erased person's delivery, which
+    has no profile any more, counts as one person). A click the log no longer
+    holds (past ``RETENTION_EVENTS_DAYS``, or an erased person's, whose URL may
+    carry their data) leaves this list; the totals above never change.
+
+    A link is named only when it is written as such in the campaign's content: a
+    URL made with personal data (``?email={{ profile.email }}``, a reset link from
+    the context) is one person's and would show their data to every reader of
+    the report (outside review, issue 10), so such clicks are counted together
+    as "personalized links".
+    """
+    from django.db.models import Case, CharField, Value, When
+    from django.utils.translation import gettext
+
+    authored = sorted(authored_links(campaign))
+    shown = Case(
+        When(detail__in=authored, then="detail"), default=Value(""), output_field=CharField()
+    )
+    rows = (
+        DeliveryEvent.objects.filter(
+            kind=DeliveryEvent.Kind.CLICK, delivery__run__campaign=campaign
+        )
+        .exclude(detail="")
+        .annotate(shown=shown)
+        .values("shown")
+        .annotate(
+            clicks=Count("id"),
+            people=Count("delivery__profile", distinct=True)
+            + Count("delivery", distinct=True, filter=Q(delivery__profile__isnull=True)),
+        )
+        .order_by("-people", "-clicks", "shown")
+    )
+    if limit is not None:
+        rows = rows[:limit]
+    return [
+        {
+            "url": row["shown"] or gettext("Personalized links"),
+            "uniqueClicks": row["people"],
+            "clicks": row["clicks"],
+        }
+        for row in rows
+    ]
+
+
+def authored_links(campaign: Campaign) -> set[str]:
+    """Every link written literally (no template expression) in any version of
+    the campaign's content, its translations included."""
+    import html as html_module
+
+    from channels.rendering import _HREF
+
+    links: set[str] = set()
+
+    def collect(content: dict) -> None:
+        for key, value in (content or {}).items():
+            if key == "translations" and isinstance(value, dict):
+                for translated in value.values():
+                    if isinstance(translated, dict):
+                        collect(translated)
+            elif isinstance(value, str):
+                for match in _HREF.finditer(value):
+                    url = html_module.unescape(match.group(3)).strip()
+                    if "{{" not in url and "{%" not in url:
+                        links.add(url)
+                if key == "url" and "{{" not in value and "{%" not in value:
+                    links.add(value.strip())  # a push message's link
+
+    for content in campaign.versions.values_list("content", flat=True):
+        if isinstance(content, dict):
+            collect(content)
+    return links
 
 
 def _ratio(part: int, whole: int) -> float | None:

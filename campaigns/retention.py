@@ -5,8 +5,9 @@
   the status, reason and event times that every report counts stay. Run
   counters are not touched, so reports read exactly the same afterwards.
 * Raw tracking events (``DeliveryEvent``) older than ``RETENTION_EVENTS_DAYS``
-  are deleted: reports count the first occurrence kept on the delivery row
-  (``campaigns.reports``), never the raw log.
+  are deleted: report totals count the first occurrence kept on the delivery
+  row (``campaigns.reports``), never the raw log; only the report's top links
+  (which URL was clicked) are read from the log, so older clicks leave them.
 * API-trigger contexts (``Run.context``, ``Delivery.context``) are cleared once
   the delivery is finished and older than ``RETENTION_CONTEXT_DAYS``: nothing
   pending is touched, so a context is kept exactly as long as it may be needed

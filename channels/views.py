@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.permissions import can, can_see, visible
 from audiences.channel_facts import sms_segments
 from audiences.models import Channel
-from channels import services
+from channels import hooks, services
 from channels.forms import ChannelConfigurationForm, TestMessageForm
 from channels.models import ChannelConfiguration
 from channels.preview import PreviewError, render_preview
@@ -111,13 +111,25 @@ def status_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     }.get(action)
     if status is None:
         raise Http404
+    if status == ChannelConfiguration.Status.DEACTIVATED and request.POST.get("confirm") != "1":
+        users = hooks.users_of(config, request.user)
+        if users:  # campaigns would stop sending: say which, and ask
+            return render(
+                request,
+                "channels/confirm_deactivate.html",
+                {
+                    "config": config,
+                    "named": [u for u in users if u.visible],
+                    "hidden": sum(1 for u in users if not u.visible),
+                },
+            )
     services.channel_configuration_set_status(config=config, status=status)
     if status == ChannelConfiguration.Status.ACTIVE:
         messages.success(request, _("“%(name)s” is active.") % {"name": config.name})
     else:
         messages.success(
             request,
-            _("“%(name)s” is deactivated: campaigns using it cannot be activated.")
+            _("“%(name)s” is deactivated: campaigns using it cannot be activated or send.")
             % {"name": config.name},
         )
     return redirect("channels:list")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, F, Q
 
 from campaigns.engine.clock import now
 from campaigns.engine.conf import knob
 from campaigns.engine.materialize import materialize
 from campaigns.models import Delivery, Run
+from channels.models import ChannelConfiguration
 
 ACTIVE = [Run.Status.QUEUED, Run.Status.MATERIALIZING, Run.Status.SENDING]
 
@@ -109,6 +110,42 @@ def finish_if_done(run_id: int) -> bool:
     return bool(closed)
 
 
+def fail_for_inactive_configuration(run_ids, *, token: str = "") -> set[int]:
+    """Inside a sender's transaction: of ``run_ids`` (runs it may not send), those
+    whose channel configuration is deactivated (or gone) send nothing more
+    (a stopped run is the stop's: its unsent deliveries are cancelled).
+
+    Their pending deliveries (and those ``token`` holds) fail with the reason
+    ``configuration_deactivated``, counted on the run, and a run still sending
+    fails with that reason: the report says why, and "retry failed deliveries"
+    sends them once the configuration is active again. Deliveries another
+    sender holds are its own to record. Returns the runs refused this way.
+    """
+    if not run_ids:
+        return set()
+    refused = set(
+        Run.objects.filter(pk__in=list(run_ids), status__in=[Run.Status.SENDING, Run.Status.FAILED])
+        .exclude(version__channel_configuration__status=ChannelConfiguration.Status.ACTIVE)
+        .values_list("pk", flat=True)
+    )
+    reason = Delivery.Reason.CONFIGURATION_DEACTIVATED
+    unsent = Q(status=Delivery.Status.PENDING)
+    if token:
+        unsent |= Q(status=Delivery.Status.SENDING, claimed_by=token)
+    for run_id in sorted(refused):
+        n = (
+            Delivery.objects.filter(run_id=run_id)
+            .filter(unsent)
+            .update(status=Delivery.Status.FAILED, reason=reason, lease_expires_at=None)
+        )
+        if n:
+            Run.objects.filter(pk=run_id).update(failed=F("failed") + n)
+        Run.objects.filter(pk=run_id, status=Run.Status.SENDING).update(
+            status=Run.Status.FAILED, error=reason, finished_at=now()
+        )
+    return refused
+
+
 def retry_failed(*, campaign, run_id: int | None = None) -> int:
     """Put failed deliveries back in the queue (the report's "retry" action).
 
@@ -138,9 +175,14 @@ def retry_failed(*, campaign, run_id: int | None = None) -> int:
             lease_expires_at=None,
         )
         for rid in run_ids:
+            # A run failed for its deactivated configuration is tried again too
+            # (and fails again, saying why, while the configuration stays off).
             Run.objects.filter(pk=rid, status=Run.Status.COMPLETED).update(
                 status=Run.Status.SENDING, finished_at=None
             )
+            Run.objects.filter(
+                pk=rid, status=Run.Status.FAILED, error=Delivery.Reason.CONFIGURATION_DEACTIVATED
+            ).update(status=Run.Status.SENDING, finished_at=None, error="")
             enqueue_senders(rid, knob("ENGINE_SENDERS"))
         for rid in touched:
             refresh_outcome_counters(rid)

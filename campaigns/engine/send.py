@@ -34,6 +34,7 @@ from campaigns.engine import messaging, throttle
 from campaigns.engine.claim import claim_for_runs, reclaim_expired
 from campaigns.engine.clock import now
 from campaigns.engine.conf import knob
+from campaigns.engine.runs import fail_for_inactive_configuration
 from campaigns.models import Delivery, Run
 
 logger = logging.getLogger(__name__)
@@ -222,6 +223,8 @@ class Batch:
             record_many(self.run_of, self.token, results, broken, self.locales)
             still = barrier.still_open(set(self.run_of.values()))
             closed = set(self.run_of.values()) - still
+            # Its configuration deactivated meanwhile: the rest fails, saying why.
+            closed -= fail_for_inactive_configuration(closed, token=self.token)
             if closed:  # stopped meanwhile: what this batch did not send never will be
                 Delivery.objects.filter(id__in=list(self.run_of), run_id__in=closed).filter(
                     Q(status=Delivery.Status.PENDING)
@@ -244,6 +247,8 @@ def claim_batch(runs: dict[int, Run], token: str, size: int) -> Batch | None:
     may send any more."""
     with transaction.atomic():
         open_runs = barrier.admit({rid: run.campaign_id for rid, run in runs.items()})
+        if len(open_runs) < len(runs):  # a deactivated configuration sends nothing
+            fail_for_inactive_configuration(set(runs) - open_runs)
         if not open_runs:
             return None
         claimed = claim_for_runs(sorted(open_runs), size, token, knob("ENGINE_LEASE_SECONDS"))
