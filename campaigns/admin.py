@@ -11,17 +11,19 @@ from django.utils.translation import gettext as _
 from guardian.admin import GuardedModelAdmin
 
 from accounts.access import AccessAdminMixin
-from accounts.permissions import AdminPermissionsMixin, visible
+from accounts.permissions import AdminPermissionsMixin, can, visible
 from accounts.services import access_set_restricted
 from campaigns.actions import USER_ACTIONS, CampaignAction
 from campaigns.models import (
     ApprovalPolicy,
     ApprovalRequest,
+    BusinessRule,
     Campaign,
     CampaignEvent,
     CampaignVersion,
     Tag,
 )
+from campaigns.rules import campaign_set_exempt
 from campaigns.services import ActionRefused, pending_request
 from campaigns.transitions import status_allows
 
@@ -73,7 +75,17 @@ class CampaignAdmin(AdminPermissionsMixin, AccessAdminMixin, GuardedModelAdmin):
     list_display = ("name", "type", "category", "channel", "status", "restricted", "updated_at")
     list_filter = ("status", "type", "category", "channel", "restricted")
     search_fields = ("name",)
-    fields = ("name", "description", "tags", "restricted", "type", "category", "channel", "status")
+    fields = (
+        "name",
+        "description",
+        "tags",
+        "restricted",
+        "exempt_from_rules",
+        "type",
+        "category",
+        "channel",
+        "status",
+    )
     # Only "restricted" is edited here (it is access, not content): a campaign in
     # review stays as it was reviewed, and every content edit leaves an event.
     readonly_fields = ("name", "description", "tags", "type", "category", "channel", "status")
@@ -93,9 +105,17 @@ class CampaignAdmin(AdminPermissionsMixin, AccessAdminMixin, GuardedModelAdmin):
             and super().has_delete_permission(request, obj)
         )
 
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if not can(request.user, "rule.manage"):
+            fields += ("exempt_from_rules",)
+        return fields
+
     def save_model(self, request, obj, form, change) -> None:
-        # The one editable field, written as the Access page writes it.
+        # The editable fields, written as the Access page and the API write them.
         access_set_restricted(obj=obj, restricted=obj.restricted, actor=request.user)
+        if "exempt_from_rules" in form.changed_data and can(request.user, "rule.manage"):
+            campaign_set_exempt(campaign=obj, exempt=obj.exempt_from_rules, actor=request.user)
 
     def save_related(self, request, form, formsets, change) -> None:
         pass  # tags are read-only; versions and events are never written here
@@ -125,6 +145,24 @@ class ApprovalPolicyAdmin(AdminPermissionsMixin, admin.ModelAdmin):
     list_filter = ("active",)
     filter_horizontal = ("approver_users", "approver_groups")
     permissions = dict.fromkeys(("view", "add", "change", "delete"), "policy.manage")
+
+
+@admin.register(BusinessRule)
+class BusinessRuleAdmin(AdminPermissionsMixin, admin.ModelAdmin):
+    list_display = (
+        "name",
+        "active",
+        "channel",
+        "categories",
+        "cap_max_messages",
+        "cap_window_hours",
+        "quiet_start",
+        "quiet_end",
+        "quiet_action",
+    )
+    list_filter = ("active", "channel")
+    search_fields = ("name",)
+    permissions = dict.fromkeys(("view", "add", "change", "delete"), "rule.manage")
 
 
 @admin.register(ApprovalRequest)

@@ -62,6 +62,7 @@ def _mount() -> None:
     )
     from campaigns.api import campaigns_router, policies_router
     from campaigns.api_executions import executions_router
+    from campaigns.api_rules import rules_router
     from channels.api import channels_router, feedback_router
 
     # The trigger endpoints first: URL resolution tries the patterns in order,
@@ -71,6 +72,7 @@ def _mount() -> None:
     api.add_router("/notifications", notifications_router)
     api.add_router("/campaigns", campaigns_router)
     api.add_router("/approval-policies", policies_router)
+    api.add_router("/business-rules", rules_router)
     api.add_router("/audiences", audiences_router)
     api.add_router("/profiles", profiles_router)
     api.add_router("/privacy-log", privacy_router)
