@@ -65,7 +65,23 @@ def review_campaign(
     _check_audience(campaign, version, result)
     _check_content(campaign, version, result)
     _check_schedule(campaign, version, result, now)
+    _check_rules(campaign, result)
     return result
+
+
+def _check_rules(campaign, result: Review) -> None:
+    """Say so when an administrator exempted the campaign from the business
+    rules (SPEC §12): its messages ignore frequency caps and quiet hours."""
+    if campaign.exempt_from_rules:
+        result.warnings.append(
+            Issue(
+                "exempt_from_rules",
+                _(
+                    "This campaign is exempt from the business rules: frequency caps and "
+                    "quiet hours do not hold back its messages."
+                ),
+            )
+        )
 
 
 def _check_channel_configuration(campaign, version, result: Review) -> None:

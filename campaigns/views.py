@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -25,6 +26,7 @@ from campaigns.display import describe_event
 from campaigns.forms import CampaignCreateForm, CampaignEditForm, ProofForm, recurrence_summary
 from campaigns.models import Campaign, CampaignStatus, CampaignType, Tag
 from campaigns.review import review_campaign
+from campaigns.rules import campaign_set_exempt
 from campaigns.selectors import (
     CampaignFilters,
     allowed_actions,
@@ -191,12 +193,19 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         try:
-            services.campaign_update(
-                campaign=campaign,
-                actor=request.user,
-                tags=form.cleaned_data["tags"],
-                **form.service_fields(),
-            )
+            with transaction.atomic():
+                services.campaign_update(
+                    campaign=campaign,
+                    actor=request.user,
+                    tags=form.cleaned_data["tags"],
+                    **form.service_fields(),
+                )
+                if "exempt_from_rules" in form.fields:
+                    campaign_set_exempt(
+                        campaign=campaign,
+                        exempt=form.cleaned_data["exempt_from_rules"],
+                        actor=request.user,
+                    )
         except ValidationError as exc:
             for field, msgs in exc.message_dict.items():
                 name = field.replace("content.", "content_")
