@@ -25,6 +25,7 @@ from campaigns.actions import USER_ACTIONS
 from campaigns.display import describe_event
 from campaigns.forms import CampaignCreateForm, CampaignEditForm, ProofForm, recurrence_summary
 from campaigns.models import Campaign, CampaignStatus, CampaignType, Tag
+from campaigns.reports import exclusion_counts
 from campaigns.review import review_campaign
 from campaigns.rules import campaign_set_exempt
 from campaigns.selectors import (
@@ -49,6 +50,9 @@ def list_page(request: HttpRequest) -> HttpResponse:
     paginator = Paginator(campaign_list(request.user, filters), PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     _label_rows(page.object_list)
+    counts = exclusion_counts(c.pk for c in page.object_list)
+    for campaign in page.object_list:
+        campaign.excluded_total, campaign.excluded_by_rules = counts[campaign.pk]
     query = request.GET.copy()
     query.pop("page", None)
     return render(

@@ -255,3 +255,21 @@ def test_a_delayed_message_is_then_capped_by_what_was_sent_meanwhile(queued, fak
     assert morning.sent == 1
     assert (night.status, night.sent, night.excluded) == ("completed", 0, 1)
     assert Delivery.objects.get(run=night).reason == "frequency_cap"
+
+
+def test_list_and_report_show_what_the_rules_held_back(queued, fake_transport, login, viewer):
+    cap_rule()
+    profiles = make_profiles(3) + make_profiles(1, prefix="nc", consent=False)
+    audience = upload_audience(profiles)
+    send(audience)
+    second = send(audience)
+    second.campaign.name = "Second"
+    second.campaign.save()
+
+    client = login(viewer)
+    page = client.get("/campaigns/?status=all").content.decode()
+    row = page[page.index("Second") :].split("</tr>")[0]
+    assert '<td class="excluded">4 <span class="muted by-rules">(3 by business rules)' in row
+    report = client.get(f"/campaigns/{second.campaign.pk}/report/").content.decode()
+    assert 'title="frequency_cap">Frequency cap</th><td>3</td>' in report
+    assert 'title="no_consent">No consent</th><td>1</td>' in report
