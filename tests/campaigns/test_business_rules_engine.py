@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
+from audiences.models import Profile
 from campaigns import tasks
 from campaigns.engine.schedule import activate_campaign
 from campaigns.models import BusinessRule, Delivery, Run
@@ -273,3 +274,25 @@ def test_list_and_report_show_what_the_rules_held_back(queued, fake_transport, l
     report = client.get(f"/campaigns/{second.campaign.pk}/report/").content.decode()
     assert 'title="frequency_cap">Frequency cap</th><td>3</td>' in report
     assert 'title="no_consent">No consent</th><td>1</td>' in report
+
+
+def test_api_triggers_share_the_claim_path_and_its_cap(api_for, manager, fake_transport, queued):
+    """The trigger dispatcher claims through the same transaction: a rule that
+    chose transactional caps triggered messages too, and the second trigger's
+    delivery is recorded as capped."""
+    from campaigns.engine import dispatch
+    from tests.campaigns.test_triggers import api_campaign, body
+
+    Profile.objects.create(email="known@example.com")
+    cap_rule(categories=["marketing", "transactional"])
+    campaign = api_campaign()
+    client = api_for(manager)
+    for request_id in ("r-1", "r-2"):
+        assert client.post("/executions/unitary", body(campaign, request_id)).status_code == 202
+        while dispatch.dispatch_batch():
+            pass
+    assert fake_transport.sent == ["known@example.com"]
+    assert campaign_report(campaign)["excluded"] == {"frequency_cap": 1}
+    assert set(Run.objects.filter(campaign=campaign).values_list("status", flat=True)) == {
+        "completed"
+    }
