@@ -6,8 +6,10 @@ through their services, like everywhere else."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from guardian.admin import GuardedModelAdmin
 
 from accounts.access import AccessAdminMixin
@@ -26,6 +28,7 @@ from campaigns.models import (
 from campaigns.rules import campaign_set_exempt
 from campaigns.services import ActionRefused, pending_request
 from campaigns.transitions import status_allows
+from channels.models import Purpose
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -147,8 +150,34 @@ class ApprovalPolicyAdmin(AdminPermissionsMixin, admin.ModelAdmin):
     permissions = dict.fromkeys(("view", "add", "change", "delete"), "policy.manage")
 
 
+class BusinessRuleForm(forms.ModelForm):
+    # Checkboxes rather than raw JSON: the categories a rule holds back.
+    categories = forms.MultipleChoiceField(
+        label=gettext_lazy("Categories"),
+        choices=Purpose.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=[Purpose.MARKETING],
+        help_text=gettext_lazy("Transactional messages are exempt unless chosen here."),
+    )
+
+    class Meta:
+        model = BusinessRule
+        fields = [
+            "name",
+            "active",
+            "channel",
+            "categories",
+            "cap_max_messages",
+            "cap_window_hours",
+            "quiet_start",
+            "quiet_end",
+            "quiet_action",
+        ]
+
+
 @admin.register(BusinessRule)
 class BusinessRuleAdmin(AdminPermissionsMixin, admin.ModelAdmin):
+    form = BusinessRuleForm
     list_display = (
         "name",
         "active",

@@ -138,7 +138,7 @@ def test_rules_in_the_admin(administrator, manager, client):
             "name": "Nights",
             "active": "on",
             "channel": "sms",
-            "categories": '["marketing"]',
+            "categories": ["marketing", "transactional"],
             "quiet_start": "21:00",
             "quiet_end": "08:00",
             "quiet_action": "skip",
@@ -147,6 +147,7 @@ def test_rules_in_the_admin(administrator, manager, client):
     assert response.status_code == 302, response.content.decode()[:3000]
     rule = BusinessRule.objects.get()
     assert (rule.channel, rule.quiet_action, rule.has_cap) == ("sms", "skip", False)
+    assert rule.categories == ["marketing", "transactional"]
     bad = client.post(
         "/admin/campaigns/businessrule/add/",
         {
