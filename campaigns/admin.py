@@ -117,7 +117,8 @@ class CampaignAdmin(AdminPermissionsMixin, AccessAdminMixin, GuardedModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         # The editable fields, written as the Access page and the API write them.
         access_set_restricted(obj=obj, restricted=obj.restricted, actor=request.user)
-        if "exempt_from_rules" in form.changed_data and can(request.user, "rule.manage"):
+        changed = getattr(form, "changed_data", None) or []
+        if "exempt_from_rules" in changed and can(request.user, "rule.manage"):
             campaign_set_exempt(campaign=obj, exempt=obj.exempt_from_rules, actor=request.user)
 
     def save_related(self, request, form, formsets, change) -> None:
