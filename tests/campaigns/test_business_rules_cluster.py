@@ -4,10 +4,12 @@ Meaningful on PostgreSQL + Redis (several hosts); runs on SQLite too."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from campaigns.engine import enqueue_activation
-from campaigns.models import BusinessRule, Delivery
+from campaigns.models import BusinessRule, Delivery, RuleCounter
 from campaigns.reports import campaign_report
 from tests.campaigns.conftest import make_campaign, make_profiles, upload_audience
 from tests.campaigns.test_engine_cluster import (  # noqa: F401 — fixtures
@@ -24,8 +26,14 @@ pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 
 def test_a_cap_of_one_a_day_holds_across_two_clusters(start_cluster, sink):  # noqa: F811
     profiles = make_profiles(500)
-    BusinessRule.objects.create(
+    rule = BusinessRule.objects.create(
         name="One email a day", channel="email", cap_max_messages=1, cap_window_hours=24
+    )
+    # Everyone was messaged two days ago: their counters exist, so the senders
+    # must serialize on the row lock itself, not on inserting a new row.
+    two_days_ago = int(time.time()) - 2 * 86400
+    RuleCounter.objects.bulk_create(
+        [RuleCounter(rule=rule, profile=p, recent=[[two_days_ago, 0]]) for p in profiles]
     )
     first = make_campaign(upload_audience(profiles, name="A"))
     second = make_campaign(upload_audience(profiles, name="B"))
