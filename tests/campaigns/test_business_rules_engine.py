@@ -185,6 +185,21 @@ def test_a_window_within_one_day():
     assert q(9, 59) is None and q(12, 0) is None
 
 
+def _deliveries_csv(campaign) -> list[list[str]]:
+    import csv
+
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    user = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    client = Client()
+    client.force_login(user)
+    response = client.get(f"/campaigns/{campaign.pk}/report/deliveries.csv")
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content).decode()
+    return list(csv.reader(body.splitlines()))
+
+
 def test_quiet_hours_delay_across_dst_in_two_time_zones(queued, fake_transport):
     """21:00–08:00, delay. Saturday 28 March 2026, 21:30 UTC: Amsterdam is at
     22:30 (quiet; summer time starts that night), New York at 17:30 (not quiet).
@@ -206,6 +221,12 @@ def test_quiet_hours_delay_across_dst_in_two_time_zones(queued, fake_transport):
     }
     assert set(delayed.values_list("attempts", flat=True)) == {0}  # a delay is no attempt
     assert run.status == "sending"
+    csv = _deliveries_csv(run.campaign)
+    assert csv[0][-1] == "send_after"
+    assert (
+        sorted(row[-1] for row in csv[1:] if row[4] == "pending")
+        == ["2026-03-29 06:00:00+00:00"] * 4
+    )
 
     with time_machine.travel(datetime(2026, 3, 29, 5, 59, tzinfo=UTC), tick=False):
         tasks.send_run(run.pk)
