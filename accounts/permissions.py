@@ -78,6 +78,8 @@ ACTIONS: dict[str, str] = {
     "channel.manage_access": "channels.change_channelconfiguration",
     # administration
     "policy.manage": "campaigns.change_approvalpolicy",
+    # business rules (SPEC §12) and exempting a campaign from them
+    "rule.manage": "campaigns.change_businessrule",
     "apikey.manage_all": "accounts.manage_all_apikeys",
 }
 

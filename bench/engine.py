@@ -274,7 +274,32 @@ def _timed(processes: list, start, counter, expected: int, loads: list) -> float
     return elapsed
 
 
-def bench_send(messages: int, processes: int) -> dict:
+def _never_binding_cap(messages: int):
+    """An active business rule that applies to the bench campaign (email,
+    transactional chosen) with a cap it never reaches: every delivery pays for
+    the check and the counter (campaigns/engine/rules.py), none is held back."""
+    from campaigns.models import BusinessRule
+
+    return BusinessRule.objects.create(
+        name="bench cap",
+        channel="email",
+        categories=["marketing", "transactional"],
+        cap_max_messages=1000,
+        cap_window_hours=24,
+    )
+
+
+def _drop_rule(rule) -> None:
+    from django.db import connection
+
+    from campaigns.models import RuleCounter
+
+    with connection.cursor() as cursor:  # not the ORM's collector: one row per profile
+        cursor.execute(f"DELETE FROM {RuleCounter._meta.db_table} WHERE rule_id = %s", [rule.pk])
+    rule.delete()
+
+
+def bench_send(messages: int, processes: int, cap: bool = False) -> dict:
     os.environ["ENGINE_SEND_BUDGET_SECONDS"] = "3600"
     os.environ.setdefault("ENGINE_BATCH_SIZE", "500")
     from tests.campaigns.smtp_sink import free_port
@@ -291,6 +316,7 @@ def bench_send(messages: int, processes: int) -> dict:
     from campaigns.engine.materialize import materialize
 
     campaign, version = make_campaign(messages, "snd")
+    rule = _never_binding_cap(messages) if cap else None
     try:
         run = new_run(campaign, version)
         run = type(run).objects.select_related("campaign", "version__audience").get(pk=run.pk)
@@ -316,10 +342,13 @@ def bench_send(messages: int, processes: int) -> dict:
         run.refresh_from_db()
         assert run.sent == messages, (run.sent, messages)
     finally:
+        if rule is not None:
+            _drop_rule(rule)
         cleanup(campaign)
         sink.terminate()
     return {
         "benchmark": "send",
+        "cap": cap,
         "messages": messages,
         "processes": processes,
         "bare_msgs_per_s": round(share * processes / bare_seconds),

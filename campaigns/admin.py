@@ -6,25 +6,30 @@ through their services, like everywhere else."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from guardian.admin import GuardedModelAdmin
 
 from accounts.access import AccessAdminMixin
-from accounts.permissions import AdminPermissionsMixin, visible
+from accounts.permissions import AdminPermissionsMixin, can, visible
 from accounts.services import access_set_restricted
 from campaigns.actions import USER_ACTIONS, CampaignAction
 from campaigns.models import (
     ApprovalPolicy,
     ApprovalRequest,
+    BusinessRule,
     Campaign,
     CampaignEvent,
     CampaignVersion,
     ContentTemplate,
     Tag,
 )
+from campaigns.rules import campaign_set_exempt
 from campaigns.services import ActionRefused, pending_request
 from campaigns.transitions import status_allows
+from channels.models import Purpose
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -74,7 +79,17 @@ class CampaignAdmin(AdminPermissionsMixin, AccessAdminMixin, GuardedModelAdmin):
     list_display = ("name", "type", "category", "channel", "status", "restricted", "updated_at")
     list_filter = ("status", "type", "category", "channel", "restricted")
     search_fields = ("name",)
-    fields = ("name", "description", "tags", "restricted", "type", "category", "channel", "status")
+    fields = (
+        "name",
+        "description",
+        "tags",
+        "restricted",
+        "exempt_from_rules",
+        "type",
+        "category",
+        "channel",
+        "status",
+    )
     # Only "restricted" is edited here (it is access, not content): a campaign in
     # review stays as it was reviewed, and every content edit leaves an event.
     readonly_fields = ("name", "description", "tags", "type", "category", "channel", "status")
@@ -94,9 +109,18 @@ class CampaignAdmin(AdminPermissionsMixin, AccessAdminMixin, GuardedModelAdmin):
             and super().has_delete_permission(request, obj)
         )
 
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if not can(request.user, "rule.manage"):
+            fields += ("exempt_from_rules",)
+        return fields
+
     def save_model(self, request, obj, form, change) -> None:
-        # The one editable field, written as the Access page writes it.
+        # The editable fields, written as the Access page and the API write them.
         access_set_restricted(obj=obj, restricted=obj.restricted, actor=request.user)
+        changed = getattr(form, "changed_data", None) or []
+        if "exempt_from_rules" in changed and can(request.user, "rule.manage"):
+            campaign_set_exempt(campaign=obj, exempt=obj.exempt_from_rules, actor=request.user)
 
     def save_related(self, request, form, formsets, change) -> None:
         pass  # tags are read-only; versions and events are never written here
@@ -126,6 +150,50 @@ class ApprovalPolicyAdmin(AdminPermissionsMixin, admin.ModelAdmin):
     list_filter = ("active",)
     filter_horizontal = ("approver_users", "approver_groups")
     permissions = dict.fromkeys(("view", "add", "change", "delete"), "policy.manage")
+
+
+class BusinessRuleForm(forms.ModelForm):
+    # Checkboxes rather than raw JSON: the categories a rule holds back.
+    categories = forms.MultipleChoiceField(
+        label=gettext_lazy("Categories"),
+        choices=Purpose.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=[Purpose.MARKETING],
+        help_text=gettext_lazy("Transactional messages are exempt unless chosen here."),
+    )
+
+    class Meta:
+        model = BusinessRule
+        fields = [
+            "name",
+            "active",
+            "channel",
+            "categories",
+            "cap_max_messages",
+            "cap_window_hours",
+            "quiet_start",
+            "quiet_end",
+            "quiet_action",
+        ]
+
+
+@admin.register(BusinessRule)
+class BusinessRuleAdmin(AdminPermissionsMixin, admin.ModelAdmin):
+    form = BusinessRuleForm
+    list_display = (
+        "name",
+        "active",
+        "channel",
+        "categories",
+        "cap_max_messages",
+        "cap_window_hours",
+        "quiet_start",
+        "quiet_end",
+        "quiet_action",
+    )
+    list_filter = ("active", "channel")
+    search_fields = ("name",)
+    permissions = dict.fromkeys(("view", "add", "change", "delete"), "rule.manage")
 
 
 @admin.register(ApprovalRequest)

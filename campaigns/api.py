@@ -30,6 +30,7 @@ from campaigns.actions import USER_ACTIONS, CampaignAction
 from campaigns.models import ApprovalPolicy, Campaign, CampaignVersion
 from campaigns.reports import campaign_report
 from campaigns.review import review_campaign
+from campaigns.rules import campaign_set_exempt
 from campaigns.selectors import CampaignFilters, campaign_list, check_action, get_campaign_for
 from campaigns.trigger_example import trigger_example
 from campaigns.validation import normalize_content, normalize_schedule
@@ -126,6 +127,11 @@ class CampaignPatch(CamelSchema):
         None,
         description="Restrict or open the campaign (administrators; see "
         "`PUT /campaigns/{id}/access`); the caller keeps change access.",
+    )
+    exempt_from_rules: bool | None = Field(
+        None,
+        description="Exempt the campaign from frequency caps and quiet hours (service "
+        "messages; administrators only, in any status).",
     )
 
 
@@ -260,6 +266,7 @@ class CampaignOut(_SettingsOut):
     channel: str
     status: str
     restricted: bool
+    exempt_from_rules: bool
     has_draft_version: bool
     draft_version: VersionOut | None = None
     failure_reason: str
@@ -478,9 +485,19 @@ def patch_campaign(request: HttpRequest, campaign_id: int, payload: CampaignPatc
             raise PermissionDenied  # as the Access page: before anything is written
     else:
         restricted = None
-    if restricted is not None and set(data) == set():
-        # Only the restriction: allowed in any status, like the Access page.
-        access_set_restricted(obj=campaign, restricted=restricted, actor=request.user)
+    exempt = data.pop("exempt_from_rules", None)
+    if exempt is not None and exempt != campaign.exempt_from_rules:
+        if not can(request.user, "rule.manage"):
+            raise PermissionDenied(_("Only administrators exempt a campaign from the rules."))
+    else:
+        exempt = None
+    if set(data) == set():
+        # Only the restriction or the exemption: allowed in any status.
+        with transaction.atomic():
+            if restricted is not None:
+                access_set_restricted(obj=campaign, restricted=restricted, actor=request.user)
+            if exempt is not None:
+                campaign_set_exempt(campaign=campaign, exempt=exempt, actor=request.user)
         return _reload(campaign.pk)
     version = services.editable_version(campaign)
     if version is None:
@@ -508,6 +525,8 @@ def patch_campaign(request: HttpRequest, campaign_id: int, payload: CampaignPatc
         )
         if restricted is not None:
             access_set_restricted(obj=campaign, restricted=restricted, actor=request.user)
+        if exempt is not None:
+            campaign_set_exempt(campaign=campaign, exempt=exempt, actor=request.user)
     return _reload(campaign.pk)
 
 

@@ -18,6 +18,8 @@ EVENT_LABELS = {
     "version_approved": gettext_lazy("Approved the draft version"),
     "version_request_changes": gettext_lazy("Requested changes to the draft version"),
     "version_cancel_approval": gettext_lazy("Cancelled the draft version's approval request"),
+    "exempt_from_rules": gettext_lazy("Exempted from the business rules"),
+    "subject_to_rules": gettext_lazy("Made subject to the business rules again"),
 }
 
 

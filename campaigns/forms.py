@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
-from accounts.permissions import visible
+from accounts.permissions import can, visible
 from audiences.channel_facts import CONTENT_EXTRAS
 from audiences.models import Audience, Channel
 from campaigns.models import Campaign, CampaignType, CampaignVersion, IdentityNamespace
@@ -241,6 +241,15 @@ class CampaignEditForm(forms.Form):
         if campaign.channel != Channel.EMAIL:
             # Only an email can carry the pixel that tells an open.
             del self.fields["track_opens"]
+        if can(user, "rule.manage"):
+            # Administrators only (SPEC §12): service messages that caps and
+            # quiet hours must not hold back.
+            self.fields["exempt_from_rules"] = forms.BooleanField(
+                label=_("Exempt from business rules"),
+                required=False,
+                initial=campaign.exempt_from_rules,
+                help_text=_("Frequency caps and quiet hours do not apply (service messages)."),
+            )
 
     @property
     def needs_audience(self) -> bool:

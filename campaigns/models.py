@@ -39,6 +39,10 @@ class IdentityNamespace(models.TextChoices):
     PUSH_TOKEN = "push_token", _("Push token")
 
 
+def _default_categories() -> list[str]:
+    return [Purpose.MARKETING.value]
+
+
 class Tag(models.Model):
     name = models.CharField(_("name"), max_length=50, unique=True)
 
@@ -83,6 +87,12 @@ class Campaign(models.Model):
     )
     draft_version = models.ForeignKey(
         "CampaignVersion", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Service messages an administrator exempted from the business rules (SPEC §12).
+    exempt_from_rules = models.BooleanField(
+        _("exempt from business rules"),
+        default=False,
+        help_text=_("Frequency caps and quiet hours do not apply (administrators only)."),
     )
     failure_reason = models.TextField(_("failure reason"), blank=True)
     activated_at = models.DateTimeField(_("activated"), null=True, blank=True)
@@ -338,6 +348,7 @@ class Delivery(models.Model):
         SUPPRESSED = "suppressed", _("Suppressed")
         MISSING_IDENTITY = "missing_identity", _("Missing identity")
         FREQUENCY_CAP = "frequency_cap", _("Frequency cap")
+        QUIET_HOURS = "quiet_hours", _("Quiet hours")
         DUPLICATE = "duplicate", _("Duplicate")
         # A failure, not an exclusion: the run's channel configuration was
         # deactivated before it sent (retry once it is active again).
@@ -513,3 +524,71 @@ class Proof(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign} → {self.address}"
+
+
+class BusinessRule(models.Model):
+    """Marketing pressure (SPEC §12): a frequency cap and/or quiet hours for one
+    channel and some categories, enforced when a sender claims deliveries
+    (campaigns/engine/rules.py)."""
+
+    class QuietAction(models.TextChoices):
+        DELAY = "delay", _("Delay to the end of the quiet hours")
+        SKIP = "skip", _("Skip the message")
+
+    name = models.CharField(_("name"), max_length=200)
+    active = models.BooleanField(_("active"), default=True)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    # Campaign categories the rule applies to: marketing by default; transactional
+    # messages are exempt unless chosen here.
+    categories = models.JSONField(_("categories"), default=_default_categories)
+    cap_max_messages = models.PositiveIntegerField(_("at most (messages)"), null=True, blank=True)
+    cap_window_hours = models.PositiveIntegerField(
+        _("in a rolling window of (hours)"), null=True, blank=True
+    )
+    quiet_start = models.TimeField(_("quiet hours start"), null=True, blank=True)
+    quiet_end = models.TimeField(_("quiet hours end"), null=True, blank=True)
+    quiet_action = models.CharField(
+        _("during quiet hours"),
+        max_length=5,
+        choices=QuietAction.choices,
+        default=QuietAction.DELAY,
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("business rule")
+        verbose_name_plural = _("business rules")
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def has_cap(self) -> bool:
+        return bool(self.cap_max_messages) and bool(self.cap_window_hours)
+
+    @property
+    def has_quiet_hours(self) -> bool:
+        return self.quiet_start is not None and self.quiet_end is not None
+
+    def clean(self) -> None:
+        from campaigns.rules import validate_rule
+
+        validate_rule(self)
+
+
+class RuleCounter(models.Model):
+    """One profile's recent sends under one capping rule: the row a sender locks
+    (``SELECT … FOR UPDATE``) to count and claim in one transaction, so two
+    senders on two hosts cannot both pass the cap. ``recent`` holds
+    ``[epoch seconds, delivery id]`` of the sends inside the rule's window."""
+
+    rule = models.ForeignKey(BusinessRule, on_delete=models.CASCADE, related_name="+")
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+    recent = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "profile"], name="rulecounter_one_per_profile")
+        ]

@@ -42,6 +42,9 @@ CSV_FIELDS = [
     "clicked_at",
     "unsubscribed_at",
     "complained_at",
+    # When a pending delivery will be sent: a retry's back-off, the profile's
+    # time zone, or the end of quiet hours (SPEC §12).
+    "send_after",
 ]
 
 

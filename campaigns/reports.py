@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import TruncDay, TruncHour, TruncMinute, TruncSecond
 
 from campaigns.models import Campaign, Delivery, Run
@@ -25,6 +25,33 @@ EVENTS = {
     "unsubscribed": "unsubscribed_at",
     "complained": "complained_at",
 }
+
+
+# Exclusions decided by the business rules (SPEC §12) at send time.
+RULE_REASONS = (Delivery.Reason.FREQUENCY_CAP, Delivery.Reason.QUIET_HOURS)
+
+
+def exclusion_counts(campaign_ids) -> dict[int, tuple[int, int]]:
+    """Campaign id → (excluded, of which by a business rule), for a page of
+    the list: one sum over the runs' counters, one count of the rule reasons."""
+    ids = list(campaign_ids)
+    totals = dict(
+        Run.objects.filter(campaign_id__in=ids)
+        .values("campaign_id")
+        .annotate(n=Sum("excluded"))
+        .order_by()
+        .values_list("campaign_id", "n")
+    )
+    by_rules = dict(
+        Delivery.objects.filter(
+            run__campaign_id__in=ids, status=Delivery.Status.EXCLUDED, reason__in=RULE_REASONS
+        )
+        .values("run__campaign_id")
+        .annotate(n=Count("id"))
+        .order_by()
+        .values_list("run__campaign_id", "n")
+    )
+    return {pk: (totals.get(pk) or 0, by_rules.get(pk, 0)) for pk in ids}
 
 
 # What the report counts as "pending": not finished yet, whether waiting for a

@@ -11,13 +11,17 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from campaigns.engine import clock
 from campaigns.models import Campaign, CampaignType, CampaignVersion
 from campaigns.validation import template_errors
 
 MAX_BODY_BYTES = 100 * 1024
+# Reviews that forecast the business rules: before activation and while scheduled.
+FORECAST_STATUSES = {"draft", "in_review", "scheduled"}
 _UNSUBSCRIBE = re.compile(r"\{\{\s*unsubscribe_url\b")
 _EMPTY_LINK = re.compile(r"""href\s*=\s*(["'])\s*#?\s*\1""", re.IGNORECASE)
 
@@ -65,7 +69,54 @@ def review_campaign(
     _check_audience(campaign, version, result)
     _check_content(campaign, version, result)
     _check_schedule(campaign, version, result, now)
+    _check_rules(campaign, version, result, now)
     return result
+
+
+def _check_rules(campaign, version, result: Review, now: datetime) -> None:
+    """Say so when an administrator exempted the campaign from the business
+    rules (SPEC §12): its messages ignore frequency caps and quiet hours; else
+    forecast how many profiles the rules will hold back (campaigns/forecast.py)."""
+    if not campaign.exempt_from_rules and campaign.status in FORECAST_STATUSES:
+        from campaigns.forecast import forecast
+
+        held = forecast(campaign, version, at=now)
+        if held.get("frequency_cap"):
+            result.warnings.append(
+                Issue(
+                    "forecast_frequency_cap",
+                    ngettext(
+                        "A frequency cap will hold back %(n)s profile of this campaign "
+                        "(already messaged, or scheduled, in the cap's window).",
+                        "A frequency cap will hold back %(n)s profiles of this campaign "
+                        "(already messaged, or scheduled, in the cap's window).",
+                        held["frequency_cap"],
+                    )
+                    % {"n": number_format(held["frequency_cap"], force_grouping=True)},
+                )
+            )
+        if held.get("quiet_hours"):
+            result.warnings.append(
+                Issue(
+                    "forecast_quiet_hours",
+                    ngettext(
+                        "Quiet hours will hold back %(n)s profile of this campaign at its start.",
+                        "Quiet hours will hold back %(n)s profiles of this campaign at its start.",
+                        held["quiet_hours"],
+                    )
+                    % {"n": number_format(held["quiet_hours"], force_grouping=True)},
+                )
+            )
+    if campaign.exempt_from_rules:
+        result.warnings.append(
+            Issue(
+                "exempt_from_rules",
+                _(
+                    "This campaign is exempt from the business rules: frequency caps and "
+                    "quiet hours do not hold back its messages."
+                ),
+            )
+        )
 
 
 def _check_channel_configuration(campaign, version, result: Review) -> None:

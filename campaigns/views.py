@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -25,7 +26,9 @@ from campaigns.display import describe_event
 from campaigns.forms import CampaignCreateForm, CampaignEditForm, ProofForm, recurrence_summary
 from campaigns.models import Campaign, CampaignStatus, CampaignType, Tag
 from campaigns.proofs import recent_proofs
+from campaigns.reports import exclusion_counts
 from campaigns.review import review_campaign
+from campaigns.rules import campaign_set_exempt
 from campaigns.selectors import (
     CampaignFilters,
     allowed_actions,
@@ -50,6 +53,9 @@ def list_page(request: HttpRequest) -> HttpResponse:
     paginator = Paginator(campaign_list(request.user, filters), PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     _label_rows(page.object_list)
+    counts = exclusion_counts(c.pk for c in page.object_list)
+    for campaign in page.object_list:
+        campaign.excluded_total, campaign.excluded_by_rules = counts[campaign.pk]
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -283,12 +289,19 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         try:
-            services.campaign_update(
-                campaign=campaign,
-                actor=request.user,
-                tags=form.cleaned_data["tags"],
-                **form.service_fields(),
-            )
+            with transaction.atomic():
+                services.campaign_update(
+                    campaign=campaign,
+                    actor=request.user,
+                    tags=form.cleaned_data["tags"],
+                    **form.service_fields(),
+                )
+                if "exempt_from_rules" in form.fields:
+                    campaign_set_exempt(
+                        campaign=campaign,
+                        exempt=form.cleaned_data["exempt_from_rules"],
+                        actor=request.user,
+                    )
         except ValidationError as exc:
             for field, msgs in exc.message_dict.items():
                 name = field.replace("content.", "content_")

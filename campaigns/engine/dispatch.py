@@ -256,9 +256,10 @@ def send_runs(runs: list[Run], token: str) -> None:
     size = knob("ENGINE_BATCH_SIZE")
     while True:
         batch = claim_batch(by_id, token, size)
-        if batch is None or not batch.run_of:
+        if batch is None or not (batch.run_of or batch.held_back):
             return
-        _send_claimed(batch)
+        if batch.run_of:
+            _send_claimed(batch)
 
 
 def _send_claimed(batch: Batch) -> None:

@@ -30,7 +30,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 
 from campaigns import barrier
-from campaigns.engine import messaging, throttle
+from campaigns.engine import messaging, rules, throttle
 from campaigns.engine.claim import claim_for_runs, reclaim_expired
 from campaigns.engine.clock import now
 from campaigns.engine.conf import knob
@@ -112,6 +112,8 @@ def send_run(run_id: int) -> str:
         if batch is None:
             return "inactive"
         if not got:
+            if batch.held_back:
+                continue  # a whole batch capped or delayed: there may be more due
             reclaim_expired(run_id)
             return "done"
         if not send_claimed(batch):
@@ -148,6 +150,7 @@ class Batch:
         self.renew_at = self.expires_at = 0.0  # time.monotonic() deadlines
         self.look_at = 0.0  # look before the first message
         self.locales: dict[int, str] = {}  # delivery id → translation sent, when not the default
+        self.held_back = 0  # claimed, then held back by a business rule
 
     def _campaigns(self, run_ids) -> dict[int, int]:
         return {rid: self.runs[rid].campaign_id for rid in run_ids}
@@ -243,8 +246,8 @@ class Batch:
 
 def claim_batch(runs: dict[int, Run], token: str, size: int) -> Batch | None:
     """Claim up to ``size`` due deliveries of those ``runs`` that may still send,
-    with the permits to send them, in one short transaction. None when no run
-    may send any more."""
+    with the permits to send them, in one short transaction that also applies
+    the business rules. None when no run may send any more."""
     with transaction.atomic():
         open_runs = barrier.admit({rid: run.campaign_id for rid, run in runs.items()})
         if len(open_runs) < len(runs):  # a deactivated configuration sends nothing
@@ -252,7 +255,11 @@ def claim_batch(runs: dict[int, Run], token: str, size: int) -> Batch | None:
         if not open_runs:
             return None
         claimed = claim_for_runs(sorted(open_runs), size, token, knob("ENGINE_LEASE_SECONDS"))
+        # The business rules, in the claim's transaction: what they hold back
+        # is never claimed, what passes is counted (campaigns/engine/rules.py).
+        claimed, held_back = rules.hold_back(claimed, runs)
         batch = Batch(token, runs, dict(claimed))
+        batch.held_back = held_back
         if claimed:
             campaigns = {runs[rid].campaign_id for _pk, rid in claimed}
             batch._granted(barrier.grant(campaigns, token))

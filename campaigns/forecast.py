@@ -1,0 +1,134 @@
+"""The business rules' forecast for a campaign's review (issue 16, point 3).
+
+How many of the campaign's profiles the rules will hold back when it starts,
+given what was already sent and what is already scheduled in each cap's
+window: a warning, never an error. It reads what the sender will read
+(campaigns/engine/rules.py): the counters' recent sends, the pending
+deliveries of other campaigns due by then, and the audiences of one-shot
+campaigns scheduled inside the window that have not started yet.
+
+Not counted: occurrences of recurring campaigns and API triggers still to come
+(nobody knows them yet).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Q
+
+from audiences.selectors import annotate_eligibility, audience_profiles
+from campaigns.engine.clock import now as clock_now
+from campaigns.models import Campaign, CampaignStatus, Delivery, RuleCounter
+from campaigns.rules import quiet_until, rules_for, zone
+
+STARTED = ["materializing", "sending", "completed", "cancelled", "failed"]
+
+
+def _eligible(campaign: Campaign, version):
+    profiles = audience_profiles(version.audience)
+    return annotate_eligibility(
+        profiles, channel=campaign.channel, category=campaign.category
+    ).filter(exclusion_reason__isnull=True)
+
+
+def _start(version, moment: datetime) -> datetime:
+    if version.start_at is not None and version.start_at > moment:
+        return version.start_at
+    return moment
+
+
+def forecast(campaign: Campaign, version, *, at: datetime | None = None) -> dict[str, int]:
+    """``{"frequency_cap": n, "quiet_hours": m}``: profiles the rules would hold
+    back if the campaign started as scheduled (empty when no rule applies)."""
+    if version is None or version.audience_id is None or version.recurrence:
+        return {}
+    rules = rules_for(campaign)
+    if not rules:
+        return {}
+    start = _start(version, at or clock_now())
+    eligible = _eligible(campaign, version)
+    quiet_ids = _quiet(rules, eligible, version, start)
+    capped: set[int] = set()
+    for rule in rules:
+        if rule.has_cap:
+            capped |= _capped(rule, campaign, eligible, start) - quiet_ids
+    result = {}
+    if capped:
+        result["frequency_cap"] = len(capped)
+    if quiet_ids:
+        result["quiet_hours"] = len(quiet_ids)
+    return result
+
+
+def _quiet(rules, eligible, version, start: datetime) -> set[int]:
+    quiet = [r for r in rules if r.has_quiet_hours]
+    if not quiet:
+        return set()
+    zones = eligible.values("timezone").annotate(n=Count("id")).order_by()
+    held_zones = []
+    for row in zones:
+        tz = zone(row["timezone"], version.timezone)
+        moment = start
+        if version.use_profile_timezone and version.start_at is not None:
+            wall = start.astimezone(zone(version.timezone)).replace(tzinfo=None)
+            moment = wall.replace(tzinfo=tz)
+        if any(quiet_until(moment, r.quiet_start, r.quiet_end, tz) for r in quiet):
+            held_zones.append(row["timezone"])
+    if not held_zones:
+        return set()
+    return set(eligible.filter(timezone__in=held_zones).values_list("id", flat=True))
+
+
+def _capped(rule, campaign: Campaign, eligible, start: datetime) -> set[int]:
+    """The campaign's profiles that will already have ``maxMessages`` sends in
+    the window ending at ``start``."""
+    window_start = start - timedelta(hours=rule.cap_window_hours)
+    ids = eligible.values("id")
+    counts: Counter[int] = Counter()
+    since, until = window_start.timestamp(), start.timestamp()
+    for profile_id, recent in RuleCounter.objects.filter(rule=rule, profile_id__in=ids).values_list(
+        "profile_id", "recent"
+    ):
+        counts[profile_id] += sum(1 for epoch, _pk in recent or [] if since < epoch <= until)
+    pending = (
+        Delivery.objects.filter(
+            status__in=[Delivery.Status.PENDING, Delivery.Status.SENDING], profile_id__in=ids
+        )
+        .filter(Q(send_after__isnull=True) | Q(send_after__lte=start))
+        .filter(
+            run__campaign__channel=rule.channel,
+            run__campaign__category__in=rule.categories,
+            run__campaign__exempt_from_rules=False,
+        )
+        .exclude(run__campaign=campaign)
+        .values("profile_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in pending:
+        counts[row["profile_id"]] += row["n"]
+    planned = (
+        Campaign.objects.filter(
+            channel=rule.channel,
+            category__in=rule.categories,
+            exempt_from_rules=False,
+            status=CampaignStatus.SCHEDULED,
+            live_version__recurrence__isnull=True,
+            live_version__start_at__gt=window_start,
+            live_version__start_at__lte=start,
+        )
+        .exclude(pk=campaign.pk)
+        # Once its run has started, its deliveries (pending or sent) count above.
+        .exclude(runs__status__in=STARTED)
+        .select_related("live_version__audience")
+    )
+    for other in planned:
+        if other.live_version.audience_id is None:
+            continue
+        for profile_id in (
+            _eligible(other, other.live_version).filter(id__in=ids).values_list("id", flat=True)
+        ):
+            counts[profile_id] += 1
+    return {pk for pk, n in counts.items() if n >= rule.cap_max_messages}
