@@ -249,6 +249,13 @@ def test_marketer_builds_a_two_language_newsletter_sends_a_proof_and_activates(
     page.select_option("select[name=locale]", "fr")
     page.get_by_role("button", name="Send proof").click()
     expect(page.locator(".message.success")).to_have_count(1)
+    # The page only queued it; what the cluster's task then does:
+    from campaigns.models import Proof
+    from campaigns.proofs import deliver_proof
+
+    [proof] = Proof.objects.filter(campaign=campaign, status=Proof.Status.QUEUED)
+    assert proof.content_locale == "fr"
+    deliver_proof(proof.pk)
     assert mail.outbox[-1].subject == "[Proof] Les nouvelles du mois"
     assert "Les nouvelles du mois" in mail.outbox[-1].alternatives[0][0]
     page.get_by_role("button", name="Activate", exact=True).click()
