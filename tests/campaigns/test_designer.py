@@ -266,3 +266,22 @@ def test_designer_page_without_javascript_saves_in_code_mode(manager, login):
     campaign = ready_email(manager)
     page = login(manager).get(f"/campaigns/{campaign.pk}/design/").content.decode()
     assert '<input type="hidden" name="mode" value="code">' in page
+
+
+def test_picker_never_offers_attributes_of_profiles_hidden_from_the_user(manager, login):
+    """Review (issue 10 #3 class, like the rule builder's known attributes): the
+    designer's personalization picker read attribute names from every recent
+    profile, those known only through a restricted audience included."""
+    from audiences.models import Audience, AudienceMember, Profile
+
+    Profile.objects.create(email="seen@example.com", attributes={"city": "Paris"})
+    hidden = Profile.objects.create(email="vip@example.com", attributes={"boardSalary": 1})
+    secret = Audience.objects.create(name="Board", kind="upload", restricted=True)
+    AudienceMember.objects.create(audience=secret, profile=hidden)
+    campaign = ready_email(manager)
+    page = login(manager).get(f"/campaigns/{campaign.pk}/design/").content.decode()
+    data = json.loads(
+        page.split('id="designer-data" type="application/json">')[1].split("</script>")[0]
+    )
+    assert "profile.city" in data["attributes"]
+    assert "profile.boardSalary" not in data["attributes"]
