@@ -852,7 +852,11 @@ def preview(request: HttpRequest, campaign_id: int, payload: PreviewIn):
     if payload.content is not None:
         check_action(request.user, "edit", campaign)
         given = normalize_content(campaign.channel, payload.content)  # types, known fields
-        content.update({key: given[key] for key in payload.content})
+        for key in payload.content:
+            if key in given:
+                content[key] = given[key]
+            else:  # an empty ``translations`` or ``design``: none
+                content.pop(key, None)
     if isinstance(payload.profile, PreviewProfileIn):
         from audiences.selectors import visible_profiles
 
