@@ -127,6 +127,19 @@ def _save(request: HttpRequest, content: dict, subject: str) -> tuple[dict | Non
     return updated, ""
 
 
+def _page_design(design) -> dict | None:
+    """The design as the page's script may put it into the page (innerHTML):
+    checked, each text's HTML reduced to the subset the email keeps
+    (``clean_design``; a design stored through the API is kept as given). None
+    when it does not check: the designer starts empty, as for HTML written by hand."""
+    if not design:
+        return None
+    try:
+        return clean_design(design)
+    except ValidationError:
+        return None
+
+
 def _page(request, *, title, back, content, error, status=200, campaign=None) -> HttpResponse:
     return render(
         request,
@@ -137,7 +150,7 @@ def _page(request, *, title, back, content, error, status=200, campaign=None) ->
             "html": content.get("html", ""),
             "error": error,
             "data": {
-                "design": content.get("design"),
+                "design": _page_design(content.get("design")),
                 "labels": labels(),
                 "attributes": attributes(content, campaign, request.user),
                 "pickerUrl": reverse("images:picker"),
