@@ -541,7 +541,7 @@ def delete_campaign(request: HttpRequest, campaign_id: int):
 @campaigns_router.get("/{int:campaign_id}/review", response=ReviewOut, by_alias=True)
 def get_review(request: HttpRequest, campaign_id: int):
     campaign = get_campaign_for(request.user, campaign_id)
-    return review_campaign(campaign).as_dict()
+    return review_campaign(campaign, user=request.user).as_dict()
 
 
 def _comment(request: HttpRequest) -> str:
