@@ -69,3 +69,9 @@ def test_review_forecast_never_counts_profiles_hidden_from_the_reader(login, api
     assert "forecast_quiet_hours" not in str(review)
     page = login(manager).get(f"/campaigns/{campaign.pk}/").content.decode()
     assert "Quiet hours will hold back" not in page
+
+
+def test_template_gallery_search_with_a_nul_is_not_a_500(login, manager, api_for):
+    """PostgreSQL refuses a NUL in a LIKE pattern: the gallery's search was a 500."""
+    assert login(manager).get("/templates/", {"search": "a\x00"}).status_code in (200, 400)
+    assert api_for(manager).get("/templates?search=a%00").status_code in (200, 400)
