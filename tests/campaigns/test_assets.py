@@ -249,3 +249,15 @@ def test_huge_declared_width_is_refused_not_a_500(manager, login, api_for, width
         == 400
     )
     assert not Asset.objects.exists()
+
+
+def test_page_upload_over_the_body_limit_is_refused_before_it_is_read(manager, login, settings):
+    """Review (issue 10): the API refuses a multipart body over MAX_UPLOAD_MB from
+    its Content-Length, but the pages (/images/, CSV audiences) streamed any size
+    to disk before answering; they now get the same 413."""
+    settings.MAX_UPLOAD_BYTES = 2000
+    answer = login(manager).post(
+        "/images/", {"file": upload("big.png", png(40, 40) + b"\0" * 4000)}
+    )
+    assert answer.status_code == 413
+    assert not Asset.objects.exists()
