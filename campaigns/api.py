@@ -541,7 +541,7 @@ def delete_campaign(request: HttpRequest, campaign_id: int):
 @campaigns_router.get("/{int:campaign_id}/review", response=ReviewOut, by_alias=True)
 def get_review(request: HttpRequest, campaign_id: int):
     campaign = get_campaign_for(request.user, campaign_id)
-    return review_campaign(campaign).as_dict()
+    return review_campaign(campaign, user=request.user).as_dict()
 
 
 def _comment(request: HttpRequest) -> str:
@@ -852,7 +852,11 @@ def preview(request: HttpRequest, campaign_id: int, payload: PreviewIn):
     if payload.content is not None:
         check_action(request.user, "edit", campaign)
         given = normalize_content(campaign.channel, payload.content)  # types, known fields
-        content.update({key: given[key] for key in payload.content})
+        for key in payload.content:
+            if key in given:
+                content[key] = given[key]
+            else:  # an empty ``translations`` or ``design``: none
+                content.pop(key, None)
     if isinstance(payload.profile, PreviewProfileIn):
         from audiences.selectors import visible_profiles
 

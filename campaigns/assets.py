@@ -72,8 +72,11 @@ def sniff(head: bytes) -> ImageInfo | None:
     return None
 
 
+MAX_SIDE = 2**31 - 1  # the database column's range (and PNG's own limit)
+
+
 def _info(content_type: str, width: int, height: int) -> ImageInfo | None:
-    if width <= 0 or height <= 0:
+    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
         return None
     return ImageInfo(content_type, width, height)
 

@@ -95,6 +95,10 @@ def _clean_block(block: Any, kinds: tuple, count: list, where: str) -> dict:
     for key in ("text", "html", "label", "alt", "href", "src"):
         if key in out:
             out[key] = str(out[key] or "")[:20000]
+    if "html" in out:
+        # Stored as the email will show it: the page's script puts it back into
+        # the designer with innerHTML (review, issue 10).
+        out["html"] = inline_html(out["html"], None)
     if kind == "columns":
         columns = block.get("columns")
         if not isinstance(columns, list) or len(columns) not in (2, 3):
@@ -130,7 +134,7 @@ class _Inline(HTMLParser):
 
     KEEP = {"b": "strong", "strong": "strong", "i": "em", "em": "em", "u": "u"}
 
-    def __init__(self, link_color: str) -> None:
+    def __init__(self, link_color: str | None) -> None:
         super().__init__(convert_charrefs=True)
         self.out: list[str] = []
         self.open: list[str] = []
@@ -147,10 +151,12 @@ class _Inline(HTMLParser):
         elif tag == "a":
             href = (dict(attrs).get("href") or "").strip()
             if href and _URL.match(href):
-                self.out.append(
-                    f'<a href="{escape(href, quote=True)}" style="color:{self.link_color};'
-                    'text-decoration:underline">'
+                style = (
+                    f' style="color:{self.link_color};text-decoration:underline"'
+                    if self.link_color
+                    else ""
                 )
+                self.out.append(f'<a href="{escape(href, quote=True)}"{style}>')
                 self.open.append("a")
 
     def handle_endtag(self, tag):
@@ -170,7 +176,9 @@ class _Inline(HTMLParser):
         return "".join(self.out) + "".join(f"</{t}>" for t in reversed(self.open))
 
 
-def inline_html(value: str, link_color: str = "#2454d6") -> str:
+def inline_html(value: str, link_color: str | None = "#2454d6") -> str:
+    """``value`` reduced to the kept subset; links styled with ``link_color``
+    (None: unstyled, as the design stores them)."""
     parser = _Inline(link_color)
     parser.feed(value or "")
     parser.close()

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_http_methods
 
 from audiences.locales import normalize_locale, translations_of
 from audiences.models import Profile
+from audiences.selectors import not_hidden_profiles
 from campaigns import services
 from campaigns import templates_services as template_services
 from campaigns.designer import clean_design, render_design
@@ -36,13 +37,15 @@ IDENTITIES = ["profile.email", "profile.phone", "profile.profileId", "profile.ti
 _CONTEXT = re.compile(r"\bcontext\.([A-Za-z_][A-Za-z0-9_]*)")
 
 
-def attributes(content: dict | None = None, campaign=None) -> list[str]:
+def attributes(content: dict | None = None, campaign=None, user=None) -> list[str]:
     """Personalization the picker offers: attribute names seen on recent
-    profiles (names only), the identities, the API payload's keys (``context.*``:
+    profiles ``user`` is not hidden from (names only, never from a profile
+    known only through restricted audiences the user may not see), the identities, the API payload's keys (``context.*``:
     those the content already uses and those of the campaign's recent triggers),
     the unsubscribe link."""
     seen: set[str] = set()
-    for attrs in Profile.objects.order_by("-id").values_list("attributes", flat=True)[:200]:
+    profiles = not_hidden_profiles(user, Profile.objects.all())
+    for attrs in profiles.order_by("-id").values_list("attributes", flat=True)[:200]:
         if isinstance(attrs, dict):
             seen.update(k for k in attrs if isinstance(k, str) and k.isidentifier())
     context = set(_CONTEXT.findall(json.dumps(content or {})))
@@ -124,6 +127,19 @@ def _save(request: HttpRequest, content: dict, subject: str) -> tuple[dict | Non
     return updated, ""
 
 
+def _page_design(design) -> dict | None:
+    """The design as the page's script may put it into the page (innerHTML):
+    checked, each text's HTML reduced to the subset the email keeps
+    (``clean_design``; a design stored through the API is kept as given). None
+    when it does not check: the designer starts empty, as for HTML written by hand."""
+    if not design:
+        return None
+    try:
+        return clean_design(design)
+    except ValidationError:
+        return None
+
+
 def _page(request, *, title, back, content, error, status=200, campaign=None) -> HttpResponse:
     return render(
         request,
@@ -134,9 +150,9 @@ def _page(request, *, title, back, content, error, status=200, campaign=None) ->
             "html": content.get("html", ""),
             "error": error,
             "data": {
-                "design": content.get("design"),
+                "design": _page_design(content.get("design")),
                 "labels": labels(),
-                "attributes": attributes(content, campaign),
+                "attributes": attributes(content, campaign, request.user),
                 "pickerUrl": reverse("images:picker"),
             },
         },

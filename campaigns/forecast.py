@@ -18,16 +18,21 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, Q
 
-from audiences.selectors import annotate_eligibility, audience_profiles
+from audiences.selectors import annotate_eligibility, audience_profiles, not_hidden_profiles
 from campaigns.engine.clock import now as clock_now
 from campaigns.models import Campaign, CampaignStatus, Delivery, RuleCounter
 from campaigns.rules import quiet_until, rules_for, zone
 
+_EVERYONE = object()  # no reader: the operator's count (tests, scripts)
 STARTED = ["materializing", "sending", "completed", "cancelled", "failed"]
 
 
-def _eligible(campaign: Campaign, version):
+def _eligible(campaign: Campaign, version, user=_EVERYONE):
     profiles = audience_profiles(version.audience)
+    if user is not _EVERYONE:
+        # Counted for its reader, like an audience's size: never a profile
+        # known only through restricted audiences the reader may not see.
+        profiles = not_hidden_profiles(user, profiles)
     return annotate_eligibility(
         profiles, channel=campaign.channel, category=campaign.category
     ).filter(exclusion_reason__isnull=True)
@@ -39,16 +44,20 @@ def _start(version, moment: datetime) -> datetime:
     return moment
 
 
-def forecast(campaign: Campaign, version, *, at: datetime | None = None) -> dict[str, int]:
+def forecast(
+    campaign: Campaign, version, *, at: datetime | None = None, user=_EVERYONE
+) -> dict[str, int]:
     """``{"frequency_cap": n, "quiet_hours": m}``: profiles the rules would hold
-    back if the campaign started as scheduled (empty when no rule applies)."""
+    back if the campaign started as scheduled (empty when no rule applies).
+    ``user``: count only the profiles that reader is not hidden from (pages and
+    the API always pass it; issue 10's oracle on hidden profiles)."""
     if version is None or version.audience_id is None or version.recurrence:
         return {}
     rules = rules_for(campaign)
     if not rules:
         return {}
     start = _start(version, at or clock_now())
-    eligible = _eligible(campaign, version)
+    eligible = _eligible(campaign, version, user)
     quiet_ids = _quiet(rules, eligible, version, start)
     capped: set[int] = set()
     for rule in rules:

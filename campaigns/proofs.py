@@ -65,8 +65,16 @@ def send_proof(
     to show (SPEC §11, proofs per language; None: the default content). Raises ``ProofRefused`` (answered 400 by
     the API) and writes nothing when anything is wrong.
     """
+    from audiences.locales import normalize_locale
     from channels.preview import PreviewError, clean_proof_recipients, render_preview
 
+    if content_locale:
+        # The page posts it as typed (a NUL was a database error, a 500).
+        normalized = normalize_locale(content_locale)
+        if normalized is None:
+            message = _("Use a language tag such as fr or fr-CA.")
+            raise ProofRefused(message, errors={"locale": [message]})
+        content_locale = normalized
     chosen = proof_version(campaign, version)
     if chosen is None:
         raise ProofRefused(

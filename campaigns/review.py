@@ -56,9 +56,15 @@ class Review:
 
 
 def review_campaign(
-    campaign: Campaign, version: CampaignVersion | None = None, *, now: datetime | None = None
+    campaign: Campaign,
+    version: CampaignVersion | None = None,
+    *,
+    now: datetime | None = None,
+    user=None,
 ) -> Review:
-    """Check ``version`` (default: the one being edited, else the live one)."""
+    """Check ``version`` (default: the one being edited, else the live one).
+    ``user``: the reader, whose view the forecast counts (None: every profile,
+    for the lifecycle's own checks, which read only the errors)."""
     version = version or campaign.draft_version or campaign.live_version
     result = Review()
     if version is None:
@@ -69,18 +75,18 @@ def review_campaign(
     _check_audience(campaign, version, result)
     _check_content(campaign, version, result)
     _check_schedule(campaign, version, result, now)
-    _check_rules(campaign, version, result, now)
+    _check_rules(campaign, version, result, now, user)
     return result
 
 
-def _check_rules(campaign, version, result: Review, now: datetime) -> None:
+def _check_rules(campaign, version, result: Review, now: datetime, user=None) -> None:
     """Say so when an administrator exempted the campaign from the business
     rules (SPEC §12): its messages ignore frequency caps and quiet hours; else
     forecast how many profiles the rules will hold back (campaigns/forecast.py)."""
     if not campaign.exempt_from_rules and campaign.status in FORECAST_STATUSES:
         from campaigns.forecast import forecast
 
-        held = forecast(campaign, version, at=now)
+        held = forecast(campaign, version, at=now, **({"user": user} if user else {}))
         if held.get("frequency_cap"):
             result.warnings.append(
                 Issue(

@@ -156,7 +156,7 @@ def preview_profile(user, value: str | None):
     from audiences.selectors import visible_profiles
 
     value = (value or "").strip()
-    if not value:
+    if not value or "\x00" in value:  # no column holds a NUL (PostgreSQL: an error)
         return None
     qs = visible_profiles(user)
     # ASCII only: str.isdigit() also accepts "²" or "①", which int() refuses.

@@ -111,6 +111,7 @@ def template_list(user, *, channel: str = "", search: str = "") -> QuerySet[Cont
     qs = visible(user, ContentTemplate.objects.all())
     if channel:
         qs = qs.filter(channel=channel)
+    search = search.replace("\x00", "")  # no column holds a NUL (PostgreSQL: an error)
     if search:
         qs = qs.filter(name__icontains=search[:200])
     return qs.order_by("-updated_at", "-id")

@@ -165,7 +165,7 @@ def _detail_response(request, campaign, show=None, proof_form=None, status=200) 
         "under_review": pending is not None
         and version is not None
         and pending.version_id == version.pk,
-        "review": review_campaign(campaign, version),
+        "review": review_campaign(campaign, version, user=request.user),
         "actions": [
             (a.name, (for_version and a.label_for_version) or a.label)
             for a in allowed_actions(request.user, campaign)

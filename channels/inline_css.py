@@ -11,14 +11,20 @@ element's own ``style`` wins over the block, as in a browser. A block holding
 template syntax, and everything inside HTML comments (Outlook's conditional
 comments), is left as written. The designer's output needs none of this: it
 writes its styles inline itself.
+
+The work is bounded whatever the HTML (it runs in the web process for every
+preview): comments and ``<style>`` blocks are found by a linear scan (the
+regular expressions they replace went quadratic on thousands of unclosed
+``<!--`` or ``<style``), and when rules × tags would exceed ``MAX_WORK`` the
+HTML is left as written, its ``<style>`` block included (review, issue 10).
 """
 
 from __future__ import annotations
 
 import re
 
-_STYLE_BLOCK = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.IGNORECASE | re.DOTALL)
-_COMMENT = re.compile(r"(<!--.*?-->)", re.DOTALL)
+_STYLE_CLOSE = re.compile(r"</style\s*>")
+MAX_WORK = 2_000_000  # rule × tag comparisons one inlining may make
 _CSS_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
 _SELECTOR = re.compile(r"^([a-zA-Z][a-zA-Z0-9]*)?((?:[.#][A-Za-z_][A-Za-z0-9_-]*)*)$")
 _TAG = re.compile(r"""<([a-zA-Z][a-zA-Z0-9]*)((?:[^<>"']|"[^"]*"|'[^']*')*?)(/?)>""")
@@ -120,23 +126,69 @@ def _apply(segment: str, rules: list) -> str:
     return _TAG.sub(rewrite, segment)
 
 
+def _split_comments(html: str) -> list[str]:
+    """``html`` cut into text and ``<!-- … -->`` comments (as ``re.split`` with
+    ``(<!--.*?-->)`` would, in linear time): an unclosed ``<!--`` is text."""
+    parts: list[str] = []
+    index = 0
+    while True:
+        start = html.find("<!--", index)
+        end = html.find("-->", start + 4) if start >= 0 else -1
+        if end < 0:
+            parts.append(html[index:])
+            return parts
+        parts += [html[index:start], html[start : end + 3]]
+        index = end + 3
+
+
+def _style_blocks(segment: str, take) -> str:
+    """``segment`` with each ``<style …>css</style>`` replaced by
+    ``take(css, whole)`` (case-insensitive, in linear time)."""
+    low = segment.lower()
+    out: list[str] = []
+    index = 0
+    search = 0
+    while True:
+        start = low.find("<style", search)
+        if start < 0:
+            break
+        after = start + 6
+        if after < len(low) and (low[after].isalnum() or low[after] == "_"):
+            search = after  # <styles>, <style_x>: not a style tag
+            continue
+        opened = low.find(">", after)
+        if opened < 0:
+            break
+        close = _STYLE_CLOSE.search(low, opened + 1)
+        if close is None:
+            break  # no later block is closed either
+        out += [
+            segment[index:start],
+            take(segment[opened + 1 : close.start()], segment[start : close.end()]),
+        ]
+        index = search = close.end()
+    out.append(segment[index:])
+    return "".join(out)
+
+
 def inline_css(html: str) -> str:
     """``html`` with the simple rules of its ``<style>`` blocks copied inline."""
     if "<style" not in html.lower():
         return html
     rules: list = []
 
-    def take(match: re.Match) -> str:
-        css = match.group(1)
+    def take(css: str, whole: str) -> str:
         if "{{" in css or "{%" in css:
-            return match.group(0)
+            return whole
         found, kept = _rules(css)
         rules.extend(found)
         return f"<style>{kept}</style>" if kept.strip() else ""
 
-    parts = _COMMENT.split(html)
-    parts = [p if p.startswith("<!--") else _STYLE_BLOCK.sub(take, p) for p in parts]
+    parts = _split_comments(html)
+    parts = [p if p.startswith("<!--") else _style_blocks(p, take) for p in parts]
     if not rules:
         return "".join(parts)
+    if len(rules) * html.count("<") > MAX_WORK:
+        return html  # too much to inline: the <style> block stays as written
     rules.sort(key=lambda rule: (rule[0], rule[1]))
     return "".join(p if p.startswith("<!--") else _apply(p, rules) for p in parts)

@@ -274,9 +274,26 @@ class ApiErrorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest):
-        if not request.path.startswith(API_PREFIX):
-            return self.get_response(request)
         from django.conf import settings
+
+        if not request.path.startswith(API_PREFIX):
+            # The pages' uploads (CSV audiences, images) stream to disk too: the
+            # same limit, before anything reads the body (review, issue 10).
+            if request.META.get("CONTENT_TYPE", "").startswith("multipart/"):
+                try:
+                    length = int(request.META.get("CONTENT_LENGTH") or 0)
+                except ValueError:
+                    length = 0
+                limit = settings.MAX_UPLOAD_BYTES
+                if limit and length > limit:
+                    from django.http import HttpResponse
+
+                    return HttpResponse(
+                        _("The request body is larger than %(limit)d bytes.") % {"limit": limit},
+                        status=413,
+                        content_type="text/plain; charset=utf-8",
+                    )
+            return self.get_response(request)
 
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)

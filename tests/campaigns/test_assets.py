@@ -223,3 +223,41 @@ def test_served_image_cannot_run_anything(manager, api_for):
     url = post_asset(api_for(manager), {"file": upload("one.png", png())}).json()["url"]
     served = Client().get(url.removeprefix("http://testserver"))
     assert served["Content-Security-Policy"] == "default-src 'none'; sandbox"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("width", [0xFFFFFFFF, 2**31])
+def test_huge_declared_width_is_refused_not_a_500(manager, login, api_for, width):
+    """Review (issue 10): a PNG header declaring a width past the column's range
+    (PostgreSQL integer) was a 500 on /images/ and the API; it is refused like
+    any file that is not a usable image."""
+    client = login(manager)
+    response = client.post(
+        "/images/",
+        {"file": upload("big.png", png(1, 1)[:16] + struct.pack(">II", width, 1) + png(1, 1)[24:])},
+    )
+    assert response.status_code == 400
+    assert (
+        post_asset(
+            api_for(manager),
+            {
+                "file": upload(
+                    "big.png", png(1, 1)[:16] + struct.pack(">II", width, 1) + png(1, 1)[24:]
+                )
+            },
+        ).status_code
+        == 400
+    )
+    assert not Asset.objects.exists()
+
+
+def test_page_upload_over_the_body_limit_is_refused_before_it_is_read(manager, login, settings):
+    """Review (issue 10): the API refuses a multipart body over MAX_UPLOAD_MB from
+    its Content-Length, but the pages (/images/, CSV audiences) streamed any size
+    to disk before answering; they now get the same 413."""
+    settings.MAX_UPLOAD_BYTES = 2000
+    answer = login(manager).post(
+        "/images/", {"file": upload("big.png", png(40, 40) + b"\0" * 4000)}
+    )
+    assert answer.status_code == 413
+    assert not Asset.objects.exists()

@@ -266,3 +266,51 @@ def test_designer_page_without_javascript_saves_in_code_mode(manager, login):
     campaign = ready_email(manager)
     page = login(manager).get(f"/campaigns/{campaign.pk}/design/").content.decode()
     assert '<input type="hidden" name="mode" value="code">' in page
+
+
+def test_picker_never_offers_attributes_of_profiles_hidden_from_the_user(manager, login):
+    """Review (issue 10 #3 class, like the rule builder's known attributes): the
+    designer's personalization picker read attribute names from every recent
+    profile, those known only through a restricted audience included."""
+    from audiences.models import Audience, AudienceMember, Profile
+
+    Profile.objects.create(email="seen@example.com", attributes={"city": "Paris"})
+    hidden = Profile.objects.create(email="vip@example.com", attributes={"boardSalary": 1})
+    secret = Audience.objects.create(name="Board", kind="upload", restricted=True)
+    AudienceMember.objects.create(audience=secret, profile=hidden)
+    campaign = ready_email(manager)
+    page = login(manager).get(f"/campaigns/{campaign.pk}/design/").content.decode()
+    data = json.loads(
+        page.split('id="designer-data" type="application/json">')[1].split("</script>")[0]
+    )
+    assert "profile.city" in data["attributes"]
+    assert "profile.boardSalary" not in data["attributes"]
+
+
+def test_designer_page_hands_the_script_only_the_allowed_markup(manager, login, approver):
+    """Review (issue 10): the designer puts a text block's ``html`` into the page
+    with innerHTML; a design stored through the API (``content.design`` is kept
+    as given) or the designer (which keeps the raw text) could carry any markup
+    into a colleague's session — <meta http-equiv=refresh> redirects the page
+    even under the CSP. The page now gets the same subset the email gets."""
+    evil = (
+        '<img src=x onerror="alert(1)"><meta http-equiv="refresh" content="0;url=https://evil.test">'
+        '<b>kept</b> <a href="https://example.com" onclick="x()">link</a>'
+    )
+    design = {
+        "blocks": [
+            {"type": "text", "html": evil},
+            {"type": "columns", "columns": [[{"type": "text", "html": evil}], []]},
+        ]
+    }
+    campaign = ready_email(manager, content={"subject": "Hi", "html": "<p>x</p>", "design": design})
+    page = login(approver).get(f"/campaigns/{campaign.pk}/design/").content.decode()
+    data = json.loads(
+        page.split('id="designer-data" type="application/json">')[1].split("</script>")[0]
+    )
+    for html in (
+        data["design"]["blocks"][0]["html"],
+        data["design"]["blocks"][1]["columns"][0][0]["html"],
+    ):
+        assert "<meta" not in html and "<img" not in html and "onclick" not in html
+        assert "<strong>kept</strong>" in html and 'href="https://example.com"' in html

@@ -147,3 +147,19 @@ def test_preview_page_in_french_ui(manager, login, campaign):
         .content.decode()
     )
     assert "Ordinateur" in page and "Appareil" in page
+
+
+@pytest.mark.parametrize("content", [{"translations": {}}, {"design": {}}, {"design": None}])
+def test_api_preview_with_empty_extras_is_not_a_500(manager, api_for, campaign, content):
+    """Review: unsaved content naming an empty ``translations`` or ``design``
+    (what an editor sends for a message without them) was a KeyError, a 500."""
+    answer = api_for(manager).post(f"/campaigns/{campaign.pk}/preview", {"content": content})
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["subject"] == "Hello there"
+
+
+def test_api_preview_with_invalid_content_is_a_400(manager, api_for, campaign):
+    answer = api_for(manager).post(
+        f"/campaigns/{campaign.pk}/preview", {"content": {"subjet": "typo"}}
+    )
+    assert answer.status_code == 400
