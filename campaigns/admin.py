@@ -26,7 +26,7 @@ from campaigns.models import (
     ContentTemplate,
     Tag,
 )
-from campaigns.rules import campaign_set_exempt
+from campaigns.rules import RULE_FIELDS, campaign_set_exempt
 from campaigns.services import ActionRefused, pending_request
 from campaigns.transitions import status_allows
 from channels.models import Purpose
@@ -164,17 +164,7 @@ class BusinessRuleForm(forms.ModelForm):
 
     class Meta:
         model = BusinessRule
-        fields = [
-            "name",
-            "active",
-            "channel",
-            "categories",
-            "cap_max_messages",
-            "cap_window_hours",
-            "quiet_start",
-            "quiet_end",
-            "quiet_action",
-        ]
+        fields = list(RULE_FIELDS)
 
 
 @admin.register(BusinessRule)

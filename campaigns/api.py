@@ -34,6 +34,7 @@ from campaigns.rules import campaign_set_exempt
 from campaigns.selectors import CampaignFilters, campaign_list, check_action, get_campaign_for
 from campaigns.trigger_example import trigger_example
 from campaigns.validation import normalize_content, normalize_schedule
+from channels.api import RenderedOut
 from channels.models import ChannelConfiguration
 from config import problems
 from config.ids import is_id
@@ -821,15 +822,9 @@ class PreviewIn(CamelSchema):
     version: Literal["draft", "live"] | None = None
 
 
-class PreviewOut(CamelOut):
-    subject: str = ""
-    preheader: str = ""
-    html: str = ""
-    text: str = ""
-    title: str = ""
-    body: str = ""
-    url: str = ""
-    data: dict[str, Any] | None = None
+class PreviewOut(RenderedOut):
+    """The channel's rendered fields, the language chosen and (SMS) the segments."""
+
     locale: str = ""
     segments: Any = None
 

@@ -295,16 +295,7 @@ class CampaignEditForm(forms.Form):
         return parse_tags(self.cleaned_data["tags"])
 
     def clean_content_data(self):
-        raw = (self.cleaned_data.get("content_data") or "").strip()
-        if not raw:
-            return {}
-        try:
-            value = jsonparse.loads(raw)
-        except ValueError as exc:
-            raise ValidationError(_("Not valid JSON: %(error)s") % {"error": exc}) from None
-        if not isinstance(value, dict):
-            raise ValidationError(_("Custom data must be a JSON object."))
-        return value
+        return custom_data(self.cleaned_data.get("content_data"))
 
     def clean(self):
         cleaned = super().clean()
@@ -418,3 +409,18 @@ def _audience_label(audience: Audience) -> str:
         "name": audience.name,
         "size": number_format(audience.size, force_grouping=True),
     }
+
+
+def custom_data(raw: str | None) -> dict:
+    """A content form's "custom data" field: a JSON object, or {} when empty
+    (campaign and template forms alike)."""
+    raw = (raw or "").strip()
+    if not raw:
+        return {}
+    try:
+        value = jsonparse.loads(raw)
+    except ValueError as exc:
+        raise ValidationError(_("Not valid JSON: %(error)s") % {"error": exc}) from None
+    if not isinstance(value, dict):
+        raise ValidationError(_("Custom data must be a JSON object."))
+    return value

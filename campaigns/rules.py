@@ -21,7 +21,8 @@ from channels.models import Purpose
 # A cap counts at most this many messages, in a window of at most a year.
 MAX_CAP_MESSAGES = 1000
 MAX_WINDOW_HOURS = 24 * 366
-RULE_FIELDS = {
+# In the order the admin form shows them.
+RULE_FIELDS = (
     "name",
     "active",
     "channel",
@@ -31,7 +32,7 @@ RULE_FIELDS = {
     "quiet_start",
     "quiet_end",
     "quiet_action",
-}
+)
 
 
 def validate_rule(rule) -> None:
@@ -82,7 +83,7 @@ def business_rule_create(*, actor, **fields):
     """A new rule, validated, in one transaction."""
     from campaigns.models import BusinessRule
 
-    unknown = set(fields) - RULE_FIELDS
+    unknown = set(fields) - set(RULE_FIELDS)
     if unknown:
         raise TypeError(f"unknown fields: {sorted(unknown)}")
     rule = BusinessRule(**fields)
@@ -96,7 +97,7 @@ def business_rule_update(*, rule, actor, **fields):
     """Change some fields of a rule; validated as a whole, nothing written on error."""
     from campaigns.models import BusinessRule
 
-    unknown = set(fields) - RULE_FIELDS
+    unknown = set(fields) - set(RULE_FIELDS)
     if unknown:
         raise TypeError(f"unknown fields: {sorted(unknown)}")
     with transaction.atomic():

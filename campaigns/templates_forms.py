@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from audiences.models import Channel
 from campaigns.forms import CampaignEditForm
 from campaigns.validation import template_errors
-from config import jsonparse
 
 
 class TemplateForm(forms.Form):
@@ -40,16 +38,9 @@ class TemplateForm(forms.Form):
         return [self[n] for n in self.fields if n.startswith("content_")]
 
     def clean_content_data(self):
-        raw = (self.cleaned_data.get("content_data") or "").strip()
-        if not raw:
-            return {}
-        try:
-            value = jsonparse.loads(raw)
-        except ValueError as exc:
-            raise ValidationError(_("Not valid JSON: %(error)s") % {"error": exc}) from None
-        if not isinstance(value, dict):
-            raise ValidationError(_("Custom data must be a JSON object."))
-        return value
+        from campaigns.forms import custom_data
+
+        return custom_data(self.cleaned_data.get("content_data"))
 
     def clean(self):
         cleaned = super().clean()
