@@ -31,6 +31,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from bench import cpu
+
 ROOT = Path(__file__).resolve().parent.parent
 
 LUA = """
@@ -177,24 +179,36 @@ def bench_api(duration: int = 15, connections: int = 32, cluster: bool = True) -
     try:
         _wait_http(f"{base}/bench/trivial")
         with tempfile.TemporaryDirectory() as tmp:
-            script = Path(tmp) / "unitary.lua"
-            token = f"wrk-{uuid.uuid4().hex[:8]}"
-            script.write_text(
-                LUA % {"token": token, "key": key, "campaign": campaign.pk, "profiles": profiles}
-            )
+            # One script per run: a run's requestIds never repeat an earlier
+            # run's (a repeat is a replay, answered without a new trigger).
+            scripts = []
+            for name in ("warm", "measured"):
+                script = Path(tmp) / f"unitary-{name}.lua"
+                token = f"wrk-{uuid.uuid4().hex[:8]}"
+                script.write_text(
+                    LUA
+                    % {"token": token, "key": key, "campaign": campaign.pk, "profiles": profiles}
+                )
+                scripts.append(str(script))
             unitary = f"{base}/api/v1/executions/unitary"
             # Warm both targets (imports, connections, caches) before the clock.
             run_wrk(f"{base}/bench/trivial", duration=2, connections=connections)
-            run_wrk(unitary, duration=2, connections=connections, script=str(script))
+            run_wrk(unitary, duration=2, connections=connections, script=scripts[0])
+            database = db_connections["default"].settings_dict["NAME"]
+            cpu_base = cpu.snapshot(database)
             baseline = run_wrk(f"{base}/bench/trivial", duration=duration, connections=connections)
+            cpu_base_end = cpu.snapshot(database)
             # Every warm-up message has reached the sink before the clock starts.
             warm_runs = Run.objects.filter(campaign=campaign).count()
             if cluster and _drain(warm_runs, counter, time.monotonic(), 120) is None:
                 raise SystemExit("bench api: the warm-up triggers never reached the sink")
-            api = run_wrk(unitary, duration=duration, connections=connections, script=str(script))
+            cpu_start = cpu.snapshot(database)
+            api = run_wrk(unitary, duration=duration, connections=connections, script=scripts[1])
             load_end = time.monotonic()
+            cpu_load_end = cpu.snapshot(database)
         runs = Run.objects.filter(campaign=campaign).count() - warm_runs
         drained = _drain(warm_runs + runs, counter, load_end, 120) if cluster else None
+        cpu_drained = cpu.snapshot(database)
         sent = counter.value - warm_runs if cluster else None
         from django_q.brokers import get_broker
 
@@ -220,6 +234,11 @@ def bench_api(duration: int = 15, connections: int = 32, cluster: bool = True) -
         "last_email_after_load_end_s": drained,
         "tasks_left_in_queue": queue_left,
         "ratio": round(ratio, 3),
+        # Diagnostics: CPU milliseconds per accepted trigger, by process group,
+        # during the load and from its start until the sink had every message.
+        "cpu_ms_per_trivial_request": cpu.per_unit(cpu_base, cpu_base_end, baseline["requests"]),
+        "cpu_ms_per_trigger_during_load": cpu.per_unit(cpu_start, cpu_load_end, runs),
+        "cpu_ms_per_trigger_until_drained": cpu.per_unit(cpu_start, cpu_drained, runs),
         "bar": "ratio >= 0.25, unitary >= 1000 req/s, p99 < 50 ms, every answer 2xx, "
         "every triggered email at the sink within 5 s of the load's end",
         "passes": ratio >= 0.25

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def gunicorn(port: int, env: dict | None = None) -> subprocess.Popen:
     """The product under gunicorn: 2 sync workers, one per core of the reference machine."""
     return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", "2",
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", os.environ.get("BENCH_WEB_WORKERS", "2"),
          "--bind", f"127.0.0.1:{port}", "--log-level", "warning"],
         cwd=ROOT, env=env or {**os.environ},
     )  # fmt: skip

@@ -41,3 +41,49 @@ def redis_client():
 def namespaced(key: str) -> str:
     """Keys of this installation (and of this test run: the queue name differs)."""
     return f"volley:{settings.Q_CLUSTER.get('name', 'volley')}:{key}"
+
+
+class OneWay:
+    """Commands sent without waiting for (or receiving) their replies.
+
+    A connection of its own, switched to ``CLIENT REPLY OFF``: the server runs
+    each command and answers nothing, so sending one costs a socket write, not
+    a round trip. For best-effort signals only (the dispatcher's wake-up):
+    whether a command arrived is never known. Per process, like the client.
+    """
+
+    def __init__(self) -> None:
+        self._pid = 0
+        self._connection = None
+
+    def send(self, *args) -> None:
+        """Send one command; on any failure the connection is dropped (and
+        made again by the next call) and the error raised."""
+        connection = self._connect()
+        try:
+            connection.send_packed_command(connection.pack_command(*args), check_health=False)
+        except Exception:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.disconnect()
+            finally:
+                self._connection = None
+
+    def _connect(self):
+        if self._connection is not None and self._pid == os.getpid():
+            return self._connection
+        self._connection = None  # a parent's socket is not ours to use
+        client = redis_client()
+        pool = client.connection_pool
+        connection = pool.connection_class(**pool.connection_kwargs)
+        connection.connect()  # authenticates and selects the database
+        connection.send_command("CLIENT", "REPLY", "OFF")
+        self._connection, self._pid = connection, os.getpid()
+        return connection
+
+
+one_way = OneWay()

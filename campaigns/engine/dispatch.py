@@ -6,9 +6,9 @@ A dispatcher is a django-q2 task that loops for a time budget:
    (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's IMMEDIATE transactions
    serialize the same UPDATE), so any number of dispatchers on any number of
    hosts take disjoint batches;
-2. prepare the unitary ones together: create the profiles a campaign may
-   create, decide eligibility for the whole batch in one query per channel and
-   category, insert every delivery in one statement and open the runs for
+2. prepare the unitary ones together: find the recipients' profiles in one
+   query, create the profiles a campaign may create, decide eligibility for
+   the whole batch in one query per channel and category, insert every delivery in one statement and open the runs for
    sending, all in one transaction that first checks the lease is still ours;
 3. send them: claim the deliveries with a send permit, render with each
    version's compiled templates, and send over one provider connection per
@@ -55,7 +55,7 @@ from campaigns.engine.clock import now
 from campaigns.engine.conf import knob
 from campaigns.engine.send import Batch, claim_batch, compiled_for, limits_for
 from campaigns.models import CampaignVersion, Delivery, Run
-from config.redis import namespaced, redis_client
+from config.redis import namespaced, one_way, redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -113,19 +113,36 @@ def claim_triggers(token: str, limit: int, *, expired: bool = False) -> list[int
 # ----------------------------------------------------------------- preparing
 
 
-def _create_profiles(runs: list[Run]) -> None:
-    """Profiles for recipients of campaigns that create them (rare; one by one)."""
+def _resolve_profiles(runs: list[Run]) -> None:
+    """Profile ids for the recipients accepted by identity alone (one SELECT
+    per identity field for the whole batch); profiles created for campaigns
+    that create them (rare; one by one). A recipient whose profile is gone and
+    may not be created keeps no id: nothing is sent to it."""
+    wanted: dict[str, set[str]] = defaultdict(set)
     for run in runs:
+        for recipient in run.recipients or []:
+            if recipient.get("profileId") is None:
+                wanted[recipient["field"]].add(recipient["value"])
+    found: dict[tuple[str, str], int] = {}
+    for field, values in wanted.items():
+        rows = Profile.objects.filter(**{f"{field}__in": values}).values_list("pk", field)
+        found.update(((field, value), pk) for pk, value in rows)
+    for run in runs:
+        creates = run.version.allow_profile_creation
         for recipient in run.recipients or []:
             if recipient.get("profileId") is not None:
                 continue
-            lookup = {recipient["field"]: recipient["value"]}
-            try:
-                with transaction.atomic():
-                    profile, _created = Profile.objects.get_or_create(**lookup)
-            except IntegrityError:  # created meanwhile by someone else
-                profile = Profile.objects.filter(**lookup).first()
-            recipient["profileId"] = profile.pk if profile else None
+            identity = (recipient["field"], recipient["value"])
+            if identity not in found and creates:
+                lookup = {recipient["field"]: recipient["value"]}
+                try:
+                    with transaction.atomic():
+                        profile, _created = Profile.objects.get_or_create(**lookup)
+                except IntegrityError:  # created meanwhile by someone else
+                    profile = Profile.objects.filter(**lookup).first()
+                if profile is not None:
+                    found[identity] = profile.pk
+            recipient["profileId"] = found.get(identity)
 
 
 def _eligibility(runs: list[Run]) -> dict[tuple, dict[int, tuple]]:
@@ -160,7 +177,7 @@ def prepare_unitary(runs: list[Run], token: str) -> list[Run]:
     """Deliveries for a batch of unitary triggers; the runs now open for sending."""
     if not runs:
         return []
-    _create_profiles(runs)
+    _resolve_profiles(runs)
     eligible = _eligibility(runs)
     deliveries: dict[int, list[tuple]] = {}
     for run in runs:
@@ -480,8 +497,9 @@ def notify() -> None:
     """After a trigger committed: wake a dispatcher, start one if none runs.
 
     Best effort: a failure here delays the trigger by one poll, never loses it.
-    At most one Redis command per trigger; whether the resident dispatcher is alive is
-    looked at by each process at most once a second.
+    At most one Redis command per trigger, sent without waiting for its reply;
+    whether the resident dispatcher is alive is looked at by each process at
+    most once a second.
     """
     try:
         moment = time.monotonic()
@@ -489,7 +507,8 @@ def notify() -> None:
         if client is None:
             _poke_fifo()
         elif moment - _last_push[0] > PUSH_DEBOUNCE:
-            client.lpush(namespaced("dispatch:wake"), 1)
+            # Without waiting for Redis's answer (config/redis.py, OneWay).
+            one_way.send("LPUSH", namespaced("dispatch:wake"), 1)
             _last_push[0] = moment
         if moment - _resident_seen[0] < 1.0:
             return

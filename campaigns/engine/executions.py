@@ -18,12 +18,13 @@ sending — happens in the cluster (campaigns/engine/dispatch.py).
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.utils.translation import gettext as _
 
 from accounts.models import ApiKey
@@ -205,6 +206,22 @@ def resolve(snap: CampaignSnapshot, recipients: list[Recipient]) -> tuple[list, 
     return stored, rejected
 
 
+def _quick(recipient: Recipient) -> dict | None:
+    """``recipient`` as stored without looking it up (the dispatcher resolves
+    its profile), or None when its identity is invalid (the full path rejects it)."""
+    try:
+        value = normalize_identity(recipient.namespace, recipient.user_id)
+    except ValueError:
+        return None
+    return {
+        "userId": recipient.user_id,
+        "field": NAMESPACE_FIELDS[recipient.namespace],
+        "value": value,
+        "profileId": None,
+        "context": recipient.context or {},
+    }
+
+
 def _known_profiles(wanted: dict[str, set[str]]) -> dict[tuple[str, str], int]:
     # Hand-written: building the equivalent ORM query cost more than running it.
     table = Profile._meta.db_table
@@ -232,7 +249,26 @@ def _hot_query(sql: str, params: list, *, fetch: str):
     instead of once per request (Django's cursor binds parameters client-side:
     planning the guarded INSERT cost more than running it). Errors are Django's,
     as through any other cursor.
+
+    Django's connection health check (``CONN_HEALTH_CHECKS``) costs a ``SELECT 1``
+    round trip before the first statement of every request. The trigger path's
+    statements are safe to repeat (a read, or the INSERT guarded by the
+    requestId), so here a connection that turns out broken is replaced and the
+    statement run once more instead: the same guarantee without the round trip.
     """
+    if connection.in_atomic_block or connection.health_check_done:
+        return _run_hot(sql, params, fetch)
+    connection.health_check_done = True
+    try:
+        return _run_hot(sql, params, fetch)
+    except (OperationalError, InterfaceError):
+        if connection.is_usable():
+            raise  # the statement failed, not the connection
+        connection.close()
+        return _run_hot(sql, params, fetch)
+
+
+def _run_hot(sql: str, params: list, fetch: str):
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
@@ -248,7 +284,10 @@ def _hot_query(sql: str, params: list, *, fetch: str):
 # ----------------------------------------------------------------- accepting
 
 
-def _insert_sql(audience: bool) -> str:
+@functools.cache
+def _insert_sql(audience: bool, known: str | None = None) -> str:
+    """The guarded INSERT; with ``known`` (an identity field) it also requires
+    that a profile has that identity, unless the campaign creates profiles."""
     run, campaign, version = (
         Run._meta.db_table,
         Campaign._meta.db_table,
@@ -256,6 +295,12 @@ def _insert_sql(audience: bool) -> str:
     )
     key, user = ApiKey._meta.db_table, ApiKey._meta.get_field("user").related_model._meta.db_table
     json_param = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
+    known_guard = (
+        f"AND (v.allow_profile_creation OR EXISTS "
+        f"(SELECT 1 FROM {Profile._meta.db_table} p WHERE p.{known} = %s))"
+        if known
+        else ""
+    )
     return f"""
 INSERT INTO {run} (campaign_id, version_id, kind, status, scheduled_for, request_id,
     context, recipients, rejected, error, targeted, excluded, sent, failed, duplicates,
@@ -266,12 +311,13 @@ FROM {campaign} c JOIN {version} v ON v.id = c.live_version_id
 WHERE c.id = %s AND c.status = 'live' AND c.type = 'api_triggered' AND c.restricted = %s
     AND (v.start_at IS NULL OR v.start_at <= %s) AND (v.end_at IS NULL OR v.end_at > %s)
     {"AND v.audience_id IS NOT NULL" if audience else ""}
+    {{known}}
     AND EXISTS (SELECT 1 FROM {key} k JOIN {user} u ON u.id = k.user_id
                 WHERE k.id = %s AND k.auth_version = %s AND k.revoked_at IS NULL
                     AND u.is_active)
 ON CONFLICT (campaign_id, request_id) WHERE request_id IS NOT NULL DO NOTHING
 RETURNING id
-"""
+""".replace("{known}", known_guard)
 
 
 def _dump(value) -> str | None:
@@ -311,7 +357,13 @@ def _accept(
     recipients=None,
     rejected=None,
     scheduled_for=None,
-) -> dict:
+    known: tuple[str, str] | None = None,
+) -> dict | None:
+    """The answer, once the guarded INSERT stored the trigger (or found it
+    stored before). With ``known`` (field, value), the INSERT also requires
+    that identity's profile to exist (unless the campaign creates profiles),
+    and None means "not stored": the caller takes the full path, which says why.
+    """
     moment = now()
     audience = kind == Run.Kind.API_AUDIENCE
     reason = refusal(snap, audience=audience, moment=moment)
@@ -329,15 +381,18 @@ def _accept(
             snap.restricted,
             adapt(moment),
             adapt(moment),
+            *([known[1]] if known else []),
             key_id,
             key_version,
         ]
-        row = _hot_query(_insert_sql(audience), params, fetch="one")
+        row = _hot_query(_insert_sql(audience, known and known[0]), params, fetch="one")
         if row is not None:
             from campaigns.engine import dispatch
 
             dispatch.notify()
             return answer(row[0], request_id, moment, rejected)
+        if known:
+            return None
     # Not inserted: a replay (answered even when the campaign is refused now),
     # or the guard refused it. Say why from a fresh read.
     first = replay(snap.id, request_id)
@@ -372,7 +427,29 @@ def accept_unitary(
     request_id: str,
     recipients: list[Recipient],
 ) -> dict:
-    """Accept a trigger to named recipients; the answer to give (202)."""
+    """Accept a trigger to named recipients; the answer to give (202).
+
+    One recipient (most triggers: a password reset, a receipt) takes a single
+    statement: the guarded INSERT itself requires the recipient's profile to
+    exist, and the dispatcher finds its id. Anything it does not store (an
+    unknown recipient, a replay, a refusal) takes the full path below, whose
+    SELECT names the rejected recipients.
+    """
+    if len(recipients) == 1 and refusal(snap, audience=False, moment=now()) is None:
+        quick = _quick(recipients[0])
+        if quick is not None:
+            first = _accept(
+                snap=snap,
+                key_id=key_id,
+                key_version=key_version,
+                kind=Run.Kind.API_UNITARY,
+                request_id=request_id,
+                recipients=[quick],
+                rejected=[],
+                known=(quick["field"], quick["value"]),
+            )
+            if first is not None:
+                return first
     stored, rejected = ([], [])
     if refusal(snap, audience=False, moment=now()) is None:
         stored, rejected = resolve(snap, recipients)

@@ -313,3 +313,107 @@ def test_each_reason_the_engine_refuses_a_trigger_for_has_its_answer(rf, refusal
     response = _on_registered(rf.post("/"), getattr(executions, refusal)("why"))
     assert response.status_code == status
     assert json.loads(response.content)["detail"] == "why"
+
+
+# ------------------------------------------- one recipient: one statement
+
+
+def test_one_known_recipient_is_accepted_by_one_statement(api_for, manager, known, queued):
+    """The INSERT itself checks that the recipient exists: no SELECT before it
+    (Django's connection check and the profile look-up were a round trip each)."""
+    from django.db import connection
+
+    from campaigns.engine import executions
+
+    campaign = api_campaign()
+    client = api_for(manager)
+    client.post("/executions/unitary", body(campaign, "warm"))  # key and campaign remembered
+    statements = []
+    real = executions._run_hot
+
+    def counted(sql, params, fetch):
+        statements.append(sql.split()[0])
+        return real(sql, params, fetch)
+
+    checks = []
+    usable = connection.is_usable
+    connection.is_usable = lambda: checks.append(1) or usable()
+    try:
+        executions._run_hot, saved = counted, real
+        answer = client.post("/executions/unitary", body(campaign, "one"))
+    finally:
+        executions._run_hot = saved
+        del connection.is_usable
+    assert answer.status_code == 202, answer.content
+    assert statements == ["INSERT"]
+    assert checks == []  # no per-request health check round trip
+    assert answer.json()["rejected"] == []
+
+
+def test_one_unknown_recipient_is_still_rejected_by_name(api_for, manager, queued):
+    campaign = api_campaign()
+    answer = api_for(manager).post("/executions/unitary", body(campaign, "r", "who@example.com"))
+    assert answer.status_code == 202
+    assert answer.json()["rejected"] == [
+        {"userId": "who@example.com", "reason": "unknown_recipient"}
+    ]
+    assert Run.objects.get().recipients == []
+
+
+def test_the_dispatcher_finds_the_profile_a_trigger_named_by_identity(
+    api_for, manager, known, queued, fake_transport
+):
+    campaign = api_campaign()
+    api_for(manager).post("/executions/unitary", body(campaign))
+    stored = Run.objects.get().recipients
+    assert stored[0]["profileId"] is None and stored[0]["value"] == "known@example.com"
+    dispatch.dispatch_batch()
+    delivery = Delivery.objects.get()
+    assert delivery.profile_id == known.pk and delivery.status == Delivery.Status.SENT
+
+
+def test_a_profile_erased_after_the_trigger_gets_nothing_and_none_is_created(
+    api_for, manager, known, queued, fake_transport
+):
+    campaign = api_campaign()
+    api_for(manager).post("/executions/unitary", body(campaign))
+    known.delete()
+    dispatch.dispatch_batch()
+    assert not Delivery.objects.exists()
+    assert not Profile.objects.exists()
+    assert Run.objects.get().status == Run.Status.COMPLETED
+
+
+def test_a_campaign_that_creates_profiles_gets_its_new_profile_from_the_dispatcher(
+    api_for, manager, queued, fake_transport
+):
+    campaign = api_campaign()
+    campaign.live_version.__class__.objects.filter(pk=campaign.live_version_id).update(
+        allow_profile_creation=True
+    )
+    answer = api_for(manager).post("/executions/unitary", body(campaign, "r", "New@Example.com"))
+    assert answer.json()["rejected"] == []
+    dispatch.dispatch_batch()
+    assert Profile.objects.get().email == "new@example.com"
+    assert Delivery.objects.get().status == Delivery.Status.SENT
+
+
+def test_a_broken_connection_on_the_trigger_path_is_replaced_once(api_for, manager, known, queued):
+    """Without the per-request health check, a connection the database closed
+    while idle is noticed by the INSERT, replaced, and the INSERT run again."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("only a server can drop a connection")
+    campaign = api_campaign()
+    client = api_for(manager)
+    assert client.post("/executions/unitary", body(campaign, "a")).status_code == 202
+    other = connections.create_connection("default")
+    with other.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
+    other.close()
+    # What Django does when a request starts (the test client leaves it out).
+    connection.close_if_unusable_or_obsolete()
+    answer = client.post("/executions/unitary", body(campaign, "b"))
+    assert answer.status_code == 202, answer.content
+    assert Run.objects.filter(request_id="b").count() == 1
