@@ -3,9 +3,9 @@ clients, against a trivial Django JSON view on the same server and settings.
 
     python -m bench api --duration 15 --connections 32
 
-Both targets are served by one gunicorn (``--workers 2``, sync: one worker per
-core of the 2-core reference machine; a sync worker per core is gunicorn's own
-advice for CPU-bound Django, and more workers only add context switches) with
+Both targets are served by one gunicorn started as deployed
+(config/gunicorn.conf.py: 2 × cores + 1 sync workers, five on the 2-core
+reference machine; ``WEB_CONCURRENCY`` overrides it) with
 ``bench.settings`` — the product's settings (DEBUG off, PostgreSQL, Redis cache
 and broker) plus ``bench/urls.py``, which adds the baseline view
 ``/bench/trivial`` in front of the product's URLs. The load comes from ``wrk``
@@ -171,7 +171,7 @@ def bench_api(duration: int = 15, connections: int = 32, cluster: bool = True) -
     profiles = 1000
     campaign, key = _fixtures(profiles)
     db_connections.close_all()
-    from bench.procs import gunicorn, qcluster
+    from bench.procs import gunicorn, qcluster, web_workers
 
     server = gunicorn(http_port)
     workers = qcluster() if cluster else None
@@ -224,7 +224,7 @@ def bench_api(duration: int = 15, connections: int = 32, cluster: bool = True) -
     ratio = api["req_per_s"] / baseline["req_per_s"]
     return {
         "benchmark": "api",
-        "server": "gunicorn --workers 2 (sync)",
+        "server": f"gunicorn -c config/gunicorn.conf.py ({web_workers()} sync workers)",
         "load": f"wrk -t2 -c{connections} -d{duration}s",
         "cluster": cluster,
         "baseline_trivial_json": baseline,

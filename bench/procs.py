@@ -11,12 +11,23 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def gunicorn(port: int, env: dict | None = None) -> subprocess.Popen:
-    """The product under gunicorn: 2 sync workers, one per core of the reference machine."""
+    """The product under gunicorn as deployed: config/gunicorn.conf.py, whose
+    default is 2 × cores + 1 sync workers (``WEB_CONCURRENCY`` overrides it,
+    e.g. ``WEB_CONCURRENCY=2 python -m bench api``), without the access log."""
+    env = {**(env or os.environ), "GUNICORN_ACCESS_LOG": "", "GUNICORN_LOG_LEVEL": "warning"}
     return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", os.environ.get("BENCH_WEB_WORKERS", "2"),
-         "--bind", f"127.0.0.1:{port}", "--log-level", "warning"],
-        cwd=ROOT, env=env or {**os.environ},
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application",
+         "-c", "config/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}"],
+        cwd=ROOT, env=env,
     )  # fmt: skip
+
+
+def web_workers() -> int:
+    """How many workers ``gunicorn()`` starts (for the benchmark's report)."""
+    import multiprocessing
+
+    default = min(2 * multiprocessing.cpu_count() + 1, 12)
+    return int(os.environ.get("WEB_CONCURRENCY", "").strip() or default)
 
 
 def qcluster(env: dict | None = None, workers: int = 2) -> subprocess.Popen:

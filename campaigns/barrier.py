@@ -104,19 +104,49 @@ def release(holder: str) -> None:
     SendPermit.objects.filter(holder=holder).delete()
 
 
+_STILL_OPEN = """
+WITH r AS MATERIALIZED (
+    SELECT id, campaign_id, version_id FROM {run} WHERE {ids} AND status = 'sending'
+)
+SELECT r.id FROM r
+JOIN {campaign} c ON c.id = r.campaign_id
+JOIN {version} v ON v.id = r.version_id
+JOIN {configuration} cc ON cc.id = v.channel_configuration_id
+WHERE c.status IN ({sendable}) AND cc.status = %s
+"""
+
+
 def still_open(run_ids) -> set[int]:
     """The runs still sending in a campaign that may send, through a channel
     configuration that is active (a plain read: a look between messages; the
     promise is the permit). A run left out only because its configuration was
-    deactivated is failed by its sender (``runs.fail_for_inactive_configuration``)."""
-    return set(
-        Run.objects.filter(
-            pk__in=list(run_ids),
-            status=Run.Status.SENDING,
-            campaign__status__in=SENDABLE,
-            version__channel_configuration__status=ChannelConfiguration.Status.ACTIVE,
-        ).values_list("pk", flat=True)
+    deactivated is failed by its sender (``runs.fail_for_inactive_configuration``).
+
+    The runs are found by primary key first (``MATERIALIZED``): left to itself,
+    PostgreSQL's planner, misled by statistics older than a fast-growing run
+    table, started from the campaigns and scanned every sending run of each —
+    40 ms a look instead of 0.1 ms, three looks per batch.
+    """
+    run_ids = list(run_ids)
+    if not run_ids:
+        return set()
+    from campaigns.models import Campaign, CampaignVersion
+
+    # PostgreSQL: one array parameter, so the statement's text is the same for
+    # any number of runs (the driver converts it once, not at every look).
+    postgres = connection.vendor == "postgresql"
+    sql = _STILL_OPEN.format(
+        run=Run._meta.db_table,
+        campaign=Campaign._meta.db_table,
+        version=CampaignVersion._meta.db_table,
+        configuration=ChannelConfiguration._meta.db_table,
+        ids="id = ANY(%s)" if postgres else f"id IN ({', '.join(['%s'] * len(run_ids))})",
+        sendable=", ".join(["%s"] * len(SENDABLE)),
     )
+    ids = [run_ids] if postgres else run_ids
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*ids, *sorted(SENDABLE), ChannelConfiguration.Status.ACTIVE])
+        return {row[0] for row in cursor.fetchall()}
 
 
 # ----------------------------------------------------------------- transitions
