@@ -55,13 +55,19 @@ class OneWay:
     def __init__(self) -> None:
         self._pid = 0
         self._connection = None
+        self._packed: dict[tuple, list] = {}  # the same command is encoded once
 
     def send(self, *args) -> None:
         """Send one command; on any failure the connection is dropped (and
         made again by the next call) and the error raised."""
         connection = self._connect()
+        packed = self._packed.get(args)
+        if packed is None:
+            if len(self._packed) > 64:
+                self._packed.clear()
+            packed = self._packed[args] = connection.pack_command(*args)
         try:
-            connection.send_packed_command(connection.pack_command(*args), check_health=False)
+            connection.send_packed_command(packed, check_health=False)
         except Exception:
             self.close()
             raise
