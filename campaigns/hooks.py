@@ -47,6 +47,22 @@ class DeliveryStore:
             setattr(delivery, field, when)
         return bool(changed)
 
+    TIMES = ("opened_at", "clicked_at", "machine_opened_at", "machine_clicked_at")
+
+    def lock(self, delivery) -> None:
+        from campaigns.models import Delivery
+
+        fresh = Delivery.objects.select_for_update().filter(pk=delivery.pk).values(*self.TIMES)
+        for field, value in (fresh.first() or {}).items():
+            setattr(delivery, field, value)
+
+    def set_times(self, delivery, times: dict) -> None:
+        from campaigns.models import Delivery
+
+        Delivery.objects.filter(pk=delivery.pk).update(**times)
+        for field, value in times.items():
+            setattr(delivery, field, value)
+
 
 def audience_blockers(*, audience, actor) -> list[audience_hooks.Blocker]:
     """Committed campaigns using ``audience`` that ``actor`` may not activate."""

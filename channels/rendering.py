@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import html2text
+from django.conf import settings
 from django.utils.translation import gettext as _
 from jinja2 import ChainableUndefined, TemplateSyntaxError, Undefined, nodes, pass_context
 from jinja2.compiler import CodeGenerator
@@ -780,6 +781,25 @@ def _add_pixel(html_text: str, delivery_id: int) -> str:
     return html_text[:at] + pixel + html_text[at:]
 
 
+def _add_trap(html_text: str, delivery_id: int) -> str:
+    """The hidden trap link (docs/ENGAGEMENT.md): empty, not displayed, hidden
+    from screen readers and out of the tab order, so no person can follow it;
+    scanners that follow every href do. Not content: it is in no version's
+    HTML, so never among the report's links or the review's."""
+    from channels.tracking import trap_url
+
+    trap = (
+        f'<a href="{html.escape(trap_url(delivery_id))}" aria-hidden="true" tabindex="-1" '
+        'style="display:none;font-size:0;line-height:0;max-height:0;overflow:hidden;'
+        'mso-hide:all"></a>'
+    )
+    ends = list(_BODY_END.finditer(html_text))
+    if not ends:
+        return html_text + trap
+    at = ends[-1].start()
+    return html_text[:at] + trap + html_text[at:]
+
+
 def _add_preheader(html_text: str, preheader: str) -> str:
     if not preheader:
         return html_text
@@ -990,6 +1010,8 @@ class CompiledContent:
                 body = _rewrite_links(
                     body, delivery_id, skip={unsubscribe}, origins=self.link_origins
                 )
+                if settings.TRACKING_TRAP_LINK:
+                    body = _add_trap(body, delivery_id)
             if self.track_opens:
                 body = _add_pixel(body, delivery_id)
         body = _add_preheader(body, preheader)
