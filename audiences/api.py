@@ -484,7 +484,7 @@ class RulePreviewOut(CamelOut):
 def audience_preview(request: HttpRequest, payload: RulePreviewIn):
     """How many profiles (that the caller may see) a rule matches now, without
     saving it: the rule builder's live estimate."""
-    from audiences.rules import RuleError, compile_rule
+    from audiences.rules import RuleError, compile_rule, engagement_errors
 
     if not can(request.user, "audience.create") and not can(request.user, "audience.edit"):
         raise PermissionDenied
@@ -492,6 +492,9 @@ def audience_preview(request: HttpRequest, payload: RulePreviewIn):
         condition = compile_rule(payload.rule)
     except RuleError as exc:
         raise ApiProblem(400, _("The request has invalid fields."), errors=exc.errors) from None
+    if errors := engagement_errors(payload.rule, request.user):
+        # A count of who clicked a hidden campaign is its report's business.
+        raise ApiProblem(400, _("The request has invalid fields."), errors=errors)
     return {"size": visible_profiles(request.user, Profile.objects.filter(condition)).count()}
 
 

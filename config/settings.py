@@ -18,8 +18,8 @@ from config.env import (
     env_bool,
     env_int,
     env_list,
-    env_networks,
     env_lockout_parameters,
+    env_networks,
     env_str,
     parse_database_url,
     parse_email_url,
@@ -331,9 +331,7 @@ RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 500, minimum=1, maximum=1
 TRACKING_SCANNER_CLICK_SECONDS = env_int("TRACKING_SCANNER_CLICK_SECONDS", 10, minimum=0)
 TRACKING_BURST_SECONDS = env_int("TRACKING_BURST_SECONDS", 2, minimum=0, maximum=60)
 # Networks Apple Mail Privacy Protection fetches images from (Apple owns 17.0.0.0/8).
-TRACKING_PRIVACY_PROXY_NETWORKS = env_networks(
-    "TRACKING_PRIVACY_PROXY_NETWORKS", ["17.0.0.0/8"]
-)
+TRACKING_PRIVACY_PROXY_NETWORKS = env_networks("TRACKING_PRIVACY_PROXY_NETWORKS", ["17.0.0.0/8"])
 # More user-agent fragments (case-insensitive) that name a link scanner.
 TRACKING_SCANNER_USER_AGENTS = env_list("TRACKING_SCANNER_USER_AGENTS", [])
 # A hidden link in every tracked email that only machines follow.
