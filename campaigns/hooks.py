@@ -122,7 +122,13 @@ def profile_export_deliveries(*, profile) -> tuple[str, Iterator[dict]]:
     from campaigns.reports import EVENTS
 
     fields = ["pk", "run__campaign__name", "run__campaign__channel", "status", "sent_at"]
-    fields += list(EVENTS.values())
+    # Opens and clicks by machines (privacy proxies, scanners) are the person's data too.
+    events = {
+        **EVENTS,
+        "machineOpened": "machine_opened_at",
+        "machineClicked": "machine_clicked_at",
+    }
+    fields += list(events.values())
     rows = Delivery.objects.filter(profile=profile).order_by("pk").values(*fields)
 
     def items() -> Iterator[dict]:
@@ -132,7 +138,7 @@ def profile_export_deliveries(*, profile) -> tuple[str, Iterator[dict]]:
                 "channel": row["run__campaign__channel"],
                 "status": row["status"],
                 "sentAt": _iso(row["sent_at"]),
-                "events": {name: _iso(row[f]) for name, f in EVENTS.items() if row[f]},
+                "events": {name: _iso(row[f]) for name, f in events.items() if row[f]},
             }
 
     return "deliveries", items()
