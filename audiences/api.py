@@ -249,15 +249,24 @@ def _seen_profile(request: HttpRequest, namespace: str, value: str) -> Profile |
 # ---------------------------------------------------------------- audiences
 
 
+RULE_DESCRIPTION = (
+    'A group {"all"|"any": [...]} of conditions {"field", "op", "value"}, nested groups, '
+    'and engagement conditions {"engagement": "received"|"opened"|"clicked"|"not_opened"|'
+    '"not_clicked", "campaignId"?: id, "withinDays": 1-3650, "includeMachine"?: bool} '
+    "(people's opens and clicks unless includeMachine; a campaign the caller may not see "
+    "is refused like an unknown one)."
+)
+
+
 class AudienceIn(CamelSchema):
     name: str = Field(min_length=1, max_length=200)
-    rule: dict[str, Any]
+    rule: dict[str, Any] = Field(description=RULE_DESCRIPTION)
     restricted: bool = False
 
 
 class AudiencePatch(CamelSchema):
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    rule: dict[str, Any] | None = None
+    rule: dict[str, Any] | None = Field(default=None, description=RULE_DESCRIPTION)
     restricted: bool | None = Field(
         None,
         description="Restrict or open the audience (who may manage its access: see "
@@ -473,7 +482,7 @@ def audience_access_put(request: HttpRequest, audience_id: int, payload: AccessI
 
 
 class RulePreviewIn(CamelSchema):
-    rule: dict[str, Any]
+    rule: dict[str, Any] = Field(description=RULE_DESCRIPTION)
 
 
 class RulePreviewOut(CamelOut):
