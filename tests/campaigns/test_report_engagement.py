@@ -28,11 +28,12 @@ FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.
 def engaged_campaign(queued, fake_transport):
     """Five received it. Ann opened; Bob's Apple Mail prefetched it (MPP) and
     nothing else; Cy's mail gateway clicked both links at once; Dee's phone
-    prefetched it, then Dee clicked the shop an hour later; Eve did nothing."""
-    ann, bob, cy, dee, _eve = make_profiles(5)
+    prefetched it, then Dee clicked the shop an hour later; Eve's gateway
+    followed only the hidden trap link."""
+    ann, bob, cy, dee, eve = make_profiles(5)
     links = f'<a href="{SHOP}">Sale</a> <a href="{BLOG}">News</a>'
     content = {"subject": "Hi", "text": "Hi", "html": f"<p>{links}</p>"}
-    campaign = make_campaign(upload_audience([ann, bob, cy, dee, _eve]), content=content)
+    campaign = make_campaign(upload_audience([ann, bob, cy, dee, eve]), content=content)
     activate_campaign(campaign.pk)
     tasks.start_run(Run.objects.get(campaign=campaign).pk)
     delivery = {d.profile_id: d for d in Delivery.objects.filter(run__campaign=campaign)}
@@ -56,6 +57,9 @@ def engaged_campaign(queued, fake_transport):
         )
     with at(600):
         channel_services.delivery_record_open(delivery=delivery[ann.pk], user_agent=FIREFOX)
+        channel_services.delivery_record_click(
+            delivery=delivery[eve.pk], url="", user_agent=FIREFOX, trap=True
+        )
     with at(3600):
         channel_services.delivery_record_click(
             delivery=delivery[dee.pk], url=SHOP, user_agent=FIREFOX
@@ -69,16 +73,17 @@ def test_the_api_report_counts_people_and_shows_machines_beside_them(
     report = api_for(viewer).get(f"/campaigns/{engaged_campaign.pk}/report").json()
     assert report["sent"] == 5
     assert (report["opened"], report["machineOpens"]) == (2, 1)  # Ann, Dee | Bob
-    assert (report["clicked"], report["machineClicks"]) == (1, 1)  # Dee | Cy
+    assert (report["clicked"], report["machineClicks"]) == (1, 2)  # Dee | Cy, Eve
     assert report["rates"] == {"openRate": 0.4, "clickRate": 0.2, "clickToOpenRate": 0.5}
-    # Cy's gateway clicked the blog: no person did, so it is no top link.
+    # Cy's gateway clicked the blog: no person did, so it is no top link; nor
+    # is the trap link, which is in no version's content.
     assert report["topLinks"] == [{"url": SHOP, "uniqueClicks": 1, "clicks": 1}]
 
 
 def test_the_report_page_shows_machine_counts_beside_the_people(engaged_campaign, login, viewer):
     html = login(viewer).get(f"/campaigns/{engaged_campaign.pk}/report/").content.decode()
     assert '<td id="opened">2</td>' in html and '<td id="machine-opens">1</td>' in html
-    assert '<td id="clicked">1</td>' in html and '<td id="machine-clicks">1</td>' in html
+    assert '<td id="clicked">1</td>' in html and '<td id="machine-clicks">2</td>' in html
     assert 'id="metric-opened-machines"' in html and "+ 1 by machines only" in html
 
 
@@ -87,7 +92,7 @@ def test_the_deliveries_csv_has_the_machine_times(engaged_campaign, login, admin
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     machine_opened = [r for r in rows if r["machine_opened_at"]]
     machine_clicked = [r for r in rows if r["machine_clicked_at"]]
-    assert len(machine_opened) == 2 and len(machine_clicked) == 1  # Bob, Dee | Cy
+    assert len(machine_opened) == 2 and len(machine_clicked) == 2  # Bob, Dee | Cy, Eve
     assert sum(1 for r in rows if r["clicked_at"]) == 1
 
 

@@ -305,3 +305,43 @@ def test_bad_network_settings_stop_start_up(monkeypatch):
         env_networks("TRACKING_PRIVACY_PROXY_NETWORKS", [])
     monkeypatch.setenv("TRACKING_PRIVACY_PROXY_NETWORKS", "17.0.0.0/8,2620:149::/32")
     assert len(env_networks("TRACKING_PRIVACY_PROXY_NETWORKS", [])) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_clicks_of_one_scanner_see_each_other(make_delivery):
+    """A scanner fires its clicks in parallel: under the delivery's row lock
+    the second sees the first (on PostgreSQL too), so no burst passes as two
+    people's clicks."""
+    import threading
+
+    from django.db import connection
+
+    deliveries = []
+    for _ in range(4):
+        delivery = make_delivery()
+        type(delivery).objects.filter(pk=delivery.pk).update(sent_at=SENT)
+        deliveries.append(delivery)
+    barrier = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def fire(delivery, url):
+        try:
+            barrier.wait(timeout=10)
+            assert click(delivery, url).status_code == 302
+        except BaseException as exc:  # reported below, not lost in the thread
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    with at(300):
+        for delivery in deliveries:
+            threads = [threading.Thread(target=fire, args=(delivery, u)) for u in (SHOP, BLOG)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=30)
+    assert failures == []
+    for delivery in deliveries:
+        assert {e[1:] for e in events(delivery)} == {("machine_scanner", "burst_all_links")}
+        delivery.refresh_from_db()
+        assert delivery.clicked_at is None and delivery.machine_clicked_at is not None
