@@ -246,9 +246,12 @@ class AudienceAdmin(AdminPermissionsMixin, AccessAdminMixin, GuardedModelAdmin):
         def clean(this):
             data = super(form, this).clean()
             if obj is not None and obj.kind == Audience.Kind.RULE and "rule" in data:
-                from audiences.rules import validate_rule
+                from audiences.rules import engagement_errors, validate_rule
 
-                for path, messages in validate_rule(data["rule"]).items():
+                errors = validate_rule(data["rule"])
+                if data["rule"] != obj.rule:
+                    errors = errors or engagement_errors(data["rule"], request.user)
+                for path, messages in errors.items():
                     this.add_error("rule", f"{path}: {' '.join(messages)}")
             return data
 

@@ -249,15 +249,24 @@ def _seen_profile(request: HttpRequest, namespace: str, value: str) -> Profile |
 # ---------------------------------------------------------------- audiences
 
 
+RULE_DESCRIPTION = (
+    'A group {"all"|"any": [...]} of conditions {"field", "op", "value"}, nested groups, '
+    'and engagement conditions {"engagement": "received"|"opened"|"clicked"|"not_opened"|'
+    '"not_clicked", "campaignId"?: id, "withinDays": 1-3650, "includeMachine"?: bool} '
+    "(people's opens and clicks unless includeMachine; a campaign the caller may not see "
+    "is refused like an unknown one)."
+)
+
+
 class AudienceIn(CamelSchema):
     name: str = Field(min_length=1, max_length=200)
-    rule: dict[str, Any]
+    rule: dict[str, Any] = Field(description=RULE_DESCRIPTION)
     restricted: bool = False
 
 
 class AudiencePatch(CamelSchema):
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    rule: dict[str, Any] | None = None
+    rule: dict[str, Any] | None = Field(default=None, description=RULE_DESCRIPTION)
     restricted: bool | None = Field(
         None,
         description="Restrict or open the audience (who may manage its access: see "
@@ -473,7 +482,7 @@ def audience_access_put(request: HttpRequest, audience_id: int, payload: AccessI
 
 
 class RulePreviewIn(CamelSchema):
-    rule: dict[str, Any]
+    rule: dict[str, Any] = Field(description=RULE_DESCRIPTION)
 
 
 class RulePreviewOut(CamelOut):
@@ -484,7 +493,7 @@ class RulePreviewOut(CamelOut):
 def audience_preview(request: HttpRequest, payload: RulePreviewIn):
     """How many profiles (that the caller may see) a rule matches now, without
     saving it: the rule builder's live estimate."""
-    from audiences.rules import RuleError, compile_rule
+    from audiences.rules import RuleError, compile_rule, engagement_errors
 
     if not can(request.user, "audience.create") and not can(request.user, "audience.edit"):
         raise PermissionDenied
@@ -492,6 +501,9 @@ def audience_preview(request: HttpRequest, payload: RulePreviewIn):
         condition = compile_rule(payload.rule)
     except RuleError as exc:
         raise ApiProblem(400, _("The request has invalid fields."), errors=exc.errors) from None
+    if errors := engagement_errors(payload.rule, request.user):
+        # A count of who clicked a hidden campaign is its report's business.
+        raise ApiProblem(400, _("The request has invalid fields."), errors=errors)
     return {"size": visible_profiles(request.user, Profile.objects.filter(condition)).count()}
 
 

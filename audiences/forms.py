@@ -11,7 +11,15 @@ from django.forms import formset_factory
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from audiences.rules import CONSENT_FIELDS, OPERATORS, RuleError, compile_rule
+from audiences.rules import (
+    CONSENT_FIELDS,
+    ENGAGEMENTS,
+    MAX_WITHIN_DAYS,
+    OPERATORS,
+    RuleError,
+    compile_rule,
+    engagement_errors,
+)
 from config import jsonparse
 
 OPERATOR_LABELS = [
@@ -176,6 +184,82 @@ def _typed(field: str, text: str) -> Any:
 
 ConditionFormSet = formset_factory(ConditionForm, extra=0, max_num=100, absolute_max=100)
 
+ENGAGEMENT_LABELS = [
+    ("received", gettext_lazy("received")),
+    ("opened", gettext_lazy("opened")),
+    ("clicked", gettext_lazy("clicked")),
+    ("not_opened", gettext_lazy("received but did not open")),
+    ("not_clicked", gettext_lazy("received but did not click")),
+]
+assert [kind for kind, _label in ENGAGEMENT_LABELS] == list(ENGAGEMENTS)
+DEFAULT_WITHIN_DAYS = 30
+
+
+def campaign_choices(actor, current: tuple = ()) -> list:
+    """ "Any campaign", then the campaigns ``actor`` may see (campaigns supplies
+    them, ``audiences.hooks``). A campaign an existing rule names that the
+    actor may not see keeps its id only, never its name."""
+    from audiences import hooks
+
+    found = [row for rows in hooks.engagement_campaign_choices(actor=actor) for row in rows]
+    choices = [("", _("any campaign")), *((str(pk), name) for pk, name in found)]
+    listed = {pk for pk, _name in found}
+    for pk in current:
+        if isinstance(pk, int) and pk not in listed:
+            choices.append((str(pk), _("campaign #%d") % pk))
+    return choices
+
+
+class EngagementForm(forms.Form):
+    """One retargeting condition: received / opened / clicked a campaign."""
+
+    engagement = forms.ChoiceField(
+        label=gettext_lazy("Profiles who"),
+        choices=[("", gettext_lazy("Choose…")), *ENGAGEMENT_LABELS],
+        required=False,
+        widget=forms.Select(attrs={"class": "rule-engagement"}),
+    )
+    campaign = forms.TypedChoiceField(
+        label=gettext_lazy("Campaign"),
+        coerce=int,
+        empty_value=None,
+        required=False,
+        widget=forms.Select(attrs={"class": "rule-campaign"}),
+    )
+    within_days = forms.IntegerField(
+        label=gettext_lazy("In the last (days)"),
+        min_value=1,
+        max_value=MAX_WITHIN_DAYS,
+        required=False,
+        widget=forms.NumberInput(attrs={"class": "rule-days"}),
+    )
+    include_machine = forms.BooleanField(
+        label=gettext_lazy("Count machine opens and clicks too"),
+        required=False,
+    )
+
+    def __init__(self, *args, campaigns: list | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["campaign"].choices = campaigns or [("", _("any campaign"))]
+
+    def condition(self) -> dict[str, Any] | None:
+        kind = self.cleaned_data.get("engagement")
+        if not kind:
+            return None
+        days = self.cleaned_data.get("within_days")
+        condition: dict[str, Any] = {
+            "engagement": kind,
+            "withinDays": days if days is not None else DEFAULT_WITHIN_DAYS,
+        }
+        if self.cleaned_data.get("campaign") is not None:
+            condition["campaignId"] = self.cleaned_data["campaign"]
+        if self.cleaned_data.get("include_machine"):
+            condition["includeMachine"] = True
+        return condition
+
+
+EngagementFormSet = formset_factory(EngagementForm, extra=0, max_num=100, absolute_max=100)
+
 
 class RuleAudienceForm(forms.Form):
     name = forms.CharField(label=gettext_lazy("Name"), max_length=200)
@@ -202,11 +286,18 @@ class RuleAudienceForm(forms.Form):
     )
 
 
-def build_rule(form: RuleAudienceForm, formset) -> dict | None:
-    """Validate the builder; returns the rule, or None with errors on the forms."""
-    if not (form.is_valid() & formset.is_valid()):
+def build_rule(form: RuleAudienceForm, formset, engagements=None, *, actor=None) -> dict | None:
+    """Validate the builder; returns the rule, or None with errors on the forms.
+
+    Attribute rows (``formset``) and engagement rows (``engagements``) join
+    one group; with an ``actor``, a campaign they may not see is refused."""
+    valid = form.is_valid() & formset.is_valid()
+    if engagements is not None:
+        valid &= engagements.is_valid()
+    if not valid:
         return None
     raw = form.cleaned_data.get("rule_json", "").strip()
+    rows = None
     if raw:
         try:
             rule = jsonparse.loads(raw)
@@ -214,48 +305,84 @@ def build_rule(form: RuleAudienceForm, formset) -> dict | None:
             form.add_error("rule_json", _("Not valid JSON: %s") % exc)
             return None
     else:
-        rows = [(i, f.condition()) for i, f in enumerate(formset.forms)]
-        rows = [(i, c) for i, c in rows if c is not None]
+        rows = [(f, f.condition()) for f in formset.forms]
+        if engagements is not None:
+            rows += [(f, f.condition()) for f in engagements.forms]
+        rows = [(f, c) for f, c in rows if c is not None]
         if not rows:
             form.add_error(None, _("Add at least one condition."))
             return None
-        rule = {form.cleaned_data["match"]: [c for _i, c in rows]}
+        rule = {form.cleaned_data["match"]: [c for _f, c in rows]}
     try:
         compile_rule(rule)
     except RuleError as exc:
-        _attach_errors(
-            form, formset, rule, exc.errors, raw_mode=bool(raw), rows=None if raw else rows
-        )
+        _attach_errors(form, exc.errors, rows=rows)
         return None
+    if actor is not None:
+        errors = engagement_errors(rule, actor)
+        if errors:
+            _attach_errors(form, errors, rows=rows)
+            return None
     return rule
 
 
-def _attach_errors(form, formset, rule, errors, *, raw_mode: bool, rows) -> None:
+# A rule's key → the builder field it comes from.
+_ROW_FIELDS = {
+    "field": "field",
+    "op": "op",
+    "value": "value",
+    "engagement": "engagement",
+    "campaignId": "campaign",
+    "withinDays": "within_days",
+    "includeMachine": "include_machine",
+}
+
+
+def _attach_errors(form, errors, *, rows) -> None:
+    """``rows``: the builder's (row form, condition) in rule order, or None
+    when the rule came from the JSON box."""
     for path, messages in errors.items():
         parts = path.split(".")
-        # rule.all.<n>.<field>: a builder row
-        if not raw_mode and len(parts) >= 3 and parts[2].isdigit():
-            index = rows[int(parts[2])][0]
-            target = parts[3] if len(parts) > 3 and parts[3] in {"field", "op", "value"} else None
+        # rule.all.<n>.<key>: a builder row
+        if rows is not None and len(parts) >= 3 and parts[2].isdigit():
+            row = rows[int(parts[2])][0]
+            target = _ROW_FIELDS.get(parts[3]) if len(parts) > 3 else None
+            if target not in row.fields:
+                target = None
             for message in messages:
-                formset.forms[index].add_error(target, message)
+                row.add_error(target, message)
             continue
         for message in messages:
             form.add_error(
-                "rule_json" if raw_mode else None, f"{path}: {message}" if raw_mode else message
+                "rule_json" if rows is None else None,
+                f"{path}: {message}" if rows is None else message,
             )
 
 
-def rule_to_initial(rule: dict | None) -> tuple[dict, list[dict]]:
-    """Form and formset initial data for an existing rule; nested rules go to the JSON box."""
+def rule_to_initial(rule: dict | None) -> tuple[dict, list[dict], list[dict]]:
+    """Form, attribute-row and engagement-row initial data for an existing
+    rule; nested rules go to the JSON box."""
     if not rule:
-        return {"match": "all"}, []
+        return {"match": "all"}, [], []
     ((kind, items),) = rule.items()
-    flat = all(isinstance(i, dict) and "field" in i for i in items)
-    if not flat:
-        return {"match": kind, "rule_json": json.dumps(rule, indent=2, ensure_ascii=False)}, []
-    rows = []
+    flat = all(isinstance(i, dict) and ("field" in i or "engagement" in i) for i in items)
+    # The builder lists attribute rows before engagement rows: only a rule
+    # already in that order is shown as rows (else the JSON box keeps it exact).
+    kinds = ["engagement" in i for i in items] if flat else []
+    if not flat or kinds != sorted(kinds):
+        return {"match": kind, "rule_json": json.dumps(rule, indent=2, ensure_ascii=False)}, [], []
+    rows, engaged = [], []
     for item in items:
+        if "engagement" in item:
+            engaged.append(
+                {
+                    "engagement": item.get("engagement"),
+                    "campaign": item.get("campaignId"),
+                    "within_days": item.get("withinDays"),
+                    "include_machine": bool(item.get("includeMachine")),
+                }
+            )
+            continue
         value = item.get("value")
         if isinstance(value, list):
             text = ", ".join(str(v) for v in value)
@@ -264,7 +391,7 @@ def rule_to_initial(rule: dict | None) -> tuple[dict, list[dict]]:
         else:
             text = "" if value is None else str(value)
         rows.append({"field": item["field"], "op": item["op"], "value": text})
-    return {"match": kind}, rows
+    return {"match": kind}, rows, engaged
 
 
 class UploadForm(forms.Form):

@@ -50,3 +50,15 @@ address_erasing = Hook("address_erasing")
 
 # handler(profile=) -> (key, iterable of dicts): a section of the person's export.
 profile_export_sections = Hook("profile_export_sections")
+
+# handler(engagement=, campaign_id=, within_days=, include_machine=) -> Q: the
+# profiles that received / opened / clicked (SPEC §13 retargeting); one handler.
+engagement_condition = Hook("engagement_condition")
+
+# handler(actor=, ids=) -> set of the campaign ids among ``ids`` that exist and
+# that ``actor`` may see.
+engagement_campaigns = Hook("engagement_campaigns")
+
+# handler(actor=) -> [(id, name)]: campaigns the rule builder offers (sent ones
+# the actor may see, newest first).
+engagement_campaign_choices = Hook("engagement_campaign_choices")

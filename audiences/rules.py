@@ -20,6 +20,15 @@ one of them. Here both databases give the same answers:
   list attribute has the value as an element.
 - ``exists`` (value ``true``, the default, or ``false``): the attribute is
   present and not ``null``.
+
+Engagement conditions (SPEC §13, retargeting) are
+``{"engagement", "campaignId"?, "withinDays", "includeMachine"?}``: whether the
+profile received, opened or clicked a campaign (or any, without
+``campaignId``) in the last ``withinDays`` days — people's opens and clicks
+only unless ``includeMachine`` (docs/ENGAGEMENT.md). ``not_opened`` /
+``not_clicked`` are "received in that time and did not open / click".
+campaigns supplies the SQL (``audiences.hooks.engagement_condition``); which
+campaigns an actor may name is checked by ``engagement_errors``.
 """
 
 from __future__ import annotations
@@ -54,6 +63,10 @@ CONSENT_FIELDS = {
     "consent.push": "consent_push",
 }
 FIELD_CHOICES = ["attributes.", *COLUMN_FIELDS, *CONSENT_FIELDS]
+
+ENGAGEMENTS = ("received", "opened", "clicked", "not_opened", "not_clicked")
+ENGAGEMENT_KEYS = {"engagement", "campaignId", "withinDays", "includeMachine"}
+MAX_WITHIN_DAYS = 3650
 
 
 class RuleError(ValueError):
@@ -98,6 +111,48 @@ def _is_number(value: Any) -> bool:
     )
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63
+
+
+def engagement_items(rule: Any, path: str = "rule"):
+    """(path, condition) of every engagement condition in ``rule``, nested
+    groups included (a rule that does not compile yields what it can)."""
+    if not isinstance(rule, dict) or len(rule) != 1:
+        return
+    ((kind, items),) = rule.items()
+    if kind not in ("all", "any") or not isinstance(items, list):
+        return
+    for index, item in enumerate(items):
+        item_path = f"{path}.{kind}.{index}"
+        if isinstance(item, dict) and "engagement" in item:
+            yield item_path, item
+        elif isinstance(item, dict):
+            yield from engagement_items(item, item_path)
+
+
+def engagement_errors(rule: Any, actor) -> dict[str, list[str]]:
+    """Campaigns named by ``rule``'s engagement conditions that do not exist or
+    that ``actor`` may not see: one answer for both, so a rule cannot probe
+    for hidden campaigns (SPEC §2). Who clicked a campaign is its report's
+    business: a rule may only name a campaign its author may see."""
+    from audiences import hooks
+
+    named = {
+        path: item["campaignId"]
+        for path, item in engagement_items(rule)
+        if _is_int(item.get("campaignId")) and item["campaignId"] > 0
+    }
+    if not named:
+        return {}
+    visible = set().union(*hooks.engagement_campaigns(actor=actor, ids=set(named.values())))
+    return {
+        f"{path}.campaignId": [_("No campaign %d that you may see.") % pk]
+        for path, pk in named.items()
+        if pk not in visible
+    }
+
+
 def _is_scalar(value: Any) -> bool:
     return isinstance(value, (str, bool)) or _is_number(value)
 
@@ -134,6 +189,8 @@ class _Compiler:
         self.count += 1
         if not isinstance(node, dict):
             return self.error(path, _('A condition is an object {"field", "op", "value"}.'))
+        if "engagement" in node:
+            return self.engagement(node, path)
         unknown = set(node) - {"field", "op", "value"}
         if unknown:
             return self.error(path, _("Unknown keys: %s.") % ", ".join(sorted(map(str, unknown))))
@@ -175,6 +232,40 @@ class _Compiler:
             _("Unknown field %(field)r; use attributes.<name>, %(fields)s.")
             % {"field": field, "fields": ", ".join([*COLUMN_FIELDS, *CONSENT_FIELDS])},
         )
+
+    def engagement(self, node: dict, path: str) -> Q:
+        """``{"engagement", "campaignId"?, "withinDays", "includeMachine"?}``."""
+        from audiences import hooks
+
+        unknown = set(node) - ENGAGEMENT_KEYS
+        if unknown:
+            return self.error(path, _("Unknown keys: %s.") % ", ".join(sorted(map(str, unknown))))
+        kind, days = node.get("engagement"), node.get("withinDays")
+        campaign, machine = node.get("campaignId"), node.get("includeMachine", False)
+        before = len(self.errors)
+        if kind not in ENGAGEMENTS:
+            self.error(
+                f"{path}.engagement",
+                _("Unknown engagement %(value)r; use one of %(choices)s.")
+                % {"value": kind, "choices": ", ".join(ENGAGEMENTS)},
+            )
+        if not _is_int(days) or not 1 <= days <= MAX_WITHIN_DAYS:
+            self.error(
+                f"{path}.withinDays",
+                _("Give a number of days from 1 to %d.") % MAX_WITHIN_DAYS,
+            )
+        if campaign is not None and (not _is_int(campaign) or campaign < 1):
+            self.error(f"{path}.campaignId", _("A campaign id is a positive whole number."))
+        if not isinstance(machine, bool):
+            self.error(f"{path}.includeMachine", _("Give true or false."))
+        if len(self.errors) > before:
+            return Q()
+        built = hooks.engagement_condition(
+            engagement=kind, campaign_id=campaign, within_days=days, include_machine=machine
+        )
+        if not built:
+            return self.error(path, _("Engagement conditions are not available."))
+        return built[0]
 
     def column(self, name: str, op: str, value: Any, path: str) -> Q:
         """Identity and time-zone columns: text, compared as normalized text."""

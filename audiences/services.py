@@ -363,12 +363,14 @@ def audience_create_rule(
 ) -> Audience:
     """Create a rule audience; its size is estimated now. Raises ``ValidationError``
     (``rule`` errors keyed by path) for a rule that does not compile."""
-    from audiences.rules import RuleError, compile_rule
+    from audiences.rules import RuleError, compile_rule, engagement_errors
 
     try:
         q = compile_rule(rule)
     except RuleError as exc:
         raise ValidationError(exc.errors) from exc
+    if actor is not None and (errors := engagement_errors(rule, actor)):
+        raise ValidationError(errors)
     audience = Audience(
         name=(name or "").strip(),
         kind=Audience.Kind.RULE,
@@ -450,13 +452,15 @@ def audience_update_rule(*, audience: Audience, name: str, rule: dict, actor=Non
     With an ``actor``, a changed rule is refused (``AudienceInUse``) when the
     audience is used by committed campaigns the actor may not activate.
     """
-    from audiences.rules import RuleError, compile_rule
+    from audiences.rules import RuleError, compile_rule, engagement_errors
 
     try:
         q = compile_rule(rule)
     except RuleError as exc:
         raise ValidationError(exc.errors) from exc
     if actor is not None and rule != audience.rule:
+        if errors := engagement_errors(rule, actor):
+            raise ValidationError(errors)
         check_rule_change_allowed(audience=audience, actor=actor)
     audience.name = (name or "").strip()
     audience.rule = rule

@@ -18,11 +18,14 @@ from accounts.permissions import can, can_see, visible
 from audiences import services
 from audiences.forms import (
     BLANK_ROWS,
+    DEFAULT_WITHIN_DAYS,
     ConditionFormSet,
+    EngagementFormSet,
     ReuploadForm,
     RuleAudienceForm,
     UploadForm,
     build_rule,
+    campaign_choices,
     rule_to_initial,
 )
 from audiences.importer import profile_import_create
@@ -56,29 +59,63 @@ def list_page(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _engagement_kwargs(request: HttpRequest, current: tuple = ()) -> dict:
+    if request.method == "POST":
+        current = tuple(
+            int(v)
+            for k, v in request.POST.items()
+            if k.startswith("e-") and k.endswith("-campaign") and v.isdigit() and len(v) < 18
+        )
+    return {"campaigns": campaign_choices(request.user, current)}
+
+
+def _engagement_data(data):
+    """The POST with an empty engagement formset when the form had none
+    (pages and scripts from before retargeting post only the ``c`` rows)."""
+    if "e-TOTAL_FORMS" in data:
+        return data
+    data = data.copy()
+    data["e-TOTAL_FORMS"], data["e-INITIAL_FORMS"] = "0", "0"
+    return data
+
+
 def _builder(request: HttpRequest, audience: Audience | None):
-    """Bound (POST) or initial builder forms; a POST with ``add`` asks for one more row."""
+    """Bound (POST) or initial builder forms: the form, the attribute rows
+    (prefix ``c``) and the engagement rows (prefix ``e``)."""
     known = {"known_attributes": known_attributes(request.user)}
     if request.method == "POST":
         form = RuleAudienceForm(request.POST)
         formset = ConditionFormSet(request.POST, prefix="c", form_kwargs=known)
-        return form, formset
-    initial, rows = rule_to_initial(audience.rule if audience else None)
+        engagements = EngagementFormSet(
+            _engagement_data(request.POST), prefix="e", form_kwargs=_engagement_kwargs(request)
+        )
+        return form, formset, engagements
+    initial, rows, engaged = rule_to_initial(audience.rule if audience else None)
     if audience is not None:
         initial["name"] = audience.name
     form = RuleAudienceForm(initial=initial)
     rows += [{}] * max(1, BLANK_ROWS - len(rows))
-    return form, ConditionFormSet(initial=rows, prefix="c", form_kwargs=known)
+    engaged_kwargs = _engagement_kwargs(request, tuple(row["campaign"] for row in engaged))
+    engaged += [{"within_days": DEFAULT_WITHIN_DAYS}] * (0 if engaged else 1)
+    return (
+        form,
+        ConditionFormSet(initial=rows, prefix="c", form_kwargs=known),
+        EngagementFormSet(initial=engaged, prefix="e", form_kwargs=engaged_kwargs),
+    )
 
 
-def _with_extra_row(request: HttpRequest, form, formset):
-    data = request.POST.copy()
-    if not formset.management_form.is_valid():
-        return form, formset  # the formset shows its own error about the tampered count
-    total = formset.management_form.cleaned_data["TOTAL_FORMS"]
-    data["c-TOTAL_FORMS"] = str(min(total + 1, 100))
-    return RuleAudienceForm(data), ConditionFormSet(
-        data, prefix="c", form_kwargs=formset.form_kwargs
+def _with_extra_row(request: HttpRequest, form, formset, engagements):
+    """A POST with ``add`` (an attribute row) or ``add_engagement``."""
+    data = _engagement_data(request.POST).copy()
+    grown = engagements if "add_engagement" in request.POST else formset
+    if not grown.management_form.is_valid():
+        return form, formset, engagements  # the formset shows its own error about the count
+    total = grown.management_form.cleaned_data["TOTAL_FORMS"]
+    data[f"{grown.prefix}-TOTAL_FORMS"] = str(min(total + 1, 100))
+    return (
+        RuleAudienceForm(data),
+        ConditionFormSet(data, prefix="c", form_kwargs=formset.form_kwargs),
+        EngagementFormSet(data, prefix="e", form_kwargs=engagements.form_kwargs),
     )
 
 
@@ -95,13 +132,17 @@ def rule_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         audience = _audience_for(request, pk, "audience.edit")
         if audience.kind != Audience.Kind.RULE:
             raise Http404
-    form, formset = _builder(request, audience)
+    form, formset, engagements = _builder(request, audience)
     preview = None
     status = 200
-    if request.method == "POST" and "add" in request.POST:
-        form, formset = _with_extra_row(request, form, formset)
+    if request.method == "POST" and ("add" in request.POST or "add_engagement" in request.POST):
+        form, formset, engagements = _with_extra_row(request, form, formset, engagements)
     elif request.method == "POST":
-        rule = build_rule(form, formset)
+        # The rule's author may only name campaigns they see; an unchanged
+        # rule (a rename) is not theirs to re-judge.
+        rule = build_rule(form, formset, engagements)
+        if rule is not None and (audience is None or rule != audience.rule):
+            rule = build_rule(form, formset, engagements, actor=request.user)
         if rule is not None and "preview" in request.POST:
             qs = visible_profiles(request.user, Profile.objects.filter(compile_rule(rule)))
             preview = {"size": qs.count(), "sample": list(qs.order_by("-pk")[:SAMPLE_SIZE])}
@@ -136,6 +177,7 @@ def rule_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             "audience": audience,
             "form": form,
             "formset": formset,
+            "engagements": engagements,
             "preview": preview,
         },
         status=status,
@@ -150,10 +192,14 @@ def preview_api(request: HttpRequest) -> JsonResponse:
         raise PermissionDenied
     form = RuleAudienceForm(request.POST)
     formset = ConditionFormSet(request.POST, prefix="c")
+    engagements = EngagementFormSet(
+        _engagement_data(request.POST), prefix="e", form_kwargs=_engagement_kwargs(request)
+    )
     form.fields["name"].required = False
-    rule = build_rule(form, formset)
+    # A count of who clicked a campaign the user may not see is never shown.
+    rule = build_rule(form, formset, engagements, actor=request.user)
     if rule is None:
-        errors = _form_errors(form, formset)
+        errors = _form_errors(form, formset, engagements)
         return JsonResponse({"size": None, "errors": errors, "label": " ".join(errors)})
     size = visible_profiles(request.user, Profile.objects.filter(compile_rule(rule))).count()
     label = ngettext("%(size)s profile matches.", "%(size)s profiles match.", size) % {
@@ -162,7 +208,7 @@ def preview_api(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"size": size, "errors": [], "label": label})
 
 
-def _form_errors(form, formset) -> list[str]:
+def _form_errors(form, formset, engagements) -> list[str]:
     errors = [str(e) for e in form.non_field_errors()]
     errors += [
         f"{form.fields[f].label}: {e}"
@@ -173,6 +219,11 @@ def _form_errors(form, formset) -> list[str]:
     for index, row in enumerate(formset.forms, start=1):
         for es in row.errors.values():
             errors += [_("Condition %(n)d: %(error)s") % {"n": index, "error": e} for e in es]
+    for index, row in enumerate(engagements.forms, start=1):
+        for es in row.errors.values():
+            errors += [
+                _("Engagement condition %(n)d: %(error)s") % {"n": index, "error": e} for e in es
+            ]
     return errors
 
 

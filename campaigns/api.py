@@ -747,8 +747,12 @@ class ReportOut(CamelOut):
     cancelled: int = Field(description="Deliveries that will not be sent (stop, erasure).")
     pending: int = Field(description="Deliveries not sent yet (waiting or being sent).")
     bounced: int
-    opened: int
-    clicked: int
+    opened: int = Field(description="Messages a person opened (unique human opens).")
+    clicked: int = Field(description="Messages a person clicked (unique human clicks).")
+    machine_opens: int = Field(
+        description="Messages opened only by machines (privacy proxies, security scanners)."
+    )
+    machine_clicks: int = Field(description="Messages clicked only by machines (scanners).")
     unsubscribed: int
     complained: int
     duplicates: int

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from audiences import hooks as audience_hooks
 from channels import deliveries
@@ -46,6 +46,22 @@ class DeliveryStore:
         if changed:
             setattr(delivery, field, when)
         return bool(changed)
+
+    TIMES = ("opened_at", "clicked_at", "machine_opened_at", "machine_clicked_at")
+
+    def lock(self, delivery) -> None:
+        from campaigns.models import Delivery
+
+        fresh = Delivery.objects.select_for_update().filter(pk=delivery.pk).values(*self.TIMES)
+        for field, value in (fresh.first() or {}).items():
+            setattr(delivery, field, value)
+
+    def set_times(self, delivery, times: dict) -> None:
+        from campaigns.models import Delivery
+
+        Delivery.objects.filter(pk=delivery.pk).update(**times)
+        for field, value in times.items():
+            setattr(delivery, field, value)
 
 
 def audience_blockers(*, audience, actor) -> list[audience_hooks.Blocker]:
@@ -106,7 +122,13 @@ def profile_export_deliveries(*, profile) -> tuple[str, Iterator[dict]]:
     from campaigns.reports import EVENTS
 
     fields = ["pk", "run__campaign__name", "run__campaign__channel", "status", "sent_at"]
-    fields += list(EVENTS.values())
+    # Opens and clicks by machines (privacy proxies, scanners) are the person's data too.
+    events = {
+        **EVENTS,
+        "machineOpened": "machine_opened_at",
+        "machineClicked": "machine_clicked_at",
+    }
+    fields += list(events.values())
     rows = Delivery.objects.filter(profile=profile).order_by("pk").values(*fields)
 
     def items() -> Iterator[dict]:
@@ -116,7 +138,7 @@ def profile_export_deliveries(*, profile) -> tuple[str, Iterator[dict]]:
                 "channel": row["run__campaign__channel"],
                 "status": row["status"],
                 "sentAt": _iso(row["sent_at"]),
-                "events": {name: _iso(row[f]) for name, f in EVENTS.items() if row[f]},
+                "events": {name: _iso(row[f]) for name, f in events.items() if row[f]},
             }
 
     return "deliveries", items()
@@ -126,9 +148,67 @@ def _iso(value) -> str | None:
     return value.isoformat() if value else None
 
 
+def engagement_condition(*, engagement: str, campaign_id, within_days: int, include_machine: bool):
+    """The profiles that received / opened / clicked (a campaign, or any) in the
+    last ``within_days`` days, as EXISTS subqueries over their deliveries
+    (SPEC §13). People's opens and clicks only, unless ``include_machine``."""
+    from datetime import timedelta
+
+    from django.db.models import Exists, OuterRef
+    from django.utils import timezone
+
+    from campaigns.models import Delivery
+
+    since = timezone.now() - timedelta(days=within_days)
+    mine = Delivery.objects.filter(profile_id=OuterRef("pk"))
+    if campaign_id is not None:
+        mine = mine.filter(run__campaign_id=campaign_id)
+    received = Exists(mine.filter(sent_at__gte=since))
+    if engagement == "received":
+        return Q(received)
+    field = "opened_at" if engagement in ("opened", "not_opened") else "clicked_at"
+    hit = Q(**{f"{field}__gte": since})
+    if include_machine:
+        hit |= Q(**{f"machine_{field}__gte": since})
+    engaged = Exists(mine.filter(hit))
+    if engagement in ("opened", "clicked"):
+        return Q(engaged)
+    return Q(received) & ~Q(engaged)
+
+
+def engagement_campaigns(*, actor, ids: set[int]) -> set[int]:
+    """The campaigns among ``ids`` that exist and that ``actor`` may see."""
+    from accounts.permissions import visible
+    from campaigns.models import Campaign
+
+    return set(visible(actor, Campaign.objects.filter(pk__in=ids)).values_list("pk", flat=True))
+
+
+ENGAGEMENT_CHOICES = 200
+
+
+def engagement_campaign_choices(*, actor) -> list[tuple[int, str]]:
+    """The rule builder's campaigns: those that sent something, that ``actor``
+    may see, the most recently changed first (at most ENGAGEMENT_CHOICES)."""
+    from accounts.permissions import visible
+    from campaigns.models import Campaign, Run
+
+    sent = Run.objects.filter(campaign_id=OuterRef("pk"), sent__gt=0)
+    rows = (
+        visible(actor, Campaign.objects.all())
+        .filter(Exists(sent))
+        .order_by("-updated_at", "-pk")
+        .values_list("pk", "name")
+    )
+    return list(rows[:ENGAGEMENT_CHOICES])
+
+
 def register() -> None:
     deliveries.register(DeliveryStore())
     audience_hooks.rule_change_blockers.register(audience_blockers)
     channel_hooks.configuration_users.register(configuration_users)
     audience_hooks.profile_erasing.register(profile_erase_deliveries)
     audience_hooks.profile_export_sections.register(profile_export_deliveries)
+    audience_hooks.engagement_condition.register(engagement_condition)
+    audience_hooks.engagement_campaigns.register(engagement_campaigns)
+    audience_hooks.engagement_campaign_choices.register(engagement_campaign_choices)

@@ -379,8 +379,13 @@ class Delivery(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     bounced_at = models.DateTimeField(null=True, blank=True)
+    # First *human* open and click (docs/ENGAGEMENT.md): what reports, rates and
+    # retargeting count. Opens and clicks made by machines (privacy proxies,
+    # security scanners) only set the machine_ times.
     opened_at = models.DateTimeField(null=True, blank=True)
     clicked_at = models.DateTimeField(null=True, blank=True)
+    machine_opened_at = models.DateTimeField(null=True, blank=True)
+    machine_clicked_at = models.DateTimeField(null=True, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
     complained_at = models.DateTimeField(null=True, blank=True)
 

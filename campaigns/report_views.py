@@ -40,6 +40,9 @@ CSV_FIELDS = [
     "bounced_at",
     "opened_at",
     "clicked_at",
+    # Opened or clicked by a privacy proxy or a security scanner (docs/ENGAGEMENT.md).
+    "machine_opened_at",
+    "machine_clicked_at",
     "unsubscribed_at",
     "complained_at",
     # When a pending delivery will be sent: a retry's back-off, the profile's
@@ -85,12 +88,14 @@ def _metrics(data: dict) -> list[dict]:
             "label": _("Unique opens"),
             "value": data["opened"],
             "rate": rate(data["opened"], sent),
+            "machines": data["machineOpens"],
         },
         {
             "key": "clicked",
             "label": _("Unique clicks"),
             "value": data["clicked"],
             "rate": rate(data["clicked"], sent),
+            "machines": data["machineClicks"],
         },
         {
             "key": "unsubscribed",

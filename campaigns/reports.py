@@ -27,6 +27,20 @@ EVENTS = {
 }
 
 
+# Messages opened or clicked by machines only (privacy proxies, security
+# scanners: docs/ENGAGEMENT.md), shown beside the people's unique counts.
+MACHINE = {
+    "machineOpens": Q(machine_opened_at__isnull=False, opened_at__isnull=True),
+    "machineClicks": Q(machine_clicked_at__isnull=False, clicked_at__isnull=True),
+}
+
+
+MACHINE_CLASSES = (
+    DeliveryEvent.Classification.MACHINE_PRIVACY,
+    DeliveryEvent.Classification.MACHINE_SCANNER,
+)
+
+
 # Exclusions decided by the business rules (SPEC §12) at send time.
 RULE_REASONS = (Delivery.Reason.FREQUENCY_CAP, Delivery.Reason.QUIET_HOURS)
 
@@ -71,6 +85,7 @@ def _empty_counts() -> dict:
         "cancelled": 0,
         "pending": 0,
         **{name: 0 for name in EVENTS},
+        **{name: 0 for name in MACHINE},
     }
 
 
@@ -87,7 +102,7 @@ def _add(counts: dict, status: str, reason: str, row: dict) -> None:
         counts["cancelled"] += n
     else:  # pending, or sending right now: not finished either way
         counts["pending"] += n
-    for name in EVENTS:
+    for name in (*EVENTS, *MACHINE):
         counts[name] += row[name]
 
 
@@ -109,6 +124,7 @@ def delivery_counts(campaign: Campaign) -> tuple[dict, dict[int, dict]]:
                 name: Count("id", filter=Q(**{f"{field}__isnull": False}))
                 for name, field in EVENTS.items()
             },
+            **{name: Count("id", filter=condition) for name, condition in MACHINE.items()},
         )
         .order_by()
     )
@@ -157,6 +173,8 @@ def campaign_report(campaign: Campaign) -> dict:
         "bounced": totals["bounced"],
         "opened": totals["opened"],
         "clicked": totals["clicked"],
+        "machineOpens": totals["machineOpens"],
+        "machineClicks": totals["machineClicks"],
         "unsubscribed": totals["unsubscribed"],
         "complained": totals["complained"],
         "duplicates": sum(run.duplicates for run in runs),
@@ -195,8 +213,9 @@ def by_language(deliveries) -> list[dict]:
 def top_links(campaign: Campaign, *, limit: int | None = TOP_LINKS) -> list[dict]:
     """The most clicked links: ``{"url", "uniqueClicks", "clicks"}``, most people first.
 
-    Read from the click log (``DeliveryEvent``): ``clicks`` counts every click,
-    ``uniqueClicks`` the people who clicked (an erased person's delivery, which
+    Read from the click log (``DeliveryEvent``), people's clicks only (a
+    scanner's, the hidden trap link's, are not a link's popularity):
+    ``clicks`` counts every click, ``uniqueClicks`` the people who clicked (an erased person's delivery, which
     has no profile any more, counts as one person). A click the log no longer
     holds (past ``RETENTION_EVENTS_DAYS``, or an erased person's, whose URL may
     carry their data) leaves this list; the totals above never change.
@@ -219,6 +238,7 @@ def top_links(campaign: Campaign, *, limit: int | None = TOP_LINKS) -> list[dict
             kind=DeliveryEvent.Kind.CLICK, delivery__run__campaign=campaign
         )
         .exclude(detail="")
+        .exclude(classification__in=MACHINE_CLASSES)
         .annotate(shown=shown)
         .values("shown")
         .annotate(

@@ -38,8 +38,16 @@ class ChannelConfigurationAdmin(AdminPermissionsMixin, AccessAdminMixin, Guarded
 class DeliveryEventAdmin(AdminPermissionsMixin, admin.ModelAdmin):
     """Written only by the product: administrators look, never change."""
 
-    list_display = ("created_at", "kind", "channel", "address", "delivery_id")
-    list_filter = ("kind", "channel")
+    list_display = (
+        "created_at",
+        "kind",
+        "classification",
+        "rule",
+        "channel",
+        "address",
+        "delivery_id",
+    )
+    list_filter = ("kind", "classification", "rule", "channel")
     search_fields = ("address",)
     date_hierarchy = "created_at"
     list_select_related = False

@@ -30,6 +30,13 @@ class DeliveryStore(Protocol):
     def set_first(self, delivery: Any, field: str, when: datetime) -> bool:
         """Set a first-event time (``opened_at`` …) unless already set; True if it was."""
 
+    def lock(self, delivery: Any) -> None:
+        """Lock the delivery's row until the transaction ends and reload its
+        first-event times (tracking requests of one message in turn)."""
+
+    def set_times(self, delivery: Any, times: dict[str, datetime | None]) -> None:
+        """Overwrite first-event times (after a re-classification)."""
+
 
 _store: DeliveryStore | None = None
 
@@ -61,3 +68,12 @@ def channel(delivery) -> str:
 
 def set_first(delivery, field: str, when: datetime) -> bool:
     return _registered().set_first(delivery, field, when)
+
+
+def lock(delivery) -> None:
+    _registered().lock(delivery)
+
+
+def set_times(delivery, times: dict) -> None:
+    if times:
+        _registered().set_times(delivery, times)

@@ -5,6 +5,7 @@ import re
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from audiences.models import Channel
@@ -225,7 +226,15 @@ class DeliveryEvent(models.Model):
 
     ``Delivery`` keeps the first occurrence of each (unique counts); this log
     keeps every one, which is what counts repeated soft bounces per address.
+    Opens and clicks carry who made them (``classification``) and the rule
+    that decided it (``rule``; empty for a human event no rule flagged): see
+    ``channels/engagement.py`` and docs/ENGAGEMENT.md.
     """
+
+    class Classification(models.TextChoices):
+        HUMAN = "human", _("Human")
+        MACHINE_PRIVACY = "machine_privacy", _("Machine (privacy proxy)")
+        MACHINE_SCANNER = "machine_scanner", _("Machine (security scanner)")
 
     class Kind(models.TextChoices):
         OPEN = "open", _("Opened")
@@ -244,7 +253,15 @@ class DeliveryEvent(models.Model):
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
     address = models.CharField(_("address"), max_length=512, blank=True)
     detail = models.TextField(_("detail"), blank=True)  # clicked URL, bounce reason
-    created_at = models.DateTimeField(_("when"), auto_now_add=True)
+    # Opens and clicks only ("" for the other kinds).
+    classification = models.CharField(
+        _("classification"), max_length=16, choices=Classification.choices, blank=True
+    )
+    rule = models.CharField(_("rule"), max_length=40, blank=True)
+    # A default rather than auto_now_add: the tracking services write the same
+    # instant on the event and on the delivery's first-event time, so a
+    # re-classification can tell which first-event time came from which event.
+    created_at = models.DateTimeField(_("when"), default=timezone.now)
 
     class Meta:
         verbose_name = _("delivery event")

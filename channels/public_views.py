@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods
 
 from audiences.models import Channel
 from channels import deliveries, services
+from channels.engagement import client_ip
 from channels.tracking import read_token
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -38,7 +39,9 @@ def _delivery(kind: str, token: str) -> tuple[object, str]:
 def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
     delivery, _url = _delivery("open", token)
     if request.method == "GET":  # a HEAD probe is not a reader opening the message
-        services.delivery_record_open(delivery=delivery)
+        services.delivery_record_open(
+            delivery=delivery, user_agent=_agent(request), ip=client_ip(request)
+        )
     return HttpResponse(PIXEL, content_type="image/gif")
 
 
@@ -47,12 +50,34 @@ def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
 def click(request: HttpRequest, token: str) -> HttpResponse:
     delivery, url = _delivery("click", token)
     if request.method == "GET":  # a HEAD probe (link scanner, preview) is not a click
-        services.delivery_record_click(delivery=delivery, url=url)
+        services.delivery_record_click(
+            delivery=delivery, url=url, user_agent=_agent(request), ip=client_ip(request)
+        )
     # HttpResponseRedirect itself refuses schemes other than http(s)/ftp; the
     # token check already limited the URL to http(s).
     response = HttpResponseRedirect(url)
     response["Referrer-Policy"] = "no-referrer"
     return response
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def trap(request: HttpRequest, token: str) -> HttpResponse:
+    """The hidden link of tracked emails (docs/ENGAGEMENT.md): nobody sees
+    it, so whatever follows it is a machine, and so are the message's other
+    clicks around it. Answers a blank page (no redirect to chase)."""
+    delivery, _url = _delivery("trap", token)
+    if request.method == "GET":
+        services.delivery_record_click(
+            delivery=delivery, url="", user_agent=_agent(request), trap=True
+        )
+    response = HttpResponse("", content_type="text/plain; charset=utf-8")
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+def _agent(request: HttpRequest) -> str:
+    return request.META.get("HTTP_USER_AGENT", "")[:1000]
 
 
 @never_cache

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import html2text
+from django.conf import settings
 from django.utils.translation import gettext as _
 from jinja2 import ChainableUndefined, TemplateSyntaxError, Undefined, nodes, pass_context
 from jinja2.compiler import CodeGenerator
@@ -766,18 +767,39 @@ def _rewrite_links(
     return _HREF.sub(replace, html_text)
 
 
-def _add_pixel(html_text: str, delivery_id: int) -> str:
+def _pixel(delivery_id: int) -> str:
     from channels.tracking import open_url
 
-    pixel = (
+    return (
         f'<img src="{html.escape(open_url(delivery_id))}" width="1" height="1" alt="" '
         'style="display:block;width:1px;height:1px;border:0">'
     )
+
+
+def _trap(delivery_id: int) -> str:
+    """The hidden trap link (docs/ENGAGEMENT.md): empty, not displayed, hidden
+    from screen readers and out of the tab order, so no person can follow it;
+    scanners that follow every href do. Not content: it is in no version's
+    HTML, so never among the report's links or the review's."""
+    from channels.tracking import trap_url
+
+    return (
+        f'<a href="{html.escape(trap_url(delivery_id))}" aria-hidden="true" tabindex="-1" '
+        'style="display:none;font-size:0;line-height:0;max-height:0;overflow:hidden;'
+        'mso-hide:all"></a>'
+    )
+
+
+def _add_before_body_end(html_text: str, tail: str) -> str:
+    """``tail`` just before the last ``</body>`` (one pass over the HTML for
+    the trap link and the pixel together), or at the end."""
+    if not tail:
+        return html_text
     ends = list(_BODY_END.finditer(html_text))
     if not ends:
-        return html_text + pixel
+        return html_text + tail
     at = ends[-1].start()
-    return html_text[:at] + pixel + html_text[at:]
+    return html_text[:at] + tail + html_text[at:]
 
 
 def _add_preheader(html_text: str, preheader: str) -> str:
@@ -986,12 +1008,16 @@ class CompiledContent:
             else:
                 text = html_to_text(body)
         if body and delivery_id is not None:
+            tail = ""
             if self.track_clicks:
                 body = _rewrite_links(
                     body, delivery_id, skip={unsubscribe}, origins=self.link_origins
                 )
+                if settings.TRACKING_TRAP_LINK:
+                    tail += _trap(delivery_id)
             if self.track_opens:
-                body = _add_pixel(body, delivery_id)
+                tail += _pixel(delivery_id)
+            body = _add_before_body_end(body, tail)
         body = _add_preheader(body, preheader)
         return RenderedMessage(
             subject=subject,

@@ -7,6 +7,9 @@ every occurrence is still logged as a ``DeliveryEvent``.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -15,7 +18,7 @@ from django.utils.translation import gettext as _
 from audiences import services as audience_services
 from audiences.channel_facts import CONSENT_FIELD, IDENTITY_FIELD
 from audiences.models import Channel, Profile, Suppression
-from channels import deliveries
+from channels import deliveries, engagement
 from channels.models import ChannelConfiguration, DeliveryEvent, FeedbackReceipt
 from config.problems import DomainError
 
@@ -115,33 +118,159 @@ def _first(delivery, field: str, when) -> bool:
     return deliveries.set_first(delivery, field, when)
 
 
-def _log(delivery, kind: str, *, channel: str, address: str = "", detail: str = "") -> None:
-    DeliveryEvent.objects.create(
+def _log(
+    delivery,
+    kind: str,
+    *,
+    channel: str,
+    address: str = "",
+    detail: str = "",
+    verdict: engagement.Verdict | None = None,
+    when=None,
+) -> DeliveryEvent:
+    return DeliveryEvent.objects.create(
         delivery=delivery,
         kind=kind,
         channel=channel,
         address=address or (delivery.address if delivery else ""),
         detail=detail[:2000],
+        classification=verdict.classification if verdict else "",
+        rule=verdict.rule if verdict else "",
+        created_at=when or timezone.now(),
     )
 
 
-def delivery_record_open(*, delivery) -> bool:
-    """Record an open; True the first time (unique opens)."""
+def delivery_record_open(*, delivery, user_agent: str = "", ip: str = "") -> bool:
+    """Record an open, classified (``channels/engagement.py``); True the first
+    time a person opened (unique human opens). A machine's open only sets
+    ``machine_opened_at``."""
     now = timezone.now()
+    verdict = engagement.classify_open(user_agent=user_agent, ip=ip)
     with transaction.atomic():
-        first = _first(delivery, "opened_at", now)
-        _log(delivery, DeliveryEvent.Kind.OPEN, channel=_delivery_channel(delivery))
+        deliveries.lock(delivery)
+        if verdict.human:
+            # A scanner that just walked this message's links fetched its images too.
+            verdict = _scanner_nearby(delivery, now) or verdict
+        field = "opened_at" if verdict.human else "machine_opened_at"
+        first = _first(delivery, field, now)
+        _log(
+            delivery,
+            DeliveryEvent.Kind.OPEN,
+            channel=_delivery_channel(delivery),
+            verdict=verdict,
+            when=now,
+        )
+    return first and verdict.human
+
+
+def delivery_record_click(
+    *, delivery, url: str, user_agent: str = "", ip: str = "", trap: bool = False
+) -> bool:
+    """Record a click, classified; True the first time a person clicked.
+
+    A person's click implies the message was opened. Under the delivery's row
+    lock, so concurrent clicks of one scanner see each other: a click on a
+    different link of the same message within ``TRACKING_BURST_SECONDS``, or
+    the hidden trap link, turns the message's recent clicks (and opens) into
+    the scanner's, and its first-event times are recomputed.
+    """
+    now = timezone.now()
+    channel = _delivery_channel(delivery)
+    with transaction.atomic():
+        deliveries.lock(delivery)
+        verdict = engagement.classify_click(
+            user_agent=user_agent,
+            channel=channel,
+            sent_at=getattr(delivery, "sent_at", None),
+            now=now,
+            trap=trap,
+        )
+        since = None
+        if verdict.rule == engagement.TRAP_LINK:
+            since = now - timedelta(seconds=engagement.TRAP_WINDOW_SECONDS)
+        elif verdict.human:
+            found = _scanner_nearby(delivery, now, url=url)
+            if found is not None:
+                verdict = found
+                if found.rule == engagement.BURST_ALL_LINKS:
+                    since = now - timedelta(seconds=settings.TRACKING_BURST_SECONDS)
+        if verdict.human:
+            first = _first(delivery, "clicked_at", now)
+            _first(delivery, "opened_at", now)
+        else:
+            first = False
+            _first(delivery, "machine_clicked_at", now)
+        _log(
+            delivery,
+            DeliveryEvent.Kind.CLICK,
+            channel=channel,
+            detail=url,
+            verdict=verdict,
+            when=now,
+        )
+        if since is not None:
+            _reclassify(delivery, since=since, verdict=verdict)
     return first
 
 
-def delivery_record_click(*, delivery, url: str) -> bool:
-    """Record a click (a click implies the message was opened); True the first time."""
-    now = timezone.now()
-    with transaction.atomic():
-        first = _first(delivery, "clicked_at", now)
-        _first(delivery, "opened_at", now)
-        _log(delivery, DeliveryEvent.Kind.CLICK, channel=_delivery_channel(delivery), detail=url)
-    return first
+def _scanner_nearby(delivery, now, *, url: str | None = None) -> engagement.Verdict | None:
+    """What the message's other recent events say about a new one: a trap-link
+    hit within ``TRAP_WINDOW_SECONDS``, or (for a click) a click on another
+    link within ``TRACKING_BURST_SECONDS``."""
+    clicks = DeliveryEvent.objects.filter(delivery=delivery, kind=DeliveryEvent.Kind.CLICK)
+    trap_since = now - timedelta(seconds=engagement.TRAP_WINDOW_SECONDS)
+    if clicks.filter(rule=engagement.TRAP_LINK, created_at__gte=trap_since).exists():
+        return engagement.Verdict(engagement.MACHINE_SCANNER, engagement.TRAP_LINK)
+    burst_since = now - timedelta(seconds=settings.TRACKING_BURST_SECONDS)
+    recent = clicks.filter(created_at__gte=burst_since)
+    if url is None:  # an open: part of a burst already found
+        if recent.filter(rule=engagement.BURST_ALL_LINKS).exists():
+            return engagement.Verdict(engagement.MACHINE_SCANNER, engagement.BURST_ALL_LINKS)
+        return None
+    if recent.exclude(detail=url).exists():
+        return engagement.Verdict(engagement.MACHINE_SCANNER, engagement.BURST_ALL_LINKS)
+    return None
+
+
+def _reclassify(delivery, *, since, verdict: engagement.Verdict) -> None:
+    """Later evidence (a burst, the trap link): the message's human opens and
+    clicks since ``since`` were the scanner's. Its first-event times are then
+    recomputed from the events since ``since`` only — anything earlier is
+    untouched, and older events may be gone (``RETENTION_EVENTS_DAYS``)."""
+    engaged = DeliveryEvent.objects.filter(
+        delivery=delivery,
+        kind__in=[DeliveryEvent.Kind.OPEN, DeliveryEvent.Kind.CLICK],
+        created_at__gte=since,
+    )
+    changed = engaged.filter(classification=engagement.HUMAN).update(
+        classification=verdict.classification, rule=verdict.rule
+    )
+    if not changed:
+        return
+    rows = list(engaged.values_list("kind", "classification", "created_at"))
+
+    def first(kinds, human: bool):
+        times = [t for k, c, t in rows if k in kinds and (c == engagement.HUMAN) == human]
+        return min(times, default=None)
+
+    open_kinds = (DeliveryEvent.Kind.OPEN, DeliveryEvent.Kind.CLICK)
+    click_kinds = (DeliveryEvent.Kind.CLICK,)
+    times = {}
+    for field, value in (
+        ("opened_at", first(open_kinds, True)),
+        ("clicked_at", first(click_kinds, True)),
+    ):
+        current = getattr(delivery, field)
+        if current is not None and current >= since and current != value:
+            times[field] = value
+    for field, value in (
+        ("machine_opened_at", first((DeliveryEvent.Kind.OPEN,), False)),
+        ("machine_clicked_at", first(click_kinds, False)),
+    ):
+        current = getattr(delivery, field)
+        if value is not None and (current is None or value < current):
+            times[field] = value
+    deliveries.set_times(delivery, times)
 
 
 def delivery_unsubscribe(*, delivery, source: str = "unsubscribe") -> bool:

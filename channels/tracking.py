@@ -21,6 +21,7 @@ _SALTS = {
     "open": "volley.tracking.open",
     "click": "volley.tracking.click",
     "unsubscribe": "volley.tracking.unsubscribe",
+    "trap": "volley.tracking.trap",
 }
 
 
@@ -98,6 +99,11 @@ def open_url(delivery_id: int) -> str:
 
 def click_url(delivery_id: int, url: str) -> str:
     return _url("public:click", _sign("click", {"d": delivery_id, "u": url}))
+
+
+def trap_url(delivery_id: int) -> str:
+    """The hidden link only machines follow (docs/ENGAGEMENT.md)."""
+    return _url("public:trap", _sign("trap", {"d": delivery_id}))
 
 
 def unsubscribe_url(delivery_id: int) -> str:

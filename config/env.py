@@ -57,6 +57,21 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_networks(name: str, default: list[str]) -> list:
+    """A comma-separated list of IP networks (``17.0.0.0/8, 2620:149::/32``)."""
+    import ipaddress
+
+    networks = []
+    for item in env_list(name, default):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} takes IP networks separated by commas (e.g. 17.0.0.0/8); got {item!r}."
+            ) from None
+    return networks
+
+
 LOCKOUT_PARAMETERS = {"username", "ip_address", "user_agent"}
 
 

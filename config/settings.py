@@ -19,6 +19,7 @@ from config.env import (
     env_int,
     env_list,
     env_lockout_parameters,
+    env_networks,
     env_str,
     parse_database_url,
     parse_email_url,
@@ -322,6 +323,19 @@ RETENTION_EVENTS_DAYS = env_int("RETENTION_EVENTS_DAYS", 90, minimum=1)
 RETENTION_CONTEXT_DAYS = env_int("RETENTION_CONTEXT_DAYS", 7, minimum=1)
 # Rows changed per transaction, so retention never holds locks a send waits on for long.
 RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 500, minimum=1, maximum=10000)
+
+# Honest engagement (docs/ENGAGEMENT.md): which opens and clicks machines made.
+# A click on an email this many seconds or less after it was sent is a security
+# scanner's; two different links of one message clicked within
+# TRACKING_BURST_SECONDS are a scanner's too.
+TRACKING_SCANNER_CLICK_SECONDS = env_int("TRACKING_SCANNER_CLICK_SECONDS", 10, minimum=0)
+TRACKING_BURST_SECONDS = env_int("TRACKING_BURST_SECONDS", 2, minimum=0, maximum=60)
+# Networks Apple Mail Privacy Protection fetches images from (Apple owns 17.0.0.0/8).
+TRACKING_PRIVACY_PROXY_NETWORKS = env_networks("TRACKING_PRIVACY_PROXY_NETWORKS", ["17.0.0.0/8"])
+# More user-agent fragments (case-insensitive) that name a link scanner.
+TRACKING_SCANNER_USER_AGENTS = env_list("TRACKING_SCANNER_USER_AGENTS", [])
+# A hidden link in every tracked email that only machines follow.
+TRACKING_TRAP_LINK = env_bool("TRACKING_TRAP_LINK", True)
 
 # A reverse proxy (nginx, Caddy, a load balancer) terminates TLS in front of
 # gunicorn and sets X-Forwarded-Proto and X-Forwarded-For.

@@ -7,7 +7,7 @@ from typing import Any
 from django import template
 from django.utils.translation import gettext as _
 
-from audiences.forms import OPERATOR_LABELS
+from audiences.forms import ENGAGEMENT_LABELS, OPERATOR_LABELS
 
 register = template.Library()
 
@@ -24,3 +24,20 @@ def rule_value(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     return "" if value is None else str(value)
+
+
+@register.filter
+def engagement_label(item: dict) -> str:
+    """An engagement condition in words. A campaign is named by its id: its
+    name is for those who may see it (the rule's readers may not)."""
+    kind = str(dict(ENGAGEMENT_LABELS).get(item.get("engagement"), item.get("engagement")))
+    campaign = item.get("campaignId")
+    words = {
+        "kind": kind,
+        "campaign": _("campaign #%s") % campaign if campaign is not None else _("any campaign"),
+        "days": item.get("withinDays"),
+    }
+    text = _("%(kind)s %(campaign)s in the last %(days)s days") % words
+    if item.get("includeMachine"):
+        text += " " + _("(machine opens and clicks included)")
+    return text

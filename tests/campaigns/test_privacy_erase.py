@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+import time_machine
+from django.utils import timezone
 
 from audiences.models import (
     Audience,
@@ -64,9 +68,10 @@ def three_campaigns(ann, queued, fake_transport):
     first = send_campaign(audience, config)
     channel_services.delivery_record_open(delivery=ann_delivery(first))
     second = send_campaign(audience, config)
-    channel_services.delivery_record_click(
-        delivery=ann_delivery(second), url="https://x.example.com/?u=ann"
-    )
+    with time_machine.travel(timezone.now() + timedelta(minutes=2), tick=False):  # a person's
+        channel_services.delivery_record_click(
+            delivery=ann_delivery(second), url="https://x.example.com/?u=ann"
+        )
     channel_services.feedback_record(
         event="complaint", delivery=ann_delivery(second), channel="email", address=ANN
     )

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 
 import pytest
+import time_machine
+from django.utils import timezone
 
 from campaigns import tasks
 from campaigns.engine.schedule import activate_campaign
@@ -33,15 +36,13 @@ def clicked_campaign(queued, fake_transport):
     activate_campaign(campaign.pk)
     tasks.start_run(Run.objects.get(campaign=campaign).pk)
     delivery = {d.profile_id: d for d in Delivery.objects.filter(run__campaign=campaign)}
-    for person, url in [
-        (ann, SHOP),
-        (ann, SHOP),
-        (ann, HELP),
-        (bob, SHOP),
-        (bob, BLOG),
-        (cy, BLOG),
-    ]:
-        channel_services.delivery_record_click(delivery=delivery[person.pk], url=url)
+    for minute, (person, url) in enumerate(
+        [(ann, SHOP), (ann, SHOP), (ann, HELP), (bob, SHOP), (bob, BLOG), (cy, BLOG)], start=1
+    ):
+        # People, a minute apart: a click seconds after the send, or two links
+        # of one message within a second or two, would be a scanner's.
+        with time_machine.travel(timezone.now() + timedelta(minutes=minute), tick=False):
+            channel_services.delivery_record_click(delivery=delivery[person.pk], url=url)
     return campaign
 
 
