@@ -219,6 +219,7 @@ def _place_live(campaign: Campaign, version, days: dict[date, CalendarDay], tz: 
 
 def _collisions(user, rules, by_id, sends, days, tz, shown) -> None:
     answers: dict[tuple, tuple[int, list[int]]] = {}
+    hidden: list[int] | None = None  # read once, when a day first needs a count
     for rule in rules:
         ids = [
             pk
@@ -257,7 +258,9 @@ def _collisions(user, rules, by_id, sends, days, tz, shown) -> None:
                 continue
             key = (rule.cap_max_messages, frozenset(pattern))
             if key not in answers:
-                answers[key] = _count(user, by_id, sorted(pattern), rule.cap_max_messages)
+                if hidden is None:
+                    hidden = hidden_audiences(user)
+                answers[key] = _count(hidden, by_id, sorted(pattern), rule.cap_max_messages)
             profiles, involved = answers[key]
             if profiles and shown.intersection(involved):
                 day.collisions.append(Collision(rule, profiles, [by_id[pk] for pk in involved]))
@@ -288,12 +291,11 @@ def _seen(profiles, hidden: list[int]):
     )
 
 
-def _count(user, by_id, pattern: list[tuple], cap: int) -> tuple[int, list[int]]:
+def _count(hidden: list[int], by_id, pattern: list[tuple], cap: int) -> tuple[int, list[int]]:
     """(profiles held back, campaigns reaching at least one of them) for one
     day's pattern: [((campaign id, sends in the window), …), anchored ids] per anchor.
     One statement; every number in it is an int this function built."""
     campaign_ids = sorted({pk for weights, _a in pattern for pk, _n in weights})
-    hidden = hidden_audiences(user)
     parts, params = [], []
     for pk in campaign_ids:
         campaign = by_id[pk]

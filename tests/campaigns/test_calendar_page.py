@@ -134,3 +134,27 @@ def test_a_hidden_campaign_is_not_on_the_page(login, manager, collision):
     html = login(manager).get("/calendar/?date=2026-06-10").content.decode()
     day = cell(html, "2026-06-10")
     assert "Newsletter" not in day and "collision" not in day.lower()
+
+
+def test_a_draft_links_to_its_day_where_the_collision_shows_before_activation(login, manager):
+    """A new user's path (issue 16): the draft's page links to the calendar with
+    drafts shown, where the draft already collides with a scheduled campaign."""
+    BusinessRule.objects.create(
+        name="One a day", channel="email", cap_max_messages=1, cap_window_hours=24
+    )
+    audience = upload_audience(make_profiles(3))
+    planned("Flash sale", audience, start_at=DAY)
+    draft = make_campaign(audience, status="draft", start_at=DAY + timedelta(hours=6))
+    Campaign.objects.filter(pk=draft.pk).update(
+        name="Draft promo", draft_version=draft.live_version, live_version=None
+    )
+    client = login(manager)
+    page = client.get(f"/campaigns/{draft.pk}/").content.decode()
+    link = re.search(r'<a id="calendar-link" href="([^"]+)"', page).group(1)
+    assert link == "/calendar/?date=2026-06-10&amp;drafts=1"
+    day = cell(client.get(link.replace("&amp;", "&")).content.decode(), "2026-06-10")
+    assert "Draft promo" in day and "not activated" in day
+    assert ", 2 campaigns, collision: 3 profiles over the cap" in day
+    # Without drafts the calendar shows only what is activated: no collision yet.
+    day = cell(client.get("/calendar/?date=2026-06-10").content.decode(), "2026-06-10")
+    assert "Draft promo" not in day and "collision" not in day
