@@ -20,6 +20,8 @@ from ninja import Field, Query, Router, Schema
 from accounts.permissions import can
 from audiences.models import Channel
 from campaigns.calendar_selectors import (
+    FIRST_DAY,
+    LAST_DAY,
     MAX_DAYS,
     CalendarDay,
     CalendarFilters,
@@ -83,6 +85,12 @@ def parse_range(first: str | None, last: str | None) -> tuple[date, date]:
             days[name] = None
         if days[name] is None:
             errors[name] = [_("“%(value)s” is not a date as YYYY-MM-DD.") % {"value": value[:20]}]
+    for name, day in days.items():
+        if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+            errors[name] = [
+                _("Choose a day between %(first)s and %(last)s.")
+                % {"first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()}
+            ]
     if not errors:
         if days["to"] < days["from"]:
             errors["to"] = [_("The last day comes before the first.")]

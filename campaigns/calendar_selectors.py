@@ -45,6 +45,9 @@ from campaigns.rules import applies
 
 # The longest range one answer covers (the API refuses more; a month view is ≤ 42 days).
 MAX_DAYS = 92
+# The days a calendar may show: far enough from date.min/max that a rule's
+# window before the first day and the day after the last stay representable.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
 PLANNED = [CampaignStatus.ACTIVATING, CampaignStatus.SCHEDULED, CampaignStatus.LIVE]
 DRAFTS = [CampaignStatus.DRAFT, CampaignStatus.IN_REVIEW]
 
@@ -117,7 +120,7 @@ def campaign_calendar(
     """Every day from ``first`` to ``last`` (inclusive, at most ``MAX_DAYS``) with
     the campaigns ``user`` may see that send on it, and its collisions."""
     filters = filters or CalendarFilters()
-    if (last - first).days + 1 > MAX_DAYS or last < first:
+    if (last - first).days + 1 > MAX_DAYS or last < first or first < FIRST_DAY or last > LAST_DAY:
         raise ValueError("range")
     lo, hi = day_bounds(first, tz)[0], day_bounds(last, tz)[1]
     statuses = PLANNED + (DRAFTS if filters.drafts else [])
@@ -140,7 +143,8 @@ def campaign_calendar(
         if version is None:
             continue
         if campaign.type == CampaignType.API_TRIGGERED:
-            if campaign.pk in shown and campaign.status == CampaignStatus.LIVE:
+            # Live, or scheduled to go live at its start: triggers may come any day.
+            if campaign.pk in shown and campaign.status in PLANNED:
                 _place_live(campaign, version, days, tz)
             continue
         sends[campaign.pk] = _sends(campaign, version, lo - lookback, hi)
@@ -292,11 +296,17 @@ def _seen(profiles, hidden: list[int]):
 
 
 def _count(hidden: list[int], by_id, pattern: list[tuple], cap: int) -> tuple[int, list[int]]:
-    """(profiles held back, campaigns reaching at least one of them) for one
-    day's pattern: [((campaign id, sends in the window), …), anchored ids] per anchor.
-    One statement; every number in it is an int this function built."""
+    """(profiles held back, campaigns involved) for one day's pattern:
+    per anchor, ((campaign id, its sends in the window), …) and the anchored ids.
+
+    One statement: ``m`` the campaigns' eligible profiles (one ``UNION ALL``
+    member per campaign), ``wt`` each campaign's weight at each anchor (a
+    ``VALUES`` list), ``held`` the (profile, anchor) pairs over the cap that an
+    anchored campaign reaches; then their number of distinct profiles, and the
+    campaigns whose sends in such a window reach such a profile. Every number
+    written into the SQL is an int built here; the rest are parameters."""
     campaign_ids = sorted({pk for weights, _a in pattern for pk, _n in weights})
-    parts, params = [], []
+    members, params = [], []
     for pk in campaign_ids:
         campaign = by_id[pk]
         version = _version(campaign)
@@ -310,28 +320,30 @@ def _count(hidden: list[int], by_id, pattern: list[tuple], cap: int) -> tuple[in
             )
         except Exception:  # an audience rule that no longer compiles reaches nobody
             continue
-        columns = []
-        for j, (weights, anchors) in enumerate(pattern):
-            columns.append(f"{int(dict(weights).get(pk, 0))} AS w{j}")
-            columns.append(f"{1 if pk in anchors else 0} AS a{j}")
-        columns += [f"{1 if other == pk else 0} AS i{other}" for other in campaign_ids]
-        parts.append(f"SELECT e.id AS pid, {', '.join(columns)} FROM ({sql}) e")
+        members.append(f"SELECT e.id AS pid, {int(pk)} AS cid FROM ({sql}) e")
         params.extend(sql_params)
-    if not parts:
+    if not members:
         return 0, []
-    held = " OR ".join(
-        f"(SUM(u.w{j}) > {int(cap)} AND MAX(u.a{j}) = 1)" for j in range(len(pattern))
+    weights = ", ".join(
+        f"({int(pk)}, {j}, {int(n)}, {1 if pk in anchors else 0})"
+        for j, (counts, anchors) in enumerate(pattern)
+        for pk, n in counts
     )
-    per_profile = ", ".join(f"MAX(u.i{pk}) AS i{pk}" for pk in campaign_ids)
-    outer = ", ".join(f"MAX(x.i{pk})" for pk in campaign_ids)
     query = (
-        f"SELECT COUNT(*), {outer} FROM ("
-        f"SELECT u.pid, {per_profile} FROM ({' UNION ALL '.join(parts)}) u"
-        f" GROUP BY u.pid HAVING {held}) x"
+        f"WITH m AS ({' UNION ALL '.join(members)}),"
+        " wt AS (SELECT column1 AS cid, column2 AS anchor, column3 AS w, column4 AS a"
+        f" FROM (VALUES {weights}) v),"
+        " u AS (SELECT m.pid, m.cid, wt.anchor, wt.w, wt.a FROM m JOIN wt ON wt.cid = m.cid),"
+        " held AS (SELECT u.pid, u.anchor FROM u GROUP BY u.pid, u.anchor"
+        f" HAVING SUM(u.w) > {int(cap)} AND MAX(u.a) = 1)"
+        " SELECT 0, COUNT(DISTINCT held.pid) FROM held"
+        " UNION ALL"
+        " SELECT DISTINCT u.cid, -1 FROM u"
+        " JOIN held ON held.pid = u.pid AND held.anchor = u.anchor"
     )
     with connection.cursor() as cursor:
         cursor.execute(query, params)
-        row = cursor.fetchone()
-    profiles = int(row[0] or 0)
-    involved = [pk for pk, flag in zip(campaign_ids, row[1:], strict=True) if flag]
-    return profiles, involved if profiles else []
+        rows = cursor.fetchall()
+    profiles = next(int(n) for first, n in rows if n != -1)
+    involved = sorted(int(cid) for cid, flag in rows if flag == -1)
+    return profiles, involved

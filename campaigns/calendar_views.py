@@ -25,8 +25,8 @@ from campaigns.calendar_selectors import CalendarDay, CalendarFilters, campaign_
 from campaigns.models import Campaign
 from campaigns.views import _visible_tags
 
-# Far enough from date.min/max that a month's padding never overflows.
-EARLIEST, LATEST = date(2, 1, 1), date(9998, 12, 1)
+# A month's padding (whole weeks) stays within the calendar's days.
+EARLIEST, LATEST = date(1900, 2, 1), date(9998, 11, 30)
 
 
 def _anchor(value: str | None, today: date) -> tuple[date, bool]:

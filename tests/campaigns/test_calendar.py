@@ -298,6 +298,8 @@ def test_drafts_only_when_asked(api_for, manager):
         ({"from": "2026-06-10", "to": "2026-06-09"}, "to"),
         ({"from": "2026-01-01", "to": "2026-04-03"}, "to"),  # 93 days
         ({"from": "2026-06-10", "to": "2026-06-10", "channel": "fax"}, "channel"),
+        ({"from": "1899-12-31", "to": "1900-01-02"}, "from"),
+        ({"from": "9998-12-30", "to": "9999-01-01"}, "to"),
         ({"from": "2026-06-1x", "to": "2026-06-10"}, "from"),
         ({"from": "+2026-06-10", "to": "2026-06-10"}, "from"),
         ({"from": "2026-W24-3", "to": "2026-06-10"}, "from"),
@@ -355,3 +357,26 @@ def test_days_with_the_same_pattern_share_one_query(
     with django_assert_max_num_queries(20):
         days = client.get("/calendar", {"from": "2026-06-01", "to": "2026-06-30"}).json()["days"]
     assert [d["collisions"][0]["profiles"] for d in days] == [3] * 30
+
+
+def test_only_campaigns_that_reach_the_held_back_profiles_are_involved(api_for, manager):
+    rule = cap()
+    shared = make_profiles(2, prefix="shared")
+    a = planned("A", upload_audience(shared, name="A"), start_at=DAY)
+    b = planned("B", upload_audience(shared, name="B"), start_at=DAY + timedelta(hours=1))
+    planned("C", upload_audience(make_profiles(3, prefix="c"), name="C"), start_at=DAY)
+    (day,) = (
+        api_for(manager).get("/calendar", {"from": "2026-06-10", "to": "2026-06-10"}).json()["days"]
+    )
+    assert len(day["campaigns"]) == 3
+    assert day["collisions"] == [{"ruleId": rule.pk, "profiles": 2, "campaignIds": [a.pk, b.pk]}]
+
+
+def test_the_first_and_last_days_with_a_year_long_cap_window(api_for, manager):
+    cap(hours=24 * 366)
+    client = api_for(manager)
+    for query in (
+        {"from": "1900-01-01", "to": "1900-01-07"},
+        {"from": "9998-12-25", "to": "9998-12-31"},
+    ):
+        assert client.get("/calendar", query).status_code == 200

@@ -118,6 +118,8 @@ def test_a_bad_date_shows_today_with_a_notice(login, manager):
     assert response.status_code == 200
     assert "That date could not be read; showing today." in response.content.decode()
     assert login(manager).get("/calendar/?date=0001-01-01").status_code == 200
+    assert login(manager).get("/calendar/?date=0001-01-01&view=week").status_code == 200
+    assert login(manager).get("/calendar/?date=9999-12-31").status_code == 200
     assert login(manager).get("/calendar/?date=9999-12-31&view=week").status_code == 200
 
 
