@@ -102,5 +102,16 @@ def test_a_marketer_sees_the_collision_and_reaches_the_campaign_by_keyboard(
         expect(week_cell.get_by_test_id("collision")).to_contain_text("12 profiles")
         expect(week_cell).to_contain_text("9 a.m.")
         page.screenshot(path=str(ARTEFACTS / "calendar-week.png"), full_page=True)
+
+        # At phone width the days stack, each named, and nothing scrolls sideways.
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.get_by_role("link", name="Month", exact=True).click()
+        page.wait_for_url("**view=month**")
+        if not page.locator(f'td[data-date="{day.isoformat()}"]').count():
+            page.get_by_test_id("calendar-next").click()
+        overflow = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert overflow[0] <= overflow[1], overflow
+        expect(page.locator(f'td[data-date="{day.isoformat()}"] .weekday-name')).to_be_visible()
+        page.screenshot(path=str(ARTEFACTS / "calendar-month-390.png"), full_page=True)
     finally:
         context.close()
