@@ -13,6 +13,7 @@ _NAV = [
     (_("Campaigns"), "campaigns:list", "campaign.view", "/campaigns/"),
     (_("Audiences"), "audiences:list", "audience.view", "/audiences/"),
     (_("Templates"), "templates:list", "template.view", "/templates/"),
+    (_("Calendar"), "calendar:page", "campaign.view", "/calendar/"),
     (_("Channels"), "channels:list", "channel.create", "/channels/"),
     (_("Approvals"), "approvals:queue", "campaign.approve", "/approvals/"),
 ]

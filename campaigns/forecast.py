@@ -27,7 +27,10 @@ _EVERYONE = object()  # no reader: the operator's count (tests, scripts)
 STARTED = ["materializing", "sending", "completed", "cancelled", "failed"]
 
 
-def _eligible(campaign: Campaign, version, user=_EVERYONE):
+def eligible_profiles(campaign: Campaign, version, user=_EVERYONE):
+    """The profiles of the version's audience that may receive the campaign (consent,
+    suppressions, identity), among those ``user`` is not hidden from (also the
+    calendar's collisions, campaigns/calendar_selectors.py)."""
     profiles = audience_profiles(version.audience)
     if user is not _EVERYONE:
         # Counted for its reader, like an audience's size: never a profile
@@ -57,7 +60,7 @@ def forecast(
     if not rules:
         return {}
     start = _start(version, at or clock_now())
-    eligible = _eligible(campaign, version, user)
+    eligible = eligible_profiles(campaign, version, user)
     quiet_ids = _quiet(rules, eligible, version, start)
     capped: set[int] = set()
     for rule in rules:
@@ -137,7 +140,9 @@ def _capped(rule, campaign: Campaign, eligible, start: datetime) -> set[int]:
         if other.live_version.audience_id is None:
             continue
         for profile_id in (
-            _eligible(other, other.live_version).filter(id__in=ids).values_list("id", flat=True)
+            eligible_profiles(other, other.live_version)
+            .filter(id__in=ids)
+            .values_list("id", flat=True)
         ):
             counts[profile_id] += 1
     return {pk for pk, n in counts.items() if n >= rule.cap_max_messages}

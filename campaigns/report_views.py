@@ -18,6 +18,7 @@ from accounts.permissions import can, can_see
 from campaigns import charts, services
 from campaigns.models import Campaign, Delivery
 from campaigns.reports import (
+    RULE_REASONS,
     campaign_report,
     engagement_activity,
     is_sending,
@@ -136,6 +137,7 @@ def report(request: HttpRequest, pk: int) -> HttpResponse:
         "sending": is_sending(campaign),
         "can_retry": can(request.user, "campaign.activate", campaign),
         "excluded_rows": _reason_rows(data["excluded"]),
+        "rule_reasons": [str(code) for code in RULE_REASONS],
         "failed_rows": _reason_rows(data["failed"]),
         "failed_total": sum(data["failed"].values()),
         "excluded_total": sum(data["excluded"].values()),

@@ -45,9 +45,9 @@ MACHINE_CLASSES = (
 RULE_REASONS = (Delivery.Reason.FREQUENCY_CAP, Delivery.Reason.QUIET_HOURS)
 
 
-def exclusion_counts(campaign_ids) -> dict[int, tuple[int, int]]:
-    """Campaign id → (excluded, of which by a business rule), for a page of
-    the list: one sum over the runs' counters, one count of the rule reasons."""
+def exclusion_counts(campaign_ids) -> dict[int, tuple[int, dict[str, int]]]:
+    """Campaign id → (excluded, {business-rule reason: n}) for a page of the
+    list: one sum over the runs' counters, one count of the rule reasons."""
     ids = list(campaign_ids)
     totals = dict(
         Run.objects.filter(campaign_id__in=ids)
@@ -56,16 +56,19 @@ def exclusion_counts(campaign_ids) -> dict[int, tuple[int, int]]:
         .order_by()
         .values_list("campaign_id", "n")
     )
-    by_rules = dict(
+    by_rules: dict[int, dict[str, int]] = {pk: {} for pk in ids}
+    rows = (
         Delivery.objects.filter(
             run__campaign_id__in=ids, status=Delivery.Status.EXCLUDED, reason__in=RULE_REASONS
         )
-        .values("run__campaign_id")
+        .values("run__campaign_id", "reason")
         .annotate(n=Count("id"))
-        .order_by()
-        .values_list("run__campaign_id", "n")
+        .order_by("run__campaign_id", "reason")
+        .values_list("run__campaign_id", "reason", "n")
     )
-    return {pk: (totals.get(pk) or 0, by_rules.get(pk, 0)) for pk in ids}
+    for pk, reason, n in rows:
+        by_rules[pk][reason] = n
+    return {pk: (totals.get(pk) or 0, by_rules[pk]) for pk in ids}
 
 
 # What the report counts as "pending": not finished yet, whether waiting for a

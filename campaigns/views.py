@@ -15,6 +15,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -24,7 +25,7 @@ from campaigns import services
 from campaigns.actions import USER_ACTIONS
 from campaigns.display import describe_event
 from campaigns.forms import CampaignCreateForm, CampaignEditForm, ProofForm, recurrence_summary
-from campaigns.models import Campaign, CampaignStatus, CampaignType, Tag
+from campaigns.models import Campaign, CampaignStatus, CampaignType, Delivery, Tag
 from campaigns.proofs import recent_proofs
 from campaigns.reports import exclusion_counts
 from campaigns.review import review_campaign
@@ -54,8 +55,15 @@ def list_page(request: HttpRequest) -> HttpResponse:
     page = paginator.get_page(request.GET.get("page"))
     _label_rows(page.object_list)
     counts = exclusion_counts(c.pk for c in page.object_list)
+    reasons = dict(Delivery.Reason.choices)
     for campaign in page.object_list:
-        campaign.excluded_total, campaign.excluded_by_rules = counts[campaign.pk]
+        campaign.excluded_total, by_rule = counts[campaign.pk]
+        campaign.excluded_by_rules = sum(by_rule.values())
+        # Each rule's reason beside the total (issue 16 #5): "Frequency cap 3, Quiet hours 1".
+        campaign.rule_reasons = ", ".join(
+            f"{reasons.get(code, code)} {number_format(n, force_grouping=True)}"
+            for code, n in by_rule.items()
+        )
     query = request.GET.copy()
     query.pop("page", None)
     return render(

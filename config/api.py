@@ -64,6 +64,7 @@ def _mount() -> None:
     from campaigns.api_executions import executions_router
     from campaigns.api_rules import rules_router
     from campaigns.assets_api import assets_router
+    from campaigns.calendar_api import calendar_router
     from campaigns.templates_api import templates_router
     from channels.api import channels_router, feedback_router
 
@@ -77,6 +78,7 @@ def _mount() -> None:
     api.add_router("/templates", templates_router)
     api.add_router("/assets", assets_router)
     api.add_router("/business-rules", rules_router)
+    api.add_router("/calendar", calendar_router)
     api.add_router("/audiences", audiences_router)
     api.add_router("/profiles", profiles_router)
     api.add_router("/privacy-log", privacy_router)

@@ -20,6 +20,7 @@ urlpatterns = [
     path("campaigns/", include("campaigns.report_urls")),
     path("templates/", include("campaigns.templates_urls")),
     path("approvals/", include("campaigns.approvals_urls")),
+    path("calendar/", include("campaigns.calendar_urls")),
     path("audiences/", include("audiences.urls")),
     path("channels/", include("channels.urls")),
     path("t/", include("channels.public_urls")),

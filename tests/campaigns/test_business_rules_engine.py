@@ -291,9 +291,12 @@ def test_list_and_report_show_what_the_rules_held_back(queued, fake_transport, l
     client = login(viewer)
     page = client.get("/campaigns/?status=all").content.decode()
     row = page[page.index("Second") :].split("</tr>")[0]
-    assert '4 <span class="muted by-rules">(3 by business rules)' in row
+    assert '4 <span class="muted by-rules">(3 by business rules: Frequency cap 3)' in row
     report = client.get(f"/campaigns/{second.campaign.pk}/report/").content.decode()
-    assert 'title="frequency_cap">Frequency cap</th><td>3</td>' in report
+    assert (
+        'title="frequency_cap">Frequency cap <span class="muted by-rule">(business rule)</span>'
+        "</th><td>3</td>"
+    ) in report
     assert 'title="no_consent">No consent</th><td>1</td>' in report
 
 

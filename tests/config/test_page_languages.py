@@ -167,6 +167,8 @@ def pages(make_user, django_capture_on_commit_callbacks, monkeypatch):
         f"/campaigns/{waiting.pk}/",
         f"/campaigns/{api.pk}/",
         "/approvals/",
+        "/calendar/",
+        "/calendar/?view=week&date=2026-06-10",
         "/templates/",
         "/images/",
         "/templates/new/?starter=email-newsletter",

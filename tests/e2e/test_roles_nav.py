@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 NAV = {
-    "viewer": ["Campaigns", "Audiences", "Templates"],
-    "manager": ["Campaigns", "Audiences", "Templates"],
-    "approver": ["Campaigns", "Audiences", "Templates", "Approvals"],
-    "admin": ["Campaigns", "Audiences", "Templates", "Channels", "Approvals", "Admin"],
+    "viewer": ["Campaigns", "Audiences", "Templates", "Calendar"],
+    "manager": ["Campaigns", "Audiences", "Templates", "Calendar"],
+    "approver": ["Campaigns", "Audiences", "Templates", "Calendar", "Approvals"],
+    "admin": ["Campaigns", "Audiences", "Templates", "Calendar", "Channels", "Approvals", "Admin"],
 }
 
 

@@ -1,0 +1,349 @@
+"""The campaign calendar (SPEC §12, issue 16 #4): one read shared by `/calendar/`
+and `GET /api/v1/calendar`.
+
+``campaign_calendar`` places the sends of every scheduled, recurring and live
+campaign a reader may see on the days (in the reader's time zone) they happen —
+a one-off on its start, a recurring campaign on each occurrence of its schedule
+(campaigns/engine/schedule.py's ``occurrences``, the engine's own), an
+API-triggered live campaign on every day of its window (``runs`` 0: nobody
+knows its triggers yet) — and marks the days where the same profiles would get
+more messages than an active frequency cap allows.
+
+A collision is counted per profile, in the database: for each send on the day
+(an "anchor"), a profile is held back when the sends that reach it inside the
+rule's window ending at that send number more than the cap, and the anchor's
+campaign reaches it. One query answers a day (a ``UNION ALL`` of the campaigns'
+eligible profiles with one weight column per anchor, grouped by profile); days
+with the same pattern (a daily campaign beside another) share that answer, since
+audiences do not change from day to day. Like the review's forecast
+(campaigns/forecast.py, whose eligibility this reuses), only the profiles the
+reader is not hidden from are counted, and only campaigns the reader may see
+take part: a count never tells about a hidden person or campaign (issue 10).
+
+Not counted, as in the forecast: what was already sent (the calendar compares
+plans), API triggers still to come, and the spread of a campaign sent in each
+profile's time zone (its sends are placed at the campaign's own time).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db import connection
+from django.db.models import Exists, OuterRef
+
+from accounts.permissions import visible
+from audiences.models import Audience, AudienceMember, Channel
+from campaigns.engine.schedule import occurrences
+from campaigns.forecast import eligible_profiles
+from campaigns.models import BusinessRule, Campaign, CampaignStatus, CampaignType
+from campaigns.rules import applies
+
+# The longest range one answer covers (the API refuses more; a month view is ≤ 42 days).
+MAX_DAYS = 92
+# The days a calendar may show: far enough from date.min/max that a rule's
+# window before the first day and the day after the last stay representable.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
+PLANNED = [CampaignStatus.ACTIVATING, CampaignStatus.SCHEDULED, CampaignStatus.LIVE]
+DRAFTS = [CampaignStatus.DRAFT, CampaignStatus.IN_REVIEW]
+
+
+@dataclass
+class CalendarEntry:
+    """One campaign on one day."""
+
+    campaign: Campaign
+    runs: int = 0
+    times: list[datetime] = field(default_factory=list)  # the sends, aware
+    live: bool = False  # API-triggered, live across its window
+
+    @property
+    def id(self) -> int:
+        return self.campaign.pk
+
+
+@dataclass
+class Collision:
+    rule: BusinessRule
+    profiles: int
+    campaigns: list[Campaign]
+
+    @property
+    def campaign_ids(self) -> list[int]:
+        return [c.pk for c in self.campaigns]
+
+
+@dataclass
+class CalendarDay:
+    date: date
+    entries: list[CalendarEntry] = field(default_factory=list)
+    collisions: list[Collision] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CalendarFilters:
+    channel: str = ""
+    tag: str = ""
+    drafts: bool = False  # also drafts and campaigns in review that have a start
+
+    @classmethod
+    def from_query(cls, query) -> CalendarFilters:
+        """Lenient (the page): an unknown channel is no filter."""
+        channel = (query.get("channel") or "").strip()
+        return cls(
+            channel=channel if channel in Channel.values else "",
+            tag=clean_tag(query.get("tag")),
+            drafts=(query.get("drafts") or "") in {"1", "true", "on"},
+        )
+
+
+def clean_tag(value: str | None) -> str:
+    # No column holds a NUL (PostgreSQL refuses it in a comparison).
+    return (value or "").replace("\x00", "").strip()[:50]
+
+
+def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[midnight, next midnight) of ``day`` in ``tz`` (23 or 25 hours across DST)."""
+    return (
+        datetime.combine(day, time(0), tzinfo=tz),
+        datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz),
+    )
+
+
+def campaign_calendar(
+    user, first: date, last: date, *, tz: ZoneInfo, filters: CalendarFilters | None = None
+) -> list[CalendarDay]:
+    """Every day from ``first`` to ``last`` (inclusive, at most ``MAX_DAYS``) with
+    the campaigns ``user`` may see that send on it, and its collisions."""
+    filters = filters or CalendarFilters()
+    if (last - first).days + 1 > MAX_DAYS or last < first or first < FIRST_DAY or last > LAST_DAY:
+        raise ValueError("range")
+    lo, hi = day_bounds(first, tz)[0], day_bounds(last, tz)[1]
+    statuses = PLANNED + (DRAFTS if filters.drafts else [])
+    campaigns = list(
+        visible(user, Campaign.objects.filter(status__in=statuses))
+        .select_related("live_version__audience", "draft_version__audience")
+        .order_by("name", "pk")
+    )
+    rules = [r for r in BusinessRule.objects.filter(active=True) if r.has_cap]
+    lookback = timedelta(hours=max((r.cap_window_hours for r in rules), default=0))
+    shown = {c.pk for c in _filtered(campaigns, filters)}
+
+    days = {
+        first + timedelta(days=i): CalendarDay(first + timedelta(days=i))
+        for i in range((last - first).days + 1)
+    }
+    sends: dict[int, list[datetime]] = {}
+    for campaign in campaigns:
+        version = _version(campaign)
+        if version is None:
+            continue
+        if campaign.type == CampaignType.API_TRIGGERED:
+            # Live, or scheduled to go live at its start: triggers may come any day.
+            if campaign.pk in shown and campaign.status in PLANNED:
+                _place_live(campaign, version, days, tz)
+            continue
+        sends[campaign.pk] = _sends(campaign, version, lo - lookback, hi)
+        if campaign.pk in shown:
+            for instant in sends[campaign.pk]:
+                if lo <= instant < hi:
+                    day = days[instant.astimezone(tz).date()]
+                    if not day.entries or day.entries[-1].campaign.pk != campaign.pk:
+                        day.entries.append(CalendarEntry(campaign))
+                    day.entries[-1].runs += 1
+                    day.entries[-1].times.append(instant)
+    for day in days.values():
+        day.entries.sort(key=lambda e: (e.times[0] if e.times else lo, e.campaign.name, e.id))
+    by_id = {c.pk: c for c in campaigns}
+    _collisions(user, rules, by_id, sends, days, tz, shown)
+    return list(days.values())
+
+
+def _filtered(campaigns: list[Campaign], filters: CalendarFilters) -> list[Campaign]:
+    result = [c for c in campaigns if not filters.channel or c.channel == filters.channel]
+    if filters.tag:
+        tagged = set(
+            Campaign.objects.filter(pk__in=[c.pk for c in result])
+            .filter(
+                Exists(
+                    Campaign.tags.through.objects.filter(
+                        campaign=OuterRef("pk"), tag__name=filters.tag
+                    )
+                )
+            )
+            .values_list("pk", flat=True)
+        )
+        result = [c for c in result if c.pk in tagged]
+    return result
+
+
+def _version(campaign: Campaign):
+    if campaign.status in DRAFTS:
+        return campaign.draft_version
+    return campaign.live_version
+
+
+def _sends(campaign: Campaign, version, lo: datetime, hi: datetime) -> list[datetime]:
+    """The campaign's send instants in [lo, hi): its start, or its occurrences."""
+    start = version.start_at or campaign.activated_at
+    if not version.recurrence:
+        return [start] if start is not None and lo <= start < hi else []
+    if start is None:  # a draft that repeats from its activation
+        from campaigns.engine.clock import now
+
+        start = now()
+    until = hi - timedelta(microseconds=1)
+    if version.end_at is not None:
+        until = min(until, version.end_at - timedelta(microseconds=1))
+    after = max(start, lo)
+    if after > until:
+        return []
+    try:
+        return list(occurrences(version.recurrence, version.timezone, after, until))
+    except (KeyError, ValueError, TypeError):  # a schedule the engine could not read either
+        return []
+
+
+def _place_live(campaign: Campaign, version, days: dict[date, CalendarDay], tz: ZoneInfo) -> None:
+    start = version.start_at or campaign.activated_at
+    for day in days.values():
+        day_start, day_end = day_bounds(day.date, tz)
+        if (start is None or start < day_end) and (
+            version.end_at is None or version.end_at > day_start
+        ):
+            day.entries.append(CalendarEntry(campaign, live=True))
+
+
+# ----------------------------------------------------------------- collisions
+
+
+def _collisions(user, rules, by_id, sends, days, tz, shown) -> None:
+    answers: dict[tuple, tuple[int, list[int]]] = {}
+    hidden: list[int] | None = None  # read once, when a day first needs a count
+    for rule in rules:
+        ids = [
+            pk
+            for pk, instants in sends.items()
+            if instants
+            and applies(
+                rule,
+                channel=by_id[pk].channel,
+                category=by_id[pk].category,
+                exempt=by_id[pk].exempt_from_rules,
+            )
+        ]
+        timeline = sorted((t, pk) for pk in ids for t in sends[pk])
+        if len(timeline) <= rule.cap_max_messages:
+            continue
+        instants = [t for t, _pk in timeline]
+        window = timedelta(hours=rule.cap_window_hours)
+        for day in days.values():
+            day_start, day_end = day_bounds(day.date, tz)
+            anchored: dict[datetime, set[int]] = defaultdict(set)
+            for t, pk in timeline[
+                bisect.bisect_left(instants, day_start) : bisect.bisect_left(instants, day_end)
+            ]:
+                anchored[t].add(pk)
+            pattern = set()
+            for t, anchors in anchored.items():
+                # Inside the window (t - W, t], as the sender counts (engine/rules.py).
+                inside = timeline[
+                    bisect.bisect_right(instants, t - window) : bisect.bisect_right(instants, t)
+                ]
+                if len(inside) <= rule.cap_max_messages:
+                    continue  # fewer sends than the cap: nobody can be held back
+                weights = Counter(pk for _t, pk in inside)
+                pattern.add((tuple(sorted(weights.items())), tuple(sorted(anchors))))
+            if not pattern:
+                continue
+            key = (rule.cap_max_messages, frozenset(pattern))
+            if key not in answers:
+                if hidden is None:
+                    hidden = hidden_audiences(user)
+                answers[key] = _count(hidden, by_id, sorted(pattern), rule.cap_max_messages)
+            profiles, involved = answers[key]
+            if profiles and shown.intersection(involved):
+                day.collisions.append(Collision(rule, profiles, [by_id[pk] for pk in involved]))
+
+
+def hidden_audiences(user) -> list[int]:
+    """Restricted audiences ``user`` may not see (ids), read once per answer."""
+    if user is not None and user.is_superuser:
+        return []
+    restricted = Audience.objects.filter(restricted=True)
+    return list(
+        restricted.exclude(pk__in=visible(user, restricted).values("pk")).values_list(
+            "pk", flat=True
+        )
+    )
+
+
+def _seen(profiles, hidden: list[int]):
+    """``audiences.selectors.not_hidden_profiles`` with the hidden audiences as a
+    list of ids: the same rule, a statement shallow enough for SQLite's parser
+    once several campaigns are joined in one ``UNION ALL``."""
+    if not hidden:
+        return profiles
+    members = AudienceMember.objects.filter(profile=OuterRef("pk"))
+    return profiles.filter(
+        ~Exists(members.filter(audience_id__in=hidden))
+        | Exists(members.exclude(audience_id__in=hidden))
+    )
+
+
+def _count(hidden: list[int], by_id, pattern: list[tuple], cap: int) -> tuple[int, list[int]]:
+    """(profiles held back, campaigns involved) for one day's pattern:
+    per anchor, ((campaign id, its sends in the window), …) and the anchored ids.
+
+    One statement: ``m`` the campaigns' eligible profiles (one ``UNION ALL``
+    member per campaign), ``wt`` each campaign's weight at each anchor (a
+    ``VALUES`` list), ``held`` the (profile, anchor) pairs over the cap that an
+    anchored campaign reaches; then their number of distinct profiles, and the
+    campaigns whose sends in such a window reach such a profile. Every number
+    written into the SQL is an int built here; the rest are parameters."""
+    campaign_ids = sorted({pk for weights, _a in pattern for pk, _n in weights})
+    members, params = [], []
+    for pk in campaign_ids:
+        campaign = by_id[pk]
+        version = _version(campaign)
+        if version is None or version.audience_id is None:
+            continue
+        try:
+            sql, sql_params = (
+                _seen(eligible_profiles(campaign, version), hidden)
+                .values("id")
+                .query.sql_with_params()
+            )
+        except Exception:  # an audience rule that no longer compiles reaches nobody
+            continue
+        members.append(f"SELECT e.id AS pid, {int(pk)} AS cid FROM ({sql}) e")
+        params.extend(sql_params)
+    if not members:
+        return 0, []
+    weights = ", ".join(
+        f"({int(pk)}, {j}, {int(n)}, {1 if pk in anchors else 0})"
+        for j, (counts, anchors) in enumerate(pattern)
+        for pk, n in counts
+    )
+    query = (
+        f"WITH m AS ({' UNION ALL '.join(members)}),"
+        " wt AS (SELECT column1 AS cid, column2 AS anchor, column3 AS w, column4 AS a"
+        f" FROM (VALUES {weights}) v),"
+        " u AS (SELECT m.pid, m.cid, wt.anchor, wt.w, wt.a FROM m JOIN wt ON wt.cid = m.cid),"
+        " held AS (SELECT u.pid, u.anchor FROM u GROUP BY u.pid, u.anchor"
+        f" HAVING SUM(u.w) > {int(cap)} AND MAX(u.a) = 1)"
+        " SELECT 0, COUNT(DISTINCT held.pid) FROM held"
+        " UNION ALL"
+        " SELECT DISTINCT u.cid, -1 FROM u"
+        " JOIN held ON held.pid = u.pid AND held.anchor = u.anchor"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        rows = cursor.fetchall()
+    profiles = next(int(n) for first, n in rows if n != -1)
+    involved = sorted(int(cid) for cid, flag in rows if flag == -1)
+    return profiles, involved
