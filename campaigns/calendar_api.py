@@ -4,7 +4,7 @@ calendar as data, from the same read as the `/calendar/` page
 
 Days are those of the key owner's time zone (their settings), else UTC. A
 missing, malformed or inverted date, or a range over ``MAX_DAYS`` days, is a
-422 problem naming the parameter.
+400 problem naming the parameter.
 """
 
 from __future__ import annotations
@@ -35,12 +35,12 @@ from config.timezones import is_time_zone
 calendar_router = Router(tags=["calendar"])
 
 ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-# Well-formed parameters that cannot be answered (RFC 9110 §15.5.21).
-UNPROCESSABLE = 422
+# A range the endpoint cannot answer is a validation error like any other (SPEC §7: 400).
+UNPROCESSABLE = 400
 
 
 class CalendarQuery(Schema):
-    # Plain strings: every refusal is this endpoint's own 422, named by parameter.
+    # Plain strings: every refusal is this endpoint's own 400, named by parameter.
     from_: str | None = Field(None, alias="from", description="First day, YYYY-MM-DD")
     to: str | None = Field(None, description=f"Last day (inclusive), at most {MAX_DAYS} days on")
     channel: str | None = Field(None, description="email, sms or push")
@@ -72,7 +72,7 @@ class CalendarOut(CamelOut):
 
 
 def parse_range(first: str | None, last: str | None) -> tuple[date, date]:
-    """(first, last) or a 422 naming each bad parameter."""
+    """(first, last) or a 400 naming each bad parameter."""
     errors: dict[str, list[str]] = {}
     days: dict[str, date] = {}
     for name, value in (("from", first), ("to", last)):

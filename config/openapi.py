@@ -22,7 +22,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "status": {"type": "integer"},
         "detail": {"type": "string"},
         "errors": {
-            "description": "For 400 and 422: each invalid field (camelCase, dotted for nested ones) "
+            "description": "For 400: each invalid field (camelCase, dotted for nested ones) "
             "with its messages.",
             "type": "object",
             "additionalProperties": {"type": "array", "items": {"type": "string"}},
@@ -36,8 +36,6 @@ DESCRIPTIONS = {
     403: "The key's role may not do this.",
     404: "No such resource, or the key may not see it.",
     409: "The resource's status does not allow this; the detail names the status.",
-    422: "Well-formed parameters that cannot be answered (e.g. a range of days "
-    "that is inverted or too long): `errors` names each.",
     413: "The request body (or a recipient's context) is too large.",
     429: "Too many requests for this key; see `Retry-After`.",
 }
@@ -51,7 +49,7 @@ EXTRA = {
     ("post", "/api/v1/executions/unitary"): {404, 409},
     ("post", "/api/v1/executions/audience"): {404, 409},
     ("post", "/api/v1/audiences/upload"): {404},  # audienceId
-    ("get", "/api/v1/calendar"): {422},
+    ("get", "/api/v1/calendar"): {400},  # the range is checked by the endpoint
     # erasing is not a status change: a second erasure answers 404, never 409
     ("delete", "/api/v1/profiles/{namespace}/{value}"): {404},
 }
