@@ -423,8 +423,15 @@ def audience_upload(
 def audience_get(request: HttpRequest, audience_id: int):
     audience = _audience_for(request, audience_id, "audience.view")
     if audience.kind == Audience.Kind.RULE:
+        from audiences.rules import RuleError
+
         # Rules are live: counted now, among the profiles this user may see.
-        audience.size = count_for(request.user, audience_profiles(audience))
+        try:
+            audience.size = count_for(request.user, audience_profiles(audience))
+        except RuleError:
+            # Stored before today's rules checked it (or written around them):
+            # nobody matches it; PATCH a valid rule to use it. Never a 500.
+            audience.size = 0
     return _with_last_import(audience)
 
 

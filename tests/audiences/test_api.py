@@ -275,3 +275,12 @@ def test_upload_with_a_broken_multipart_body_is_a_400(manager, api_for, content_
     )
     data = problem(response, 400)
     assert set(data["errors"]) == {"body"}
+
+
+def test_a_stored_rule_that_no_longer_compiles_is_read_not_a_500(api_for, manager):
+    """The fuzz test drew such an audience (a rule written without the API's
+    checks): its GET answered 500."""
+    stored = Audience.objects.create(name="Old rule", kind=Audience.Kind.RULE, rule={"all": []})
+    answer = api_for(manager).get(f"/audiences/{stored.pk}")
+    assert answer.status_code == 200
+    assert answer.json()["size"] == 0
