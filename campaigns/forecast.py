@@ -5,10 +5,11 @@ given what was already sent and what is already scheduled in each cap's
 window: a warning, never an error. It reads what the sender will read
 (campaigns/engine/rules.py): the counters' recent sends, the pending
 deliveries of other campaigns due by then, and the audiences of one-shot
-campaigns scheduled inside the window that have not started yet.
+campaigns and of recurring campaigns' occurrences scheduled inside the window
+that have not started yet. A recurring campaign is forecast for its next
+occurrence.
 
-Not counted: occurrences of recurring campaigns and API triggers still to come
-(nobody knows them yet).
+Not counted: API triggers still to come (nobody knows them yet).
 """
 
 from __future__ import annotations
@@ -47,6 +48,57 @@ def _start(version, moment: datetime) -> datetime:
     return moment
 
 
+def _first_send(version, moment: datetime) -> datetime | None:
+    """When the version first sends: its start, or its next occurrence."""
+    start = _start(version, moment)
+    if not version.recurrence:
+        return start
+    from campaigns.engine.schedule import occurrences
+
+    until = version.end_at or start + timedelta(days=400)
+    return next(occurrences(version.recurrence, version.timezone, start, until), None)
+
+
+def _recurring_in_window(rule, campaign: Campaign, window_start: datetime, start: datetime):
+    """Other recurring campaigns with an occurrence in (window_start, start]
+    whose run has not started: (campaign, occurrences) pairs."""
+    from campaigns.engine.schedule import occurrences
+    from campaigns.models import Run
+
+    recurring = (
+        Campaign.objects.filter(
+            channel=rule.channel,
+            category__in=rule.categories,
+            exempt_from_rules=False,
+            status__in=[CampaignStatus.SCHEDULED, CampaignStatus.LIVE],
+            live_version__recurrence__isnull=False,
+        )
+        .exclude(pk=campaign.pk)
+        .select_related("live_version__audience")
+    )
+    for other in recurring:
+        version = other.live_version
+        if version.audience_id is None:
+            continue
+        lo = max(window_start, version.start_at or window_start)
+        hi = min(start, version.end_at) if version.end_at else start
+        due = [
+            moment
+            for moment in occurrences(version.recurrence, version.timezone, lo, hi)
+            if moment > window_start
+        ]
+        if not due:
+            continue
+        started = set(
+            Run.objects.filter(
+                campaign=other, scheduled_for__in=due, status__in=STARTED
+            ).values_list("scheduled_for", flat=True)
+        )
+        left = [moment for moment in due if moment not in started]
+        if left:
+            yield other, len(left)
+
+
 def forecast(
     campaign: Campaign, version, *, at: datetime | None = None, user=_EVERYONE
 ) -> dict[str, int]:
@@ -54,12 +106,14 @@ def forecast(
     back if the campaign started as scheduled (empty when no rule applies).
     ``user``: count only the profiles that reader is not hidden from (pages and
     the API always pass it; issue 10's oracle on hidden profiles)."""
-    if version is None or version.audience_id is None or version.recurrence:
+    if version is None or version.audience_id is None:
         return {}
     rules = rules_for(campaign)
     if not rules:
         return {}
-    start = _start(version, at or clock_now())
+    start = _first_send(version, at or clock_now())
+    if start is None:  # a recurrence with no occurrence left
+        return {}
     eligible = eligible_profiles(campaign, version, user)
     quiet_ids = _quiet(rules, eligible, version, start)
     capped: set[int] = set()
@@ -145,4 +199,11 @@ def _capped(rule, campaign: Campaign, eligible, start: datetime) -> set[int]:
             .values_list("id", flat=True)
         ):
             counts[profile_id] += 1
+    for other, times in _recurring_in_window(rule, campaign, window_start, start):
+        for profile_id in (
+            eligible_profiles(other, other.live_version)
+            .filter(id__in=ids)
+            .values_list("id", flat=True)
+        ):
+            counts[profile_id] += times
     return {pk for pk, n in counts.items() if n >= rule.cap_max_messages}

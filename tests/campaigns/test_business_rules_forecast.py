@@ -83,3 +83,59 @@ def test_no_forecast_without_rules_or_for_an_exempt_campaign(queued):
     campaign.exempt_from_rules = True
     campaign.status = "draft"
     assert "forecast_quiet_hours" not in review_campaign(campaign, campaign.live_version).codes()
+
+
+def test_a_recurring_campaign_is_forecast_for_its_next_occurrence(queued, fake_transport):
+    """Both campaigns recur daily, the other one an hour earlier: with one email
+    a day, the next occurrence of ours reaches nobody the other one reached."""
+    BusinessRule.objects.create(
+        name="One a day", channel="email", cap_max_messages=1, cap_window_hours=24
+    )
+    shared = make_profiles(4, prefix="both", timezone="Europe/Paris")
+    ours_only = make_profiles(3, prefix="ours", timezone="Europe/Paris")
+    daily = {"frequency": "daily", "time": "12:00"}
+    with time_machine.travel(NOW, tick=False):
+        other = make_campaign(
+            upload_audience(shared, name="Other"),
+            recurrence={"frequency": "daily", "time": "11:00"},
+            timezone="UTC",
+        )
+        activate_campaign(other.pk)
+        campaign = make_campaign(
+            upload_audience(shared + ours_only, name="Ours"), recurrence=daily, timezone="UTC"
+        )
+        campaign.status = "draft"
+        campaign.save()
+        campaign = Campaign.objects.get(pk=campaign.pk)
+        assert forecast(campaign, campaign.live_version) == {"frequency_cap": 4}
+        assert "forecast_frequency_cap" in review_campaign(campaign, campaign.live_version).codes()
+
+    with time_machine.travel(NOW + timedelta(hours=3), tick=False):  # 11:00: the other sends
+        tick()
+        for run in Run.objects.filter(campaign=other, status="queued"):
+            tasks.start_run(run.pk)
+    with time_machine.travel(NOW + timedelta(hours=3, minutes=30), tick=False):
+        Campaign.objects.filter(pk=campaign.pk).update(status="activating")
+        activate_campaign(campaign.pk)
+    with time_machine.travel(START, tick=False):  # 12:00: ours sends
+        tick()
+        for run in Run.objects.filter(campaign=campaign, status="queued"):
+            tasks.start_run(run.pk)
+
+    assert campaign_report(campaign)["excluded"] == {"frequency_cap": 4}
+    assert campaign_report(campaign)["sent"] == 3
+
+
+def test_no_forecast_for_a_recurrence_with_no_occurrence_left(queued):
+    BusinessRule.objects.create(
+        name="One a day", channel="email", cap_max_messages=1, cap_window_hours=24
+    )
+    campaign = make_campaign(
+        upload_audience(make_profiles(2)),
+        recurrence={"frequency": "daily", "time": "12:00"},
+        timezone="UTC",
+        start_at=NOW - timedelta(days=3),
+        end_at=NOW - timedelta(days=1),
+    )
+    with time_machine.travel(NOW, tick=False):
+        assert forecast(campaign, campaign.live_version) == {}
