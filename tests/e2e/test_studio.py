@@ -65,6 +65,11 @@ def test_manager_builds_a_newsletter_from_a_starter_with_a_library_image(
     content = campaign.draft_version.content
     assert f'</h1><img src="{settings.SITE_URL}/assets/{asset.key.hex}.png"' in content["html"]
     assert "{{ unsubscribe_url }}" in content["html"]
+    # The campaign page shows the message as it arrives, not its template source.
+    expect(page.get_by_test_id("rendered-subject")).to_have_text("This month's news")
+    message = page.frame_locator("[data-testid=rendered-message] iframe.preview")
+    expect(message.locator(f'img[src$="/assets/{asset.key.hex}.png"]')).to_have_count(1)
+    expect(page.locator("details.source")).not_to_have_attribute("open", "")
     page.screenshot(path=str(ARTEFACTS / "campaign-page.png"), full_page=True)
 
     page.goto(f"{live_server.url}/campaigns/{campaign.pk}/preview/?device=mobile")
