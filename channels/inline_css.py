@@ -13,7 +13,8 @@ fetched (``<link>`` stays as written: no request to an author's URL).
 The content is still a template when it is inlined, and an HTML parser would
 move or escape the template's syntax (a ``{% for %}`` between table rows is
 "foster-parented" out of the table, ``{% if a > b %}`` becomes ``&gt;``). So
-every ``{{ … }}``, ``{% … %}`` and ``{# … #}`` is swapped for an inert token
+every ``{{ … }}``, ``{% … %}`` and ``{# … #}`` (and a brace written as an
+entity, which the parser would decode into template syntax) is swapped for an inert token
 first (an HTML comment between tags, a plain word inside a tag or a comment)
 and put back afterwards. A ``<style>`` block holding template syntax leaves the
 whole HTML as written.
@@ -45,6 +46,8 @@ _INLINER = css_inline.CSSInliner(
 )
 _OPENERS = {"{{": "}}", "{%": "%}", "{#": "#}"}
 _TEMPLATE_START = re.compile(r"\{[{%#]")
+# A brace written as an entity stays one: the parser would decode it into template syntax.
+_BRACE_ENTITY = re.compile(r"&(?:#0*12[35]|#[xX]0*7[bBdD]|[lr]brace|[lr]cub);?")
 _TAG = re.compile(r"(<[A-Za-z/][^<>]*>)")
 _STYLE_OPEN = re.compile(r"<style\b[^<>]*>", re.IGNORECASE)
 _STYLE_CLOSE = re.compile(r"</style\s*>", re.IGNORECASE)
@@ -99,7 +102,12 @@ class _Protected:
             parts.append("".join(pieces))
         self.html = "".join(parts)
 
+    def _token(self, original: str) -> str:
+        self.originals.append(original)
+        return f"vtpl{self.nonce}n{len(self.originals) - 1}x"
+
     def _swap(self, text: str) -> str:
+        text = _BRACE_ENTITY.sub(lambda match: self._token(match.group(0)), text)
         out: list[str] = []
         index = 0
         while (start := _TEMPLATE_START.search(text, index)) is not None:
@@ -107,8 +115,7 @@ class _Protected:
             if end < 0:
                 break  # unclosed: the template would not compile anyway
             end += 2
-            out += [text[index : start.start()], f"vtpl{self.nonce}n{len(self.originals)}x"]
-            self.originals.append(text[start.start() : end])
+            out += [text[index : start.start()], self._token(text[start.start() : end])]
             index = end
         out.append(text[index:])
         return "".join(out)

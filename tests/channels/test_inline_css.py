@@ -76,6 +76,12 @@ def test_template_syntax_survives_the_html_parser():
     assert "vtpl" not in out
 
 
+def test_a_brace_written_as_an_entity_does_not_become_template_syntax():
+    html = "<style>p{color:red}</style><p>Write &#123;&#123; name &#x7D;&#x7d; &lbrace;</p>"
+    out = inline_css(html)
+    assert '<p style="color: red;">Write &#123;&#123; name &#x7D;&#x7d; &lbrace;</p>' in out
+
+
 def test_the_message_sent_carries_the_inlined_styles():
     rendered = render_preview(
         channel="email",
