@@ -88,6 +88,10 @@ class CampaignCreateForm(forms.Form):
     channel = forms.ChoiceField(
         label=_("Channel"), choices=Channel.choices, initial=Channel.EMAIL, widget=forms.RadioSelect
     )
+    fieldsets = [
+        (_("About the campaign"), ["name", "description", "tags"]),
+        (_("How it is sent"), ["type", "category", "channel"]),
+    ]
 
     def clean_tags(self) -> list[str]:
         tags = parse_tags(self.cleaned_data["tags"])

@@ -122,6 +122,12 @@ class ChannelConfigurationForm(forms.ModelForm):
                 "credentials",
             ]
         )
+        self.fieldsets = [
+            (_("Name and purpose"), ["name", "purpose", "restricted"]),
+            (_("Who sends"), _CHANNEL_FORM_FIELDS[channel][:-1]),
+            (_("Delivery provider"), ["provider", "provider_url", "credentials"]),
+            (_("Sending speed"), ["rate_limit_per_second"]),
+        ]
         if channel == Channel.SMS:
             self.fields["sender_number"].required = True
         if channel == Channel.PUSH:
@@ -214,6 +220,11 @@ class TestMessageForm(forms.Form):
                 label=label, required=False, widget=widget, strip=False
             )
         self.fields = {**ordered, **self.fields}
+        self.fieldsets = [
+            (_("Message"), [*ordered, "category"]),
+            (_("Personalization"), ["profile_lookup", "context"]),
+            (_("Proofs"), ["recipients"]),
+        ]
 
     def _json(self, name: str, what: str) -> dict | None:
         raw = (self.cleaned_data.get(name) or "").strip()

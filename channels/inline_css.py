@@ -1,134 +1,62 @@
 """CSS inlining for email HTML (SPEC §11): "Email HTML leaves with its CSS
 inlined; the ``<style>`` block may stay for media queries".
 
-Gmail and Outlook drop or ignore much of a ``<style>`` block, so its simple
-rules are copied onto the elements they match, once per run when the content
-is compiled (``channels/rendering.py``). Deliberately small: selectors made of
-a tag, classes and an id (``p``, ``.btn``, ``td.pad``, ``#hero``, lists of
-them) are inlined; anything else (``@media``, combinators, pseudo-classes) stays
-in the ``<style>`` block, which is kept only when something is left in it. An
-element's own ``style`` wins over the block, as in a browser. A block holding
-template syntax, and everything inside HTML comments (Outlook's conditional
-comments), is left as written. The designer's output needs none of this: it
-writes its styles inline itself.
+Gmail and Outlook drop or ignore much of a ``<style>`` block, so its rules are
+copied onto the elements they match by ``css-inline`` (html5ever and Servo's
+selector engine, the matching a browser does), once per run when the content is
+compiled (``channels/rendering.py``). What cannot be inlined (``@media``,
+``:hover``, rules that match nothing) stays in the ``<style>`` block. An
+element's own ``style`` wins over the block, as in a browser; HTML comments
+(Outlook's conditional comments) are left as written, and no stylesheet is ever
+fetched (``<link>`` stays as written: no request to an author's URL).
+
+The content is still a template when it is inlined, and an HTML parser would
+move or escape the template's syntax (a ``{% for %}`` between table rows is
+"foster-parented" out of the table, ``{% if a > b %}`` becomes ``&gt;``). So
+every ``{{ … }}``, ``{% … %}`` and ``{# … #}`` (and a brace written as an
+entity, which the parser would decode into template syntax) is swapped for an inert token
+first (an HTML comment between tags, a plain word inside a tag or a comment)
+and put back afterwards. A ``<style>`` block holding template syntax leaves the
+whole HTML as written.
 
 The work is bounded whatever the HTML (it runs in the web process for every
-preview): comments and ``<style>`` blocks are found by a linear scan (the
-regular expressions they replace went quadratic on thousands of unclosed
-``<!--`` or ``<style``), and when rules × tags would exceed ``MAX_WORK`` the
-HTML is left as written, its ``<style>`` block included (review, issue 10).
+preview): past ``MAX_HTML`` characters, or when rules × tags would exceed
+``MAX_WORK`` (css-inline matches every rule against the document), the HTML is
+left as written, its ``<style>`` block included (review, issue 10). The scans
+here are linear: no pattern that can backtrack over an unclosed ``<!--``,
+``<style`` or ``{{``.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 
-_STYLE_CLOSE = re.compile(r"</style\s*>")
+import css_inline
+
+MAX_HTML = 2_000_000  # characters: beyond it the HTML leaves as written
 MAX_WORK = 2_000_000  # rule × tag comparisons one inlining may make
-_CSS_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
-_SELECTOR = re.compile(r"^([a-zA-Z][a-zA-Z0-9]*)?((?:[.#][A-Za-z_][A-Za-z0-9_-]*)*)$")
-_TAG = re.compile(r"""<([a-zA-Z][a-zA-Z0-9]*)((?:[^<>"']|"[^"]*"|'[^']*')*?)(/?)>""")
-_ATTR = re.compile(r"""\s(class|id|style)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
-_SKIP_TAGS = {"html", "head", "meta", "title", "link", "style", "script", "br"}
 
-
-def _rules(css: str) -> tuple[list[tuple[tuple, int, tuple, list]], str]:
-    """(inlinable rules, the CSS text that must stay in a <style> block)."""
-    css = _CSS_COMMENT.sub("", css)
-    rules: list = []
-    kept: list[str] = []
-    index, order = 0, 0
-    while index < len(css):
-        start = css.find("{", index)
-        if start < 0:
-            break
-        head = css[index:start].strip()
-        depth, end = 1, start + 1
-        while end < len(css) and depth:
-            depth += {"{": 1, "}": -1}.get(css[end], 0)
-            end += 1
-        body = css[start + 1 : end - 1]
-        index = end
-        if head.startswith("@") or "{" in body:
-            kept.append(f"{head}{{{body}}}")
-            continue
-        declarations = [
-            (name.strip().lower(), value.replace("!important", "").strip())
-            for name, _sep, value in (d.partition(":") for d in body.split(";"))
-            if name.strip() and value.strip()
-        ]
-        leftover = []
-        for selector in (s.strip() for s in head.split(",")):
-            match = _SELECTOR.match(selector)
-            if not selector or not match or not (match.group(1) or match.group(2)):
-                leftover.append(selector)
-                continue
-            tag = (match.group(1) or "").lower()
-            parts = re.findall(r"[.#][A-Za-z_][A-Za-z0-9_-]*", match.group(2) or "")
-            ids = tuple(p[1:] for p in parts if p[0] == "#")
-            classes = tuple(p[1:] for p in parts if p[0] == ".")
-            specificity = (len(ids), len(classes), 1 if tag else 0)
-            rules.append((specificity, order, (tag, ids, classes), declarations))
-            order += 1
-        if leftover:
-            kept.append(f"{', '.join(leftover)}{{{body}}}")
-    return rules, "".join(kept)
-
-
-def _attrs(text: str) -> dict[str, str]:
-    found = {}
-    for match in _ATTR.finditer(text):
-        value = (
-            next(v for v in match.groups()[1:] if v is not None)
-            if any(v is not None for v in match.groups()[1:])
-            else ""
-        )
-        found[match.group(1).lower()] = value
-    return found
-
-
-def _declarations(style: str) -> list[tuple[str, str]]:
-    return [
-        (name.strip().lower(), value.strip())
-        for name, _sep, value in (d.partition(":") for d in style.split(";"))
-        if name.strip() and value.strip()
-    ]
-
-
-def _apply(segment: str, rules: list) -> str:
-    def rewrite(match: re.Match) -> str:
-        tag, rest, closing = match.group(1).lower(), match.group(2), match.group(3)
-        if tag in _SKIP_TAGS:
-            return match.group(0)
-        attrs = _attrs(rest)
-        if (
-            "{" in attrs.get("class", "")
-            or "{" in attrs.get("id", "")
-            or "{" in attrs.get("style", "")
-        ):
-            return match.group(0)  # template syntax decides: leave it to the author
-        classes = set(attrs.get("class", "").split())
-        element_id = attrs.get("id", "")
-        merged: dict[str, str] = {}
-        for _spec, _order, (rule_tag, ids, rule_classes), declarations in rules:
-            if rule_tag and rule_tag != tag:
-                continue
-            if any(i != element_id for i in ids) or not set(rule_classes) <= classes:
-                continue
-            merged.update(declarations)
-        if not merged:
-            return match.group(0)
-        merged.update(_declarations(attrs.get("style", "")))  # the element's own wins
-        style = "; ".join(f"{k}: {v}" for k, v in merged.items()).replace('"', "'")
-        rest = _ATTR.sub(lambda m: "" if m.group(1).lower() == "style" else m.group(0), rest)
-        return f'<{match.group(1)}{rest} style="{style}"{closing}>'
-
-    return _TAG.sub(rewrite, segment)
+_INLINER = css_inline.CSSInliner(
+    keep_style_tags=True,
+    # Only what could not be inlined stays in the block (media queries, :hover).
+    remove_inlined_selectors=True,
+    keep_link_tags=True,
+    load_remote_stylesheets=False,
+)
+_OPENERS = {"{{": "}}", "{%": "%}", "{#": "#}"}
+_TEMPLATE_START = re.compile(r"\{[{%#]")
+# A brace written as an entity stays one: the parser would decode it into template syntax.
+_BRACE_ENTITY = re.compile(r"&(?:#0*12[35]|#[xX]0*7[bBdD]|[lr]brace|[lr]cub);?")
+_TAG = re.compile(r"(<[A-Za-z/][^<>]*>)")
+_STYLE_OPEN = re.compile(r"<style\b[^<>]*>", re.IGNORECASE)
+_STYLE_CLOSE = re.compile(r"</style\s*>", re.IGNORECASE)
+_EMPTY_STYLE = re.compile(r"<style\b[^<>]*>\s*</style>")
 
 
 def _split_comments(html: str) -> list[str]:
-    """``html`` cut into text and ``<!-- … -->`` comments (as ``re.split`` with
-    ``(<!--.*?-->)`` would, in linear time): an unclosed ``<!--`` is text."""
+    """``html`` cut into text and ``<!-- … -->`` comments, in linear time:
+    an unclosed ``<!--`` is text."""
     parts: list[str] = []
     index = 0
     while True:
@@ -141,54 +69,80 @@ def _split_comments(html: str) -> list[str]:
         index = end + 3
 
 
-def _style_blocks(segment: str, take) -> str:
-    """``segment`` with each ``<style …>css</style>`` replaced by
-    ``take(css, whole)`` (case-insensitive, in linear time)."""
-    low = segment.lower()
-    out: list[str] = []
+def _style_css(html: str) -> list[str]:
+    """The text of each closed ``<style>`` block (linear: one forward scan)."""
+    found: list[str] = []
     index = 0
-    search = 0
-    while True:
-        start = low.find("<style", search)
-        if start < 0:
-            break
-        after = start + 6
-        if after < len(low) and (low[after].isalnum() or low[after] == "_"):
-            search = after  # <styles>, <style_x>: not a style tag
-            continue
-        opened = low.find(">", after)
-        if opened < 0:
-            break
-        close = _STYLE_CLOSE.search(low, opened + 1)
-        if close is None:
+    while (opened := _STYLE_OPEN.search(html, index)) is not None:
+        closed = _STYLE_CLOSE.search(html, opened.end())
+        if closed is None:
             break  # no later block is closed either
-        out += [
-            segment[index:start],
-            take(segment[opened + 1 : close.start()], segment[start : close.end()]),
-        ]
-        index = search = close.end()
-    out.append(segment[index:])
-    return "".join(out)
+        found.append(html[opened.end() : closed.start()])
+        index = closed.end()
+    return found
+
+
+class _Protected:
+    """The template syntax of an HTML source swapped for tokens the parser keeps."""
+
+    def __init__(self, html: str) -> None:
+        self.nonce = secrets.token_hex(4)
+        self.originals: list[str] = []
+        word = re.compile(rf"vtpl{self.nonce}n\d+x")
+        parts = []
+        for part in _split_comments(html):
+            if part.startswith("<!--") and part.endswith("-->"):
+                parts.append(self._swap(part))  # a word: a comment cannot nest
+                continue
+            # Tokens first (a word holds no < or >), then the ones between tags
+            # become comments, which the parser keeps where they are, tables included.
+            pieces = _TAG.split(self._swap(part))
+            for index in range(0, len(pieces), 2):
+                pieces[index] = word.sub(r"<!--\g<0>-->", pieces[index])
+            parts.append("".join(pieces))
+        self.html = "".join(parts)
+
+    def _token(self, original: str) -> str:
+        self.originals.append(original)
+        return f"vtpl{self.nonce}n{len(self.originals) - 1}x"
+
+    def _swap(self, text: str) -> str:
+        text = _BRACE_ENTITY.sub(lambda match: self._token(match.group(0)), text)
+        out: list[str] = []
+        index = 0
+        while (start := _TEMPLATE_START.search(text, index)) is not None:
+            end = text.find(_OPENERS[start.group(0)], start.end())
+            if end < 0:
+                break  # unclosed: the template would not compile anyway
+            end += 2
+            out += [text[index : start.start()], self._token(text[start.start() : end])]
+            index = end
+        out.append(text[index:])
+        return "".join(out)
+
+    def restore(self, html: str) -> str:
+        def original(match: re.Match) -> str:
+            return self.originals[int(match.group(1))]
+
+        # A comment token in an escaped context (<title>) comes back escaped; a
+        # token in an attribute name's place comes back as an empty attribute.
+        pattern = rf'(?:&lt;!--|<!--)?vtpl{self.nonce}n(\d+)x(?:--&gt;|-->|="")?'
+        return re.sub(pattern, original, html)
 
 
 def inline_css(html: str) -> str:
-    """``html`` with the simple rules of its ``<style>`` blocks copied inline."""
-    if "<style" not in html.lower():
+    """``html`` with the rules of its ``<style>`` blocks copied inline."""
+    if "<style" not in html.lower() or len(html) > MAX_HTML:
         return html
-    rules: list = []
-
-    def take(css: str, whole: str) -> str:
-        if "{{" in css or "{%" in css:
-            return whole
-        found, kept = _rules(css)
-        rules.extend(found)
-        return f"<style>{kept}</style>" if kept.strip() else ""
-
-    parts = _split_comments(html)
-    parts = [p if p.startswith("<!--") else _style_blocks(p, take) for p in parts]
-    if not rules:
-        return "".join(parts)
-    if len(rules) * html.count("<") > MAX_WORK:
+    blocks = _style_css(html)
+    if not blocks or any(("{{" in css or "{%" in css or "{#" in css) for css in blocks):
+        return html  # template syntax decides what the block says: leave it to the author
+    rules = sum(css.count("{") for css in blocks)
+    if rules * html.count("<") > MAX_WORK:
         return html  # too much to inline: the <style> block stays as written
-    rules.sort(key=lambda rule: (rule[0], rule[1]))
-    return "".join(p if p.startswith("<!--") else _apply(p, rules) for p in parts)
+    protected = _Protected(html)
+    try:
+        inlined = _INLINER.inline(protected.html)
+    except css_inline.InlineError:
+        return html
+    return protected.restore(_EMPTY_STYLE.sub("", inlined))

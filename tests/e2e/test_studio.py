@@ -16,6 +16,17 @@ from tests.campaigns.test_assets import png
 ARTEFACTS = Path(settings.BASE_DIR) / "test-results" / "studio"
 
 
+def _shoot_whole_page(page, name: str) -> None:
+    """The page in one tall viewport: Chromium leaves a sandboxed preview frame
+    blank in a stitched ``full_page`` capture."""
+    viewport = page.viewport_size
+    height = page.evaluate("document.documentElement.scrollHeight")
+    page.set_viewport_size({"width": viewport["width"], "height": max(height, viewport["height"])})
+    page.wait_for_timeout(300)  # the frame paints at the new size
+    page.screenshot(path=str(ARTEFACTS / name))
+    page.set_viewport_size(viewport)
+
+
 @pytest.fixture
 def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
@@ -65,7 +76,12 @@ def test_manager_builds_a_newsletter_from_a_starter_with_a_library_image(
     content = campaign.draft_version.content
     assert f'</h1><img src="{settings.SITE_URL}/assets/{asset.key.hex}.png"' in content["html"]
     assert "{{ unsubscribe_url }}" in content["html"]
-    page.screenshot(path=str(ARTEFACTS / "campaign-page.png"), full_page=True)
+    # The campaign page shows the message as it arrives, not its template source.
+    expect(page.get_by_test_id("rendered-subject")).to_have_text("This month's news")
+    message = page.frame_locator("[data-testid=rendered-message] iframe.preview")
+    expect(message.locator(f'img[src$="/assets/{asset.key.hex}.png"]')).to_have_count(1)
+    expect(page.locator("details.source")).not_to_have_attribute("open", "")
+    _shoot_whole_page(page, "campaign-page.png")
 
     page.goto(f"{live_server.url}/campaigns/{campaign.pk}/preview/?device=mobile")
     expect(page.get_by_test_id("preview-email")).to_have_attribute("data-device", "mobile")
