@@ -18,6 +18,7 @@ from audiences.models import Channel, Profile, Suppression
 from channels import deliveries
 from channels.models import ChannelConfiguration, DeliveryEvent, FeedbackReceipt
 from config.problems import DomainError
+from webhooks import outbox
 
 # Soft bounces to one address before it is suppressed (SPEC §6 "repeated failures").
 SOFT_BOUNCE_LIMIT = 3
@@ -131,6 +132,7 @@ def delivery_record_open(*, delivery) -> bool:
     with transaction.atomic():
         first = _first(delivery, "opened_at", now)
         _log(delivery, DeliveryEvent.Kind.OPEN, channel=_delivery_channel(delivery))
+        outbox.emit_ref("delivery.opened", delivery.pk, created_at=now)
     return first
 
 
@@ -141,6 +143,7 @@ def delivery_record_click(*, delivery, url: str) -> bool:
         first = _first(delivery, "clicked_at", now)
         _first(delivery, "opened_at", now)
         _log(delivery, DeliveryEvent.Kind.CLICK, channel=_delivery_channel(delivery), detail=url)
+        outbox.emit_ref("delivery.clicked", delivery.pk, created_at=now, extra={"url": url})
     return first
 
 
@@ -257,6 +260,12 @@ def feedback_record(
 def _bounce(delivery, channel: str, address: str, *, hard: bool, reason: str, now) -> None:
     if delivery is not None:
         _first(delivery, "bounced_at", now)
+        outbox.emit_ref(
+            "delivery.bounced",
+            delivery.pk,
+            created_at=now,
+            extra={"bounceType": "hard" if hard else "soft", "bounceReason": reason[:500]},
+        )
     kind = DeliveryEvent.Kind.HARD_BOUNCE if hard else DeliveryEvent.Kind.SOFT_BOUNCE
     _log(delivery, kind, channel=channel, address=address, detail=reason)
     if hard:
