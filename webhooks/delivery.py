@@ -210,11 +210,14 @@ def record(
             mine.update(status=Message.Status.DELIVERED, delivered_at=moment, **common)
             return
         tries = message.attempts + 1
-        if moment - first >= timedelta(hours=settings.WEBHOOK_RETRY_HOURS):
+        deadline = first + timedelta(hours=settings.WEBHOOK_RETRY_HOURS)
+        if moment >= deadline:
             if mine.update(status=Message.Status.FAILED, **common):
                 give_up(message.endpoint, moment, error or f"HTTP {code}")
             return
-        mine.update(next_attempt_at=moment + timedelta(seconds=backoff(tries)), **common)
+        # The last try falls on the deadline, not up to a back-off step after it.
+        retry_at = min(moment + timedelta(seconds=backoff(tries)), deadline)
+        mine.update(next_attempt_at=retry_at, **common)
 
 
 def give_up(endpoint: Endpoint, moment, error: str) -> None:
