@@ -16,13 +16,16 @@ GOOD = {"url": "https://hooks.example.com/volley", "events": ["delivery.sent"], 
 @pytest.fixture(autouse=True)
 def _public_dns(monkeypatch):
     # hooks.example.com must not depend on this machine's resolver.
-    from channels import netguard
+    import socket
 
-    monkeypatch.setattr(
-        netguard.socket,
-        "getaddrinfo",
-        lambda host, port, **kw: [(2, 1, 6, "", ("93.184.215.14", port))],
-    )
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host == "hooks.example.com":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 def test_administrator_creates_an_endpoint_and_sees_the_secret_once(api_for, administrator):
