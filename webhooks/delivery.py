@@ -73,9 +73,7 @@ def claim(token: str, size: int) -> list[Message]:
     moment = timezone.now()
     adapt = connection.ops.adapt_datetimefield_value
     lock = "FOR UPDATE OF m SKIP LOCKED" if connection.vendor == "postgresql" else ""
-    sql = _CLAIM.format(
-        message=Message._meta.db_table, endpoint=Endpoint._meta.db_table, lock=lock
-    )
+    sql = _CLAIM.format(message=Message._meta.db_table, endpoint=Endpoint._meta.db_table, lock=lock)
     lease = adapt(moment + timedelta(seconds=LEASE_SECONDS))
     with transaction.atomic():
         with connection.cursor() as cursor:

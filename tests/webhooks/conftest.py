@@ -13,6 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.campaigns.conftest import fake_transport, queued  # noqa: F401  (fixtures)
+from tests.campaigns.test_engine_cluster import cluster_db, sink, start_cluster  # noqa: F401
 from webhooks import outbox
 
 

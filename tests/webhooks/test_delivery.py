@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.db import transaction
-from django.utils import timezone
 
 from accounts.models import Notification
 from audiences.services import profile_withdraw_consent
@@ -22,17 +21,11 @@ from campaigns.engine.schedule import activate_campaign
 from campaigns.models import Delivery, Run
 from campaigns.transitions import transition
 from channels import services as channel_services
-from tests.campaigns.conftest import (  # noqa: F401  (fixtures)
-    fake_transport,
-    make_campaign,
-    make_profiles,
-    queued,
-    upload_audience,
-)
+from tests.campaigns.conftest import make_campaign, make_profiles, upload_audience
 from webhooks import delivery, outbox
 from webhooks import tasks as webhook_tasks
 from webhooks.models import Attempt, Endpoint, Message
-from webhooks.services import endpoint_create, message_resend
+from webhooks.services import endpoint_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

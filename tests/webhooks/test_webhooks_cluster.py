@@ -10,12 +10,7 @@ from django.utils import timezone
 from campaigns.engine import enqueue_activation
 from campaigns.models import Delivery
 from tests.campaigns.conftest import make_campaign, make_profiles, upload_audience
-from tests.campaigns.test_engine_cluster import (  # noqa: F401  (fixtures)
-    cluster_db,
-    sink,
-    start_cluster,
-    wait_for,
-)
+from tests.campaigns.test_engine_cluster import wait_for
 from webhooks.models import Message
 from webhooks.services import endpoint_create
 
