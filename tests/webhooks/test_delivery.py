@@ -343,3 +343,41 @@ def test_backoff_grows_and_is_capped():
     waits = [delivery.backoff(n) for n in range(1, 15)]
     assert waits[:3] == [10, 30, 120]
     assert waits == sorted(waits) and max(waits) == 4 * 3600
+
+
+def test_an_api_execution_tells_its_completion(receiver, fake_transport, api_for, manager):
+    from audiences.models import Profile
+    from campaigns.engine import dispatch
+    from tests.campaigns.test_triggers import api_campaign, body
+
+    Profile.objects.create(email="known@example.com")
+    subscribe(receiver, "execution.completed", "delivery.sent")
+    campaign = api_campaign()
+    response = api_for(manager).post("/executions/unitary", body(campaign, "order-7"))
+    assert response.status_code == 202
+    assert dispatch.dispatch_batch() == 1
+    deliver_all()
+    by_type = {e["type"]: e["data"] for e in receiver.accepted()}
+    execution = by_type["execution.completed"]
+    assert execution["executionId"] == response.json()["executionId"]
+    assert (execution["status"], execution["sent"], execution["requestId"]) == (
+        "succeeded",
+        1,
+        "order-7",
+    )
+    assert by_type["delivery.sent"]["executionId"] == execution["executionId"]
+
+
+def test_erasing_a_person_removes_them_from_waiting_events(receiver, fake_transport):
+    from audiences.privacy import profile_erase
+
+    subscribe(receiver, "profile.unsubscribed", "delivery.sent")
+    run = send_campaign(1)
+    profile = Delivery.objects.get(run=run).profile
+    profile_withdraw_consent(profile=profile, channel="email", source="test")
+    delivery.claim("frozen", 10)  # the delivery event's data is built and kept
+    assert Message.objects.filter(data__profile__id=profile.pk).count() == 2
+    profile_erase(profile=profile, namespace="email")
+    for message in Message.objects.all():
+        assert message.data["profile"] is None
+        assert profile.email not in str(message.data)
