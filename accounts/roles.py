@@ -63,6 +63,13 @@ _ADMINISTER = [
     "accounts.change_apikey",
     "accounts.delete_apikey",
     "accounts.manage_all_apikeys",
+    # outbound event webhooks (SPEC §13) and their delivery log
+    "webhooks.view_endpoint",
+    "webhooks.add_endpoint",
+    "webhooks.change_endpoint",
+    "webhooks.delete_endpoint",
+    "webhooks.view_message",
+    "webhooks.change_message",
     "auth.view_user",
     "auth.add_user",
     "auth.change_user",

@@ -24,6 +24,7 @@ from audiences import hooks
 from audiences.channel_facts import CONSENT_FIELD, IDENTITY_FIELD
 from audiences.models import Audience, ConsentChange, Profile, Suppression
 from config.problems import DomainError
+from webhooks import outbox
 
 logger = logging.getLogger(__name__)
 
@@ -272,6 +273,17 @@ def _record_consent(profile: Profile, changes: list[tuple[str, bool]], source: s
     ConsentChange.objects.bulk_create(
         [ConsentChange(profile=profile, channel=c, granted=g, source=source) for c, g in changes]
     )
+    for channel, granted in changes:
+        if not granted:
+            _unsubscribed(profile, channel, source)
+
+
+def _unsubscribed(profile: Profile, channel: str, source: str) -> None:
+    """``profile.unsubscribed`` for outbound webhooks, in the change's transaction."""
+    outbox.emit(
+        "profile.unsubscribed",
+        {"profile": outbox.person(profile), "channel": channel, "source": source},
+    )
 
 
 def profile_set_consent(*, profile: Profile, channel: str, granted: bool, source: str) -> bool:
@@ -291,6 +303,8 @@ def profile_set_consent(*, profile: Profile, channel: str, granted: bool, source
             ConsentChange.objects.create(
                 profile=profile, channel=channel, granted=granted, source=source
             )
+            if not granted:
+                _unsubscribed(profile, channel, source)
     setattr(profile, field, granted)
     return changed
 

@@ -9,7 +9,9 @@ small size (a few minutes in all), and each size can be set on its own:
 fanout: a 1,000,000-profile audience materialized, against a raw COPY.
 send: 100,000 emails through the real path, against bare send_messages
 (``--cap``: with an active business rule whose frequency cap never binds, to
-compare the send rate with a cap against the rate without one).
+compare the send rate with a cap against the rate without one; ``--webhooks``:
+the real path again with a webhook endpoint subscribed to delivery.sent, its
+rate against the rate without one as ``webhooks_ratio``).
 trigger: a transactional email triggered through POST /api/v1/executions/unitary
 while a real qcluster runs — time from the request to the SMTP sink (p50/p95).
 api: unitary executions under 32 concurrent clients (gunicorn + wrk), against a
@@ -62,6 +64,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--cap",
         action="store_true",
         help="send: with an active business rule whose frequency cap never binds (issue 16)",
+    )
+    parser.add_argument(
+        "--webhooks",
+        action="store_true",
+        help="send: the real path again with an active webhook endpoint subscribed to "
+        "delivery.sent, reported as webhooks_ratio (issue 17: ≥ 0.9)",
     )
     parser.add_argument("--triggers", type=int, help="API triggers to time (200)")
     parser.add_argument("--duration", type=int, help="seconds of load per API target (15)")
@@ -127,7 +135,7 @@ def _run(name: str, args: argparse.Namespace) -> dict:
     if name == "send":
         from bench.engine import bench_send
 
-        return bench_send(args.messages, args.processes, cap=args.cap)
+        return bench_send(args.messages, args.processes, cap=args.cap, webhooks=args.webhooks)
     if name == "trigger":
         from bench.engine import bench_trigger
 
@@ -162,6 +170,7 @@ def _in_child(name: str, args: argparse.Namespace) -> bool:
     argv += ["--campaigns", str(args.campaigns), "--ui-requests", str(args.ui_requests)]
     argv += ["--rows", str(args.rows)] + (["--no-cluster"] if args.no_cluster else [])
     argv += ["--cap"] if args.cap else []
+    argv += ["--webhooks"] if args.webhooks else []
     argv += ["--lock-messages", str(args.lock_messages), "--delay-ms", str(args.delay_ms)]
     argv += ["--scaleout-profiles", str(args.scaleout_profiles), "--workers", str(args.workers)]
     return subprocess.run(argv, cwd=Path(__file__).resolve().parent.parent).returncode == 0

@@ -204,7 +204,10 @@ def engagement_campaign_choices(*, actor) -> list[tuple[int, str]]:
 
 
 def register() -> None:
+    from campaigns import webhook_events
+
     deliveries.register(DeliveryStore())
+    webhook_events.register()
     audience_hooks.rule_change_blockers.register(audience_blockers)
     channel_hooks.configuration_users.register(configuration_users)
     audience_hooks.profile_erasing.register(profile_erase_deliveries)

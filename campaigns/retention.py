@@ -12,6 +12,8 @@
   the delivery is finished and older than ``RETENTION_CONTEXT_DAYS``: nothing
   pending is touched, so a context is kept exactly as long as it may be needed
   to send.
+* Outbound webhook messages and their attempts (the endpoints' delivery log)
+  older than ``WEBHOOK_RETENTION_DAYS`` are deleted.
 
 Each batch is one short transaction over at most ``RETENTION_BATCH_SIZE`` rows
 of finished runs, so a campaign sending meanwhile is never blocked for long and
@@ -108,6 +110,24 @@ def clear_old_contexts(*, moment=None, max_batches: int | None = None) -> int:
     return cleared + _in_batches(runs, clear_runs, limit=max_batches)
 
 
+def delete_old_webhook_messages(*, moment=None, max_batches: int | None = None) -> int:
+    """Outbound webhook messages (and their attempts) older than
+    ``WEBHOOK_RETENTION_DAYS``, and those of endpoints deleted meanwhile."""
+    from webhooks.models import Attempt, Endpoint, Message
+
+    cutoff = (moment or now()) - timedelta(days=settings.WEBHOOK_RETENTION_DAYS)
+
+    def apply(ids):
+        Attempt.objects.filter(message_id__in=ids).delete()
+        Message.objects.filter(pk__in=ids).delete()
+
+    old = Message.objects.filter(created_at__lt=cutoff)
+    orphans = Message.objects.exclude(endpoint_id__in=Endpoint.objects.values("pk"))
+    return _in_batches(old, apply, limit=max_batches) + _in_batches(
+        orphans, apply, limit=max_batches
+    )
+
+
 def apply_retention(*, max_batches: int | None = None) -> dict[str, int]:
     """Apply every retention window once (the nightly task); counts of rows changed."""
     moment = now()
@@ -115,10 +135,11 @@ def apply_retention(*, max_batches: int | None = None) -> dict[str, int]:
         "contexts": clear_old_contexts(moment=moment, max_batches=max_batches),
         "deliveries": anonymise_deliveries(moment=moment, max_batches=max_batches),
         "events": delete_old_events(moment=moment, max_batches=max_batches),
+        "webhooks": delete_old_webhook_messages(moment=moment, max_batches=max_batches),
     }
     logger.info(
         "Retention: %(deliveries)d deliveries anonymised, %(events)d events deleted, "
-        "%(contexts)d contexts cleared",
+        "%(contexts)d contexts cleared, %(webhooks)d webhook messages deleted",
         result,
     )
     return result

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from campaigns import barrier
+from campaigns import barrier, webhook_events
 from campaigns.actions import ACTIONS
 from campaigns.engine import clock
 from campaigns.models import Campaign, CampaignEvent
@@ -59,6 +59,9 @@ def transition(
             from_status=from_status,
             to_status=to_status,
             comment=comment,
+        )
+        webhook_events.campaign_status_changed(
+            campaign, from_status=from_status, to_status=to_status, action=action, actor=actor
         )
     for name, value in fields.items():
         setattr(campaign, name, value)

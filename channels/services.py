@@ -21,6 +21,7 @@ from audiences.models import Channel, Profile, Suppression
 from channels import deliveries, engagement
 from channels.models import ChannelConfiguration, DeliveryEvent, FeedbackReceipt
 from config.problems import DomainError
+from webhooks import outbox
 
 # Soft bounces to one address before it is suppressed (SPEC §6 "repeated failures").
 SOFT_BOUNCE_LIMIT = 3
@@ -160,6 +161,13 @@ def delivery_record_open(*, delivery, user_agent: str = "", ip: str = "") -> boo
             verdict=verdict,
             when=now,
         )
+        # Every open, with what decided it: a subscriber may count people only.
+        outbox.emit_ref(
+            "delivery.opened",
+            delivery.pk,
+            created_at=now,
+            extra={"classification": verdict.classification, "rule": verdict.rule},
+        )
     return first and verdict.human
 
 
@@ -210,6 +218,12 @@ def delivery_record_click(
         )
         if since is not None:
             _reclassify(delivery, since=since, verdict=verdict)
+        outbox.emit_ref(
+            "delivery.clicked",
+            delivery.pk,
+            created_at=now,
+            extra={"url": url, "classification": verdict.classification, "rule": verdict.rule},
+        )
     return first
 
 
@@ -386,6 +400,12 @@ def feedback_record(
 def _bounce(delivery, channel: str, address: str, *, hard: bool, reason: str, now) -> None:
     if delivery is not None:
         _first(delivery, "bounced_at", now)
+        outbox.emit_ref(
+            "delivery.bounced",
+            delivery.pk,
+            created_at=now,
+            extra={"bounceType": "hard" if hard else "soft", "bounceReason": reason[:500]},
+        )
     kind = DeliveryEvent.Kind.HARD_BOUNCE if hard else DeliveryEvent.Kind.SOFT_BOUNCE
     _log(delivery, kind, channel=channel, address=address, detail=reason)
     if hard:

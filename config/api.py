@@ -67,6 +67,7 @@ def _mount() -> None:
     from campaigns.calendar_api import calendar_router
     from campaigns.templates_api import templates_router
     from channels.api import channels_router, feedback_router
+    from webhooks.api import webhooks_router
 
     # The trigger endpoints first: URL resolution tries the patterns in order,
     # and they are the API's hot path.
@@ -85,6 +86,7 @@ def _mount() -> None:
     api.add_router("/suppressions", suppressions_router)
     api.add_router("/channel-configurations", channels_router)
     api.add_router("/feedback", feedback_router)
+    api.add_router("/webhooks", webhooks_router)
 
 
 _mount()

@@ -15,6 +15,9 @@ SCHEDULES: dict[str, tuple[str, int]] = {
     "volley-engine-tick": ("campaigns.tasks.tick", 1),
     # re-queues CSV imports whose worker died (no heartbeat for a while)
     "volley-import-sweep": ("audiences.tasks.sweep_stale_imports", 5),
+    # outbound webhooks: retries that came due, and what a lost wake-up missed
+    # (webhooks/delivery.py)
+    "volley-webhooks": ("webhooks.tasks.tick", 1),
     # retention windows of message data (SPEC §14), once a day
     "volley-retention": ("campaigns.tasks.apply_retention", 24 * 60),
 }

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "audiences",
     "channels",
     "campaigns",
+    "webhooks",
     "anymail",
 ]
 
@@ -321,6 +322,13 @@ CONTENT_SECURITY_POLICY = {
 RETENTION_DELIVERY_DAYS = env_int("RETENTION_DELIVERY_DAYS", 365, minimum=1)
 RETENTION_EVENTS_DAYS = env_int("RETENTION_EVENTS_DAYS", 90, minimum=1)
 RETENTION_CONTEXT_DAYS = env_int("RETENTION_CONTEXT_DAYS", 7, minimum=1)
+# Outbound event webhooks (SPEC §13, webhooks/): each POST waits this long for
+# an answer; failures are retried with back-off for WEBHOOK_RETRY_HOURS, then
+# the endpoint is switched off; the log is kept WEBHOOK_RETENTION_DAYS.
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1, maximum=60)
+WEBHOOK_RETRY_HOURS = env_int("WEBHOOK_RETRY_HOURS", 24, minimum=1, maximum=24 * 7)
+WEBHOOK_RETENTION_DAYS = env_int("WEBHOOK_RETENTION_DAYS", 30, minimum=1)
+WEBHOOK_DELIVER_BUDGET_SECONDS = 20  # one delivery task's time before it hands over
 # Rows changed per transaction, so retention never holds locks a send waits on for long.
 RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 500, minimum=1, maximum=10000)
 

@@ -149,6 +149,9 @@ def _forget_process_memory():
     executions.forget_snapshots()
     send._compiled_cache.clear()
     dispatch._versions.clear()
+    from webhooks import outbox
+
+    outbox.forget_subscribers()
     yield
 
 

@@ -50,6 +50,7 @@ from django.db import IntegrityError, connection, transaction
 
 from audiences.models import Audience, Profile
 from audiences.selectors import annotate_eligibility, not_hidden_profiles
+from campaigns import webhook_events
 from campaigns.engine import messaging
 from campaigns.engine.clock import now
 from campaigns.engine.conf import knob
@@ -329,9 +330,12 @@ def finish_runs(run_ids: list[int]) -> list[int]:
         delivery=Delivery._meta.db_table,
         runs=", ".join(["%s"] * len(run_ids)),
     )
+    moment = now()
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, [connection.ops.adapt_datetimefield_value(now()), *run_ids])
-        return [row[0] for row in cursor.fetchall()]
+        cursor.execute(sql, [connection.ops.adapt_datetimefield_value(moment), *run_ids])
+        finished = [row[0] for row in cursor.fetchall()]
+        webhook_events.executions_completed(finished, moment)
+    return finished
 
 
 # ----------------------------------------------------------------- one pass

@@ -7,11 +7,13 @@ import os
 from django.db import transaction
 from django.db.models import Count, F, Q
 
+from campaigns import webhook_events
 from campaigns.engine.clock import now
 from campaigns.engine.conf import knob
 from campaigns.engine.materialize import materialize
 from campaigns.models import Delivery, Run
 from channels.models import ChannelConfiguration
+from webhooks import outbox
 
 ACTIVE = [Run.Status.QUEUED, Run.Status.MATERIALIZING, Run.Status.SENDING]
 
@@ -107,6 +109,7 @@ def finish_if_done(run_id: int) -> bool:
         )
         if closed:
             refresh_outcome_counters(run_id)
+            webhook_events.executions_completed([run_id], now())
     return bool(closed)
 
 
@@ -132,17 +135,22 @@ def fail_for_inactive_configuration(run_ids, *, token: str = "") -> set[int]:
     unsent = Q(status=Delivery.Status.PENDING)
     if token:
         unsent |= Q(status=Delivery.Status.SENDING, claimed_by=token)
+    moment = now()
     for run_id in sorted(refused):
-        n = (
-            Delivery.objects.filter(run_id=run_id)
-            .filter(unsent)
-            .update(status=Delivery.Status.FAILED, reason=reason, lease_expires_at=None)
+        unsent_rows = Delivery.objects.filter(run_id=run_id).filter(unsent)
+        failing = (
+            list(unsent_rows.values_list("id", flat=True))
+            if outbox.subscribed("delivery.failed")
+            else []
         )
+        n = unsent_rows.update(status=Delivery.Status.FAILED, reason=reason, lease_expires_at=None)
         if n:
             Run.objects.filter(pk=run_id).update(failed=F("failed") + n)
-        Run.objects.filter(pk=run_id, status=Run.Status.SENDING).update(
-            status=Run.Status.FAILED, error=reason, finished_at=now()
-        )
+            webhook_events.deliveries("delivery.failed", failing, moment)
+        if Run.objects.filter(pk=run_id, status=Run.Status.SENDING).update(
+            status=Run.Status.FAILED, error=reason, finished_at=moment
+        ):
+            webhook_events.executions_completed([run_id], moment)
     return refused
 
 

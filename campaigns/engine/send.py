@@ -29,7 +29,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import F, Q
 
-from campaigns import barrier
+from campaigns import barrier, webhook_events
 from campaigns.engine import messaging, rules, throttle
 from campaigns.engine.claim import claim_for_runs, reclaim_expired
 from campaigns.engine.clock import now
@@ -348,19 +348,24 @@ def record_many(
         )
     sent_per_run: dict[int, int] = defaultdict(int)
     failed_per_run: dict[int, int] = defaultdict(int)
-    if sent == len(ok_ids):
-        for pk in ok_ids:
-            sent_per_run[run_of[pk]] += 1
-    else:  # some were taken from us (lease expired): count only what we wrote
-        ours = Delivery.objects.filter(
-            id__in=ok_ids, claimed_by=token, status=Delivery.Status.SENT, sent_at=moment
+    sent_ids = ok_ids
+    if sent != len(ok_ids):  # some were taken from us (lease expired): count only what we wrote
+        sent_ids = list(
+            Delivery.objects.filter(
+                id__in=ok_ids, claimed_by=token, status=Delivery.Status.SENT, sent_at=moment
+            ).values_list("id", flat=True)
         )
-        for pk in ours.values_list("id", flat=True):
-            sent_per_run[run_of[pk]] += 1
+    for pk in sent_ids:
+        sent_per_run[run_of[pk]] += 1
+    # Outbound webhooks: the batch's events in one INSERT, in this transaction.
+    webhook_events.deliveries("delivery.sent", sent_ids, moment)
+    failed_ids: list[int] = []
     for delivery_id, error in broken:
-        failed_per_run[run_of[delivery_id]] += mine.filter(id=delivery_id).update(
+        if mine.filter(id=delivery_id).update(
             status=Delivery.Status.FAILED, reason="render_error", error=error
-        )
+        ):
+            failed_per_run[run_of[delivery_id]] += 1
+            failed_ids.append(delivery_id)
     max_attempts = knob("ENGINE_MAX_ATTEMPTS")
     base = knob("ENGINE_RETRY_BASE_SECONDS")
     for result in results:
@@ -370,9 +375,11 @@ def record_many(
         attempts = row.values_list("attempts", flat=True).first() or 0
         if result.permanent or attempts >= max_attempts:
             code = "rejected" if result.permanent else "retries_exhausted"
-            failed_per_run[run_of[result.delivery_id]] += row.update(
+            if row.update(
                 status=Delivery.Status.FAILED, reason=code, error=(result.reason or "")[:2000]
-            )
+            ):
+                failed_per_run[run_of[result.delivery_id]] += 1
+                failed_ids.append(result.delivery_id)
         else:
             row.update(
                 status=Delivery.Status.PENDING,
@@ -381,6 +388,7 @@ def record_many(
                 error=(result.reason or "")[:2000],
                 send_after=moment + timedelta(seconds=base * 2 ** max(attempts - 1, 0)),
             )
+    webhook_events.deliveries("delivery.failed", failed_ids, moment)
     # One UPDATE per distinct (sent, failed) change, not one per run: a batch of
     # triggers is a hundred runs that mostly moved by (1, 0).
     by_change: dict[tuple[int, int], list[int]] = defaultdict(list)
