@@ -90,6 +90,13 @@ class _message_deadline:  # noqa: N801 - used as a context manager
         _MESSAGE_DEADLINE.reset(self.token)
 
 
+# One wall-time budget for a whole piece of work that renders or checks many
+# messages at once: a content's default and its (up to 50) translations, when
+# saved, compiled or previewed. Each used to get its own MAX_SECONDS, so one
+# request could keep a web worker busy 51 times as long (issue 10, third review).
+render_deadline = _message_deadline
+
+
 def _check_clock(budget: _Budget) -> None:
     if time.monotonic() > budget.deadline:
         raise RenderLimitError(_("The template took too long to render."))
@@ -1026,11 +1033,12 @@ class LocalizedContent:
     profile's ``locale`` (or the ``locale`` asked for, in previews and proofs)."""
 
     def __init__(self, channel: str, content: dict, **options: Any) -> None:
-        self.default = CompiledContent(channel, localized_content(content, None), **options)
-        self.variants = {
-            locale: CompiledContent(channel, localized_content(content, locale), **options)
-            for locale in translations_of(content)
-        }
+        with render_deadline():  # every language's save-time check: one budget
+            self.default = CompiledContent(channel, localized_content(content, None), **options)
+            self.variants = {
+                locale: CompiledContent(channel, localized_content(content, locale), **options)
+                for locale in translations_of(content)
+            }
 
     def choose(self, profile, locale: str | None = None) -> str | None:
         return pick_locale(self.variants, locale or getattr(profile, "locale", None))
