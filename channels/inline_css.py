@@ -16,7 +16,9 @@ The work is bounded whatever the HTML (it runs in the web process for every
 preview): comments and ``<style>`` blocks are found by a linear scan (the
 regular expressions they replace went quadratic on thousands of unclosed
 ``<!--`` or ``<style``), and when rules × tags would exceed ``MAX_WORK`` the
-HTML is left as written, its ``<style>`` block included (review, issue 10).
+HTML is left as written, its ``<style>`` block included (review, issue 10); so
+it is when the styles written would add more than ``MAX_GROWTH`` characters
+(declarations count as work too: third review).
 """
 
 from __future__ import annotations
@@ -25,6 +27,15 @@ import re
 
 _STYLE_CLOSE = re.compile(r"</style\s*>")
 MAX_WORK = 2_000_000  # rule × tag comparisons one inlining may make
+# Characters inlining may add: a rule of thousands of declarations (or one long
+# value) copied onto thousands of tags grew 55 KB into 100 MB (third review).
+MAX_GROWTH = 2_000_000
+
+
+class _TooLarge(Exception):
+    pass
+
+
 _CSS_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
 _SELECTOR = re.compile(r"^([a-zA-Z][a-zA-Z0-9]*)?((?:[.#][A-Za-z_][A-Za-z0-9_-]*)*)$")
 _TAG = re.compile(r"""<([a-zA-Z][a-zA-Z0-9]*)((?:[^<>"']|"[^"]*"|'[^']*')*?)(/?)>""")
@@ -95,7 +106,10 @@ def _declarations(style: str) -> list[tuple[str, str]]:
     ]
 
 
-def _apply(segment: str, rules: list) -> str:
+def _apply(segment: str, rules: list, budget: list[int]) -> str:
+    """``segment`` with the rules inlined; ``_TooLarge`` once the styles written
+    would exceed ``budget[0]`` more characters (shared by all segments)."""
+
     def rewrite(match: re.Match) -> str:
         tag, rest, closing = match.group(1).lower(), match.group(2), match.group(3)
         if tag in _SKIP_TAGS:
@@ -119,6 +133,9 @@ def _apply(segment: str, rules: list) -> str:
         if not merged:
             return match.group(0)
         merged.update(_declarations(attrs.get("style", "")))  # the element's own wins
+        budget[0] -= sum(len(k) + len(v) + 4 for k, v in merged.items())
+        if budget[0] < 0:
+            raise _TooLarge
         style = "; ".join(f"{k}: {v}" for k, v in merged.items()).replace('"', "'")
         rest = _ATTR.sub(lambda m: "" if m.group(1).lower() == "style" else m.group(0), rest)
         return f'<{match.group(1)}{rest} style="{style}"{closing}>'
@@ -188,7 +205,13 @@ def inline_css(html: str) -> str:
     parts = [p if p.startswith("<!--") else _style_blocks(p, take) for p in parts]
     if not rules:
         return "".join(parts)
-    if len(rules) * html.count("<") > MAX_WORK:
+    # Each rule's declarations are copied too: they count as work.
+    work = len(rules) + sum(len(rule[3]) for rule in rules)
+    if work * html.count("<") > MAX_WORK:
         return html  # too much to inline: the <style> block stays as written
     rules.sort(key=lambda rule: (rule[0], rule[1]))
-    return "".join(p if p.startswith("<!--") else _apply(p, rules) for p in parts)
+    budget = [MAX_GROWTH]
+    try:
+        return "".join(p if p.startswith("<!--") else _apply(p, rules, budget) for p in parts)
+    except _TooLarge:
+        return html

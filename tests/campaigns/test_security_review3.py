@@ -73,3 +73,31 @@ def test_one_wall_time_budget_covers_every_translation(monkeypatch, entry):
         pass  # out of time: refused, which is the point
     assert deadlines
     assert max(deadlines) <= started[0] + rendering.MAX_SECONDS + 1
+
+
+@pytest.mark.parametrize(
+    "css",
+    [
+        "p{" + ";".join(f"a{i}:b" for i in range(5000)) + "}",  # many declarations
+        "p{color:" + "x" * 50_000 + "}",  # one long value
+    ],
+)
+def test_css_inlining_output_is_bounded(css):
+    """Medium: the bound counted rules × tags only. One rule of 5,000
+    declarations (or one 50 KB value) copied onto 2,000 tags made 55 KB of
+    HTML into ~100 MB in every preview and on the campaign page of every
+    viewer; the 5 MB a request may carry reached gigabytes (the web worker's
+    memory, or the machine's)."""
+    from channels.inline_css import inline_css
+
+    html = f"<style>{css}</style>" + "<p>x</p>" * 2000
+    out = inline_css(html)
+    assert len(out) <= len(html) + 2_100_000
+
+
+def test_css_inlining_still_inlines_ordinary_styles():
+    from channels.inline_css import inline_css
+
+    out = inline_css("<style>p{color:red;margin:0}</style><p>a</p><p style='color:blue'>b</p>")
+    assert '<p style="color: red; margin: 0">a</p>' in out
+    assert "color: blue" in out
