@@ -139,3 +139,114 @@ def test_css_comments_still_removed_as_before():
     # An unclosed comment runs to the end of the block, as in a browser.
     out = inline_css("<style>p{color:red}/* i{color:blue}</style><p>a</p><i>c</i>")
     assert '<p style="color: red">a</p>' in out and "<i>c</i>" in out
+
+
+def _linear(call, seconds: int = 30):
+    import signal
+
+    _hang_guard(seconds)
+    try:
+        return call()
+    finally:
+        signal.alarm(0)
+
+
+def test_link_scan_is_linear_in_compiles_previews_and_reports():
+    """Medium: ``<a\\b[^>]*?\\bhref`` crossed ``<`` looking for an href: HTML of
+    ``<a href=x `` repeated (no quotes, no ``>``) took 22 s for 80 KB and about
+    an hour for 1 MB, each time the content is compiled (every preview, the
+    campaign page of every viewer, each run) and on the report page."""
+    source = "<a href=x " * 20_000
+    compiled = _linear(
+        lambda: rendering.compile_content(
+            "email", {"subject": "s", "html": source}, category="transactional"
+        )
+    )
+    assert compiled.link_origins == set()
+    _linear(lambda: rendering._rewrite_links(source, 1, set(), set()))
+
+
+def test_link_scan_finds_links_as_before():
+    html = (
+        "<a href=\"https://a.example.com/x\">a</a><A class=b HREF = 'http://b.example.com'>"
+        '<a title="x" href="{{ context.url }}">c</a>'
+    )
+    assert rendering.authored_origins(html) == {
+        ("https", "a.example.com"),
+        ("http", "b.example.com"),
+    }
+
+
+def test_preheader_insertion_is_linear():
+    """Medium: ``<body\\b[^>]*>`` went quadratic on ``<body `` without ``>``; a
+    template can output 2 MB of it cheaply, and the search ran after the render
+    budget (600 KB: a minute per preview, 2 MB: ten)."""
+    html = "<body " * 100_000
+    out = _linear(lambda: rendering._add_preheader(html, "Hi"))
+    assert "Hi" in out
+    assert rendering._add_preheader("<html><BODY class=x><p>a", "Hi").startswith(
+        "<html><BODY class=x><div"
+    )
+
+
+def test_empty_link_warning_is_linear(make_user):
+    """Medium: ``href\\s*=\\s*(["'])\\s*#?\\s*\\1`` backtracked quadratically on an
+    unclosed quote followed by spaces (8 KB: 1 s; 1 MB: hours), in the review
+    every campaign page and ``GET /campaigns/{id}/review`` run."""
+    from campaigns.review import _EMPTY_LINK
+
+    assert _linear(lambda: _EMPTY_LINK.search('href="' + " " * 60_000)) is None
+    for empty in ('href=""', "href = ' # '", 'HREF="#"', 'href=" "'):
+        assert _EMPTY_LINK.search(f"<a {empty}>x</a>"), empty
+    assert not _EMPTY_LINK.search('<a href="#top">x</a>')
+
+
+@pytest.mark.parametrize("unit", ["<a b='", "<a href=x ", "<a\n"])
+def test_plain_text_version_is_made_in_linear_time(unit):
+    """Medium: Python's own HTML parser (behind html2text) is quadratic on markup
+    that never completes (24 KB of ``<a `` took 15 s): an email without a
+    plain-text part is converted when compiled, in every preview and on the
+    campaign page of every viewer. What it is given is made safe first."""
+    source = unit * (120_000 // len(unit))
+    _linear(
+        lambda: rendering.compile_content(
+            "email", {"subject": "s", "html": source}, category="transactional"
+        ).render(profile=None)
+    )
+
+
+def test_plain_text_of_a_big_body_skips_the_slow_converter():
+    """Linear is not enough at 7 s per MB: past 512 KB the tags are dropped instead."""
+    body = "<p>Hello <b>world</b> &amp; you</p>\n" * 20_000
+    assert rendering.html_to_text(body).startswith("Hello world & you\nHello world")
+
+
+def test_marked_section_without_a_name_is_not_a_500(login, manager):
+    """Low: ``<![`` made the standard parser raise AssertionError: a 500 on the
+    campaign page, the preview and the designer of a content holding it."""
+    from campaigns.designer import inline_html
+    from channels.preview import render_preview
+    from tests.campaigns.lifecycle_helpers import ready_email
+
+    rendered = render_preview(
+        channel="email", content={"subject": "s", "html": "<p>a <![ b</p>"}, category="marketing"
+    )
+    assert "a <![ b" in rendered.text
+    assert inline_html("x <![ y") == "x &lt;![ y"
+    campaign = ready_email(manager)
+    version = campaign.draft_version or campaign.live_version
+    version.content = {**version.content, "html": "<p>a <![ b</p>", "text": ""}
+    version.save()
+    assert login(manager).get(f"/campaigns/{campaign.pk}/").status_code == 200
+    assert login(manager).get(f"/campaigns/{campaign.pk}/preview/").status_code == 200
+
+
+def test_plain_text_conversion_unchanged_for_ordinary_html():
+    html = (
+        "<!DOCTYPE html><html><head><style>p{color:red}</style></head><body>"
+        "<!--[if mso]><p>mso</p><![endif]--><h1>Title</h1><p>Hi <a href='https://e.com/x'>"
+        "there</a> &amp; 1 < 2</p></body></html>"
+    )
+    text = rendering.html_to_text(html)
+    assert "# Title" in text and "[there](https://e.com/x)" in text and "1 < 2" in text
+    assert "mso" not in text
