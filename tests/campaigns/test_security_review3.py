@@ -250,3 +250,50 @@ def test_plain_text_conversion_unchanged_for_ordinary_html():
     text = rendering.html_to_text(html)
     assert "# Title" in text and "[there](https://e.com/x)" in text and "1 < 2" in text
     assert "mso" not in text
+
+
+def test_preview_frames_kept_per_user_are_bounded(rf, make_user):
+    """Medium: every page that shows an email preview kept its HTML (up to 2 MB)
+    in the cache for 30 minutes under a new token; the cache is Redis, the task
+    broker too. A viewer reloading a campaign page (or a manager previewing
+    unsaved content) could fill the broker's memory and stop all sending. Each
+    user now has a fixed number of slots, the oldest replaced."""
+    from django.core.cache import cache
+
+    from channels import frames
+
+    cache.clear()
+    user, other = make_user("fran"), make_user("gus")
+    request = rf.get("/")
+    request.user = user
+    first = frames.frame_src(request, "<p>first</p>")
+    urls = [frames.frame_src(request, f"<p>{i}</p>") for i in range(3 * frames.FRAMES_PER_USER)]
+    kept = [key for key in _cache_keys(cache) if "preview-frame:" in key]
+    assert len(kept) <= frames.FRAMES_PER_USER
+
+    def answer(url, who):
+        request = rf.get(url)
+        request.user = who
+        try:
+            return frames.frame_response(request, url.rstrip("/").rsplit("/", 1)[1])
+        except Exception as exc:  # Http404
+            return exc
+
+    assert answer(urls[-1], user).content == b"<p>95</p>"
+    assert not hasattr(answer(first, user), "content")  # replaced
+    assert not hasattr(answer(urls[-1], other), "content")  # never another user's
+
+
+def _cache_keys(cache) -> list[str]:
+    """What the file-based test cache holds: "preview-frame:" for each kept frame."""
+    import os
+    import pickle
+    import zlib
+
+    keys = []
+    for name in os.listdir(cache._dir):
+        with open(os.path.join(cache._dir, name), "rb") as handle:
+            pickle.load(handle)  # the expiry
+            value = pickle.loads(zlib.decompress(handle.read()))
+        keys.append("preview-frame:" if isinstance(value, dict) and "html" in value else "other")
+    return keys
