@@ -297,3 +297,48 @@ def _cache_keys(cache) -> list[str]:
             value = pickle.loads(zlib.decompress(handle.read()))
         keys.append("preview-frame:" if isinstance(value, dict) and "html" in value else "other")
     return keys
+
+
+@pytest.mark.django_db(transaction=True)
+def test_export_leaves_out_what_is_restricted_from_the_administrator(
+    administrator, api_for, make_user
+):
+    """Medium: a Campaign Administrator's export of a person they may see named
+    the restricted audiences the person belongs to and the restricted campaigns
+    that wrote to them ("Board", "Redundancies Q3"): restricted means restricted
+    from administrators too (SPEC §2). A superuser's export holds everything."""
+    import json
+
+    from audiences.models import Audience, AudienceMember, Profile
+    from campaigns.models import Delivery, Run
+    from tests.campaigns.conftest import make_campaign, upload_audience
+
+    bea = Profile.objects.create(email="bea@example.com", consent_email=True)
+    upload_audience([bea], name="Newsletter")
+    secret = Audience.objects.create(name="Redundancies Q3", kind="upload", restricted=True)
+    AudienceMember.objects.create(audience=secret, profile=bea)
+    Audience.objects.create(
+        name="Secret rule",
+        kind="rule",
+        restricted=True,
+        rule={"all": [{"field": "email", "op": "eq", "value": "bea@example.com"}]},
+    )
+    campaign = make_campaign(secret, status="live")
+    campaign.name = "Your job"
+    campaign.restricted = True
+    campaign.save()
+    run = Run.objects.create(campaign=campaign, version=campaign.live_version)
+    Delivery.objects.create(run=run, profile=bea, address=bea.email, status="sent")
+
+    def export(user) -> str:
+        answer = api_for(user).get("/profiles/email/bea@example.com/export")
+        assert answer.status_code == 200
+        return b"".join(answer.streaming_content).decode()
+
+    seen = export(administrator)
+    assert "Newsletter" in seen
+    assert "Redundancies" not in seen and "Secret rule" not in seen and "Your job" not in seen
+    assert json.loads(seen)["deliveries"] == []
+    everything = export(make_user("root", superuser=True))
+    assert "Redundancies" in everything and "Secret rule" in everything
+    assert "Your job" in everything
