@@ -328,3 +328,27 @@ def test_export_leaves_out_what_is_restricted_from_the_administrator(
     everything = export(make_user("root", superuser=True))
     assert "Redundancies" in everything and "Secret rule" in everything
     assert "Your job" in everything
+
+
+@pytest.mark.parametrize(
+    "post",
+    [
+        {"mode": "code", "html": "<p>a\x00b</p>"},
+        {"mode": "design", "design": '{"blocks": [{"type": "text", "html": "a\\u0000b"}]}'},
+    ],
+)
+def test_designer_refuses_a_nul_instead_of_a_500(login, manager, api_for, post):
+    """Low: the designer's code mode and design JSON skip the forms' NUL check;
+    PostgreSQL refuses a NUL in JSON (a 500 on the template and campaign designers)."""
+    from campaigns.models import ContentTemplate
+    from tests.campaigns.lifecycle_helpers import ready_email
+
+    template = api_for(manager).post(
+        "/templates", {"name": "t", "channel": "email", "content": {"subject": "s"}}
+    )
+    campaign = ready_email(manager)
+    client = login(manager)
+    for url in (f"/templates/{template.json()['id']}/design/", f"/campaigns/{campaign.pk}/design/"):
+        answer = client.post(url, post)
+        assert answer.status_code == 400, url
+    assert "\x00" not in str(ContentTemplate.objects.get().content)
