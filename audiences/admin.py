@@ -127,7 +127,7 @@ class ProfileAdmin(AdminPermissionsMixin, admin.ModelAdmin):
             namespace=_namespace_of(profile), actor=request.user, via="admin"
         )
         response = StreamingHttpResponse(
-            privacy.profile_export(profile), content_type="application/json"
+            privacy.profile_export(profile, reader=request.user), content_type="application/json"
         )
         response["Content-Disposition"] = f'attachment; filename="profile-{profile.pk}.json"'
         return response

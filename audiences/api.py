@@ -150,7 +150,7 @@ def profile_export(request: HttpRequest, namespace: str, value: str):
         raise Http404
     privacy.profile_export_log(namespace=namespace, actor=request.user, via="api")
     response = StreamingHttpResponse(
-        privacy.profile_export(profile), content_type="application/json"
+        privacy.profile_export(profile, reader=request.user), content_type="application/json"
     )
     response["Content-Disposition"] = f'attachment; filename="profile-{profile.pk}.json"'
     return response

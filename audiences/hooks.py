@@ -48,7 +48,8 @@ profile_erasing = Hook("profile_erasing")
 # handler(channel=, address=): forget an erased person's address.
 address_erasing = Hook("address_erasing")
 
-# handler(profile=) -> (key, iterable of dicts): a section of the person's export.
+# handler(profile=, reader=) -> (key, iterable of dicts): a section of the person's export
+# (reader: who asked; None for everything, else only what they may see).
 profile_export_sections = Hook("profile_export_sections")
 
 # handler(engagement=, campaign_id=, within_days=, include_machine=) -> Q: the

@@ -152,8 +152,14 @@ def profile_export_log(*, namespace: str, actor=None, via: str = "api") -> None:
     _log(PrivacyLogEntry.Action.EXPORT, namespace=namespace, actor=actor, via=via)
 
 
-def profile_export(profile: Profile) -> Iterator[str]:
+def profile_export(profile: Profile, reader=None) -> Iterator[str]:
     """Everything held about ``profile`` as one JSON document, in pieces.
+
+    With ``reader`` (who asked), audiences and campaigns restricted from them
+    are left out: restricted means restricted from administrators too (SPEC
+    §2), and the export named the restricted audiences a person belongs to and
+    the restricted campaigns that wrote to them (third review). A superuser's
+    export holds everything.
 
     Rows are read with a server-side cursor in chunks (the deliveries too, in
     the section campaigns registers), so a person with 100,000 deliveries
@@ -171,9 +177,9 @@ def profile_export(profile: Profile) -> Iterator[str]:
                 "time": _iso(change.changed_at),
             }
         )
-    yield '], "audiences": ' + _dump(_audiences(profile))
+    yield '], "audiences": ' + _dump(_audiences(profile, reader))
     # Sections of the apps above (campaigns: the person's deliveries).
-    for key, items in hooks.profile_export_sections(profile=profile):
+    for key, items in hooks.profile_export_sections(profile=profile, reader=reader):
         yield ", " + _dump(key) + ": ["
         for i, item in enumerate(items):
             yield ("," if i else "") + _dump(item)
@@ -201,18 +207,21 @@ def _profile_dict(profile: Profile) -> dict:
     }
 
 
-def _audiences(profile: Profile) -> list[dict]:
-    """Uploaded audiences listing the person, and rule audiences matching them now."""
+def _audiences(profile: Profile, reader=None) -> list[dict]:
+    """Uploaded audiences listing the person, and rule audiences matching them
+    now (those ``reader`` may see, when given)."""
+    from accounts.permissions import visible
     from audiences.rules import RuleError, compile_rule
 
+    audiences = Audience.objects.all() if reader is None else visible(reader, Audience.objects)
     found = [
         {"id": a.pk, "name": a.name, "kind": a.kind}
-        for a in Audience.objects.filter(
-            kind=Audience.Kind.UPLOAD, members__profile=profile
-        ).order_by("name", "pk")
+        for a in audiences.filter(kind=Audience.Kind.UPLOAD, members__profile=profile).order_by(
+            "name", "pk"
+        )
     ]
     me = Profile.objects.filter(pk=profile.pk)
-    for audience in Audience.objects.filter(kind=Audience.Kind.RULE).order_by("name", "pk"):
+    for audience in audiences.filter(kind=Audience.Kind.RULE).order_by("name", "pk"):
         try:
             matches = me.filter(compile_rule(audience.rule or {})).exists()
         except RuleError:

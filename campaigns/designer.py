@@ -179,8 +179,12 @@ class _Inline(HTMLParser):
 def inline_html(value: str, link_color: str | None = "#2454d6") -> str:
     """``value`` reduced to the kept subset; links styled with ``link_color``
     (None: unstyled, as the design stores them)."""
+    from channels.htmlscan import parser_safe
+
     parser = _Inline(link_color)
-    parser.feed(value or "")
+    # The standard library's parser is quadratic on unclosed markup (and raises
+    # on "<!["): it gets the text made safe first (third review).
+    parser.feed(parser_safe(value or ""))
     parser.close()
     return parser.result()
 

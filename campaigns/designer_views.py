@@ -110,6 +110,10 @@ def labels() -> dict:
 
 def _save(request: HttpRequest, content: dict, subject: str) -> tuple[dict | None, str]:
     """The content to save from the POST (or None) and an error to show."""
+    # The forms' NUL check does not run here (raw POST values); no column holds
+    # a NUL and PostgreSQL refuses one in JSON: a 500 before (third review).
+    if "\x00" in request.POST.get("html", "") or "\\u0000" in request.POST.get("design", ""):
+        return None, _("The design could not be read.")
     if request.POST.get("mode") == "code":
         updated = dict(content)
         updated["html"] = request.POST.get("html", "")

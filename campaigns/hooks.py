@@ -116,9 +116,11 @@ def profile_erase_deliveries(*, profile) -> set[tuple[str, str]]:
     return addresses
 
 
-def profile_export_deliveries(*, profile) -> tuple[str, Iterator[dict]]:
-    """``profile``'s deliveries for the export, read in chunks with a server-side cursor."""
-    from campaigns.models import Delivery
+def profile_export_deliveries(*, profile, reader=None) -> tuple[str, Iterator[dict]]:
+    """``profile``'s deliveries for the export, read in chunks with a server-side
+    cursor; with ``reader``, only those of campaigns the reader may see."""
+    from accounts.permissions import visible
+    from campaigns.models import Campaign, Delivery
     from campaigns.reports import EVENTS
 
     fields = ["pk", "run__campaign__name", "run__campaign__channel", "status", "sent_at"]
@@ -129,7 +131,10 @@ def profile_export_deliveries(*, profile) -> tuple[str, Iterator[dict]]:
         "machineClicked": "machine_clicked_at",
     }
     fields += list(events.values())
-    rows = Delivery.objects.filter(profile=profile).order_by("pk").values(*fields)
+    rows = Delivery.objects.filter(profile=profile)
+    if reader is not None:
+        rows = rows.filter(run__campaign__in=visible(reader, Campaign.objects.all()).values("pk"))
+    rows = rows.order_by("pk").values(*fields)
 
     def items() -> Iterator[dict]:
         for row in rows.iterator(chunk_size=_EXPORT_CHUNK):

@@ -114,15 +114,16 @@ def template_errors(channel: str, content: dict) -> dict[str, list[str]]:
     renders at send time.
     """
     from audiences.locales import translations_of
-    from channels.rendering import validate_content
+    from channels.rendering import render_deadline, validate_content
 
-    errors = {
-        key: [str(m) for m in msgs] for key, msgs in validate_content(channel, content).items()
-    }
-    for locale, translation in translations_of(content).items():
-        if isinstance(translation, dict):
-            for key, msgs in validate_content(channel, translation).items():
-                errors[f"translations.{locale}.{key}"] = [str(m) for m in msgs]
+    with render_deadline():  # one wall-time budget for the default and every translation
+        errors = {
+            key: [str(m) for m in msgs] for key, msgs in validate_content(channel, content).items()
+        }
+        for locale, translation in translations_of(content).items():
+            if isinstance(translation, dict):
+                for key, msgs in validate_content(channel, translation).items():
+                    errors[f"translations.{locale}.{key}"] = [str(m) for m in msgs]
     return errors
 
 

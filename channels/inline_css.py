@@ -20,22 +20,28 @@ and put back afterwards. A ``<style>`` block holding template syntax leaves the
 whole HTML as written.
 
 The work is bounded whatever the HTML (it runs in the web process for every
-preview): past ``MAX_HTML`` characters, or when rules × tags would exceed
-``MAX_WORK`` (css-inline matches every rule against the document), the HTML is
-left as written, its ``<style>`` block included (review, issue 10). The scans
-here are linear: no pattern that can backtrack over an unclosed ``<!--``,
-``<style`` or ``{{``.
+preview): past ``MAX_HTML`` characters, when rules × tags would exceed
+``MAX_WORK`` (css-inline matches every rule against the document), or when the
+styles it would write could add more than ``MAX_GROWTH`` characters (a rule's
+declarations times the tags it may match: third review), the HTML is left as
+written, its ``<style>`` block included (review, issue 10). The scans here are
+linear: no pattern that can backtrack over an unclosed ``<!--``, ``<style``,
+``/*`` or ``{{``.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+from collections import Counter
 
 import css_inline
 
 MAX_HTML = 2_000_000  # characters: beyond it the HTML leaves as written
 MAX_WORK = 2_000_000  # rule × tag comparisons one inlining may make
+# Characters inlining may add: a rule of thousands of declarations (or one long
+# value) copied onto thousands of tags grew 55 KB into 100 MB (third review).
+MAX_GROWTH = 2_000_000
 
 _INLINER = css_inline.CSSInliner(
     keep_style_tags=True,
@@ -80,6 +86,83 @@ def _style_css(html: str) -> list[str]:
         found.append(html[opened.end() : closed.start()])
         index = closed.end()
     return found
+
+
+def _strip_css_comments(css: str) -> str:
+    """``css`` without its ``/* … */`` comments, in linear time (the regular
+    expression ``/\\*.*?\\*/`` searched to the end from every unclosed ``/*``:
+    quadratic, third review). An unclosed comment runs to the end, as in a browser."""
+    out: list[str] = []
+    index = 0
+    while True:
+        start = css.find("/*", index)
+        if start < 0:
+            out.append(css[index:])
+            return "".join(out)
+        out.append(css[index:start])
+        end = css.find("*/", start + 2)
+        if end < 0:
+            return "".join(out)
+        index = end + 2
+
+
+_TAG_NAME = re.compile(r"<([A-Za-z][A-Za-z0-9-]*)")
+_CLASS_OR_ID = re.compile(r"""\s(class|id)\s*=\s*(?:"([^"<>]*)"|'([^'<>]*)'|([^\s"'<>]+))""", re.I)
+_COMPOUND = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)?((?:[.#][A-Za-z_][A-Za-z0-9_-]*)*)")
+
+
+def _growth(blocks: list[str], html: str) -> int:
+    """An upper bound of the characters inlining ``blocks`` into ``html`` would
+    add: each rule's declarations times the tags its selectors may match (by
+    the last compound's tag name, else its first class or id, else every tag).
+    Linear in the CSS and the HTML; stops counting past ``MAX_GROWTH``."""
+    tags = Counter(name.lower() for name in _TAG_NAME.findall(html))
+    every = sum(tags.values())
+    tokens: Counter[str] = Counter()
+    for kind, *values in _CLASS_OR_ID.findall(html):
+        value = next((v for v in values if v), "")
+        prefix = "#" if kind.lower() == "id" else "."
+        tokens.update(prefix + token for token in value.split())
+    total = 0
+    for css in blocks:
+        css = _strip_css_comments(css)
+        index = 0
+        while index < len(css):
+            start = css.find("{", index)
+            if start < 0:
+                break
+            head = css[index:start].strip()
+            if head.startswith("@"):  # @media and the like stay in the block
+                depth, end = 1, start + 1
+                while end < len(css) and depth:
+                    next_open, next_close = css.find("{", end), css.find("}", end)
+                    if next_close < 0:
+                        end = len(css)
+                        break
+                    if 0 <= next_open < next_close:
+                        depth, end = depth + 1, next_open + 1
+                    else:
+                        depth, end = depth - 1, next_close + 1
+                index = end
+                continue
+            end = css.find("}", start + 1)
+            end = len(css) if end < 0 else end
+            size = end - start
+            index = end + 1
+            for selector in head.split(","):
+                words = selector.split()
+                match = _COMPOUND.match(words[-1]) if words else None
+                name, rest = (match.group(1), match.group(2)) if match else (None, "")
+                if name:
+                    candidates = tags[name.lower()]
+                elif rest:
+                    candidates = tokens[re.match(r"[.#][^.#]+", rest).group(0)]
+                else:
+                    candidates = every
+                total += size * candidates
+                if total > MAX_GROWTH:
+                    return total
+    return total
 
 
 class _Protected:
@@ -140,6 +223,8 @@ def inline_css(html: str) -> str:
     rules = sum(css.count("{") for css in blocks)
     if rules * html.count("<") > MAX_WORK:
         return html  # too much to inline: the <style> block stays as written
+    if _growth(blocks, html) > MAX_GROWTH:
+        return html  # it would write too much: the <style> block stays as written
     protected = _Protected(html)
     try:
         inlined = _INLINER.inline(protected.html)

@@ -43,16 +43,18 @@ def render_preview(
     """Render without sending, in the language the profile would get (or
     ``locale``'s, chosen the way the sender chooses). Raises ``PreviewError``
     (a ValueError) on template errors."""
-    from channels.rendering import validate_content
+    from channels.rendering import render_deadline, validate_content
 
-    errors = validate_content(channel, content)
-    if errors:
-        raise PreviewError(_("The content has template errors."), errors)
-    try:
-        compiled = compile_content(channel, content, category=category)
-        return compiled.render(profile=profile, context=context, locale=locale)
-    except RenderError as exc:
-        raise PreviewError(str(exc), {"content": [str(exc)]}) from exc
+    # One wall-time budget for the checks, every language's compilation and the render.
+    with render_deadline():
+        errors = validate_content(channel, content)
+        if errors:
+            raise PreviewError(_("The content has template errors."), errors)
+        try:
+            compiled = compile_content(channel, content, category=category)
+            return compiled.render(profile=profile, context=context, locale=locale)
+        except RenderError as exc:
+            raise PreviewError(str(exc), {"content": [str(exc)]}) from exc
 
 
 def clean_proof_recipients(channel: str, recipients: list[str]) -> list[str]:

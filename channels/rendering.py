@@ -91,6 +91,13 @@ class _message_deadline:  # noqa: N801 - used as a context manager
         _MESSAGE_DEADLINE.reset(self.token)
 
 
+# One wall-time budget for a whole piece of work that renders or checks many
+# messages at once: a content's default and its (up to 50) translations, when
+# saved, compiled or previewed. Each used to get its own MAX_SECONDS, so one
+# request could keep a web worker busy 51 times as long (issue 10, third review).
+render_deadline = _message_deadline
+
+
 def _check_clock(budget: _Budget) -> None:
     if time.monotonic() > budget.deadline:
         raise RenderLimitError(_("The template took too long to render."))
@@ -721,9 +728,11 @@ def _validate_sources(channel: str, sources: dict[str, str], errors: dict) -> No
 
 # --- tracking rewrites --------------------------------------------------------
 
-_HREF = re.compile(r"""(<a\b[^>]*?\bhref\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL)
+# A tag's attributes never cross "<": with [^>] every unclosed "<a" or "<body"
+# searched to the end of the HTML (quadratic: an hour for 1 MB, third review).
+_HREF = re.compile(r"""(<a\b[^<>]*?\bhref\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL)
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
-_BODY_START = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
+_BODY_START = re.compile(r"<body\b[^<>]*>", re.IGNORECASE)
 
 
 # A link's scheme and host, when nothing but letters, digits, dots, dashes and a
@@ -815,11 +824,26 @@ def _add_preheader(html_text: str, preheader: str) -> str:
     return html_text[: match.end()] + hidden + html_text[match.end() :]
 
 
+# Past this size the plain text is made by dropping the tags (html2text takes
+# about 7 s per MB: a 5 MB body held a web worker for half a minute per preview).
+MAX_TEXT_CONVERSION = 512 * 1024
+_ANY_TAG = re.compile(r"<[^<>]*>")
+
+
 def html_to_text(html_text: str) -> str:
+    from channels.htmlscan import parser_safe
+
+    if len(html_text) > MAX_TEXT_CONVERSION:
+        text = html.unescape(_ANY_TAG.sub(" ", html_text))
+        return (
+            "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip()) + "\n"
+        )
     converter = html2text.HTML2Text(bodywidth=0)
     converter.ignore_images = True
     converter.ignore_emphasis = True
-    return converter.handle(html_text).strip() + "\n"
+    # The standard library's parser is quadratic on unclosed markup (and raises
+    # on "<!["): what it is given is made safe first (third review).
+    return converter.handle(parser_safe(html_text)).strip() + "\n"
 
 
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
@@ -1052,11 +1076,12 @@ class LocalizedContent:
     profile's ``locale`` (or the ``locale`` asked for, in previews and proofs)."""
 
     def __init__(self, channel: str, content: dict, **options: Any) -> None:
-        self.default = CompiledContent(channel, localized_content(content, None), **options)
-        self.variants = {
-            locale: CompiledContent(channel, localized_content(content, locale), **options)
-            for locale in translations_of(content)
-        }
+        with render_deadline():  # every language's save-time check: one budget
+            self.default = CompiledContent(channel, localized_content(content, None), **options)
+            self.variants = {
+                locale: CompiledContent(channel, localized_content(content, locale), **options)
+                for locale in translations_of(content)
+            }
 
     def choose(self, profile, locale: str | None = None) -> str | None:
         return pick_locale(self.variants, locale or getattr(profile, "locale", None))
