@@ -426,7 +426,7 @@ class ExperimentFields:
             ),
         )
         f["experiment_holdout"] = forms.IntegerField(
-            label=_("Holdout (% of the audience that gets nothing)"),
+            label=_("Holdout (percent of the audience that gets nothing)"),
             min_value=0,
             max_value=HOLDOUT_MAX,
             required=False,
@@ -439,7 +439,7 @@ class ExperimentFields:
             label=_("The winner is the variant with the most"), choices=metrics, initial="clicks"
         )
         f["experiment_test_percent"] = forms.IntegerField(
-            label=_("Test first on (% of the others)"),
+            label=_("Test first on (percent of the others)"),
             min_value=1,
             max_value=100,
             required=False,
