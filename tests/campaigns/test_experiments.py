@@ -348,6 +348,8 @@ def test_the_edit_page_sets_up_an_ab_test_with_a_holdout(manager, login):
     # Shown again as saved.
     page = client.get(f"/campaigns/{campaign.pk}/edit/").content.decode()
     assert 'value="Only today"' in page
+    detail = client.get(f"/campaigns/{campaign.pk}/?version=draft").content.decode()
+    assert 'id="experiment-summary"' in detail and "holdout 10 %" in detail
 
 
 def test_the_edit_page_shows_experiment_errors_next_to_the_fields(manager, login):
@@ -385,3 +387,17 @@ def test_turning_the_test_off_on_the_edit_page_removes_it(manager, login):
     assert response.status_code == 302
     campaign.refresh_from_db()
     assert campaign.draft_version.experiment is None
+
+
+def test_review_refuses_an_ab_test_without_the_tracking_its_winner_needs(manager):
+    from campaigns.review import review_campaign
+
+    campaign = _draft(manager)
+    services.campaign_update(
+        campaign=campaign, actor=manager, experiment=experiment(), track_clicks=False
+    )
+    campaign.refresh_from_db()
+    assert "experiment_untracked" in review_campaign(campaign).codes()
+    services.campaign_update(campaign=campaign, actor=manager, track_clicks=True)
+    campaign.refresh_from_db()
+    assert "experiment_untracked" not in review_campaign(campaign).codes()
