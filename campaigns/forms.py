@@ -436,7 +436,10 @@ class ExperimentFields:
         if channel == Channel.EMAIL:
             metrics.append(("opens", _("Unique opens")))
         f["experiment_metric"] = forms.ChoiceField(
-            label=_("The winner is the variant with the most"), choices=metrics, initial="clicks"
+            label=_("The winner is the variant with the most"),
+            choices=metrics,
+            initial="clicks",
+            required=False,  # the test's own default (clicks) when not sent
         )
         f["experiment_test_percent"] = forms.IntegerField(
             label=_("Test first on (percent of the others)"),
