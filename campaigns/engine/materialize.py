@@ -107,6 +107,10 @@ def _insert_experiment(run: Run, experiment: dict, select: str, params) -> None:
         .values_list("variant", flat=True)
         .first()
     )
+    if winner is not None and winner not in {name for name, _upper in bounds}:
+        # Decided on an earlier version's variants (a recurring campaign changed
+        # since): nobody waits, everyone gets their own variant.
+        winner, test = None, 1.0
     variants = " ".join(f"WHEN sub.u1 < {upper!r} THEN %s" for _name, upper in bounds[:-1])
     variants += " ELSE %s"
     units = _UNITS["postgresql" if connection.vendor == "postgresql" else "sqlite"]
@@ -117,12 +121,12 @@ def _insert_experiment(run: Run, experiment: dict, select: str, params) -> None:
         variants=variants,
         units=units.format(campaign=int(run.campaign_id), select=select),
     )
-    waits = winner is None
+    waits = winner is None and test < 1
     args = [run.pk, winner or "", *[name for name, _upper in bounds]]
     args += [waits, connection.ops.adapt_datetimefield_value(HELD_UNTIL)]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*args, *params])
-    if waits and test < 1:
+    if waits:
         from campaigns.experiments import test_ends_at
 
         started = run.started_at or now()

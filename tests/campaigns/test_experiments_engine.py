@@ -263,7 +263,6 @@ def test_automatic_winner_after_the_test_phase_goes_to_the_rest(queued, sink, se
 def test_without_auto_winner_the_rest_waits_for_the_marketer(
     queued, recorder, manager, viewer, api_for
 ):
-    from guardian.shortcuts import assign_perm  # noqa: F401  (roles grant it globally)
 
     start = datetime(2030, 3, 2, 9, 0, tzinfo=UTC)
     campaign = ab_campaign(make_profiles(200), testPercent=50, testHours=2, autoWinner=False)
@@ -273,6 +272,9 @@ def test_without_auto_winner_the_rest_waits_for_the_marketer(
         tasks.start_run(run.pk)
     waiting = Delivery.objects.filter(run=run, send_after=HELD_UNTIL, status="pending")
     held = waiting.count()
+    test_share = dict(
+        Delivery.objects.filter(run=run, status="sent").values_list("profile_id", "variant")
+    )
     assert held > 0
     with time_machine.travel(start + timedelta(hours=3), tick=False):
         tasks.tick()
@@ -295,6 +297,20 @@ def test_without_auto_winner_the_rest_waits_for_the_marketer(
         Delivery.objects.filter(run=run, status="sent").count()
         == 200 - run.deliveries.filter(reason="holdout").count()
     )
+
+    # The next occurrence: the test share keeps its variants, the rest gets the
+    # winner at once, nobody waits.
+    second = Run.objects.create(
+        campaign=campaign,
+        version=campaign.live_version,
+        kind=Run.Kind.OCCURRENCE,
+        scheduled_for=datetime(2030, 3, 9, 9, tzinfo=UTC),
+    )
+    tasks.start_run(second.pk)
+    again = dict(second.deliveries.exclude(reason="holdout").values_list("profile_id", "variant"))
+    assert not second.deliveries.filter(send_after=HELD_UNTIL).exists()
+    assert test_share and all(again[pk] == variant for pk, variant in test_share.items())
+    assert {again[pk] for pk in set(again) - set(test_share)} == {"A"}
 
 
 def test_stopping_cancels_the_deliveries_waiting_for_the_winner(queued, recorder, approver):
