@@ -42,6 +42,8 @@ CSV_FIELDS = [
     "clicked_at",
     "unsubscribed_at",
     "complained_at",
+    # The experiment variant sent (SPEC §13); empty outside an experiment.
+    "variant",
     # When a pending delivery will be sent: a retry's back-off, the profile's
     # time zone, or the end of quiet hours (SPEC §12).
     "send_after",
