@@ -78,6 +78,13 @@ problems.rename_fields("/api/v1/campaigns", API_FIELDS)
 
 # --- schemas ----------------------------------------------------------------
 
+EXPERIMENT_DOC = (
+    'A content experiment (SPEC §13): `{"variants": [{"name", "weight", '
+    "\"content\"}] (2–5; a variant's content overrides fields of the campaign's content; "
+    'the first is the control), "holdoutPercent": 0–50, "testPercent"?: 1–100, '
+    '"winnerMetric"?: "opens"|"clicks", "testHours"?, "autoWinner"?}`.'
+)
+
 
 class ScheduleIn(CamelSchema):
     start_at: ApiDateTime | None = None
@@ -109,6 +116,7 @@ class CampaignIn(CamelSchema):
     schedule: ScheduleIn | None = None
     tracking: TrackingIn | None = None
     allow_profile_creation: bool = False
+    experiment: dict[str, Any] | None = Field(None, description=EXPERIMENT_DOC)
 
 
 class CampaignPatch(CamelSchema):
@@ -124,6 +132,9 @@ class CampaignPatch(CamelSchema):
     schedule: ScheduleIn | None = None
     tracking: TrackingIn | None = None
     allow_profile_creation: bool | None = None
+    experiment: dict[str, Any] | None = Field(
+        None, description=EXPERIMENT_DOC + " `null` removes the experiment."
+    )
     restricted: bool | None = Field(
         None,
         description="Restrict or open the campaign (administrators; see "
@@ -209,6 +220,7 @@ class _SettingsOut(CamelOut):
     schedule: ScheduleOut
     tracking: TrackingOut
     allow_profile_creation: bool
+    experiment: dict[str, Any] | None = None
 
     @staticmethod
     def resolve_channel_configuration_id(version: CampaignVersion, context) -> int | None:
@@ -322,6 +334,10 @@ class CampaignOut(_SettingsOut):
         return _shown(campaign).allow_profile_creation
 
     @staticmethod
+    def resolve_experiment(campaign: Campaign) -> dict | None:
+        return _shown(campaign).experiment
+
+    @staticmethod
     def resolve_trigger_example(campaign: Campaign) -> dict | None:
         return trigger_example(campaign, _shown(campaign))
 
@@ -378,6 +394,8 @@ def _resolve(user, data: dict, *, category: str | None) -> dict:
     for name in ("identity_namespace", "content", "allow_profile_creation"):
         if data.get(name) is not None:
             fields[name] = data[name]
+    if "experiment" in data:  # null removes it
+        fields["experiment"] = data["experiment"]
     if data.get("tracking") is not None:
         fields["track_opens"] = data["tracking"].get("opens", True)
         fields["track_clicks"] = data["tracking"].get("clicks", True)
@@ -736,6 +754,46 @@ class LanguageReportOut(CamelOut):
     clicked: int
 
 
+class VariantReportOut(CamelOut):
+    name: str
+    weight: int
+    sent: int
+    unique_opens: int
+    unique_clicks: int
+    open_rate: float | None
+    click_rate: float | None
+    difference: float | None = Field(
+        description="This variant's rate minus the control's (the first variant) on the "
+        "winner metric, as a proportion (0.032 = +3.2 points); null for the control."
+    )
+    ci95: list[float] | None = Field(
+        description="95% confidence interval of the difference (Newcombe's hybrid score "
+        "interval, built from Wilson intervals); null for the control."
+    )
+    significant: bool = Field(description="The interval leaves out zero.")
+
+
+class WinnerOut(CamelOut):
+    variant: str
+    automatic: bool
+    decided_by: str | None
+    metric: str
+    decided_at: datetime
+    released: int = Field(description="Deliveries that were waiting and got the winner.")
+    summary: str
+    results: list[VariantReportOut] = Field(description="The numbers the decision was made on.")
+
+
+class ExperimentStateOut(CamelOut):
+    winner_metric: str
+    holdout_percent: int
+    test_percent: int | None
+    test_hours: int
+    auto_winner: bool
+    test_ends_at: datetime | None
+    waiting: int = Field(description="Deliveries waiting for the winner.")
+
+
 class ReportOut(CamelOut):
     """targeted = Σexcluded + sent + Σfailed + cancelled + pending, always (one snapshot)."""
 
@@ -762,6 +820,12 @@ class ReportOut(CamelOut):
     )
     runs: list[RunReportOut]
     rates: RatesOut
+    holdout: int = Field(description="Profiles held out of the experiment (sent nothing).")
+    variants: list[VariantReportOut] = Field(
+        description="Each experiment variant; the first is the control."
+    )
+    winner: WinnerOut | None
+    experiment: ExperimentStateOut | None
 
 
 @campaigns_router.get(
@@ -778,6 +842,31 @@ def get_report(request: HttpRequest, campaign_id: int):
     if not can(request.user, "campaign.view_report", campaign):
         raise ApiProblem(403, _("You may not see this campaign's report."))
     return campaign_report(campaign)
+
+
+class WinnerIn(CamelSchema):
+    variant: str = Field(min_length=1, max_length=40)
+
+
+@campaigns_router.post(
+    "/{int:campaign_id}/experiment/winner",
+    response={202: WinnerOut},
+    by_alias=True,
+    tags=["reports"],
+    summary="Pick the experiment's winner",
+)
+def pick_winner(request: HttpRequest, campaign_id: int, payload: WinnerIn):
+    """Record ``variant`` as the experiment's winner and send its content to
+    everyone waiting for it (the cluster sends). Who may edit the campaign may;
+    a campaign that is not live, has no experiment or already has a winner: 409."""
+    from campaigns.experiments import decide_winner
+    from campaigns.reports import winner_row
+
+    campaign = get_campaign_for(request.user, campaign_id)
+    if not can(request.user, "campaign.edit", campaign):
+        raise PermissionDenied
+    winner = decide_winner(campaign=campaign, variant=payload.variant, actor=request.user)
+    return Status(202, winner_row(winner))
 
 
 # --- retry, preview, proofs, access (the campaign and report pages' actions) ---

@@ -34,11 +34,26 @@ def _start_dispatcher(sender=None, **kwargs) -> None:
         logger.warning("Could not start the trigger dispatcher", exc_info=True)
 
 
+def _volley_unit(key: str, part: int) -> float:
+    from campaigns.experiments import unit_pair
+
+    campaign, _sep, profile = str(key).partition(":")
+    return unit_pair(int(campaign), int(profile))[int(part)]
+
+
+def _sqlite_functions(sender=None, connection=None, **kwargs) -> None:
+    """SQLite has no SHA-256: the experiments' assignment (campaigns/experiments.py)
+    is given to it as a function, the same numbers PostgreSQL computes in SQL."""
+    if connection is not None and connection.vendor == "sqlite":
+        connection.connection.create_function("volley_unit", 2, _volley_unit, deterministic=True)
+
+
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = _("Campaigns")
 
     def ready(self) -> None:
+        from django.db.backends.signals import connection_created
         from django_q.signals import post_spawn
 
         # The campaign actions add their permissions to accounts' vocabulary.
@@ -56,6 +71,8 @@ class CampaignsConfig(AppConfig):
         problems.register(TriggerNotAllowed, status=409)
         problems.register(CampaignGone, status=404)
         problems.register(KeyRevoked, status=401)
+
+        connection_created.connect(_sqlite_functions, dispatch_uid="volley-sqlite-functions")
 
         # Periodic engine work is declared in one idempotent place: after every
         # migrate, and again when a cluster starts (schedules deleted by hand come back).

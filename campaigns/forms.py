@@ -245,6 +245,8 @@ class CampaignEditForm(forms.Form):
         if campaign.channel != Channel.EMAIL:
             # Only an email can carry the pixel that tells an open.
             del self.fields["track_opens"]
+        if campaign.type == CampaignType.SCHEDULED:
+            ExperimentFields.add_fields(self, campaign.channel)
         if can(user, "rule.manage"):
             # Administrators only (SPEC §12): service messages that caps and
             # quiet hours must not hold back.
@@ -260,6 +262,14 @@ class CampaignEditForm(forms.Form):
         """Transactional API-triggered campaigns send to the recipients of each call."""
         c = self.campaign
         return not (c.type == CampaignType.API_TRIGGERED and c.category == Purpose.TRANSACTIONAL)
+
+    @property
+    def has_experiment(self) -> bool:
+        return "experiment_on" in self.fields
+
+    @property
+    def variant_slots(self) -> list[dict]:
+        return ExperimentFields.slots(self) if self.has_experiment else []
 
     @property
     def content_fields(self):
@@ -293,6 +303,7 @@ class CampaignEditForm(forms.Form):
         }
         for key, value in (version.content or {}).items():
             initial[f"content_{key}"] = json.dumps(value) if key == "data" else value
+        initial.update(ExperimentFields.initial(version.experiment, campaign.channel))
         return initial
 
     def clean_tags(self) -> list[str]:
@@ -316,6 +327,8 @@ class CampaignEditForm(forms.Form):
                 content[key] = self.version.content[key]
         cleaned["content"] = content
         self._clean_schedule(cleaned)
+        if self.has_experiment:
+            ExperimentFields.clean(self, cleaned, self.campaign.channel, self.version.experiment)
         return cleaned
 
     def _clean_schedule(self, cleaned: dict) -> None:
@@ -374,7 +387,212 @@ class CampaignEditForm(forms.Form):
                 fields[name] = c.get(name) or getattr(self.campaign, name)
         if self.needs_audience:
             fields["audience"] = c.get("audience")
+        if self.has_experiment:
+            fields["experiment"] = c.get("experiment")
         return fields
+
+
+class ExperimentFields:
+    """The edit form's A/B test section (SPEC §13): the settings and up to
+    MAX_VARIANTS variant slots, each a name, a weight and the channel's text
+    fields. An empty content field means "as the campaign's content"; slots
+    left empty are not variants."""
+
+    SETTINGS = {
+        "experiment.holdoutPercent": "experiment_holdout",
+        "experiment.testPercent": "experiment_test_percent",
+        "experiment.testHours": "experiment_test_hours",
+        "experiment.winnerMetric": "experiment_metric",
+        "experiment.autoWinner": "experiment_auto",
+        "experiment.variants": "experiment_on",
+        "experiment": "experiment_on",
+    }
+
+    @staticmethod
+    def content_keys(channel: str) -> list[tuple[str, object, object]]:
+        """(field, label, widget) of a variant's content: the channel's text fields."""
+        return [
+            (name, label, widget)
+            for name, _cls, label, widget in CampaignEditForm.CONTENT_FIELDS[channel]
+            if name != "data"
+        ]
+
+    @classmethod
+    def add_fields(cls, form: forms.Form, channel: str) -> None:
+        from campaigns.experiments import HOLDOUT_MAX, MAX_VARIANTS, TEST_HOURS_MAX
+
+        f = form.fields
+        f["experiment_on"] = forms.BooleanField(
+            label=_("Run an A/B test"),
+            required=False,
+            help_text=_(
+                "Each person gets one variant, always the same one; the holdout gets nothing."
+            ),
+        )
+        f["experiment_holdout"] = forms.IntegerField(
+            label=_("Holdout (percent of the audience that gets nothing)"),
+            min_value=0,
+            max_value=HOLDOUT_MAX,
+            required=False,
+            initial=0,
+        )
+        metrics = [("clicks", _("Unique clicks"))]
+        if channel == Channel.EMAIL:
+            metrics.append(("opens", _("Unique opens")))
+        f["experiment_metric"] = forms.ChoiceField(
+            label=_("The winner is the variant with the most"),
+            choices=metrics,
+            initial="clicks",
+            required=False,  # the test's own default (clicks) when not sent
+        )
+        f["experiment_test_percent"] = forms.IntegerField(
+            label=_("Test first on (percent of the others)"),
+            min_value=1,
+            max_value=100,
+            required=False,
+            help_text=_("Leave empty to send every variant to everyone at once."),
+        )
+        f["experiment_test_hours"] = forms.IntegerField(
+            label=_("Test phase (hours)"), min_value=1, max_value=TEST_HOURS_MAX, required=False
+        )
+        f["experiment_auto"] = forms.BooleanField(
+            label=_("Send the winner to the rest automatically when the test ends"),
+            required=False,
+            help_text=_("Otherwise you pick the winner on the report page."),
+        )
+        for slot in range(MAX_VARIANTS):
+            f[f"variant_{slot}_name"] = forms.CharField(
+                label=_("Name"), max_length=40, required=False
+            )
+            f[f"variant_{slot}_weight"] = forms.IntegerField(
+                label=_("Weight"), min_value=1, max_value=1000, required=False
+            )
+            for key, label, widget in cls.content_keys(channel):
+                if isinstance(widget, forms.Textarea):
+                    widget = forms.Textarea(attrs={**widget.attrs, "rows": 4})
+                f[f"variant_{slot}_{key}"] = forms.CharField(
+                    label=label, required=False, widget=widget, strip=False
+                )
+
+    @staticmethod
+    def initial(experiment: dict | None, channel: str) -> dict:
+        if not experiment:
+            return {
+                "experiment_on": False,
+                "experiment_auto": True,
+                "experiment_test_hours": 24,
+                "variant_0_name": "A",
+                "variant_0_weight": 1,
+                "variant_1_name": "B",
+                "variant_1_weight": 1,
+            }
+        initial = {
+            "experiment_on": True,
+            "experiment_holdout": experiment.get("holdoutPercent", 0),
+            "experiment_metric": experiment.get("winnerMetric", "clicks"),
+            "experiment_test_percent": experiment.get("testPercent"),
+            "experiment_test_hours": experiment.get("testHours", 24),
+            "experiment_auto": experiment.get("autoWinner", True),
+        }
+        for slot, variant in enumerate(experiment.get("variants") or []):
+            initial[f"variant_{slot}_name"] = variant["name"]
+            initial[f"variant_{slot}_weight"] = variant["weight"]
+            for key, value in (variant.get("content") or {}).items():
+                if key != "translations":
+                    initial[f"variant_{slot}_{key}"] = value
+        return initial
+
+    @classmethod
+    def clean(cls, form: forms.Form, cleaned: dict, channel: str, current: dict | None) -> None:
+        """``cleaned["experiment"]``: the normalized experiment, or None (off)."""
+        from campaigns.experiments import (
+            MAX_VARIANTS,
+            experiment_template_errors,
+            find_variant,
+            normalize_experiment,
+        )
+
+        cleaned["experiment"] = None
+        if not cleaned.get("experiment_on"):
+            return
+        variants, slots = [], []
+        for slot in range(MAX_VARIANTS):
+            name = (cleaned.get(f"variant_{slot}_name") or "").strip()
+            content = {
+                key: cleaned.get(f"variant_{slot}_{key}")
+                for key, *_rest in cls.content_keys(channel)
+                if cleaned.get(f"variant_{slot}_{key}")
+            }
+            if not name and not content:
+                continue
+            # Translations are edited through the API: the page keeps a variant's.
+            kept = find_variant(current, name)
+            if kept and (kept.get("content") or {}).get("translations"):
+                content["translations"] = kept["content"]["translations"]
+            weight = cleaned.get(f"variant_{slot}_weight")
+            variants.append(
+                {"name": name, "weight": 1 if weight is None else weight, "content": content}
+            )
+            slots.append(slot)
+        experiment = {
+            "variants": variants,
+            "holdoutPercent": cleaned.get("experiment_holdout") or 0,
+            "testPercent": cleaned.get("experiment_test_percent"),
+            "winnerMetric": cleaned.get("experiment_metric") or "clicks",
+            "testHours": cleaned.get("experiment_test_hours") or 24,
+            "autoWinner": bool(cleaned.get("experiment_auto")),
+        }
+        campaign_type = cleaned.get("type") or form.campaign.type
+        try:
+            normalized = normalize_experiment(channel, experiment, campaign_type=campaign_type)
+        except ValidationError as exc:
+            cls.add_errors(form, exc.message_dict, slots)
+            return
+        errors = experiment_template_errors(channel, normalized)
+        if errors:
+            cls.add_errors(form, errors, slots)
+            return
+        cleaned["experiment"] = normalized
+
+    @classmethod
+    def add_errors(cls, form: forms.Form, errors: dict, slots: list[int]) -> None:
+        """API-path errors (``experiment.variants.1.content.subject``) next to the
+        form's fields (``variant_<slot>_subject``)."""
+        for key, messages in errors.items():
+            field = cls.SETTINGS.get(key)
+            parts = key.split(".")
+            if field is None and len(parts) >= 4 and parts[1] == "variants":
+                index = int(parts[2]) if parts[2].isdigit() else 0
+                slot = slots[index] if index < len(slots) else 0
+                leaf = parts[-1] if parts[3] != "content" or len(parts) == 5 else None
+                candidate = f"variant_{slot}_{leaf}" if leaf else None
+                field = candidate if candidate in form.fields else None
+            form.add_error(field if field in form.fields else None, messages)
+
+    @staticmethod
+    def slots(form: forms.Form) -> list[dict]:
+        """The variant slots as the template shows them."""
+        from campaigns.experiments import MAX_VARIANTS
+
+        rows = []
+        for slot in range(MAX_VARIANTS):
+            content = [
+                form[f"variant_{slot}_{key}"]
+                for key, *_rest in ExperimentFields.content_keys(form.campaign.channel)
+            ]
+            name, weight = form[f"variant_{slot}_name"], form[f"variant_{slot}_weight"]
+            filled = bool(name.value()) or any(field.value() for field in content)
+            errors = name.errors or weight.errors or any(field.errors for field in content)
+            rows.append(
+                {
+                    "number": slot + 1,
+                    "name": name,
+                    "weight": weight,
+                    "content": content,
+                    "open": slot < 2 or filled or errors,
+                }
+            )
+        return rows
 
 
 class ProofForm(forms.Form):

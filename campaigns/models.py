@@ -159,6 +159,10 @@ class CampaignVersion(models.Model):
     track_opens = models.BooleanField(_("track opens"), default=True)
     track_clicks = models.BooleanField(_("track clicks"), default=True)
     allow_profile_creation = models.BooleanField(_("create unknown profiles"), default=False)
+    # A content experiment (SPEC §13), normalized by campaigns.experiments:
+    # {"variants": [{"name", "weight", "content"}], "holdoutPercent", "testPercent",
+    #  "winnerMetric", "testHours", "autoWinner"}; None: every profile gets ``content``.
+    experiment = models.JSONField(_("experiment"), null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -299,6 +303,9 @@ class Run(models.Model):
     claimed_by = models.CharField(max_length=64, blank=True, default="")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # An experiment's test phase (SPEC §13): until a winner is decided, the
+    # deliveries outside the test share wait (campaigns/experiments.py).
+    test_ends_at = models.DateTimeField(null=True, blank=True)
     # Counters kept up to date by the engine so progress never scans deliveries.
     targeted = models.PositiveIntegerField(default=0)
     excluded = models.PositiveIntegerField(default=0)
@@ -350,6 +357,8 @@ class Delivery(models.Model):
         FREQUENCY_CAP = "frequency_cap", _("Frequency cap")
         QUIET_HOURS = "quiet_hours", _("Quiet hours")
         DUPLICATE = "duplicate", _("Duplicate")
+        # An experiment's holdout: kept out on purpose, to measure the lift (SPEC §13).
+        HOLDOUT = "holdout", _("Holdout")
         # A failure, not an exclusion: the run's channel configuration was
         # deactivated before it sent (retry once it is active again).
         CONFIGURATION_DEACTIVATED = (
@@ -371,6 +380,9 @@ class Delivery(models.Model):
     # split by language (SPEC §11). A database default: deliveries are
     # materialized with raw INSERT … SELECT.
     locale = models.CharField(max_length=35, blank=True, default="", db_default="")
+    # The experiment variant sent (its name; "" outside an experiment, and for a
+    # delivery still waiting for the winner). Decided in SQL at materialization.
+    variant = models.CharField(max_length=40, blank=True, default="", db_default="")
     context = models.JSONField(null=True, blank=True)  # per-recipient API context
     send_after = models.DateTimeField(null=True, blank=True)  # profile time zone / retry back-off
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -597,3 +609,30 @@ class RuleCounter(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["rule", "profile"], name="rulecounter_one_per_profile")
         ]
+
+
+class ExperimentWinner(models.Model):
+    """The winner of a campaign's experiment (SPEC §13), decided once: by the
+    cluster at the end of the test phase, or by a marketer. ``results`` keeps
+    the numbers the decision was made on (per variant: sent, unique opens and
+    clicks, rates, the difference to the control and its interval)."""
+
+    campaign = models.OneToOneField(
+        Campaign, on_delete=models.CASCADE, related_name="experiment_winner"
+    )
+    variant = models.CharField(_("variant"), max_length=40)
+    automatic = models.BooleanField(_("decided automatically"), default=False)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    metric = models.CharField(_("metric"), max_length=10)
+    results = models.JSONField(default=list)
+    released = models.PositiveIntegerField(_("sent the winner to"), default=0)
+    decided_at = models.DateTimeField(_("decided"))
+
+    class Meta:
+        verbose_name = _("experiment winner")
+        verbose_name_plural = _("experiment winners")
+
+    def __str__(self) -> str:
+        return f"{self.campaign}: {self.variant}"

@@ -11,4 +11,5 @@ urlpatterns = [
     path("<int:pk>/report/chart.svg", report_views.chart_svg, name="chart"),
     path("<int:pk>/report/engagement.svg", report_views.engagement_svg, name="engagement_chart"),
     path("<int:pk>/report/retry/", report_views.retry_failed, name="retry"),
+    path("<int:pk>/report/winner/", report_views.pick_winner, name="winner"),
 ]

@@ -7,7 +7,7 @@ import csv
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.humanize.templatetags.humanize import intcomma
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -46,6 +46,8 @@ CSV_FIELDS = [
     "machine_clicked_at",
     "unsubscribed_at",
     "complained_at",
+    # The experiment variant sent (SPEC §13); empty outside an experiment.
+    "variant",
     # When a pending delivery will be sent: a retry's back-off, the profile's
     # time zone, or the end of quiet hours (SPEC §12).
     "send_after",
@@ -141,8 +143,88 @@ def report(request: HttpRequest, pk: int) -> HttpResponse:
         "failed_rows": _reason_rows(data["failed"]),
         "failed_total": sum(data["failed"].values()),
         "excluded_total": sum(data["excluded"].values()),
+        "experiment": _experiment_view(request, campaign, data),
     }
     return render(request, "campaigns/report.html", context)
+
+
+def _percent(value: float | None) -> float | None:
+    return None if value is None else value * 100
+
+
+def _experiment_view(request: HttpRequest, campaign: Campaign, data: dict) -> dict | None:
+    """The report's A/B test card: variants and holdout side by side, each
+    variant against the control in words, and the winner decision."""
+    from campaigns.experiments import row_sentence
+
+    state = data.get("experiment")
+    if not state:
+        return None
+    metric = state["winnerMetric"]
+    rows = []
+    for index, row in enumerate(data["variants"]):
+        rows.append(
+            {
+                **row,
+                "control": index == 0,
+                "open_pct": _percent(row["openRate"]),
+                "click_pct": _percent(row["clickRate"]),
+                "sentence": "" if index == 0 else row_sentence(row, metric),
+            }
+        )
+    leaders = [r for r in rows[1:] if r["significant"] and (r["difference"] or 0) > 0]
+    leader = max(leaders, key=lambda r: r["difference"], default=None)
+    if data["winner"]:
+        verdict = data["winner"]["summary"]
+    elif leader:
+        verdict = _("So far, variant %(name)s leads: %(result)s") % {
+            "name": leader["name"],
+            "result": leader["sentence"],
+        }
+    else:
+        verdict = _("So far, no variant differs significantly from the control.")
+    return {
+        "state": state,
+        "rows": rows,
+        "verdict": verdict,
+        "metric_label": _("open rate") if metric == "opens" else _("click rate"),
+        "holdout": data["holdout"],
+        "winner": data["winner"],
+        "can_pick": (
+            data["winner"] is None
+            and campaign.status == "live"
+            and can(request.user, "campaign.edit", campaign)
+        ),
+    }
+
+
+@login_required
+@require_POST
+def pick_winner(request: HttpRequest, pk: int) -> HttpResponse:
+    """The marketer picks the experiment's winner (API twin:
+    ``POST /api/v1/campaigns/{id}/experiment/winner``)."""
+    from campaigns.experiments import ExperimentRefused, decide_winner
+
+    campaign = _campaign(request, pk, "campaign.edit")
+    try:
+        winner = decide_winner(
+            campaign=campaign, variant=request.POST.get("variant", ""), actor=request.user
+        )
+    except ExperimentRefused as exc:
+        messages.error(request, exc.message)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request,
+            ngettext(
+                "Variant %(name)s is the winner: %(n)d waiting delivery gets it.",
+                "Variant %(name)s is the winner: %(n)d waiting deliveries get it.",
+                winner.released,
+            )
+            % {"name": winner.variant, "n": winner.released},
+        )
+    return redirect("reports:report", pk=campaign.pk)
 
 
 # A cell starting with one of these is a formula to Excel, LibreOffice and

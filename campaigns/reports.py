@@ -185,6 +185,7 @@ def campaign_report(campaign: Campaign) -> dict:
         "runs": [run_row(run, per_run.get(run.pk)) for run in runs],
     }
     report["languages"] = by_language(Delivery.objects.filter(run__campaign=campaign))
+    report.update(experiment_report(campaign, totals))
     sent = report["sent"]
     report["rates"] = {
         "openRate": _ratio(report["opened"], sent),
@@ -192,6 +193,61 @@ def campaign_report(campaign: Campaign) -> dict:
         "clickToOpenRate": _ratio(report["clicked"], report["opened"]),
     }
     return report
+
+
+def experiment_report(campaign: Campaign, totals: dict) -> dict:
+    """The report's experiment part (SPEC §13): ``holdout`` (also among the
+    exclusions), ``variants`` side by side with the control, the ``winner``
+    decision with its numbers, and the ``experiment``'s state."""
+    from campaigns.experiments import HELD_UNTIL, variant_results
+    from campaigns.models import ExperimentWinner
+
+    version = campaign.live_version or campaign.draft_version
+    experiment = version.experiment if version is not None else None
+    answer = {
+        "holdout": totals["excluded"].get(Delivery.Reason.HOLDOUT, 0),
+        "variants": [],
+        "winner": None,
+        "experiment": None,
+    }
+    if not experiment:
+        return answer
+    answer["variants"] = variant_results(campaign, experiment)
+    winner = ExperimentWinner.objects.filter(campaign=campaign).select_related("decided_by").first()
+    answer["winner"] = winner_row(winner) if winner else None
+    ends = (
+        campaign.runs.filter(test_ends_at__isnull=False)
+        .order_by("-test_ends_at")
+        .values_list("test_ends_at", flat=True)
+        .first()
+    )
+    answer["experiment"] = {
+        "winnerMetric": experiment["winnerMetric"],
+        "holdoutPercent": experiment["holdoutPercent"],
+        "testPercent": experiment["testPercent"],
+        "testHours": experiment["testHours"],
+        "autoWinner": experiment["autoWinner"],
+        "testEndsAt": ends,
+        "waiting": Delivery.objects.filter(
+            run__campaign=campaign, status=Delivery.Status.PENDING, send_after=HELD_UNTIL
+        ).count(),
+    }
+    return answer
+
+
+def winner_row(winner) -> dict:
+    from campaigns.experiments import decision_sentence
+
+    return {
+        "variant": winner.variant,
+        "automatic": winner.automatic,
+        "decidedBy": winner.decided_by.get_username() if winner.decided_by else None,
+        "metric": winner.metric,
+        "decidedAt": winner.decided_at,
+        "released": winner.released,
+        "summary": decision_sentence(winner, winner.results),
+        "results": winner.results,
+    }
 
 
 def by_language(deliveries) -> list[dict]:

@@ -78,7 +78,32 @@ def review_campaign(
     _check_content(campaign, version, result)
     _check_schedule(campaign, version, result, now)
     _check_rules(campaign, version, result, now, user)
+    _check_experiment(version, result)
     return result
+
+
+def _check_experiment(version, result: Review) -> None:
+    """An A/B test needs the tracking its winner is measured by (SPEC §13)."""
+    experiment = version.experiment
+    if not experiment:
+        return
+    metric = experiment.get("winnerMetric") or "clicks"
+    if metric == "opens" and not version.track_opens:
+        result.errors.append(
+            Issue(
+                "experiment_untracked",
+                _("The A/B test picks its winner on opens: turn open tracking on."),
+                "track_opens",
+            )
+        )
+    elif metric == "clicks" and not version.track_clicks:
+        result.errors.append(
+            Issue(
+                "experiment_untracked",
+                _("The A/B test picks its winner on clicks: turn click tracking on."),
+                "track_clicks",
+            )
+        )
 
 
 def _check_rules(campaign, version, result: Review, now: datetime, user=None) -> None:

@@ -37,6 +37,7 @@ from accounts.services import access_keep
 from audiences.channel_facts import CONTENT_EXTRAS, CONTENT_FIELDS, IDENTITY_FIELD
 from campaigns import engine
 from campaigns.engine import clock
+from campaigns.experiments import experiment_template_errors, normalize_experiment
 from campaigns.models import (
     ApprovalPolicy,
     ApprovalRequest,
@@ -70,6 +71,7 @@ VERSION_FIELDS = {
     "track_opens",
     "track_clicks",
     "allow_profile_creation",
+    "experiment",
 }
 
 
@@ -187,6 +189,19 @@ def _apply_version(campaign: Campaign, version: CampaignVersion, fields: dict) -
         f"content.{key}": msgs
         for key, msgs in template_errors(campaign.channel, version.content).items()
     }
+    # The experiment (SPEC §13): strict when given, kept (minus another
+    # channel's fields) when only other settings changed.
+    try:
+        version.experiment = normalize_experiment(
+            campaign.channel,
+            version.experiment,
+            campaign_type=campaign.type,
+            lenient="experiment" not in fields,
+        )
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    else:
+        errors.update(experiment_template_errors(campaign.channel, version.experiment))
     config = version.channel_configuration
     if config is not None and (config.channel, config.purpose) != (
         campaign.channel,

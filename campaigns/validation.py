@@ -35,7 +35,7 @@ def normalize_content(channel: str, content: Any) -> dict:
     result = _fields(channel, content, "content", errors, extras=CONTENT_EXTRAS)
     translations = content.get("translations")
     if translations not in (None, {}):
-        result["translations"] = _translations(channel, translations, errors)
+        result["translations"] = _translations(channel, translations, errors, "content")
     design = content.get("design")
     if design not in (None, {}):
         if not isinstance(design, dict):
@@ -74,20 +74,20 @@ def _fields(
     return result
 
 
-def _translations(channel: str, value: Any, errors: dict) -> dict:
+def _translations(channel: str, value: Any, errors: dict, base: str) -> dict:
     """``{locale: {fields}}`` with canonical locale tags (SPEC §11)."""
     if not isinstance(value, dict):
-        errors["content.translations"] = [_("Translations must be an object keyed by language.")]
+        errors[f"{base}.translations"] = [_("Translations must be an object keyed by language.")]
         return {}
     if len(value) > MAX_LOCALES:
-        errors["content.translations"] = [
+        errors[f"{base}.translations"] = [
             _("At most %(max)d languages per message.") % {"max": MAX_LOCALES}
         ]
         return {}
     result: dict[str, dict] = {}
     for raw, fields in value.items():
         locale = normalize_locale(raw)
-        path = f"content.translations.{raw}"
+        path = f"{base}.translations.{raw}"
         if locale is None:
             errors[path] = [_("Use a language tag such as fr or fr-CA.")]
             continue
@@ -104,6 +104,26 @@ def _translations(channel: str, value: Any, errors: dict) -> dict:
             result[locale]["design"] = fields["design"]  # its own layout in the designer
         elif fields.get("design") not in (None, {}):
             errors[f"{path}.design"] = [_("The design must be an object.")]
+    return result
+
+
+def normalize_partial_content(channel: str, content: Any, path: str) -> dict:
+    """Content that only overrides some fields (an experiment variant, SPEC §13):
+    the fields given, typed and known (unknown keys refused, as in
+    ``normalize_content``), and ``translations``; the rest falls back."""
+    if content is None:
+        content = {}
+    if not isinstance(content, dict):
+        raise ValidationError({path: [_("Content must be an object.")]})
+    errors: dict[str, list[str]] = {}
+    given = {k: v for k, v in content.items() if k != "translations"}
+    typed = _fields(channel, given, path, errors, extras=())
+    result = {k: v for k, v in typed.items() if k in given}
+    translations = content.get("translations")
+    if translations not in (None, {}):
+        result["translations"] = _translations(channel, translations, errors, path)
+    if errors:
+        raise ValidationError(errors)
     return result
 
 

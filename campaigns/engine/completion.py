@@ -19,7 +19,8 @@ from campaigns.engine.schedule import (
     start_due_campaigns,
 )
 from campaigns.engine.send import is_beating
-from campaigns.models import Campaign, CampaignStatus, CampaignType, Run
+from campaigns.experiments import decide_due_winners
+from campaigns.models import Campaign, CampaignStatus, CampaignType, Delivery, Run
 from campaigns.transitions import transition
 
 logger = logging.getLogger(__name__)
@@ -65,9 +66,11 @@ def drive_runs() -> None:
     """
     moment = now()
     for run in Run.objects.filter(status__in=ACTIVE).only(
-        "id", "kind", "status", "scheduled_for", "created_at"
+        "id", "kind", "status", "scheduled_for", "created_at", "test_ends_at"
     ):
         if run.status == Run.Status.SENDING:
+            if run.test_ends_at is not None and only_waiting_for_winner(run.pk):
+                continue  # nothing a sender could claim until the winner is decided
             if not finish_if_done(run.pk) and not is_beating(run.pk):
                 enqueue_senders(run.pk, knob("ENGINE_SENDERS"))
             continue
@@ -89,6 +92,19 @@ def drive_runs() -> None:
             enqueue_start(run)
 
 
+def only_waiting_for_winner(run_id: int) -> bool:
+    """An experiment's run whose unfinished deliveries all wait for the winner."""
+    from campaigns.experiments import HELD_UNTIL
+
+    unfinished = Delivery.objects.filter(
+        run_id=run_id, status__in=[Delivery.Status.PENDING, Delivery.Status.SENDING]
+    )
+    return (
+        unfinished.filter(send_after=HELD_UNTIL).exists()
+        and not unfinished.exclude(send_after=HELD_UNTIL).exists()
+    )
+
+
 def resume_lost_activations(moment: datetime) -> None:
     """A campaign still ``activating`` long after it was enqueued lost its task
     (a broker restart, a killed cluster): prepare it now. Activation is idempotent."""
@@ -108,5 +124,6 @@ def tick() -> None:
     plan_live_campaigns(moment)
     reclaim_expired()
     ensure_dispatcher()
+    decide_due_winners(moment)
     drive_runs()
     complete_campaigns(moment)

@@ -12,10 +12,20 @@ from channels.transports import OutboundMessage, SendResult, TransportError, get
 __all__ = ["SendResult", "TransportError", "compile_for_version", "outbound", "transport_for"]
 
 
-def compile_for_version(version, channel: str, category: str):
+def compile_for_version(version, channel: str, category: str, variant: str = ""):
+    """The version's content compiled; ``variant``: an experiment variant's
+    content (its fields over the version's, campaigns/experiments.py)."""
+    content = version.content or {}
+    if variant:
+        from campaigns.experiments import find_variant, variant_content
+
+        found = find_variant(version.experiment, variant)
+        if found is None:
+            raise ValueError(f"the version has no experiment variant {variant!r}")
+        content = variant_content(content, found["content"])
     return compile_content(
         channel,
-        version.content or {},
+        content,
         category=category,
         track_opens=version.track_opens,
         track_clicks=version.track_clicks,

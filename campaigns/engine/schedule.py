@@ -69,6 +69,8 @@ def _validate(campaign: Campaign) -> str:
         return "The campaign has no audience."
     try:
         compile_for_version(version, campaign.channel, campaign.category)
+        for variant in (version.experiment or {}).get("variants") or []:
+            compile_for_version(version, campaign.channel, campaign.category, variant["name"])
     except ValueError as exc:  # channels' RenderError: a template that cannot compile
         return f"The content cannot be rendered: {exc}"
     return ""

@@ -60,17 +60,18 @@ def limits_for(run: Run) -> list[tuple[str, int]]:
     return limits
 
 
-def compiled_for(run: Run):
-    # Compiling templates once per version per process, not once per batch. The
-    # key includes when the version was last written: a version saved again, or a
-    # new one given a deleted one's id (SQLite reuses the highest id), compiles anew.
+def compiled_for(run: Run, variant: str = ""):
+    # Compiling templates once per version (and experiment variant) per process,
+    # not once per batch. The key includes when the version was last written: a
+    # version saved again, or a new one given a deleted one's id (SQLite reuses
+    # the highest id), compiles anew.
     version = run.version
-    key = (version.pk, version.updated_at)
+    key = (version.pk, version.updated_at, variant)
     if key not in _compiled_cache:
         if len(_compiled_cache) > 1000:
             _compiled_cache.clear()
         _compiled_cache[key] = messaging.compile_for_version(
-            version, run.campaign.channel, run.campaign.category
+            version, run.campaign.channel, run.campaign.category, variant
         )
     return _compiled_cache[key]
 
@@ -269,7 +270,7 @@ def claim_batch(runs: dict[int, Run], token: str, size: int) -> Batch | None:
 
 def build_messages(run: Run, ids, token: str) -> tuple[list, list[tuple[int, str]]]:
     try:
-        compiled = compiled_for(run)
+        compiled_by_variant = {"": compiled_for(run)}
     except Exception as exc:  # a content that no longer compiles fails the batch, visibly
         return [], [(pk, f"render failed: {exc}"[:500]) for pk in ids]
     deliveries = Delivery.objects.filter(
@@ -278,6 +279,16 @@ def build_messages(run: Run, ids, token: str) -> tuple[list, list[tuple[int, str
     messages, broken = [], []
     for delivery in deliveries:
         context = delivery.context if delivery.context is not None else run.context
+        compiled = compiled_by_variant.get(delivery.variant)
+        if compiled is None:  # an experiment's variant: compiled once per batch at most
+            try:
+                compiled = compiled_for(run, delivery.variant)
+            except Exception as exc:
+                compiled = f"render failed: {exc}"[:500]
+            compiled_by_variant[delivery.variant] = compiled
+        if isinstance(compiled, str):  # the variant's content does not compile
+            broken.append((delivery.pk, compiled))
+            continue
         try:
             rendered = compiled.render(
                 profile=delivery.profile, context=context, delivery_id=delivery.pk

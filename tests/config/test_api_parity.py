@@ -67,6 +67,7 @@ TWINS: dict[str, list[str]] = {
         for action in USER_ACTIONS.values()
     ],
     "reports:retry": ["post /campaigns/{campaign_id}/retry-failed"],
+    "reports:winner": ["post /campaigns/{campaign_id}/experiment/winner"],
     # the designer and the language pages edit the content: design, html, translations
     "campaigns:designer": ["patch /campaigns/{campaign_id}"],
     "campaigns:languages": ["patch /campaigns/{campaign_id}"],
