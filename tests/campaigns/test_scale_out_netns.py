@@ -63,6 +63,20 @@ def network():
         yield network
 
 
+def _wait_until_running(clusters, count: int, seconds: float = 90) -> None:
+    """Every host's cluster is up and reporting before the campaign starts: on
+    a loaded machine one host could otherwise take (and finish) all the work
+    while the other was still starting, and the test would prove nothing."""
+    from django_q.brokers import get_broker
+    from django_q.status import Stat
+
+    deadline = time.monotonic() + seconds
+    while len(Stat.get_all(broker=get_broker())) < count:
+        assert all(c.poll() is None for c in clusters), "a worker host died"
+        assert time.monotonic() < deadline, "the worker hosts did not start"
+        time.sleep(0.2)
+
+
 def test_two_worker_hosts_in_network_namespaces_send_one_campaign_without_duplicates(
     network, tmp_path
 ):
@@ -91,6 +105,7 @@ def test_two_worker_hosts_in_network_namespaces_send_one_campaign_without_duplic
             try:
                 for ns in network.hosts:
                     clusters.append(start_cluster(ns, env, tmp_path / f"{ns}.log"))
+                _wait_until_running(clusters, len(network.hosts))
                 profiles = make_profiles(2000, prefix="netns")
                 campaign = make_campaign(upload_audience(profiles))
                 enqueue_activation(campaign.pk)
