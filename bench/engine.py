@@ -376,28 +376,26 @@ def bench_send(messages: int, processes: int, cap: bool = False, webhooks: bool 
         bare_loads, real_loads = [], []
         bare_seconds = _timed(bare, start, counter, share * processes, bare_loads)
 
-        counter.value = 0
-        start = ctx.Event()
-        real = [
-            ctx.Process(target=_real_sender, args=(run.pk, port, start)) for _ in range(processes)
-        ]
-        real_seconds = _timed(real, start, counter, messages, real_loads)
-        run.refresh_from_db()
-        assert run.sent == messages, (run.sent, messages)
+        def real_pass(loads: list) -> float:
+            """Seconds for ``processes`` real senders to send the run's messages."""
+            counter.value = 0
+            begin = ctx.Event()
+            senders = [
+                ctx.Process(target=_real_sender, args=(run.pk, port, begin))
+                for _ in range(processes)
+            ]
+            seconds = _timed(senders, begin, counter, messages, loads)
+            run.refresh_from_db()
+            assert run.sent == messages, (run.sent, messages)
+            return seconds
+
+        real_seconds = real_pass(real_loads)
         if webhooks:  # the same messages again, with an endpoint subscribed
             _reset_run(run)
             endpoint = _bench_endpoint()
             connections.close_all()
-            counter.value = 0
-            start = ctx.Event()
-            hooked = [
-                ctx.Process(target=_real_sender, args=(run.pk, port, start))
-                for _ in range(processes)
-            ]
             hooked_loads: list = []
-            hooked_seconds = _timed(hooked, start, counter, messages, hooked_loads)
-            run.refresh_from_db()
-            assert run.sent == messages, (run.sent, messages)
+            hooked_seconds = real_pass(hooked_loads)
             outbox_rows = endpoint.messages.count()
             # Once more without it (endpoint switched off): the pass with it ran
             # second, on warmer caches; the ratio is against both passes without.
@@ -405,16 +403,8 @@ def bench_send(messages: int, processes: int, cap: bool = False, webhooks: bool 
             endpoint.save()
             _reset_run(run)
             connections.close_all()
-            counter.value = 0
-            start = ctx.Event()
-            again = [
-                ctx.Process(target=_real_sender, args=(run.pk, port, start))
-                for _ in range(processes)
-            ]
             again_loads: list = []
-            again_seconds = _timed(again, start, counter, messages, again_loads)
-            run.refresh_from_db()
-            assert run.sent == messages, (run.sent, messages)
+            again_seconds = real_pass(again_loads)
             assert endpoint.messages.count() == outbox_rows  # nothing written while off
     finally:
         if rule is not None:
