@@ -80,15 +80,17 @@ def admit(campaign_of: dict[int, int]) -> set[int]:
     return still_open(list(campaign_of))
 
 
-def grant(campaign_ids, holder: str) -> float:
+def grant(campaign_ids, holder: str, *, replace: bool = True) -> float:
     """Inside the same transaction as ``admit``: write (or renew) the holder's
     permits. Returns the ``time.monotonic()`` after which it must not call a
-    provider without renewing them."""
+    provider without renewing them. ``replace`` drops the holder's permits for
+    other campaigns (a renewal); a new batch's holder has none."""
     seconds = permit_seconds()
     started = time.monotonic()
     expires = now() + timedelta(seconds=seconds)
     campaign_ids = sorted(set(campaign_ids))
-    SendPermit.objects.filter(holder=holder).exclude(campaign_id__in=campaign_ids).delete()
+    if replace:
+        SendPermit.objects.filter(holder=holder).exclude(campaign_id__in=campaign_ids).delete()
     SendPermit.objects.bulk_create(
         [SendPermit(campaign_id=c, holder=holder, expires_at=expires) for c in campaign_ids],
         update_conflicts=True,

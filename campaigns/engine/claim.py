@@ -48,7 +48,8 @@ def claim_for_runs(
         delivery=Delivery._meta.db_table, runs=", ".join(["%s"] * len(run_ids)), lock=lock
     )
     lease = adapt(moment + timedelta(seconds=lease_seconds))
-    with transaction.atomic(), connection.cursor() as cursor:
+    # Inside the sender's claim transaction: no savepoint of its own.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.execute(sql, [lease, token, *run_ids, adapt(moment), size])
         return sorted(cursor.fetchall())
 

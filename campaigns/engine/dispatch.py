@@ -106,7 +106,8 @@ def claim_triggers(token: str, limit: int, *, expired: bool = False) -> list[int
     else:
         sql = _CLAIM.format(run=Run._meta.db_table, lock=lock)
         params = [token, lease, adapt(moment), adapt(moment), limit]
-    with transaction.atomic(), connection.cursor() as cursor:
+    # One statement: atomic on its own, without a BEGIN and a COMMIT around it.
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return sorted(row[0] for row in cursor.fetchall())
 
@@ -269,20 +270,34 @@ def insert_deliveries(rows: list[tuple]) -> None:
 
 
 def send_runs(runs: list[Run], token: str) -> None:
-    """Send every pending delivery of ``runs`` (unthrottled), batch by batch."""
+    """Send every pending delivery of ``runs`` (unthrottled), batch by batch,
+    then close the runs with nothing left.
+
+    A claim that found fewer due deliveries than it asked for was the last:
+    its batch is recorded and the runs closed in one transaction, without
+    another claim to learn that nothing is left (a pass over a few triggers
+    is mostly its fixed round trips).
+    """
     by_id = {r.pk: r for r in runs}
     size = knob("ENGINE_BATCH_SIZE")
     while True:
         batch = claim_batch(by_id, token, size)
         if batch is None or not (batch.run_of or batch.held_back):
+            finish_runs(list(by_id))
             return
+        last = len(batch.run_of) + batch.held_back < size
         if batch.run_of:
-            _send_claimed(batch)
+            _send_claimed(batch, close=list(by_id) if last else None)
+        elif last:
+            finish_runs(list(by_id))
+        if last:
+            return
 
 
-def _send_claimed(batch: Batch) -> None:
+def _send_claimed(batch: Batch, *, close: list[int] | None = None) -> None:
     """Render with each version's compiled templates, send over one provider
-    connection per channel configuration, record (see send.Batch)."""
+    connection per channel configuration, record (see send.Batch) and, with
+    ``close``, close those runs in the same transaction."""
     rows = Delivery.objects.filter(
         id__in=list(batch.run_of), claimed_by=batch.token, status=Delivery.Status.SENDING
     ).select_related("profile")
@@ -309,7 +324,7 @@ def _send_claimed(batch: Batch) -> None:
     results = []
     for config_id, group in messages.items():
         results += batch.send(configs[config_id], group)
-    batch.finish(results, broken)
+    batch.finish(results, broken, then=(lambda: finish_runs(close)) if close else None)
 
 
 _FINISH = """
@@ -331,7 +346,8 @@ def finish_runs(run_ids: list[int]) -> list[int]:
         runs=", ".join(["%s"] * len(run_ids)),
     )
     moment = now()
-    with transaction.atomic(), connection.cursor() as cursor:
+    # Inside a batch's record (``send_runs``): part of its transaction, no savepoint.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.execute(sql, [connection.ops.adapt_datetimefield_value(moment), *run_ids])
         finished = [row[0] for row in cursor.fetchall()]
         webhook_events.executions_completed(finished, moment)
@@ -401,7 +417,6 @@ def dispatch_batch(token: str | None = None, *, expired: bool = False) -> int:
         run_life.enqueue_senders(run.pk, 1)
     if fast:
         send_runs(fast, token)
-        finish_runs([r.pk for r in fast])
     return len(run_ids)
 
 
@@ -663,7 +678,6 @@ def _recover(token: str) -> None:
     ]
     if orphans:
         send_runs(orphans, token)
-        finish_runs([r.pk for r in orphans])
 
 
 def ensure_dispatcher() -> None:

@@ -219,8 +219,10 @@ class Batch:
                 if m.delivery_id in self.held and self.run_of[m.delivery_id] in self.open
             ]
 
-    def finish(self, results: list, broken: list[tuple[int, str]]) -> set[int]:
-        """Record the outcomes and release the permits; the runs still open."""
+    def finish(self, results: list, broken: list[tuple[int, str]], then=None) -> set[int]:
+        """Record the outcomes and release the permits; the runs still open.
+        ``then()`` runs last in the same transaction (the dispatcher closes its
+        runs there)."""
         done = {r.delivery_id for r in results} | {pk for pk, _error in broken}
         left = [pk for pk in self.run_of if pk not in done]
         with transaction.atomic():
@@ -242,6 +244,8 @@ class Batch:
                     status=Delivery.Status.SENDING,
                 ).update(status=Delivery.Status.PENDING, claimed_by="", lease_expires_at=None)
             barrier.release(self.token)
+            if then is not None:
+                then()
         return still
 
 
@@ -263,7 +267,8 @@ def claim_batch(runs: dict[int, Run], token: str, size: int) -> Batch | None:
         batch.held_back = held_back
         if claimed:
             campaigns = {runs[rid].campaign_id for _pk, rid in claimed}
-            batch._granted(barrier.grant(campaigns, token))
+            # The holder's permits were released with its last batch's outcomes.
+            batch._granted(barrier.grant(campaigns, token, replace=False))
             batch.look_at = 0.0
     return batch
 
