@@ -126,9 +126,16 @@ def _resolve_profiles(runs: list[Run]) -> None:
             if recipient.get("profileId") is None:
                 wanted[recipient["field"]].add(recipient["value"])
     found: dict[tuple[str, str], int] = {}
+    table = Profile._meta.db_table
     for field, values in wanted.items():
-        rows = Profile.objects.filter(**{f"{field}__in": values}).values_list("pk", field)
-        found.update(((field, value), pk) for pk, value in rows)
+        if field not in _IDENTITIES:
+            raise ValueError(f"not an identity field: {field}")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, {field} FROM {table} WHERE {_values_sql(field)}",
+                [_ids_param(values)],
+            )
+            found.update(((field, value), pk) for pk, value in cursor.fetchall())
     for run in runs:
         creates = run.version.allow_profile_creation
         for recipient in run.recipients or []:
@@ -147,6 +154,67 @@ def _resolve_profiles(runs: list[Run]) -> None:
             recipient["profileId"] = found.get(identity)
 
 
+_IDENTITIES = frozenset({"email", "phone", "profile_id", "push_token"})
+
+
+def _values_sql(column: str) -> str:
+    """``column`` among the text values of one parameter."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s::text[])"
+    return f"{column} IN (SELECT value FROM json_each(%s))"
+
+
+def _ids_sql(column: str) -> str:
+    """``column`` among the ids of one parameter (see ``_ids_param``): the same
+    statement text for any number of ids."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)"
+    return f"{column} IN (SELECT value FROM json_each(%s))"
+
+
+def _ids_param(ids) -> object:
+    return list(ids) if connection.vendor == "postgresql" else json.dumps(list(ids))
+
+
+_ELIGIBLE: dict[tuple, tuple[str, list, int]] = {}
+
+
+def _eligible_rows(ids: set[int], channel: str, category: str) -> tuple[list, bool]:
+    """(id, address, exclusion reason) of the profiles ``ids`` as the sender
+    sees them (``annotate_eligibility``), and whether any audience is
+    restricted, in one statement. The statement is built by the ORM once per
+    process and kind of campaign, then run with the ids as one parameter: a
+    pass over a few triggers spent more building it than the database running it."""
+    key = (connection.vendor, channel, category)
+    if key not in _ELIGIBLE:
+        from django.db.models import Exists, Value
+        from django.db.models.expressions import RawSQL
+
+        marker = object()
+        profiles = Profile.objects.filter(pk__in=RawSQL(f"SELECT {_ids_select()}", [marker]))
+        query = (
+            annotate_eligibility(profiles, channel=channel, category=category)
+            .annotate(any_restricted=Exists(Audience.objects.filter(restricted=Value(True))))
+            .values_list("id", "address", "exclusion_reason", "any_restricted")
+            .order_by()
+            .query
+        )
+        sql, params = query.sql_with_params()
+        _ELIGIBLE[key] = (sql, list(params), next(i for i, p in enumerate(params) if p is marker))
+    sql, params, at = _ELIGIBLE[key]
+    params = [*params[:at], _ids_param(ids), *params[at + 1 :]]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [row[:3] for row in rows], any(row[3] for row in rows)
+
+
+def _ids_select() -> str:
+    if connection.vendor == "postgresql":
+        return "unnest(%s::bigint[])"
+    return "value FROM json_each(%s)"
+
+
 def _eligibility(runs: list[Run]) -> dict[tuple, dict[int, tuple]]:
     """(channel, category, owner id) → profile id → (address, exclusion reason):
     one query each. A profile the campaign's owner could not see (known only
@@ -160,7 +228,21 @@ def _eligibility(runs: list[Run]) -> dict[tuple, dict[int, tuple]]:
         wanted[key].update(
             r["profileId"] for r in run.recipients or [] if r.get("profileId") is not None
         )
-    restricted = Audience.objects.filter(restricted=True).exists()
+    # Most installations restrict no audience: one statement per kind of
+    # campaign answers for every owner, and says whether that still holds.
+    found, restricted = {}, False
+    for channel, category in {(key[0], key[1]) for key in wanted}:
+        ids = set().union(*(v for k, v in wanted.items() if k[:2] == (channel, category)))
+        rows, any_restricted = _eligible_rows(ids, channel, category) if ids else ([], False)
+        if any_restricted:
+            restricted = True
+            break
+        table = {pk: (address, reason) for pk, address, reason in rows}
+        for key, wanted_ids in wanted.items():
+            if key[:2] == (channel, category):
+                found[key] = {pk: table[pk] for pk in wanted_ids if pk in table}
+    if not restricted:
+        return found
     owner_ids = {key[2] for key in wanted if key[2] is not None}
     owners = get_user_model().objects.in_bulk(owner_ids) if restricted and owner_ids else {}
     found = {}
@@ -195,14 +277,16 @@ def prepare_unitary(runs: list[Run], token: str) -> list[Run]:
             context = recipient.get("context") or {}
             planned.append((run.pk, pk, status, reason or "", address or "", context))
         deliveries[run.pk] = planned
+    table = Run._meta.db_table
+    lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""
     with transaction.atomic():
-        held = set(
-            Run.objects.filter(
-                pk__in=[r.pk for r in runs], claimed_by=token, status=Run.Status.MATERIALIZING
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {table} WHERE claimed_by = %s AND status = 'materializing'"
+                f" AND {_ids_sql('id')}{lock}",
+                [token, _ids_param(r.pk for r in runs)],
             )
-            .select_for_update()
-            .values_list("pk", flat=True)
-        )
+            held = {row[0] for row in cursor.fetchall()}
         mine = [r for r in runs if r.pk in held]
         if not mine:
             return []
@@ -215,14 +299,12 @@ def prepare_unitary(runs: list[Run], token: str) -> list[Run]:
             by_counts[(len(planned), excluded)].append(run.pk)
         for (targeted, excluded), ids in by_counts.items():
             # The contexts now live on the deliveries: the trigger keeps none of them.
-            Run.objects.filter(pk__in=ids).update(
-                status=Run.Status.SENDING,
-                recipients=None,
-                claimed_by="",
-                lease_expires_at=None,
-                targeted=targeted,
-                excluded=excluded,
-            )
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {table} SET status = 'sending', recipients = NULL, claimed_by = '',"
+                    f" lease_expires_at = NULL, targeted = %s, excluded = %s WHERE {_ids_sql('id')}",
+                    [targeted, excluded, _ids_param(ids)],
+                )
     for run in mine:
         run.status = Run.Status.SENDING
     return mine
@@ -368,10 +450,13 @@ def _load(run_ids: list[int], token: str) -> list[Run]:
     per few seconds per process, not once per run (status checks never rely on
     them: the send gate reads the campaign and run statuses afresh).
     """
+    table = Run._meta.db_table
     runs = list(
-        Run.objects.filter(pk__in=run_ids, claimed_by=token)
-        .only("id", "kind", "status", "campaign_id", "version_id", "recipients", "context")
-        .order_by("pk")
+        Run.objects.raw(
+            f"SELECT id, kind, status, campaign_id, version_id, recipients, context FROM {table}"
+            f" WHERE claimed_by = %s AND {_ids_sql('id')} ORDER BY id",
+            [token, _ids_param(run_ids)],
+        )
     )
     moment = time.monotonic()
     stale = {
