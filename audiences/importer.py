@@ -37,6 +37,7 @@ import contextlib
 import csv
 import io
 import json
+import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -64,6 +65,8 @@ TRUE = {"true", "yes", "1", "y"}
 FALSE = {"false", "no", "0", "n"}
 _NUMBER = re.compile(r"-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,10})?")
 _SURROGATE = re.compile("[\udc80-\udcff]")
+
+logger = logging.getLogger(__name__)
 
 
 class ImportFileError(ValueError):
@@ -636,6 +639,7 @@ def profile_import_run(
         _finish(
             profile_import, ProfileImport.Status.FAILED, _("The import failed: %s") % exc, outcome
         )
+        discard_file(profile_import)
         raise
     else:
         if outcome.rejected and not outcome.imported:
@@ -647,8 +651,25 @@ def profile_import_run(
                 outcome.rejected,
             ) % {"count": outcome.rejected}
     _finish(profile_import, status, error, outcome)
+    discard_file(profile_import)
     profile_import.refresh_from_db()
     return profile_import
+
+
+def discard_file(profile_import: ProfileImport) -> bool:
+    """Delete a finished import's stored CSV: it holds every person in it, and
+    nothing reads it once the import has finished (the counts and the first
+    rejected rows stay on the import). A storage error leaves it for the
+    nightly retention task (``campaigns.retention.delete_import_files``)."""
+    if not profile_import.file:
+        return False
+    try:
+        profile_import.file.delete(save=False)
+    except Exception:  # noqa: BLE001 — the retention task tries again
+        logger.warning("Could not delete the file of import %s", profile_import.pk, exc_info=True)
+        return False
+    ProfileImport.objects.filter(pk=profile_import.pk).update(file="")
+    return True
 
 
 def profile_import_sweep() -> int:

@@ -14,6 +14,14 @@
   to send.
 * Outbound webhook messages and their attempts (the endpoints' delivery log)
   older than ``WEBHOOK_RETENTION_DAYS`` are deleted.
+* An uploaded CSV is deleted as soon as its import has finished
+  (``audiences.importer.discard_file``); one left behind (a storage error, an
+  import finished before that) goes the next night. The import's counts and
+  first rejected rows stay.
+* Provider feedback receipts (the ``eventId`` each feedback event counted
+  once by) older than ``RETENTION_FEEDBACK_RECEIPT_DAYS`` are deleted: the
+  feedback API refuses events older than ten minutes, and providers stop
+  retrying within days.
 
 Each batch is one short transaction over at most ``RETENTION_BATCH_SIZE`` rows
 of finished runs, so a campaign sending meanwhile is never blocked for long and
@@ -128,6 +136,40 @@ def delete_old_webhook_messages(*, moment=None, max_batches: int | None = None) 
     )
 
 
+def delete_import_files(*, moment=None, max_batches: int | None = None) -> int:
+    """Stored CSVs of imports that finished more than a day ago (see above)."""
+    from audiences.importer import discard_file
+    from audiences.models import ProfileImport
+
+    cutoff = (moment or now()) - timedelta(days=1)
+    finished = ProfileImport.objects.filter(finished_at__lt=cutoff).exclude(file="")
+    size = settings.RETENTION_BATCH_SIZE
+    done = batches = 0
+    while max_batches is None or batches < max_batches:
+        batch = list(finished.order_by("pk")[:size])
+        if not batch:
+            break
+        for profile_import in batch:
+            if not discard_file(profile_import):  # storage refused: try tomorrow
+                return done
+            done += 1
+        batches += 1
+    return done
+
+
+def delete_old_feedback_receipts(*, moment=None, max_batches: int | None = None) -> int:
+    from channels.models import FeedbackReceipt
+
+    cutoff = (moment or now()) - timedelta(days=settings.RETENTION_FEEDBACK_RECEIPT_DAYS)
+
+    def apply(ids):
+        FeedbackReceipt.objects.filter(pk__in=ids).delete()
+
+    return _in_batches(
+        FeedbackReceipt.objects.filter(received_at__lt=cutoff), apply, limit=max_batches
+    )
+
+
 def apply_retention(*, max_batches: int | None = None) -> dict[str, int]:
     """Apply every retention window once (the nightly task); counts of rows changed."""
     moment = now()
@@ -136,10 +178,13 @@ def apply_retention(*, max_batches: int | None = None) -> dict[str, int]:
         "deliveries": anonymise_deliveries(moment=moment, max_batches=max_batches),
         "events": delete_old_events(moment=moment, max_batches=max_batches),
         "webhooks": delete_old_webhook_messages(moment=moment, max_batches=max_batches),
+        "import_files": delete_import_files(moment=moment, max_batches=max_batches),
+        "feedback_receipts": delete_old_feedback_receipts(moment=moment, max_batches=max_batches),
     }
     logger.info(
         "Retention: %(deliveries)d deliveries anonymised, %(events)d events deleted, "
-        "%(contexts)d contexts cleared, %(webhooks)d webhook messages deleted",
+        "%(contexts)d contexts cleared, %(webhooks)d webhook messages deleted, "
+        "%(import_files)d import files and %(feedback_receipts)d feedback receipts deleted",
         result,
     )
     return result

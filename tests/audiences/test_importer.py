@@ -219,3 +219,49 @@ def test_locale_column_sets_the_profile_language(run_import):
     assert Profile.objects.get(email="bob@example.com").locale == ""
     run_import("email,locale\nann@example.com,nl\n")
     assert Profile.objects.get(email="ann@example.com").locale == "nl"
+
+
+def test_the_uploaded_file_is_deleted_once_the_import_has_finished(run_import):
+    """The stored CSV holds every person in it: once imported (or failed) it is
+    gone from storage, while the counts and the first rejected rows stay."""
+    from django.core.files.storage import default_storage
+
+    result = run_import(GOOD)
+    assert result.status == ProfileImport.Status.SUCCEEDED
+    assert not result.file
+    assert not default_storage.exists(f"imports/{result.id}.csv")
+    failed = run_import("email,x\n")  # a header and no row: nothing usable
+    assert not failed.file
+    assert result.rows_imported == 3
+
+
+def test_a_file_left_behind_goes_with_the_nightly_retention(db, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+    from django.utils import timezone
+
+    from audiences.importer import profile_import_create
+    from campaigns.retention import apply_retention
+
+    audience = Audience.objects.create(name="A", kind=Audience.Kind.UPLOAD)
+    with django_capture_on_commit_callbacks(execute=False):
+        created = profile_import_create(
+            audience=audience, upload=ContentFile(GOOD.encode()), file_name="f.csv"
+        )
+    name = created.file.name
+    assert default_storage.exists(name)
+    # Finished yesterday, its file still stored (a storage error at the time).
+    ProfileImport.objects.filter(pk=created.pk).update(
+        status=ProfileImport.Status.SUCCEEDED, finished_at=timezone.now() - timedelta(hours=2)
+    )
+    assert apply_retention()["import_files"] == 0  # finished less than a day ago
+    ProfileImport.objects.filter(pk=created.pk).update(
+        finished_at=timezone.now() - timedelta(days=2)
+    )
+    assert apply_retention()["import_files"] == 1
+    assert not default_storage.exists(name)
+    created.refresh_from_db()
+    assert not created.file
+    assert apply_retention()["import_files"] == 0

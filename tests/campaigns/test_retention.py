@@ -96,7 +96,14 @@ def test_pending_deliveries_and_recent_rows_are_never_touched(windows, queued, f
         recent, recent_run = sent_campaign(audience, config)
     with time_machine.travel(T0 + timedelta(days=400), tick=False):
         result = retention.apply_retention()
-    assert result == {"contexts": 0, "deliveries": 0, "events": 0, "webhooks": 0}
+    assert result == {
+        "contexts": 0,
+        "deliveries": 0,
+        "events": 0,
+        "webhooks": 0,
+        "import_files": 0,
+        "feedback_receipts": 0,
+    }
     # The run still sending keeps everything it needs to send.
     assert Delivery.objects.filter(run=run, status="pending", context={"order": "C-3"}).count() == 5
     assert Run.objects.get(pk=run.pk).context == {"coupon": "X"}

@@ -190,3 +190,25 @@ def test_event_id_and_timestamp_are_required(make_delivery, missing):
         HTTP_X_VOLLEY_SIGNATURE=sign_body(json.dumps(payload).encode()),
     )
     assert response.status_code == 400 and missing in response.json()["errors"]
+
+
+def test_old_feedback_receipts_go_with_the_nightly_retention(db, settings):
+    """A receipt only has to outlive the window in which its event could come
+    again; then it is deleted (they were kept for ever)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from campaigns.retention import apply_retention
+
+    settings.RETENTION_FEEDBACK_RECEIPT_DAYS = 30
+    old = FeedbackReceipt.objects.create(event_id="evt-old")
+    recent = FeedbackReceipt.objects.create(event_id="evt-recent")
+    FeedbackReceipt.objects.filter(pk=old.pk).update(
+        received_at=timezone.now() - timedelta(days=31)
+    )
+    FeedbackReceipt.objects.filter(pk=recent.pk).update(
+        received_at=timezone.now() - timedelta(days=29)
+    )
+    assert apply_retention()["feedback_receipts"] == 1
+    assert list(FeedbackReceipt.objects.values_list("event_id", flat=True)) == ["evt-recent"]
