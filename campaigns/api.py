@@ -82,7 +82,14 @@ EXPERIMENT_DOC = (
     'A content experiment (SPEC §13): `{"variants": [{"name", "weight", '
     "\"content\"}] (2–5; a variant's content overrides fields of the campaign's content; "
     'the first is the control), "holdoutPercent": 0–50, "testPercent"?: 1–100, '
-    '"winnerMetric"?: "opens"|"clicks", "testHours"?, "autoWinner"?}`.'
+    '"winnerMetric"?: "opens"|"clicks"|"conversions" (conversions need a conversion goal), '
+    '"testHours"?, "autoWinner"?}`.'
+)
+CONVERSION_DOC = (
+    'The conversion goal (docs/CONVERSIONS.md): `{"event": "purchase", "windowHours": 1–720 '
+    "(default 72)}`. A person converts when they perform the event (`POST /api/v1/events`) "
+    "within windowHours after the campaign was sent to them, or after their experiment held "
+    "them out; the report counts conversions per variant, for the holdout, and the lift."
 )
 
 
@@ -117,6 +124,7 @@ class CampaignIn(CamelSchema):
     tracking: TrackingIn | None = None
     allow_profile_creation: bool = False
     experiment: dict[str, Any] | None = Field(None, description=EXPERIMENT_DOC)
+    conversion: dict[str, Any] | None = Field(None, description=CONVERSION_DOC)
 
 
 class CampaignPatch(CamelSchema):
@@ -134,6 +142,9 @@ class CampaignPatch(CamelSchema):
     allow_profile_creation: bool | None = None
     experiment: dict[str, Any] | None = Field(
         None, description=EXPERIMENT_DOC + " `null` removes the experiment."
+    )
+    conversion: dict[str, Any] | None = Field(
+        None, description=CONVERSION_DOC + " `null` removes the goal."
     )
     restricted: bool | None = Field(
         None,
@@ -221,6 +232,7 @@ class _SettingsOut(CamelOut):
     tracking: TrackingOut
     allow_profile_creation: bool
     experiment: dict[str, Any] | None = None
+    conversion: dict[str, Any] | None = None
 
     @staticmethod
     def resolve_channel_configuration_id(version: CampaignVersion, context) -> int | None:
@@ -338,6 +350,10 @@ class CampaignOut(_SettingsOut):
         return _shown(campaign).experiment
 
     @staticmethod
+    def resolve_conversion(campaign: Campaign) -> dict | None:
+        return _shown(campaign).conversion
+
+    @staticmethod
     def resolve_trigger_example(campaign: Campaign) -> dict | None:
         return trigger_example(campaign, _shown(campaign))
 
@@ -396,6 +412,8 @@ def _resolve(user, data: dict, *, category: str | None) -> dict:
             fields[name] = data[name]
     if "experiment" in data:  # null removes it
         fields["experiment"] = data["experiment"]
+    if "conversion" in data:  # null removes it
+        fields["conversion"] = data["conversion"]
     if data.get("tracking") is not None:
         fields["track_opens"] = data["tracking"].get("opens", True)
         fields["track_clicks"] = data["tracking"].get("clicks", True)
