@@ -772,6 +772,42 @@ class LanguageReportOut(CamelOut):
     clicked: int
 
 
+class LiftOut(CamelOut):
+    """A conversion rate against the holdout's."""
+
+    difference: float = Field(
+        description="Conversion rate minus the holdout's, as a proportion (0.032 = +3.2 points)."
+    )
+    ci95: list[float] = Field(
+        description="95% confidence interval of the difference (Newcombe's hybrid score interval)."
+    )
+    significant: bool = Field(description="The interval leaves out zero.")
+
+
+class HoldoutConversionOut(CamelOut):
+    profiles: int = Field(description="People held out (sent nothing).")
+    conversions: int = Field(description="Of them, people who performed the event in the window.")
+    conversion_rate: float | None
+    revenue: float = Field(description="Sum of the attributed events' values.")
+
+
+class ConversionReportOut(CamelOut):
+    """The conversion goal's results (docs/CONVERSIONS.md)."""
+
+    event: str
+    window_hours: int
+    profiles: int = Field(description="People the campaign was sent to.")
+    conversions: int = Field(
+        description="People who performed the event within the window after a send (each once)."
+    )
+    conversion_rate: float | None
+    revenue: float = Field(description="Sum of the attributed events' values.")
+    holdout: HoldoutConversionOut | None = Field(
+        description="The experiment's holdout, counted from when it would have been sent."
+    )
+    lift: LiftOut | None = Field(description="The whole campaign against the holdout.")
+
+
 class VariantReportOut(CamelOut):
     name: str
     weight: int
@@ -789,6 +825,17 @@ class VariantReportOut(CamelOut):
         "interval, built from Wilson intervals); null for the control."
     )
     significant: bool = Field(description="The interval leaves out zero.")
+    reached: int | None = Field(
+        None, description="People sent this variant (null without a conversion goal)."
+    )
+    conversions: int | None = Field(
+        None, description="Of them, people who converted (null without a conversion goal)."
+    )
+    conversion_rate: float | None = None
+    revenue: float | None = None
+    lift: LiftOut | None = Field(
+        None, description="This variant's conversion rate against the holdout's."
+    )
 
 
 class WinnerOut(CamelOut):
@@ -844,6 +891,9 @@ class ReportOut(CamelOut):
     )
     winner: WinnerOut | None
     experiment: ExperimentStateOut | None
+    conversion: ConversionReportOut | None = Field(
+        None, description="The conversion goal's results; null when the campaign has none."
+    )
 
 
 @campaigns_router.get(

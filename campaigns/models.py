@@ -632,7 +632,7 @@ class ExperimentWinner(models.Model):
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    metric = models.CharField(_("metric"), max_length=10)
+    metric = models.CharField(_("metric"), max_length=20)
     results = models.JSONField(default=list)
     released = models.PositiveIntegerField(_("sent the winner to"), default=0)
     decided_at = models.DateTimeField(_("decided"))
