@@ -129,11 +129,23 @@ class ExportSuppression(CamelOut):
     created_at: datetime
 
 
+class ExportConversionEvent(CamelOut):
+    name: str
+    event_id: str | None
+    occurred_at: datetime
+    value: float | None
+    properties: dict[str, Any]
+    received_at: datetime
+
+
 class ProfileExportOut(CamelOut):
     profile: dict[str, Any]
     consent_changes: list[ExportConsentChange]
     audiences: list[ExportAudience]
     deliveries: list[ExportDelivery]
+    conversion_events: list[ExportConversionEvent] = Field(
+        description="Events posted about the person (POST /api/v1/events)."
+    )
     suppressions: list[ExportSuppression]
 
 

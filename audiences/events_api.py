@@ -45,7 +45,9 @@ class EventIn(CamelSchema):
         None, description="When it happened (with a time zone); default now; not in the future."
     )
     value: float | None = Field(
-        None, description="A number such as the revenue (finite, below 10^14 in absolute value)."
+        None,
+        strict=True,
+        description="A number such as the revenue (finite, below 10^14 in absolute value).",
     )
     properties: dict[str, Any] = Field(default_factory=dict, description="Free JSON, ≤ 16 KB.")
 
