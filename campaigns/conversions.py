@@ -274,3 +274,21 @@ def conversion_report(campaign, experiment: dict | None = None) -> dict | None:
         "lift": lift(overall["conversions"], reached, holdout),
         "variants": variants,
     }
+
+
+def lift_sentence(lift: dict) -> str:
+    """ "+3.2 points conversion rate against the holdout (95% CI +1.1 to +5.3),
+    significant" — in the reader's language and number format."""
+    from campaigns.experiments import points
+
+    low, high = lift["ci95"]
+    values = {"diff": points(lift["difference"]), "low": points(low), "high": points(high)}
+    if lift["significant"]:
+        return (
+            _("%(diff)s points against the holdout (95%% CI %(low)s to %(high)s), significant")
+            % values
+        )
+    return (
+        _("%(diff)s points against the holdout (95%% CI %(low)s to %(high)s), not significant")
+        % values
+    )
