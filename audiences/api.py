@@ -266,7 +266,10 @@ RULE_DESCRIPTION = (
     'and engagement conditions {"engagement": "received"|"opened"|"clicked"|"not_opened"|'
     '"not_clicked", "campaignId"?: id, "withinDays": 1-3650, "includeMachine"?: bool} '
     "(people's opens and clicks unless includeMachine; a campaign the caller may not see "
-    "is refused like an unknown one)."
+    "is refused like an unknown one), and event conditions "
+    '{"event": "purchase", "withinDays"?: 1-3650, "performed"?: bool} (performed a '
+    "conversion event posted to /events in the last withinDays days, or ever; "
+    '"performed": false for the profiles who did not).'
 )
 
 
