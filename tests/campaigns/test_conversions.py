@@ -36,11 +36,14 @@ def experiment(**over) -> dict:
     return normalize_experiment("email", value, has_conversion=True)
 
 
-def goal_campaign(profiles, *, window: int = 48, with_experiment: bool = True, **over):
+def goal_campaign(
+    profiles, *, window: int = 48, with_experiment: bool = True, version=None, **over
+):
     return make_campaign(
         upload_audience(profiles),
         experiment=experiment(**over) if with_experiment else None,
         conversion=normalize_conversion({"event": "purchase", "windowHours": window}),
+        **(version or {}),
     )
 
 
@@ -299,3 +302,41 @@ def test_a_restricted_campaigns_report_and_its_conversions_stay_hidden(
     campaign.restricted = True
     campaign.save(update_fields=["restricted"])
     assert api_for(viewer).get(f"/campaigns/{campaign.pk}/report").status_code == 404
+
+
+def test_a_holdout_in_profile_time_zones_is_held_out_at_its_own_local_send_time(queued):
+    from zoneinfo import ZoneInfo
+
+    from audiences.models import Profile
+    from campaigns.engine.materialize import materialize
+
+    Profile.objects.bulk_create(
+        [
+            Profile(email=f"z{i}@example.com", consent_email=True, timezone=zone)
+            for i in range(200)
+            for zone in ["Asia/Tokyo" if i % 2 else "America/New_York"]
+        ]
+    )
+    profiles = list(Profile.objects.filter(email__startswith="z"))
+    campaign = goal_campaign(
+        profiles,
+        holdoutPercent=50,
+        version={"use_profile_timezone": True, "timezone": "Europe/Amsterdam"},
+    )
+    run = Run.objects.create(
+        campaign=campaign,
+        version=campaign.live_version,
+        kind=Run.Kind.ONE_SHOT,
+        scheduled_for=datetime(2030, 3, 2, 9, 0, tzinfo=ZoneInfo("Europe/Amsterdam")),
+    )
+    with time_machine.travel(T0 - timedelta(days=1), tick=False):
+        materialize(run)
+    held = Delivery.objects.filter(run=run, reason="holdout").select_related("profile")
+    assert held.count() > 50
+    for delivery in held:
+        local = delivery.held_out_at.astimezone(ZoneInfo(delivery.profile.timezone))
+        assert (local.hour, local.minute) == (9, 0), delivery.profile.timezone
+    # Their would-be sends match the people who are sent at the same local time.
+    pending = Delivery.objects.filter(run=run, status="pending").select_related("profile")
+    by_zone = {d.profile.timezone: d.send_after for d in pending}
+    assert {d.profile.timezone: d.held_out_at for d in held} == by_zone
