@@ -340,3 +340,19 @@ def test_a_holdout_in_profile_time_zones_is_held_out_at_its_own_local_send_time(
     pending = Delivery.objects.filter(run=run, status="pending").select_related("profile")
     by_zone = {d.profile.timezone: d.send_after for d in pending}
     assert {d.profile.timezone: d.held_out_at for d in held} == by_zone
+
+
+def test_holdout_rows_from_before_the_upgrade_get_their_runs_start(queued, fake_transport):
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    campaign = goal_campaign(make_profiles(50), holdoutPercent=50)
+    run = send(campaign, T0)
+    held = Delivery.objects.filter(run=run, reason="holdout")
+    assert held.exists()
+    held.update(held_out_at=None)  # as written before held_out_at existed
+    executor = MigrationExecutor(connection)
+    executor.migrate([("campaigns", "0012_conversions")])
+    executor = MigrationExecutor(connection)
+    executor.migrate([("campaigns", "0013_backfill_held_out_at")])
+    assert set(held.values_list("held_out_at", flat=True)) == {T0}
