@@ -129,11 +129,23 @@ class ExportSuppression(CamelOut):
     created_at: datetime
 
 
+class ExportConversionEvent(CamelOut):
+    name: str
+    event_id: str | None
+    occurred_at: datetime
+    value: float | None
+    properties: dict[str, Any]
+    received_at: datetime
+
+
 class ProfileExportOut(CamelOut):
     profile: dict[str, Any]
     consent_changes: list[ExportConsentChange]
     audiences: list[ExportAudience]
     deliveries: list[ExportDelivery]
+    conversion_events: list[ExportConversionEvent] = Field(
+        description="Events posted about the person (POST /api/v1/events)."
+    )
     suppressions: list[ExportSuppression]
 
 
@@ -254,7 +266,10 @@ RULE_DESCRIPTION = (
     'and engagement conditions {"engagement": "received"|"opened"|"clicked"|"not_opened"|'
     '"not_clicked", "campaignId"?: id, "withinDays": 1-3650, "includeMachine"?: bool} '
     "(people's opens and clicks unless includeMachine; a campaign the caller may not see "
-    "is refused like an unknown one)."
+    "is refused like an unknown one), and event conditions "
+    '{"event": "purchase", "withinDays"?: 1-3650, "performed"?: bool} (performed a '
+    "conversion event posted to /events in the last withinDays days, or ever; "
+    '"performed": false for the profiles who did not).'
 )
 
 

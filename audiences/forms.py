@@ -192,6 +192,11 @@ ENGAGEMENT_LABELS = [
     ("not_clicked", gettext_lazy("received but did not click")),
 ]
 assert [kind for kind, _label in ENGAGEMENT_LABELS] == list(ENGAGEMENTS)
+# The same row picks a conversion event instead of a campaign (docs/CONVERSIONS.md).
+EVENT_LABELS = [
+    ("performed", gettext_lazy("performed the event")),
+    ("not_performed", gettext_lazy("did not perform the event")),
+]
 DEFAULT_WITHIN_DAYS = 30
 
 
@@ -215,9 +220,16 @@ class EngagementForm(forms.Form):
 
     engagement = forms.ChoiceField(
         label=gettext_lazy("Profiles who"),
-        choices=[("", gettext_lazy("Choose…")), *ENGAGEMENT_LABELS],
+        choices=[("", gettext_lazy("Choose…")), *ENGAGEMENT_LABELS, *EVENT_LABELS],
         required=False,
         widget=forms.Select(attrs={"class": "rule-engagement"}),
+    )
+    event = forms.CharField(
+        label=gettext_lazy("Event"),
+        max_length=100,
+        required=False,
+        help_text=gettext_lazy("For “performed the event”: e.g. purchase."),
+        widget=forms.TextInput(attrs={"class": "rule-event"}),
     )
     campaign = forms.TypedChoiceField(
         label=gettext_lazy("Campaign"),
@@ -247,6 +259,14 @@ class EngagementForm(forms.Form):
         if not kind:
             return None
         days = self.cleaned_data.get("within_days")
+        if kind in ("performed", "not_performed"):
+            event: dict[str, Any] = {
+                "event": (self.cleaned_data.get("event") or "").strip(),
+                "withinDays": days if days is not None else DEFAULT_WITHIN_DAYS,
+            }
+            if kind == "not_performed":
+                event["performed"] = False
+            return event
         condition: dict[str, Any] = {
             "engagement": kind,
             "withinDays": days if days is not None else DEFAULT_WITHIN_DAYS,
@@ -335,6 +355,8 @@ _ROW_FIELDS = {
     "campaignId": "campaign",
     "withinDays": "within_days",
     "includeMachine": "include_machine",
+    "event": "event",
+    "performed": "engagement",
 }
 
 
@@ -365,14 +387,28 @@ def rule_to_initial(rule: dict | None) -> tuple[dict, list[dict], list[dict]]:
     if not rule:
         return {"match": "all"}, [], []
     ((kind, items),) = rule.items()
-    flat = all(isinstance(i, dict) and ("field" in i or "engagement" in i) for i in items)
+    flat = all(
+        isinstance(i, dict) and ("field" in i or "engagement" in i or "event" in i) for i in items
+    )
     # The builder lists attribute rows before engagement rows: only a rule
     # already in that order is shown as rows (else the JSON box keeps it exact).
-    kinds = ["engagement" in i for i in items] if flat else []
-    if not flat or kinds != sorted(kinds):
+    # An event condition without a window ("ever") has no row that says so.
+    kinds = ["engagement" in i or "event" in i for i in items] if flat else []
+    ever = any(isinstance(i, dict) and "event" in i and "withinDays" not in i for i in items)
+    if not flat or kinds != sorted(kinds) or ever:
         return {"match": kind, "rule_json": json.dumps(rule, indent=2, ensure_ascii=False)}, [], []
     rows, engaged = [], []
     for item in items:
+        if "event" in item:
+            engaged.append(
+                {
+                    "engagement": "performed" if item.get("performed", True) else "not_performed",
+                    "campaign": None,
+                    "event": item.get("event"),
+                    "within_days": item.get("withinDays"),
+                }
+            )
+            continue
         if "engagement" in item:
             engaged.append(
                 {

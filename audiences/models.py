@@ -261,3 +261,46 @@ class PrivacyLogEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} ({self.namespace}) by {self.by}"
+
+
+class ConversionEvent(models.Model):
+    """Something a person did that a campaign may have caused (a purchase, a
+    sign-up), posted by the customer's systems (``POST /api/v1/events``). A
+    campaign's conversion goal counts the people who performed its event within
+    a window after they were sent the campaign, or after they were held out of
+    its experiment (docs/CONVERSIONS.md). Personal data: deleted with the
+    profile, exported with it, purged after ``RETENTION_CONVERSIONS_DAYS``."""
+
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="conversion_events")
+    name = models.CharField(_("event"), max_length=100)
+    # The sender's idempotency key: the same id counts once (unique when given).
+    event_id = models.CharField(_("event id"), max_length=255, null=True, blank=True)
+    occurred_at = models.DateTimeField(_("occurred"))
+    value = models.DecimalField(_("value"), max_digits=18, decimal_places=4, null=True, blank=True)
+    properties = models.JSONField(_("properties"), default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    received_at = models.DateTimeField(_("received"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("conversion event")
+        verbose_name_plural = _("conversion events")
+        ordering = ["-occurred_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event_id"],
+                condition=Q(event_id__isnull=False),
+                name="conversionevent_unique_event_id",
+            )
+        ]
+        indexes = [
+            # Attribution (campaigns/conversions.py) and the "performed" rule
+            # condition: one event name, one person, a time range.
+            models.Index(fields=["name", "profile", "occurred_at"], name="conversion_name_profile"),
+            # The retention purge.
+            models.Index(fields=["occurred_at"], name="conversion_occurred"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.occurred_at:%Y-%m-%d %H:%M})"

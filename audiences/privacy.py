@@ -34,6 +34,7 @@ from audiences.models import (
     Audience,
     AudienceMember,
     ConsentChange,
+    ConversionEvent,
     PrivacyLogEntry,
     Profile,
     Suppression,
@@ -104,8 +105,8 @@ def _log(action: str, *, namespace: str, actor, via: str) -> PrivacyLogEntry:
 
 
 def profile_erase(*, profile: Profile, namespace: str, actor=None, via: str = "api") -> bool:
-    """Erase a person: identities, attributes, time zone, consent history and
-    audience memberships go; deliveries stay anonymised (reports unchanged);
+    """Erase a person: identities, attributes, time zone, consent history,
+    audience memberships and conversion events go; deliveries stay anonymised (reports unchanged);
     suppression entries keep only their keyed hash; the erasure is logged.
 
     Returns False when the profile was already gone (erasing twice changes nothing).
@@ -131,7 +132,7 @@ def profile_erase(*, profile: Profile, namespace: str, actor=None, via: str = "a
             AudienceMember.objects.filter(profile=profile).values_list("audience_id", flat=True)
         )
         Audience.objects.filter(pk__in=upload_ids, size__gt=0).update(size=F("size") - 1)
-        profile.delete()  # consent changes and memberships go with it
+        profile.delete()  # consent changes, memberships and conversion events go with it
         entry = _log(PrivacyLogEntry.Action.ERASE, namespace=namespace, actor=actor, via=via)
     logger.info("Erased a person (identified by %s) for %s", namespace, entry.by or "the system")
     return True
@@ -184,6 +185,20 @@ def profile_export(profile: Profile, reader=None) -> Iterator[str]:
         for i, item in enumerate(items):
             yield ("," if i else "") + _dump(item)
         yield "]"
+    yield ', "conversionEvents": ['
+    events = ConversionEvent.objects.filter(profile=profile).order_by("occurred_at", "pk")
+    for i, event in enumerate(events.iterator(chunk_size=_EXPORT_CHUNK)):
+        yield ("," if i else "") + _dump(
+            {
+                "name": event.name,
+                "eventId": event.event_id,
+                "occurredAt": _iso(event.occurred_at),
+                "value": None if event.value is None else float(event.value),
+                "properties": event.properties,
+                "receivedAt": _iso(event.received_at),
+            }
+        )
+    yield "]"
     yield ', "suppressions": ' + _dump(_suppressions(profile)) + "}\n"
 
 

@@ -29,6 +29,12 @@ only unless ``includeMachine`` (docs/ENGAGEMENT.md). ``not_opened`` /
 ``not_clicked`` are "received in that time and did not open / click".
 campaigns supplies the SQL (``audiences.hooks.engagement_condition``); which
 campaigns an actor may name is checked by ``engagement_errors``.
+
+Event conditions (docs/CONVERSIONS.md) are ``{"event", "withinDays"?,
+"performed"?}``: whether the profile performed the event (posted to
+``POST /api/v1/events``) in the last ``withinDays`` days, or ever without it;
+``"performed": false`` selects the profiles that did not. One EXISTS subquery
+over the indexed conversion events.
 """
 
 from __future__ import annotations
@@ -67,6 +73,7 @@ FIELD_CHOICES = ["attributes.", *COLUMN_FIELDS, *CONSENT_FIELDS]
 ENGAGEMENTS = ("received", "opened", "clicked", "not_opened", "not_clicked")
 ENGAGEMENT_KEYS = {"engagement", "campaignId", "withinDays", "includeMachine"}
 MAX_WITHIN_DAYS = 3650
+EVENT_KEYS = {"event", "withinDays", "performed"}
 
 
 class RuleError(ValueError):
@@ -191,6 +198,8 @@ class _Compiler:
             return self.error(path, _('A condition is an object {"field", "op", "value"}.'))
         if "engagement" in node:
             return self.engagement(node, path)
+        if "event" in node:
+            return self.event(node, path)
         unknown = set(node) - {"field", "op", "value"}
         if unknown:
             return self.error(path, _("Unknown keys: %s.") % ", ".join(sorted(map(str, unknown))))
@@ -266,6 +275,42 @@ class _Compiler:
         if not built:
             return self.error(path, _("Engagement conditions are not available."))
         return built[0]
+
+    def event(self, node: dict, path: str) -> Q:
+        """``{"event", "withinDays"?, "performed"?}``: performed (or not) a
+        conversion event, in the last ``withinDays`` days or ever."""
+        from datetime import timedelta
+
+        from django.db.models import Exists, OuterRef
+        from django.utils import timezone
+
+        from audiences.events import event_name_message, valid_event_name
+        from audiences.models import ConversionEvent
+
+        unknown = set(node) - EVENT_KEYS
+        if unknown:
+            return self.error(path, _("Unknown keys: %s.") % ", ".join(sorted(map(str, unknown))))
+        name, days, performed = (
+            node.get("event"),
+            node.get("withinDays"),
+            node.get("performed", True),
+        )
+        before = len(self.errors)
+        if not valid_event_name(name):
+            self.error(f"{path}.event", event_name_message())
+        if days is not None and (not _is_int(days) or not 1 <= days <= MAX_WITHIN_DAYS):
+            self.error(
+                f"{path}.withinDays",
+                _("Give a number of days from 1 to %d.") % MAX_WITHIN_DAYS,
+            )
+        if not isinstance(performed, bool):
+            self.error(f"{path}.performed", _("Give true or false."))
+        if len(self.errors) > before:
+            return Q()
+        events = ConversionEvent.objects.filter(profile_id=OuterRef("pk"), name=name)
+        if days is not None:
+            events = events.filter(occurred_at__gte=timezone.now() - timedelta(days=days))
+        return Q(Exists(events)) if performed else ~Q(Exists(events))
 
     def column(self, name: str, op: str, value: Any, path: str) -> Q:
         """Identity and time-zone columns: text, compared as normalized text."""

@@ -82,7 +82,14 @@ EXPERIMENT_DOC = (
     'A content experiment (SPEC §13): `{"variants": [{"name", "weight", '
     "\"content\"}] (2–5; a variant's content overrides fields of the campaign's content; "
     'the first is the control), "holdoutPercent": 0–50, "testPercent"?: 1–100, '
-    '"winnerMetric"?: "opens"|"clicks", "testHours"?, "autoWinner"?}`.'
+    '"winnerMetric"?: "opens"|"clicks"|"conversions" (conversions need a conversion goal), '
+    '"testHours"?, "autoWinner"?}`.'
+)
+CONVERSION_DOC = (
+    'The conversion goal (docs/CONVERSIONS.md): `{"event": "purchase", "windowHours": 1–720 '
+    "(default 72)}`. A person converts when they perform the event (`POST /api/v1/events`) "
+    "within windowHours after the campaign was sent to them, or after their experiment held "
+    "them out; the report counts conversions per variant, for the holdout, and the lift."
 )
 
 
@@ -117,6 +124,7 @@ class CampaignIn(CamelSchema):
     tracking: TrackingIn | None = None
     allow_profile_creation: bool = False
     experiment: dict[str, Any] | None = Field(None, description=EXPERIMENT_DOC)
+    conversion: dict[str, Any] | None = Field(None, description=CONVERSION_DOC)
 
 
 class CampaignPatch(CamelSchema):
@@ -134,6 +142,9 @@ class CampaignPatch(CamelSchema):
     allow_profile_creation: bool | None = None
     experiment: dict[str, Any] | None = Field(
         None, description=EXPERIMENT_DOC + " `null` removes the experiment."
+    )
+    conversion: dict[str, Any] | None = Field(
+        None, description=CONVERSION_DOC + " `null` removes the goal."
     )
     restricted: bool | None = Field(
         None,
@@ -221,6 +232,7 @@ class _SettingsOut(CamelOut):
     tracking: TrackingOut
     allow_profile_creation: bool
     experiment: dict[str, Any] | None = None
+    conversion: dict[str, Any] | None = None
 
     @staticmethod
     def resolve_channel_configuration_id(version: CampaignVersion, context) -> int | None:
@@ -338,6 +350,10 @@ class CampaignOut(_SettingsOut):
         return _shown(campaign).experiment
 
     @staticmethod
+    def resolve_conversion(campaign: Campaign) -> dict | None:
+        return _shown(campaign).conversion
+
+    @staticmethod
     def resolve_trigger_example(campaign: Campaign) -> dict | None:
         return trigger_example(campaign, _shown(campaign))
 
@@ -396,6 +412,8 @@ def _resolve(user, data: dict, *, category: str | None) -> dict:
             fields[name] = data[name]
     if "experiment" in data:  # null removes it
         fields["experiment"] = data["experiment"]
+    if "conversion" in data:  # null removes it
+        fields["conversion"] = data["conversion"]
     if data.get("tracking") is not None:
         fields["track_opens"] = data["tracking"].get("opens", True)
         fields["track_clicks"] = data["tracking"].get("clicks", True)
@@ -754,6 +772,42 @@ class LanguageReportOut(CamelOut):
     clicked: int
 
 
+class LiftOut(CamelOut):
+    """A conversion rate against the holdout's."""
+
+    difference: float = Field(
+        description="Conversion rate minus the holdout's, as a proportion (0.032 = +3.2 points)."
+    )
+    ci95: list[float] = Field(
+        description="95% confidence interval of the difference (Newcombe's hybrid score interval)."
+    )
+    significant: bool = Field(description="The interval leaves out zero.")
+
+
+class HoldoutConversionOut(CamelOut):
+    profiles: int = Field(description="People held out (sent nothing).")
+    conversions: int = Field(description="Of them, people who performed the event in the window.")
+    conversion_rate: float | None
+    revenue: float = Field(description="Sum of the attributed events' values.")
+
+
+class ConversionReportOut(CamelOut):
+    """The conversion goal's results (docs/CONVERSIONS.md)."""
+
+    event: str
+    window_hours: int
+    profiles: int = Field(description="People the campaign was sent to.")
+    conversions: int = Field(
+        description="People who performed the event within the window after a send (each once)."
+    )
+    conversion_rate: float | None
+    revenue: float = Field(description="Sum of the attributed events' values.")
+    holdout: HoldoutConversionOut | None = Field(
+        description="The experiment's holdout, counted from when it would have been sent."
+    )
+    lift: LiftOut | None = Field(description="The whole campaign against the holdout.")
+
+
 class VariantReportOut(CamelOut):
     name: str
     weight: int
@@ -771,6 +825,17 @@ class VariantReportOut(CamelOut):
         "interval, built from Wilson intervals); null for the control."
     )
     significant: bool = Field(description="The interval leaves out zero.")
+    reached: int | None = Field(
+        None, description="People sent this variant (null without a conversion goal)."
+    )
+    conversions: int | None = Field(
+        None, description="Of them, people who converted (null without a conversion goal)."
+    )
+    conversion_rate: float | None = None
+    revenue: float | None = None
+    lift: LiftOut | None = Field(
+        None, description="This variant's conversion rate against the holdout's."
+    )
 
 
 class WinnerOut(CamelOut):
@@ -826,6 +891,9 @@ class ReportOut(CamelOut):
     )
     winner: WinnerOut | None
     experiment: ExperimentStateOut | None
+    conversion: ConversionReportOut | None = Field(
+        None, description="The conversion goal's results; null when the campaign has none."
+    )
 
 
 @campaigns_router.get(

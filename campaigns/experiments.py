@@ -47,7 +47,7 @@ HOLDOUT_MAX = 50
 TEST_HOURS_MAX = 24 * 30
 WEIGHT_MAX = 1000
 NAME_MAX = 40
-METRICS = ("opens", "clicks")
+METRICS = ("opens", "clicks", "conversions")
 DEFAULT_METRIC = "clicks"
 DEFAULT_TEST_HOURS = 24
 KEYS = ("variants", "holdoutPercent", "testPercent", "winnerMetric", "testHours", "autoWinner")
@@ -69,12 +69,19 @@ def _int(value: Any) -> int | None:
 
 
 def normalize_experiment(
-    channel: str, value: Any, *, campaign_type: str = "scheduled", lenient: bool = False
+    channel: str,
+    value: Any,
+    *,
+    campaign_type: str = "scheduled",
+    lenient: bool = False,
+    has_conversion: bool = False,
 ) -> dict | None:
     """The experiment with every key present, or None for no experiment.
 
     ``lenient``: variant content keys another channel would have are dropped
     instead of refused (a draft whose channel changed keeps its experiment).
+    ``has_conversion``: the version has a conversion goal, so the winner may
+    be picked on conversions (campaigns/conversions.py).
     """
     if value in (None, {}):
         return None
@@ -100,9 +107,13 @@ def normalize_experiment(
             ]
     metric = value.get("winnerMetric") or DEFAULT_METRIC
     if metric not in METRICS:
-        errors["experiment.winnerMetric"] = [_("Choose opens or clicks.")]
+        errors["experiment.winnerMetric"] = [_("Choose opens, clicks or conversions.")]
     elif metric == "opens" and channel != "email":
         errors["experiment.winnerMetric"] = [_("Only email tells opens: choose clicks.")]
+    elif metric == "conversions" and not has_conversion:
+        errors["experiment.winnerMetric"] = [
+            _("Set a conversion goal first: conversions count the goal's event.")
+        ]
     hours = value.get("testHours")
     hours = DEFAULT_TEST_HOURS if hours is None else _int(hours)
     if hours is None or not 1 <= hours <= TEST_HOURS_MAX:
@@ -296,10 +307,15 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def variant_results(campaign, experiment: dict) -> list[dict]:
+def variant_results(campaign, experiment: dict, conversion: dict | None = None) -> list[dict]:
     """Each variant's sent, unique opens and clicks, rates, and — against the
     first variant (the control), on the winner metric — the difference, its
-    95% interval and whether it is significant (the interval leaves out 0)."""
+    95% interval and whether it is significant (the interval leaves out 0).
+
+    With a conversion goal (``conversion``: the report's part from
+    ``campaigns.conversions.conversion_report``), each row adds the people
+    ``reached``, their ``conversions``, ``conversionRate``, ``revenue`` and the
+    ``lift`` against the holdout; without one those keys are null."""
     from campaigns.models import Delivery
 
     sent = dict(
@@ -312,11 +328,13 @@ def variant_results(campaign, experiment: dict) -> list[dict]:
     )
     engaged = unique_engagement_by_variant(campaign)
     metric = experiment.get("winnerMetric") or DEFAULT_METRIC
+    converted = (conversion or {}).get("variants") or {}
     rows = []
     for variant in experiment["variants"]:
         name = variant["name"]
         n = sent.get(name, 0)
         counts = engaged.get(name, {"opens": 0, "clicks": 0})
+        goal = converted.get(name) if conversion else None
         rows.append(
             {
                 "name": name,
@@ -326,15 +344,22 @@ def variant_results(campaign, experiment: dict) -> list[dict]:
                 "uniqueClicks": counts["clicks"],
                 "openRate": _rate(counts["opens"], n),
                 "clickRate": _rate(counts["clicks"], n),
+                "reached": goal["profiles"] if goal else None,
+                "conversions": goal["conversions"] if goal else None,
+                "conversionRate": goal["conversionRate"] if goal else None,
+                "revenue": goal["revenue"] if goal else None,
+                "lift": goal["lift"] if goal else None,
                 "difference": None,
                 "ci95": None,
                 "significant": False,
             }
         )
     control = rows[0]
-    key = "uniqueOpens" if metric == "opens" else "uniqueClicks"
+    key, trials = METRIC_COUNTS[metric]
     for row in rows[1:]:
-        result = difference_interval(row[key], row["sent"], control[key], control["sent"])
+        if row[key] is None or control[key] is None:
+            continue
+        result = difference_interval(row[key], row[trials], control[key], control[trials])
         if result is None:
             continue
         difference, low, high = result
@@ -344,10 +369,19 @@ def variant_results(campaign, experiment: dict) -> list[dict]:
     return rows
 
 
+# metric → (the row's count of people who did it, the row's count of people it is out of)
+METRIC_COUNTS = {
+    "opens": ("uniqueOpens", "sent"),
+    "clicks": ("uniqueClicks", "sent"),
+    "conversions": ("conversions", "reached"),
+}
+METRIC_RATES = {"opens": "openRate", "clicks": "clickRate", "conversions": "conversionRate"}
+
+
 def best_variant(rows: list[dict], metric: str) -> str:
     """The variant with the highest rate on ``metric`` (the earlier one on a tie,
     so the control keeps its place when nothing beats it)."""
-    key = "openRate" if metric == "opens" else "clickRate"
+    key = METRIC_RATES.get(metric, "clickRate")
     best = rows[0]
     for row in rows[1:]:
         if (row[key] or 0) > (best[key] or 0):
@@ -389,7 +423,9 @@ def decide_winner(*, campaign, variant: str | None = None, actor=None, automatic
         )
     if ExperimentWinner.objects.filter(campaign=campaign).exists():
         raise ExperimentRefused(_("The winner of this experiment has already been decided."))
-    rows = variant_results(campaign, experiment)
+    from campaigns.conversions import conversion_report
+
+    rows = variant_results(campaign, experiment, conversion_report(campaign, experiment))
     metric = experiment.get("winnerMetric") or DEFAULT_METRIC
     if variant is None:
         variant = best_variant(rows, metric)
@@ -475,7 +511,11 @@ def points(value: float) -> str:
 
 def row_sentence(row: dict, metric: str) -> str:
     """One variant against the control, in words a marketer reads."""
-    rate = _("open rate") if metric == "opens" else _("click rate")
+    rate = {
+        "opens": _("open rate"),
+        "clicks": _("click rate"),
+        "conversions": _("conversion rate"),
+    }.get(metric, _("click rate"))
     if row.get("ci95") is None:
         return _("Not enough sent to compare with the control yet.")
     low, high = row["ci95"]

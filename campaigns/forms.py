@@ -245,6 +245,7 @@ class CampaignEditForm(forms.Form):
         if campaign.channel != Channel.EMAIL:
             # Only an email can carry the pixel that tells an open.
             del self.fields["track_opens"]
+        ConversionFields.add_fields(self)
         if campaign.type == CampaignType.SCHEDULED:
             ExperimentFields.add_fields(self, campaign.channel)
         if can(user, "rule.manage"):
@@ -304,6 +305,7 @@ class CampaignEditForm(forms.Form):
         for key, value in (version.content or {}).items():
             initial[f"content_{key}"] = json.dumps(value) if key == "data" else value
         initial.update(ExperimentFields.initial(version.experiment, campaign.channel))
+        initial.update(ConversionFields.initial(version.conversion))
         return initial
 
     def clean_tags(self) -> list[str]:
@@ -327,6 +329,7 @@ class CampaignEditForm(forms.Form):
                 content[key] = self.version.content[key]
         cleaned["content"] = content
         self._clean_schedule(cleaned)
+        ConversionFields.clean(self, cleaned)
         if self.has_experiment:
             ExperimentFields.clean(self, cleaned, self.campaign.channel, self.version.experiment)
         return cleaned
@@ -389,7 +392,69 @@ class CampaignEditForm(forms.Form):
             fields["audience"] = c.get("audience")
         if self.has_experiment:
             fields["experiment"] = c.get("experiment")
+        fields["conversion"] = c.get("conversion")
         return fields
+
+
+class ConversionFields:
+    """The edit form's conversion goal (campaigns/conversions.py): the event
+    that counts as a conversion and the window after the send; an empty event
+    means no goal."""
+
+    ERRORS = {
+        "conversion.event": "conversion_event",
+        "conversion.windowHours": "conversion_window_hours",
+        "conversion": "conversion_event",
+    }
+
+    @staticmethod
+    def add_fields(form: forms.Form) -> None:
+        from campaigns.conversions import DEFAULT_WINDOW_HOURS, WINDOW_MAX, WINDOW_MIN
+
+        form.fields["conversion_event"] = forms.CharField(
+            label=_("Conversion event"),
+            max_length=100,
+            required=False,
+            help_text=_(
+                "The event your systems post to /api/v1/events, e.g. purchase. A person "
+                "converts when they perform it within the window after the campaign reached "
+                "them. Leave empty for no goal."
+            ),
+        )
+        form.fields["conversion_window_hours"] = forms.IntegerField(
+            label=_("Conversion window (hours)"),
+            min_value=WINDOW_MIN,
+            max_value=WINDOW_MAX,
+            required=False,
+            initial=DEFAULT_WINDOW_HOURS,
+        )
+
+    @staticmethod
+    def initial(conversion: dict | None) -> dict:
+        from campaigns.conversions import DEFAULT_WINDOW_HOURS
+
+        conversion = conversion or {}
+        return {
+            "conversion_event": conversion.get("event", ""),
+            "conversion_window_hours": conversion.get("windowHours", DEFAULT_WINDOW_HOURS),
+        }
+
+    @classmethod
+    def clean(cls, form: forms.Form, cleaned: dict) -> None:
+        """``cleaned["conversion"]``: the normalized goal, or None."""
+        from campaigns.conversions import normalize_conversion
+
+        cleaned["conversion"] = None
+        event = (cleaned.get("conversion_event") or "").strip()
+        if not event:
+            return
+        try:
+            cleaned["conversion"] = normalize_conversion(
+                {"event": event, "windowHours": cleaned.get("conversion_window_hours")}
+            )
+        except ValidationError as exc:
+            for key, messages in exc.message_dict.items():
+                form.add_error(cls.ERRORS.get(key), messages)
 
 
 class ExperimentFields:
@@ -439,6 +504,7 @@ class ExperimentFields:
         metrics = [("clicks", _("Unique clicks"))]
         if channel == Channel.EMAIL:
             metrics.append(("opens", _("Unique opens")))
+        metrics.append(("conversions", _("Conversions (the conversion goal's event)")))
         f["experiment_metric"] = forms.ChoiceField(
             label=_("The winner is the variant with the most"),
             choices=metrics,
@@ -543,8 +609,12 @@ class ExperimentFields:
             "autoWinner": bool(cleaned.get("experiment_auto")),
         }
         campaign_type = cleaned.get("type") or form.campaign.type
+        # A goal refused above is not "no goal": its own error says what to fix.
+        has_conversion = bool(cleaned.get("conversion")) or "conversion_event" in form.errors
         try:
-            normalized = normalize_experiment(channel, experiment, campaign_type=campaign_type)
+            normalized = normalize_experiment(
+                channel, experiment, campaign_type=campaign_type, has_conversion=has_conversion
+            )
         except ValidationError as exc:
             cls.add_errors(form, exc.message_dict, slots)
             return

@@ -163,6 +163,9 @@ class CampaignVersion(models.Model):
     # {"variants": [{"name", "weight", "content"}], "holdoutPercent", "testPercent",
     #  "winnerMetric", "testHours", "autoWinner"}; None: every profile gets ``content``.
     experiment = models.JSONField(_("experiment"), null=True, blank=True)
+    # The conversion goal (campaigns/conversions.py): {"event", "windowHours"};
+    # None: the report counts no conversions.
+    conversion = models.JSONField(_("conversion goal"), null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -389,6 +392,10 @@ class Delivery(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     claimed_by = models.CharField(max_length=64, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # An experiment's holdout: the moment the person would have been sent
+    # (the run's fan-out, or their local send time). Their conversions count
+    # from here, as a sent person's count from ``sent_at`` (campaigns/conversions.py).
+    held_out_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     bounced_at = models.DateTimeField(null=True, blank=True)
     # First *human* open and click (docs/ENGAGEMENT.md): what reports, rates and
@@ -625,7 +632,7 @@ class ExperimentWinner(models.Model):
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    metric = models.CharField(_("metric"), max_length=10)
+    metric = models.CharField(_("metric"), max_length=20)
     results = models.JSONField(default=list)
     released = models.PositiveIntegerField(_("sent the winner to"), default=0)
     decided_at = models.DateTimeField(_("decided"))

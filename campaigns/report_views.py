@@ -144,6 +144,7 @@ def report(request: HttpRequest, pk: int) -> HttpResponse:
         "failed_total": sum(data["failed"].values()),
         "excluded_total": sum(data["excluded"].values()),
         "experiment": _experiment_view(request, campaign, data),
+        "conversion": _conversion_view(data),
     }
     return render(request, "campaigns/report.html", context)
 
@@ -187,7 +188,12 @@ def _experiment_view(request: HttpRequest, campaign: Campaign, data: dict) -> di
         "state": state,
         "rows": rows,
         "verdict": verdict,
-        "metric_label": _("open rate") if metric == "opens" else _("click rate"),
+        "metric_label": {
+            "opens": _("open rate"),
+            "clicks": _("click rate"),
+            "conversions": _("conversion rate"),
+        }.get(metric, _("click rate")),
+        "has_conversion": bool(data.get("conversion")),
         "holdout": data["holdout"],
         "winner": data["winner"],
         "can_pick": (
@@ -195,6 +201,42 @@ def _experiment_view(request: HttpRequest, campaign: Campaign, data: dict) -> di
             and campaign.status == "live"
             and can(request.user, "campaign.edit", campaign)
         ),
+    }
+
+
+def _conversion_view(data: dict) -> dict | None:
+    """The report's conversions card: each variant, everyone reached and the
+    holdout, with the lift against the holdout in words."""
+    from campaigns.conversions import lift_sentence
+
+    conversion = data.get("conversion")
+    if not conversion:
+        return None
+
+    def row(name: str, values: dict, *, kind: str) -> dict:
+        lift = values.get("lift")
+        return {
+            "name": name,
+            "kind": kind,
+            "profiles": values["profiles"] if "profiles" in values else values.get("reached"),
+            "conversions": values["conversions"],
+            "pct": _percent(values["conversionRate"]),
+            "revenue": values["revenue"],
+            "lift": lift,
+            "sentence": lift_sentence(lift) if lift else "",
+        }
+
+    rows = [row(v["name"], v, kind="variant") for v in data.get("variants") or []]
+    rows.append(row(_("Everyone reached"), conversion, kind="all"))
+    holdout = conversion["holdout"]
+    if holdout:
+        rows.append(row(_("Holdout"), {**holdout, "lift": None}, kind="holdout"))
+    return {
+        **conversion,
+        "pct": _percent(conversion["conversionRate"]),
+        "rows": rows,
+        "lift_sentence": lift_sentence(conversion["lift"]) if conversion["lift"] else "",
+        "has_revenue": any(r["revenue"] for r in rows),
     }
 
 

@@ -198,21 +198,25 @@ def campaign_report(campaign: Campaign) -> dict:
 def experiment_report(campaign: Campaign, totals: dict) -> dict:
     """The report's experiment part (SPEC §13): ``holdout`` (also among the
     exclusions), ``variants`` side by side with the control, the ``winner``
-    decision with its numbers, and the ``experiment``'s state."""
+    decision with its numbers, the ``experiment``'s state, and the conversion
+    goal's results (``conversion``, campaigns/conversions.py; null without a goal)."""
+    from campaigns.conversions import conversion_report
     from campaigns.experiments import HELD_UNTIL, variant_results
     from campaigns.models import ExperimentWinner
 
     version = campaign.live_version or campaign.draft_version
     experiment = version.experiment if version is not None else None
+    conversion = conversion_report(campaign, experiment)
     answer = {
         "holdout": totals["excluded"].get(Delivery.Reason.HOLDOUT, 0),
         "variants": [],
         "winner": None,
         "experiment": None,
+        "conversion": _without_variants(conversion),
     }
     if not experiment:
         return answer
-    answer["variants"] = variant_results(campaign, experiment)
+    answer["variants"] = variant_results(campaign, experiment, conversion)
     winner = ExperimentWinner.objects.filter(campaign=campaign).select_related("decided_by").first()
     answer["winner"] = winner_row(winner) if winner else None
     ends = (
@@ -233,6 +237,13 @@ def experiment_report(campaign: Campaign, totals: dict) -> dict:
         ).count(),
     }
     return answer
+
+
+def _without_variants(conversion: dict | None) -> dict | None:
+    # Each variant's conversions are in its row of ``variants``.
+    if conversion is None:
+        return None
+    return {k: v for k, v in conversion.items() if k != "variants"}
 
 
 def winner_row(winner) -> dict:

@@ -12,6 +12,9 @@
   the delivery is finished and older than ``RETENTION_CONTEXT_DAYS``: nothing
   pending is touched, so a context is kept exactly as long as it may be needed
   to send.
+* Conversion events (``ConversionEvent``, posted by the customer's systems)
+  that happened longer ago than ``RETENTION_CONVERSIONS_DAYS`` are deleted:
+  a campaign's report counts the conversions whose events are still kept.
 * Outbound webhook messages and their attempts (the endpoints' delivery log)
   older than ``WEBHOOK_RETENTION_DAYS`` are deleted.
 * An uploaded CSV is deleted as soon as its import has finished
@@ -118,6 +121,19 @@ def clear_old_contexts(*, moment=None, max_batches: int | None = None) -> int:
     return cleared + _in_batches(runs, clear_runs, limit=max_batches)
 
 
+def delete_old_conversions(*, moment=None, max_batches: int | None = None) -> int:
+    from audiences.models import ConversionEvent
+
+    cutoff = (moment or now()) - timedelta(days=settings.RETENTION_CONVERSIONS_DAYS)
+
+    def apply(ids):
+        ConversionEvent.objects.filter(pk__in=ids).delete()
+
+    return _in_batches(
+        ConversionEvent.objects.filter(occurred_at__lt=cutoff), apply, limit=max_batches
+    )
+
+
 def delete_old_webhook_messages(*, moment=None, max_batches: int | None = None) -> int:
     """Outbound webhook messages (and their attempts) older than
     ``WEBHOOK_RETENTION_DAYS``, and those of endpoints deleted meanwhile."""
@@ -177,14 +193,16 @@ def apply_retention(*, max_batches: int | None = None) -> dict[str, int]:
         "contexts": clear_old_contexts(moment=moment, max_batches=max_batches),
         "deliveries": anonymise_deliveries(moment=moment, max_batches=max_batches),
         "events": delete_old_events(moment=moment, max_batches=max_batches),
+        "conversions": delete_old_conversions(moment=moment, max_batches=max_batches),
         "webhooks": delete_old_webhook_messages(moment=moment, max_batches=max_batches),
         "import_files": delete_import_files(moment=moment, max_batches=max_batches),
         "feedback_receipts": delete_old_feedback_receipts(moment=moment, max_batches=max_batches),
     }
     logger.info(
         "Retention: %(deliveries)d deliveries anonymised, %(events)d events deleted, "
-        "%(contexts)d contexts cleared, %(webhooks)d webhook messages deleted, "
-        "%(import_files)d import files and %(feedback_receipts)d feedback receipts deleted",
+        "%(contexts)d contexts cleared, %(conversions)d conversion events deleted, "
+        "%(webhooks)d webhook messages deleted, %(import_files)d import files and "
+        "%(feedback_receipts)d feedback receipts deleted",
         result,
     )
     return result

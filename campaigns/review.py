@@ -79,7 +79,28 @@ def review_campaign(
     _check_schedule(campaign, version, result, now)
     _check_rules(campaign, version, result, now, user)
     _check_experiment(version, result)
+    _check_conversion(version, result)
     return result
+
+
+def _check_conversion(version, result: Review) -> None:
+    """A goal on an event nobody has posted yet is most often a typo (or the
+    integration is not live yet): said, never blocking."""
+    from audiences.models import ConversionEvent
+
+    goal = version.conversion
+    if goal and not ConversionEvent.objects.filter(name=goal["event"]).exists():
+        result.warnings.append(
+            Issue(
+                "conversion_event_unseen",
+                _(
+                    "No “%(event)s” event has been received yet: check the conversion "
+                    "goal's name against what your systems post to /api/v1/events."
+                )
+                % {"event": goal["event"]},
+                "conversion_event",
+            )
+        )
 
 
 def _check_experiment(version, result: Review) -> None:

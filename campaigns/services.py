@@ -36,6 +36,7 @@ from accounts.mailer import send_later
 from accounts.services import access_keep
 from audiences.channel_facts import CONTENT_EXTRAS, CONTENT_FIELDS, IDENTITY_FIELD
 from campaigns import engine
+from campaigns.conversions import normalize_conversion
 from campaigns.engine import clock
 from campaigns.experiments import experiment_template_errors, normalize_experiment
 from campaigns.models import (
@@ -72,6 +73,7 @@ VERSION_FIELDS = {
     "track_clicks",
     "allow_profile_creation",
     "experiment",
+    "conversion",
 }
 
 
@@ -189,6 +191,10 @@ def _apply_version(campaign: Campaign, version: CampaignVersion, fields: dict) -
         f"content.{key}": msgs
         for key, msgs in template_errors(campaign.channel, version.content).items()
     }
+    try:
+        version.conversion = normalize_conversion(version.conversion)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
     # The experiment (SPEC §13): strict when given, kept (minus another
     # channel's fields) when only other settings changed.
     try:
@@ -197,6 +203,7 @@ def _apply_version(campaign: Campaign, version: CampaignVersion, fields: dict) -
             version.experiment,
             campaign_type=campaign.type,
             lenient="experiment" not in fields,
+            has_conversion=bool(version.conversion),
         )
     except ValidationError as exc:
         errors.update(exc.message_dict)

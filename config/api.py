@@ -60,6 +60,7 @@ def _mount() -> None:
         profiles_router,
         suppressions_router,
     )
+    from audiences.events_api import events_router
     from campaigns.api import campaigns_router, policies_router
     from campaigns.api_executions import executions_router
     from campaigns.api_rules import rules_router
@@ -82,6 +83,7 @@ def _mount() -> None:
     api.add_router("/calendar", calendar_router)
     api.add_router("/audiences", audiences_router)
     api.add_router("/profiles", profiles_router)
+    api.add_router("/events", events_router)
     api.add_router("/privacy-log", privacy_router)
     api.add_router("/suppressions", suppressions_router)
     api.add_router("/channel-configurations", channels_router)

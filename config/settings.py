@@ -323,6 +323,9 @@ RETENTION_DELIVERY_DAYS = env_int("RETENTION_DELIVERY_DAYS", 365, minimum=1)
 RETENTION_EVENTS_DAYS = env_int("RETENTION_EVENTS_DAYS", 90, minimum=1)
 RETENTION_CONTEXT_DAYS = env_int("RETENTION_CONTEXT_DAYS", 7, minimum=1)
 RETENTION_FEEDBACK_RECEIPT_DAYS = env_int("RETENTION_FEEDBACK_RECEIPT_DAYS", 30, minimum=1)
+# Conversion events (POST /api/v1/events) that happened longer ago than this are
+# deleted every night; reports count the conversions whose events are kept.
+RETENTION_CONVERSIONS_DAYS = env_int("RETENTION_CONVERSIONS_DAYS", 365, minimum=1)
 # Outbound event webhooks (SPEC §13, webhooks/): each POST waits this long for
 # an answer; failures are retried with back-off for WEBHOOK_RETRY_HOURS, then
 # the endpoint is switched off; the log is kept WEBHOOK_RETENTION_DAYS.

@@ -41,3 +41,17 @@ def engagement_label(item: dict) -> str:
     if item.get("includeMachine"):
         text += " " + _("(machine opens and clicks included)")
     return text
+
+
+@register.filter
+def event_label(item: dict) -> str:
+    """An event condition in words: "performed purchase in the last 30 days"."""
+    words = {"event": item.get("event"), "days": item.get("withinDays")}
+    performed = item.get("performed", True)
+    if item.get("withinDays") is None:
+        if performed:
+            return _("performed the event “%(event)s” at least once") % words
+        return _("never performed the event “%(event)s”") % words
+    if performed:
+        return _("performed the event “%(event)s” in the last %(days)s days") % words
+    return _("did not perform the event “%(event)s” in the last %(days)s days") % words

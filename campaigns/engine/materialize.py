@@ -12,7 +12,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from audiences.models import Profile
 from audiences.selectors import annotate_eligibility, sendable_profiles
@@ -40,9 +40,11 @@ ON CONFLICT (run_id, profile_id) DO NOTHING
 # campaigns.experiments.unit_pair does: held out (excluded, reason
 # ``holdout``), its variant, or — outside a test phase's share — waiting for
 # the winner (pending until HELD_UNTIL), or the winner once there is one.
+# A held-out person's row keeps the moment they would have been sent
+# (``held_out_at``): their conversions count from there (campaigns/conversions.py).
 _INSERT_EXPERIMENT = """
 INSERT INTO {delivery} (run_id, profile_id, status, reason, error, address, attempts, claimed_by,
-                        variant, send_after)
+                        variant, send_after, held_out_at)
 SELECT %s, sub.id,
        CASE WHEN sub.exclusion_reason IS NULL AND sub.u1 >= {holdout} THEN 'pending'
             ELSE 'excluded' END,
@@ -52,7 +54,8 @@ SELECT %s, sub.id,
             WHEN sub.u2 >= {test} THEN %s
             {variants} END,
        CASE WHEN sub.exclusion_reason IS NULL AND sub.u1 >= {holdout} AND sub.u2 >= {test}
-                 AND %s THEN %s END
+                 AND %s THEN %s END,
+       CASE WHEN sub.exclusion_reason IS NULL AND sub.u1 < {holdout} THEN %s END
 FROM ({units}) sub
 WHERE 1 = 1
 ON CONFLICT (run_id, profile_id) DO NOTHING
@@ -123,13 +126,14 @@ def _insert_experiment(run: Run, experiment: dict, select: str, params) -> None:
     )
     waits = winner is None and test < 1
     args = [run.pk, winner or "", *[name for name, _upper in bounds]]
+    started = run.started_at or now()
     args += [waits, connection.ops.adapt_datetimefield_value(HELD_UNTIL)]
+    args += [connection.ops.adapt_datetimefield_value(started)]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*args, *params])
     if waits:
         from campaigns.experiments import test_ends_at
 
-        started = run.started_at or now()
         Run.objects.filter(pk=run.pk, test_ends_at__isnull=True).update(
             test_ends_at=test_ends_at(experiment, started)
         )
@@ -145,7 +149,9 @@ def refresh_counters(run: Run) -> None:
 
 
 def spread_by_profile_timezone(run: Run, local_wall: datetime, default_tz: str) -> None:
-    """Each pending delivery waits for ``local_wall`` in its profile's own time zone.
+    """Each pending delivery waits for ``local_wall`` in its profile's own time
+    zone, and each held-out person is held out at that moment (their
+    conversions count from when they would have been sent).
 
     One UPDATE per distinct time zone in the run, never one per delivery.
     """
@@ -155,8 +161,13 @@ def spread_by_profile_timezone(run: Run, local_wall: datetime, default_tz: str) 
     pending = Delivery.objects.filter(run=run, status=Delivery.Status.PENDING).exclude(
         send_after=HELD_UNTIL
     )
+    held_out = Delivery.objects.filter(
+        run=run, status=Delivery.Status.EXCLUDED, reason=Delivery.Reason.HOLDOUT
+    )
     zones = (
-        Profile.objects.filter(pk__in=pending.values("profile_id"))
+        Profile.objects.filter(
+            Q(pk__in=pending.values("profile_id")) | Q(pk__in=held_out.values("profile_id"))
+        )
         .values_list("timezone", flat=True)
         .distinct()
     )
@@ -165,7 +176,9 @@ def spread_by_profile_timezone(run: Run, local_wall: datetime, default_tz: str) 
             tz = ZoneInfo(zone or default_tz)
         except (KeyError, ValueError):
             tz = ZoneInfo(default_tz)
-        pending.filter(profile__timezone=zone).update(send_after=local_wall.replace(tzinfo=tz))
+        moment = local_wall.replace(tzinfo=tz)
+        pending.filter(profile__timezone=zone).update(send_after=moment)
+        held_out.filter(profile__timezone=zone).update(held_out_at=moment)
 
 
 def materialize(run: Run) -> None:

@@ -100,6 +100,7 @@ def test_pending_deliveries_and_recent_rows_are_never_touched(windows, queued, f
         "contexts": 0,
         "deliveries": 0,
         "events": 0,
+        "conversions": 0,
         "webhooks": 0,
         "import_files": 0,
         "feedback_receipts": 0,
@@ -132,3 +133,19 @@ def test_retention_runs_every_night_from_the_one_schedule_table(db):
     ensure_schedules()
     schedule = Schedule.objects.get(name="volley-retention")
     assert (schedule.func, schedule.minutes) == ("campaigns.tasks.apply_retention", 24 * 60)
+
+
+def test_conversion_events_older_than_their_window_are_deleted(windows, settings):
+    from audiences.models import ConversionEvent
+
+    settings.RETENTION_CONVERSIONS_DAYS = 30
+    profile = make_profiles(1)[0]
+    for days in (31, 29):
+        ConversionEvent.objects.create(
+            profile=profile, name="purchase", occurred_at=T0 - timedelta(days=days)
+        )
+    with time_machine.travel(T0, tick=False):
+        assert retention.apply_retention()["conversions"] == 1
+    assert list(ConversionEvent.objects.values_list("occurred_at", flat=True)) == [
+        T0 - timedelta(days=29)
+    ]
