@@ -12,7 +12,8 @@
   mail). Its other messages wait: switching it on again sends them.
 * Requests go through channels/netguard.py: an endpoint's name that resolves to
   an internal address is refused when connecting (DNS rebinding), no proxy from
-  the environment, no redirects followed.
+  the environment, no redirects followed, and one deadline for the whole
+  exchange (``WEBHOOK_TIMEOUT_SECONDS``), not only for each read.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -128,12 +130,67 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # a 3xx is an answer like any other: not a success, not followed
 
 
-def _opener() -> urllib.request.OpenerDirector:
+class _Watchdog:
+    """One deadline for a whole request: connection, TLS handshake, the answer's
+    headers and the part of its body read. A socket timeout alone bounds each
+    read, not the exchange: an endpoint that sent a byte every few seconds held
+    a worker for as long as it liked, and the one-minute tick then sent the next
+    worker into it (issue 10, review 4). At the deadline the connection is shut
+    down (through a duplicate of its descriptor, so the TLS layer above it and a
+    descriptor number reused later are never touched)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+        self.fired = False
+        self._watched: list[tuple[threading.Timer, socket.socket]] = []
+
+    def watch(self, sock: socket.socket) -> socket.socket:
+        duplicate = sock.dup()
+        timer = threading.Timer(max(self.deadline - time.monotonic(), 0), self._cut, [duplicate])
+        timer.daemon = True
+        self._watched.append((timer, duplicate))
+        timer.start()
+        return sock
+
+    def _cut(self, duplicate: socket.socket) -> None:
+        self.fired = True
+        try:
+            duplicate.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def stop(self) -> None:
+        for timer, duplicate in self._watched:
+            timer.cancel()
+            timer.join()
+            duplicate.close()
+        self._watched.clear()
+
+
+def _watched(base: type, watchdog: _Watchdog) -> type:
+    class Connection(base):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            guarded = self._create_connection  # netguard's: checked addresses only
+            self._create_connection = lambda *a, **k: watchdog.watch(guarded(*a, **k))
+
+    return Connection
+
+
+def _opener(watchdog: _Watchdog) -> urllib.request.OpenerDirector:
+    """No proxy from the environment, no redirect, guarded addresses, one deadline."""
+
+    class HTTPHandler(urllib.request.HTTPHandler):
+        def http_open(self, req):
+            return self.do_open(_watched(netguard._HTTPConnection, watchdog), req)
+
+    class HTTPSHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            connection = _watched(netguard._HTTPSConnection, watchdog)
+            return self.do_open(connection, req, context=self._context)
+
     return urllib.request.build_opener(
-        urllib.request.ProxyHandler({}),
-        netguard.HTTPHandler,
-        netguard.HTTPSHandler,
-        _NoRedirect,
+        urllib.request.ProxyHandler({}), HTTPHandler(), HTTPSHandler(), _NoRedirect
     )
 
 
@@ -153,10 +210,13 @@ def post(url: str, secret: str, message: Message) -> tuple[int | None, str, str]
             "X-Volley-Event-Id": message.event_id,
         },
     )
+    timeout = settings.WEBHOOK_TIMEOUT_SECONDS
+    watchdog = _Watchdog(timeout)
+    too_slow = (None, f"TimeoutError: no complete answer within {timeout} s", "")
     try:
-        with _opener().open(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as answer:
+        with _opener(watchdog).open(request, timeout=timeout) as answer:
             snippet = answer.read(SNIPPET * 2).decode("utf-8", "replace")[:SNIPPET]
-            return answer.status, "", snippet
+            return (answer.status, "", snippet) if not watchdog.fired else too_slow
     except urllib.error.HTTPError as exc:
         try:
             snippet = exc.read(SNIPPET * 2).decode("utf-8", "replace")[:SNIPPET]
@@ -166,8 +226,12 @@ def post(url: str, secret: str, message: Message) -> tuple[int | None, str, str]
     except Exception as exc:  # refused, timed out, TLS, DNS: the endpoint did not answer
         if netguard.refused(exc):
             return None, "Refused: the URL resolves to an internal address.", ""
+        if watchdog.fired:
+            return too_slow
         reason = getattr(exc, "reason", exc)
         return None, f"{type(reason).__name__}: {reason}"[:SNIPPET], ""
+    finally:
+        watchdog.stop()
 
 
 def attempt(message: Message, token: str, secret: str) -> bool:
