@@ -88,15 +88,20 @@ def claim(token: str, size: int) -> list[Message]:
             .select_related("endpoint")
             .order_by("next_attempt_at", "id")
         )
-        _freeze(messages)
+        withheld = _freeze(messages)
+        if withheld:
+            Message.objects.filter(pk__in=withheld).delete()
+            messages = [m for m in messages if m.pk not in withheld]
     return messages
 
 
-def _freeze(messages: list[Message]) -> None:
-    """Give rows written by reference their event id and data, once."""
+def _freeze(messages: list[Message]) -> set[int]:
+    """Give rows written by reference their event id and data, once; the ids
+    of those no endpoint may be told about (``outbox.WITHHELD``)."""
     todo = [m for m in messages if m.data is None]
+    withheld: set[int] = set()
     if not todo:
-        return
+        return withheld
     by_prefix: dict[str, list[Message]] = {}
     for message in todo:
         by_prefix.setdefault(message.event_type.split(".", 1)[0], []).append(message)
@@ -105,6 +110,9 @@ def _freeze(messages: list[Message]) -> None:
         refs = sorted({m.ref_id for m in group if m.ref_id is not None})
         built = builder(refs) if builder and refs else {}
         for message in group:
+            if built.get(message.ref_id) is outbox.WITHHELD:
+                withheld.add(message.pk)
+                continue
             data = dict(built.get(message.ref_id) or {"deliveryId": message.ref_id})
             data.update(message.extra or {})
             message.data = data
@@ -112,7 +120,9 @@ def _freeze(messages: list[Message]) -> None:
                 message.event_id = outbox.derived_event_id(
                     message.event_type, message.ref_id or 0, message.created_at
                 )
+    todo = [m for m in todo if m.pk not in withheld]
     Message.objects.bulk_update(todo, ["data", "event_id"], batch_size=200)
+    return withheld
 
 
 def body_of(message: Message) -> bytes:

@@ -35,6 +35,12 @@ _last_wake = [0.0]
 # type prefix ("delivery") → builder(list of ref ids) → {ref id: data}
 BUILDERS: dict[str, Callable[[list[int]], dict[int, dict]]] = {}
 
+# What a builder answers for an event no endpoint may be told: one about a
+# restricted campaign. Endpoints and their delivery log are the administrators',
+# and restricted means restricted from administrators too (SPEC §2; issue 10,
+# fourth review). Its rows are deleted when claimed, never sent.
+WITHHELD: dict = {"withheld": True}
+
 
 def register_builder(prefix: str, builder: Callable[[list[int]], dict[int, dict]]) -> None:
     BUILDERS[prefix] = builder

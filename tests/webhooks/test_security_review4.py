@@ -100,3 +100,72 @@ def test_a_tarpit_endpoint_cannot_hold_a_worker_past_the_timeout(settings, schem
         assert not tarpit.finished_dripping.is_set()
     finally:
         tarpit.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_of_a_restricted_campaign_reach_no_endpoint(
+    receiver, fake_transport, queued, api_for, administrator
+):
+    """Medium: endpoints and their delivery log are the administrators', and
+    restricted means restricted from administrators too (SPEC §2). An
+    administrator who may not see a restricted campaign subscribed a URL of
+    their own and got its name (``campaign.status_changed``), every recipient's
+    address and person (``delivery.*``), the unsubscribes of people known only
+    through its restricted audience, and read the same in
+    ``GET /webhooks/{id}/deliveries/{messageId}``."""
+    from audiences.models import Audience
+    from campaigns import tasks
+    from campaigns.engine.schedule import activate_campaign
+    from campaigns.models import Campaign, Delivery, Run
+    from channels import services as channel_services
+    from tests.campaigns.conftest import make_campaign, make_profiles, upload_audience
+
+    api = api_for(administrator)
+    created = api.post(
+        "/webhooks",
+        {
+            "url": receiver.url,
+            "events": [
+                "campaign.status_changed",
+                "delivery.sent",
+                "delivery.opened",
+                "delivery.clicked",
+                "profile.unsubscribed",
+            ],
+        },
+    ).json()
+    receiver.secret = created["secret"]
+
+    def send(prefix: str, *, restricted: bool) -> Run:
+        audience = upload_audience(make_profiles(2, prefix=prefix), name=prefix)
+        campaign = make_campaign(audience)
+        Campaign.objects.filter(pk=campaign.pk).update(
+            restricted=restricted, name=f"Campaign {prefix}"
+        )
+        Audience.objects.filter(pk=audience.pk).update(restricted=restricted)
+        activate_campaign(campaign.pk)
+        run = Run.objects.get(campaign=campaign)
+        tasks.start_run(run.pk)
+        sent = Delivery.objects.select_related("run__campaign", "profile").filter(run=run)
+        for one in sent:
+            channel_services.delivery_record_open(delivery=one)
+            channel_services.delivery_record_click(delivery=one, url="https://example.com/x")
+            channel_services.delivery_unsubscribe(delivery=one)
+        return run
+
+    secret_run = send("hidden", restricted=True)
+    open_run = send("open", restricted=False)
+    delivery.deliver_due(budget_seconds=60)
+
+    told = receiver.accepted()
+    about = {e["data"].get("campaignId") for e in told if "campaignId" in e["data"]}
+    assert open_run.campaign_id in about  # the open campaign's events went out
+    assert secret_run.campaign_id not in about
+    text = str(told)
+    assert "Campaign hidden" not in text and "hidden0@example.com" not in text
+    assert "Campaign open" in text and "open0@example.com" in text
+
+    log = api.get(f"/webhooks/{created['id']}/deliveries?limit=500").json()["items"]
+    for item in log:
+        detail = api.get(f"/webhooks/{created['id']}/deliveries/{item['id']}").json()
+        assert "hidden" not in str(detail["data"])
