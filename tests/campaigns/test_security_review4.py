@@ -51,3 +51,126 @@ def test_one_wall_time_budget_covers_every_experiment_variant(manager, monkeypat
         pass  # out of time: refused, which is the point
     assert len(deadlines) >= 6  # the content and each variant were checked
     assert max(deadlines) <= started[0] + rendering.MAX_SECONDS + 1
+
+
+def _sent_delivery(prefix: str):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from campaigns.models import Delivery, Run
+    from tests.campaigns.conftest import make_campaign, make_profiles, upload_audience
+
+    people = make_profiles(1, prefix=prefix)
+    campaign = make_campaign(upload_audience(people), status="live")
+    run = Run.objects.create(campaign=campaign, version=campaign.live_version)
+    return Delivery.objects.create(
+        run=run,
+        profile=people[0],
+        address=people[0].email,
+        status="sent",
+        sent_at=timezone.now() - timedelta(days=1),
+    )
+
+
+def _old_clicks(delivery, total: int) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from channels.models import DeliveryEvent
+
+    old = timezone.now() - timedelta(hours=2)
+    have = DeliveryEvent.objects.filter(delivery=delivery).count()
+    DeliveryEvent.objects.bulk_create(
+        [
+            DeliveryEvent(
+                delivery=delivery,
+                kind="click",
+                channel="email",
+                detail="https://shop.example/",
+                classification="human",
+                created_at=old,
+            )
+            for _ in range(total - have)
+        ],
+        batch_size=300,
+    )
+
+
+def _tracking_paths(delivery) -> list[str]:
+    from urllib.parse import urlsplit
+
+    from channels import tracking
+
+    return [
+        urlsplit(tracking.click_url(delivery.pk, "https://shop.example/")).path,
+        urlsplit(tracking.open_url(delivery.pk)).path,
+        urlsplit(tracking.trap_url(delivery.pk)).path,
+    ]
+
+
+def _sqlite_steps(client, path: str) -> int:
+    """SQLite virtual-machine steps (hundreds) one request costs: rows read, not time."""
+    from django.db import connection
+
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    connection.ensure_connection()
+    connection.connection.set_progress_handler(count, 100)
+    try:
+        assert client.get(path, HTTP_USER_AGENT="Mozilla/5.0 (X11) Firefox/120").status_code < 400
+    finally:
+        connection.connection.set_progress_handler(None, 100)
+    return steps[0]
+
+
+def test_a_tracking_request_costs_the_same_however_many_old_events_its_link_has(client):
+    """Low: the engagement checks of every open and click (a trap hit in the
+    last minute, a burst on other links, the re-classification) read every
+    click the message ever had: the index stopped at (delivery, kind). Anyone
+    holding one message's links (no login) could send them a million times and
+    make each later request on them read a million rows, under the delivery's
+    row lock (SQLite: 7 ms a request with no events, 50 ms with 100,000)."""
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        counted = {}
+        for old in (1_000, 21_000):
+            delivery = _sent_delivery(f"flood{old}")
+            _old_clicks(delivery, old)
+            counted[old] = [_sqlite_steps(client, path) for path in _tracking_paths(delivery)]
+        few, many = counted[1_000], counted[21_000]
+        # 20 times the old events; the work of each request barely moves.
+        assert all(m <= 2 * f + 5 for f, m in zip(few, many, strict=True)), (few, many)
+        return
+    # PostgreSQL: every query on the events of one delivery in a time window
+    # can use an index on that window (not every click of the message).
+    from django.test.utils import CaptureQueriesContext
+
+    delivery = _sent_delivery("flood")
+    paths = _tracking_paths(delivery)
+    _old_clicks(delivery, 2_000)
+    with CaptureQueriesContext(connection) as captured:
+        for path in paths:
+            client.get(path, HTTP_USER_AGENT="Mozilla/5.0 (X11) Firefox/120")
+    windowed = [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].startswith("SELECT")
+        and "channels_deliveryevent" in q["sql"]
+        and '"created_at" >=' in q["sql"]
+    ]
+    assert windowed
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        for sql in windowed:
+            cursor.execute("EXPLAIN " + sql)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            conditions = [line for line in plan.splitlines() if "Index Cond" in line]
+            assert any("created_at" in line for line in conditions), plan
