@@ -169,3 +169,53 @@ def test_events_of_a_restricted_campaign_reach_no_endpoint(
     for item in log:
         detail = api.get(f"/webhooks/{created['id']}/deliveries/{item['id']}").json()
         assert "hidden" not in str(detail["data"])
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("frozen", [False, True])
+def test_an_erased_person_leaves_no_address_in_webhook_events(
+    receiver, fake_transport, queued, frozen
+):
+    """Low: erasure cleared the person from the events' ``profile`` and
+    ``address`` but kept a clicked ``url`` and a ``bounceReason`` — where a
+    personalized link (``?email={{ profile.email }}``) and a mail server's
+    answer (``550 <ann@…>: no such user``) carry the address — in the delivery
+    log, and sent them to the receiver (the same fields of the delivery events
+    themselves are cleared by erasure)."""
+    from audiences.privacy import profile_erase
+    from campaigns import tasks
+    from campaigns.engine.schedule import activate_campaign
+    from campaigns.models import Delivery, Run
+    from channels import services as channel_services
+    from tests.campaigns.conftest import make_campaign, make_profiles, upload_audience
+
+    endpoint, receiver.secret = endpoint_create(
+        url=receiver.url, events=["delivery.clicked", "delivery.bounced"]
+    )
+    people = make_profiles(1, prefix="erased")
+    campaign = make_campaign(upload_audience(people))
+    activate_campaign(campaign.pk)
+    tasks.start_run(Run.objects.get(campaign=campaign).pk)
+    sent = Delivery.objects.select_related("run__campaign", "profile").get(run__campaign=campaign)
+    address = sent.address
+    channel_services.delivery_record_click(
+        delivery=sent, url=f"https://shop.example/?email={address}"
+    )
+    channel_services.feedback_record(
+        event="bounce",
+        delivery=sent,
+        channel="email",
+        address=address,
+        bounce_type="soft",
+        reason=f"550 5.1.1 <{address}>: mailbox full",
+    )
+    if frozen:
+        delivery.claim("frozen", 10)  # built and kept, then the lease runs out
+        Message.objects.update(claimed_by="", lease_expires_at=None)
+    profile_erase(profile=people[0], namespace="email")
+
+    assert address not in str(list(Message.objects.values("data", "extra")))
+    delivery.deliver_due(budget_seconds=60)
+    told = receiver.accepted()
+    assert {e["type"] for e in told} == {"delivery.clicked", "delivery.bounced"}
+    assert address not in str(told)
