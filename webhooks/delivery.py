@@ -254,9 +254,16 @@ def attempt(message: Message, token: str, secret: str) -> bool:
     return ok
 
 
+def _text(value: str, limit: int) -> str:
+    """What an endpoint said, as a text column takes it: PostgreSQL refuses a
+    NUL, and the answer's body and status line are the endpoint's to choose."""
+    return value.replace("\x00", "\ufffd")[:limit]
+
+
 def record(
     message: Message, token: str, *, ok: bool, code, error: str, snippet: str, took: int
 ) -> None:
+    error, snippet = _text(error, 500), _text(snippet, SNIPPET)
     moment = timezone.now()
     first = message.first_attempt_at or moment
     mine = Message.objects.filter(pk=message.pk, claimed_by=token)
@@ -336,6 +343,18 @@ def deliver_due(*, budget_seconds: float | None = None, batch_size: int = 20) ->
                 attempt(message, token, secrets[message.endpoint_id])
             except Exception:  # one broken message never stops the others
                 logger.exception("Webhook message %s could not be delivered", message.pk)
+                try:  # counted as a failed attempt: backed off, and within the window
+                    record(
+                        message,
+                        token,
+                        ok=False,
+                        code=None,
+                        error="Could not deliver or record this attempt (see the log).",
+                        snippet="",
+                        took=0,
+                    )
+                except Exception:
+                    logger.exception("Webhook message %s: attempt not recorded", message.pk)
             done += 1
     return done
 

@@ -219,3 +219,73 @@ def test_an_erased_person_leaves_no_address_in_webhook_events(
     told = receiver.accepted()
     assert {e["type"] for e in told} == {"delivery.clicked", "delivery.bounced"}
     assert address not in str(told)
+
+
+class OneAnswer:
+    """An endpoint that answers every request with the same raw bytes."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+        self.requests = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _address = self.listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                self.requests += 1
+                conn.sendall(self.answer)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.parametrize(
+    "answer, delivered",
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\na\x00b", True),
+        (b"HTTP/1.1 500 Oops\r\nContent-Length: 3\r\n\r\na\x00b", False),
+        (b"HTTP/1.1 2\x00 OK\r\n\r\n", False),
+        (b"\x00garbage\r\n\r\n", False),
+    ],
+)
+def test_an_answer_with_a_nul_byte_is_recorded_like_any_other(answer, delivered):
+    """Medium (PostgreSQL): an endpoint whose answer held a NUL byte (in its
+    body, or its status line, which the error repeats) made recording the
+    attempt fail — text columns refuse NUL. Nothing was recorded: the message
+    went back to the queue when its lease ran out, first in line, and was sent
+    again every two minutes for ever (a 2xx answer too: endless duplicates),
+    never reaching the 24-hour window that switches an endpoint off, and ahead
+    of every other endpoint's events."""
+    endpoint_answer = OneAnswer(answer)
+    try:
+        endpoint, _secret = endpoint_create(url=endpoint_answer.url, events=["delivery.sent"])
+        moment = timezone.now()
+        message = Message.objects.create(
+            endpoint=endpoint,
+            event_type="delivery.sent",
+            event_id="evt_nul",
+            data={"deliveryId": 1},
+            created_at=moment,
+            next_attempt_at=moment,
+        )
+        delivery.deliver_due(budget_seconds=10)
+        message.refresh_from_db()
+        assert message.attempts == 1 and message.first_attempt_at is not None
+        assert message.claimed_by == ""
+        assert message.status == ("delivered" if delivered else "pending")
+        if not delivered:
+            assert message.next_attempt_at > moment  # backed off, not first in line
+        attempt = message.attempt_log.get()
+        assert "\x00" not in attempt.response + attempt.error + message.last_error
+    finally:
+        endpoint_answer.close()
