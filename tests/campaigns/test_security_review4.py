@@ -174,3 +174,45 @@ def test_a_tracking_request_costs_the_same_however_many_old_events_its_link_has(
             plan = "\n".join(row[0] for row in cursor.fetchall())
             conditions = [line for line in plan.splitlines() if "Index Cond" in line]
             assert any("created_at" in line for line in conditions), plan
+
+
+def test_the_approver_sees_what_each_experiment_variant_sends(manager, approver, login):
+    """Medium: the campaign page an approver approves from showed the default
+    content (rendered, and its source) and of an A/B test only the variants'
+    names and weights. A manager could put other content — another body,
+    another link — in variant B, weight it 999 to 1, and send it to nearly
+    the whole audience with nobody having been shown it; review did not look
+    at it either (a marketing variant without an unsubscribe link passed
+    without the warning the default content gets)."""
+    from campaigns.models import Campaign
+    from campaigns.review import review_campaign
+    from tests.campaigns.lifecycle_helpers import ready_email
+
+    campaign = ready_email(manager, name="Spring A/B")
+    services.campaign_update(
+        campaign=campaign,
+        actor=manager,
+        track_clicks=True,
+        experiment={
+            "variants": [
+                {"name": "A", "weight": 1, "content": {}},
+                {
+                    "name": "B",
+                    "weight": 999,
+                    "content": {
+                        "subject": "Your account is locked",
+                        "html": '<p><a href="https://unlock.example/now">Unlock</a></p>',
+                    },
+                },
+            ]
+        },
+    )
+    Campaign.objects.filter(pk=campaign.pk).update(status="in_review")
+    page = login(approver).get(f"/campaigns/{campaign.pk}/").content.decode()
+    assert "Your account is locked" in page
+    assert "https://unlock.example/now" in page
+    assert '<a href="https://unlock.example/now">' not in page  # shown as source, escaped
+
+    campaign.refresh_from_db()
+    review = review_campaign(campaign)
+    assert "variant_no_unsubscribe" in {w.code for w in review.warnings}
