@@ -279,7 +279,18 @@ def _record_consent(profile: Profile, changes: list[tuple[str, bool]], source: s
 
 
 def _unsubscribed(profile: Profile, channel: str, source: str) -> None:
-    """``profile.unsubscribed`` for outbound webhooks, in the change's transaction."""
+    """``profile.unsubscribed`` for outbound webhooks, in the change's transaction;
+    not for a person known only through restricted audiences (endpoints are the
+    administrators', and restricted means restricted from them too)."""
+    if not outbox.subscribed("profile.unsubscribed"):
+        return
+    from audiences.selectors import not_hidden_profiles
+
+    if (
+        Audience.objects.filter(restricted=True).exists()
+        and not not_hidden_profiles(None, Profile.objects.filter(pk=profile.pk)).exists()
+    ):
+        return
     outbox.emit(
         "profile.unsubscribed",
         {"profile": outbox.person(profile), "channel": channel, "source": source},

@@ -9,13 +9,15 @@ API-triggered live campaign on every day of its window (``runs`` 0: nobody
 knows its triggers yet) — and marks the days where the same profiles would get
 more messages than an active frequency cap allows.
 
-A collision is counted per profile, in the database: for each send on the day
-(an "anchor"), a profile is held back when the sends that reach it inside the
-rule's window ending at that send number more than the cap, and the anchor's
-campaign reaches it. One query answers a day (a ``UNION ALL`` of the campaigns'
-eligible profiles with one weight column per anchor, grouped by profile); days
-with the same pattern (a daily campaign beside another) share that answer, since
-audiences do not change from day to day. Like the review's forecast
+A collision is counted per profile: for each send on the day (an "anchor"), a
+profile is held back when the sends that reach it inside the rule's window
+ending at that send number more than the cap, and the anchor's campaign reaches
+it. Audiences do not change from day to day, so one query answers the whole
+range: how many profiles each set of campaigns reaches together (a ``UNION ALL``
+of the campaigns' eligible profiles, a bit per campaign, summed per profile and
+counted per sum); every day's pattern is then counted from those numbers. (A
+statement per day's pattern made one reader's request run for minutes: issue
+10, fourth review.) Like the review's forecast
 (campaigns/forecast.py, whose eligibility this reuses), only the profiles the
 reader is not hidden from are counted, and only campaigns the reader may see
 take part: a count never tells about a hidden person or campaign (issue 10).
@@ -222,8 +224,7 @@ def _place_live(campaign: Campaign, version, days: dict[date, CalendarDay], tz: 
 
 
 def _collisions(user, rules, by_id, sends, days, tz, shown) -> None:
-    answers: dict[tuple, tuple[int, list[int]]] = {}
-    hidden: list[int] | None = None  # read once, when a day first needs a count
+    wanted: list[tuple[CalendarDay, BusinessRule, tuple]] = []
     for rule in rules:
         ids = [
             pk
@@ -258,16 +259,24 @@ def _collisions(user, rules, by_id, sends, days, tz, shown) -> None:
                     continue  # fewer sends than the cap: nobody can be held back
                 weights = Counter(pk for _t, pk in inside)
                 pattern.add((tuple(sorted(weights.items())), tuple(sorted(anchors))))
-            if not pattern:
-                continue
-            key = (rule.cap_max_messages, frozenset(pattern))
-            if key not in answers:
-                if hidden is None:
-                    hidden = hidden_audiences(user)
-                answers[key] = _count(hidden, by_id, sorted(pattern), rule.cap_max_messages)
-            profiles, involved = answers[key]
-            if profiles and shown.intersection(involved):
-                day.collisions.append(Collision(rule, profiles, [by_id[pk] for pk in involved]))
+            if pattern:
+                wanted.append((day, rule, (rule.cap_max_messages, frozenset(pattern))))
+    if not wanted:
+        return
+    involved_ids = sorted(
+        {pk for _d, _r, (_c, pattern) in wanted for weights, _a in pattern for pk, _n in weights}
+    )
+    # Who each campaign reaches is the same on every day: read once, then every
+    # day's pattern is counted from it (issue 10, fourth review: a statement per
+    # pattern made one reader's request run for minutes).
+    reach = _reach(hidden_audiences(user), by_id, involved_ids)
+    answers: dict[tuple, tuple[int, list[int]]] = {}
+    for day, rule, key in wanted:
+        if key not in answers:
+            answers[key] = _count(reach, sorted(key[1]), key[0])
+        profiles, involved = answers[key]
+        if profiles and shown.intersection(involved):
+            day.collisions.append(Collision(rule, profiles, [by_id[pk] for pk in involved]))
 
 
 def hidden_audiences(user) -> list[int]:
@@ -295,18 +304,19 @@ def _seen(profiles, hidden: list[int]):
     )
 
 
-def _count(hidden: list[int], by_id, pattern: list[tuple], cap: int) -> tuple[int, list[int]]:
-    """(profiles held back, campaigns involved) for one day's pattern:
-    per anchor, ((campaign id, its sends in the window), …) and the anchored ids.
+_BITS = 62  # campaigns per mask column (SQLite's and PostgreSQL's integers are 64-bit)
 
-    One statement: ``m`` the campaigns' eligible profiles (one ``UNION ALL``
-    member per campaign), ``wt`` each campaign's weight at each anchor (a
-    ``VALUES`` list), ``held`` the (profile, anchor) pairs over the cap that an
-    anchored campaign reaches; then their number of distinct profiles, and the
-    campaigns whose sends in such a window reach such a profile. Every number
-    written into the SQL is an int built here; the rest are parameters."""
-    campaign_ids = sorted({pk for weights, _a in pattern for pk, _n in weights})
-    members, params = [], []
+
+def _reach(hidden: list[int], by_id, campaign_ids: list[int]) -> dict[frozenset, int]:
+    """How many profiles each set of ``campaign_ids`` reaches together: the
+    campaigns' eligible profiles (``eligible_profiles``, without the hidden
+    ones), as {frozenset of campaign ids: profiles reached by exactly those}.
+
+    One statement: ``m`` has a row per (profile, campaign) with the campaign's
+    bit (one ``UNION ALL`` member per campaign); the bits are summed per
+    profile, and the profiles counted per sum. Every number written into the
+    SQL is an int built here; the rest are parameters."""
+    present, members, params = [], [], []
     for pk in campaign_ids:
         campaign = by_id[pk]
         version = _version(campaign)
@@ -320,30 +330,56 @@ def _count(hidden: list[int], by_id, pattern: list[tuple], cap: int) -> tuple[in
             )
         except Exception:  # an audience rule that no longer compiles reaches nobody
             continue
-        members.append(f"SELECT e.id AS pid, {int(pk)} AS cid FROM ({sql}) e")
+        present.append((pk, sql, sql_params))
+    if not present:
+        return {}
+    columns = (len(present) + _BITS - 1) // _BITS
+    for index, (_pk, sql, sql_params) in enumerate(present):
+        bits = ", ".join(
+            f"{(1 << (index % _BITS)) if index // _BITS == k else 0} AS m{k}"
+            for k in range(columns)
+        )
+        members.append(f"SELECT e.id AS pid, {bits} FROM ({sql}) e")
         params.extend(sql_params)
-    if not members:
-        return 0, []
-    weights = ", ".join(
-        f"({int(pk)}, {j}, {int(n)}, {1 if pk in anchors else 0})"
-        for j, (counts, anchors) in enumerate(pattern)
-        for pk, n in counts
-    )
+    masks = ", ".join(f"m{k}" for k in range(columns))
+    sums = ", ".join(f"SUM(m{k}) AS m{k}" for k in range(columns))
     query = (
-        f"WITH m AS ({' UNION ALL '.join(members)}),"
-        " wt AS (SELECT column1 AS cid, column2 AS anchor, column3 AS w, column4 AS a"
-        f" FROM (VALUES {weights}) v),"
-        " u AS (SELECT m.pid, m.cid, wt.anchor, wt.w, wt.a FROM m JOIN wt ON wt.cid = m.cid),"
-        " held AS (SELECT u.pid, u.anchor FROM u GROUP BY u.pid, u.anchor"
-        f" HAVING SUM(u.w) > {int(cap)} AND MAX(u.a) = 1)"
-        " SELECT 0, COUNT(DISTINCT held.pid) FROM held"
-        " UNION ALL"
-        " SELECT DISTINCT u.cid, -1 FROM u"
-        " JOIN held ON held.pid = u.pid AND held.anchor = u.anchor"
+        f"WITH m AS ({' UNION ALL '.join(members)})"
+        f" SELECT {masks}, COUNT(*) FROM (SELECT m.pid, {sums} FROM m GROUP BY m.pid) g"
+        f" GROUP BY {masks}"
     )
     with connection.cursor() as cursor:
         cursor.execute(query, params)
         rows = cursor.fetchall()
-    profiles = next(int(n) for first, n in rows if n != -1)
-    involved = sorted(int(cid) for cid, flag in rows if flag == -1)
-    return profiles, involved
+    reach: dict[frozenset, int] = {}
+    for row in rows:
+        ids = frozenset(
+            pk
+            for index, (pk, _sql, _params) in enumerate(present)
+            if int(row[index // _BITS]) >> (index % _BITS) & 1
+        )
+        reach[ids] = reach.get(ids, 0) + int(row[-1])
+    return reach
+
+
+def _count(reach: dict[frozenset, int], pattern: list[tuple], cap: int) -> tuple[int, list[int]]:
+    """(profiles held back, campaigns involved) for one day's pattern: per
+    anchor, ((campaign id, its sends in the window), …) and the anchored ids.
+
+    A profile is held back at an anchor when the sends of the campaigns that
+    reach it in that window number more than ``cap`` and an anchored campaign
+    reaches it; the campaigns involved are those whose sends in such a window
+    reach such a profile."""
+    profiles, involved = 0, set()
+    for members, n in reach.items():
+        held = False
+        for counts, anchors in pattern:
+            if not any(pk in members for pk in anchors):
+                continue
+            reached = [(pk, w) for pk, w in counts if pk in members]
+            if sum(w for _pk, w in reached) > cap:
+                held = True
+                involved.update(pk for pk, _w in reached)
+        if held:
+            profiles += n
+    return profiles, sorted(involved)

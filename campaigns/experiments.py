@@ -195,10 +195,13 @@ def variant_content(base: dict, own: dict | None) -> dict:
 
 def experiment_template_errors(channel: str, experiment: dict | None) -> dict[str, list[str]]:
     """Template syntax errors of each variant's own fields, keyed by API path."""
+    from channels.rendering import render_deadline
+
     errors: dict[str, list[str]] = {}
-    for index, variant in enumerate((experiment or {}).get("variants") or []):
-        for key, messages in template_errors(channel, variant.get("content") or {}).items():
-            errors[f"experiment.variants.{index}.content.{key}"] = messages
+    with render_deadline():  # one wall-time budget for every variant, not one each
+        for index, variant in enumerate((experiment or {}).get("variants") or []):
+            for key, messages in template_errors(channel, variant.get("content") or {}).items():
+                errors[f"experiment.variants.{index}.content.{key}"] = messages
     return errors
 
 

@@ -112,6 +112,11 @@ def profile_erase_deliveries(*, profile) -> set[tuple[str, str]]:
         status=Delivery.Status.CANCELLED, reason="erased", lease_expires_at=None
     )
     DeliveryEvent.objects.filter(delivery__in=rows.values("pk")).update(address="", detail="")
+    # Webhook events about them: the same fields go (a clicked link, a
+    # bounce's answer) from what the caller gave; webhooks clears built data.
+    from webhooks.outbox import erase_refs
+
+    erase_refs(list(rows.values_list("pk", flat=True)))
     rows.update(profile=None, address="", context=None, error="")
     return addresses
 

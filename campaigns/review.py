@@ -104,10 +104,25 @@ def _check_conversion(version, result: Review) -> None:
 
 
 def _check_experiment(version, result: Review) -> None:
-    """An A/B test needs the tracking its winner is measured by (SPEC §13)."""
+    """An A/B test needs the tracking its winner is measured by (SPEC §13); a
+    marketing email variant's own body needs an unsubscribe link like the
+    content's (what a variant sends is reviewed too: issue 10, fourth review)."""
     experiment = version.experiment
     if not experiment:
         return
+    campaign = version.campaign
+    if campaign.channel == "email" and campaign.category == "marketing":
+        for variant in experiment.get("variants") or []:
+            html = str((variant.get("content") or {}).get("html") or "")
+            if html and not _UNSUBSCRIBE.search(html):
+                result.warnings.append(
+                    Issue(
+                        "variant_no_unsubscribe",
+                        _("Variant %(name)s has no unsubscribe link: add {{ unsubscribe_url }}.")
+                        % {"name": variant.get("name", "")},
+                        "experiment",
+                    )
+                )
     metric = experiment.get("winnerMetric") or "clicks"
     if metric == "opens" and not version.track_opens:
         result.errors.append(

@@ -5,6 +5,8 @@ The send path writes delivery events by reference, a batch per INSERT; their
 data is built here when the cluster first claims them (``delivery_data``), from
 the delivery as the API would show it: ids, channel, the address it went to and
 the person's identifiers — never a push token, attributes or context.
+Nothing about a restricted campaign is told (``outbox.WITHHELD``): endpoints
+are the administrators', and restricted means restricted from them too.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ def executions_completed(runs: list, moment: datetime) -> int:
 
 
 def campaign_status_changed(campaign, *, from_status: str, to_status: str, action: str, actor):
+    if campaign.restricted:  # never told to endpoints (``outbox.WITHHELD``)
+        return
     outbox.emit(
         "campaign.status_changed",
         {
@@ -62,6 +66,9 @@ def delivery_data(ids: list[int]) -> dict[int, dict]:
     data = {}
     for d in rows:
         campaign = d.run.campaign
+        if campaign.restricted:
+            data[d.pk] = outbox.WITHHELD
+            continue
         data[d.pk] = {
             "deliveryId": d.pk,
             "campaignId": campaign.pk,
@@ -85,7 +92,10 @@ def execution_data(ids: list[int]) -> dict[int, dict]:
     from campaigns.models import Run
 
     data = {}
-    for run in Run.objects.filter(pk__in=ids):
+    for run in Run.objects.filter(pk__in=ids).select_related("campaign"):
+        if run.campaign.restricted:
+            data[run.pk] = outbox.WITHHELD
+            continue
         data[run.pk] = {**execution_status(run), "requestId": run.request_id}
     return data
 

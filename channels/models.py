@@ -269,7 +269,10 @@ class DeliveryEvent(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["channel", "address", "kind"], name="delivery_event_address"),
-            models.Index(fields=["delivery", "kind"], name="delivery_event_delivery"),
+            # With the time: the engagement checks of every open and click read
+            # the message's events of the last seconds or minute, not every one
+            # it ever had (issue 10, fourth review).
+            models.Index(fields=["delivery", "kind", "created_at"], name="delivery_event_recent"),
         ]
 
     def __str__(self) -> str:

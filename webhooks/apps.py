@@ -26,12 +26,14 @@ def _erase_from_events(*, profile) -> set:
     """An erased person leaves the events not yet purged (their data was frozen
     when first claimed; those still unbuilt read the anonymised delivery)."""
     from webhooks.models import Message
+    from webhooks.outbox import PERSONAL_FIELDS
 
     waiting = Message.objects.filter(data__profile__id=profile.pk)
     for message in waiting.only("pk", "data").iterator(chunk_size=500):
         data = dict(message.data or {})
         data["profile"] = None
-        if "address" in data:
-            data["address"] = None
+        for field in PERSONAL_FIELDS:
+            if field in data:
+                data[field] = None
         Message.objects.filter(pk=message.pk).update(data=data)
     return set()

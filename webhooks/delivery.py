@@ -12,7 +12,8 @@
   mail). Its other messages wait: switching it on again sends them.
 * Requests go through channels/netguard.py: an endpoint's name that resolves to
   an internal address is refused when connecting (DNS rebinding), no proxy from
-  the environment, no redirects followed.
+  the environment, no redirects followed, and one deadline for the whole
+  exchange (``WEBHOOK_TIMEOUT_SECONDS``), not only for each read.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -86,15 +88,20 @@ def claim(token: str, size: int) -> list[Message]:
             .select_related("endpoint")
             .order_by("next_attempt_at", "id")
         )
-        _freeze(messages)
+        withheld = _freeze(messages)
+        if withheld:
+            Message.objects.filter(pk__in=withheld).delete()
+            messages = [m for m in messages if m.pk not in withheld]
     return messages
 
 
-def _freeze(messages: list[Message]) -> None:
-    """Give rows written by reference their event id and data, once."""
+def _freeze(messages: list[Message]) -> set[int]:
+    """Give rows written by reference their event id and data, once; the ids
+    of those no endpoint may be told about (``outbox.WITHHELD``)."""
     todo = [m for m in messages if m.data is None]
+    withheld: set[int] = set()
     if not todo:
-        return
+        return withheld
     by_prefix: dict[str, list[Message]] = {}
     for message in todo:
         by_prefix.setdefault(message.event_type.split(".", 1)[0], []).append(message)
@@ -103,6 +110,9 @@ def _freeze(messages: list[Message]) -> None:
         refs = sorted({m.ref_id for m in group if m.ref_id is not None})
         built = builder(refs) if builder and refs else {}
         for message in group:
+            if built.get(message.ref_id) is outbox.WITHHELD:
+                withheld.add(message.pk)
+                continue
             data = dict(built.get(message.ref_id) or {"deliveryId": message.ref_id})
             data.update(message.extra or {})
             message.data = data
@@ -110,7 +120,9 @@ def _freeze(messages: list[Message]) -> None:
                 message.event_id = outbox.derived_event_id(
                     message.event_type, message.ref_id or 0, message.created_at
                 )
+    todo = [m for m in todo if m.pk not in withheld]
     Message.objects.bulk_update(todo, ["data", "event_id"], batch_size=200)
+    return withheld
 
 
 def body_of(message: Message) -> bytes:
@@ -128,12 +140,67 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # a 3xx is an answer like any other: not a success, not followed
 
 
-def _opener() -> urllib.request.OpenerDirector:
+class _Watchdog:
+    """One deadline for a whole request: connection, TLS handshake, the answer's
+    headers and the part of its body read. A socket timeout alone bounds each
+    read, not the exchange: an endpoint that sent a byte every few seconds held
+    a worker for as long as it liked, and the one-minute tick then sent the next
+    worker into it (issue 10, review 4). At the deadline the connection is shut
+    down (through a duplicate of its descriptor, so the TLS layer above it and a
+    descriptor number reused later are never touched)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+        self.fired = False
+        self._watched: list[tuple[threading.Timer, socket.socket]] = []
+
+    def watch(self, sock: socket.socket) -> socket.socket:
+        duplicate = sock.dup()
+        timer = threading.Timer(max(self.deadline - time.monotonic(), 0), self._cut, [duplicate])
+        timer.daemon = True
+        self._watched.append((timer, duplicate))
+        timer.start()
+        return sock
+
+    def _cut(self, duplicate: socket.socket) -> None:
+        self.fired = True
+        try:
+            duplicate.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def stop(self) -> None:
+        for timer, duplicate in self._watched:
+            timer.cancel()
+            timer.join()
+            duplicate.close()
+        self._watched.clear()
+
+
+def _watched(base: type, watchdog: _Watchdog) -> type:
+    class Connection(base):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            guarded = self._create_connection  # netguard's: checked addresses only
+            self._create_connection = lambda *a, **k: watchdog.watch(guarded(*a, **k))
+
+    return Connection
+
+
+def _opener(watchdog: _Watchdog) -> urllib.request.OpenerDirector:
+    """No proxy from the environment, no redirect, guarded addresses, one deadline."""
+
+    class HTTPHandler(urllib.request.HTTPHandler):
+        def http_open(self, req):
+            return self.do_open(_watched(netguard._HTTPConnection, watchdog), req)
+
+    class HTTPSHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            connection = _watched(netguard._HTTPSConnection, watchdog)
+            return self.do_open(connection, req, context=self._context)
+
     return urllib.request.build_opener(
-        urllib.request.ProxyHandler({}),
-        netguard.HTTPHandler,
-        netguard.HTTPSHandler,
-        _NoRedirect,
+        urllib.request.ProxyHandler({}), HTTPHandler(), HTTPSHandler(), _NoRedirect
     )
 
 
@@ -153,10 +220,13 @@ def post(url: str, secret: str, message: Message) -> tuple[int | None, str, str]
             "X-Volley-Event-Id": message.event_id,
         },
     )
+    timeout = settings.WEBHOOK_TIMEOUT_SECONDS
+    watchdog = _Watchdog(timeout)
+    too_slow = (None, f"TimeoutError: no complete answer within {timeout} s", "")
     try:
-        with _opener().open(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as answer:
+        with _opener(watchdog).open(request, timeout=timeout) as answer:
             snippet = answer.read(SNIPPET * 2).decode("utf-8", "replace")[:SNIPPET]
-            return answer.status, "", snippet
+            return (answer.status, "", snippet) if not watchdog.fired else too_slow
     except urllib.error.HTTPError as exc:
         try:
             snippet = exc.read(SNIPPET * 2).decode("utf-8", "replace")[:SNIPPET]
@@ -166,8 +236,12 @@ def post(url: str, secret: str, message: Message) -> tuple[int | None, str, str]
     except Exception as exc:  # refused, timed out, TLS, DNS: the endpoint did not answer
         if netguard.refused(exc):
             return None, "Refused: the URL resolves to an internal address.", ""
+        if watchdog.fired:
+            return too_slow
         reason = getattr(exc, "reason", exc)
         return None, f"{type(reason).__name__}: {reason}"[:SNIPPET], ""
+    finally:
+        watchdog.stop()
 
 
 def attempt(message: Message, token: str, secret: str) -> bool:
@@ -180,9 +254,16 @@ def attempt(message: Message, token: str, secret: str) -> bool:
     return ok
 
 
+def _text(value: str, limit: int) -> str:
+    """What an endpoint said, as a text column takes it: PostgreSQL refuses a
+    NUL, and the answer's body and status line are the endpoint's to choose."""
+    return value.replace("\x00", "\ufffd")[:limit]
+
+
 def record(
     message: Message, token: str, *, ok: bool, code, error: str, snippet: str, took: int
 ) -> None:
+    error, snippet = _text(error, 500), _text(snippet, SNIPPET)
     moment = timezone.now()
     first = message.first_attempt_at or moment
     mine = Message.objects.filter(pk=message.pk, claimed_by=token)
@@ -262,6 +343,18 @@ def deliver_due(*, budget_seconds: float | None = None, batch_size: int = 20) ->
                 attempt(message, token, secrets[message.endpoint_id])
             except Exception:  # one broken message never stops the others
                 logger.exception("Webhook message %s could not be delivered", message.pk)
+                try:  # counted as a failed attempt: backed off, and within the window
+                    record(
+                        message,
+                        token,
+                        ok=False,
+                        code=None,
+                        error="Could not deliver or record this attempt (see the log).",
+                        snippet="",
+                        took=0,
+                    )
+                except Exception:
+                    logger.exception("Webhook message %s: attempt not recorded", message.pk)
             done += 1
     return done
 

@@ -35,6 +35,36 @@ _last_wake = [0.0]
 # type prefix ("delivery") → builder(list of ref ids) → {ref id: data}
 BUILDERS: dict[str, Callable[[list[int]], dict[int, dict]]] = {}
 
+# What a builder answers for an event no endpoint may be told: one about a
+# restricted campaign. Endpoints and their delivery log are the administrators',
+# and restricted means restricted from administrators too (SPEC §2; issue 10,
+# fourth review). Its rows are deleted when claimed, never sent.
+WITHHELD: dict = {"withheld": True}
+
+
+# What in an event's data may name the person besides ``profile``: the address,
+# a clicked link (personalized: ``?email={{ profile.email }}``) and a mail
+# server's answer (``550 <ann@…>: no such user``). Erasure clears them.
+PERSONAL_FIELDS = ("address", "url", "bounceReason")
+
+
+def erase_refs(ref_ids: list[int]) -> None:
+    """An erased person's delivery events: the caller's part of their data
+    (``extra``, merged in when built) loses what may name them. The built data
+    is cleared by the webhooks app's erasure hook; what is built later reads
+    the anonymised delivery."""
+    for start in range(0, len(ref_ids), 500):
+        waiting = Message.objects.filter(
+            extra__isnull=False,
+            event_type__startswith="delivery.",
+            ref_id__in=ref_ids[start : start + 500],
+        )
+        for message in waiting.only("pk", "extra").iterator(chunk_size=500):
+            extra = {
+                k: (None if k in PERSONAL_FIELDS else v) for k, v in (message.extra or {}).items()
+            }
+            Message.objects.filter(pk=message.pk).update(extra=extra)
+
 
 def register_builder(prefix: str, builder: Callable[[list[int]], dict[int, dict]]) -> None:
     BUILDERS[prefix] = builder
