@@ -1,0 +1,169 @@
+"""Fifth outside review of issue 10 (docs/security-review-5.md): each test
+reproduced its finding on the code before the fix. SQLite by default,
+PostgreSQL + Redis with DATABASE_URL / REDIS_URL."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+
+from campaigns import calendar_selectors
+from campaigns.calendar_selectors import campaign_calendar
+from campaigns.engine.schedule import occurrences
+from campaigns.forecast import eligible_profiles
+from campaigns.models import BusinessRule
+from campaigns.rules import applies
+from tests.campaigns.conftest import make_campaign, make_profiles, upload_audience
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def superuser(make_user):
+    return make_user("root", superuser=True)
+
+
+NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
+FIRST, LAST = date(2026, 6, 1), date(2026, 8, 31)
+
+
+def _plan(seed: int, campaigns: int, audiences: int, profiles: int, caps: list[tuple[int, int]]):
+    """Recurring campaigns (daily, weekly, monthly, one-offs) at their own times
+    over overlapping upload audiences, and frequency caps."""
+    rnd = random.Random(seed)
+    people = make_profiles(profiles)
+    segments = [
+        upload_audience([p for p in people if rnd.random() < 0.5], name=f"S{i}")
+        for i in range(audiences)
+    ]
+    for n, hours in caps:
+        BusinessRule.objects.create(
+            name=f"{n}/{hours}h", channel="email", cap_max_messages=n, cap_window_hours=hours
+        )
+    for i in range(campaigns):
+        kind = rnd.choice(["daily", "daily", "weekly", "monthly", "once"])
+        start = datetime(2026, 5, 1, tzinfo=UTC) + timedelta(days=rnd.randrange(60))
+        at = f"{rnd.randrange(24):02d}:{rnd.randrange(60):02d}"
+        recurrence = {
+            "daily": {"frequency": "daily", "time": at},
+            "weekly": {"frequency": "weekly", "time": at, "daysOfWeek": [rnd.randrange(7)]},
+            "monthly": {"frequency": "monthly", "time": at, "dayOfMonth": rnd.randrange(1, 32)},
+            "once": None,
+        }[kind]
+        make_campaign(
+            segments[i % audiences], status="scheduled", start_at=start, recurrence=recurrence
+        )
+
+
+def _by_profile(user, first: date, last: date) -> dict[str, list[tuple[int, list[int]]]]:
+    """The calendar's collisions by the definition, profile by profile: at each
+    send of the day (an anchor), a profile is held back when the sends that
+    reach it in the window ending there number more than the cap and an
+    anchored campaign reaches it."""
+    from campaigns.models import Campaign
+
+    tz = ZoneInfo("UTC")
+    lo = datetime.combine(first, datetime.min.time(), tzinfo=tz)
+    hi = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+    answer: dict[str, list[tuple[int, list[int]]]] = {}
+    campaigns = list(Campaign.objects.filter(status="scheduled"))
+    for rule in BusinessRule.objects.filter(active=True).order_by("pk"):
+        window = timedelta(hours=rule.cap_window_hours)
+        sends, reach = [], {}
+        for c in campaigns:
+            version = c.live_version
+            if not applies(rule, channel=c.channel, category=c.category, exempt=False):
+                continue
+            reach[c.pk] = set(eligible_profiles(c, version).values_list("pk", flat=True))
+            if version.recurrence:
+                after = max(version.start_at, lo - window)
+                sends += [(t, c.pk) for t in occurrences(version.recurrence, "UTC", after, hi)]
+            elif lo - window <= version.start_at < hi:
+                sends.append((version.start_at, c.pk))
+        for offset in range((last - first).days + 1):
+            day = first + timedelta(days=offset)
+            start = datetime.combine(day, datetime.min.time(), tzinfo=tz)
+            held, involved = set(), set()
+            for t, _pk in sends:
+                if not start <= t < start + timedelta(days=1):
+                    continue
+                anchors = {pk for u, pk in sends if u == t}
+                inside = Counter(pk for u, pk in sends if t - window < u <= t)
+                for person in set().union(*reach.values()):
+                    if not any(person in reach[pk] for pk in anchors):
+                        continue
+                    mine = {pk: n for pk, n in inside.items() if person in reach[pk]}
+                    if sum(mine.values()) > rule.cap_max_messages:
+                        held.add(person)
+                        involved.update(mine)
+            if held:
+                answer.setdefault(day.isoformat(), []).append((len(held), sorted(involved)))
+    return answer
+
+
+def _collisions(days) -> dict[str, list[tuple[int, list[int]]]]:
+    return {
+        day.date.isoformat(): [(c.profiles, c.campaign_ids) for c in day.collisions]
+        for day in days
+        if day.collisions
+    }
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_calendar_collisions_are_those_of_the_definition_profile_by_profile(seed, superuser):
+    """The fifth review's faster count gives the answers of the definition."""
+    with time_machine.travel(NOW, tick=False):
+        _plan(seed, campaigns=9, audiences=4, profiles=24, caps=[(2, 30), (4, 170), (6, 24 * 20)])
+        days = campaign_calendar(superuser, FIRST, date(2026, 6, 30), tz=ZoneInfo("UTC"))
+        assert _collisions(days) == _by_profile(superuser, FIRST, date(2026, 6, 30))
+
+
+class _CountingSet(frozenset):
+    looked_up = 0
+
+    def __contains__(self, item) -> bool:
+        _CountingSet.looked_up += 1
+        return super().__contains__(item)
+
+
+class _CountingCounter(Counter):
+    fed = 0
+
+    def update(self, iterable=None, /, **kwargs):
+        items = list(iterable or [])
+        _CountingCounter.fed += len(items)
+        return super().update(items, **kwargs)
+
+    def subtract(self, iterable=None, /, **kwargs):
+        items = list(iterable or [])
+        _CountingCounter.fed += len(items)
+        return super().subtract(items, **kwargs)
+
+
+def test_a_viewers_calendar_does_work_in_sends_and_sets_not_their_product(viewer, monkeypatch):
+    """Medium: with 120 recurring campaigns over 12 segments of 3,000 people and
+    a 30-day cap, one viewer's `GET /api/v1/calendar` of 92 days ran 39 s on
+    SQLite (the month page the same for 42 days): every anchor re-counted every
+    send of its window, and every set of campaigns was looked up campaign by
+    campaign for every anchor of every day pattern. The work is now the sends
+    once and a few bit operations per set and anchor; counted here, not timed."""
+    reach = calendar_selectors._reach
+
+    def counting_reach(*args):
+        return {_CountingSet(members): n for members, n in reach(*args).items()}
+
+    monkeypatch.setattr(calendar_selectors, "_reach", counting_reach)
+    monkeypatch.setattr(calendar_selectors, "Counter", _CountingCounter)
+    _CountingSet.looked_up = _CountingCounter.fed = 0
+    with time_machine.travel(NOW, tick=False):
+        _plan(5, campaigns=30, audiences=6, profiles=120, caps=[(3, 24 * 30)])
+        days = campaign_calendar(viewer, FIRST, LAST, tz=ZoneInfo("UTC"))
+    assert any(day.collisions for day in days)
+    sends = 30 * (92 + 30)  # at most one send a day per campaign, window included
+    assert _CountingCounter.fed <= 2 * sends
+    assert _CountingSet.looked_up <= 2**6 * 30  # at most once per set and campaign
