@@ -316,6 +316,20 @@ def _seen(profiles, hidden: list[int]):
 
 
 _BITS = 62  # campaigns per mask column (SQLite's and PostgreSQL's integers are 64-bit)
+# SQLite refuses a compound SELECT of more than 500 terms (SQLITE_MAX_COMPOUND_SELECT).
+_UNION_TERMS = 400
+
+
+def _union_all(members: list[str]) -> str:
+    """``UNION ALL`` of ``members``, nested in groups SQLite accepts: a calendar
+    with more than 500 campaigns involved answered 500 on SQLite (fifth review)."""
+    if len(members) <= _UNION_TERMS:
+        return " UNION ALL ".join(members)
+    groups = [
+        _union_all(members[start : start + _UNION_TERMS])
+        for start in range(0, len(members), _UNION_TERMS)
+    ]
+    return _union_all([f"SELECT * FROM ({group}) u{i}" for i, group in enumerate(groups)])
 
 
 def _reach(hidden: list[int], by_id, campaign_ids: list[int]) -> dict[frozenset, int]:
@@ -355,7 +369,7 @@ def _reach(hidden: list[int], by_id, campaign_ids: list[int]) -> dict[frozenset,
     masks = ", ".join(f"m{k}" for k in range(columns))
     sums = ", ".join(f"SUM(m{k}) AS m{k}" for k in range(columns))
     query = (
-        f"WITH m AS ({' UNION ALL '.join(members)})"
+        f"WITH m AS ({_union_all(members)})"
         f" SELECT {masks}, COUNT(*) FROM (SELECT m.pid, {sums} FROM m GROUP BY m.pid) g"
         f" GROUP BY {masks}"
     )

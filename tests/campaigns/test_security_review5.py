@@ -167,3 +167,26 @@ def test_a_viewers_calendar_does_work_in_sends_and_sets_not_their_product(viewer
     sends = 30 * (92 + 30)  # at most one send a day per campaign, window included
     assert _CountingCounter.fed <= 2 * sends
     assert _CountingSet.looked_up <= 2**6 * 30  # at most once per set and campaign
+
+
+def test_a_calendar_with_more_than_500_campaigns_involved_is_answered(api_for, viewer):
+    """Low: the collision count is one ``UNION ALL`` with a member per campaign
+    involved; SQLite refuses more than 500 (``too many terms in compound
+    SELECT``), so with 501 campaigns planned in the range and the cap's window
+    every reader's calendar (page and API) answered 500 on SQLite."""
+    with time_machine.travel(NOW, tick=False):
+        BusinessRule.objects.create(
+            name="3 a week", channel="email", cap_max_messages=3, cap_window_hours=168
+        )
+        everyone = upload_audience(make_profiles(3))
+        for i in range(501):
+            make_campaign(
+                everyone,
+                status="scheduled",
+                start_at=datetime(2026, 6, 2, tzinfo=UTC) + timedelta(hours=i),
+            )
+        response = api_for(viewer).get("/calendar", {"from": "2026-06-01", "to": "2026-08-31"})
+    assert response.status_code == 200, response.content[:300]
+    days = {day["date"]: day for day in response.json()["days"]}
+    # Three people, a send every hour: each day's sends all collide for all three.
+    assert days["2026-06-03"]["collisions"][0]["profiles"] == 3
