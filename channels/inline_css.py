@@ -106,6 +106,55 @@ def _strip_css_comments(css: str) -> str:
         index = end + 2
 
 
+# Pseudo-classes that take selectors. Servo's engine (behind css-inline) matches
+# a combinator inside one of them, and any ``:has()``, without its caches: for
+# every element it walks the siblings or ancestors again, quadratic in the
+# document (``p:not(x ~ p)`` over 16,000 paragraphs: 8 s; ``p:has(~ x)`` over
+# 64,000: 47 s; fifth review). Email clients ignore such selectors anyway.
+_SELECTOR_FUNCTION = re.compile(
+    r":(?:-(?:moz|webkit)-)?(has|not|is|where|matches|any|nth-child|nth-last-child)\(",
+    re.IGNORECASE,
+)
+_COMBINATOR = re.compile(r"[~+>]|(?<=[\w\])*|.:-])\s+(?=[\w\[*.:#-])")
+_OF = re.compile(r"\bof\b", re.IGNORECASE)
+
+
+def _slow_selectors(css: str) -> bool:
+    """Whether a selector of ``css`` uses ``:has()``, a combinator inside
+    ``:not()``/``:is()``/``:where()``, or ``:nth-child(… of …)`` — what Servo
+    matches in quadratic time. One forward scan: an argument is looked at up
+    to the parenthesis that closes it, nested ones included, once."""
+    css = _strip_css_comments(css)
+    index = 0
+    while True:
+        found = _SELECTOR_FUNCTION.search(css, index)
+        if found is None:
+            return False
+        name = found.group(1).lower()
+        if name == "has":
+            return True
+        depth, end = 1, found.end()
+        while end < len(css) and depth:
+            char = css[end]
+            if char == "(":
+                depth += 1
+            elif char == ")":
+                depth -= 1
+            elif char in "{}":
+                break
+            end += 1
+        argument = css[found.end() : end]
+        lowered = argument.lower()
+        if ":has(" in lowered or (":nth-" in lowered and _OF.search(argument)):
+            return True  # nested: looked at here, the scan goes on after it
+        if name.startswith("nth-"):
+            if _OF.search(argument):
+                return True
+        elif _COMBINATOR.search(argument.strip()):
+            return True
+        index = end
+
+
 _TAG_NAME = re.compile(r"<([A-Za-z][A-Za-z0-9-]*)")
 _CLASS_OR_ID = re.compile(r"""\s(class|id)\s*=\s*(?:"([^"<>]*)"|'([^'<>]*)'|([^\s"'<>]+))""", re.I)
 _COMPOUND = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)?((?:[.#][A-Za-z_][A-Za-z0-9_-]*)*)")
@@ -225,6 +274,8 @@ def inline_css(html: str) -> str:
         return html  # too much to inline: the <style> block stays as written
     if _growth(blocks, html) > MAX_GROWTH:
         return html  # it would write too much: the <style> block stays as written
+    if any(_slow_selectors(css) for css in blocks):
+        return html  # selectors matched in quadratic time: the block stays as written
     protected = _Protected(html)
     try:
         inlined = _INLINER.inline(protected.html)

@@ -190,3 +190,46 @@ def test_a_calendar_with_more_than_500_campaigns_involved_is_answered(api_for, v
     days = {day["date"]: day for day in response.json()["days"]}
     # Three people, a send every hour: each day's sends all collide for all three.
     assert days["2026-06-03"]["collisions"][0]["profiles"] == 3
+
+
+@pytest.mark.parametrize(
+    "selector",
+    [
+        "p:not(x ~ p)",
+        "p:has(~ x)",
+        "div:has(x)",
+        "p:is(x ~ p)",
+        "p:where(x > p)",
+        "p:not(:has(x))",
+        "p:not(x p)",
+        "p:nth-last-child(2n+1 of x ~ p)",
+    ],
+)
+def test_selectors_servo_matches_in_quadratic_time_are_not_inlined(selector):
+    """Medium: css-inline (Servo's selector engine) matches a combinator inside
+    ``:not()``/``:is()``/``:where()``, and any ``:has()``, by walking every
+    element's siblings or ancestors again: ``p:not(x ~ p)`` over 16,000
+    paragraphs took 8 s, ``p:has(~ x)`` over 64,000 took 47 s (512 KB of HTML,
+    far under the 2 MB and rule × tag bounds) — in the web process for every
+    preview and every reader's campaign page. Such a block is now left as
+    written, like one over the other bounds."""
+    from channels.inline_css import inline_css
+
+    html = (
+        f"<html><head><style>{selector} {{ color: red }} td {{ padding: 0 }}</style></head>"
+        "<body><div>" + "<p>t</p>" * 50 + "<table><tr><td>x</td></tr></table></div></body></html>"
+    )
+    assert inline_css(html) == html
+
+
+def test_selectors_of_everyday_email_css_are_still_inlined():
+    from channels.inline_css import inline_css
+
+    html = (
+        "<html><head><style>td:not(.a, .b) { padding: 0 } p:is(.x, .y) span { color: red }"
+        " tr:nth-child(2n + 1) td { color: blue } a:hover { color: green }</style></head>"
+        '<body><table><tr><td class="c">x</td></tr></table></body></html>'
+    )
+    out = inline_css(html)
+    assert '<td class="c" style="' in out and "padding: 0" in out
+    assert "a:hover" in out  # what cannot be inlined stays in the block
