@@ -42,6 +42,11 @@ MAX_WORK = 2_000_000  # rule × tag comparisons one inlining may make
 # Characters inlining may add: a rule of thousands of declarations (or one long
 # value) copied onto thousands of tags grew 55 KB into 100 MB (third review).
 MAX_GROWTH = 2_000_000
+# Open elements: css-inline's parser and serializer recurse once per level, and
+# 16,000 nested <div> overflowed the stack — a segmentation fault that killed the
+# web worker (every view of the campaign page) or the sending worker (fifth
+# review). Email HTML is a few dozen levels deep.
+MAX_DEPTH = 1000
 
 _INLINER = css_inline.CSSInliner(
     keep_style_tags=True,
@@ -153,6 +158,33 @@ def _slow_selectors(css: str) -> bool:
         elif _COMBINATOR.search(argument.strip()):
             return True
         index = end
+
+
+_START_OR_END = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)")
+_VOID = frozenset(
+    "area base br col embed hr img input keygen link meta param source track wbr".split()
+)
+
+
+def _too_deep(html: str) -> bool:
+    """Whether the elements of ``html`` may nest more than ``MAX_DEPTH`` deep. An
+    upper bound in one scan: every start tag but a void one opens (``<div/>`` is
+    a start tag in HTML), an end tag closes only an element of its name that is
+    open (a stray ``</span>`` closes nothing), implied ends are not assumed."""
+    open_by_name: Counter = Counter()
+    depth = 0
+    for found in _START_OR_END.finditer(html):
+        name = found.group(2).lower()
+        if found.group(1):
+            if open_by_name[name]:
+                open_by_name[name] -= 1
+                depth -= 1
+        elif name not in _VOID:
+            open_by_name[name] += 1
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+    return False
 
 
 _TAG_NAME = re.compile(r"<([A-Za-z][A-Za-z0-9-]*)")
@@ -274,6 +306,8 @@ def inline_css(html: str) -> str:
         return html  # too much to inline: the <style> block stays as written
     if _growth(blocks, html) > MAX_GROWTH:
         return html  # it would write too much: the <style> block stays as written
+    if _too_deep(html):
+        return html  # css-inline would overflow the stack: the block stays as written
     if any(_slow_selectors(css) for css in blocks):
         return html  # selectors matched in quadratic time: the block stays as written
     protected = _Protected(html)

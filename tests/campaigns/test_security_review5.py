@@ -233,3 +233,36 @@ def test_selectors_of_everyday_email_css_are_still_inlined():
     out = inline_css(html)
     assert '<td class="c" style="' in out and "padding: 0" in out
     assert "a:hover" in out  # what cannot be inlined stays in the block
+
+
+_DEEP = """
+import django
+django.setup()
+from channels.inline_css import inline_css
+html = "<html><head><style>td {{ padding: 0 }}</style></head><body>" + {opening!r} * 16000 + "t"
+print(len(inline_css(html)))
+"""
+
+
+@pytest.mark.parametrize("opening", ["<div>", "<div/>", "<div></span>"])
+def test_deeply_nested_html_never_crashes_the_process_that_inlines_it(opening):
+    """Medium: css-inline recurses once per nesting level; 16,000 nested
+    ``<div>`` (176 KB of HTML, far under every bound) overflowed the stack and
+    the process died of a segmentation fault — the web worker on every view of
+    the campaign page, every preview, and the sending worker at each run's
+    compile. Run in a child process, since on the old code it kills it."""
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    result = subprocess.run(
+        [sys.executable, "-c", _DEEP.format(opening=opening)],
+        cwd=settings.BASE_DIR,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, (result.returncode, result.stderr[-500:])
