@@ -261,7 +261,7 @@ for _name, _url in (("SMS_WEBHOOK_URL", SMS_WEBHOOK_URL), ("PUSH_WEBHOOK_URL", P
             "the provider and verifies its feedback."
         )
 # The SMS/push provider calls wait WEBHOOK_TIMEOUT_SECONDS (defined below, with
-# the outbound event webhooks) for the whole exchange.
+# the outbound event webhooks) for an answer.
 
 # Email service providers (django-anymail). Each channel configuration carries
 # its own credentials; these are the tracking webhooks' shared settings. The
