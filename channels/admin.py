@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from guardian.admin import GuardedModelAdmin
 
 from accounts.access import AccessAdminMixin
-from accounts.permissions import AdminPermissionsMixin
+from accounts.permissions import AdminPermissionsMixin, can
 from channels.models import ChannelConfiguration, DeliveryEvent
 
 
@@ -20,7 +21,17 @@ class ChannelConfigurationAdmin(AdminPermissionsMixin, AccessAdminMixin, Guarded
     # Credentials are write-only (the /channels/ pages and the API set them): the
     # admin shows only which names are stored, never a value; nor does it change
     # where they are sent (provider and its URL): those pages ask for them again.
-    readonly_fields = ("provider", "provider_url", "stored_credentials", "created_at", "updated_at")
+    # The status changes only through the actions below (the service that
+    # refuses to deactivate a configuration campaigns still send through).
+    readonly_fields = (
+        "status",
+        "provider",
+        "provider_url",
+        "stored_credentials",
+        "created_at",
+        "updated_at",
+    )
+    actions = ("activate_selected", "deactivate_selected")
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     permissions = {
         "view": "channel.view",
@@ -28,6 +39,40 @@ class ChannelConfigurationAdmin(AdminPermissionsMixin, AccessAdminMixin, Guarded
         "change": "channel.edit",
         "delete": "channel.delete",
     }
+
+    def _set_status(self, request, queryset, status: str) -> None:
+        from channels.services import ConfigurationInUse, channel_configuration_set_status
+
+        changed = 0
+        for config in queryset:
+            if not can(request.user, "channel.edit", config):
+                self.message_user(
+                    request,
+                    _("You may not change “%(name)s”.") % {"name": config.name},
+                    messages.ERROR,
+                )
+                continue
+            try:
+                channel_configuration_set_status(config=config, status=status, actor=request.user)
+            except ConfigurationInUse as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                continue
+            changed += 1
+        if changed:
+            self.message_user(
+                request,
+                ngettext("%(n)d configuration changed.", "%(n)d configurations changed.", changed)
+                % {"n": changed},
+                messages.SUCCESS,
+            )
+
+    @admin.action(description=_("Activate the selected configurations"), permissions=["change"])
+    def activate_selected(self, request, queryset) -> None:
+        self._set_status(request, queryset, ChannelConfiguration.Status.ACTIVE)
+
+    @admin.action(description=_("Deactivate the selected configurations"), permissions=["change"])
+    def deactivate_selected(self, request, queryset) -> None:
+        self._set_status(request, queryset, ChannelConfiguration.Status.DEACTIVATED)
 
     @admin.display(description=_("stored credentials"))
     def stored_credentials(self, obj) -> str:
