@@ -317,10 +317,6 @@ class LeasedSend(models.Model):
     class Meta:
         abstract = True
 
-    def messages_per_send(self) -> int:
-        """How many messages one attempt sends (what a resend may duplicate)."""
-        return 1
-
 
 class TestMessage(LeasedSend):
     """A test message through a configuration to 1–10 addresses, asked for on
@@ -376,9 +372,6 @@ class TestMessage(LeasedSend):
 
     def __str__(self) -> str:
         return f"{self.configuration} #{self.pk}"
-
-    def messages_per_send(self) -> int:
-        return self.recipients.count()
 
     @property
     def is_final(self) -> bool:
