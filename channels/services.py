@@ -263,6 +263,12 @@ def recent_test_messages(config: ChannelConfiguration, limit: int = 10) -> list[
     )
 
 
+# Named for what they do, not tests: pytest must not collect them where a test
+# module imports them.
+for _service in (test_message_queue, test_message_deliver, test_message_retry, test_messages_sweep):
+    _service.__test__ = False
+
+
 class ConfigurationInUse(DomainError):
     """Campaigns still send through the configuration: it stays active (409)."""
 
