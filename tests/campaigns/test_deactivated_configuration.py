@@ -181,5 +181,3 @@ def test_the_campaign_page_warns_that_its_configuration_is_deactivated(queued, l
     deactivate(campaign.live_version.channel_configuration)
     html = login(manager).get(f"/campaigns/{campaign.pk}/").content.decode()
     assert 'data-code="channel_configuration_deactivated"' in html
-
-
