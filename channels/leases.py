@@ -11,7 +11,9 @@ sets a lease; it records ``sent`` or ``failed`` only while the row is still
 * the worker died mid-send (SIGKILL, out of memory, a host lost): the row
   stays ``sending`` past its lease. The provider may or may not have accepted
   the message, so it is sent once more *automatically* and counted in
-  ``duplicates`` (what the page and the API show as "may have arrived twice");
+  ``duplicates`` (what the page and the API show as "may have arrived twice";
+  a test message records each recipient's answer as it comes, so only the
+  one in flight is in doubt and the others are not sent again);
   after that, a second dead lease makes it ``failed`` with a reason, and a
   person decides with the Retry action. Duplicates are bounded by one resend
   of one row's messages, never silent.

@@ -127,10 +127,14 @@ def _enqueue_test_message(pk: int) -> None:
 
 
 def test_message_deliver(test_message_id: int) -> None:
-    """Send a queued test message to its queued recipients (the cluster's
-    task) and record each provider's answer; safe to run twice."""
+    """Send a queued test message to its queued recipients (the cluster's task);
+    safe to run twice.
+
+    One recipient at a time, each answer recorded (and the lease renewed) as it
+    comes: the page shows progress, a slow provider never outlives the lease of
+    a live worker, and a worker that dies leaves at most the one message it
+    was sending in doubt (what the sweep counts as a possible duplicate)."""
     from channels import leases
-    from channels.preview import send_proofs
 
     if not leases.claim(TestMessage, test_message_id, started_at=timezone.now()):
         return  # another worker has it, or it is done
@@ -140,57 +144,69 @@ def test_message_deliver(test_message_id: int) -> None:
         if not message.configuration.is_active:  # deactivated since it was asked for
             _test_message_failed(message, _("The channel configuration is deactivated."))
             return
-        try:
-            results = send_proofs(
-                config=message.configuration,
-                content=message.content or {},
-                category=message.category,
-                recipients=[r.address for r in recipients],
-                profile=message.profile,
-                context=message.context,
-            )
-        except Exception as exc:  # a provider, template or address error: the row says why
-            logger.warning("test message %s failed: %s", test_message_id, type(exc).__name__)
-            _test_message_failed(message, str(exc) or type(exc).__name__)
-            return
-        _test_message_record(message, recipients, results)
+        for recipient in recipients:
+            ok, reason = _send_one(message, recipient.address)
+            if not _test_message_record(message, recipient, ok=ok, reason=reason):
+                return  # the sweep took it back meanwhile: it decides now
+        _test_message_finish(message)
 
 
-def _test_message_record(message: TestMessage, recipients, results) -> None:
+def _send_one(message: TestMessage, address: str) -> tuple[bool, str]:
+    from channels.preview import send_proofs
+
+    try:
+        [result] = send_proofs(
+            config=message.configuration,
+            content=message.content or {},
+            category=message.category,
+            recipients=[address],
+            profile=message.profile,
+            context=message.context,
+        )
+    except Exception as exc:  # a provider, template or address error: the row says why
+        logger.warning("test message %s failed: %s", message.pk, type(exc).__name__)
+        return False, str(exc) or type(exc).__name__
+    return bool(result.ok), result.reason or _("The provider refused the message.")
+
+
+def _test_message_record(message: TestMessage, recipient, *, ok: bool, reason: str) -> bool:
+    """Record one recipient's answer and renew the lease; False when the row is
+    no longer this worker's."""
     from channels import leases
 
     moment = timezone.now()
     with transaction.atomic():
-        refused = 0
-        for recipient, result in zip(recipients, results, strict=True):
-            ok = bool(result.ok)
-            refused += not ok
-            TestMessageRecipient.objects.filter(pk=recipient.pk).update(
-                status=TestMessage.Status.SENT if ok else TestMessage.Status.FAILED,
-                error=""
-                if ok
-                else (result.reason or _("The provider refused the message."))[:2000],
-                sent_at=moment if ok else None,
-            )
-        failed_before = message.recipients.filter(status=TestMessage.Status.FAILED).exclude(
-            pk__in=[r.pk for r in recipients]
+        if not TestMessage.objects.filter(pk=message.pk, status=TestMessage.Status.SENDING).update(
+            lease_expires_at=leases.lease_from(moment)
+        ):
+            return False
+        TestMessageRecipient.objects.filter(pk=recipient.pk).update(
+            status=TestMessage.Status.SENT if ok else TestMessage.Status.FAILED,
+            error="" if ok else reason[:2000],
+            sent_at=moment if ok else None,
         )
-        refused += failed_before.count()
-        total = message.recipients.count()
-        error = ""
-        if refused:
-            error = ngettext(
-                "%(refused)d of %(total)d recipient was not sent; see each reason.",
-                "%(refused)d of %(total)d recipients were not sent; see each reason.",
-                total,
-            ) % {"refused": refused, "total": total}
-        leases.finish(
-            TestMessage,
-            message.pk,
-            status=TestMessage.Status.FAILED if refused else TestMessage.Status.SENT,
-            error=error,
-            finished_at=moment,
-        )
+    return True
+
+
+def _test_message_finish(message: TestMessage) -> None:
+    from channels import leases
+
+    statuses = list(message.recipients.values_list("status", flat=True))
+    refused = sum(1 for status in statuses if status != TestMessage.Status.SENT)
+    error = ""
+    if refused:
+        error = ngettext(
+            "%(refused)d of %(total)d recipient was not sent; see each reason.",
+            "%(refused)d of %(total)d recipients were not sent; see each reason.",
+            len(statuses),
+        ) % {"refused": refused, "total": len(statuses)}
+    leases.finish(
+        TestMessage,
+        message.pk,
+        status=TestMessage.Status.FAILED if refused else TestMessage.Status.SENT,
+        error=error,
+        finished_at=timezone.now(),
+    )
 
 
 def _test_message_failed(message: TestMessage, reason: str) -> None:
@@ -238,10 +254,14 @@ def test_messages_sweep() -> dict[str, int]:
     """Periodic: test messages whose lease expired (a lost task, a dead worker)."""
     from channels import leases
 
-    def queued_recipients(pk: int) -> int:
-        return TestMessageRecipient.objects.filter(
-            test_message_id=pk, status=TestMessage.Status.QUEUED
-        ).count()
+    def in_doubt(pk: int) -> int:
+        # Answers are recorded one by one: only the first recipient still queued
+        # may have been with the provider when the worker died.
+        return int(
+            TestMessageRecipient.objects.filter(
+                test_message_id=pk, status=TestMessage.Status.QUEUED
+            ).exists()
+        )
 
     def failed(pks: list[int], reason: str) -> None:
         _recipients_failed(pks, reason)
@@ -252,7 +272,7 @@ def test_messages_sweep() -> dict[str, int]:
         enqueue=_enqueue_test_message,
         reason=STALE_REASON,
         on_failed=failed,
-        messages=queued_recipients,
+        messages=in_doubt,
     )
 
 

@@ -144,19 +144,50 @@ def stuck_test_message(administrator):
     return message
 
 
-def test_a_test_message_whose_worker_died_is_resent_and_counted_per_recipient(
-    stuck_test_message, mailoutbox, django_capture_on_commit_callbacks, monkeypatch
-):
+@pytest.fixture
+def sync_mode(monkeypatch):
     from django_q.conf import Conf
 
     monkeypatch.setattr(Conf, "SYNC", True)
+
+
+def test_a_test_message_whose_worker_died_is_resent_and_counted(
+    stuck_test_message, mailoutbox, django_capture_on_commit_callbacks, sync_mode
+):
     message = stuck_test_message
     with time_machine.travel(timezone.now() + LATER):
         with django_capture_on_commit_callbacks(execute=True):
             assert channel_tasks.sweep_test_messages()["resent"] == 1
     message.refresh_from_db()
-    assert (message.status, message.duplicates, message.attempts) == ("sent", 2, 2)
+    # Only the first recipient still queued can have been with the provider.
+    assert (message.status, message.duplicates, message.attempts) == ("sent", 1, 2)
     assert sorted(m.to[0] for m in mailoutbox) == ["a@example.com", "b@example.com"]
+
+
+def test_a_resent_test_message_skips_the_recipients_already_answered(
+    stuck_test_message, mailoutbox, django_capture_on_commit_callbacks, sync_mode
+):
+    message = stuck_test_message
+    first = message.recipients.get(address="a@example.com")
+    # The worker recorded a@'s answer, then died while sending to b@.
+    assert channel_services._test_message_record(message, first, ok=True, reason="")
+    with time_machine.travel(timezone.now() + LATER):
+        with django_capture_on_commit_callbacks(execute=True):
+            channel_tasks.sweep_test_messages()
+    assert [m.to for m in mailoutbox] == [["b@example.com"]]
+    message.refresh_from_db()
+    assert (message.status, message.duplicates) == ("sent", 1)
+
+
+def test_each_answer_renews_the_lease_of_a_live_worker(stuck_test_message):
+    message = stuck_test_message
+    first = message.recipients.get(address="a@example.com")
+    later = timezone.now() + LATER
+    with time_machine.travel(later):
+        assert channel_services._test_message_record(message, first, ok=True, reason="")
+        assert channel_tasks.sweep_test_messages() == {"requeued": 0, "resent": 0, "failed": 0}
+    message.refresh_from_db()
+    assert message.status == "sending" and message.lease_expires_at > later
 
 
 def test_a_test_message_whose_worker_died_twice_fails_with_a_retry(
@@ -176,7 +207,7 @@ def test_a_test_message_whose_worker_died_twice_fails_with_a_retry(
     read = api_for(administrator).get(
         f"/channel-configurations/{config.pk}/test-messages/{message.pk}"
     )
-    assert read.json()["possibleDuplicates"] == 2 and read.json()["status"] == "failed"
+    assert read.json()["possibleDuplicates"] == 1 and read.json()["status"] == "failed"
     page = login(administrator).get(f"/channels/{config.pk}/test/").content.decode()
     assert f'action="/channels/{config.pk}/test/{message.pk}/retry/"' in page
     assert 'data-testid="possible-duplicates"' in page

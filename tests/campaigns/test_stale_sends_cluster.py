@@ -76,12 +76,14 @@ def test_sends_of_a_killed_worker_are_resent_once_and_counted(
     proof.refresh_from_db()
     message.refresh_from_db()
     assert (proof.duplicates, proof.attempts) == (1, 2)
-    assert (message.duplicates, message.attempts) == (2, 2)
+    # The test message's answers are recorded one by one: one message was in doubt.
+    assert (message.duplicates, message.attempts) == (1, 2)
     counts = Counter(sink.received())
-    # Each address got the message once or — if the killed worker's SMTP
-    # transaction completed — twice, and then it is counted above.
     assert set(counts) == {"qa@example.com", "a@example.com", "b@example.com"}
-    assert all(1 <= n <= 2 for n in counts.values())
+    # A message arrived twice only if the killed worker's SMTP transaction
+    # completed; never more often than counted.
+    extra = sum(counts.values()) - len(counts)
+    assert extra <= proof.duplicates + message.duplicates
     assert set(message.recipients.values_list("status", flat=True)) == {"sent"}
 
 
