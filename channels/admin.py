@@ -9,8 +9,13 @@ from django.utils.translation import ngettext
 from guardian.admin import GuardedModelAdmin
 
 from accounts.access import AccessAdminMixin
-from accounts.permissions import AdminPermissionsMixin, can
-from channels.models import ChannelConfiguration, DeliveryEvent
+from accounts.permissions import AdminPermissionsMixin, can, visible
+from channels.models import (
+    ChannelConfiguration,
+    DeliveryEvent,
+    TestMessage,
+    TestMessageRecipient,
+)
 
 
 @admin.register(ChannelConfiguration)
@@ -97,3 +102,49 @@ class DeliveryEventAdmin(AdminPermissionsMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = False
     permissions = {"view": "suppression.manage"}
+
+
+class TestMessageRecipientInline(AdminPermissionsMixin, admin.TabularInline):
+    model = TestMessageRecipient
+    fields = ("address", "status", "error", "sent_at")
+    readonly_fields = fields
+    extra = 0
+    permissions = {"view": "channel.create"}
+
+
+@admin.register(TestMessage)
+class TestMessageAdmin(AdminPermissionsMixin, admin.ModelAdmin):
+    """What the configurations' Test pages sent, read-only: the pages and the
+    API queue and retry them (the cluster sends)."""
+
+    list_display = (
+        "created_at",
+        "configuration",
+        "requested_by",
+        "status",
+        "attempts",
+        "duplicates",
+        "finished_at",
+    )
+    list_filter = ("status",)
+    list_select_related = ("configuration", "requested_by")
+    fields = (
+        "configuration",
+        "requested_by",
+        "category",
+        "status",
+        "error",
+        "attempts",
+        "duplicates",
+        "created_at",
+        "started_at",
+        "finished_at",
+    )
+    readonly_fields = fields
+    inlines = (TestMessageRecipientInline,)
+    permissions = {"view": "channel.create"}
+
+    def get_queryset(self, request):
+        # A restricted configuration's test messages are as hidden as it is.
+        configurations = visible(request.user, ChannelConfiguration.objects.all())
+        return super().get_queryset(request).filter(configuration__in=configurations)
