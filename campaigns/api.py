@@ -15,6 +15,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpRequest
+from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
 from pydantic import Field
@@ -1059,9 +1060,48 @@ class ProofsIn(CamelSchema):
     )
 
 
+class ProofOut(CamelOut):
+    id: int
+    address: str
+    status: Literal["queued", "sending", "sent", "failed"]
+    error: str = Field(description="Why it was not sent (the provider's answer).")
+    version: int | None = Field(description="The number of the version it shows.")
+    requested_by: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    attempts: int
+    possible_duplicates: int = Field(
+        description="1 when a worker died mid-send and the proof was sent again: "
+        "it may have arrived twice."
+    )
+
+
 class ProofsOut(CamelOut):
     recipients: list[str]
     status: Literal["queued"]
+    proofs: list[ProofOut] = Field(
+        description="One per recipient: read their outcome at `GET …/proofs`."
+    )
+
+
+class ProofList(CamelOut):
+    items: list[ProofOut]
+    count: int
+
+
+def _proof(proof) -> dict:
+    return {
+        "id": proof.pk,
+        "address": proof.address,
+        "status": proof.status,
+        "error": proof.error,
+        "version": proof.version.number if proof.version_id else None,
+        "requested_by": proof.requested_by.get_username() if proof.requested_by_id else None,
+        "created_at": proof.created_at,
+        "sent_at": proof.sent_at,
+        "attempts": proof.attempts,
+        "possible_duplicates": proof.duplicates,
+    }
 
 
 @campaigns_router.post(
@@ -1077,14 +1117,58 @@ def proofs(request: HttpRequest, campaign_id: int, payload: ProofsIn):
     profile = preview_profile(request.user, payload.profile)
     if payload.profile and profile is None:
         raise _bad("profile", _("No profile you may see has this id, email or external id."))
-    sent = services.send_proof(
+    queued = services.send_proof(
         campaign=campaign,
         actor=request.user,
         recipients=payload.recipients,
         profile=profile,
         locale=payload.locale,
     )
-    return Status(202, {"recipients": sent, "status": "queued"})
+    return Status(
+        202,
+        {
+            "recipients": [proof.address for proof in queued],
+            "status": "queued",
+            "proofs": [_proof(proof) for proof in queued],
+        },
+    )
+
+
+@campaigns_router.get(
+    "/{int:campaign_id}/proofs", response=ProofList, by_alias=True, summary="Recent proofs"
+)
+def list_proofs(request: HttpRequest, campaign_id: int):
+    """The campaign's latest proofs, newest first, with each one's status, as
+    its page shows them (whoever may see the campaign)."""
+    from campaigns.proofs import recent_proofs
+
+    campaign = get_campaign_for(request.user, campaign_id)
+    return {
+        "items": [_proof(proof) for proof in recent_proofs(campaign)],
+        "count": campaign.proofs.count(),
+    }
+
+
+@campaigns_router.post(
+    "/{int:campaign_id}/proofs/{int:proof_id}/retry",
+    response={202: ProofOut},
+    by_alias=True,
+    summary="Send a failed proof again",
+)
+def retry_proof(request: HttpRequest, campaign_id: int, proof_id: int):
+    """Queue a failed proof again (who may send proofs may); 409 unless it
+    failed, or when its channel configuration is gone or deactivated."""
+    from campaigns.models import Proof
+    from campaigns.proofs import retry_proof as retry
+
+    campaign = get_campaign_for(request.user, campaign_id)
+    check_action(request.user, "edit", campaign)
+    proof = get_object_or_404(
+        Proof.objects.select_related("version__channel_configuration", "requested_by"),
+        pk=proof_id,
+        campaign=campaign,
+    )
+    return Status(202, _proof(retry(proof)))
 
 
 @campaigns_router.get(

@@ -79,16 +79,24 @@ def audience_blockers(*, audience, actor) -> list[audience_hooks.Blocker]:
     ]
 
 
+# A campaign in these statuses sends through its live version's configuration
+# (or is about to: ``activating``). A campaign under review does not: approving
+# it runs the review again, which refuses a deactivated configuration.
+SENDING_STATUSES = ("activating", "scheduled", "live")
+
+
 def configuration_users(*, config, actor) -> list[audience_hooks.Blocker]:
-    """Campaigns that would send through ``config``: scheduled, live, being
-    activated or under review with it, or with a run of it still to finish."""
+    """Campaigns that send through ``config``: being activated, scheduled or
+    live with it, or with a run of it still to finish. Deactivating ``config``
+    is refused while there is one (channels.services), so a live campaign
+    always has an active configuration — the guard of API triggers ("the
+    campaign is live", campaigns/engine/executions.py) covers it too."""
     from accounts.permissions import can_see
     from campaigns.engine.runs import ACTIVE
     from campaigns.models import Campaign
 
     using = Campaign.objects.filter(
-        Q(status__in=COMMITTED_STATUSES, live_version__channel_configuration=config)
-        | Q(status="in_review", draft_version__channel_configuration=config)
+        Q(status__in=SENDING_STATUSES, live_version__channel_configuration=config)
         | Q(runs__status__in=ACTIVE, runs__version__channel_configuration=config)
     ).distinct()
     return [

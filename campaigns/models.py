@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from audiences.models import Audience, Channel, Profile
-from channels.models import ChannelConfiguration, Purpose
+from channels.models import ChannelConfiguration, LeasedSend, Purpose
 
 
 class CampaignStatus(models.TextChoices):
@@ -503,12 +503,14 @@ class Asset(models.Model):
         return self.name or str(self.key)
 
 
-class Proof(models.Model):
+class Proof(LeasedSend):
     """One proof of a campaign version to one address, sent by the cluster.
 
     The page only records the request (``queued``); ``campaigns.tasks.send_proof``
-    claims the row with a compare-and-set (``queued`` → ``sending``), so a task
-    delivered twice sends once, and records ``sent`` or ``failed`` with the reason.
+    claims the row with a compare-and-set (``queued`` → ``sending``, under a
+    lease: channels/leases.py), so a task delivered twice sends once, and
+    records ``sent`` or ``failed`` with the reason. A worker that dies while
+    sending leaves a stale lease that the periodic sweep resolves.
     """
 
     class Status(models.TextChoices):
@@ -544,7 +546,10 @@ class Proof(models.Model):
         verbose_name = _("proof")
         verbose_name_plural = _("proofs")
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["campaign", "-created_at"], name="proof_campaign_recent")]
+        indexes = [
+            models.Index(fields=["campaign", "-created_at"], name="proof_campaign_recent"),
+            models.Index(fields=["status", "lease_expires_at"], name="proof_lease"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.campaign} → {self.address}"

@@ -6,7 +6,9 @@ address (``queued``) and hands each to the cluster on commit. The worker's
 ``deliver_proof`` claims a row with a compare-and-set, renders the version for
 the chosen profile and sends it through the configuration's real transport,
 recording ``sent`` or ``failed`` with the provider's reason. Web processes never
-talk to a provider (issue 12 #10).
+talk to a provider (issue 12 #10). The claim is a lease (channels/leases.py):
+a proof whose worker died is sent again once by the periodic sweep, counted as
+a possible duplicate, then failed with a reason and a Retry action.
 
 The caller checks the permission (``campaign.edit``); ``user`` is recorded as
 the requester.
@@ -21,6 +23,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from campaigns.models import Campaign, CampaignVersion, Proof
+from channels import leases
 from config.problems import DomainError
 
 logger = logging.getLogger(__name__)
@@ -113,6 +116,7 @@ def send_proof(
                     address=address,
                     locale=locale,
                     content_locale=(content_locale or "")[:35],
+                    **leases.queued_fields(),
                 )
                 for address in cleaned
             ]
@@ -129,9 +133,7 @@ def deliver_proof(proof_id: int) -> None:
     from channels.preview import send_proofs
 
     # Compare-and-set: a second delivery of the task finds the row taken.
-    if not Proof.objects.filter(pk=proof_id, status=Proof.Status.QUEUED).update(
-        status=Proof.Status.SENDING
-    ):
+    if not leases.claim(Proof, proof_id):
         return
     proof = Proof.objects.select_related(
         "campaign", "version__channel_configuration", "profile"
@@ -162,11 +164,47 @@ def deliver_proof(proof_id: int) -> None:
 
 
 def _record(proof: Proof, *, ok: bool, reason: str = "") -> None:
-    Proof.objects.filter(pk=proof.pk, status=Proof.Status.SENDING).update(
+    leases.finish(
+        Proof,
+        proof.pk,
         status=Proof.Status.SENT if ok else Proof.Status.FAILED,
         error="" if ok else (reason or _("The provider refused the message."))[:2000],
         sent_at=timezone.now() if ok else None,
     )
+
+
+class ProofNotRetryable(DomainError):
+    """Only a failed proof is sent again (409)."""
+
+    status = 409
+
+
+def retry_proof(proof: Proof) -> Proof:
+    """Send a failed proof again (a person's Retry; the caller checks
+    ``campaign.edit``). 409 unless it failed, or when its configuration is
+    gone or deactivated."""
+    version = proof.version
+    config = version.channel_configuration if version is not None else None
+    if config is None or not config.is_active:
+        raise ProofNotRetryable(
+            _("The channel configuration of this proof is gone or deactivated.")
+        )
+    with transaction.atomic():
+        if not leases.retry(Proof, proof.pk, sent_at=None):
+            raise ProofNotRetryable(_("Only a failed proof can be sent again."))
+        from campaigns.engine import enqueue_proof
+
+        enqueue_proof(proof.pk)
+    proof.refresh_from_db()
+    return proof
+
+
+def sweep_proofs() -> dict[str, int]:
+    """Periodic: proofs whose lease expired (a lost task, a dead worker)."""
+    from campaigns.engine import enqueue_proof
+    from channels.services import STALE_REASON
+
+    return leases.sweep(Proof, enqueue=enqueue_proof, reason=STALE_REASON)
 
 
 def recent_proofs(campaign: Campaign, limit: int = RECENT) -> list[Proof]:

@@ -476,6 +476,22 @@ def _require_clean_review(campaign: Campaign, version: CampaignVersion | None = 
         )
 
 
+def _require_active_configuration(version: CampaignVersion | None) -> None:
+    """Inside the transaction that makes ``version`` send: lock its channel
+    configuration and refuse if it was deactivated since the review read it.
+    A deactivation takes the same lock and refuses while a campaign sends
+    through it (channels.services), so the two cannot cross and a live
+    campaign never has a deactivated configuration."""
+    from channels.services import configuration_lock_active
+
+    config_id = version.channel_configuration_id if version is not None else None
+    if config_id is not None and not configuration_lock_active(config_id):
+        raise ActionRefused(
+            _("The channel configuration was deactivated meanwhile; choose an active one."),
+            code="channel_configuration_deactivated",
+        )
+
+
 def _approval_required() -> ActionRefused:
     return ActionRefused(
         _("Approval required: an approval policy applies; request approval instead."),
@@ -488,6 +504,7 @@ def _swap_in_draft_version(campaign: Campaign, actor, comment: str, action: str)
     locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if locked.status not in RUNNING or locked.draft_version_id is None:
         raise _refuse_status(locked, "activate")
+    _require_active_configuration(locked.draft_version)
     locked.live_version_id, locked.draft_version_id = locked.draft_version_id, None
     locked.save(update_fields=["live_version", "draft_version", "updated_at"])
     _event(locked, action, actor, comment)
@@ -503,6 +520,7 @@ def campaign_activate(*, campaign: Campaign, actor, comment: str = "") -> Campai
         if applicable_policy(campaign) is not None:
             raise _approval_required()
         with transaction.atomic():
+            _require_active_configuration(campaign.draft_version)
             extra = {"live_version": campaign.draft_version, "draft_version": None}
             if not transition(campaign, "activate", actor=actor, comment=comment, extra=extra):
                 raise _refuse_status(campaign, "activate")
@@ -576,6 +594,7 @@ def campaign_approve(*, campaign: Campaign, actor, comment: str = "") -> Campaig
     with transaction.atomic():
         _decide(campaign, actor, ApprovalRequest.Status.APPROVED, comment, "approve")
         if campaign.status == S.IN_REVIEW:
+            _require_active_configuration(request.version)
             extra = {"live_version": request.version, "draft_version": None}
             if not transition(campaign, "approve", actor=actor, comment=comment, extra=extra):
                 raise _refuse_status(campaign, "approve")
@@ -804,7 +823,7 @@ def send_proof(
     template errors, an unknown locale: ``ValidationError``. ``locale``: one of
     the content's translations (a proof per language, SPEC §11) or a language of
     the interface; the "[Proof]" prefix follows it when the interface speaks it.
-    Who may: the boundary asks ``edit``. Returns the cleaned addresses."""
+    Who may: the boundary asks ``edit``. Returns the queued ``Proof`` rows."""
     from audiences.locales import normalize_locale, translations_of
     from campaigns import proofs
 
@@ -838,4 +857,4 @@ def send_proof(
         )
     except proofs.ProofRefused as exc:
         raise ValidationError(exc.errors or {"recipients": [str(exc)]}) from exc
-    return [proof.address for proof in queued]
+    return queued

@@ -50,3 +50,9 @@ def send_proof(proof_id: int) -> None:
     from campaigns.proofs import deliver_proof
 
     deliver_proof(proof_id)
+
+
+def sweep_proofs() -> dict:
+    from campaigns.proofs import sweep_proofs as sweep
+
+    return sweep()

@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
@@ -187,7 +187,7 @@ def _detail_response(request, campaign, show=None, proof_form=None, status=200) 
         "audience_size": _audience_size(version, request.user),
         "recurrence": recurrence_summary(version.recurrence if version else None),
         "proof_form": proof_form or ProofForm(),
-        "proofs": recent_proofs(campaign),
+        **_proofs_context(campaign),
         "trigger_example": trigger_example(campaign, version),
         "can_save_template": version is not None and can(request.user, "template.create"),
         "sample": _sample(request, campaign, version),
@@ -431,6 +431,47 @@ def _pick_profile(user, value: str | None):
     from campaigns.selectors import preview_profile
 
     return preview_profile(user, value)
+
+
+def _proofs_context(campaign) -> dict:
+    proofs = recent_proofs(campaign)
+    return {
+        "proofs": proofs,
+        "proofs_pending": any(p.status in ("queued", "sending") for p in proofs),
+    }
+
+
+@login_required
+@require_GET
+def proofs_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """The campaign page's proofs table alone (its script polls it while one is pending)."""
+    campaign = get_campaign_for(request.user, pk)
+    context = {
+        "campaign": campaign,
+        "can_edit": services.editable_version(campaign) is not None
+        and can(request.user, "campaign.edit", campaign),
+        **_proofs_context(campaign),
+    }
+    return render(request, "campaigns/_proofs.html", context)
+
+
+@login_required
+@require_POST
+def proof_retry(request: HttpRequest, pk: int, proof_id: int) -> HttpResponse:
+    """Send a failed proof again (who may send proofs may)."""
+    from campaigns.models import Proof
+    from campaigns.proofs import ProofNotRetryable, retry_proof
+
+    campaign = get_campaign_for(request.user, pk)
+    check_action(request.user, "edit", campaign)
+    proof = get_object_or_404(Proof, pk=proof_id, campaign=campaign)
+    try:
+        retry_proof(proof)
+    except ProofNotRetryable as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Proof queued again: its status is shown under Proofs."))
+    return redirect(f"{reverse('campaigns:detail', args=[pk])}#proofs")
 
 
 @login_required

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from ninja import Router, Status
@@ -298,13 +298,95 @@ class RenderedOut(CamelOut):
 
 class TestResultOut(CamelOut):
     address: str
-    sent: bool
-    reason: str
+    status: Literal["queued", "sent", "failed"] = Field(
+        description="`queued` until the cluster has sent the message."
+    )
+    sent: bool = Field(description="The provider accepted the message.")
+    reason: str = Field(description="Why it was not sent (the provider's answer).")
+
+
+class TestMessageRead(CamelOut):
+    """A test message as the cluster left it: poll it until `status` is final."""
+
+    id: int
+    configuration_id: int
+    status: Literal["queued", "sending", "sent", "failed"] = Field(
+        description="`sent`: every recipient accepted; `failed`: at least one was "
+        "not (each result says why)."
+    )
+    category: str
+    requested_by: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str = Field(description="Why the message (or some of its recipients) failed.")
+    attempts: int
+    possible_duplicates: int = Field(
+        description="Messages sent again after a worker died mid-send: they may have arrived twice."
+    )
+    results: list[TestResultOut]
 
 
 class TestMessageOut(CamelOut):
+    """The preview, and — when recipients were given (202) — the queued test
+    message: read its outcome at `GET …/test-messages/{id}`."""
+
     preview: RenderedOut
     results: list[TestResultOut] | None
+    id: int | None = None
+    status: Literal["queued"] | None = None
+    created_at: datetime | None = None
+
+
+class TestMessageList(CamelOut):
+    items: list[TestMessageRead]
+    count: int
+
+
+def _results(message) -> list[dict]:
+    return [
+        {
+            "address": r.address,
+            "status": r.status,
+            "sent": r.status == "sent",
+            "reason": r.error,
+        }
+        for r in message.recipients.all()
+    ]
+
+
+def _read(message) -> dict:
+    return {
+        "id": message.pk,
+        "configuration_id": message.configuration_id,
+        "status": message.status,
+        "category": message.category,
+        "requested_by": message.requested_by.get_username() if message.requested_by else None,
+        "created_at": message.created_at,
+        "started_at": message.started_at,
+        "finished_at": message.finished_at,
+        "error": message.error,
+        "attempts": message.attempts,
+        "possible_duplicates": message.duplicates,
+        "results": _results(message),
+    }
+
+
+def _editable(request: HttpRequest, config_id: int) -> ChannelConfiguration:
+    config = _get(request, config_id)
+    if not can(request.user, "channel.edit", config):
+        raise PermissionDenied
+    return config
+
+
+def _test_message(config: ChannelConfiguration, message_id: int):
+    from channels.models import TestMessage
+
+    return get_object_or_404(
+        TestMessage.objects.select_related("requested_by").prefetch_related("recipients"),
+        pk=message_id,
+        configuration=config,
+    )
 
 
 def _test_content(channel: str, content: dict) -> dict:
@@ -327,18 +409,20 @@ def _test_content(channel: str, content: dict) -> dict:
 
 @channels_router.post(
     "/{int:config_id}/test-message",
-    response=TestMessageOut,
+    response={200: TestMessageOut, 202: TestMessageOut},
     by_alias=True,
     summary="Preview and send a test message",
 )
-def test_message(request: HttpRequest, config_id: int, payload: TestMessageIn):
-    """The configuration's Test page: render ``content`` for a profile and, with
-    ``recipients``, send it to them (at most 10) through this configuration
-    (administrators). Each recipient's outcome is in ``results``; a deactivated
-    configuration sends nothing (409)."""
-    config = _get(request, config_id)
-    if not can(request.user, "channel.edit", config):
-        raise PermissionDenied
+def test_message(
+    request: HttpRequest, response: HttpResponse, config_id: int, payload: TestMessageIn
+):
+    """The configuration's Test page: render ``content`` for a profile (200,
+    ``results`` null) and, with ``recipients`` (at most 10), queue it for them
+    through this configuration (administrators): 202 with the test message's
+    ``id`` and each recipient ``queued``; the cluster sends it and
+    ``GET …/test-messages/{id}`` (the ``Location`` header) tells each outcome.
+    A deactivated configuration sends nothing (409)."""
+    config = _editable(request, config_id)
     content = _test_content(config.channel, payload.content)
     profile = lookup_profile(request.user, payload.profile or "")
     if payload.profile and profile is None:
@@ -356,13 +440,14 @@ def test_message(request: HttpRequest, config_id: int, payload: TestMessageIn):
             profile=profile,
             context=payload.context,
         )
-        pairs = None
+        message = None
         if payload.recipients:
-            pairs = services.test_message_send(
+            message = services.test_message_queue(
                 config=config,
                 content=content,
                 category=category,
                 recipients=payload.recipients,
+                actor=request.user,
                 profile=profile,
                 context=payload.context,
             )
@@ -374,13 +459,60 @@ def test_message(request: HttpRequest, config_id: int, payload: TestMessageIn):
         raise ApiProblem(
             400, str(exc), title=_("Invalid request"), errors=errors or {"content": [str(exc)]}
         ) from None
-    results = None
-    if pairs is not None:
-        results = [
-            {"address": address, "sent": result.ok, "reason": result.reason}
-            for address, result in pairs
-        ]
-    return {"preview": vars(rendered), "results": results}
+    if message is None:
+        return {"preview": vars(rendered), "results": None}
+    response["Location"] = f"{request.path.rsplit('/', 1)[0]}/test-messages/{message.pk}"
+    return Status(
+        202,
+        {
+            "preview": vars(rendered),
+            "results": _results(message),
+            "id": message.pk,
+            "status": message.status,
+            "created_at": message.created_at,
+        },
+    )
+
+
+@channels_router.get(
+    "/{int:config_id}/test-messages",
+    response=TestMessageList,
+    by_alias=True,
+    summary="Recent test messages",
+)
+def list_test_messages(request: HttpRequest, config_id: int, limit: int = 10):
+    """The configuration's latest test messages, newest first (administrators;
+    ``limit`` 1–50), as its Test page lists them."""
+    config = _editable(request, config_id)
+    limit = max(1, min(limit, 50))
+    items = [_read(m) for m in services.recent_test_messages(config, limit)]
+    return {"items": items, "count": config.test_messages.count()}
+
+
+@channels_router.get(
+    "/{int:config_id}/test-messages/{int:message_id}",
+    response=TestMessageRead,
+    by_alias=True,
+    summary="A test message's outcome",
+)
+def get_test_message(request: HttpRequest, config_id: int, message_id: int):
+    """Whether the cluster has sent the test message, and what each recipient's
+    provider answered (administrators)."""
+    return _read(_test_message(_editable(request, config_id), message_id))
+
+
+@channels_router.post(
+    "/{int:config_id}/test-messages/{int:message_id}/retry",
+    response={202: TestMessageRead},
+    by_alias=True,
+    summary="Send a failed test message again",
+)
+def retry_test_message(request: HttpRequest, config_id: int, message_id: int):
+    """Queue a failed test message again for the recipients it did not reach
+    (administrators); 409 unless it failed, or when the configuration is deactivated."""
+    message = _test_message(_editable(request, config_id), message_id)
+    services.test_message_retry(test_message=message)
+    return Status(202, _read(_test_message(message.configuration, message.pk)))
 
 
 @channels_router.post(
@@ -390,7 +522,11 @@ def test_message(request: HttpRequest, config_id: int, payload: TestMessageIn):
     summary="Activate or deactivate",
 )
 def set_status(request: HttpRequest, config_id: int, action: Literal["activate", "deactivate"]):
-    """`activate` or `deactivate`; campaigns using a deactivated configuration fail review."""
+    """`activate` or `deactivate`. Deactivating is refused (409, the detail names
+    the campaigns) while campaigns send through the configuration — being
+    activated, scheduled or live with it, or with a run still sending: stop them
+    or give them another configuration first. Campaigns using a deactivated
+    configuration fail review."""
     config = _get(request, config_id)
     if not can(request.user, "channel.edit", config):
         raise PermissionDenied
@@ -399,7 +535,7 @@ def set_status(request: HttpRequest, config_id: int, action: Literal["activate",
         if action == "activate"
         else ChannelConfiguration.Status.DEACTIVATED
     )
-    services.channel_configuration_set_status(config=config, status=status)
+    services.channel_configuration_set_status(config=config, status=status, actor=request.user)
     config.refresh_from_db()
     return config
 

@@ -10,9 +10,9 @@ from audiences.hooks import Blocker, Hook
 
 __all__ = ["Blocker", "configuration_users"]
 
-# handler(config=, actor=) -> list[Blocker]: what would send through the
-# configuration (campaigns scheduled, live, under review or with a run still
-# sending); each named only if the actor may see it.
+# handler(config=, actor=) -> list[Blocker]: what sends through the
+# configuration (campaigns being activated, scheduled or live with it, or with
+# a run still sending); each named only if the actor may see it.
 configuration_users = Hook("configuration_users")
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import models
@@ -296,3 +297,112 @@ class FeedbackReceipt(models.Model):
 
     def __str__(self) -> str:
         return self.event_id
+
+
+class LeasedSend(models.Model):
+    """A small send asked for by a person (a campaign proof, a configuration's
+    test message) that the cluster performs under a lease (channels/leases.py).
+
+    ``lease_expires_at``: while ``queued``, when the periodic sweep hands the
+    row to the cluster again (its task was lost); while ``sending``, when the
+    worker that claimed it is presumed dead. ``attempts`` counts claims;
+    ``duplicates`` counts messages sent again after a lease expired — the
+    provider may have accepted them the first time, so they may have arrived
+    twice (bounded: one automatic resend, then ``failed`` with a retry action).
+    """
+
+    lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0, editable=False)
+    duplicates = models.PositiveSmallIntegerField(
+        _("possible duplicates"), default=0, editable=False
+    )
+
+    class Meta:
+        abstract = True
+
+
+class TestMessage(LeasedSend):
+    """A test message through a configuration to 1–10 addresses, asked for on
+    its Test page or through the API and sent by the cluster
+    (``channels.tasks.send_test_message``): the request only records it."""
+
+    __test__ = False  # not a pytest class
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    configuration = models.ForeignKey(
+        ChannelConfiguration,
+        on_delete=models.CASCADE,
+        related_name="test_messages",
+        verbose_name=_("channel configuration"),
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    # The profile the message is rendered for (None: sample data).
+    profile = models.ForeignKey(
+        "audiences.Profile", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    category = models.CharField(_("category"), max_length=15, choices=Purpose.choices)
+    content = models.JSONField(_("content"), default=dict)
+    context = models.JSONField(_("context"), null=True, blank=True)
+    locale = models.CharField(max_length=16, blank=True)  # the words Volley adds ("[Proof]")
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.QUEUED
+    )
+    error = models.TextField(_("reason"), blank=True)
+    created_at = models.DateTimeField(_("requested"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("test message")
+        verbose_name_plural = _("test messages")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["configuration", "-created_at"], name="testmessage_recent"),
+            models.Index(fields=["status", "lease_expires_at"], name="testmessage_lease"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.configuration} #{self.pk}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in (self.Status.SENT, self.Status.FAILED)
+
+
+class TestMessageRecipient(models.Model):
+    """One address of a test message and what the provider said."""
+
+    __test__ = False
+
+    test_message = models.ForeignKey(
+        TestMessage, on_delete=models.CASCADE, related_name="recipients"
+    )
+    address = models.CharField(_("address"), max_length=512)
+    status = models.CharField(
+        _("status"),
+        max_length=10,
+        choices=TestMessage.Status.choices,
+        default=TestMessage.Status.QUEUED,
+    )
+    error = models.TextField(_("reason"), blank=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("test message recipient")
+        verbose_name_plural = _("test message recipients")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.address

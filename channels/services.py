@@ -7,21 +7,31 @@ every occurrence is still logged as a ``DeliveryEvent``.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from audiences import services as audience_services
 from audiences.channel_facts import CONSENT_FIELD, IDENTITY_FIELD
 from audiences.models import Channel, Profile, Suppression
 from channels import deliveries, engagement
-from channels.models import ChannelConfiguration, DeliveryEvent, FeedbackReceipt
+from channels.models import (
+    ChannelConfiguration,
+    DeliveryEvent,
+    FeedbackReceipt,
+    TestMessage,
+    TestMessageRecipient,
+)
 from config.problems import DomainError
 from webhooks import outbox
+
+logger = logging.getLogger(__name__)
 
 # Soft bounces to one address before it is suppressed (SPEC §6 "repeated failures").
 SOFT_BOUNCE_LIMIT = 3
@@ -48,43 +58,311 @@ class ConfigurationInactive(DomainError):
     status = 409
 
 
-def test_message_send(
+class TestMessageNotRetryable(DomainError):
+    """Only a failed test message is sent again (409)."""
+
+    status = 409
+
+
+# A worker died twice while sending it (channels/leases.py).
+STALE_REASON = gettext_lazy(
+    "The worker stopped while sending; the message may or may not have arrived. "
+    "Use Retry to send it again."
+)
+
+
+def test_message_queue(
     *,
     config: ChannelConfiguration,
     content: dict,
     category: str,
     recipients: list[str],
+    actor=None,
     profile=None,
     context: dict | None = None,
-) -> list[tuple[str, object]]:
-    """Send a test message through ``config`` to 1–10 addresses (the
-    configuration's Test page and ``POST …/test-message``): (address, result)
-    pairs. ``ConfigurationInactive`` when deactivated; ``PreviewError`` for bad
-    addresses or template errors."""
-    from channels.preview import clean_proof_recipients, send_proofs
+    locale: str | None = None,
+) -> TestMessage:
+    """Record a test message through ``config`` to 1–10 addresses (the
+    configuration's Test page and ``POST …/test-message``) and hand it to the
+    cluster on commit (SPEC §5: no provider is called inside a web request).
+    ``ConfigurationInactive`` when deactivated; ``PreviewError`` for bad
+    addresses or content that does not render — and then nothing is written.
+    ``locale``: the language of the words Volley adds ("[Proof]"), by default
+    the current one. The caller checks the permission (``channel.edit``)."""
+    from channels import leases
+    from channels.preview import clean_proof_recipients, render_preview
 
     if not config.is_active:
         raise ConfigurationInactive(
             _("This configuration is deactivated: activate it to send proofs.")
         )
     addresses = clean_proof_recipients(config.channel, recipients)
-    results = send_proofs(
-        config=config,
-        content=content,
-        category=category,
-        recipients=addresses,
-        profile=profile,
-        context=context,
+    render_preview(
+        channel=config.channel, content=content, category=category, profile=profile, context=context
     )
-    return list(zip(addresses, results, strict=True))
+    with transaction.atomic():
+        message = TestMessage.objects.create(
+            configuration=config,
+            requested_by=actor if getattr(actor, "pk", None) else None,
+            profile=profile,
+            category=category,
+            content=content,
+            context=context,
+            locale=(locale or translation.get_language() or "")[:16],
+            **leases.queued_fields(),
+        )
+        TestMessageRecipient.objects.bulk_create(
+            TestMessageRecipient(test_message=message, address=address) for address in addresses
+        )
+        _enqueue_test_message(message.pk)
+    return message
 
 
-def channel_configuration_set_status(*, config: ChannelConfiguration, status: str) -> None:
-    """Activate or deactivate. Campaigns using a deactivated one fail review."""
-    ChannelConfiguration.objects.filter(pk=config.pk).update(
-        status=status, updated_at=timezone.now()
+def _enqueue_test_message(pk: int) -> None:
+    from django_q.tasks import async_task
+
+    transaction.on_commit(
+        lambda: async_task("channels.tasks.send_test_message", pk, task_name=f"test-message-{pk}")
     )
+
+
+def test_message_deliver(test_message_id: int) -> None:
+    """Send a queued test message to its queued recipients (the cluster's task);
+    safe to run twice.
+
+    One recipient at a time, each answer recorded (and the lease renewed) as it
+    comes: the page shows progress, a slow provider never outlives the lease of
+    a live worker, and a worker that dies leaves at most the one message it
+    was sending in doubt (what the sweep counts as a possible duplicate)."""
+    from channels import leases
+
+    if not leases.claim(TestMessage, test_message_id, started_at=timezone.now()):
+        return  # another worker has it, or it is done
+    message = TestMessage.objects.select_related("configuration", "profile").get(pk=test_message_id)
+    recipients = list(message.recipients.filter(status=TestMessage.Status.QUEUED))
+    with translation.override(message.locale or None):
+        if not message.configuration.is_active:  # deactivated since it was asked for
+            _test_message_failed(message, _("The channel configuration is deactivated."))
+            return
+        for recipient in recipients:
+            ok, reason = _send_one(message, recipient.address)
+            if not _test_message_record(message, recipient, ok=ok, reason=reason):
+                return  # the sweep took it back meanwhile: it decides now
+        _test_message_finish(message)
+
+
+def _send_one(message: TestMessage, address: str) -> tuple[bool, str]:
+    from channels.preview import send_proofs
+
+    try:
+        [result] = send_proofs(
+            config=message.configuration,
+            content=message.content or {},
+            category=message.category,
+            recipients=[address],
+            profile=message.profile,
+            context=message.context,
+        )
+    except Exception as exc:  # a provider, template or address error: the row says why
+        logger.warning("test message %s failed: %s", message.pk, type(exc).__name__)
+        return False, str(exc) or type(exc).__name__
+    return bool(result.ok), result.reason or _("The provider refused the message.")
+
+
+def _test_message_record(message: TestMessage, recipient, *, ok: bool, reason: str) -> bool:
+    """Record one recipient's answer and renew the lease; False when the row is
+    no longer this worker's."""
+    from channels import leases
+
+    moment = timezone.now()
+    with transaction.atomic():
+        if not TestMessage.objects.filter(pk=message.pk, status=TestMessage.Status.SENDING).update(
+            lease_expires_at=leases.lease_from(moment)
+        ):
+            return False
+        TestMessageRecipient.objects.filter(pk=recipient.pk).update(
+            status=TestMessage.Status.SENT if ok else TestMessage.Status.FAILED,
+            error="" if ok else reason[:2000],
+            sent_at=moment if ok else None,
+        )
+    return True
+
+
+def _test_message_finish(message: TestMessage) -> None:
+    from channels import leases
+
+    statuses = list(message.recipients.values_list("status", flat=True))
+    refused = sum(1 for status in statuses if status != TestMessage.Status.SENT)
+    error = ""
+    if refused:
+        error = ngettext(
+            "%(refused)d of %(total)d recipient was not sent; see each reason.",
+            "%(refused)d of %(total)d recipients were not sent; see each reason.",
+            len(statuses),
+        ) % {"refused": refused, "total": len(statuses)}
+    leases.finish(
+        TestMessage,
+        message.pk,
+        status=TestMessage.Status.FAILED if refused else TestMessage.Status.SENT,
+        error=error,
+        finished_at=timezone.now(),
+    )
+
+
+def _test_message_failed(message: TestMessage, reason: str) -> None:
+    from channels import leases
+
+    with transaction.atomic():
+        if leases.finish(
+            TestMessage,
+            message.pk,
+            status=TestMessage.Status.FAILED,
+            error=reason[:2000],
+            finished_at=timezone.now(),
+        ):
+            _recipients_failed([message.pk], reason)
+
+
+def _recipients_failed(pks: list[int], reason: str) -> None:
+    TestMessageRecipient.objects.filter(
+        test_message_id__in=pks, status=TestMessage.Status.QUEUED
+    ).update(status=TestMessage.Status.FAILED, error=reason[:2000])
+
+
+def test_message_retry(*, test_message: TestMessage) -> TestMessage:
+    """Send a failed test message again to the recipients it did not reach
+    (a person's Retry; the caller checks ``channel.edit``). 409 unless it failed
+    or when the configuration is deactivated."""
+    from channels import leases
+
+    if not test_message.configuration.is_active:
+        raise ConfigurationInactive(
+            _("This configuration is deactivated: activate it to send proofs.")
+        )
+    with transaction.atomic():
+        if not leases.retry(TestMessage, test_message.pk, started_at=None, finished_at=None):
+            raise TestMessageNotRetryable(_("Only a failed test message can be sent again."))
+        test_message.recipients.filter(status=TestMessage.Status.FAILED).update(
+            status=TestMessage.Status.QUEUED, error="", sent_at=None
+        )
+        _enqueue_test_message(test_message.pk)
+    test_message.refresh_from_db()
+    return test_message
+
+
+def test_messages_sweep() -> dict[str, int]:
+    """Periodic: test messages whose lease expired (a lost task, a dead worker)."""
+    from channels import leases
+
+    def in_doubt(pk: int) -> int:
+        # Answers are recorded one by one: only the first recipient still queued
+        # may have been with the provider when the worker died.
+        return int(
+            TestMessageRecipient.objects.filter(
+                test_message_id=pk, status=TestMessage.Status.QUEUED
+            ).exists()
+        )
+
+    def failed(pks: list[int], reason: str) -> None:
+        _recipients_failed(pks, reason)
+        TestMessage.objects.filter(pk__in=pks).update(finished_at=timezone.now())
+
+    return leases.sweep(
+        TestMessage,
+        enqueue=_enqueue_test_message,
+        reason=STALE_REASON,
+        on_failed=failed,
+        messages=in_doubt,
+    )
+
+
+def recent_test_messages(config: ChannelConfiguration, limit: int = 10) -> list[TestMessage]:
+    """The configuration's latest test messages with their recipients, newest first."""
+    return list(
+        config.test_messages.select_related("requested_by").prefetch_related("recipients")[:limit]
+    )
+
+
+# Named for what they do, not tests: pytest must not collect them where a test
+# module imports them.
+for _service in (test_message_queue, test_message_deliver, test_message_retry, test_messages_sweep):
+    _service.__test__ = False
+
+
+class ConfigurationInUse(DomainError):
+    """Campaigns still send through the configuration: it stays active (409)."""
+
+    status = 409
+
+    def __init__(self, message: str, *, users: list) -> None:
+        super().__init__(message, code="configuration_in_use")
+        self.users = users
+
+
+def configuration_in_use_message(config: ChannelConfiguration, users: list) -> str:
+    """The refusal in words: the campaigns the reader may see by name, the others counted."""
+    named = [u.name for u in users if u.visible]
+    hidden = sum(1 for u in users if not u.visible)
+    campaigns = ", ".join(f"“{name}”" for name in named)
+    if hidden:
+        others = ngettext(
+            "%(n)d campaign you may not see", "%(n)d campaigns you may not see", hidden
+        ) % {"n": hidden}
+        campaigns = f"{campaigns}, {others}" if campaigns else others
+    return _(
+        "“%(name)s” cannot be deactivated: campaigns send through it (%(campaigns)s). "
+        "Stop them, or give their live version another channel configuration, first."
+    ) % {"name": config.name, "campaigns": campaigns}
+
+
+def channel_configuration_set_status(
+    *, config: ChannelConfiguration, status: str, actor=None
+) -> None:
+    """Activate or deactivate (the page, the API and the admin's actions).
+
+    Deactivating is refused (``ConfigurationInUse``, 409) while campaigns send
+    through the configuration (being activated, scheduled or live with it, or
+    with a run still sending): stop them or move them to another configuration
+    first. So a live campaign never has a deactivated configuration, and an API
+    trigger is refused up front instead of failing in the worker. The row is
+    locked while deciding; activating a campaign locks it too
+    (``campaigns.services``), so the two cannot cross.
+    """
+    with transaction.atomic():
+        current = (
+            ChannelConfiguration.objects.select_for_update()
+            .filter(pk=config.pk)
+            .values_list("status", flat=True)
+            .first()
+        )
+        if status == ChannelConfiguration.Status.DEACTIVATED and current != status:
+            from channels import hooks
+
+            users = hooks.users_of(config, actor)
+            if users:
+                raise ConfigurationInUse(configuration_in_use_message(config, users), users=users)
+        ChannelConfiguration.objects.filter(pk=config.pk).update(
+            status=status, updated_at=timezone.now()
+        )
     config.status = status
+
+
+def configuration_lock_active(config_id: int | None) -> bool:
+    """Lock the configuration's row until the transaction ends; is it active?
+
+    Called by whatever makes a campaign send through it (activation, approval,
+    a new live version) inside the transaction that does, so that a
+    deactivation (which takes the same lock) either sees that campaign or is
+    seen by it."""
+    if config_id is None:
+        return False
+    status = (
+        ChannelConfiguration.objects.select_for_update()
+        .filter(pk=config_id)
+        .values_list("status", flat=True)
+        .first()
+    )
+    return status == ChannelConfiguration.Status.ACTIVE
 
 
 # --- consent and suppression (owned by audiences; these adapt its errors) ------

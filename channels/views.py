@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.clickjacking import xframe_options_sameorigin
@@ -15,9 +16,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.permissions import can, can_see, visible
 from audiences.channel_facts import sms_segments
 from audiences.models import Channel
-from channels import hooks, services
+from channels import services
 from channels.forms import ChannelConfigurationForm, TestMessageForm
-from channels.models import ChannelConfiguration
+from channels.models import ChannelConfiguration, TestMessage
 from channels.preview import PreviewError, render_preview
 
 NEW_HEADINGS = {
@@ -111,25 +112,25 @@ def status_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     }.get(action)
     if status is None:
         raise Http404
-    if status == ChannelConfiguration.Status.DEACTIVATED and request.POST.get("confirm") != "1":
-        users = hooks.users_of(config, request.user)
-        if users:  # campaigns would stop sending: say which, and ask
-            return render(
-                request,
-                "channels/confirm_deactivate.html",
-                {
-                    "config": config,
-                    "named": [u for u in users if u.visible],
-                    "hidden": sum(1 for u in users if not u.visible),
-                },
-            )
-    services.channel_configuration_set_status(config=config, status=status)
+    try:
+        services.channel_configuration_set_status(config=config, status=status, actor=request.user)
+    except services.ConfigurationInUse as exc:  # campaigns send through it: say which
+        return render(
+            request,
+            "channels/in_use.html",
+            {
+                "config": config,
+                "named": [u for u in exc.users if u.visible],
+                "hidden": sum(1 for u in exc.users if not u.visible),
+            },
+            status=409,
+        )
     if status == ChannelConfiguration.Status.ACTIVE:
         messages.success(request, _("“%(name)s” is active.") % {"name": config.name})
     else:
         messages.success(
             request,
-            _("“%(name)s” is deactivated: campaigns using it cannot be activated or send.")
+            _("“%(name)s” is deactivated: campaigns cannot be activated with it.")
             % {"name": config.name},
         )
     return redirect("channels:list")
@@ -138,11 +139,12 @@ def status_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def test_message_page(request: HttpRequest, pk: int) -> HttpResponse:
-    """Preview a message through this configuration for a profile, and send proofs."""
+    """Preview a message through this configuration for a profile, and queue
+    proofs: the cluster sends them (SPEC §5) and the page shows their status."""
     config = _configuration(request, pk, "channel.edit")
     form = TestMessageForm(request.POST or None, config=config, user=request.user)
     preview = None
-    results = None
+    queued = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -154,7 +156,7 @@ def test_message_page(request: HttpRequest, pk: int) -> HttpResponse:
                 context=data["context_data"],
             )
             if request.POST.get("action") == "send":
-                results = _send(request, form, config, data)
+                queued = _send(request, form, config, data)
         except PreviewError as exc:
             form.add_error("recipients" if "recipients" in exc.errors else None, str(exc))
     return render(
@@ -165,7 +167,8 @@ def test_message_page(request: HttpRequest, pk: int) -> HttpResponse:
             "form": form,
             "example": "{{ profile.firstName }}",
             "preview": preview,
-            "results": results,
+            "queued": queued,
+            "recent": services.recent_test_messages(config),
             "segments": sms_segments(preview.text) if preview and config.channel == "sms" else None,
         },
     )
@@ -173,34 +176,64 @@ def test_message_page(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _send(request, form, config, data):
     try:
-        pairs = services.test_message_send(
+        message = services.test_message_queue(
             config=config,
             content=data["content"],
             category=data["category"],
             recipients=data["recipient_list"],
+            actor=request.user,
             profile=data["profile"],
             context=data["context_data"],
         )
     except services.ConfigurationInactive as exc:
         form.add_error(None, exc.message)
         return None
-    results = [result for _address, result in pairs]
-    sent = sum(1 for r in results if r.ok)
-    if sent == len(results):
-        messages.success(
-            request, ngettext("%(n)d proof sent.", "%(n)d proofs sent.", sent) % {"n": sent}
+    count = len(data["recipient_list"])
+    messages.success(
+        request,
+        ngettext(
+            "Test message queued for %(n)d recipient: its status is shown under Test messages.",
+            "Test message queued for %(n)d recipients: their status is shown under Test messages.",
+            count,
         )
+        % {"n": count},
+    )
+    return message
+
+
+def _test_message(config: ChannelConfiguration, message_id: int) -> TestMessage:
+    return get_object_or_404(
+        TestMessage.objects.select_related("requested_by").prefetch_related("recipients"),
+        pk=message_id,
+        configuration=config,
+    )
+
+
+@login_required
+@require_GET
+def test_message_status(request: HttpRequest, pk: int, message_id: int) -> HttpResponse:
+    """One test message's status, as the Test page shows it (its script polls this)."""
+    config = _configuration(request, pk, "channel.edit")
+    return render(
+        request,
+        "channels/_test_message.html",
+        {"config": config, "message": _test_message(config, message_id)},
+    )
+
+
+@login_required
+@require_POST
+def test_message_retry(request: HttpRequest, pk: int, message_id: int) -> HttpResponse:
+    """Send a failed test message again to the recipients it did not reach."""
+    config = _configuration(request, pk, "channel.edit")
+    message = _test_message(config, message_id)
+    try:
+        services.test_message_retry(test_message=message)
+    except (services.ConfigurationInactive, services.TestMessageNotRetryable) as exc:
+        messages.error(request, exc.message)
     else:
-        messages.error(
-            request,
-            ngettext(
-                "%(ok)d of %(n)d proof sent; see the reasons below.",
-                "%(ok)d of %(n)d proofs sent; see the reasons below.",
-                len(results),
-            )
-            % {"ok": sent, "n": len(results)},
-        )
-    return pairs
+        messages.success(request, _("Test message queued again."))
+    return redirect(f"{reverse('channels:test', args=[config.pk])}#test-messages")
 
 
 @login_required

@@ -18,6 +18,10 @@ SCHEDULES: dict[str, tuple[str, int]] = {
     # outbound webhooks: retries that came due, and what a lost wake-up missed
     # (webhooks/delivery.py)
     "volley-webhooks": ("webhooks.tasks.tick", 1),
+    # proofs and test messages whose task was lost or whose worker died
+    # (channels/leases.py)
+    "volley-proof-sweep": ("campaigns.tasks.sweep_proofs", 1),
+    "volley-test-message-sweep": ("channels.tasks.sweep_test_messages", 1),
     # retention windows of message data (SPEC §14), once a day
     "volley-retention": ("campaigns.tasks.apply_retention", 24 * 60),
 }

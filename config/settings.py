@@ -260,7 +260,8 @@ for _name, _url in (("SMS_WEBHOOK_URL", SMS_WEBHOOK_URL), ("PUSH_WEBHOOK_URL", P
             f"WEBHOOK_SIGNING_SECRET must be set when {_name} is set: it signs the calls to "
             "the provider and verifies its feedback."
         )
-WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1, maximum=120)
+# The SMS/push provider calls wait WEBHOOK_TIMEOUT_SECONDS (defined below, with
+# the outbound event webhooks) for an answer.
 
 # Email service providers (django-anymail). Each channel configuration carries
 # its own credentials; these are the tracking webhooks' shared settings. The
@@ -326,9 +327,10 @@ RETENTION_FEEDBACK_RECEIPT_DAYS = env_int("RETENTION_FEEDBACK_RECEIPT_DAYS", 30,
 # Conversion events (POST /api/v1/events) that happened longer ago than this are
 # deleted every night; reports count the conversions whose events are kept.
 RETENTION_CONVERSIONS_DAYS = env_int("RETENTION_CONVERSIONS_DAYS", 365, minimum=1)
-# Outbound event webhooks (SPEC §13, webhooks/): each POST waits this long for
-# an answer; failures are retried with back-off for WEBHOOK_RETRY_HOURS, then
-# the endpoint is switched off; the log is kept WEBHOOK_RETENTION_DAYS.
+# Outbound event webhooks (SPEC §13, webhooks/) and the SMS/push webhook
+# providers: each POST waits this long for an answer. Failed event webhooks
+# are retried with back-off for WEBHOOK_RETRY_HOURS, then the endpoint is
+# switched off; the log is kept WEBHOOK_RETENTION_DAYS.
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1, maximum=60)
 WEBHOOK_RETRY_HOURS = env_int("WEBHOOK_RETRY_HOURS", 24, minimum=1, maximum=24 * 7)
 WEBHOOK_RETENTION_DAYS = env_int("WEBHOOK_RETENTION_DAYS", 30, minimum=1)

@@ -163,10 +163,12 @@ def test_proofs_are_queued_for_the_cluster_which_sends_them(api_for, manager, qu
         {"recipients": ["QA@example.com", "b@example.com"], "profile": "ann@example.com"},
     )
     assert response.status_code == 202, response.content
-    assert response.json() == {
-        "recipients": ["QA@example.com", "b@example.com"],
-        "status": "queued",
-    }
+    body = response.json()
+    assert (body["recipients"], body["status"]) == (["QA@example.com", "b@example.com"], "queued")
+    assert [(p["address"], p["status"]) for p in body["proofs"]] == [
+        ("QA@example.com", "queued"),
+        ("b@example.com", "queued"),
+    ]
     assert mailoutbox == []  # nothing is sent inside the request
     assert [func for func, *_args in queued] == ["campaigns.tasks.send_proof"] * 2
     for _func, *args in queued:  # what the cluster runs: one task per proof
@@ -174,6 +176,40 @@ def test_proofs_are_queued_for_the_cluster_which_sends_them(api_for, manager, qu
     assert sorted(m.to[0] for m in mailoutbox) == ["QA@example.com", "b@example.com"]
     assert all(m.subject == "[Proof] Hi" for m in mailoutbox)
     assert all("Hello Ann" in m.alternatives[0][0] for m in mailoutbox)
+    listed = api_for(manager).get(f"/campaigns/{campaign.pk}/proofs").json()
+    assert listed["count"] == 2
+    assert {(p["address"], p["status"], p["attempts"]) for p in listed["items"]} == {
+        ("QA@example.com", "sent", 1),
+        ("b@example.com", "sent", 1),
+    }
+
+
+def test_a_failed_proof_is_retried_through_the_api_as_on_the_page(
+    api_for, manager, viewer, queued, mailoutbox
+):
+    from campaigns.models import Proof
+
+    campaign = ready_email(manager)
+    api = api_for(manager)
+    [proof] = api.post(
+        f"/campaigns/{campaign.pk}/proofs", {"recipients": ["a@example.com"]}
+    ).json()["proofs"]
+    url = f"/campaigns/{campaign.pk}/proofs/{proof['id']}/retry"
+    assert "failed proof" in problem(api.post(url), 409)["detail"]  # still queued
+    Proof.objects.filter(pk=proof["id"]).update(status="failed", error="550 No", attempts=2)
+    problem(api_for(viewer).post(url), 403)
+    queued.clear()
+    retried = api.post(url)
+    assert retried.status_code == 202, retried.content
+    assert (retried.json()["status"], retried.json()["error"], retried.json()["attempts"]) == (
+        "queued",
+        "",
+        0,
+    )
+    ((_func, *args),) = queued
+    tasks.send_proof(*args)
+    assert [m.to for m in mailoutbox] == [["a@example.com"]]
+    problem(api.post(f"/campaigns/{campaign.pk}/proofs/999999/retry"), 404)
 
 
 def test_proofs_in_another_language_prefix_the_subject_in_it(api_for, manager, queued, mailoutbox):

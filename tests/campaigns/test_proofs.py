@@ -121,3 +121,30 @@ def test_the_proof_prefix_is_in_the_requesters_language(
     with django_capture_on_commit_callbacks(execute=True):
         send_proof(campaign, manager, ["qa@example.com"], locale="nl")
     assert not mailoutbox[0].subject.startswith("[Proof]")
+
+
+def test_the_proofs_fragment_is_polled_while_a_proof_is_on_its_way(
+    login, manager, viewer, mailoutbox
+):
+    from campaigns.models import Campaign
+
+    campaign = ready_email(manager)
+    [proof] = send_proof(campaign, manager, ["qa@example.com"])
+    url = f"/campaigns/{campaign.pk}/proofs/status/"
+    page = login(manager).get(f"/campaigns/{campaign.pk}/").content.decode()
+    assert f'data-live-url="{url}"' in page and "js/live-status.js" in page
+    fragment = login(viewer).get(url)
+    assert fragment.status_code == 200
+    assert fragment.content.decode().startswith('<div id="proofs-panel" data-live-url=')
+    deliver_proof(proof.pk)
+    Proof.objects.filter(pk=proof.pk).update(status="failed", error="550 No")
+    html = login(viewer).get(url).content.decode()
+    assert "data-live-url" not in html  # final: the page stops polling
+    assert "/retry/" not in html  # a viewer may not retry
+    assert f"/proofs/{proof.pk}/retry/" in login(manager).get(url).content.decode()
+    assert (
+        login(viewer).post(f"/campaigns/{campaign.pk}/proofs/{proof.pk}/retry/").status_code == 403
+    )
+    assert login(manager).post(url).status_code == 405
+    Campaign.objects.filter(pk=campaign.pk).update(restricted=True)
+    assert login(viewer).get(url).status_code == 404

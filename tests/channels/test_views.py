@@ -194,36 +194,104 @@ def test_test_message_reports_template_errors_with_the_line(login, administrator
     assert response.context["preview"] is None
 
 
-def test_test_message_sends_proofs(login, administrator, make_config, profile):
+@pytest.fixture
+def sync_mode(monkeypatch):
+    """django-q2's sync mode: ``async_task`` runs the task in this process."""
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", True)
+
+
+SEND = {
+    "content_subject": "Hi {{ profile.firstName }}",
+    "content_html": "<p>x</p>",
+    "category": "marketing",
+    "profile_lookup": "ann@example.com",
+    "recipients": "a@example.com, b@example.com",
+    "action": "send",
+}
+
+
+def test_test_message_page_only_queues_proofs(login, administrator, make_config, profile):
+    from channels.models import TestMessage
+
     config = make_config("email")
     client = login(administrator)
-    response = client.post(
-        f"/channels/{config.pk}/test/",
-        {
-            "content_subject": "Hi {{ profile.firstName }}",
-            "content_html": "<p>x</p>",
-            "category": "marketing",
-            "profile_lookup": "ann@example.com",
-            "recipients": "a@example.com, b@example.com",
-            "action": "send",
-        },
-    )
+    response = client.post(f"/channels/{config.pk}/test/", SEND)
     assert response.status_code == 200
-    assert [r.ok for _a, r in response.context["results"]] == [True, True]
-    assert sorted(m.to[0] for m in mail.outbox) == ["a@example.com", "b@example.com"]
+    assert mail.outbox == []  # the cluster sends it, not the web request
+    message = response.context["queued"]
+    assert list(message.recipients.values_list("address", "status")) == [
+        ("a@example.com", "queued"),
+        ("b@example.com", "queued"),
+    ]
+    html = response.content.decode()
+    assert f'id="test-message-{message.pk}"' in html and 'data-status="queued"' in html
+    # The page polls the message's fragment until it is final.
+    assert f'data-live-url="/channels/{config.pk}/test/{message.pk}/"' in html
+    assert "js/live-status.js" in html
+    fragment = client.get(f"/channels/{config.pk}/test/{message.pk}/").content.decode()
+    assert fragment.startswith("<article") and "data-live-url" in fragment
     too_many = ",".join(f"p{i}@example.com" for i in range(11))
-    response = client.post(
-        f"/channels/{config.pk}/test/",
-        {
-            "content_subject": "s",
-            "content_html": "x",
-            "category": "marketing",
-            "recipients": too_many,
-            "action": "send",
-        },
-    )
+    response = client.post(f"/channels/{config.pk}/test/", {**SEND, "recipients": too_many})
     assert "recipients" in response.context["form"].errors
+    assert TestMessage.objects.count() == 1
+
+
+def test_test_message_page_shows_what_the_cluster_did(
+    login, administrator, make_config, profile, sync_mode, django_capture_on_commit_callbacks
+):
+    config = make_config("email")
+    client = login(administrator)
+    with django_capture_on_commit_callbacks(execute=True):
+        message = client.post(f"/channels/{config.pk}/test/", SEND).context["queued"]
+    assert sorted(m.to[0] for m in mail.outbox) == ["a@example.com", "b@example.com"]
+    fragment = client.get(f"/channels/{config.pk}/test/{message.pk}/").content.decode()
+    assert 'data-status="sent"' in fragment and "data-live-url" not in fragment  # final: no poll
+    page = client.get(f"/channels/{config.pk}/test/").content.decode()
+    assert page.count('<tr data-status="sent">') == 2
+
+
+def test_a_failed_test_message_is_retried_from_the_page(
+    login, administrator, make_config, profile, sync_mode, django_capture_on_commit_callbacks
+):
+    from channels.models import TestMessage
+
+    config = make_config("email")
+    client = login(administrator)
+    message = client.post(f"/channels/{config.pk}/test/", SEND).context["queued"]
+    TestMessage.objects.filter(pk=message.pk).update(status="failed", error="gone")
+    message.recipients.update(status="failed", error="The worker stopped")
+    page = client.get(f"/channels/{config.pk}/test/").content.decode()
+    assert f'action="/channels/{config.pk}/test/{message.pk}/retry/"' in page
+    assert client.get(f"/channels/{config.pk}/test/{message.pk}/retry/").status_code == 405
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/channels/{config.pk}/test/{message.pk}/retry/")
+    assert response.status_code == 302 and response["Location"].endswith("#test-messages")
+    message.refresh_from_db()
+    assert message.status == "sent" and len(mail.outbox) == 2
+    response = client.post(f"/channels/{config.pk}/test/{message.pk}/retry/", follow=True)
+    assert "Only a failed test message can be sent again." in response.content.decode()
     assert len(mail.outbox) == 2
+
+
+@pytest.mark.parametrize("persona", ["viewer", "manager", "approver"])
+def test_only_administrators_read_or_retry_test_messages(
+    request, login, administrator, persona, make_config, profile
+):
+    config = make_config("email")
+    message = login(administrator).post(f"/channels/{config.pk}/test/", SEND).context["queued"]
+    client = login(request.getfixturevalue(persona))
+    assert client.get(f"/channels/{config.pk}/test/{message.pk}/").status_code == 403
+    assert client.post(f"/channels/{config.pk}/test/{message.pk}/retry/").status_code == 403
+
+
+def test_a_test_message_of_another_configuration_is_404(login, administrator, make_config, profile):
+    config, other = make_config("email"), make_config("email", name="Other")
+    client = login(administrator)
+    message = client.post(f"/channels/{config.pk}/test/", SEND).context["queued"]
+    assert client.get(f"/channels/{other.pk}/test/{message.pk}/").status_code == 404
+    assert client.post(f"/channels/{other.pk}/test/{message.pk}/retry/").status_code == 404
 
 
 def test_test_message_refuses_unknown_profile_and_bad_json(login, administrator, make_config):
@@ -245,22 +313,29 @@ def test_test_message_refuses_unknown_profile_and_bad_json(login, administrator,
 
 
 def test_push_test_message_previews_and_proofs_through_the_console(
-    login, administrator, make_config, profile, capsys
+    login,
+    administrator,
+    make_config,
+    profile,
+    capsys,
+    sync_mode,
+    django_capture_on_commit_callbacks,
 ):
     config = make_config("push", provider="console")
-    response = login(administrator).post(
-        f"/channels/{config.pk}/test/",
-        {
-            "content_title": "Hi {{ profile.firstName }}",
-            "content_body": "Sale in {{ profile.city }}",
-            "content_url": "https://app.example/sale",
-            "content_data": '{"screen": "sale"}',
-            "category": "marketing",
-            "profile_lookup": "+31612345678",
-            "recipients": "device-token-1",
-            "action": "send",
-        },
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = login(administrator).post(
+            f"/channels/{config.pk}/test/",
+            {
+                "content_title": "Hi {{ profile.firstName }}",
+                "content_body": "Sale in {{ profile.city }}",
+                "content_url": "https://app.example/sale",
+                "content_data": '{"screen": "sale"}',
+                "category": "marketing",
+                "profile_lookup": "+31612345678",
+                "recipients": "device-token-1",
+                "action": "send",
+            },
+        )
     assert response.status_code == 200
     preview = response.context["preview"]
     assert (preview.title, preview.body, preview.data) == (
@@ -268,7 +343,9 @@ def test_push_test_message_previews_and_proofs_through_the_console(
         "Sale in Utrecht",
         {"screen": "sale"},
     )
-    assert [r.ok for _a, r in response.context["results"]] == [True]
+    message = response.context["queued"]
+    message.refresh_from_db()
+    assert message.status == "sent"
     assert '"to": "device-token-1"' in capsys.readouterr().out
 
 

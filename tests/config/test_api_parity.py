@@ -54,6 +54,7 @@ TWINS: dict[str, list[str]] = {
     "campaigns:edit": ["patch /campaigns/{campaign_id}"],
     "campaigns:preview": ["post /campaigns/{campaign_id}/preview"],
     "campaigns:proofs": ["post /campaigns/{campaign_id}/proofs"],
+    "campaigns:proof_retry": ["post /campaigns/{campaign_id}/proofs/{proof_id}/retry"],
     "campaigns:access": [
         "get /campaigns/{campaign_id}/access",
         "put /campaigns/{campaign_id}/access",
@@ -100,6 +101,9 @@ TWINS: dict[str, list[str]] = {
     "channels:edit": ["put /channel-configurations/{config_id}"],
     "channels:status": ["post /channel-configurations/{config_id}/{action}"],
     "channels:test": ["post /channel-configurations/{config_id}/test-message"],
+    "channels:test_retry": [
+        "post /channel-configurations/{config_id}/test-messages/{message_id}/retry"
+    ],
     "channels:access": [
         "get /channel-configurations/{config_id}/access",
         "put /channel-configurations/{config_id}/access",

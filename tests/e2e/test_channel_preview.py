@@ -12,6 +12,8 @@ def test_administrator_configures_previews_and_proofs(page, live_server, make_us
 
     from accounts.roles import ADMINISTRATOR
     from audiences.models import Profile
+    from channels.models import TestMessage
+    from channels.tasks import send_test_message
 
     Profile.objects.create(
         email="ann@example.com",
@@ -42,6 +44,14 @@ def test_administrator_configures_previews_and_proofs(page, live_server, make_us
     page.fill("textarea[name=recipients]", "me@example.com")
     page.get_by_role("button", name="Send proofs").click()
     expect(page.locator(".message.success")).to_have_count(1)
+    assert mail.outbox == []  # the cluster sends it, not the web request
+    message = TestMessage.objects.get()
+    shown = page.locator(f"#test-message-{message.pk}")
+    expect(shown).to_have_attribute("data-status", "queued")
+    send_test_message(message.pk)  # what the cluster does
+    # The page follows it without a reload (static/js/live-status.js).
+    expect(shown).to_have_attribute("data-status", "sent", timeout=15_000)
+    expect(shown.locator("tr[data-status=sent]")).to_have_count(1)
     assert [m.to for m in mail.outbox] == [["me@example.com"]]
 
     page.goto(f"{live_server.url}/channels/new/sms/")
