@@ -10,6 +10,7 @@ from channels.models import ChannelConfiguration, Purpose
 from channels.preview import MAX_PROOFS
 from channels.rendering import FIELDS, validate_content
 from config import jsonparse
+from config.problems import unstorable_fields
 
 _CHANNEL_FORM_FIELDS = {
     Channel.EMAIL: ["from_address", "from_name", "reply_to", "bcc", "provider"],
@@ -237,6 +238,11 @@ class TestMessageForm(forms.Form):
             return None
         if not isinstance(value, dict):
             self.add_error(name, _("%(what)s must be a JSON object.") % {"what": what})
+            return None
+        # The test message is stored for the cluster: PostgreSQL refuses a NUL
+        # or a lone surrogate ("\u0000", "\ud800") in JSON (a 500; fifth review).
+        if next(unstorable_fields(value, ""), None) is not None:
+            self.add_error(name, _("Text may not contain NUL characters or unpaired surrogates."))
             return None
         return value
 

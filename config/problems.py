@@ -364,7 +364,7 @@ def unstorable_text(request: HttpRequest) -> dict[str, list[str]]:
                 # Malformed, or refused (too deep, NaN): ninja's parser answers
                 # it with the same reader, as a 400 problem.
                 return errors
-            for field in _unstorable_fields(data, ""):
+            for field in unstorable_fields(data, ""):
                 errors[field or "body"] = [message]
     return errors
 
@@ -379,20 +379,21 @@ def _storable(text: str) -> bool:
     return True
 
 
-def _unstorable_fields(value: Any, path: str):
+def unstorable_fields(value: Any, path: str):
+    """The paths of ``value``'s strings and keys no database column can hold."""
     if isinstance(value, str):
         if not _storable(value):
             yield path
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _unstorable_fields(item, f"{path}.{index}" if path else str(index))
+            yield from unstorable_fields(item, f"{path}.{index}" if path else str(index))
     elif isinstance(value, dict):
         for key, item in value.items():
             here = f"{path}.{key}" if path else key
             if not _storable(key):
                 yield path or "body"
             else:
-                yield from _unstorable_fields(item, here)
+                yield from unstorable_fields(item, here)
 
 
 def _too_large(limit: int) -> JsonResponse:
