@@ -122,6 +122,14 @@ _SELECTOR_FUNCTION = re.compile(
 )
 _COMBINATOR = re.compile(r"[~+>]|(?<=[\w\])*|.:-])\s+(?=[\w\[*.:#-])")
 _OF = re.compile(r"\bof\b", re.IGNORECASE)
+# An escape is part of a name in CSS (``:n\6f t(`` is ``:not(``): read as the
+# letter or digit it stands for, anything else as a plain letter.
+_CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|(.))", re.DOTALL)
+
+
+def _unescape(found: re.Match) -> str:
+    char = chr(min(int(found.group(1), 16), 0x10FFFF)) if found.group(1) else found.group(2)
+    return char if char.isascii() and (char.isalnum() or char in "-_") else "a"
 
 
 def _slow_selectors(css: str) -> bool:
@@ -129,7 +137,7 @@ def _slow_selectors(css: str) -> bool:
     ``:not()``/``:is()``/``:where()``, or ``:nth-child(… of …)`` — what Servo
     matches in quadratic time. One forward scan: an argument is looked at up
     to the parenthesis that closes it, nested ones included, once."""
-    css = _strip_css_comments(css)
+    css = _CSS_ESCAPE.sub(_unescape, _strip_css_comments(css))
     index = 0
     while True:
         found = _SELECTOR_FUNCTION.search(css, index)
