@@ -136,3 +136,26 @@ def test_after_the_winner_is_sent_to_the_rest_the_table_still_agrees_with_the_ve
     assert "+30.0 points click rate" in row_b and "not significant" not in row_b
     note = page.split('id="experiment-test-numbers">', 1)[1].split("</p>", 1)[0]
     assert "200 people who got the winner afterwards" in note
+
+
+def test_the_history_names_the_winner_decision_in_words(manager, login, monkeypatch):
+    monkeypatch.setattr(engine_runs, "enqueue", lambda func, *args, task_name=None: None)
+    campaign, _run = _live(manager)
+    decide_winner(campaign=campaign, automatic=True)
+    page = login(manager).get(f"/campaigns/{campaign.pk}/").content.decode()
+    assert "experiment winner" not in page
+    history = page.split("Picked the A/B test&#x27;s winner", 1)
+    assert len(history) == 2 and "Variant B won: +30.0 points" in history[1]
+
+
+@pytest.mark.parametrize("language", ["nl", "sv", "fr"])
+def test_the_holdout_and_the_control_have_different_words(language):
+    # "Controlegroep" next to "A (controle)" reads as if the variants were
+    # compared with the holdout: the report's two references must not share a word.
+    from django.utils import translation
+    from django.utils.translation import gettext
+
+    with translation.override(language):
+        holdout, control = gettext("Holdout").lower(), gettext("control").lower()
+        summary = gettext("holdout %(p)s %%").lower()
+    assert control not in holdout and control not in summary
