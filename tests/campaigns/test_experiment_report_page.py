@@ -159,3 +159,18 @@ def test_the_holdout_and_the_control_have_different_words(language):
         holdout, control = gettext("Holdout").lower(), gettext("control").lower()
         summary = gettext("holdout %(p)s %%").lower()
     assert control not in holdout and control not in summary
+
+
+def test_deliveries_a_provider_never_reports_are_not_shown_as_none_delivered(manager, login):
+    # A plain SMTP server reports no deliveries: "0 delivered, 0.0 % of sent"
+    # reads as if the campaign failed.
+    campaign, run = _live(manager)
+    client = login(manager)
+    page = client.get(f"/campaigns/{campaign.pk}/report/").content.decode()
+    card = page.split('id="metric-delivered">', 1)[1].split('id="metric-opened"', 1)[0]
+    assert "not reported by the provider" in card and "of sent" not in card
+    # Once the provider reports one, the share of the sent is back.
+    Delivery.objects.filter(run=run, variant="A").update(delivered_at=T0)
+    page = client.get(f"/campaigns/{campaign.pk}/report/").content.decode()
+    card = page.split('id="metric-delivered">', 1)[1].split('id="metric-opened"', 1)[0]
+    assert "50.0 % of sent" in card and "not reported" not in card
