@@ -174,3 +174,27 @@ def test_deliveries_a_provider_never_reports_are_not_shown_as_none_delivered(man
     page = client.get(f"/campaigns/{campaign.pk}/report/").content.decode()
     card = page.split('id="metric-delivered">', 1)[1].split('id="metric-opened"', 1)[0]
     assert "50.0 % of sent" in card and "not reported" not in card
+
+
+def test_the_campaign_page_shows_what_each_variant_sends(manager, approver, login):
+    # The preview shows the control only: the approver approves B's subject too.
+    campaign, _run = _live(manager)
+    version = campaign.live_version
+    version.experiment = {
+        **version.experiment,
+        "variants": [
+            {"name": "A", "weight": 1, "content": {}},
+            {
+                "name": "B",
+                "weight": 1,
+                "content": {"subject": "Last chance: 20% off", "html": "<p>Other</p>"},
+            },
+        ],
+    }
+    version.save(update_fields=["experiment"])
+    page = login(approver).get(f"/campaigns/{campaign.pk}/").content.decode()
+    listed = page.split('id="experiment-variant-content">', 1)[1].split("</dd>", 1)[0]
+    b = listed.split('data-variant="B">', 1)[1].split("</li>", 1)[0]
+    assert "Subject “Last chance: 20% off”" in b and "HTML body changed" in b
+    a = listed.split('data-variant="A">', 1)[1].split("</li>", 1)[0]
+    assert "(control)" in a and "the campaign's content as it is" in a
