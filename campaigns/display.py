@@ -20,6 +20,7 @@ EVENT_LABELS = {
     "version_cancel_approval": gettext_lazy("Cancelled the draft version's approval request"),
     "exempt_from_rules": gettext_lazy("Exempted from the business rules"),
     "subject_to_rules": gettext_lazy("Made subject to the business rules again"),
+    "experiment_winner": gettext_lazy("Picked the A/B test's winner"),
 }
 
 

@@ -65,6 +65,27 @@ def _campaign(request: HttpRequest, pk: int, action: str) -> Campaign:
     return campaign
 
 
+def _delivered(delivered: int, sent: int, rate) -> dict:
+    """Deliveries are known only from the provider's reports (an email service's
+    webhooks, an SMS or push provider's feedback); a plain SMTP server sends
+    none. Messages sent and not one reported is "not reported", not 0 % of sent:
+    a marketer reading "0 delivered" believes the campaign failed."""
+    if delivered == 0 and sent:
+        return {
+            "key": "delivered",
+            "label": _("Delivered"),
+            "value": "—",
+            "rate": None,
+            "note": _("not reported by the provider"),
+        }
+    return {
+        "key": "delivered",
+        "label": _("Delivered"),
+        "value": delivered,
+        "rate": rate(delivered, sent),
+    }
+
+
 def _metrics(data: dict) -> list[dict]:
     """The headline cards: a count and, where it means something, its share of the sent."""
     sent = data["sent"]
@@ -80,12 +101,7 @@ def _metrics(data: dict) -> list[dict]:
             "note": _("%(n)s sent") % {"n": intcomma(sent)},
             "rate": None,
         },
-        {
-            "key": "delivered",
-            "label": _("Delivered"),
-            "value": data["delivered"],
-            "rate": rate(data["delivered"], sent),
-        },
+        _delivered(data["delivered"], sent, rate),
         {
             "key": "opened",
             "label": _("Unique opens"),
@@ -149,8 +165,13 @@ def report(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "campaigns/report.html", context)
 
 
-def _percent(value: float | None) -> float | None:
-    return None if value is None else value * 100
+def _pct(part: int | None, whole: int | None) -> float | None:
+    """A rate in percent from its counts: the API's rates are rounded to four
+    places already, and rounding those again for the page can round up a
+    rate that is below the half (2 of 46: 4.348 %, not 4.4 %)."""
+    if part is None or not whole:
+        return None
+    return part * 100 / whole
 
 
 def _experiment_view(request: HttpRequest, campaign: Campaign, data: dict) -> dict | None:
@@ -162,14 +183,20 @@ def _experiment_view(request: HttpRequest, campaign: Campaign, data: dict) -> di
     if not state:
         return None
     metric = state["winnerMetric"]
+    winner = data["winner"]
+    # Once the winner has been sent to the people who waited, the live numbers
+    # mix the test with sends that have barely had time to be opened: the
+    # table shows the test the decision was taken on (recorded with it), so it
+    # never contradicts the verdict above it.
+    test_numbers = bool(winner and winner["released"] and winner["results"])
     rows = []
-    for index, row in enumerate(data["variants"]):
+    for index, row in enumerate(winner["results"] if test_numbers else data["variants"]):
         rows.append(
             {
                 **row,
                 "control": index == 0,
-                "open_pct": _percent(row["openRate"]),
-                "click_pct": _percent(row["clickRate"]),
+                "open_pct": _pct(row.get("uniqueOpens"), row.get("sent")),
+                "click_pct": _pct(row.get("uniqueClicks"), row.get("sent")),
                 "sentence": "" if index == 0 else row_sentence(row, metric),
             }
         )
@@ -196,6 +223,7 @@ def _experiment_view(request: HttpRequest, campaign: Campaign, data: dict) -> di
         "has_conversion": bool(data.get("conversion")),
         "holdout": data["holdout"],
         "winner": data["winner"],
+        "test_numbers": test_numbers,
         "can_pick": (
             data["winner"] is None
             and campaign.status == "live"
@@ -215,12 +243,13 @@ def _conversion_view(data: dict) -> dict | None:
 
     def row(name: str, values: dict, *, kind: str) -> dict:
         lift = values.get("lift")
+        people = values["profiles"] if "profiles" in values else values.get("reached")
         return {
             "name": name,
             "kind": kind,
-            "profiles": values["profiles"] if "profiles" in values else values.get("reached"),
+            "profiles": people,
             "conversions": values["conversions"],
-            "pct": _percent(values["conversionRate"]),
+            "pct": _pct(values["conversions"], people),
             "revenue": values["revenue"],
             "lift": lift,
             "sentence": lift_sentence(lift) if lift else "",
@@ -233,7 +262,7 @@ def _conversion_view(data: dict) -> dict | None:
         rows.append(row(_("Holdout"), {**holdout, "lift": None}, kind="holdout"))
     return {
         **conversion,
-        "pct": _percent(conversion["conversionRate"]),
+        "pct": _pct(conversion["conversions"], conversion["profiles"]),
         "rows": rows,
         "lift_sentence": lift_sentence(conversion["lift"]) if conversion["lift"] else "",
         "has_revenue": any(r["revenue"] for r in rows),

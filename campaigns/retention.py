@@ -21,6 +21,10 @@
   (``audiences.importer.discard_file``); one left behind (a storage error, an
   import finished before that) goes the next night. The import's counts and
   first rejected rows stay.
+* Proofs and configuration test messages that finished (sent or failed)
+  longer ago than ``RETENTION_DELIVERY_DAYS`` are deleted with their
+  recipients: they name team addresses and carry test data, and nothing
+  reads them after their page's recent list.
 * Provider feedback receipts (the ``eventId`` each feedback event counted
   once by) older than ``RETENTION_FEEDBACK_RECEIPT_DAYS`` are deleted: the
   feedback API refuses events older than ten minutes, and providers stop
@@ -173,6 +177,31 @@ def delete_import_files(*, moment=None, max_batches: int | None = None) -> int:
     return done
 
 
+def delete_old_test_sends(*, moment=None, max_batches: int | None = None) -> int:
+    """Finished proofs and test messages older than the delivery window."""
+    from campaigns.models import Proof
+    from channels.models import TestMessage, TestMessageRecipient
+
+    cutoff = (moment or now()) - timedelta(days=settings.RETENTION_DELIVERY_DAYS)
+
+    def delete_proofs(ids):
+        Proof.objects.filter(pk__in=ids).delete()
+
+    def delete_test_messages(ids):
+        TestMessageRecipient.objects.filter(test_message_id__in=ids).delete()
+        TestMessage.objects.filter(pk__in=ids).delete()
+
+    proofs = Proof.objects.filter(
+        status__in=[Proof.Status.SENT, Proof.Status.FAILED], created_at__lt=cutoff
+    )
+    test_messages = TestMessage.objects.filter(
+        status__in=[TestMessage.Status.SENT, TestMessage.Status.FAILED], created_at__lt=cutoff
+    )
+    return _in_batches(proofs, delete_proofs, limit=max_batches) + _in_batches(
+        test_messages, delete_test_messages, limit=max_batches
+    )
+
+
 def delete_old_feedback_receipts(*, moment=None, max_batches: int | None = None) -> int:
     from channels.models import FeedbackReceipt
 
@@ -197,12 +226,13 @@ def apply_retention(*, max_batches: int | None = None) -> dict[str, int]:
         "webhooks": delete_old_webhook_messages(moment=moment, max_batches=max_batches),
         "import_files": delete_import_files(moment=moment, max_batches=max_batches),
         "feedback_receipts": delete_old_feedback_receipts(moment=moment, max_batches=max_batches),
+        "test_sends": delete_old_test_sends(moment=moment, max_batches=max_batches),
     }
     logger.info(
         "Retention: %(deliveries)d deliveries anonymised, %(events)d events deleted, "
         "%(contexts)d contexts cleared, %(conversions)d conversion events deleted, "
         "%(webhooks)d webhook messages deleted, %(import_files)d import files and "
-        "%(feedback_receipts)d feedback receipts deleted",
+        "%(feedback_receipts)d feedback receipts, %(test_sends)d proofs and test messages deleted",
         result,
     )
     return result

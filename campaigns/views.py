@@ -192,8 +192,38 @@ def _detail_response(request, campaign, show=None, proof_form=None, status=200) 
         "can_save_template": version is not None and can(request.user, "template.create"),
         "sample": _sample(request, campaign, version),
         "first_send": first_sends([campaign]).get(campaign.pk),
+        "variant_lines": _variant_lines(campaign, version),
     }
     return render(request, "campaigns/detail.html", context, status=status)
+
+
+# Long fields a variant may change: named as changed, not quoted.
+LONG_FIELDS = {"html", "data"}
+
+
+def _variant_lines(campaign, version) -> list[dict]:
+    """What each A/B test variant changes, in the editor's words, so the
+    approver and the marketer see the variants they send, not only the control
+    the preview shows: ``[{"name", "changes": [(label, text or "")]}]``."""
+    experiment = version.experiment if version is not None else None
+    if not experiment:
+        return []
+    labels = {
+        name: label
+        for name, _f, label, _w in CampaignEditForm.CONTENT_FIELDS.get(campaign.channel, [])
+    }
+    lines = []
+    for variant in experiment.get("variants") or []:
+        content = variant.get("content") or {}
+        changes = []
+        for field, label in labels.items():
+            value = content.get(field)
+            if value in (None, "", {}):
+                continue
+            text = "" if field in LONG_FIELDS else " ".join(str(value).split())
+            changes.append((label, text[:120] + ("…" if len(text) > 120 else "")))
+        lines.append({"name": variant["name"], "changes": changes})
+    return lines
 
 
 SAMPLE_PROFILES = 10

@@ -104,6 +104,7 @@ def test_pending_deliveries_and_recent_rows_are_never_touched(windows, queued, f
         "webhooks": 0,
         "import_files": 0,
         "feedback_receipts": 0,
+        "test_sends": 0,
     }
     # The run still sending keeps everything it needs to send.
     assert Delivery.objects.filter(run=run, status="pending", context={"order": "C-3"}).count() == 5
@@ -149,3 +150,33 @@ def test_conversion_events_older_than_their_window_are_deleted(windows, settings
     assert list(ConversionEvent.objects.values_list("occurred_at", flat=True)) == [
         T0 - timedelta(days=29)
     ]
+
+
+def test_finished_proofs_and_test_messages_go_after_the_delivery_window(windows, queued):
+    """They name team addresses and carry test data: kept as long as deliveries,
+    then deleted with their recipients; one still on its way is never touched."""
+    from campaigns.models import Proof
+    from channels.models import TestMessage, TestMessageRecipient
+
+    config = email_config()
+    campaign = make_campaign(upload_audience(make_profiles(1)), config)
+    with time_machine.travel(T0, tick=False):
+        old_proof = Proof.objects.create(
+            campaign=campaign, channel="email", address="team@example.com", status="sent"
+        )
+        waiting = Proof.objects.create(
+            campaign=campaign, channel="email", address="team@example.com", status="queued"
+        )
+        old_test = TestMessage.objects.create(
+            configuration=config, category="marketing", content={}, status="failed"
+        )
+        TestMessageRecipient.objects.create(test_message=old_test, address="team@example.com")
+    with time_machine.travel(T0 + timedelta(days=300), tick=False):
+        recent = Proof.objects.create(
+            campaign=campaign, channel="email", address="team@example.com", status="sent"
+        )
+    with time_machine.travel(T0 + timedelta(days=400), tick=False):
+        assert retention.apply_retention()["test_sends"] == 2
+    assert set(Proof.objects.values_list("pk", flat=True)) == {waiting.pk, recent.pk}
+    assert not Proof.objects.filter(pk=old_proof.pk).exists()
+    assert not TestMessage.objects.exists() and not TestMessageRecipient.objects.exists()
