@@ -188,30 +188,39 @@ def _row(event: CheckedEvent, profile_id: int, actor) -> ConversionEvent:
 def events_record(*, events: list[CheckedEvent], actor) -> list[Outcome]:
     """Store the checked events of one request; an outcome per event, in order.
 
-    Events whose ``eventId`` is already stored (or appears earlier in the same
-    request) are duplicates: answered with the stored id, not written again.
+    Events whose ``eventId`` is already stored for the same person (or appears
+    earlier in the same request for them) are duplicates: answered with the
+    stored id, not written again. Another person's event with the same id is
+    another event: nothing about it is told.
     """
     profiles = _profiles(events, actor)
     outcomes = [Outcome(index=i) for i in range(len(events))]
     ids = {e.event_id for e in events if e.event_id}
+    wanted = {profiles.get((e.namespace, e.identity)) for e in events if e.event_id} - {None}
     known = (
-        dict(ConversionEvent.objects.filter(event_id__in=ids).values_list("event_id", "pk"))
-        if ids
+        {
+            (profile_id, event_id): pk
+            for profile_id, event_id, pk in ConversionEvent.objects.filter(
+                event_id__in=ids, profile_id__in=wanted
+            ).values_list("profile_id", "event_id", "pk")
+        }
+        if ids and wanted
         else {}
     )
     new: list[tuple[int, ConversionEvent]] = []
-    first_of: dict[str, int] = {}
+    first_of: dict[tuple[int, str], int] = {}
     for i, event in enumerate(events):
         profile_id = profiles.get((event.namespace, event.identity))
+        key = (profile_id, event.event_id)
         if profile_id is None:
             outcomes[i].rejected = "unknown_profile"
-        elif event.event_id and event.event_id in known:
-            outcomes[i].id, outcomes[i].duplicate = known[event.event_id], True
-        elif event.event_id and event.event_id in first_of:
+        elif event.event_id and key in known:
+            outcomes[i].id, outcomes[i].duplicate = known[key], True
+        elif event.event_id and key in first_of:
             outcomes[i].duplicate = True  # its id once the first is written
         else:
             if event.event_id:
-                first_of[event.event_id] = i
+                first_of[key] = i
             new.append((i, _row(event, profile_id, actor)))
     try:
         with transaction.atomic():
@@ -225,7 +234,8 @@ def events_record(*, events: list[CheckedEvent], actor) -> list[Outcome]:
             outcomes[i].id, outcomes[i].duplicate = _insert_one(row)
     for i, event in enumerate(events):
         if outcomes[i].duplicate and outcomes[i].id is None:
-            outcomes[i].id = outcomes[first_of[event.event_id]].id
+            key = (profiles.get((event.namespace, event.identity)), event.event_id)
+            outcomes[i].id = outcomes[first_of[key]].id
     return outcomes
 
 
@@ -236,4 +246,7 @@ def _insert_one(row: ConversionEvent) -> tuple[int, bool]:
             row.save(force_insert=True)
         return row.pk, False
     except IntegrityError:
-        return ConversionEvent.objects.get(event_id=row.event_id).pk, True
+        return (
+            ConversionEvent.objects.get(profile_id=row.profile_id, event_id=row.event_id).pk,
+            True,
+        )

@@ -273,7 +273,10 @@ class ConversionEvent(models.Model):
 
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="conversion_events")
     name = models.CharField(_("event"), max_length=100)
-    # The sender's idempotency key: the same id counts once (unique when given).
+    # The sender's idempotency key: the same id counts once per person (unique
+    # when given). Per person, not per installation: a global key let anyone
+    # posting events learn whether an order number existed for someone else
+    # (issue 10, review 5), and block that person's real event by posting first.
     event_id = models.CharField(_("event id"), max_length=255, null=True, blank=True)
     occurred_at = models.DateTimeField(_("occurred"))
     value = models.DecimalField(_("value"), max_digits=18, decimal_places=4, null=True, blank=True)
@@ -289,9 +292,9 @@ class ConversionEvent(models.Model):
         ordering = ["-occurred_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["event_id"],
+                fields=["profile", "event_id"],
                 condition=Q(event_id__isnull=False),
-                name="conversionevent_unique_event_id",
+                name="conversionevent_unique_profile_event_id",
             )
         ]
         indexes = [

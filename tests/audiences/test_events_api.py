@@ -203,3 +203,31 @@ def test_erasing_a_person_erases_their_events_and_export_lists_them(
     ]
     assert admin.delete("/profiles/email/ann@example.com").status_code == 204
     assert list(ConversionEvent.objects.values_list("profile", flat=True)) == [other.pk]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_an_event_id_is_per_person_and_tells_nothing_about_others(ann, api, manager, make_user):
+    """Issue 10, review 5 #5: an eventId stored for a person hidden from the
+    caller (known only through a restricted audience) must neither be told
+    ("duplicate") nor stop the caller's own event for someone else."""
+    hidden = Profile.objects.create(email="hidden@example.com")
+    secret = Audience.objects.create(name="Secret", kind=Audience.Kind.UPLOAD, restricted=True)
+    AudienceMember.objects.create(audience=secret, profile=hidden)
+    ConversionEvent.objects.create(
+        profile=hidden, name="purchase", event_id="order-77", occurred_at=NOW
+    )
+    first = api.post("/events", body(eventId="order-77"))
+    assert first.status_code == 201, first.content
+    assert first.json()["duplicate"] is False
+    assert ConversionEvent.objects.filter(event_id="order-77").count() == 2
+    # A retry for the same person is still the same event, in a batch too.
+    assert api.post("/events", body(eventId="order-77")).json() == {
+        "id": first.json()["id"],
+        "duplicate": True,
+    }
+    batch = api.post(
+        "/events/batch",
+        {"events": [body(eventId="order-78"), body(eventId="order-78")]},
+    ).json()
+    assert [item["duplicate"] for item in batch["items"]] == [False, True]
+    assert batch["items"][0]["id"] == batch["items"][1]["id"]
