@@ -111,3 +111,17 @@ def queued(monkeypatch):
         runs, "enqueue", lambda func, *args, task_name=None: calls.append((func, *args))
     )
     return calls
+
+
+@pytest.fixture
+def sink(settings):
+    """A real SMTP sink (aiosmtpd, its own thread) as Django's email backend:
+    the messages it received are ``sink.messages``."""
+    from tests.campaigns.smtp_sink import Sink
+
+    with Sink() as running:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", running.port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+        yield running

@@ -29,22 +29,10 @@ from campaigns.reports import campaign_report
 from channels.models import ChannelConfiguration
 from channels.services import channel_configuration_set_status
 from tests.campaigns.conftest import email_config, make_campaign, make_profiles, upload_audience
-from tests.campaigns.smtp_sink import Sink
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 REASON = "configuration_deactivated"
-
-
-@pytest.fixture
-def sink(settings):
-    with Sink() as running:
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST = "127.0.0.1"
-        settings.EMAIL_PORT = running.port
-        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-        yield running
 
 
 def deactivate(config: ChannelConfiguration) -> None:

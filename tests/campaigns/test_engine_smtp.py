@@ -17,20 +17,8 @@ from tests.campaigns.conftest import (
     make_profiles,
     upload_audience,
 )
-from tests.campaigns.smtp_sink import Sink
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def sink(settings):
-    with Sink() as running:
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST = "127.0.0.1"
-        settings.EMAIL_PORT = running.port
-        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-        yield running
 
 
 def test_campaign_reaches_the_smtp_sink_once_per_profile(queued, sink, settings):

@@ -8,19 +8,8 @@ from django_q.conf import Conf
 from campaigns.models import Run
 from tests.campaigns.conftest import make_profiles, upload_audience
 from tests.campaigns.lifecycle_helpers import ready_email
-from tests.campaigns.smtp_sink import Sink
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def sink(settings):
-    with Sink() as running:
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", running.port
-        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-        yield running
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from campaigns.models import Delivery, ExperimentWinner, Run
 from campaigns.reports import campaign_report
 from channels.models import DeliveryEvent
 from tests.campaigns.conftest import make_campaign, make_profiles, upload_audience
-from tests.campaigns.smtp_sink import Sink
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -62,17 +61,6 @@ def within(count: int, expected: float, n: int, p: float, sd: float = 4.0) -> bo
     standard deviations from ``expected`` (assignment is a hash: the split is
     statistical, never exact)."""
     return abs(count - expected) <= sd * (n * p * (1 - p)) ** 0.5
-
-
-@pytest.fixture
-def sink(settings):
-    with Sink() as running:
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST = "127.0.0.1"
-        settings.EMAIL_PORT = running.port
-        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-        yield running
 
 
 def subjects(sink) -> dict[str, str]:

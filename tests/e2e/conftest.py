@@ -7,6 +7,10 @@ Reusable by every app's browser tests:
   where a missing browser is a failure;
 - ``signed_in_page("manager")`` → a Playwright page signed in as that demo
   user (``accounts.demo.seed()``: admin, approver, manager, viewer);
+- ``marketer_draft(profiles)`` → (marketer, campaign, transport): a new
+  Campaign Manager ("newbie", password "pw-newbie") and their email draft
+  "Spring sale" to that many subscribers; the test drives the runs (nothing
+  is enqueued) and the messages go to a ``FakeTransport``;
 - pytest-playwright's ``page`` works too, with relative URLs against
   ``live_server`` (use ``transactional_db`` so the server sees your rows).
 """
@@ -119,3 +123,29 @@ def signed_in_page(
     yield sign_in
     for context in contexts:
         context.close()
+
+
+@pytest.fixture
+def marketer_draft(make_user, monkeypatch) -> Callable:
+    """See the module's docstring: the A/B test and conversion walks start here."""
+    from accounts.roles import MANAGER
+    from campaigns import services
+    from campaigns.engine import messaging, runs
+    from tests.campaigns.conftest import FakeTransport, make_profiles, upload_audience
+    from tests.campaigns.lifecycle_helpers import GOOD_HTML, email_config
+
+    def make(profiles: int):
+        monkeypatch.setattr(runs, "enqueue", lambda func, *args, task_name=None: None)
+        transport = FakeTransport()
+        monkeypatch.setattr(messaging, "transport_for", lambda config: transport)
+        marketer = make_user("newbie", MANAGER)
+        campaign = services.campaign_create(
+            actor=marketer,
+            name="Spring sale",
+            channel_configuration=email_config(),
+            audience=upload_audience(make_profiles(profiles), name="Subscribers"),
+            content={"subject": "Spring is here", "html": GOOD_HTML, "text": "Hi"},
+        )
+        return marketer, campaign, transport
+
+    return make

@@ -5,32 +5,19 @@ from __future__ import annotations
 
 import pytest
 
-from campaigns import services
-from campaigns.engine import messaging, runs
+from campaigns.engine import runs
 from campaigns.engine.schedule import activate_campaign
 from campaigns.models import Campaign, Delivery, Run
 from channels.models import DeliveryEvent
-from tests.campaigns.conftest import FakeTransport, make_profiles, upload_audience
-from tests.campaigns.lifecycle_helpers import GOOD_HTML, email_config
+from tests.campaigns.conftest import make_profiles, upload_audience
+from tests.campaigns.lifecycle_helpers import email_config
 
 
 @pytest.mark.django_db(transaction=True)
 def test_marketer_runs_an_ab_test_with_a_holdout_and_reads_the_winner(
-    live_server, page, make_user, sign_in, monkeypatch
+    live_server, page, sign_in, marketer_draft
 ):
-    from accounts.roles import MANAGER
-
-    monkeypatch.setattr(runs, "enqueue", lambda func, *args, task_name=None: None)
-    transport = FakeTransport()
-    monkeypatch.setattr(messaging, "transport_for", lambda config: transport)
-    marketer = make_user("newbie", MANAGER)
-    campaign = services.campaign_create(
-        actor=marketer,
-        name="Spring sale",
-        channel_configuration=email_config(),
-        audience=upload_audience(make_profiles(400), name="Subscribers"),
-        content={"subject": "Spring is here", "html": GOOD_HTML, "text": "Hi"},
-    )
+    marketer, campaign, transport = marketer_draft(400)
 
     sign_in(page, "newbie", "pw-newbie")
     page.goto(f"{live_server.url}/campaigns/{campaign.pk}/edit/")
