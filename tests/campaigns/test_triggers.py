@@ -331,9 +331,9 @@ def test_one_known_recipient_is_accepted_by_one_statement(api_for, manager, know
     statements = []
     real = executions._run_hot
 
-    def counted(sql, params, fetch):
+    def counted(conn, sql, params, fetch):
         statements.append(sql.split()[0])
-        return real(sql, params, fetch)
+        return real(conn, sql, params, fetch)
 
     checks = []
     usable = connection.is_usable
