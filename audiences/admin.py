@@ -253,6 +253,12 @@ class AudienceAdmin(AdminPermissionsMixin, AccessAdminMixin, GuardedModelAdmin):
                     errors = errors or engagement_errors(data["rule"], request.user)
                 for path, messages in errors.items():
                     this.add_error("rule", f"{path}: {' '.join(messages)}")
+            if obj is not None and obj.kind == Audience.Kind.RULE and not data.get("restricted"):
+                # A rule naming a restricted campaign keeps the audience
+                # restricted (review 4 #10), as the Access page and the API do.
+                probe = Audience(kind=obj.kind, rule=data.get("rule", obj.rule))
+                if reason := probe.restriction_required():
+                    this.add_error("restricted" if "restricted" in this.fields else None, reason)
             return data
 
         form.clean = clean

@@ -403,6 +403,8 @@ def audience_create_rule(
         created_by=actor,
         restricted=restricted,
     )
+    # Naming a restricted campaign restricts the audience (review 4 #10).
+    audience.restricted = restricted or audience.restriction_required() is not None
     audience.full_clean()
     with transaction.atomic():
         from audiences.selectors import count_for
@@ -490,12 +492,58 @@ def audience_update_rule(*, audience: Audience, name: str, rule: dict, actor=Non
     audience.name = (name or "").strip()
     audience.rule = rule
     audience.full_clean()
+    from accounts.services import access_keep
     from audiences.selectors import count_for
 
+    # A rule that now names a restricted campaign restricts the audience
+    # (review 4 #10); whoever changed it keeps access, as when restricting.
+    restrict = not audience.restricted and audience.restriction_required() is not None
     with transaction.atomic():
         audience.size = count_for(None, Profile.objects.filter(q))
+        if restrict:
+            audience.restricted = True
         audience.save()
+        if restrict:
+            access_keep(obj=audience, actor=actor)
+            audience_grant_author(audience=audience)
     return audience
+
+
+def audience_grant_author(*, audience: Audience) -> None:
+    """A rule audience restricted because its rule names restricted campaigns
+    stays with its author when they may see every one of them."""
+    from guardian.shortcuts import assign_perm
+
+    from accounts.permissions import can_see
+    from audiences import hooks
+    from audiences.rules import named_campaign_ids
+
+    author = audience.created_by
+    if author is None or not author.is_active or author.is_superuser:
+        return
+    ids = named_campaign_ids(audience.rule)
+    if ids and set().union(*hooks.engagement_campaigns(actor=author, ids=ids)) != ids:
+        return  # the author may no longer see a campaign it names
+    for perm in ("audiences.view_audience", "audiences.change_audience"):
+        assign_perm(perm, author, audience)
+
+
+def audiences_follow_restricted_campaign(*, obj) -> None:
+    """A campaign became restricted: every open rule audience naming it is
+    restricted too (review 4 #10); its author keeps it if they may see the
+    campaigns it names. Registered in ``accounts.services.restricting``."""
+    from audiences.rules import named_campaign_ids
+
+    if obj._meta.label_lower != "campaigns.campaign":
+        return
+    rows = Audience.objects.filter(kind=Audience.Kind.RULE, restricted=False).values_list(
+        "pk", "rule"
+    )
+    naming = [pk for pk, rule in rows.iterator() if obj.pk in named_campaign_ids(rule)]
+    for audience in Audience.objects.filter(pk__in=naming).select_related("created_by"):
+        Audience.objects.filter(pk=audience.pk).update(restricted=True)
+        audience.restricted = True
+        audience_grant_author(audience=audience)
 
 
 def audience_refresh_size(*, audience: Audience) -> int:

@@ -202,6 +202,15 @@ def engagement_campaigns(*, actor, ids: set[int]) -> set[int]:
     return set(visible(actor, Campaign.objects.filter(pk__in=ids)).values_list("pk", flat=True))
 
 
+def restricted_campaigns(*, ids: set[int]) -> set[int]:
+    """The restricted campaigns among ``ids``."""
+    from campaigns.models import Campaign
+
+    return set(
+        Campaign.objects.filter(pk__in=ids, restricted=True).values_list("pk", flat=True)
+    )
+
+
 ENGAGEMENT_CHOICES = 200
 
 
@@ -232,4 +241,5 @@ def register() -> None:
     audience_hooks.profile_export_sections.register(profile_export_deliveries)
     audience_hooks.engagement_condition.register(engagement_condition)
     audience_hooks.engagement_campaigns.register(engagement_campaigns)
+    audience_hooks.restricted_campaigns.register(restricted_campaigns)
     audience_hooks.engagement_campaign_choices.register(engagement_campaign_choices)

@@ -1,0 +1,203 @@
+"""Sixth outside review of issue 10 (docs/security-review-6.md): each test
+reproduced its finding on the code before the fix. SQLite by default,
+PostgreSQL + Redis with DATABASE_URL / REDIS_URL."""
+
+from __future__ import annotations
+
+import pytest
+from guardian.shortcuts import assign_perm
+
+from audiences.models import Audience, Profile
+from audiences.services import audience_create_rule
+from campaigns.models import Campaign, CampaignVersion, Delivery, Run
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def superuser(make_user):
+    return make_user("root", superuser=True)
+
+
+# --- review 4 #10: an audience built on a restricted campaign's engagement -------
+
+
+@pytest.fixture
+def secret_clickers(db):
+    """A restricted campaign that two people clicked and one other visible campaign."""
+    from django.utils import timezone
+
+    secret = Campaign.objects.create(name="Secret launch", status="completed", restricted=True)
+    spring = Campaign.objects.create(name="Spring sale", status="completed")
+    people = [Profile.objects.create(email=f"p{i}@example.com") for i in range(3)]
+    for campaign in (secret, spring):
+        version = CampaignVersion.objects.create(campaign=campaign)
+        run = Run.objects.create(campaign=campaign, version=version, kind="api_audience", sent=2)
+        for person in people[:2]:
+            Delivery.objects.create(
+                run=run,
+                profile=person,
+                status="sent",
+                sent_at=timezone.now(),
+                clicked_at=timezone.now(),
+            )
+    return {"secret": secret, "spring": spring, "people": people}
+
+
+def _clicked(campaign) -> dict:
+    return {"all": [{"engagement": "clicked", "campaignId": campaign.pk, "withinDays": 30}]}
+
+
+def test_an_audience_naming_a_restricted_campaign_is_restricted_when_created(
+    secret_clickers, api_for, login, make_user
+):
+    from accounts.roles import MANAGER, VIEWER
+
+    granted = make_user("gran", MANAGER)
+    assign_perm("campaigns.view_campaign", granted, secret_clickers["secret"])
+    other, reader = make_user("otto", MANAGER), make_user("rita", VIEWER)
+    rule = _clicked(secret_clickers["secret"])
+
+    # through the API, not asking for a restriction
+    response = api_for(granted).post("/audiences", {"name": "Secret clickers", "rule": rule})
+    assert response.status_code == 201, response.content
+    audience = Audience.objects.get(name="Secret clickers")
+    assert audience.restricted
+    assert api_for(granted).get(f"/audiences/{audience.pk}").json()["size"] == 2
+    for outsider in (other, reader):
+        assert api_for(outsider).get(f"/audiences/{audience.pk}").status_code == 404
+        assert "Secret clickers" not in login(outsider).get("/audiences/").content.decode()
+        assert login(outsider).get(f"/audiences/{audience.pk}/").status_code == 404
+
+    # through the builder page, restricted unticked
+    page = login(granted).post(
+        "/audiences/new/",
+        {
+            "name": "Built on secret",
+            "match": "all",
+            "c-TOTAL_FORMS": "1",
+            "c-INITIAL_FORMS": "0",
+            "c-0-field": "",
+            "c-0-op": "eq",
+            "c-0-value": "",
+            "e-TOTAL_FORMS": "1",
+            "e-INITIAL_FORMS": "0",
+            "e-0-engagement": "clicked",
+            "e-0-campaign": str(secret_clickers["secret"].pk),
+            "e-0-within_days": "30",
+            "save": "1",
+        },
+    )
+    assert page.status_code == 302
+    built = Audience.objects.get(name="Built on secret")
+    assert built.restricted
+    assert login(other).get(f"/audiences/{built.pk}/").status_code == 404
+    assert login(granted).get(f"/audiences/{built.pk}/").status_code == 200
+
+
+def test_a_rule_changed_to_name_a_restricted_campaign_restricts_the_audience(
+    secret_clickers, api_for, make_user
+):
+    from accounts.roles import MANAGER
+
+    granted, other = make_user("gran", MANAGER), make_user("otto", MANAGER)
+    assign_perm("campaigns.view_campaign", granted, secret_clickers["secret"])
+    audience = audience_create_rule(
+        name="Spring clickers", rule=_clicked(secret_clickers["spring"]), actor=granted
+    )
+    assert not audience.restricted
+    response = api_for(granted).patch(
+        f"/audiences/{audience.pk}", {"rule": _clicked(secret_clickers["secret"])}
+    )
+    assert response.status_code == 200, response.content
+    audience.refresh_from_db()
+    assert audience.restricted
+    assert api_for(granted).get(f"/audiences/{audience.pk}").status_code == 200
+    assert api_for(other).get(f"/audiences/{audience.pk}").status_code == 404
+
+
+def test_such_an_audience_cannot_be_opened_again(
+    secret_clickers, api_for, login, make_user, administrator
+):
+    from accounts.roles import MANAGER
+
+    granted = make_user("gran", MANAGER)
+    assign_perm("campaigns.view_campaign", granted, secret_clickers["secret"])
+    assign_perm("campaigns.view_campaign", administrator, secret_clickers["secret"])
+    audience = audience_create_rule(
+        name="Secret clickers", rule=_clicked(secret_clickers["secret"]), actor=granted
+    )
+    assert audience.restricted
+    # the creator manages its access; neither the API nor the page opens it
+    response = api_for(granted).patch(f"/audiences/{audience.pk}", {"restricted": False})
+    assert response.status_code == 400
+    response = api_for(granted).put(
+        f"/audiences/{audience.pk}/access", {"restricted": False, "grants": []}
+    )
+    assert response.status_code == 400
+    page = login(granted).post(f"/audiences/{audience.pk}/access/", {"op": "restrict"})
+    assert page.status_code == 400
+    audience.refresh_from_db()
+    assert audience.restricted
+    # nor the admin (an administrator granted on both)
+    assign_perm("audiences.change_audience", administrator, audience)
+    admin = login(administrator).post(
+        f"/admin/audiences/audience/{audience.pk}/change/",
+        {
+            "name": audience.name,
+            "rule": '{"all": [{"engagement": "clicked", "campaignId": %d, "withinDays": 30}]}'
+            % secret_clickers["secret"].pk,
+            "restricted": "",
+            "imports-TOTAL_FORMS": "0",
+            "imports-INITIAL_FORMS": "0",
+        },
+    )
+    assert admin.status_code == 200, admin.status_code
+    audience.refresh_from_db()
+    assert audience.restricted
+
+
+def test_restricting_a_campaign_restricts_the_audiences_built_on_it(
+    secret_clickers, api_for, make_user, superuser
+):
+    from accounts.roles import MANAGER
+
+    spring = secret_clickers["spring"]
+    author, other = make_user("auth", MANAGER), make_user("otto", MANAGER)
+    audience = audience_create_rule(name="Spring clickers", rule=_clicked(spring), actor=author)
+    assert not audience.restricted
+    assign_perm("campaigns.view_campaign", author, spring)
+    response = api_for(superuser).put(
+        f"/campaigns/{spring.pk}/access", {"restricted": True, "grants": [{"user": "auth", "permission": "view"}]}
+    )
+    assert response.status_code == 200, response.content
+    audience.refresh_from_db()
+    assert audience.restricted
+    assert api_for(other).get(f"/audiences/{audience.pk}").status_code == 404
+    # its author, who may see the campaign, keeps it
+    assert api_for(author).get(f"/audiences/{audience.pk}").json()["size"] == 2
+
+
+def test_the_migration_restricts_existing_open_audiences_naming_one(secret_clickers, make_user):
+    import importlib
+
+    from django.apps import apps
+
+    from accounts.permissions import can_see
+    from accounts.roles import MANAGER
+
+    author, other = make_user("auth", MANAGER), make_user("otto", MANAGER)
+    rule = {"any": [{"all": [_clicked(secret_clickers["secret"])["all"][0]]}]}  # nested
+    old = Audience.objects.create(name="Old", kind="rule", rule=rule, created_by=author)
+    fine = Audience.objects.create(
+        name="Fine", kind="rule", rule=_clicked(secret_clickers["spring"]), created_by=author
+    )
+    migration = importlib.import_module(
+        "campaigns.migrations.0015_restrict_audiences_naming_restricted_campaigns"
+    )
+    migration.restrict(apps, None)
+    old.refresh_from_db()
+    fine.refresh_from_db()
+    assert old.restricted and not fine.restricted
+    author = type(author).objects.get(pk=author.pk)  # fresh permission cache
+    assert can_see(author, old) and not can_see(other, old)
