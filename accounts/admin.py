@@ -169,9 +169,17 @@ class UserAdmin(DjangoUserAdmin):
     def _may_take_over(self, request, obj) -> bool:
         """May ``request.user`` decide how ``obj`` signs in (password, address)?
         Themselves, superusers, and anyone for a user still waiting for an
-        invitation (no password yet)."""
+        invitation (no password yet) who holds nothing beyond ``request.user``'s
+        own powers: an invitation sent to an address the administrator chose
+        signs them in as that person, so an invitee holding a grant on a
+        restricted object, a protected group or a permission the administrator
+        lacks is a superuser's to re-address or re-invite (review 6), like the
+        API keys of such a person (``users_only_superusers_key``)."""
+        if request.user.is_superuser or obj.pk == request.user.pk:
+            return True
         return (
-            request.user.is_superuser or obj.pk == request.user.pk or not obj.has_usable_password()
+            not obj.has_usable_password()
+            and not users_only_superusers_key(request.user).filter(pk=obj.pk).exists()
         )
 
     def user_change_password(self, request, id, form_url=""):
@@ -217,7 +225,14 @@ class UserAdmin(DjangoUserAdmin):
                 # that is a superuser's decision (or their own password reset).
                 messages.warning(
                     request,
-                    gettext("%(user)s already has a password: no invitation sent.")
+                    (
+                        gettext("%(user)s already has a password: no invitation sent.")
+                        if user.has_usable_password()
+                        else gettext(
+                            "%(user)s holds access beyond yours: only a superuser may "
+                            "invite them again."
+                        )
+                    )
                     % {"user": user.get_username()},
                 )
                 continue

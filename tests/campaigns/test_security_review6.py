@@ -201,3 +201,75 @@ def test_the_migration_restricts_existing_open_audiences_naming_one(secret_click
     assert old.restricted and not fine.restricted
     author = type(author).objects.get(pk=author.pk)  # fresh permission cache
     assert can_see(author, old) and not can_see(other, old)
+
+
+# --- an administrator taking over a pending invitee who holds more than they do ---
+
+
+def _invitee_form(user, email: str) -> dict:
+    return {
+        "username": user.username,
+        "email": email,
+        "is_active": "on",
+        "groups": [g.pk for g in user.groups.all()],
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "10:00:00",
+    }
+
+
+@pytest.mark.parametrize("holds", ["object_grant", "group_grant", "permission"])
+def test_an_administrator_cannot_take_over_an_invitee_holding_more(
+    holds, login, administrator, make_user, django_capture_on_commit_callbacks, mailoutbox
+):
+    """A superuser invites Nina and grants her a restricted campaign (or puts
+    her in a group with such a grant, or gives her a permission administrators
+    lack). Before she chooses a password, an administrator not granted the
+    campaign changed her address to their own and sent a new invitation: the
+    link let them set Nina's password and read the campaign as her."""
+    from django.contrib.auth.models import Group, Permission
+
+    from accounts.roles import MANAGER
+
+    secret = Campaign.objects.create(name="Secret launch", restricted=True)
+    nina = make_user("nina", MANAGER, email="nina@example.com")
+    nina.set_unusable_password()
+    nina.save()
+    if holds == "object_grant":
+        assign_perm("campaigns.view_campaign", nina, secret)
+    elif holds == "group_grant":
+        board = Group.objects.create(name="Board")
+        assign_perm("campaigns.view_campaign", board, secret)
+        nina.groups.add(board)
+    else:
+        nina.user_permissions.add(
+            Permission.objects.get(content_type__app_label="django_q", codename="add_schedule")
+        )
+    client = login(administrator)
+    client.post(f"/admin/auth/user/{nina.pk}/change/", _invitee_form(nina, "ada-owns@example.com"))
+    nina.refresh_from_db()
+    assert nina.email == "nina@example.com"
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            "/admin/auth/user/", {"action": "send_invitation", "_selected_action": [nina.pk]}
+        )
+    assert all("ada-owns@example.com" not in m.to for m in mailoutbox)
+    assert mailoutbox == []  # an invitation for her is a superuser's to send again
+
+
+def test_an_administrator_still_fixes_an_ordinary_invitees_address(
+    login, administrator, make_user, django_capture_on_commit_callbacks, mailoutbox
+):
+    from accounts.roles import MANAGER
+
+    nina = make_user("nina", MANAGER, email="nina@exmaple.com")
+    nina.set_unusable_password()
+    nina.save()
+    client = login(administrator)
+    client.post(f"/admin/auth/user/{nina.pk}/change/", _invitee_form(nina, "nina@example.com"))
+    nina.refresh_from_db()
+    assert nina.email == "nina@example.com"
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            "/admin/auth/user/", {"action": "send_invitation", "_selected_action": [nina.pk]}
+        )
+    assert [m.to for m in mailoutbox] == [["nina@example.com"]]
