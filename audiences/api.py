@@ -419,6 +419,10 @@ def audience_upload(
         audience = _audience_for(request, audience_id, "audience.edit")
         if audience.kind != Audience.Kind.UPLOAD:
             errors["audienceId"] = [_("Only upload audiences take a file.")]
+        else:  # who receives committed campaigns: their activators' decision (409)
+            services.check_rule_change_allowed(
+                audience=audience, actor=request.user, reimport=True
+            )
     elif not name.strip() or len(name.strip()) > 200:
         errors["name"] = [_("Give the audience a name (at most 200 characters).")]
     if errors:

@@ -442,13 +442,16 @@ def audience_grant_creator(*, audience: Audience, actor) -> None:
         assign_perm(perm, actor, audience)
 
 
-def check_rule_change_allowed(*, audience: Audience, actor) -> None:
+def check_rule_change_allowed(*, audience: Audience, actor, reimport: bool = False) -> None:
     """Changing the rule of an audience used by committed campaigns changes who
     receives them: it needs the permission to change those campaigns' live
     content (``campaign.activate``) on every one of them, else ``AudienceInUse``.
 
     Campaigns the actor may not see are counted, never named. The campaigns
     are found by the handler campaigns registers (``audiences/hooks.py``).
+
+    ``reimport``: the same for a new file into an upload audience, whose
+    membership is what its rule is to a rule audience (review 6).
     """
     from django.utils.translation import ngettext
 
@@ -463,14 +466,18 @@ def check_rule_change_allowed(*, audience: Audience, actor) -> None:
     if hidden:
         others = ngettext("%(n)d other campaign", "%(n)d other campaigns", hidden) % {"n": hidden}
         names = f"{names}, {others}" if names else others
-    raise AudienceInUse(
-        _(
+    if reimport:
+        message = _(
+            "This audience decides who receives campaigns in review, scheduled or live "
+            "(%(campaigns)s): importing a new file into it needs the permission to "
+            "activate them."
+        )
+    else:
+        message = _(
             "This audience decides who receives campaigns in review, scheduled or live "
             "(%(campaigns)s): changing its rule needs the permission to activate them."
         )
-        % {"campaigns": names},
-        named,
-    )
+    raise AudienceInUse(message % {"campaigns": names}, named)
 
 
 def audience_update_rule(*, audience: Audience, name: str, rule: dict, actor=None) -> Audience:

@@ -273,3 +273,71 @@ def test_an_administrator_still_fixes_an_ordinary_invitees_address(
             "/admin/auth/user/", {"action": "send_invitation", "_selected_action": [nina.pk]}
         )
     assert [m.to for m in mailoutbox] == [["nina@example.com"]]
+
+
+# --- re-importing an upload audience that decides who receives a committed campaign ---
+
+
+@pytest.fixture
+def media_in_tmp(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.mark.parametrize("status", ["live", "scheduled", "in_review"])
+def test_a_manager_cannot_reimport_an_upload_audience_in_use(
+    status, api_for, login, manager, media_in_tmp
+):
+    """Changing a rule audience used by a committed campaign needs the
+    permission to activate it (issue 10 #4); an upload audience's membership
+    is its definition, but a manager re-imported it freely: a new file made an
+    approved (live) campaign's next run go to other people, with no approver."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from audiences.models import ProfileImport
+    from tests.campaigns.lifecycle_helpers import force_status, ready_email
+
+    members = Audience.objects.create(name="Members", kind="upload")
+    force_status(ready_email(None, name="Spring sale", audience=members), status)
+    csv = b"email\nsomeone-else@example.com\n"
+    from django.test import Client
+
+    from accounts.services import api_key_create
+
+    _key, plain = api_key_create(user=manager, name="t")
+    answer = Client().post(
+        "/api/v1/audiences/upload",
+        {"audienceId": str(members.pk), "file": SimpleUploadedFile("x.csv", csv, "text/csv")},
+        HTTP_AUTHORIZATION=f"Bearer {plain}",
+    )
+    assert answer.status_code == 409, answer.content
+    assert "Spring sale" in answer.json()["detail"]
+    page = login(manager).post(
+        f"/audiences/{members.pk}/upload/",
+        {"file": SimpleUploadedFile("x.csv", csv, "text/csv")},
+    )
+    assert page.status_code == 409
+    assert "Spring sale" in page.content.decode()
+    assert not ProfileImport.objects.filter(audience=members).exists()
+
+
+def test_an_approver_may_reimport_it_and_anyone_an_unused_one(
+    api_for, login, approver, manager, media_in_tmp
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from audiences.models import ProfileImport
+    from tests.campaigns.lifecycle_helpers import force_status, ready_email
+
+    members = Audience.objects.create(name="Members", kind="upload")
+    spare = Audience.objects.create(name="Spare", kind="upload")
+    force_status(ready_email(None, name="Spring sale", audience=members), "live")
+    csv = b"email\nsomeone-else@example.com\n"
+    page = login(approver).post(
+        f"/audiences/{members.pk}/upload/", {"file": SimpleUploadedFile("x.csv", csv, "text/csv")}
+    )
+    assert page.status_code == 302
+    page = login(manager).post(
+        f"/audiences/{spare.pk}/upload/", {"file": SimpleUploadedFile("x.csv", csv, "text/csv")}
+    )
+    assert page.status_code == 302
+    assert ProfileImport.objects.filter(audience__in=[members, spare]).count() == 2
