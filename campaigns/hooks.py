@@ -29,6 +29,27 @@ _EXPORT_CHUNK = 2000
 
 
 class DeliveryStore:
+    def hidden(self, user, prefix: str) -> Q | None:
+        from accounts.permissions import visible
+        from audiences.selectors import hidden_profiles
+        from campaigns.models import Campaign
+
+        if user is not None and user.is_superuser:
+            return None
+        restricted = Campaign.objects.filter(restricted=True)
+        campaigns = list(
+            restricted.exclude(pk__in=visible(user, restricted).values("pk")).values_list(
+                "pk", flat=True
+            )
+        )
+        people = hidden_profiles(user)
+        if not campaigns and people is None:
+            return None
+        match = Q(**{f"{prefix}run__campaign__in": campaigns})
+        if people is not None:
+            match |= Q(**{f"{prefix}profile__in": people.values("pk")})
+        return match
+
     def get(self, pk: int):
         from campaigns.models import Delivery
 

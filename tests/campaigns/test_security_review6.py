@@ -341,3 +341,92 @@ def test_an_approver_may_reimport_it_and_anyone_an_unused_one(
     )
     assert page.status_code == 302
     assert ProfileImport.objects.filter(audience__in=[members, spare]).count() == 2
+
+
+# --- the admin's delivery-event log and the suppression list ---------------------
+
+
+@pytest.fixture
+def secret_mail(db):
+    """A restricted campaign sent to Hugo (known only through a restricted
+    upload audience) and to Olga (in an open one); the open campaign sent to
+    Olga. Hugo clicked a personalized link and his mail server bounced; both
+    are logged, and Hugo's address is on the suppression list."""
+    from django.utils import timezone
+
+    from audiences.models import AudienceMember, Suppression
+    from channels.models import DeliveryEvent
+
+    hugo = Profile.objects.create(email="hugo@secret.example", consent_email=True)
+    olga = Profile.objects.create(email="olga@example.com", consent_email=True)
+    board = Audience.objects.create(name="Board", kind="upload", restricted=True)
+    AudienceMember.objects.create(audience=board, profile=hugo)
+    everyone = Audience.objects.create(name="Everyone", kind="upload")
+    AudienceMember.objects.create(audience=everyone, profile=olga)
+    secret = Campaign.objects.create(name="Secret launch", status="completed", restricted=True)
+    spring = Campaign.objects.create(name="Spring sale", status="completed")
+    events = {}
+    for campaign in (secret, spring):
+        version = CampaignVersion.objects.create(campaign=campaign)
+        run = Run.objects.create(campaign=campaign, version=version, kind="scheduled", sent=1)
+        for person in (hugo, olga) if campaign is secret else (olga,):
+            delivery = Delivery.objects.create(
+                run=run, profile=person, status="sent", sent_at=timezone.now(),
+                address=person.email,
+            )
+            events[(campaign.name, person.email)] = DeliveryEvent.objects.create(
+                delivery=delivery,
+                kind="click",
+                channel="email",
+                address=person.email,
+                detail=f"https://{'secret-merger' if campaign is secret else 'shop'}.example/"
+                f"?who={person.email}",
+            )
+    # a provider's STOP for Hugo's phone that named no message (no delivery)
+    hugo.phone = "+15550001111"
+    hugo.save()
+    events["stop"] = DeliveryEvent.objects.create(
+        kind="sms_stop", channel="sms", address="+15550001111"
+    )
+    Suppression.objects.create(channel="email", address="hugo@secret.example", reason="complaint")
+    Suppression.objects.create(channel="sms", address="+15550001111", reason="unsubscribe")
+    Suppression.objects.create(channel="email", address="olga@example.com", reason="hard_bounce")
+    Suppression.objects.create(channel="email", address="nobody@example.com", reason="manual")
+    return {"secret": secret, "spring": spring, "board": board, "events": events, "hugo": hugo}
+
+
+def test_the_delivery_event_log_hides_restricted_campaigns_and_hidden_people(
+    secret_mail, login, administrator, make_user
+):
+    """The admin's delivery events listed every event of every campaign: an
+    administrator not granted a restricted campaign read who received it,
+    what they clicked (personalized links) and their bounces — what review 4
+    #4 withheld from the administrators' webhooks — and the addresses of
+    people known only through a restricted audience."""
+    client = login(administrator)
+    page = client.get("/admin/channels/deliveryevent/").content.decode()
+    assert "secret-merger" not in page
+    assert "hugo@secret.example" not in page
+    assert "+15550001111" not in page
+    assert "olga@example.com" in page  # the open campaign's events stay
+    shop = secret_mail["events"][("Spring sale", "olga@example.com")]
+    shown = client.get(f"/admin/channels/deliveryevent/{shop.pk}/change/")
+    assert shown.status_code == 200 and "shop.example" in shown.content.decode()
+    for key in (("Secret launch", "olga@example.com"), ("Secret launch", "hugo@secret.example"), "stop"):
+        event = secret_mail["events"][key]
+        response = client.get(f"/admin/channels/deliveryevent/{event.pk}/change/")
+        assert response.status_code == 302  # "does not exist", as for an unknown id
+    searched = client.get("/admin/channels/deliveryevent/?q=hugo").content.decode()
+    assert "hugo@secret.example" not in searched
+    # granted both, they see them; a superuser always does
+    assign_perm("campaigns.view_campaign", administrator, secret_mail["secret"])
+    assign_perm("audiences.view_audience", administrator, secret_mail["board"])
+    administrator = type(administrator).objects.get(pk=administrator.pk)
+    page = login(administrator).get("/admin/channels/deliveryevent/").content.decode()
+    assert "hugo@secret.example" in page and "+15550001111" in page
+    secret_click = secret_mail["events"][("Secret launch", "hugo@secret.example")]
+    detail = login(administrator).get(f"/admin/channels/deliveryevent/{secret_click.pk}/change/")
+    assert "secret-merger" in detail.content.decode()
+    root = make_user("root", superuser=True)
+    page = login(root).get("/admin/channels/deliveryevent/").content.decode()
+    assert "hugo@secret.example" in page and "+15550001111" in page
