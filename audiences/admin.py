@@ -194,6 +194,13 @@ class SuppressionAdmin(AdminPermissionsMixin, admin.ModelAdmin):
     readonly_fields = ("created_at",)
     permissions = dict.fromkeys(("view", "add", "change", "delete"), "suppression.manage")
 
+    def get_queryset(self, request):
+        # Not the address of a person known only through restricted audiences
+        # the reader may not see (review 6).
+        from audiences.selectors import without_hidden_addresses
+
+        return without_hidden_addresses(request.user, super().get_queryset(request))
+
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.address is None:
             # An erased person's entry: only its keyed hash is left to match.

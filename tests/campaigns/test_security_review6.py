@@ -430,3 +430,39 @@ def test_the_delivery_event_log_hides_restricted_campaigns_and_hidden_people(
     root = make_user("root", superuser=True)
     page = login(root).get("/admin/channels/deliveryevent/").content.decode()
     assert "hugo@secret.example" in page and "+15550001111" in page
+
+
+def test_the_suppression_list_hides_people_known_only_through_restricted_audiences(
+    secret_mail, login, api_for, administrator, make_user
+):
+    """Administrators not granted a restricted audience read the addresses of
+    its members on the suppression list (API and admin), with why they are
+    there — how review 4 #4 treated their unsubscribes in webhooks."""
+    from audiences.models import Suppression
+
+    api = api_for(administrator)
+    listed = api.get("/suppressions").json()
+    addresses = {item["address"] for item in listed["items"]}
+    assert addresses == {"olga@example.com", "nobody@example.com"}
+    assert listed["count"] == 2
+    assert api.get("/suppressions?search=hugo").json()["count"] == 0
+    hidden = Suppression.objects.get(address="hugo@secret.example")
+    assert api.delete(f"/suppressions/{hidden.pk}").status_code == 404
+    assert Suppression.objects.filter(pk=hidden.pk).exists()
+    # adding it again answers like a new entry and keeps the stronger reason
+    again = api.post(
+        "/suppressions", {"channel": "email", "address": "hugo@secret.example", "reason": "manual"}
+    )
+    assert again.status_code == 201
+    assert Suppression.objects.get(pk=hidden.pk).reason == "complaint"
+    known = api.post(
+        "/suppressions", {"channel": "email", "address": "olga@example.com", "reason": "manual"}
+    )
+    assert known.status_code == 200
+    client = login(administrator)
+    page = client.get("/admin/audiences/suppression/").content.decode()
+    assert "hugo@secret.example" not in page and "+15550001111" not in page
+    assert "olga@example.com" in page
+    assert client.get(f"/admin/audiences/suppression/{hidden.pk}/change/").status_code == 302
+    root = make_user("root", superuser=True)
+    assert api_for(root).get("/suppressions").json()["count"] == 4
