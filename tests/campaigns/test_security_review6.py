@@ -466,3 +466,37 @@ def test_the_suppression_list_hides_people_known_only_through_restricted_audienc
     assert client.get(f"/admin/audiences/suppression/{hidden.pk}/change/").status_code == 302
     root = make_user("root", superuser=True)
     assert api_for(root).get("/suppressions").json()["count"] == 4
+
+
+# --- outbound webhooks: an open campaign's deliveries to hidden people -----------
+
+
+def test_webhooks_do_not_tell_deliveries_to_people_known_only_through_restricted_audiences(db):
+    """Review 4 #4 withheld a restricted campaign's events and the
+    unsubscribes of people known only through restricted audiences from the
+    administrators' endpoints, but an *open* campaign sending to a restricted
+    audience (its owner granted) still told every endpoint each member's
+    address and identifiers in ``delivery.sent`` (and opened, clicked …): the
+    restricted list, to any administrator who subscribes a URL."""
+    from django.utils import timezone
+
+    from audiences.models import AudienceMember
+    from campaigns.webhook_events import delivery_data
+    from webhooks import outbox
+
+    hugo = Profile.objects.create(email="hugo@secret.example")
+    olga = Profile.objects.create(email="olga@example.com")
+    board = Audience.objects.create(name="Board", kind="upload", restricted=True)
+    AudienceMember.objects.create(audience=board, profile=hugo)
+    letter = Campaign.objects.create(name="Board letter", status="live")  # open
+    version = CampaignVersion.objects.create(campaign=letter, audience=board)
+    run = Run.objects.create(campaign=letter, version=version, kind="scheduled")
+    to_hugo, to_olga = (
+        Delivery.objects.create(
+            run=run, profile=p, status="sent", sent_at=timezone.now(), address=p.email
+        )
+        for p in (hugo, olga)
+    )
+    data = delivery_data([to_hugo.pk, to_olga.pk])
+    assert data[to_hugo.pk] is outbox.WITHHELD
+    assert data[to_olga.pk]["address"] == "olga@example.com"
