@@ -500,3 +500,45 @@ def test_webhooks_do_not_tell_deliveries_to_people_known_only_through_restricted
     data = delivery_data([to_hugo.pk, to_olga.pk])
     assert data[to_hugo.pk] is outbox.WITHHELD
     assert data[to_olga.pk]["address"] == "olga@example.com"
+
+
+# --- sign-in lock-outs: an administrator unlocking a superuser's guesses -------
+
+
+def _lockout(username: str):
+    from axes.models import AccessAttempt
+
+    return AccessAttempt.objects.create(
+        username=username,
+        ip_address="203.0.113.9",
+        user_agent="guesser",
+        path_info="/accounts/login/",
+        failures_since_start=5,
+        get_data="",
+        post_data="",
+    )
+
+
+def test_an_administrator_cannot_lift_the_lockout_of_someone_holding_more(
+    login, administrator, make_user
+):
+    """Administrators may unlock sign-ins (delete a lock-out), also a
+    superuser's: guessing a superuser's password four times, lifting the
+    lock-out, and again, took away the only bound on guessing it online."""
+    from axes.models import AccessAttempt
+
+    from accounts.roles import MANAGER
+
+    make_user("root", superuser=True)
+    make_user("mona2", MANAGER)
+    root_lock, mona_lock = _lockout("root"), _lockout("mona2")
+    client = login(administrator)
+    client.post(f"/admin/axes/accessattempt/{root_lock.pk}/delete/", {"post": "yes"})
+    client.post(
+        "/admin/axes/accessattempt/",
+        {"action": "delete_selected", "_selected_action": [root_lock.pk], "post": "yes"},
+    )
+    assert AccessAttempt.objects.filter(pk=root_lock.pk).exists()
+    # an ordinary user's lock-out is still theirs to lift
+    client.post(f"/admin/axes/accessattempt/{mona_lock.pk}/delete/", {"post": "yes"})
+    assert not AccessAttempt.objects.filter(pk=mona_lock.pk).exists()
