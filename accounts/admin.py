@@ -169,9 +169,17 @@ class UserAdmin(DjangoUserAdmin):
     def _may_take_over(self, request, obj) -> bool:
         """May ``request.user`` decide how ``obj`` signs in (password, address)?
         Themselves, superusers, and anyone for a user still waiting for an
-        invitation (no password yet)."""
+        invitation (no password yet) who holds nothing beyond ``request.user``'s
+        own powers: an invitation sent to an address the administrator chose
+        signs them in as that person, so an invitee holding a grant on a
+        restricted object, a protected group or a permission the administrator
+        lacks is a superuser's to re-address or re-invite (review 6), like the
+        API keys of such a person (``users_only_superusers_key``)."""
+        if request.user.is_superuser or obj.pk == request.user.pk:
+            return True
         return (
-            request.user.is_superuser or obj.pk == request.user.pk or not obj.has_usable_password()
+            not obj.has_usable_password()
+            and not users_only_superusers_key(request.user).filter(pk=obj.pk).exists()
         )
 
     def user_change_password(self, request, id, form_url=""):
@@ -217,7 +225,14 @@ class UserAdmin(DjangoUserAdmin):
                 # that is a superuser's decision (or their own password reset).
                 messages.warning(
                     request,
-                    gettext("%(user)s already has a password: no invitation sent.")
+                    (
+                        gettext("%(user)s already has a password: no invitation sent.")
+                        if user.has_usable_password()
+                        else gettext(
+                            "%(user)s holds access beyond yours: only a superuser may "
+                            "invite them again."
+                        )
+                    )
                     % {"user": user.get_username()},
                 )
                 continue
@@ -295,6 +310,46 @@ class ApiKeyAdmin(admin.ModelAdmin):
         self.message_user(request, gettext("The selected keys are revoked."))
 
 
+def _lockout_admin_base():
+    from axes.admin import AccessAttemptAdmin as AxesAccessAttemptAdmin
+
+    return AxesAccessAttemptAdmin
+
+
+class AccessAttemptAdmin(_lockout_admin_base()):
+    """Administrators lift sign-in lock-outs, but not of someone holding more
+    than they do (a superuser, a restricted grant, a permission they lack):
+    lifting it between guesses removed the only bound on guessing that
+    person's password (review 6). Superusers lift any."""
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if not super().has_delete_permission(request, obj):
+            return False
+        if obj is None or request.user.is_superuser:
+            return True
+        return not self._protected(request).filter(username=obj.username).exists()
+
+    def delete_queryset(self, request, queryset) -> None:
+        if not request.user.is_superuser:
+            queryset = queryset.exclude(username__in=self._protected(request).values("username"))
+        super().delete_queryset(request, queryset)
+
+    @staticmethod
+    def _protected(request):
+        return users_only_superusers_key(request.user)
+
+
+def _register_lockouts() -> None:
+    from axes.models import AccessAttempt
+
+    if admin.site.is_registered(AccessAttempt):
+        admin.site.unregister(AccessAttempt)
+    admin.site.register(AccessAttempt, AccessAttemptAdmin)
+
+
+_register_lockouts()
+
+
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
     list_display = ("user", "message", "created_at", "read_at")
@@ -312,4 +367,4 @@ class NotificationAdmin(admin.ModelAdmin):
         return request.user.is_superuser
 
 
-__all__ = ["GroupAdmin", "UserAdmin", "ApiKeyAdmin", "NotificationAdmin"]
+__all__ = ["GroupAdmin", "UserAdmin", "ApiKeyAdmin", "AccessAttemptAdmin", "NotificationAdmin"]

@@ -207,9 +207,21 @@ def _still_manages(obj, actor) -> None:
         )
 
 
+# handler(obj=): called inside the transaction that restricts ``obj`` (an
+# unrestricted object becomes restricted). Apps above accounts follow it: a
+# rule audience naming a campaign that becomes restricted is restricted too.
+restricting: list = []
+
+
 def access_set_restricted(*, obj, restricted: bool, actor) -> None:
     """Mark ``obj`` restricted (granting ``actor`` change access in the same
-    transaction) or open it to every role again. Grants are kept either way."""
+    transaction) or open it to every role again. Grants are kept either way.
+
+    An object that says it must stay restricted (``restriction_required()``
+    answers a reason) is not opened: ``ValidationError`` with the reason."""
+    if not restricted and (reason := getattr(obj, "restriction_required", lambda: None)()):
+        raise ValidationError({"restricted": [reason]})
+    was_restricted = type(obj).objects.filter(pk=obj.pk, restricted=True).exists()
     fields = {"restricted": restricted}
     if any(f.name == "updated_at" for f in obj._meta.fields):
         fields["updated_at"] = timezone.now()
@@ -217,6 +229,9 @@ def access_set_restricted(*, obj, restricted: bool, actor) -> None:
         type(obj).objects.filter(pk=obj.pk).update(**fields)
         obj.restricted = restricted
         access_keep(obj=obj, actor=actor)
+        if restricted and not was_restricted:
+            for handler in restricting:
+                handler(obj=obj)
 
 
 def access_grant(*, obj, grantee, level: str, actor) -> None:

@@ -194,6 +194,13 @@ class SuppressionAdmin(AdminPermissionsMixin, admin.ModelAdmin):
     readonly_fields = ("created_at",)
     permissions = dict.fromkeys(("view", "add", "change", "delete"), "suppression.manage")
 
+    def get_queryset(self, request):
+        # Not the address of a person known only through restricted audiences
+        # the reader may not see (review 6).
+        from audiences.selectors import without_hidden_addresses
+
+        return without_hidden_addresses(request.user, super().get_queryset(request))
+
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.address is None:
             # An erased person's entry: only its keyed hash is left to match.
@@ -253,6 +260,12 @@ class AudienceAdmin(AdminPermissionsMixin, AccessAdminMixin, GuardedModelAdmin):
                     errors = errors or engagement_errors(data["rule"], request.user)
                 for path, messages in errors.items():
                     this.add_error("rule", f"{path}: {' '.join(messages)}")
+            if obj is not None and obj.kind == Audience.Kind.RULE and not data.get("restricted"):
+                # A rule naming a restricted campaign keeps the audience
+                # restricted (review 4 #10), as the Access page and the API do.
+                probe = Audience(kind=obj.kind, rule=data.get("rule", obj.rule))
+                if reason := probe.restriction_required():
+                    this.add_error("restricted" if "restricted" in this.fields else None, reason)
             return data
 
         form.clean = clean

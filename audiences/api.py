@@ -8,6 +8,7 @@ from typing import Any, Literal
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpRequest, StreamingHttpResponse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import File, Form, Query, Router, UploadedFile
 from ninja.responses import Status
@@ -19,7 +20,13 @@ from accounts.services import access_set_restricted
 from audiences import privacy, services
 from audiences.importer import profile_import_create
 from audiences.models import Audience, PrivacyLogEntry, Profile, ProfileImport, Suppression
-from audiences.selectors import audience_profiles, count_for, not_hidden_profiles, visible_profiles
+from audiences.selectors import (
+    audience_profiles,
+    count_for,
+    not_hidden_profiles,
+    visible_profiles,
+    without_hidden_addresses,
+)
 from config.ids import is_id
 from config.problems import ApiProblem
 from config.schemas import CamelOut, CamelSchema
@@ -419,6 +426,10 @@ def audience_upload(
         audience = _audience_for(request, audience_id, "audience.edit")
         if audience.kind != Audience.Kind.UPLOAD:
             errors["audienceId"] = [_("Only upload audiences take a file.")]
+        else:  # who receives committed campaigns: their activators' decision (409)
+            services.check_rule_change_allowed(
+                audience=audience, actor=request.user, reimport=True
+            )
     elif not name.strip() or len(name.strip()) > 200:
         errors["name"] = [_("Give the audience a name (at most 200 characters).")]
     if errors:
@@ -605,7 +616,8 @@ def suppression_list(
     """The suppression list, newest first (administrators): nobody on it gets
     marketing; hard bounces and complaints stop transactional sends too."""
     _may_manage_suppressions(request)
-    qs = Suppression.objects.order_by("-created_at", "-pk")
+    # Never the address of a person hidden from the caller (review 6).
+    qs = without_hidden_addresses(request.user, Suppression.objects.order_by("-created_at", "-pk"))
     if channel:
         qs = qs.filter(channel=channel)
     if search:
@@ -623,14 +635,35 @@ def suppression_create(request: HttpRequest, payload: SuppressionIn):
     entry = services.suppression_add(
         channel=payload.channel, address=payload.address, reason=payload.reason
     )
-    return Status(201 if Suppression.objects.count() > before else 200, entry)
+    if Suppression.objects.count() > before:
+        return Status(201, entry)
+    seen = without_hidden_addresses(request.user, Suppression.objects.filter(pk=entry.pk))
+    if not seen.exists():
+        # Already there for a person hidden from the caller: answered like a
+        # new entry, with what the caller gave (review 6); the address is
+        # suppressed either way and a stronger stored reason is kept.
+        return Status(
+            201,
+            {
+                "id": entry.pk,
+                "channel": entry.channel,
+                "address": entry.address,
+                "reason": payload.reason,
+                "created_at": timezone.now(),
+            },
+        )
+    return Status(200, entry)
 
 
 @suppressions_router.delete("/{int:suppression_id}", response={204: None})
 def suppression_delete(request: HttpRequest, suppression_id: int):
     """Take an entry off the list: the address may get marketing again (if it consents)."""
     _may_manage_suppressions(request)
-    entry = Suppression.objects.filter(pk=suppression_id).first() if is_id(suppression_id) else None
+    entry = (
+        without_hidden_addresses(request.user, Suppression.objects.filter(pk=suppression_id)).first()
+        if is_id(suppression_id)
+        else None
+    )
     if entry is None:
         raise Http404
     services.suppression_delete(suppression=entry)

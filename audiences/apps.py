@@ -8,7 +8,12 @@ class AudiencesConfig(AppConfig):
     verbose_name = _("Audiences")
 
     def ready(self) -> None:
+        from accounts import services as account_services
         from audiences.models import Profile
+        from audiences.services import audiences_follow_restricted_campaign
+
+        if audiences_follow_restricted_campaign not in account_services.restricting:
+            account_services.restricting.append(audiences_follow_restricted_campaign)
 
         post_save.connect(
             _restore_erased_suppressions, sender=Profile, dispatch_uid="volley-erased"

@@ -60,6 +60,9 @@ engagement_condition = Hook("engagement_condition")
 # that ``actor`` may see.
 engagement_campaigns = Hook("engagement_campaigns")
 
+# handler(ids=) -> set of the campaign ids among ``ids`` that are restricted.
+restricted_campaigns = Hook("restricted_campaigns")
+
 # handler(actor=) -> [(id, name)]: campaigns the rule builder offers (sent ones
 # the actor may see, newest first).
 engagement_campaign_choices = Hook("engagement_campaign_choices")

@@ -168,6 +168,24 @@ class Audience(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def restriction_required(self) -> str | None:
+        """Why this audience must stay restricted (None: it need not). A rule
+        naming a restricted campaign tells who received, opened or clicked it:
+        that is for the people who may see the campaign (review 4 #10), so
+        such an audience is restricted when saved and cannot be opened again
+        (``accounts.services.access_set_restricted`` asks this)."""
+        from audiences.rules import restricted_campaigns_named
+
+        if self.kind == self.Kind.RULE and restricted_campaigns_named(self.rule):
+            return str(
+                _(
+                    "Its rule names a restricted campaign: who received, opened or clicked "
+                    "it is for those who may see that campaign, so the audience stays "
+                    "restricted. Grant access to it instead."
+                )
+            )
+        return None
+
 
 class AudienceMember(models.Model):
     """Frozen membership of an uploaded audience."""

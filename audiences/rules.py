@@ -138,6 +138,27 @@ def engagement_items(rule: Any, path: str = "rule"):
             yield from engagement_items(item, item_path)
 
 
+def named_campaign_ids(rule: Any) -> set[int]:
+    """The campaign ids ``rule``'s engagement conditions name."""
+    return {
+        item["campaignId"]
+        for _path, item in engagement_items(rule)
+        if _is_int(item.get("campaignId")) and item["campaignId"] > 0
+    }
+
+
+def restricted_campaigns_named(rule: Any) -> set[int]:
+    """The restricted campaigns among those ``rule`` names. Who received,
+    opened or clicked one is for the people who may see it: an audience whose
+    rule names one is restricted too (review 4 #10), whoever built it."""
+    from audiences import hooks
+
+    ids = named_campaign_ids(rule)
+    if not ids:
+        return set()
+    return set().union(*hooks.restricted_campaigns(ids=ids))
+
+
 def engagement_errors(rule: Any, actor) -> dict[str, list[str]]:
     """Campaigns named by ``rule``'s engagement conditions that do not exist or
     that ``actor`` may not see: one answer for both, so a rule cannot probe

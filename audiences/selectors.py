@@ -136,6 +136,49 @@ def not_hidden_profiles(user, profiles: QuerySet[Profile]) -> QuerySet[Profile]:
     return profiles.filter(~Exists(in_hidden) | Exists(in_seen))
 
 
+def hidden_profiles(user) -> QuerySet[Profile] | None:
+    """The profiles known only through restricted audiences ``user`` may not
+    see; None when there are none to hide (a superuser, or no restricted
+    audience at all)."""
+    from accounts.permissions import visible
+
+    if user is not None and user.is_superuser:
+        return None
+    restricted = Audience.objects.filter(restricted=True)
+    # Read once (restricted audiences are few): the statements that nest this
+    # stay shallow enough for SQLite's parser.
+    hidden = list(
+        restricted.exclude(pk__in=visible(user, restricted).values("pk")).values_list(
+            "pk", flat=True
+        )
+    )
+    if not hidden:
+        return None
+    in_hidden = AudienceMember.objects.filter(profile=OuterRef("pk"), audience__in=hidden)
+    in_seen = AudienceMember.objects.filter(profile=OuterRef("pk")).exclude(audience__in=hidden)
+    return Profile.objects.filter(Exists(in_hidden) & ~Exists(in_seen))
+
+
+# The profile column each channel's addresses are matched with.
+_IDENTITY_COLUMN = {"email": "email", "sms": "phone", "push": "push_token"}
+
+
+def without_hidden_addresses(
+    user, rows: QuerySet, *, channel: str = "channel", address: str = "address"
+) -> QuerySet:
+    """``rows`` (suppressions, delivery events: a channel and an address
+    column) without those whose address is the identity of a profile hidden
+    from ``user`` (``hidden_profiles``): whoever may not know the person may
+    not read their address in a log or a list either (review 6)."""
+    hidden = hidden_profiles(user)
+    if hidden is None:
+        return rows
+    match = Q()
+    for name, column in _IDENTITY_COLUMN.items():
+        match |= Q(**{channel: name}) & Exists(hidden.filter(**{column: OuterRef(address)}))
+    return rows.exclude(match)
+
+
 def _value_kind(value) -> str | None:
     if isinstance(value, bool):
         return "boolean"

@@ -403,6 +403,8 @@ def audience_create_rule(
         created_by=actor,
         restricted=restricted,
     )
+    # Naming a restricted campaign restricts the audience (review 4 #10).
+    audience.restricted = restricted or audience.restriction_required() is not None
     audience.full_clean()
     with transaction.atomic():
         from audiences.selectors import count_for
@@ -440,13 +442,16 @@ def audience_grant_creator(*, audience: Audience, actor) -> None:
         assign_perm(perm, actor, audience)
 
 
-def check_rule_change_allowed(*, audience: Audience, actor) -> None:
+def check_rule_change_allowed(*, audience: Audience, actor, reimport: bool = False) -> None:
     """Changing the rule of an audience used by committed campaigns changes who
     receives them: it needs the permission to change those campaigns' live
     content (``campaign.activate``) on every one of them, else ``AudienceInUse``.
 
     Campaigns the actor may not see are counted, never named. The campaigns
     are found by the handler campaigns registers (``audiences/hooks.py``).
+
+    ``reimport``: the same for a new file into an upload audience, whose
+    membership is what its rule is to a rule audience (review 6).
     """
     from django.utils.translation import ngettext
 
@@ -461,14 +466,18 @@ def check_rule_change_allowed(*, audience: Audience, actor) -> None:
     if hidden:
         others = ngettext("%(n)d other campaign", "%(n)d other campaigns", hidden) % {"n": hidden}
         names = f"{names}, {others}" if names else others
-    raise AudienceInUse(
-        _(
+    if reimport:
+        message = _(
+            "This audience decides who receives campaigns in review, scheduled or live "
+            "(%(campaigns)s): importing a new file into it needs the permission to "
+            "activate them."
+        )
+    else:
+        message = _(
             "This audience decides who receives campaigns in review, scheduled or live "
             "(%(campaigns)s): changing its rule needs the permission to activate them."
         )
-        % {"campaigns": names},
-        named,
-    )
+    raise AudienceInUse(message % {"campaigns": names}, named)
 
 
 def audience_update_rule(*, audience: Audience, name: str, rule: dict, actor=None) -> Audience:
@@ -490,12 +499,58 @@ def audience_update_rule(*, audience: Audience, name: str, rule: dict, actor=Non
     audience.name = (name or "").strip()
     audience.rule = rule
     audience.full_clean()
+    from accounts.services import access_keep
     from audiences.selectors import count_for
 
+    # A rule that now names a restricted campaign restricts the audience
+    # (review 4 #10); whoever changed it keeps access, as when restricting.
+    restrict = not audience.restricted and audience.restriction_required() is not None
     with transaction.atomic():
         audience.size = count_for(None, Profile.objects.filter(q))
+        if restrict:
+            audience.restricted = True
         audience.save()
+        if restrict:
+            access_keep(obj=audience, actor=actor)
+            audience_grant_author(audience=audience)
     return audience
+
+
+def audience_grant_author(*, audience: Audience) -> None:
+    """A rule audience restricted because its rule names restricted campaigns
+    stays with its author when they may see every one of them."""
+    from guardian.shortcuts import assign_perm
+
+    from accounts.permissions import can_see
+    from audiences import hooks
+    from audiences.rules import named_campaign_ids
+
+    author = audience.created_by
+    if author is None or not author.is_active or author.is_superuser:
+        return
+    ids = named_campaign_ids(audience.rule)
+    if ids and set().union(*hooks.engagement_campaigns(actor=author, ids=ids)) != ids:
+        return  # the author may no longer see a campaign it names
+    for perm in ("audiences.view_audience", "audiences.change_audience"):
+        assign_perm(perm, author, audience)
+
+
+def audiences_follow_restricted_campaign(*, obj) -> None:
+    """A campaign became restricted: every open rule audience naming it is
+    restricted too (review 4 #10); its author keeps it if they may see the
+    campaigns it names. Registered in ``accounts.services.restricting``."""
+    from audiences.rules import named_campaign_ids
+
+    if obj._meta.label_lower != "campaigns.campaign":
+        return
+    rows = Audience.objects.filter(kind=Audience.Kind.RULE, restricted=False).values_list(
+        "pk", "rule"
+    )
+    naming = [pk for pk, rule in rows.iterator() if obj.pk in named_campaign_ids(rule)]
+    for audience in Audience.objects.filter(pk__in=naming).select_related("created_by"):
+        Audience.objects.filter(pk=audience.pk).update(restricted=True)
+        audience.restricted = True
+        audience_grant_author(audience=audience)
 
 
 def audience_refresh_size(*, audience: Audience) -> int:

@@ -242,6 +242,17 @@ def upload_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             raise Http404
         form_class = ReuploadForm
     form = form_class(request.POST or None, request.FILES or None)
+    status = 200
+    if request.method == "POST" and form.is_valid() and audience is not None:
+        # A new file decides who receives the committed campaigns using the
+        # audience: their activators' decision, as a rule change is (review 6).
+        try:
+            services.check_rule_change_allowed(
+                audience=audience, actor=request.user, reimport=True
+            )
+        except services.AudienceInUse as exc:
+            form.add_error(None, str(exc))
+            status = 409
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         with transaction.atomic():
@@ -256,7 +267,9 @@ def upload_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             )
         messages.success(request, _("File received; the import is running."))
         return redirect("audiences:detail", pk=audience.pk)
-    return render(request, "audiences/upload.html", {"form": form, "audience": audience})
+    return render(
+        request, "audiences/upload.html", {"form": form, "audience": audience}, status=status
+    )
 
 
 @login_required

@@ -29,6 +29,27 @@ _EXPORT_CHUNK = 2000
 
 
 class DeliveryStore:
+    def hidden(self, user, prefix: str) -> Q | None:
+        from accounts.permissions import visible
+        from audiences.selectors import hidden_profiles
+        from campaigns.models import Campaign
+
+        if user is not None and user.is_superuser:
+            return None
+        restricted = Campaign.objects.filter(restricted=True)
+        campaigns = list(
+            restricted.exclude(pk__in=visible(user, restricted).values("pk")).values_list(
+                "pk", flat=True
+            )
+        )
+        people = hidden_profiles(user)
+        if not campaigns and people is None:
+            return None
+        match = Q(**{f"{prefix}run__campaign__in": campaigns})
+        if people is not None:
+            match |= Q(**{f"{prefix}profile__in": people.values("pk")})
+        return match
+
     def get(self, pk: int):
         from campaigns.models import Delivery
 
@@ -202,6 +223,15 @@ def engagement_campaigns(*, actor, ids: set[int]) -> set[int]:
     return set(visible(actor, Campaign.objects.filter(pk__in=ids)).values_list("pk", flat=True))
 
 
+def restricted_campaigns(*, ids: set[int]) -> set[int]:
+    """The restricted campaigns among ``ids``."""
+    from campaigns.models import Campaign
+
+    return set(
+        Campaign.objects.filter(pk__in=ids, restricted=True).values_list("pk", flat=True)
+    )
+
+
 ENGAGEMENT_CHOICES = 200
 
 
@@ -232,4 +262,5 @@ def register() -> None:
     audience_hooks.profile_export_sections.register(profile_export_deliveries)
     audience_hooks.engagement_condition.register(engagement_condition)
     audience_hooks.engagement_campaigns.register(engagement_campaigns)
+    audience_hooks.restricted_campaigns.register(restricted_campaigns)
     audience_hooks.engagement_campaign_choices.register(engagement_campaign_choices)

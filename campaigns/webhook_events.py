@@ -5,8 +5,9 @@ The send path writes delivery events by reference, a batch per INSERT; their
 data is built here when the cluster first claims them (``delivery_data``), from
 the delivery as the API would show it: ids, channel, the address it went to and
 the person's identifiers — never a push token, attributes or context.
-Nothing about a restricted campaign is told (``outbox.WITHHELD``): endpoints
-are the administrators', and restricted means restricted from them too.
+Nothing about a restricted campaign is told (``outbox.WITHHELD``), nor a
+delivery to a person known only through restricted audiences: endpoints are
+the administrators', and restricted means restricted from them too.
 """
 
 from __future__ import annotations
@@ -62,11 +63,25 @@ def delivery_data(ids: list[int]) -> dict[int, dict]:
     """The ``data`` of delivery events, per delivery id."""
     from campaigns.models import Delivery
 
-    rows = Delivery.objects.filter(pk__in=ids).select_related("run__campaign", "profile")
+    from audiences.selectors import hidden_profiles
+
+    rows = list(Delivery.objects.filter(pk__in=ids).select_related("run__campaign", "profile"))
+    # Nor a delivery to a person known only through restricted audiences, an
+    # open campaign's included (review 6): the restricted list, member by member.
+    hidden = hidden_profiles(None)
+    hidden_ids = (
+        set(
+            hidden.filter(pk__in={d.profile_id for d in rows if d.profile_id}).values_list(
+                "pk", flat=True
+            )
+        )
+        if hidden is not None
+        else set()
+    )
     data = {}
     for d in rows:
         campaign = d.run.campaign
-        if campaign.restricted:
+        if campaign.restricted or d.profile_id in hidden_ids:
             data[d.pk] = outbox.WITHHELD
             continue
         data[d.pk] = {

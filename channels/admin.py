@@ -103,6 +103,21 @@ class DeliveryEventAdmin(AdminPermissionsMixin, admin.ModelAdmin):
     list_select_related = False
     permissions = {"view": "suppression.manage"}
 
+    def get_queryset(self, request):
+        """Never the events of a restricted campaign not granted, nor of a
+        person known only through restricted audiences (by their delivery or,
+        for an event that names no message, its address): the log is the
+        administrators', and restricted means restricted from them too (review
+        6, as review 4 #4 for webhooks)."""
+        from audiences.selectors import without_hidden_addresses
+        from channels import deliveries
+
+        queryset = super().get_queryset(request)
+        hidden = deliveries.hidden(request.user, "delivery__")
+        if hidden is not None:
+            queryset = queryset.exclude(hidden)
+        return without_hidden_addresses(request.user, queryset)
+
 
 class TestMessageRecipientInline(AdminPermissionsMixin, admin.TabularInline):
     model = TestMessageRecipient

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Q
 
 # The key a message carries back (Message-ID local part, ESP metadata): "delivery-<id>".
 DELIVERY_KEY = re.compile(r"^delivery-(\d{1,18})$")
@@ -36,6 +37,12 @@ class DeliveryStore(Protocol):
 
     def set_times(self, delivery: Any, times: dict[str, datetime | None]) -> None:
         """Overwrite first-event times (after a re-classification)."""
+
+    def hidden(self, user: Any, prefix: str) -> Q | None:
+        """A filter (lookups from ``prefix``, the path to a delivery) matching
+        the deliveries ``user`` may not know of — of a restricted campaign not
+        granted, or to a person known only through restricted audiences —, or
+        None when nothing is hidden from them."""
 
 
 _store: DeliveryStore | None = None
@@ -77,3 +84,7 @@ def lock(delivery) -> None:
 def set_times(delivery, times: dict) -> None:
     if times:
         _registered().set_times(delivery, times)
+
+
+def hidden(user, prefix: str = "") -> Q | None:
+    return _registered().hidden(user, prefix)

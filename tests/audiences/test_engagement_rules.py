@@ -187,6 +187,7 @@ def test_a_granted_user_may_name_a_restricted_campaign(world, api_for, manager):
     rule = {"all": [{"engagement": "clicked", "campaignId": world["secret"].pk, "withinDays": 7}]}
     response = api_for(manager).post("/audiences", {"name": "Secret clickers", "rule": rule})
     assert response.status_code == 201 and response.json()["size"] == 1
+    assert Audience.objects.get(name="Secret clickers").restricted  # review 4 #10
 
 
 def test_patching_in_a_hidden_campaign_is_refused_and_changes_nothing(world, api_for, manager):
@@ -204,6 +205,11 @@ def test_a_rule_naming_a_hidden_campaign_can_still_be_renamed(world, api_for, ma
     boss = make_user("root", superuser=True)
     rule = {"all": [{"engagement": "clicked", "campaignId": world["secret"].pk, "withinDays": 7}]}
     audience = audience_create_rule(name="Secret clickers", rule=rule, actor=boss)
+    # Naming a restricted campaign restricts the audience (review 4 #10): the
+    # superuser shares it on purpose with the manager, not with everyone.
+    assert audience.restricted
+    assert api_for(manager).get(f"/audiences/{audience.pk}").status_code == 404
+    assign_perm("audiences.change_audience", manager, audience)
     response = api_for(manager).patch(f"/audiences/{audience.pk}", {"name": "Renamed"})
     assert response.status_code == 200
     audience.refresh_from_db()
