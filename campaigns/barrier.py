@@ -108,13 +108,13 @@ def release(holder: str) -> None:
 
 _STILL_OPEN = """
 WITH r AS MATERIALIZED (
-    SELECT id, campaign_id, version_id FROM {run} WHERE {ids} AND status = 'sending'
+    SELECT id, status, campaign_id, version_id FROM {run} WHERE {ids}
 )
 SELECT r.id FROM r
 JOIN {campaign} c ON c.id = r.campaign_id
 JOIN {version} v ON v.id = r.version_id
 JOIN {configuration} cc ON cc.id = v.channel_configuration_id
-WHERE c.status IN ({sendable}) AND cc.status = %s
+WHERE r.status = 'sending' AND c.status IN ({sendable}) AND cc.status = %s
 """
 
 
@@ -124,10 +124,13 @@ def still_open(run_ids) -> set[int]:
     promise is the permit). A run left out only because its configuration was
     deactivated is failed by its sender (``runs.fail_for_inactive_configuration``).
 
-    The runs are found by primary key first (``MATERIALIZED``): left to itself,
-    PostgreSQL's planner, misled by statistics older than a fast-growing run
-    table, started from the campaigns and scanned every sending run of each —
-    40 ms a look instead of 0.1 ms, three looks per batch.
+    The runs are found by primary key alone (``MATERIALIZED``, their status
+    tested after): left to itself, PostgreSQL's planner, misled by statistics
+    older than a fast-growing run table, started from the campaigns and scanned
+    every sending run of each — 40 ms a look instead of 0.1 ms, three looks per
+    batch; and with the status inside the CTE it ANDed the status index, whose
+    'sending' entries of every trigger since the last vacuum it read each time
+    (200,000 entries, 4 ms a look, under a sustained trigger load).
     """
     run_ids = list(run_ids)
     if not run_ids:

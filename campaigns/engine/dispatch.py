@@ -51,7 +51,7 @@ from django.db import IntegrityError, connection, transaction
 from audiences.models import Audience, Profile
 from audiences.selectors import annotate_eligibility, not_hidden_profiles
 from campaigns import webhook_events
-from campaigns.engine import messaging
+from campaigns.engine import messaging, plan
 from campaigns.engine.clock import now
 from campaigns.engine.conf import knob
 from campaigns.engine.send import Batch, claim_batch, compiled_for, limits_for
@@ -282,8 +282,8 @@ def prepare_unitary(runs: list[Run], token: str) -> list[Run]:
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT id FROM {table} WHERE claimed_by = %s AND status = 'materializing'"
-                f" AND {_ids_sql('id')}{lock}",
+                f"SELECT id FROM {table} WHERE claimed_by = %s AND status || '' = 'materializing'"
+                f" AND {_ids_sql('id')}{lock}",  # status || '': engine/plan.py
                 [token, _ids_param(r.pk for r in runs)],
             )
             held = {row[0] for row in cursor.fetchall()}
@@ -380,8 +380,9 @@ def _send_claimed(batch: Batch, *, close: list[int] | None = None) -> None:
     """Render with each version's compiled templates, send over one provider
     connection per channel configuration, record (see send.Batch) and, with
     ``close``, close those runs in the same transaction."""
-    rows = Delivery.objects.filter(
-        id__in=list(batch.run_of), claimed_by=batch.token, status=Delivery.Status.SENDING
+    rows = plan.with_status(
+        Delivery.objects.filter(id__in=list(batch.run_of), claimed_by=batch.token),
+        Delivery.Status.SENDING,
     ).select_related("profile")
     messages: dict[int | None, list] = defaultdict(list)  # configuration → messages
     configs = {}
@@ -409,9 +410,10 @@ def _send_claimed(batch: Batch, *, close: list[int] | None = None) -> None:
     batch.finish(results, broken, then=(lambda: finish_runs(close)) if close else None)
 
 
+# Statements that name their runs by id test ``status || ''`` (engine/plan.py).
 _FINISH = """
 UPDATE {run} SET status = 'completed', finished_at = %s
-WHERE id IN ({runs}) AND status = 'sending' AND NOT EXISTS (
+WHERE id IN ({runs}) AND status || '' = 'sending' AND NOT EXISTS (
     SELECT 1 FROM {delivery} d WHERE d.run_id = {run}.id AND d.status IN ('pending', 'sending')
 )
 RETURNING id

@@ -30,7 +30,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 
 from campaigns import barrier, webhook_events
-from campaigns.engine import messaging, rules, throttle
+from campaigns.engine import messaging, plan, rules, throttle
 from campaigns.engine.claim import claim_for_runs, reclaim_expired
 from campaigns.engine.clock import now
 from campaigns.engine.conf import knob
@@ -278,8 +278,8 @@ def build_messages(run: Run, ids, token: str) -> tuple[list, list[tuple[int, str
         compiled_by_variant = {"": compiled_for(run)}
     except Exception as exc:  # a content that no longer compiles fails the batch, visibly
         return [], [(pk, f"render failed: {exc}"[:500]) for pk in ids]
-    deliveries = Delivery.objects.filter(
-        id__in=list(ids), claimed_by=token, status=Delivery.Status.SENDING
+    deliveries = plan.with_status(
+        Delivery.objects.filter(id__in=list(ids), claimed_by=token), Delivery.Status.SENDING
     ).select_related("profile")
     messages, broken = [], []
     for delivery in deliveries:
@@ -327,7 +327,7 @@ def renew_lease(ids: list[int], token: str) -> set[int]:
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET lease_expires_at = %s WHERE id IN ({placeholders})"
-            " AND claimed_by = %s AND status = 'sending' RETURNING id",
+            f" AND claimed_by = %s AND {plan.STATUS} = 'sending' RETURNING id",
             [expires, *ids, token],
         )
         return {row[0] for row in cursor.fetchall()}
@@ -351,7 +351,7 @@ def record_many(
     of every run involved (``run_of``: delivery id → run id) in one UPDATE
     (one per language sent, when translations were: ``locales``)."""
     moment = now()
-    mine = Delivery.objects.filter(claimed_by=token, status=Delivery.Status.SENDING)
+    mine = plan.with_status(Delivery.objects.filter(claimed_by=token), Delivery.Status.SENDING)
     ok_ids = [r.delivery_id for r in results if r.ok]
     by_locale: dict[str, list[int]] = defaultdict(list)
     for pk in ok_ids:
