@@ -39,6 +39,7 @@ import io
 import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -55,6 +56,7 @@ from audiences.locales import normalize_locale
 from audiences.models import Audience, AudienceMember, ConsentChange, Profile, ProfileImport
 from audiences.services import (
     IDENTITY_FIELDS,
+    MAX_ATTRIBUTES,
     normalize_identity,
     normalize_timezone,
 )
@@ -112,11 +114,23 @@ def read_header(reader) -> list[str]:
         raise ImportFileError(_("The header row is not valid CSV: %s") % exc) from None
     names = [name.strip() for name in header]
     names = [name.lower() if name.lower() in RESERVED else name for name in names]
+    # Every other column is an attribute, and a profile holds a bounded number
+    # of them: a wider file is refused here, before anything reads its names.
+    attribute_columns = sum(1 for name in names if name not in RESERVED)
+    if attribute_columns > MAX_ATTRIBUTES:
+        raise ImportFileError(
+            _(
+                "The header has %(count)d attribute columns; a profile holds at most "
+                "%(max)d attributes."
+            )
+            % {"count": attribute_columns, "max": MAX_ATTRIBUTES}
+        )
     if any(_SURROGATE.search(name) for name in names):
         raise ImportFileError(_("The header row is not UTF-8 text."))
     if any(not name for name in names):
         raise ImportFileError(_("The header row has an empty column name."))
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    # Counted once (names.count per name was quadratic in the columns).
+    duplicates = sorted(name for name, seen in Counter(names).items() if seen > 1)
     if duplicates:
         raise ImportFileError(_("Duplicate columns: %s.") % ", ".join(duplicates))
     if not set(names) & set(IDENTITY_FIELDS):
