@@ -57,6 +57,7 @@ from audiences.models import Audience, AudienceMember, ConsentChange, Profile, P
 from audiences.services import (
     IDENTITY_FIELDS,
     MAX_ATTRIBUTES,
+    attributes_problem,
     normalize_identity,
     normalize_timezone,
 )
@@ -405,6 +406,11 @@ def _write(batch: list[Row], *, audience_id: int, import_id, actor=None) -> list
             target = index[next(iter(row.identities.items() & index.keys()))]
         else:
             target = _Target(None, _blank())
+        if row.attributes:
+            problem = attributes_problem({**target.values["attributes"], **row.attributes})
+            if problem:
+                rejected.append((row.line, problem))
+                continue
         target.apply(row)
         targets[id(target)] = target
     if connection.vendor == "postgresql":

@@ -258,6 +258,9 @@ def _upsert(namespace, value, identities, attributes, timezone, consent, source,
             merged.pop(key, None)
         else:
             merged[key] = item
+    problem = attributes_problem(merged)
+    if problem:
+        raise ValidationError({"attributes": [problem]})
     profile.attributes = merged
     if timezone is not None:
         try:

@@ -13,7 +13,7 @@ from django.core.files.base import ContentFile
 from audiences import importer
 from audiences.importer import ImportFileError, profile_import_create, profile_import_run
 from audiences.models import Audience, Profile, ProfileImport
-from audiences.services import MAX_ATTRIBUTES
+from audiences.services import MAX_ATTRIBUTES, MAX_ATTRIBUTES_CHARS
 
 pytestmark = pytest.mark.django_db
 
@@ -65,3 +65,86 @@ def test_a_wide_file_fails_the_import_with_the_reason(django_capture_on_commit_c
     assert result.status == ProfileImport.Status.FAILED
     assert str(MAX_ATTRIBUTES) in result.error
     assert not Profile.objects.exists()
+
+
+# ---------------------------------------------------------------- finding 2
+
+
+def test_the_api_refuses_more_attributes_than_a_profile_holds(manager, api_for):
+    """Finding 2: a profile's attributes had no bound. The rule builder reads
+    the attributes of the latest 500 profiles on every view, the designer those
+    of 200: 100 profiles of 0.8 MB each (one CSV upload or 100 PUTs by a
+    manager) made every manager's rule builder take 5 s and 660 MB, the
+    designer 7 s; 500 of them, gigabytes."""
+    api = api_for(manager)
+    many = {f"k{i}": i for i in range(MAX_ATTRIBUTES + 1)}
+    response = api.put("/profiles/email/ann@example.com", {"attributes": many})
+    assert response.status_code == 400, response.content
+    assert "attributes" in response.json()["errors"]
+    long = {"notes": "x" * (MAX_ATTRIBUTES_CHARS + 1)}
+    response = api.put("/profiles/email/ann@example.com", {"attributes": long})
+    assert response.status_code == 400
+    assert not Profile.objects.exists()
+
+
+def test_the_api_refuses_a_merge_past_the_bound_and_keeps_the_profile(manager, api_for):
+    api = api_for(manager)
+    half = {f"a{i}": i for i in range(MAX_ATTRIBUTES // 2 + 1)}
+    assert api.put("/profiles/email/ann@example.com", {"attributes": half}).status_code == 201
+    other = {f"b{i}": i for i in range(MAX_ATTRIBUTES // 2 + 1)}
+    response = api.put("/profiles/email/ann@example.com", {"attributes": other})
+    assert response.status_code == 400
+    assert Profile.objects.get().attributes == half
+    # Removing keys (null) while adding others stays possible.
+    swap = {**{k: None for k in half}, **other}
+    assert api.put("/profiles/email/ann@example.com", {"attributes": swap}).status_code == 200
+    assert Profile.objects.get().attributes == other
+
+
+def test_an_import_row_past_the_bound_is_rejected_with_its_line(
+    manager, django_capture_on_commit_callbacks
+):
+    big = "x" * (MAX_ATTRIBUTES_CHARS + 1)
+    data = f"email,notes\nann@example.com,short\nbob@example.com,{big}\ncid@example.com,ok\n"
+    result = _import(data, django_capture_on_commit_callbacks, actor=manager)
+    assert (result.rows_imported, result.rows_rejected) == (2, 1)
+    assert result.rejected[0]["line"] == 3
+    assert not Profile.objects.filter(email="bob@example.com").exists()
+
+
+def test_a_second_file_cannot_grow_a_profile_past_the_bound(
+    manager, django_capture_on_commit_callbacks
+):
+    audience = Audience.objects.create(name="Upload", kind=Audience.Kind.UPLOAD)
+    count = MAX_ATTRIBUTES // 2 + 1
+    first = ",".join(f"a{i}" for i in range(count))
+    second = ",".join(f"b{i}" for i in range(count))
+    ones = ",".join("1" for _ in range(count))
+    _import(
+        f"email,{first}\nann@example.com,{ones}\n",
+        django_capture_on_commit_callbacks,
+        audience=audience,
+        actor=manager,
+    )
+    result = _import(
+        f"email,{second}\nann@example.com,{ones}\n",
+        django_capture_on_commit_callbacks,
+        audience=audience,
+        actor=manager,
+    )
+    assert (result.rows_imported, result.rows_rejected) == (0, 1)
+    assert len(Profile.objects.get().attributes) == count
+
+
+def test_the_rule_builder_reads_a_bounded_amount(manager, login, django_assert_max_num_queries):
+    """What the pages that sample profiles read is bounded by the writers:
+    at the bound, 500 profiles hold at most 500 × MAX_ATTRIBUTES_CHARS."""
+    from audiences.selectors import known_attributes
+
+    at_bound = {f"k{i}": "x" * 40 for i in range(MAX_ATTRIBUTES)}
+    assert len(importer.json.dumps(at_bound)) <= MAX_ATTRIBUTES_CHARS
+    Profile.objects.bulk_create(
+        [Profile(email=f"p{i}@example.com", attributes=at_bound) for i in range(20)]
+    )
+    assert len(known_attributes(manager)) == 200  # the offered names stay capped
+    assert login(manager).get("/audiences/new/").status_code == 200
