@@ -98,6 +98,13 @@ class Outcome:
             self.sample.append({"line": line, "reason": reason})
 
 
+# Characters of one physical line. The csv module holds a whole record in
+# memory and its field limit bounds one field, not a line: a line of "ab,"
+# repeated costs ~24 times its size as a list of cells. No acceptable row comes
+# near this (identities, and attributes of at most MAX_ATTRIBUTES_CHARS).
+MAX_LINE = 1024 * 1024
+
+
 def batch_size() -> int:
     # SQLite caps the variables of one statement; PostgreSQL takes bigger batches.
     return 5000 if connection.vendor == "postgresql" else 1000
@@ -195,9 +202,34 @@ def read_rows(binary: IO[bytes], outcome: Outcome) -> Iterator[Row]:
     """Validated rows of the CSV stream; rejected ones go to ``outcome``."""
     text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline="")
     try:
-        yield from _records(csv.reader(text), outcome)
+        yield from _records(csv.reader(_lines(text, outcome)), outcome)
     finally:
         text.detach()  # leave the caller's stream open (and tell()-able)
+
+
+def _lines(text: IO[str], outcome: Outcome) -> Iterator[str]:
+    """The physical lines for the csv reader, none longer than ``MAX_LINE``:
+    a longer one is read past in pieces, rejected with its number, and given
+    to the reader as a blank line (so the reader's line numbers stay those of
+    the file). An over-long header fails the import."""
+    number = 0
+    while line := text.readline(MAX_LINE + 1):
+        number += 1
+        if len(line) <= MAX_LINE or line.endswith(("\n", "\r")):
+            yield line
+            continue
+        while (rest := text.readline(MAX_LINE + 1)) and not rest.endswith(("\n", "\r")):
+            pass
+        if number == 1:
+            raise ImportFileError(
+                _("The header row is longer than %(max)d characters.") % {"max": MAX_LINE}
+            )
+        outcome.reject(
+            number,
+            _("The line is longer than %(max)d characters: not a row of profiles.")
+            % {"max": MAX_LINE},
+        )
+        yield "\n"
 
 
 def _records(reader, outcome: Outcome) -> Iterator[Row]:

@@ -148,3 +148,45 @@ def test_the_rule_builder_reads_a_bounded_amount(manager, login, django_assert_m
     )
     assert len(known_attributes(manager)) == 200  # the offered names stay capped
     assert login(manager).get("/audiences/new/").status_code == 200
+
+
+# ---------------------------------------------------------------- finding 3
+
+
+def test_an_overlong_line_is_rejected_before_the_csv_reader_splits_it():
+    """Finding 3: the csv module builds a whole record in memory, and its
+    field limit bounds a field, not a line. One line of ``ab,`` repeated grew
+    the import worker by ~24 times its size (10 MB: 258 MB, 40 MB: 964 MB): a
+    200 MB upload (the default MAX_UPLOAD_MB) by a manager asked for ~5 GB,
+    and the sweep gave the import to the next worker 15 minutes later."""
+    seen = []
+    original = csv.reader
+
+    def counting_reader(lines, *args, **kwargs):
+        def watched():
+            for line in lines:
+                seen.append(len(line))
+                yield line
+
+        return original(watched(), *args, **kwargs)
+
+    data = (
+        b"email,city\n"
+        + b"ab," * (importer.MAX_LINE // 3 + 1)
+        + b"\nann@example.com,Paris\r\nbob@example.com,Lyon\n"
+    )
+    outcome = importer.Outcome()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(importer.csv, "reader", counting_reader)
+        rows = list(importer.read_rows(io.BytesIO(data), outcome))
+    assert max(seen) <= importer.MAX_LINE
+    assert [r.identities["email"] for r in rows] == ["ann@example.com", "bob@example.com"]
+    assert [r.line for r in rows] == [3, 4]
+    assert outcome.rejected == 1 and outcome.sample[0]["line"] == 2
+
+
+def test_an_overlong_header_fails_the_import(django_capture_on_commit_callbacks):
+    data = "email," + "c" * importer.MAX_LINE + "\nann@example.com,x\n"
+    result = _import(data, django_capture_on_commit_callbacks)
+    assert result.status == ProfileImport.Status.FAILED
+    assert not Profile.objects.exists()
