@@ -244,3 +244,72 @@ def test_a_text_part_is_derived_from_open_braces_in_linear_time():
     )
     assert result.returncode == 0, result.stderr[-500:]
     assert result.stdout.strip() == "True"
+
+
+# ---------------------------------------------------------------- finding 5
+
+_OPEN_KEYS = """
+import django
+django.setup()
+from channels.preview import render_preview
+html = '<p><a href="{{ unsubscribe_url }}">x</a></p>{{ ("%(" * 1000000) | format }}'
+try:
+    render_preview(channel="email", content={"subject": "S", "html": html}, category="marketing")
+except ValueError as exc:
+    print(type(exc).__name__)
+"""
+
+
+def test_a_format_string_of_open_keys_is_checked_in_linear_time():
+    """Finding 5: the sandbox checks the widths of a printf-style format
+    (``"…" % x``, ``| format``) with a regular expression whose optional
+    ``\\([^)]*\\)`` key searched to the end of the format from every ``%(``
+    that no ``)`` followed, in one C call the render deadline cannot stop.
+    The template builds the format itself (``"%(" * N``, 24 characters):
+    100,000 took 5.6 s, 1,000,000 (within the 2 MB value bound) about ten
+    minutes — at save time, in every preview and viewer's campaign page, and
+    per message at send. The old code runs past the bound (child process)."""
+    from django.conf import settings
+
+    result = subprocess.run(
+        [sys.executable, "-c", _OPEN_KEYS],
+        cwd=settings.BASE_DIR,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-500:]
+    assert result.stdout.strip() == "PreviewError"
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        "%99999s",
+        "%(a)99999s",
+        "%(a(b)c)99999s",
+        "%*s",
+        "%(a)*s",
+        "%.99999f",
+        "%%%99999d",
+        "%-+ #099999d",
+        "%5s %(k)s %99999s",
+    ],
+)
+def test_format_widths_are_still_refused(fmt):
+    """Finding 6 is ``%(a(b)c)99999s``: Python reads the key to its matching
+    parenthesis, the old expression to the first one, so the width was never
+    seen; ``"%(a(b)c)300000000s" % {"a(b)c": 1}`` built 300 MB before the size
+    check refused the result (a width of 2³¹ − 1 and an emoji: 8 GB)."""
+    from channels.rendering import RenderLimitError, _check_percent
+
+    with pytest.raises(RenderLimitError):
+        _check_percent(fmt, {"a": 1, "a(b)c": 1, "k": 1})
+
+
+@pytest.mark.parametrize("fmt", ["%s", "%(a)s", "%5.2f", "%%", "100%", "%(a(b)c)s", "%(x"])
+def test_ordinary_formats_pass_the_check(fmt):
+    from channels.rendering import _check_percent
+
+    _check_percent(fmt, {"a": 1})
