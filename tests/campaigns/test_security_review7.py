@@ -313,3 +313,30 @@ def test_ordinary_formats_pass_the_check(fmt):
     from channels.rendering import _check_percent
 
     _check_percent(fmt, {"a": 1})
+
+
+# ---------------------------------------------------------------- finding 7
+
+
+@pytest.mark.parametrize("item", ["<ol><li>x", "<ul><li>x", "<UL><LI>x", "<ol><li>x</li>"])
+def test_deeply_nested_lists_do_not_make_a_quadratic_text_part(item):
+    """Finding 7: html2text indents every list item by the depth of its list,
+    so the plain text of nested lists grows with items × depth: 36 KB of
+    ``<ol><li>x`` became 24 million characters (1 s), 128 KB 300 million
+    (62 s) — on every view of a viewer's campaign page, every preview and the
+    sender's compile of an email without a text part; 512 KB (under the
+    conversion's bound) billions. The work is bounded by what is written."""
+    from channels.rendering import html_to_text
+
+    html = item * 4000
+    text = html_to_text(html)
+    assert len(text) < 4 * len(html)
+    assert "x" in text
+
+
+def test_ordinary_nested_lists_are_still_converted_by_html2text():
+    from channels.rendering import html_to_text
+
+    html = "<ul><li>One<ul><li>Two<ol><li>Three</li></ol></li></ul></li></ul>" * 200
+    text = html_to_text(html)
+    assert "    1. Three" in text and "  * Two" in text
