@@ -856,36 +856,42 @@ def _add_preheader(html_text: str, preheader: str) -> str:
 # about 7 s per MB: a 5 MB body held a web worker for half a minute per preview).
 MAX_TEXT_CONVERSION = 512 * 1024
 _ANY_TAG = re.compile(r"<[^<>]*>")
-# html2text indents each list item by the depth of its list: the text of nested
-# lists grows with items × depth. ``<ol><li>x`` repeated (128 KB) wrote about
-# 300 million characters in 62 s. Past this many characters of indentation in
-# all (an upper bound, ``_list_indentation``) the tags are dropped instead.
-MAX_LIST_INDENTATION = 200_000
-_LIST_TAG = re.compile(r"<(/?)(ul|ol|li)\b", re.IGNORECASE)
+# html2text indents each list item by the depth of its lists and prefixes each
+# line of a quotation with "> " per level: the text of nested lists and quotes
+# grows with lines × depth. ``<ol><li>x`` repeated (128 KB) wrote about 300
+# million characters in 62 s; ``<blockquote>x`` (260 KB) 400 million. Past
+# this many characters of indentation in all (an upper bound,
+# ``_indentation``) the tags are dropped instead.
+MAX_INDENTATION = 200_000
+_TAG_OR_NEWLINE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)|\n")
+_INDENTING = frozenset({"ul", "ol", "blockquote"})
 
 
-def _list_indentation(html_text: str) -> int:
-    """An upper bound on the list indentation html2text would write: for each
-    ``<li>``, the lists open around it (a list opens at each ``<ul>``/``<ol>``
-    and closes only at an end tag of one that is open)."""
-    open_lists = {"ul": 0, "ol": 0}
-    total = 0
-    for found in _LIST_TAG.finditer(html_text):
-        name = found.group(2).lower()
-        if name == "li":
-            if not found.group(1):
-                total += 3 * (open_lists["ul"] + open_lists["ol"])
-        elif found.group(1):
-            open_lists[name] = max(open_lists[name] - 1, 0)
-        else:
-            open_lists[name] += 1
-    return total
+def _indentation(html_text: str) -> int:
+    """An upper bound on the indentation and quote marks html2text would write:
+    for every start tag and newline (each may begin a line), three characters
+    per list or quotation open around it (one opens at each start tag and
+    closes only at an end tag of its name while one is open)."""
+    open_by_name = dict.fromkeys(_INDENTING, 0)
+    depth = total = 0
+    for found in _TAG_OR_NEWLINE.finditer(html_text):
+        name = (found.group(2) or "").lower()
+        if found.group(1):
+            if open_by_name.get(name):
+                open_by_name[name] -= 1
+                depth -= 1
+            continue
+        total += depth
+        if name in _INDENTING:
+            open_by_name[name] += 1
+            depth += 1
+    return 3 * total
 
 
 def html_to_text(html_text: str) -> str:
     from channels.htmlscan import parser_safe
 
-    if len(html_text) > MAX_TEXT_CONVERSION or _list_indentation(html_text) > MAX_LIST_INDENTATION:
+    if len(html_text) > MAX_TEXT_CONVERSION or _indentation(html_text) > MAX_INDENTATION:
         text = html.unescape(_ANY_TAG.sub(" ", html_text))
         return (
             "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip()) + "\n"
