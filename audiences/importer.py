@@ -14,7 +14,8 @@ row are set, and consent changes are recorded (source ``import``). A row whose
 identities belong to two different profiles is rejected with both named. An
 unchanged profile is not written, so re-importing the same file changes
 nothing. Within a file, a later row about the same person is applied after
-the earlier one (the batch is cut before it).
+the earlier one (in the same batch when it names only identities of that
+row, else the batch is cut before it).
 
 Who may merge: an import runs as its uploader (``ProfileImport.created_by``,
 set by the page and the API). A row whose identity belongs to an existing
