@@ -9,7 +9,6 @@ merging or stealing identities silently.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import Any
@@ -23,7 +22,15 @@ from email_validator import EmailNotValidError, validate_email
 
 from audiences import hooks
 from audiences.channel_facts import CONSENT_FIELD, IDENTITY_FIELD
-from audiences.models import Audience, ConsentChange, Profile, Suppression
+from audiences.models import (  # noqa: F401 - the bounds are the services' too
+    MAX_ATTRIBUTES,
+    MAX_ATTRIBUTES_CHARS,
+    Audience,
+    ConsentChange,
+    Profile,
+    Suppression,
+    attributes_problem,
+)
 from config.problems import DomainError
 from webhooks import outbox
 
@@ -169,31 +176,6 @@ def profile_get(namespace: str, value: str) -> Profile | None:
     except ValueError:
         return None
     return Profile.objects.filter(**{namespace: value}).first()
-
-
-# A profile's attributes are read whole wherever profiles are sampled: the
-# rule builder reads the latest 500, the designer's picker 200, the campaign
-# page 10. Unbounded, a few hundred wide profiles (one CSV upload, or PUTs by
-# a manager) made those pages take seconds and gigabytes for everyone
-# (security review 7). Both writers, this upsert and the CSV importer, keep
-# a profile within these bounds.
-MAX_ATTRIBUTES = 500
-MAX_ATTRIBUTES_CHARS = 32 * 1024
-
-
-def attributes_problem(attributes: dict[str, Any]) -> str | None:
-    """Why ``attributes`` (as the profile would hold them) are too big, or None."""
-    if len(attributes) > MAX_ATTRIBUTES:
-        return _("A profile holds at most %(max)d attributes; this would make %(count)d.") % {
-            "max": MAX_ATTRIBUTES,
-            "count": len(attributes),
-        }
-    if len(json.dumps(attributes, ensure_ascii=False, default=str)) > MAX_ATTRIBUTES_CHARS:
-        return _(
-            "A profile's attributes take at most %(max)d characters (as JSON); "
-            "shorten or remove some."
-        ) % {"max": MAX_ATTRIBUTES_CHARS}
-    return None
 
 
 def profile_upsert(

@@ -538,3 +538,22 @@ def test_log_masking_is_linear_in_a_long_run_of_letters():
         timeout=60,
     )
     assert result.returncode == 0, result.stderr[-500:]
+
+
+def test_the_admin_profile_form_keeps_the_bound(administrator, login):
+    """Finding 2, the third writer: the admin's profile form (administrators)."""
+    import json
+
+    client = login(administrator)
+    page = client.get("/admin/audiences/profile/add/")
+    assert page.status_code == 200
+    data = {"email": "ann@example.com", "attributes": json.dumps({f"k{i}": i for i in range(501)})}
+    for formset in page.context["inline_admin_formsets"]:
+        prefix = formset.formset.prefix
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    for name in ("timezone", "locale"):
+        data[name] = ""
+    response = client.post("/admin/audiences/profile/add/", data)
+    assert response.status_code == 200
+    assert "attributes" in response.context["adminform"].form.errors
+    assert not Profile.objects.exists()
