@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import json
 import uuid
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -14,6 +18,31 @@ class Channel(models.TextChoices):
     EMAIL = "email", _("Email")
     SMS = "sms", _("SMS")
     PUSH = "push", _("Push")
+
+
+# A profile's attributes are read whole wherever profiles are sampled: the
+# rule builder reads the latest 500, the designer's picker 200, the campaign
+# page 10. Unbounded, a few hundred wide profiles (one CSV upload, or PUTs by
+# a manager) made those pages take seconds and gigabytes for everyone
+# (security review 7). Both writers, this upsert and the CSV importer, keep
+# a profile within these bounds.
+MAX_ATTRIBUTES = 500
+MAX_ATTRIBUTES_CHARS = 32 * 1024
+
+
+def attributes_problem(attributes: dict[str, Any]) -> str | None:
+    """Why ``attributes`` (as the profile would hold them) are too big, or None."""
+    if len(attributes) > MAX_ATTRIBUTES:
+        return gettext("A profile holds at most %(max)d attributes; this would make %(count)d.") % {
+            "max": MAX_ATTRIBUTES,
+            "count": len(attributes),
+        }
+    if len(json.dumps(attributes, ensure_ascii=False, default=str)) > MAX_ATTRIBUTES_CHARS:
+        return gettext(
+            "A profile's attributes take at most %(max)d characters (as JSON); "
+            "shorten or remove some."
+        ) % {"max": MAX_ATTRIBUTES_CHARS}
+    return None
 
 
 class Profile(models.Model):
@@ -64,6 +93,12 @@ class Profile(models.Model):
             or (self.push_token or "")[:16]
             or f"#{self.pk}"
         )
+
+    def clean(self) -> None:
+        # Every form that saves a profile (the admin's included) keeps the bounds.
+        problem = attributes_problem(self.attributes) if isinstance(self.attributes, dict) else None
+        if problem:
+            raise ValidationError({"attributes": [problem]})
 
 
 class ConsentChange(models.Model):

@@ -22,7 +22,15 @@ from email_validator import EmailNotValidError, validate_email
 
 from audiences import hooks
 from audiences.channel_facts import CONSENT_FIELD, IDENTITY_FIELD
-from audiences.models import Audience, ConsentChange, Profile, Suppression
+from audiences.models import (  # noqa: F401 - the bounds are the services' too
+    MAX_ATTRIBUTES,
+    MAX_ATTRIBUTES_CHARS,
+    Audience,
+    ConsentChange,
+    Profile,
+    Suppression,
+    attributes_problem,
+)
 from config.problems import DomainError
 from webhooks import outbox
 
@@ -232,6 +240,9 @@ def _upsert(namespace, value, identities, attributes, timezone, consent, source,
             merged.pop(key, None)
         else:
             merged[key] = item
+    problem = attributes_problem(merged)
+    if problem:
+        raise ValidationError({"attributes": [problem]})
     profile.attributes = merged
     if timezone is not None:
         try:

@@ -167,7 +167,35 @@ def _check_width(width: Any) -> None:
 
 
 # printf-style conversions (``"%10s" % x``, ``|format``): widths are bounded, ``*`` refused.
-_PERCENT = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d*))?[hlL]?(.)", re.DOTALL)
+# What follows a conversion's ``%`` and its ``(key)``: flags, width, precision, type.
+_PERCENT_REST = re.compile(r"[#0\- +]*(\*|\d+)?(?:\.(\*|\d*))?[hlL]?", re.DOTALL)
+_PAREN = re.compile(r"[()]")
+
+
+def _percent_numbers(fmt: str) -> Iterator[tuple[str | None, str | None]]:
+    """(width, precision) as written in each conversion of ``fmt``, read as
+    Python's ``%`` reads them, in linear time. A regular expression with an
+    optional ``\\([^)]*\\)`` key searched to the end of the format from every
+    ``%(`` that no ``)`` followed: ``"%(" * 100000`` (built by the template
+    itself) took 5.6 s in one call the render deadline cannot interrupt, a
+    million ten minutes. A key that is never closed ends the scan: Python
+    refuses the format there, before anything after it is used."""
+    position = 0
+    while (start := fmt.find("%", position)) != -1:
+        position = start + 1
+        if fmt.startswith("(", position):
+            depth, position = 1, position + 1
+            while depth:  # Python counts nested parentheses in a key
+                paren = _PAREN.search(fmt, position)
+                if paren is None:
+                    return
+                depth += 1 if paren.group() == "(" else -1
+                position = paren.end()
+        match = _PERCENT_REST.match(fmt, position)
+        yield match.group(1, 2)
+        position = match.end() + 1  # the conversion's type (or "%")
+
+
 # str.format specs: [[fill]align][sign][z][#][0][width][grouping][.precision][type]
 _SPEC = re.compile(r"^(?:.?[<>=^])?[+\- ]?z?#?0?(\d*)[,_]?(?:\.(\d+))?")
 
@@ -187,8 +215,8 @@ def _check_percent(fmt: Any, args: Any = ()) -> None:
         values = args.values() if isinstance(args, dict) else args
         values = tuple(values) if isinstance(values, list | tuple | type({}.values())) else (args,)
         _check_repeated(fmt, fmt.count("%"), values)
-    for match in _PERCENT.finditer(fmt):
-        for number in match.group(1, 2):
+    for numbers in _percent_numbers(fmt):
+        for number in numbers:
             if number == "*":
                 raise RenderLimitError(_("'*' widths are not allowed in format strings."))
             if number and len(number) > 6:
@@ -828,12 +856,42 @@ def _add_preheader(html_text: str, preheader: str) -> str:
 # about 7 s per MB: a 5 MB body held a web worker for half a minute per preview).
 MAX_TEXT_CONVERSION = 512 * 1024
 _ANY_TAG = re.compile(r"<[^<>]*>")
+# html2text indents each list item by the depth of its lists and prefixes each
+# line of a quotation with "> " per level: the text of nested lists and quotes
+# grows with lines × depth. ``<ol><li>x`` repeated (128 KB) wrote about 300
+# million characters in 62 s; ``<blockquote>x`` (260 KB) 400 million. Past
+# this many characters of indentation in all (an upper bound,
+# ``_indentation``) the tags are dropped instead.
+MAX_INDENTATION = 200_000
+_TAG_OR_NEWLINE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)|\n")
+_INDENTING = frozenset({"ul", "ol", "blockquote"})
+
+
+def _indentation(html_text: str) -> int:
+    """An upper bound on the indentation and quote marks html2text would write:
+    for every start tag and newline (each may begin a line), three characters
+    per list or quotation open around it (one opens at each start tag and
+    closes only at an end tag of its name while one is open)."""
+    open_by_name = dict.fromkeys(_INDENTING, 0)
+    depth = total = 0
+    for found in _TAG_OR_NEWLINE.finditer(html_text):
+        name = (found.group(2) or "").lower()
+        if found.group(1):
+            if open_by_name.get(name):
+                open_by_name[name] -= 1
+                depth -= 1
+            continue
+        total += depth
+        if name in _INDENTING:
+            open_by_name[name] += 1
+            depth += 1
+    return 3 * total
 
 
 def html_to_text(html_text: str) -> str:
     from channels.htmlscan import parser_safe
 
-    if len(html_text) > MAX_TEXT_CONVERSION:
+    if len(html_text) > MAX_TEXT_CONVERSION or _indentation(html_text) > MAX_INDENTATION:
         text = html.unescape(_ANY_TAG.sub(" ", html_text))
         return (
             "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip()) + "\n"
@@ -846,7 +904,28 @@ def html_to_text(html_text: str) -> str:
     return converter.handle(parser_safe(html_text)).strip() + "\n"
 
 
-_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+_JINJA_OPEN = re.compile(r"\{[{%#]")
+_JINJA_CLOSE = {"{": "}}", "%": "%}", "#": "#}"}
+
+
+def _jinja_tags(source: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of each ``{{ … }}``, ``{% … %}`` and ``{# … #}`` in
+    ``source``: each opener up to the first closer of its kind, as the regular
+    expression this replaces found them (lazily, across lines), in linear
+    time. The expression searched from every opener to the end of the source
+    when no closer came: ``{% raw %}`` and 40,000 ``{{`` (a valid template of
+    80 KB) took 15 s per compile. A closer not found after one opener is not
+    found after a later one either."""
+    position, missing = 0, set()
+    while match := _JINJA_OPEN.search(source, position):
+        kind = match.group(0)[1]
+        end = -1 if kind in missing else source.find(_JINJA_CLOSE[kind], match.end())
+        if end == -1:
+            missing.add(kind)
+            position = match.start() + 1
+            continue
+        yield match.start(), end + 2
+        position = end + 2
 
 
 def text_template_from_html(source: str):
@@ -859,11 +938,15 @@ def text_template_from_html(source: str):
     """
     tags: list[str] = []
 
-    def park(match: re.Match) -> str:
-        tags.append(match.group(0))
+    def park(tag: str) -> str:
+        tags.append(tag)
         return f"JINJAPH{len(tags) - 1:05d}Z"
 
-    converted = html_to_text(_JINJA.sub(park, source))
+    parts, last = [], 0
+    for start, end in _jinja_tags(source):
+        parts += [source[last:start], park(source[start:end])]
+        last = end
+    converted = html_to_text("".join([*parts, source[last:]]))
     found = re.findall(r"JINJAPH(\d{5})Z", converted)
     if [int(n) for n in found] != list(range(len(tags))):
         return None
