@@ -11,6 +11,9 @@ KINDS = {
     "approved": _("“%(name)s” was approved by %(who)s."),
     "changes_requested": _("“%(name)s” was sent back for changes by %(who)s."),
     "approval_cancelled": _("The approval request for “%(name)s” was cancelled by %(who)s."),
+    "experiment_winner": _(
+        "“%(name)s”: variant %(variant)s won the test and now goes to everyone still waiting."
+    ),
     "webhook_disabled": _(
         "The webhook endpoint %(url)s failed for a day and was switched off; "
         "its events wait until it is switched on again."

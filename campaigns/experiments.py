@@ -459,11 +459,37 @@ def decide_winner(*, campaign, variant: str | None = None, actor=None, automatic
             )
             for run_id in run_ids:
                 enqueue_senders(run_id, knob("ENGINE_SENDERS"))
+            if automatic:
+                _tell_owner(campaign, winner)
     except IntegrityError:  # decided meanwhile by someone else
         raise ExperimentRefused(
             _("The winner of this experiment has already been decided.")
         ) from None
     return winner
+
+
+def _tell_owner(campaign, winner) -> None:
+    """An automatic decision, told to whoever created the campaign (an in-app
+    notice in their language, and an email) while they may still see it:
+    nobody clicked anything, and the rest of the audience now gets the winner."""
+    from django.conf import settings
+    from django.urls import reverse
+
+    from accounts.mailer import send_later
+    from accounts.notices import render_notice
+    from accounts.permissions import can_see
+    from accounts.services import notify
+
+    owner = campaign.created_by
+    if owner is None or not owner.is_active or not can_see(owner, campaign):
+        return
+    params = {"name": campaign.name, "variant": winner.variant}
+    url = reverse("reports:report", args=[campaign.pk])
+    notify(user=owner, kind="experiment_winner", params=params, url=url)
+    if owner.email:
+        body = f"{render_notice('experiment_winner', params)}\n\n{settings.SITE_URL}{url}\n"
+        subject = _("Volley: %(name)s") % {"name": campaign.name}
+        send_later(subject=subject, body=body, to=[owner.email])
 
 
 def decide_due_winners(moment: datetime) -> list[int]:

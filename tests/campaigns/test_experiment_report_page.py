@@ -198,3 +198,50 @@ def test_the_campaign_page_shows_what_each_variant_sends(manager, approver, logi
     assert "Subject “Last chance: 20% off”" in b and "HTML body changed" in b
     a = listed.split('data-variant="A">', 1)[1].split("</li>", 1)[0]
     assert "(control)" in a and "the campaign's content as it is" in a
+
+
+def test_an_automatic_winner_is_told_to_the_campaigns_creator_in_their_language(
+    manager, approver, login, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    from accounts.models import Notification
+
+    monkeypatch.setattr(engine_runs, "enqueue", lambda func, *args, task_name=None: None)
+    queued = []
+    monkeypatch.setattr(
+        "accounts.mailer._enqueue", lambda task, *args: queued.append((task, *args))
+    )
+    manager.email = "maker@example.com"
+    manager.save(update_fields=["email"])
+    campaign, _run = _live(manager)
+    with django_capture_on_commit_callbacks(execute=True):
+        decide_winner(campaign=campaign, automatic=True)
+
+    notice = Notification.objects.get(user=manager, kind="experiment_winner")
+    assert notice.url == f"/campaigns/{campaign.pk}/report/"
+    assert not Notification.objects.filter(user=approver).exists()
+    page = login(manager).get("/accounts/notifications/", HTTP_ACCEPT_LANGUAGE="nl").content
+    assert "variant B heeft de test gewonnen" in page.decode()  # in the reader's language
+    assert [args[-1] for args in queued] == ["maker@example.com"]
+    assert "variant B won the test" in queued[0][2]
+    assert not mail.outbox
+
+
+def test_a_winner_picked_by_hand_or_for_a_creator_who_may_not_see_it_tells_nobody(
+    manager, approver, monkeypatch
+):
+    from accounts.models import Notification
+
+    monkeypatch.setattr(engine_runs, "enqueue", lambda func, *args, task_name=None: None)
+    campaign, _run = _live(manager)
+    decide_winner(campaign=campaign, variant="B", actor=approver)
+    assert not Notification.objects.filter(kind="experiment_winner").exists()
+
+    from campaigns.models import ExperimentWinner
+
+    ExperimentWinner.objects.filter(campaign=campaign).delete()
+    manager.is_active = False
+    manager.save(update_fields=["is_active"])
+    decide_winner(campaign=campaign, automatic=True)
+    assert not Notification.objects.filter(kind="experiment_winner").exists()
