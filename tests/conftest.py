@@ -138,6 +138,17 @@ def _private_provider_urls(settings):
 
 
 @pytest.fixture(autouse=True)
+def _default_language_after_each_test():
+    """A request's LocaleMiddleware leaves its language active in the thread
+    (Django deactivates nothing after a response): a test that asked for a
+    Dutch page must not make the next one's messages Dutch."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _forget_process_memory():
     """Per-process memories of the trigger path (keys, campaign snapshots) must
     not carry one test's rows into the next (ids are reused after a flush)."""
