@@ -1,0 +1,181 @@
+"""Security review 8 (issue 10): probes of the trigger routes' lean WSGI path
+(config/hotpath.py) against Django's answer, and of review 6's fixes.
+
+Each probe sends the same request through ``config.wsgi.application`` (the lean
+path in front of Django) and through Django's handler alone: the lean path may
+only ever accept what Django accepts.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.contrib.auth.models import Group
+from guardian.shortcuts import assign_perm, remove_perm
+
+from accounts import keycache
+from accounts.models import ApiKey
+from audiences.models import Profile
+from campaigns.engine import executions
+from campaigns.models import Campaign, Run
+from tests.campaigns.test_trigger_hot_path import api_campaign, key_of, unitary  # noqa: F401
+from tests.campaigns.test_trigger_lean import LEAN, call, fresh_apps
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_memories():
+    keycache.forget()
+    executions.forget_snapshots()
+    yield
+    keycache.forget()
+    executions.forget_snapshots()
+
+
+@pytest.fixture
+def known(db):
+    return Profile.objects.create(email="known@example.com")
+
+
+def _status(answer):
+    return answer[0].split()[0]
+
+
+ENVIRON_TRICKS = {
+    "script name prefix": {"SCRIPT_NAME": "/volley"},
+    "lower-case method": {"REQUEST_METHOD": "post"},
+    "trailing slash": {"PATH_INFO": "/api/v1/executions/unitary/"},
+    "double slash": {"PATH_INFO": "//api/v1/executions/unitary"},
+    "encoded path": {"PATH_INFO": "/api/v1/executions/unit%61ry"},
+    "chunked": {"HTTP_TRANSFER_ENCODING": "chunked"},
+    "content-length short": {"CONTENT_LENGTH": "10"},
+    "content-length negative": {"CONTENT_LENGTH": "-1"},
+    "content-length junk": {"CONTENT_LENGTH": "12x"},
+    "forged counter header": {"HTTP_VOLLEY.RATE_COUNTED": "1", "HTTP_VOLLEY_RATE_COUNTED": "1"},
+    "text/plain body": {"CONTENT_TYPE": "text/plain"},
+    "multipart type": {"CONTENT_TYPE": "multipart/form-data; boundary=x"},
+    "forwarded host": {"HTTP_X_FORWARDED_HOST": "evil.example"},
+    "forwarded proto": {"HTTP_X_FORWARDED_PROTO": "https"},
+    "basic scheme": {"HTTP_AUTHORIZATION": "Basic abc"},
+    "bearer tab": {"HTTP_AUTHORIZATION": "Bearer\tx"},
+}
+
+
+@pytest.mark.parametrize("trick", sorted(ENVIRON_TRICKS))
+def test_environ_tricks_are_answered_as_django_answers(trick, known, key_of, manager):
+    campaign = api_campaign()
+    key = key_of(manager)
+    headers = dict(ENVIRON_TRICKS[trick])
+    lean_app, django_app = fresh_apps()
+    lean = call(lean_app, "unitary", key=key, body=unitary(campaign, "t-1"), headers=headers)
+    stored = Run.objects.count()
+    Run.objects.all().delete()
+    keycache.forget()
+    django = call(django_app, "unitary", key=key, body=unitary(campaign, "t-1"), headers=headers)
+    assert _status(lean) == _status(django), (lean, django)
+    assert stored == Run.objects.count()
+
+
+def _forget_in_this_process_only(fn):
+    """Do ``fn`` as another process would: the change's bump reaches the
+    database, this process's key memory is kept."""
+    saved = dict(keycache._entries)
+    fn()
+    keycache._entries.update(saved)
+
+
+@pytest.mark.parametrize(
+    "change", ["role removed", "deactivated", "revoked", "made viewer", "grant removed"]
+)
+def test_a_change_made_by_another_process_is_honoured_by_the_lean_path(
+    change, known, key_of, manager, viewer
+):
+    from accounts.roles import MANAGER, VIEWER
+
+    restricted = change == "grant removed"
+    campaign = api_campaign()
+    if restricted:
+        Campaign.objects.filter(pk=campaign.pk).update(restricted=True)
+        assign_perm("campaigns.change_campaign", manager, campaign)
+        assign_perm("campaigns.view_campaign", manager, campaign)
+    key = key_of(manager)
+    assert _status(call(LEAN, "unitary", key=key, body=unitary(campaign, "first"))) == "202"
+
+    def act():
+        if change == "role removed":
+            manager.groups.remove(Group.objects.get(name=MANAGER))
+        elif change == "made viewer":
+            manager.groups.set([Group.objects.get(name=VIEWER)])
+        elif change == "deactivated":
+            manager.is_active = False
+            manager.save()
+        elif change == "revoked":
+            ApiKey.objects.filter(user=manager).update(revoked_at="2026-01-01T00:00:00Z")
+        else:
+            remove_perm("campaigns.change_campaign", manager, campaign)
+            remove_perm("campaigns.view_campaign", manager, campaign)
+
+    _forget_in_this_process_only(act)
+    answer = call(LEAN, "unitary", key=key, body=unitary(campaign, "second"))
+    assert _status(answer) in ("401", "403", "404"), answer
+    assert not Run.objects.filter(request_id="second").exists()
+    # Nor the audience route.
+    assert Run.objects.count() == 1
+
+
+def test_the_rate_limit_holds_on_the_lean_path(known, key_of, manager, settings):
+    """Triggers through the lean path, some handed to Django (a bad body, an
+    unknown campaign): no more than the limit is let through in a minute."""
+    from accounts import ratelimit
+
+    settings.API_RATE_LIMIT_PER_MINUTE = 4
+    ratelimit._leases.clear()
+    campaign = api_campaign()
+    key = key_of(manager)
+    answers = []
+    for n in range(8):
+        body = unitary(campaign, f"rl-{n}")
+        if n % 3 == 1:
+            body["campaignId"] = 999_999  # 404 from Django, after the lean path counted it
+        answers.append(_status(call(LEAN, "unitary", key=key, body=body)))
+    assert answers.count("429") == 4, answers
+    assert answers[4:] == ["429"] * 4
+    assert Run.objects.count() == sum(1 for a in answers if a == "202")
+
+
+def test_the_remembered_role_does_not_outlive_the_key_memory(
+    known, key_of, manager, monkeypatch
+):
+    """A role taken away without a signal (raw SQL: no ``auth_version`` bump)
+    is honoured once the key memory's entry expires: ``_role_may``'s memo lives
+    on the remembered user and goes with it."""
+    from django.db import connection
+
+    campaign = api_campaign()
+    key = key_of(manager)
+    assert _status(call(LEAN, "unitary", key=key, body=unitary(campaign, "a"))) == "202"
+    with connection.cursor() as cursor:
+        table = type(manager).groups.through._meta.db_table
+        cursor.execute(f"DELETE FROM {table} WHERE user_id = %s", [manager.pk])
+    now = keycache._clock()
+    monkeypatch.setattr(keycache, "_clock", lambda: now + keycache.ttl() + 0.1)
+    answer = call(LEAN, "unitary", key=key, body=unitary(campaign, "b"))
+    assert _status(answer) == "404", answer
+    assert not Run.objects.filter(request_id="b").exists()
+
+
+def test_a_revoked_key_is_not_answered_a_replay(known, key_of, manager):
+    """A key revoked by another process, still in this process's memory, sends
+    a requestId already stored: the commit point refuses the key (401), rather
+    than answering the stored trigger (202)."""
+    campaign = api_campaign()
+    key = key_of(manager)
+    assert _status(call(LEAN, "unitary", key=key, body=unitary(campaign, "x"))) == "202"
+    _forget_in_this_process_only(
+        lambda: ApiKey.objects.filter(user=manager).update(revoked_at="2026-01-01T00:00:00Z")
+    )
+    lean_app, django_app = fresh_apps()
+    lean = call(lean_app, "unitary", key=key, body=unitary(campaign, "x"))
+    assert _status(lean) == "401", lean
