@@ -179,3 +179,57 @@ def test_a_revoked_key_is_not_answered_a_replay(known, key_of, manager):
     lean_app, django_app = fresh_apps()
     lean = call(lean_app, "unitary", key=key, body=unitary(campaign, "x"))
     assert _status(lean) == "401", lean
+
+
+# --- an upload queued before the approval, imported after it -----------------------
+
+
+@pytest.fixture
+def media_in_tmp(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def _import(audience, csv: bytes, actor):
+    from django.core.files.base import ContentFile
+
+    from audiences.importer import profile_import_create
+
+    return profile_import_create(
+        audience=audience, upload=ContentFile(csv), file_name="x.csv", actor=actor, enqueue=False
+    )
+
+
+def _members(audience):
+    return sorted(audience.members.values_list("profile__email", flat=True))
+
+
+@pytest.mark.parametrize("status", ["live", "scheduled", "in_review"])
+def test_a_file_queued_before_the_approval_does_not_replace_the_approved_audience(
+    status, manager, approver, media_in_tmp
+):
+    """Review 6 #2 refuses a new file into an upload audience used by a
+    committed campaign, when it is uploaded. A file uploaded while the campaign
+    was a draft, imported by the cluster once the campaign was approved (a
+    large file, a busy or stopped cluster), still replaced who the approved
+    campaign sends to, no approver involved."""
+    from audiences.importer import profile_import_run
+    from audiences.models import Audience, ProfileImport
+    from tests.campaigns.lifecycle_helpers import force_status, ready_email
+
+    members = Audience.objects.create(name="Members", kind="upload")
+    first = _import(members, b"email\nann@example.com\n", manager)
+    profile_import_run(import_id=first.pk)
+    assert _members(members) == ["ann@example.com"]
+    campaign = ready_email(None, name="Spring sale", audience=members)
+    second = _import(members, b"email\nmallory@example.com\n", manager)  # a draft: allowed
+    force_status(campaign, status)  # submitted, approved
+    done = profile_import_run(import_id=second.pk)
+    assert done.status == ProfileImport.Status.FAILED
+    # Shown to whoever sees the audience: counted, not named.
+    assert "1 other campaign" in done.error and "Spring sale" not in done.error
+    assert _members(members) == ["ann@example.com"]
+    # An approver's file queued the same way is imported, and any file into
+    # an audience no committed campaign uses.
+    third = _import(members, b"email\nbob@example.com\n", approver)
+    assert profile_import_run(import_id=third.pk).status == ProfileImport.Status.SUCCEEDED
+    assert _members(members) == ["bob@example.com"]
