@@ -233,3 +233,61 @@ def test_a_file_queued_before_the_approval_does_not_replace_the_approved_audienc
     third = _import(members, b"email\nbob@example.com\n", approver)
     assert profile_import_run(import_id=third.pk).status == ProfileImport.Status.SUCCEEDED
     assert _members(members) == ["bob@example.com"]
+
+
+# --- "any campaign" engagement conditions and restricted campaigns ------------------
+
+
+@pytest.fixture
+def secret_and_spring(db):
+    """A restricted campaign sent to (and clicked by) two people; an open one
+    sent to a third."""
+    from django.utils import timezone
+
+    from campaigns.models import CampaignVersion, Delivery
+
+    secret = Campaign.objects.create(name="Secret launch", status="completed", restricted=True)
+    spring = Campaign.objects.create(name="Spring sale", status="completed")
+    people = [Profile.objects.create(email=f"p{i}@example.com") for i in range(3)]
+    for campaign, who in ((secret, people[:2]), (spring, people[2:])):
+        version = CampaignVersion.objects.create(campaign=campaign)
+        run = Run.objects.create(campaign=campaign, version=version, kind="api_audience", sent=2)
+        for person in who:
+            Delivery.objects.create(
+                run=run,
+                profile=person,
+                status="sent",
+                sent_at=timezone.now(),
+                clicked_at=timezone.now(),
+            )
+    return {"secret": secret, "spring": spring, "people": people}
+
+
+@pytest.mark.parametrize("engagement", ["received", "clicked", "not_opened"])
+def test_any_campaign_engagement_does_not_tell_who_received_a_restricted_campaign(
+    engagement, secret_and_spring, api_for, make_user
+):
+    """An audience naming a restricted campaign is restricted (review 4 #10),
+    but a condition naming no campaign ("received any campaign in the last
+    day") counted the restricted campaign's deliveries too: any manager saw,
+    in an open audience's size and sample (one address at a time with an
+    ``email eq`` condition), who received or clicked a campaign they may not
+    see, beside the visible campaigns' own recipients lists."""
+    from accounts.roles import MANAGER
+
+    other = make_user("otto", MANAGER)
+    rule = {"all": [{"engagement": engagement, "withinDays": 1}]}
+    response = api_for(other).post("/audiences", {"name": "Anyone engaged", "rule": rule})
+    assert response.status_code == 201, response.content
+    audience = response.json()
+    assert not audience.get("restricted")
+    size = api_for(other).get(f"/audiences/{audience['id']}").json()["size"]
+    assert size == 1  # p2, through the open campaign only
+    probe = {
+        "all": [
+            {"engagement": engagement, "withinDays": 1},
+            {"field": "email", "op": "eq", "value": "p0@example.com"},
+        ]
+    }
+    response = api_for(other).post("/audiences", {"name": "Is p0 in it", "rule": probe})
+    assert api_for(other).get(f"/audiences/{response.json()['id']}").json()["size"] == 0
