@@ -291,3 +291,42 @@ def test_any_campaign_engagement_does_not_tell_who_received_a_restricted_campaig
     }
     response = api_for(other).post("/audiences", {"name": "Is p0 in it", "rule": probe})
     assert api_for(other).get(f"/audiences/{response.json()['id']}").json()["size"] == 0
+
+
+# --- every role against open and restricted campaigns: lean == Django -------------
+
+
+@pytest.mark.parametrize("role", ["viewer", "manager", "approver", "administrator", "outsider"])
+@pytest.mark.parametrize("access", ["open", "restricted granted", "restricted"])
+@pytest.mark.parametrize("route", ["unitary", "audience"])
+def test_the_lean_path_accepts_exactly_what_django_accepts(
+    role, access, route, known, key_of, request
+):
+    from audiences.models import Audience
+
+    user = request.getfixturevalue(role)
+    campaign = api_campaign()
+    audience = Audience.objects.create(name="Everyone", kind="upload")
+    type(campaign.live_version).objects.filter(pk=campaign.live_version_id).update(
+        audience=audience
+    )
+    if access != "open":
+        Campaign.objects.filter(pk=campaign.pk).update(restricted=True)
+    if access == "restricted granted":
+        assign_perm("campaigns.change_campaign", user, campaign)
+    key = key_of(user)
+    if route == "unitary":
+        body = unitary(campaign, "m-1")
+    else:
+        body = {"requestId": "m-1", "campaignId": campaign.pk}
+    lean_app, django_app = fresh_apps()
+    lean = call(lean_app, route, key=key, body=body)
+    lean_runs = Run.objects.count()
+    Run.objects.all().delete()
+    keycache.forget()
+    executions.forget_snapshots()
+    django = call(django_app, route, key=key, body=body)
+    assert _status(lean) == _status(django), (lean, django)
+    assert lean_runs == Run.objects.count()
+    if _status(lean) != "202":
+        assert lean[2] == django[2]
