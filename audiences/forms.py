@@ -201,13 +201,13 @@ DEFAULT_WITHIN_DAYS = 30
 
 
 def campaign_choices(actor, current: tuple = ()) -> list:
-    """ "Any campaign", then the campaigns ``actor`` may see (campaigns supplies
+    """ "Any unrestricted campaign", then the campaigns ``actor`` may see (campaigns supplies
     them, ``audiences.hooks``). A campaign an existing rule names that the
     actor may not see keeps its id only, never its name."""
     from audiences import hooks
 
     found = [row for rows in hooks.engagement_campaign_choices(actor=actor) for row in rows]
-    choices = [("", _("any campaign")), *((str(pk), name) for pk, name in found)]
+    choices = [("", _("any unrestricted campaign")), *((str(pk), name) for pk, name in found)]
     listed = {pk for pk, _name in found}
     for pk in current:
         if isinstance(pk, int) and pk not in listed:
@@ -252,7 +252,7 @@ class EngagementForm(forms.Form):
 
     def __init__(self, *args, campaigns: list | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["campaign"].choices = campaigns or [("", _("any campaign"))]
+        self.fields["campaign"].choices = campaigns or [("", _("any unrestricted campaign"))]
 
     def condition(self) -> dict[str, Any] | None:
         kind = self.cleaned_data.get("engagement")

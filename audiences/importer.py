@@ -682,6 +682,12 @@ def profile_import_run(
         pk=import_id
     )
     audience = profile_import.audience
+    refused = _reimport_refused(profile_import)
+    if refused:
+        _finish(profile_import, ProfileImport.Status.FAILED, refused, None)
+        discard_file(profile_import)
+        profile_import.refresh_from_db()
+        return profile_import
 
     def progress(position: int, outcome: Outcome) -> None:
         ProfileImport.objects.filter(pk=import_id).update(
@@ -725,6 +731,43 @@ def profile_import_run(
     discard_file(profile_import)
     profile_import.refresh_from_db()
     return profile_import
+
+
+def _reimport_refused(profile_import: ProfileImport) -> str:
+    """Why a new file may not replace the audience's members now, else "".
+
+    The upload was checked when it was received (review 6 #2: a new file into
+    an upload audience used by a committed campaign needs the permission to
+    activate it), but the file is imported later: one uploaded while the
+    campaign was a draft, imported once it was approved, replaced who the
+    approved campaign sends to (review 8). Checked again here, for the
+    uploader, when an earlier file made the audience (its first file is what
+    the approver was shown as importing); the operator's imports (no uploader)
+    are not checked.
+    """
+    actor = profile_import.created_by
+    if actor is None:
+        return ""
+    earlier = ProfileImport.objects.filter(
+        audience_id=profile_import.audience_id, created_at__lt=profile_import.created_at
+    )
+    if not earlier.exists():
+        return ""
+    from audiences.services import AudienceInUse, check_rule_change_allowed
+
+    try:
+        check_rule_change_allowed(audience=profile_import.audience, actor=actor, reimport=True)
+    except AudienceInUse:
+        pass
+    else:
+        return ""
+    # The reason is stored on the import and shown to whoever sees the
+    # audience: the campaigns are counted, never named (some may be restricted).
+    try:
+        check_rule_change_allowed(audience=profile_import.audience, actor=None, reimport=True)
+    except AudienceInUse as exc:
+        return str(exc)
+    return ""
 
 
 def discard_file(profile_import: ProfileImport) -> bool:

@@ -23,8 +23,8 @@ one of them. Here both databases give the same answers:
 
 Engagement conditions (SPEC §13, retargeting) are
 ``{"engagement", "campaignId"?, "withinDays", "includeMachine"?}``: whether the
-profile received, opened or clicked a campaign (or any, without
-``campaignId``) in the last ``withinDays`` days — people's opens and clicks
+profile received, opened or clicked a campaign (or any unrestricted one,
+without ``campaignId``) in the last ``withinDays`` days — people's opens and clicks
 only unless ``includeMachine`` (docs/ENGAGEMENT.md). ``not_opened`` /
 ``not_clicked`` are "received in that time and did not open / click".
 campaigns supplies the SQL (``audiences.hooks.engagement_condition``); which

@@ -202,6 +202,12 @@ def engagement_condition(*, engagement: str, campaign_id, within_days: int, incl
     mine = Delivery.objects.filter(profile_id=OuterRef("pk"))
     if campaign_id is not None:
         mine = mine.filter(run__campaign_id=campaign_id)
+    else:
+        # "Any campaign" is any open one: who received a restricted campaign
+        # is for the people who may see it, and an audience naming one is
+        # restricted (review 4 #10). Counting them here told any manager, in
+        # an open audience, who received one (review 8).
+        mine = mine.filter(run__campaign__restricted=False)
     received = Exists(mine.filter(sent_at__gte=since))
     if engagement == "received":
         return Q(received)

@@ -34,7 +34,7 @@ def engagement_label(item: dict) -> str:
     campaign = item.get("campaignId")
     words = {
         "kind": kind,
-        "campaign": _("campaign #%s") % campaign if campaign is not None else _("any campaign"),
+        "campaign": _("campaign #%s") % campaign if campaign is not None else _("any unrestricted campaign"),
         "days": item.get("withinDays"),
     }
     text = _("%(kind)s %(campaign)s in the last %(days)s days") % words

@@ -398,16 +398,10 @@ def _accept(
         if known:
             return None
     # Not inserted: a replay (answered even when the campaign is refused now),
-    # or the guard refused it. Say why from a fresh read.
-    first = replay(snap.id, request_id)
-    if first is not None:
-        return first
-    fresh = campaign_snapshot(snap.id, fresh=True)
-    if fresh is None:
-        raise CampaignGone(_("Not found."))
-    reason = refusal(fresh, audience=audience, moment=now())
-    if reason:
-        raise TriggerNotAllowed(reason)
+    # or the guard refused it. The key first: a key revoked, or remembered with
+    # permissions that changed, is not answered a stored trigger either (review
+    # 8: a process's key memory answered a revoked key's replays with 202).
+    # Then say why from a fresh read.
     version = (
         ApiKey.objects.filter(pk=key_id, revoked_at__isnull=True, user__is_active=True)
         .values_list("auth_version", flat=True)
@@ -420,6 +414,15 @@ def _accept(
         raise KeyRevoked(_("The API key is not valid."))
     if version != key_version:
         raise KeyStale(_("Your permissions changed while the trigger was accepted; retry."))
+    first = replay(snap.id, request_id)
+    if first is not None:
+        return first
+    fresh = campaign_snapshot(snap.id, fresh=True)
+    if fresh is None:
+        raise CampaignGone(_("Not found."))
+    reason = refusal(fresh, audience=audience, moment=now())
+    if reason:
+        raise TriggerNotAllowed(reason)
     raise TriggerNotAllowed(_("The campaign changed while the trigger was accepted; retry."))
 
 
