@@ -1,0 +1,69 @@
+"""Reproductions for docs/security-review-9.md (each failed on the old code)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from audiences.models import Profile
+from campaigns.models import Run
+from tests.campaigns.test_trigger_hot_path import api_campaign, key_of, unitary  # noqa: F401
+from tests.campaigns.test_trigger_lean import DJANGO, LEAN, call
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# A lone surrogate written as raw UTF-8 bytes, not as a ``\ud800`` escape.
+RAW_SURROGATE = "\ud800".encode("utf-8", "surrogatepass")  # b"\xed\xa0\x80"
+
+
+@pytest.mark.parametrize("where", ["context", "context key", "requestId", "userId"])
+@pytest.mark.parametrize("app", ["lean", "django"])
+def test_1_a_raw_lone_surrogate_in_a_trigger_is_a_400_never_a_500_or_a_stored_trigger(
+    where, app, key_of, manager
+):
+    """Old code: 500 on PostgreSQL (``requestId``), 202 and the trigger stored
+    with the surrogate on SQLite — through the lean path and Django alike."""
+    Profile.objects.create(email="known@example.com")
+    campaign = api_campaign()
+    body = json.dumps(unitary(campaign))
+    if where == "context":
+        body = body.replace('"context": {}', '"context": {"x": "aSURb"}')
+    elif where == "context key":
+        body = body.replace('"context": {}', '"context": {"aSURb": 1}')
+    elif where == "requestId":
+        body = body.replace('"r-1"', '"r-SUR"')
+    else:
+        body = body.replace('"known@example.com"', '"SUR@example.com"')
+    raw = body.encode().replace(b"SUR", RAW_SURROGATE)
+    status, headers, content = call(
+        LEAN if app == "lean" else DJANGO, "unitary", key=key_of(manager), body=raw
+    )
+    assert status.startswith("400"), (status, content)
+    assert not Run.objects.exists()
+
+
+def test_1_every_api_route_refuses_the_raw_surrogate(api_for, manager):
+    """The same reader for every JSON body (config/api.py): a profile upsert too."""
+    client = api_for(manager)
+    raw = b'{"attributes": {"x": "a' + RAW_SURROGATE + b'b"}}'
+    answer = client.put("/profiles/email/a@example.com", data=raw)
+    assert answer.status_code == 400, answer.content
+    assert not Profile.objects.exists()
+
+
+@pytest.mark.parametrize("where", ["key", "value"])
+def test_1_a_profile_attribute_with_a_raw_surrogate_is_never_stored(where, api_for, manager, client):
+    """Old code, SQLite: stored (201); then every manager's audience builder
+    (which reads the latest profiles' attributes) and the profile's admin page
+    answered 500 (UnicodeEncodeError). PostgreSQL: the PUT was a 500."""
+    api = api_for(manager)
+    if where == "key":
+        raw = b'{"attributes": {"a' + RAW_SURROGATE + b'b": "x"}}'
+    else:
+        raw = b'{"attributes": {"plan": "a' + RAW_SURROGATE + b'b"}}'
+    answer = api.put("/profiles/email/a@example.com", data=raw)
+    assert answer.status_code == 400, answer.content
+    assert not Profile.objects.exists()
+    client.force_login(manager)
+    assert client.get("/audiences/new/").status_code == 200
