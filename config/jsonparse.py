@@ -58,9 +58,7 @@ def _text(data: bytes) -> str:
     try:
         return data.decode(json.detect_encoding(data))
     except UnicodeDecodeError:
-        raise JsonRefused(
-            _("The request body is not valid UTF-8 text.")
-        ) from None
+        raise JsonRefused(_("The request body is not valid UTF-8 text.")) from None
 
 
 def loads(data: str | bytes | bytearray) -> Any:

@@ -20,7 +20,7 @@ RAW_SURROGATE = "\ud800".encode("utf-8", "surrogatepass")  # b"\xed\xa0\x80"
 @pytest.mark.parametrize("where", ["context", "context key", "requestId", "userId"])
 @pytest.mark.parametrize("app", ["lean", "django"])
 def test_1_a_raw_lone_surrogate_in_a_trigger_is_a_400_never_a_500_or_a_stored_trigger(
-    where, app, key_of, manager
+    where, app, key_of, manager  # noqa: F811 — the imported fixture
 ):
     """Old code: 500 on PostgreSQL (``requestId``), 202 and the trigger stored
     with the surrogate on SQLite — through the lean path and Django alike."""
@@ -53,7 +53,9 @@ def test_1_every_api_route_refuses_the_raw_surrogate(api_for, manager):
 
 
 @pytest.mark.parametrize("where", ["key", "value"])
-def test_1_a_profile_attribute_with_a_raw_surrogate_is_never_stored(where, api_for, manager, client):
+def test_1_a_profile_attribute_with_a_raw_surrogate_is_never_stored(
+    where, api_for, manager, client
+):
     """Old code, SQLite: stored (201); then every manager's audience builder
     (which reads the latest profiles' attributes) and the profile's admin page
     answered 500 (UnicodeEncodeError). PostgreSQL: the PUT was a 500."""
@@ -67,3 +69,32 @@ def test_1_a_profile_attribute_with_a_raw_surrogate_is_never_stored(where, api_f
     assert not Profile.objects.exists()
     client.force_login(manager)
     assert client.get("/audiences/new/").status_code == 200
+
+
+def test_held_the_context_growth_shortcut_is_exact_for_its_worst_character():
+    """Held, a guard: ``unitary_answer`` skips measuring the contexts of a body
+    of at most MAX_CONTEXT_BYTES / 6 bytes. DEL (U+007F) is one raw byte in a
+    body and six once written back (``\\u007f``, json.dumps escapes it) — the
+    worst case; ``1e15`` (4 bytes → 18) is the worst number. The largest body
+    the shortcut trusts still holds a context within the limit."""
+    from campaigns.api_executions import _CONTEXT_GROWTH
+    from campaigns.engine import executions
+
+    limit = executions.MAX_CONTEXT_BYTES // _CONTEXT_GROWTH
+    shell = {
+        "requestId": "r",
+        "campaignId": 1,
+        "recipients": [{"userId": "u", "namespace": "email", "context": {"x": ""}}],
+    }
+    overhead = len(json.dumps(shell, ensure_ascii=False, separators=(",", ":")).encode())
+    for filler in ("\x7f", "é", "\U0001f600", "1e15"):
+        if filler == "1e15":
+            count = (limit - overhead) // 5
+            context = {"x": [1e15] * count}
+            body_size = overhead + count * 5
+        else:
+            count = (limit - overhead) // len(filler.encode())
+            context = {"x": filler * count}
+            body_size = overhead + count * len(filler.encode())
+        assert body_size * _CONTEXT_GROWTH <= executions.MAX_CONTEXT_BYTES
+        assert not executions.context_too_large(context), filler
