@@ -20,7 +20,10 @@ RAW_SURROGATE = "\ud800".encode("utf-8", "surrogatepass")  # b"\xed\xa0\x80"
 @pytest.mark.parametrize("where", ["context", "context key", "requestId", "userId"])
 @pytest.mark.parametrize("app", ["lean", "django"])
 def test_1_a_raw_lone_surrogate_in_a_trigger_is_a_400_never_a_500_or_a_stored_trigger(
-    where, app, key_of, manager  # noqa: F811 — the imported fixture
+    where,
+    app,
+    key_of,  # noqa: F811 — the imported fixture
+    manager,
 ):
     """Old code: 500 on PostgreSQL (``requestId``), 202 and the trigger stored
     with the surrogate on SQLite — through the lean path and Django alike."""
@@ -98,3 +101,36 @@ def test_held_the_context_growth_shortcut_is_exact_for_its_worst_character():
             body_size = overhead + count * len(filler.encode())
         assert body_size * _CONTEXT_GROWTH <= executions.MAX_CONTEXT_BYTES
         assert not executions.context_too_large(context), filler
+
+
+def test_3_saving_a_url_waits_a_bounded_time_for_its_name(
+    api_for, administrator, monkeypatch, settings
+):
+    """Old code: the save waited for the resolver as long as it took (glibc: 5 s
+    × attempts × name servers for a name server that never answers; here a fake
+    resolver that answers after 5 s). Now the save answers first, past a short
+    deadline, and the name is checked again at connect time."""
+    import threading
+
+    from channels import netguard
+    from webhooks.models import Endpoint
+
+    settings.VOLLEY_ALLOW_PRIVATE_PROVIDER_URLS = False
+    monkeypatch.setattr(netguard, "RESOLVE_SECONDS", 0.2, raising=False)
+    release, finished = threading.Event(), threading.Event()
+
+    def slow_resolver(host, port):
+        release.wait(5)
+        finished.set()
+        return [(2, 1, 6, "", ("93.184.216.34", port))]
+
+    monkeypatch.setattr(netguard, "resolve", slow_resolver)
+    body = {"url": "https://slow.example/hook", "events": ["delivery.sent"]}
+    try:
+        response = api_for(administrator).post("/webhooks", body)
+        answered_before_the_resolver = not finished.is_set()
+    finally:
+        release.set()
+    assert response.status_code == 201, response.content
+    assert answered_before_the_resolver
+    assert Endpoint.objects.count() == 1
