@@ -134,3 +134,43 @@ def test_3_saving_a_url_waits_a_bounded_time_for_its_name(
     assert response.status_code == 201, response.content
     assert answered_before_the_resolver
     assert Endpoint.objects.count() == 1
+
+
+def test_4_deleting_a_webhook_endpoint_costs_the_same_whatever_its_log(administrator):
+    """Old code: ``Message.objects.filter(endpoint=…).delete()`` — Message has
+    attempts (CASCADE), so Django's collector loaded every message (its payload
+    included) into memory and deleted them 100 ids a statement: an endpoint of a
+    million messages (every delivery's events) asked the worker for the whole
+    log in memory and 10,000 statements. Now the same few statements whatever
+    the log's size (150 and 300 messages here), no message loaded."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from webhooks.models import Attempt, Endpoint, Message
+    from webhooks.services import endpoint_create, endpoint_delete
+
+    def endpoint_with(messages: int):
+        endpoint, _secret = endpoint_create(
+            url="https://hooks.example.com/x", events=["delivery.sent"], actor=administrator
+        )
+        now = timezone.now()
+        rows = Message.objects.bulk_create(
+            Message(endpoint=endpoint, event_type="delivery.sent", created_at=now, data={"x": 1})
+            for _ in range(messages)
+        )
+        Attempt.objects.bulk_create(Attempt(message=row, at=now) for row in rows)
+        return endpoint
+
+    kept = endpoint_with(10)
+    statements = []
+    for size in (150, 300):
+        endpoint = endpoint_with(size)
+        with CaptureQueriesContext(connection) as queries:
+            endpoint_delete(endpoint=endpoint)
+        statements.append(len(queries))
+        assert not Endpoint.objects.filter(pk=endpoint.pk).exists()
+        assert not Message.objects.filter(endpoint_id=endpoint.pk).exists()
+    assert statements[0] == statements[1], statements
+    assert Message.objects.filter(endpoint=kept).count() == 10  # another endpoint's log is kept
+    assert Attempt.objects.count() == 10
