@@ -29,6 +29,8 @@ import http.client
 import ipaddress
 import socket
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as LookupTimeout
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -72,6 +74,27 @@ def resolve(host: str, port: int) -> list[tuple]:
     return infos
 
 
+# Save time waits this long for a name's addresses (ninth review, finding 3):
+# ``getaddrinfo`` waits as long as the resolver's own timeouts (glibc: 5 s ×
+# attempts × name servers) for a name under a name server that never answers,
+# and held the worker saving the URL that long. Past it the name counts as
+# "not resolvable now", as when the lookup fails: the connect-time check
+# still refuses an internal address. A few lookups at a time, in their own
+# threads; a save finding them all busy waits the same deadline.
+RESOLVE_SECONDS = 2.0
+_LOOKUPS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="volley-netguard")
+
+
+def _resolve_briefly(host: str, port: int) -> None:
+    """``resolve`` within ``RESOLVE_SECONDS`` (UnsafeAddress, OSError…; TimeoutError past it)."""
+    future = _LOOKUPS.submit(resolve, host, port)
+    try:
+        future.result(timeout=RESOLVE_SECONDS)
+    except LookupTimeout:
+        future.cancel()
+        raise TimeoutError(f"{host}: no answer within {RESOLVE_SECONDS} s") from None
+
+
 def url_problem(url: str) -> str | None:
     """Why ``url`` may not be saved as a provider URL, or None."""
     if not url or allowed():
@@ -91,7 +114,7 @@ def url_problem(url: str) -> str | None:
         return refused if forbidden(host) else None
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        resolve(host, port)
+        _resolve_briefly(host, port)
     except UnsafeAddress:
         return refused
     except (OSError, UnicodeError, ValueError):

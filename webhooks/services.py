@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from channels import credentials, netguard
 from config.problems import DomainError
 from webhooks import signing
-from webhooks.models import EVENT_TYPES, Endpoint, Message
+from webhooks.models import EVENT_TYPES, Attempt, Endpoint, Message
 
 
 class ResendRefused(DomainError):
@@ -107,9 +107,21 @@ def endpoint_rotate_secret(*, endpoint: Endpoint) -> str:
 
 
 def endpoint_delete(*, endpoint: Endpoint) -> None:
-    """The endpoint, its log and whatever it had not received yet."""
-    with transaction.atomic():
-        Message.objects.filter(endpoint=endpoint).delete()
+    """The endpoint, its log and whatever it had not received yet.
+
+    Two statements, whatever the log's size: ``Message.objects.filter(…)
+    .delete()`` made Django's collector load every message (payload included)
+    to cascade to its attempts, then delete them 100 ids a statement — an
+    endpoint with a million messages asked the worker for all of them in
+    memory (ninth review, finding 4). Nothing listens to their deletion."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        attempts, messages = Attempt._meta.db_table, Message._meta.db_table
+        cursor.execute(
+            f"DELETE FROM {attempts} WHERE message_id IN"
+            f" (SELECT id FROM {messages} WHERE endpoint_id = %s)",
+            [endpoint.pk],
+        )
+        cursor.execute(f"DELETE FROM {messages} WHERE endpoint_id = %s", [endpoint.pk])
         endpoint.delete()
 
 
