@@ -29,14 +29,17 @@ from tests.campaigns.test_engine_cluster import (  # noqa: F401 (fixtures)
 )
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
-# Above the slowest send here (two messages at 1.5 s each), or a live worker
+# Above the slowest send here (two messages at 3 s each), or a live worker
 # would lose its lease.
 LEASE = 8
 
 
 @pytest.fixture
 def sink():
-    with Sink(delay=1.5) as running:  # a slow provider: the kill lands mid-send
+    # A slow provider: the kill lands while both are sending. At 1.5 s a
+    # message the proof could be sent before a busy machine's cluster had
+    # claimed the test message, and both were never "sending" at once.
+    with Sink(delay=3.0) as running:
         yield running
 
 
