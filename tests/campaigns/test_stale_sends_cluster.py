@@ -68,12 +68,15 @@ def test_sends_of_a_killed_worker_are_resent_once_and_counted(
         actor=administrator,
     )
     [proof] = send_proof(campaign, None, ["qa@example.com"])
-    first = start_cluster(TEST_SEND_LEASE_SECONDS=LEASE)
+    # Three workers: the resident trigger dispatcher may hold one (started by
+    # the tick, or by a dispatch task an earlier test left in the queue), and
+    # the proof and the test message must be sending at the same time.
+    first = start_cluster(TEST_SEND_LEASE_SECONDS=LEASE, Q_WORKERS=3)
     wait_for(lambda: statuses() == {"sending"}, 60, "both to be claimed")
     stop_cluster(first, signal.SIGKILL)
     assert statuses() == {"sending"}  # what a dead worker leaves behind
 
-    start_cluster(TEST_SEND_LEASE_SECONDS=LEASE)
+    start_cluster(TEST_SEND_LEASE_SECONDS=LEASE, Q_WORKERS=3)
     wait_for(lambda: statuses() == {"sent"}, 90, "the resend", during=sweep)
 
     proof.refresh_from_db()
