@@ -140,18 +140,9 @@ def hidden_profiles(user) -> QuerySet[Profile] | None:
     """The profiles known only through restricted audiences ``user`` may not
     see; None when there are none to hide (a superuser, or no restricted
     audience at all)."""
-    from accounts.permissions import visible
+    from accounts.permissions import hidden_ids
 
-    if user is not None and user.is_superuser:
-        return None
-    restricted = Audience.objects.filter(restricted=True)
-    # Read once (restricted audiences are few): the statements that nest this
-    # stay shallow enough for SQLite's parser.
-    hidden = list(
-        restricted.exclude(pk__in=visible(user, restricted).values("pk")).values_list(
-            "pk", flat=True
-        )
-    )
+    hidden = hidden_ids(user, Audience)
     if not hidden:
         return None
     in_hidden = AudienceMember.objects.filter(profile=OuterRef("pk"), audience__in=hidden)

@@ -30,18 +30,13 @@ _EXPORT_CHUNK = 2000
 
 class DeliveryStore:
     def hidden(self, user, prefix: str) -> Q | None:
-        from accounts.permissions import visible
+        from accounts.permissions import hidden_ids
         from audiences.selectors import hidden_profiles
         from campaigns.models import Campaign
 
         if user is not None and user.is_superuser:
             return None
-        restricted = Campaign.objects.filter(restricted=True)
-        campaigns = list(
-            restricted.exclude(pk__in=visible(user, restricted).values("pk")).values_list(
-                "pk", flat=True
-            )
-        )
+        campaigns = hidden_ids(user, Campaign)
         people = hidden_profiles(user)
         if not campaigns and people is None:
             return None
