@@ -32,7 +32,7 @@ from channels import netguard
 from channels.mime import MimeAssembler, Unsupported
 from channels.models import ChannelConfiguration
 from channels.rendering import RenderedMessage
-from channels.smtp import send_raw
+from channels.smtp import Pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -208,8 +208,11 @@ class EmailTransport(Transport):
             return [SendResult(m.delivery_id, ok=False, reason=reason) for m in messages]
         assembler = self.assembler() if isinstance(connection, SMTPBackend) else None
         try:
-            for message in messages:
-                results.append(self._send_one(connection, message, assembler))
+            if assembler is None:
+                for message in messages:
+                    results.append(self._send_one(connection, message))
+            else:
+                results = self._send_pipelined(connection, assembler, messages)
         finally:
             try:
                 connection.close()
@@ -217,21 +220,83 @@ class EmailTransport(Transport):
                 logger.warning("SMTP connection did not close cleanly", exc_info=True)
         return results
 
-    def _send_one(
-        self, connection, message: OutboundMessage, assembler: MimeAssembler | None = None
-    ) -> SendResult:
-        key = message.idempotency_key
-        try:
-            data = None
-            if assembler is not None:
+    def _send_pipelined(
+        self, connection, assembler: MimeAssembler, messages: Iterable[OutboundMessage]
+    ) -> list[SendResult]:
+        """Our own bytes over ``channels.smtp.Pipeline`` (one round trip a
+        message where the server pipelines); a message ``channels.mime`` does
+        not take goes through Django after the pipeline is flushed."""
+
+        def session():
+            smtp = connection.connection
+            if smtp is None or getattr(smtp, "sock", True) is None:
+                # A reconnect failed, or the server closed the session (421)
+                # earlier in the batch: open a new one.
+                connection.connection = None
+                connection.open()
+                smtp = connection.connection
+            return smtp
+
+        pipeline = Pipeline(session)
+        taken: list[OutboundMessage] = []
+        results: dict[int, SendResult] = {}
+
+        def record(outcomes) -> None:
+            for index, outcome in outcomes:
+                results[index] = self._result(taken[index], outcome)
+
+        for message in messages:
+            index = len(taken)
+            taken.append(message)
+            try:
+                data = self.raw(assembler, message)
+            except Unsupported:
+                record(pipeline.flush())
                 try:
-                    data = self.raw(assembler, message)
-                except Unsupported:
-                    data = None
-            if data is None:
-                connection.send_messages([self.build(message)])
-            else:
-                self._sendmail(connection, assembler, message.to, data)
+                    session()  # reopened if the server closed it meanwhile
+                except Exception:  # noqa: BLE001 — Django's attempt reports it
+                    logger.warning("SMTP reconnect failed", exc_info=True)
+                results[index] = self._send_one(connection, message)
+                continue
+            except (ValueError, TypeError) as exc:  # bad header or address
+                results[index] = SendResult(
+                    message.delivery_id, ok=False, permanent=True, reason=str(exc)
+                )
+                continue
+            sender, recipients = assembler.envelope(message.to)
+            try:
+                record(pipeline.submit(index, sender, recipients, data))
+            except (ValueError, TypeError) as exc:  # an address smtplib cannot send
+                results[index] = SendResult(
+                    message.delivery_id, ok=False, permanent=True, reason=str(exc)
+                )
+        record(pipeline.flush())
+        return [results[index] for index in range(len(taken))]
+
+    def _result(self, message: OutboundMessage, outcome) -> SendResult:
+        """A pipeline's outcome for ``message`` as ``_send_one`` would report it."""
+        if isinstance(outcome, dict):
+            if message.to not in outcome:
+                return SendResult(
+                    message.delivery_id,
+                    ok=True,
+                    provider_message_id=message_id(
+                        message.idempotency_key, self.config.from_address
+                    ),
+                )
+            # Only the BCC copy was accepted: the recipient did not get the message.
+            outcome = smtplib.SMTPRecipientsRefused({message.to: outcome[message.to]})
+        if isinstance(outcome, smtplib.SMTPServerDisconnected) or not isinstance(
+            outcome, smtplib.SMTPException
+        ):
+            return SendResult(message.delivery_id, ok=False, reason=_smtp_failure(outcome)[1])
+        permanent, reason = _smtp_failure(outcome)
+        return SendResult(message.delivery_id, ok=False, permanent=permanent, reason=reason)
+
+    def _send_one(self, connection, message: OutboundMessage) -> SendResult:
+        """Through Django's ``EmailMultiAlternatives`` on the batch's connection."""
+        try:
+            connection.send_messages([self.build(message)])
         except smtplib.SMTPServerDisconnected as exc:
             # The session is gone: reopen it for the rest of the batch.
             self._reopen(connection)
@@ -247,23 +312,8 @@ class EmailTransport(Transport):
         return SendResult(
             message.delivery_id,
             ok=True,
-            provider_message_id=message_id(key, self.config.from_address),
+            provider_message_id=message_id(message.idempotency_key, self.config.from_address),
         )
-
-    @staticmethod
-    def _sendmail(connection, assembler: MimeAssembler, to: str, data: bytes) -> None:
-        smtp = connection.connection
-        if smtp is None or getattr(smtp, "sock", True) is None:
-            # A reconnect failed, or the server closed the session (421) earlier
-            # in the batch: open a new one for this message.
-            connection.connection = None
-            connection.open()
-            smtp = connection.connection
-        sender, recipients = assembler.envelope(to)
-        refused = send_raw(smtp, sender, recipients, data)
-        if to in refused:
-            # Only the BCC copy was accepted: the recipient did not get the message.
-            raise smtplib.SMTPRecipientsRefused({to: refused[to]})
 
     @staticmethod
     def _reopen(connection) -> None:

@@ -448,7 +448,7 @@ def test_recipient_refused_while_the_bcc_copy_is_accepted_fails_the_delivery(
 def test_a_dropped_connection_fails_that_message_transiently_and_the_batch_reconnects(
     smtp_sink, make_config, monkeypatch
 ):
-    from channels import transports
+    from channels import smtp as smtp_module
 
     calls = []
 
@@ -459,7 +459,7 @@ def test_a_dropped_connection_fails_that_message_transiently_and_the_batch_recon
             raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
         return send_raw(smtp, *args)
 
-    monkeypatch.setattr(transports, "send_raw", flaky)
+    monkeypatch.setattr(smtp_module, "send_raw", flaky)
     results = get_transport(make_config()).send_batch(
         [outbound(1, to="a@example.com"), outbound(2, to="b@example.com"), outbound(3)]
     )
