@@ -146,6 +146,38 @@ def _drain(expected: int, counter, since: float, limit: float) -> float | None:
     return round(time.monotonic() - since, 2)
 
 
+class _Timeline:
+    """Messages at the sink in each second from the load's start (a thread
+    reading the shared counter): how delivery kept pace during the load and
+    how fast the rest went after it."""
+
+    def __init__(self, counter) -> None:
+        import threading
+
+        self.counter = counter
+        self.samples: list[int] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        start, previous = time.monotonic(), self.counter.value
+        tick = 1
+        while not self.stop.is_set():
+            self.stop.wait(max(0.0, start + tick - time.monotonic()))
+            current = self.counter.value
+            self.samples.append(current - previous)
+            previous, tick = current, tick + 1
+
+    def __enter__(self) -> _Timeline:
+        self.thread.start()
+        return self
+
+    def finish(self) -> list[int]:
+        self.stop.set()
+        self.thread.join()
+        return self.samples
+
+
 def bench_api(duration: int = 15, connections: int = 32, cluster: bool = True) -> dict:
     import multiprocessing as mp
 
@@ -154,7 +186,7 @@ def bench_api(duration: int = 15, connections: int = 32, cluster: bool = True) -
     os.environ["Q_CLUSTER_NAME"] = f"volley-bench-api-{os.getpid()}"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     wrk_path()
-    from bench.engine import _sink_process, cleanup, setup_django
+    from bench.engine import _sink_process, cleanup, setup_django, sink_pipelining
     from tests.campaigns.smtp_sink import free_port
 
     smtp_port, http_port = free_port(), free_port()
@@ -205,11 +237,13 @@ def bench_api(duration: int = 15, connections: int = 32, cluster: bool = True) -
             baseline = run_wrk(f"{base}/bench/trivial", duration=duration, connections=connections)
             cpu_base_end = cpu.snapshot(database)
             cpu_start = cpu.snapshot(database)
+            timeline = _Timeline(counter).__enter__()
             api = run_wrk(unitary, duration=duration, connections=connections, script=scripts[1])
             load_end = time.monotonic()
             cpu_load_end = cpu.snapshot(database)
         runs = Run.objects.filter(campaign=campaign).count() - warm_runs
         drained = _drain(warm_runs + runs, counter, load_end, 120) if cluster else None
+        per_second = timeline.finish()
         cpu_drained = cpu.snapshot(database)
         sent = counter.value - warm_runs if cluster else None
         from django_q.brokers import get_broker
@@ -229,12 +263,15 @@ def bench_api(duration: int = 15, connections: int = 32, cluster: bool = True) -
         "server": f"gunicorn -c config/gunicorn.conf.py ({web_workers()} sync workers)",
         "load": f"wrk -t2 -c{connections} -d{duration}s",
         "cluster": cluster,
+        "sink_pipelining": sink_pipelining(),
         "baseline_trivial_json": baseline,
         "unitary": api,
         "runs_created": runs,
         "emails_at_sink": sent,
         "last_email_after_load_end_s": drained,
         "tasks_left_in_queue": queue_left,
+        # Emails reaching the sink in each second from the load's start.
+        "sink_per_second": per_second if cluster else None,
         "ratio": round(ratio, 3),
         # Diagnostics: CPU milliseconds per accepted trigger, by process group,
         # during the load and from its start until the sink had every message.
