@@ -129,24 +129,39 @@ def _pipelines(smtp: smtplib.SMTP) -> bool:
     return bool(smtp.does_esmtp and smtp.has_extn("pipelining"))
 
 
-class _Waiting:
-    """A message whose envelope the server accepted and which waits for its content."""
+class _Message:
+    __slots__ = ("data", "key", "recipients", "refused", "sender")
 
-    __slots__ = ("data", "key", "refused")
+    def __init__(self, key: Hashable, sender: str, recipients: list[str], data: bytes) -> None:
+        self.key, self.sender, self.recipients, self.data = key, sender, recipients, data
+        self.refused: dict = {}
 
-    def __init__(self, key: Hashable, data: bytes, refused: dict) -> None:
-        self.key, self.data, self.refused = key, data, refused
+
+class _Group:
+    """What one write asked of the server, whose answers are still to read."""
+
+    __slots__ = ("content", "envelope", "reset")
+
+    def __init__(self, content: _Message | None, reset: bool, envelope: _Message) -> None:
+        self.content, self.reset, self.envelope = content, reset, envelope
 
 
 class Pipeline:
     """Send messages one after another over a session: ``submit`` each, then
     ``flush``; both return ``[(key, outcome)]`` for the messages whose outcome
-    is known, an outcome being the refusals (``{}`` when every recipient took
-    it) or the smtplib exception (``OSError`` for a broken connection) that
-    ``send_raw`` would have raised. Every submitted message gets exactly one
-    outcome, and a message's outcome is final: a broken session fails the
-    messages in flight (unconfirmed, as ``send_raw`` would report them) and the
-    next message opens a new one.
+    became known, an outcome being the refusals (``{}`` when every recipient
+    took it) or the smtplib exception (``OSError`` for a broken connection)
+    that ``send_raw`` would have raised. Every submitted message gets exactly
+    one outcome, and an outcome is final: a broken session fails the messages
+    in flight (unconfirmed, as ``send_raw`` would report them) and the next
+    message opens a new session.
+
+    With PIPELINING a ``submit`` writes one group — the previous message's
+    content and final dot, a RSET after a failed transaction, this message's
+    MAIL FROM, RCPT TO and DATA — and reads its answers at the next call, so
+    whatever the caller does between two messages (building the next one's
+    bytes) overlaps the server's work. At most one group is unanswered, as RFC
+    2920 requires: content goes out only after its DATA was answered 354.
 
     ``session()`` returns the open session, opening a new one when the last
     was closed (its ``sock`` is None). Without PIPELINING each message goes
@@ -155,88 +170,110 @@ class Pipeline:
 
     def __init__(self, session: Callable[[], smtplib.SMTP]) -> None:
         self._session = session
-        self._waiting: _Waiting | None = None  # its DATA was answered 354
+        self._smtp: smtplib.SMTP | None = None  # the session of the unanswered group
+        self._group: _Group | None = None  # written, answers not read yet
+        self._waiting: _Message | None = None  # its DATA was answered 354
         self._reset = False  # the last transaction failed: RSET opens the next group
 
     def submit(self, key: Hashable, sender: str, recipients: list[str], data: bytes):
         # An address smtplib could not send fails here, before anything changed
         # (UnicodeEncodeError, a ValueError, as from send_raw).
         (sender + "".join(recipients)).encode("ascii")
+        message = _Message(key, sender, recipients, data)
+        done = self._collect()
         waiting, self._waiting = self._waiting, None
-        done: list = []
         smtp = None
         try:
             smtp = self._session()
             if waiting is None and not _pipelines(smtp):
-                return [(key, _outcome(send_raw, smtp, sender, recipients, data))]
-            group = _envelope(smtp, sender, recipients, len(data))
+                return [*done, (key, _outcome(send_raw, smtp, sender, recipients, data))]
+            group = _envelope(smtp, message)
             if waiting is not None:
                 # RFC 2920 §3.1: the content opens the group, DATA closes it.
-                smtp.send(_dot_stuffed(waiting.data) + group)
-                done.append((waiting.key, self._final(smtp, waiting)))
-                if smtp.sock is None:  # 421 after the content: the server left
-                    smtp = self._session()
-                    if not _pipelines(smtp):
-                        done.append((key, _outcome(send_raw, smtp, sender, recipients, data)))
-                        return done
-                    smtp.send(_envelope(smtp, sender, recipients, len(data)))
+                group = _dot_stuffed(waiting.data) + group
             elif self._reset:
-                self._reset = False
-                smtp.send(b"RSET\r\n" + group)
-                if smtp.getreply()[0] == 421:
-                    smtp.close()
-                    raise smtplib.SMTPServerDisconnected("421 in answer to RSET")
-            else:
-                smtp.send(group)
-            outcome = self._envelope_answers(smtp, key, sender, recipients, data)
-            if outcome is not None:
-                done.append((key, outcome))
+                group = b"RSET\r\n" + group
+            smtp.send(group)
+            self._smtp, self._group = smtp, _Group(waiting, self._reset and not waiting, message)
+            self._reset = False
         except (smtplib.SMTPException, OSError) as exc:
             # The session broke: what was in flight is unconfirmed.
             if smtp is not None:
                 smtp.close()
-            self._reset, self._waiting = False, None
-            answered = {k for k, _o in done}
-            if waiting is not None and waiting.key not in answered:
-                done.append((waiting.key, exc))
-            if key not in answered:
-                done.append((key, exc))
+            self._reset = False
+            done += [(m.key, exc) for m in (waiting, message) if m is not None]
         return done
 
     def flush(self):
-        """Send the last waiting message's content; leave the session clean."""
+        """Read what is unanswered, send the last waiting content; leave the
+        session clean for whoever uses it next."""
+        done = self._collect()
         waiting, self._waiting = self._waiting, None
-        smtp = self._session() if (waiting is not None or self._reset) else None
-        done = []
+        if waiting is None and not self._reset:
+            return done
+        smtp = None
         try:
+            smtp = self._session()
             if waiting is not None:
                 smtp.send(_dot_stuffed(waiting.data))
                 done.append((waiting.key, self._final(smtp, waiting)))
-            elif self._reset:
+            else:
                 self._reset = False
                 smtp._rset()  # noqa: SLF001 — as sendmail leaves a failed transaction
         except (smtplib.SMTPException, OSError) as exc:
             if smtp is not None:
                 smtp.close()
-            if waiting is not None and not done:
+            if waiting is not None and all(k != waiting.key for k, _o in done):
                 done.append((waiting.key, exc))
         return done
 
+    def _collect(self) -> list:
+        """Read the answers to the unanswered group: the outcome of the
+        message whose content it carried, and whether its envelope's message
+        now waits for its content or failed."""
+        group, self._group = self._group, None
+        if group is None:
+            return []
+        smtp, done = self._smtp, []
+        message = group.envelope
+        try:
+            if group.content is not None:
+                done.append((group.content.key, self._final(smtp, group.content)))
+                if smtp.sock is None:  # 421 after the content: the server left
+                    smtp = self._session()
+                    if not _pipelines(smtp):
+                        args = (message.sender, message.recipients, message.data)
+                        return [*done, (message.key, _outcome(send_raw, smtp, *args))]
+                    smtp.send(_envelope(smtp, message))
+            elif group.reset and smtp.getreply()[0] == 421:
+                smtp.close()
+                raise smtplib.SMTPServerDisconnected("421 in answer to RSET")
+            outcome = self._envelope_answers(smtp, message)
+            if outcome is not None:
+                done.append((message.key, outcome))
+        except (smtplib.SMTPException, OSError) as exc:
+            smtp.close()
+            self._reset, self._waiting = False, None
+            answered = {k for k, _o in done}
+            for m in (group.content, message):
+                if m is not None and m.key not in answered:
+                    done.append((m.key, exc))
+        return done
+
     @staticmethod
-    def _final(smtp: smtplib.SMTP, waiting: _Waiting) -> Outcome:
+    def _final(smtp: smtplib.SMTP, message: _Message) -> Outcome:
         code, text = smtp.getreply()
         if code == 250:
-            return waiting.refused
+            return message.refused
         if code == 421:
             smtp.close()
         # Otherwise the transaction is over (RFC 5321 §4.1.1.4): nothing to reset.
         return smtplib.SMTPDataError(code, text)
 
-    def _envelope_answers(
-        self, smtp, key, sender: str, recipients: list[str], data: bytes
-    ) -> Outcome | None:
+    def _envelope_answers(self, smtp, message: _Message) -> Outcome | None:
         """Read MAIL's, each RCPT's and DATA's answers: the message waits for
         its content (None: no outcome yet), or its failure."""
+        recipients = message.recipients
         mail = smtp.getreply()
         rcpts = [smtp.getreply() for _ in recipients]
         data_reply = smtp.getreply()
@@ -249,7 +286,8 @@ class Pipeline:
             if any(code == 421 for code, _text in rcpts):
                 smtp.close()  # the server is leaving: it will not read the content
                 return smtplib.SMTPRecipientsRefused(refused)
-            self._waiting = _Waiting(key, data, refused)
+            message.refused = refused
+            self._waiting = message
             return None
         codes = [mail[0], *(code for code, _text in rcpts), data_reply[0]]
         if data_reply[0] == 354 or 421 in codes:
@@ -259,16 +297,16 @@ class Pipeline:
         else:
             self._reset = True
         if mail[0] != 250:
-            return smtplib.SMTPSenderRefused(*mail, sender)
+            return smtplib.SMTPSenderRefused(*mail, message.sender)
         if len(refused) == len(recipients) or any(code == 421 for code, _t in rcpts):
             return smtplib.SMTPRecipientsRefused(refused)
         return smtplib.SMTPDataError(*data_reply)
 
 
-def _envelope(smtp: smtplib.SMTP, sender: str, recipients: list[str], size: int) -> bytes:
-    extra = f" SIZE={size}" if smtp.has_extn("size") else ""
-    rcpts = "".join(f"RCPT TO:<{address}>\r\n" for address in recipients)
-    return f"MAIL FROM:<{sender}>{extra}\r\n{rcpts}DATA\r\n".encode("ascii")
+def _envelope(smtp: smtplib.SMTP, message: _Message) -> bytes:
+    extra = f" SIZE={len(message.data)}" if smtp.has_extn("size") else ""
+    rcpts = "".join(f"RCPT TO:<{address}>\r\n" for address in message.recipients)
+    return f"MAIL FROM:<{message.sender}>{extra}\r\n{rcpts}DATA\r\n".encode("ascii")
 
 
 def _outcome(function, *args) -> Outcome:

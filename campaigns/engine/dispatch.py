@@ -43,6 +43,7 @@ import time
 import uuid
 from collections import defaultdict
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
@@ -386,28 +387,26 @@ def _send_claimed(batch: Batch, *, close: list[int] | None = None) -> None:
     ).select_related("profile")
     messages: dict[int | None, list] = defaultdict(list)  # configuration → messages
     configs = {}
-    broken: list[tuple[int, str]] = []
     for delivery in rows:
         run = batch.runs[batch.run_of[delivery.pk]]
-        try:
-            compiled = compiled_for(run)
-            rendered = compiled.render(
-                profile=delivery.profile,
-                context=delivery.context if delivery.context is not None else run.context,
-                delivery_id=delivery.pk,
-            )
-        except Exception as exc:  # one bad profile (or content) never fails the batch
-            broken.append((delivery.pk, f"render failed: {exc}"[:500]))
-            continue
         config_id = run.version.channel_configuration_id
         configs[config_id] = run.version.channel_configuration
-        messages[config_id].append(
-            messaging.outbound(delivery.pk, delivery.address, rendered, run.campaign.category)
-        )
+        # Rendered as the transport takes it (messaging.Deferred).
+        messages[config_id].append(messaging.Deferred(delivery.pk, partial(_render, run, delivery)))
     results = []
     for config_id, group in messages.items():
         results += batch.send(configs[config_id], group)
-    batch.finish(results, broken, then=(lambda: finish_runs(close)) if close else None)
+    batch.finish(results, [], then=(lambda: finish_runs(close)) if close else None)
+
+
+def _render(run: Run, delivery: Delivery):
+    """One trigger's message, rendered with its version's compiled templates."""
+    rendered = compiled_for(run).render(
+        profile=delivery.profile,
+        context=delivery.context if delivery.context is not None else run.context,
+        delivery_id=delivery.pk,
+    )
+    return messaging.outbound(delivery.pk, delivery.address, rendered, run.campaign.category)
 
 
 # Statements that name their runs by id test ``status || ''`` (engine/plan.py).

@@ -6,10 +6,20 @@ campaign version to their interfaces so the sender has one place to call.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from channels.rendering import compile_content
 from channels.transports import OutboundMessage, SendResult, TransportError, get_transport
 
-__all__ = ["SendResult", "TransportError", "compile_for_version", "outbound", "transport_for"]
+__all__ = [
+    "Deferred",
+    "SendResult",
+    "TransportError",
+    "compile_for_version",
+    "outbound",
+    "transport_for",
+]
 
 
 def compile_for_version(version, channel: str, category: str, variant: str = ""):
@@ -38,3 +48,14 @@ def transport_for(config):
 
 def outbound(delivery_id: int, to: str, rendered, category: str) -> OutboundMessage:
     return OutboundMessage(delivery_id=delivery_id, to=to, rendered=rendered, category=category)
+
+
+@dataclass(slots=True)
+class Deferred:
+    """A message rendered only once the transport takes it (``Batch.admitted``):
+    the rendering of one message overlaps the provider's answer to the one
+    before, and a message the permit no longer admits is never rendered.
+    ``build()`` returns the ``OutboundMessage`` or raises (a render failure)."""
+
+    delivery_id: int
+    build: Callable[[], OutboundMessage]

@@ -152,6 +152,7 @@ class Batch:
         self.look_at = 0.0  # look before the first message
         self.locales: dict[int, str] = {}  # delivery id → translation sent, when not the default
         self.held_back = 0  # claimed, then held back by a business rule
+        self.broken: list[tuple[int, str]] = []  # deferred messages that failed to render
 
     def _campaigns(self, run_ids) -> dict[int, int]:
         return {rid: self.runs[rid].campaign_id for rid in run_ids}
@@ -201,14 +202,21 @@ class Batch:
                 logger.warning("Could not renew a send permit", exc_info=True)
                 self.open, self.expires_at = set(), 0.0
                 return
-            if allowed:
-                yield message
+            if not allowed:
+                continue
+            if isinstance(message, messaging.Deferred):
+                try:
+                    message = message.build()
+                except Exception as exc:  # one bad profile never fails the batch
+                    self.broken.append((message.delivery_id, f"render failed: {exc}"[:500]))
+                    continue
+            if message.rendered.locale:
+                self.locales[message.delivery_id] = message.rendered.locale
+            yield message
 
     def send(self, config, messages: list) -> list:
-        """One provider connection for ``messages``; a result per message sent."""
-        for m in messages:
-            if m.rendered.locale:
-                self.locales[m.delivery_id] = m.rendered.locale
+        """One provider connection for ``messages`` (``OutboundMessage`` or
+        ``messaging.Deferred``); a result per message sent."""
         try:
             transport = messaging.transport_for(config)
             return transport.send_batch(self.admitted(messages))
@@ -223,6 +231,7 @@ class Batch:
         """Record the outcomes and release the permits; the runs still open.
         ``then()`` runs last in the same transaction (the dispatcher closes its
         runs there)."""
+        broken = [*broken, *self.broken]
         done = {r.delivery_id for r in results} | {pk for pk, _error in broken}
         left = [pk for pk in self.run_of if pk not in done]
         with transaction.atomic():

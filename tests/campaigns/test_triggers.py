@@ -417,3 +417,53 @@ def test_a_broken_connection_on_the_trigger_path_is_replaced_once(api_for, manag
     answer = client.post("/executions/unitary", body(campaign, "b"))
     assert answer.status_code == 202, answer.content
     assert Run.objects.filter(request_id="b").count() == 1
+
+
+def test_a_trigger_whose_message_fails_to_render_fails_alone_in_its_batch(
+    api_for, manager, queued, fake_transport
+):
+    for n in range(3):
+        Profile.objects.create(email=f"p{n}@example.com")
+    campaign = api_campaign()
+    campaign.versions.update(
+        content={"subject": "Share {{ 100 // context.order }}", "text": "Hi", "html": ""}
+    )
+    client = api_for(manager)
+    for n in range(3):
+        trigger = body(campaign, f"r{n}", f"p{n}@example.com")
+        trigger["recipients"][0]["context"] = {"order": n}  # 0: a division by zero
+        assert client.post("/executions/unitary", trigger).status_code == 202
+    assert dispatch.dispatch_batch() == 3
+    assert sorted(fake_transport.sent) == ["p1@example.com", "p2@example.com"]
+    failed = Delivery.objects.get(profile__email="p0@example.com")
+    assert failed.status == "failed" and failed.error.startswith("render failed")
+    assert set(Run.objects.values_list("status", flat=True)) == {"completed"}
+
+
+def test_messages_a_stop_keeps_from_being_sent_are_never_rendered(
+    api_for, manager, known, queued, fake_transport, monkeypatch
+):
+    rendered = []
+    real = dispatch._render
+
+    def counting(run, delivery):
+        rendered.append(delivery.pk)
+        return real(run, delivery)
+
+    monkeypatch.setattr(dispatch, "_render", counting)
+    campaign = api_campaign()
+    api_for(manager).post("/executions/unitary", body(campaign))
+    token = "dispatcher"
+    opened = dispatch.prepare_unitary(
+        dispatch._load(dispatch.claim_triggers(token, 10), token), token
+    )
+    campaign = Campaign.objects.get(pk=campaign.pk)
+    assert transition(campaign, "stop")
+    cancel_campaign_work(campaign)
+    dispatch.send_runs(opened, token)
+    assert rendered == [] and fake_transport.sent == []
+    # The same path renders what it sends.
+    other = api_campaign()
+    api_for(manager).post("/executions/unitary", body(other, "r-2"))
+    dispatch.dispatch_batch()
+    assert len(rendered) == 1 and fake_transport.sent == ["known@example.com"]
