@@ -134,7 +134,7 @@ def _resolve_profiles(runs: list[Run]) -> None:
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT id, {field} FROM {table} WHERE {_values_sql(field)}",
-                [_ids_param(values)],
+                [_values_param(values)],
             )
             found.update(((field, value), pk) for pk, value in cursor.fetchall())
     for run in runs:
@@ -169,12 +169,22 @@ def _ids_sql(column: str) -> str:
     """``column`` among the ids of one parameter (see ``_ids_param``): the same
     statement text for any number of ids."""
     if connection.vendor == "postgresql":
-        return f"{column} = ANY(%s)"
+        return f"{column} = ANY(%s::bigint[])"
     return f"{column} IN (SELECT value FROM json_each(%s))"
 
 
-def _ids_param(ids) -> object:
-    return list(ids) if connection.vendor == "postgresql" else json.dumps(list(ids))
+def _ids_param(ids) -> str:
+    """Integer ids as one text parameter: an array literal (PostgreSQL) or a
+    JSON list (SQLite). psycopg adapts a Python list element by element, five
+    times slower than joining the digits."""
+    if connection.vendor == "postgresql":
+        return "{" + ",".join(str(int(pk)) for pk in ids) + "}"
+    return json.dumps([int(pk) for pk in ids])
+
+
+def _values_param(values) -> object:
+    """Text values as one parameter (``_values_sql``)."""
+    return list(values) if connection.vendor == "postgresql" else json.dumps(list(values))
 
 
 _ELIGIBLE: dict[tuple, tuple[str, list, int]] = {}
@@ -320,18 +330,18 @@ def insert_deliveries(rows: list[tuple]) -> None:
     table = Delivery._meta.db_table
     columns = "run_id, profile_id, status, reason, address, context, error, attempts, claimed_by"
     if connection.vendor == "postgresql":
-        # One statement of six array parameters, whatever the batch's size.
+        # One statement of one JSON parameter, whatever the batch's size (one
+        # json.dumps: psycopg adapts array parameters element by element).
         sql = (
             f"INSERT INTO {table} ({columns})"
-            " SELECT r, p, s, re, a, c::jsonb, '', 0, ''"
-            " FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[],"
-            " %s::text[]) AS t(r, p, s, re, a, c)"
+            " SELECT t.r, t.p, t.s, t.re, t.a, t.c, '', 0, ''"
+            " FROM jsonb_to_recordset(%s::jsonb)"
+            " AS t(r bigint, p bigint, s text, re text, a text, c jsonb)"
             " ON CONFLICT (run_id, profile_id) DO NOTHING"
         )
-        arrays = [list(column) for column in zip(*rows, strict=True)]
-        arrays[5] = [json.dumps(context) for context in arrays[5]]
+        records = [{"r": r, "p": p, "s": s, "re": re, "a": a, "c": c} for r, p, s, re, a, c in rows]
         with connection.cursor() as cursor:
-            cursor.execute(sql, arrays)
+            cursor.execute(sql, [json.dumps(records)])
         return
     one = "(%s, %s, %s, %s, %s, %s, '', 0, '')"
     for start in range(0, len(rows), 150):  # SQLite: at most 999 parameters a statement
