@@ -24,6 +24,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import timedelta
+from functools import partial
 
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -303,17 +304,16 @@ def build_messages(run: Run, ids, token: str) -> tuple[list, list[tuple[int, str
         if isinstance(compiled, str):  # the variant's content does not compile
             broken.append((delivery.pk, compiled))
             continue
-        try:
-            rendered = compiled.render(
-                profile=delivery.profile, context=context, delivery_id=delivery.pk
-            )
-        except Exception as exc:  # one bad profile never fails the batch
-            broken.append((delivery.pk, f"render failed: {exc}"[:500]))
-            continue
-        messages.append(
-            messaging.outbound(delivery.pk, delivery.address, rendered, run.campaign.category)
-        )
+        # Rendered as the transport takes it (messaging.Deferred); a failure
+        # fails that message alone (Batch.admitted).
+        build = partial(_rendered, compiled, delivery, context, run.campaign.category)
+        messages.append(messaging.Deferred(delivery.pk, build))
     return messages, broken
+
+
+def _rendered(compiled, delivery: Delivery, context, category: str):
+    rendered = compiled.render(profile=delivery.profile, context=context, delivery_id=delivery.pk)
+    return messaging.outbound(delivery.pk, delivery.address, rendered, category)
 
 
 def send_claimed(batch: Batch) -> bool:
