@@ -222,10 +222,13 @@ class Batch:
             transport = messaging.transport_for(config)
             return transport.send_batch(self.admitted(messages))
         except messaging.TransportError as exc:
+            unrenderable = {pk for pk, _error in self.broken}
             return [
                 messaging.SendResult(m.delivery_id, False, exc.permanent, exc.reason)
                 for m in messages
-                if m.delivery_id in self.held and self.run_of[m.delivery_id] in self.open
+                if m.delivery_id in self.held
+                and self.run_of[m.delivery_id] in self.open
+                and m.delivery_id not in unrenderable
             ]
 
     def finish(self, results: list, broken: list[tuple[int, str]], then=None) -> set[int]:
