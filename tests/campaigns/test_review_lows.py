@@ -5,20 +5,34 @@ profiles of each other campaign in a cap's window with a statement each, plus
 a statement of runs per recurring campaign: its statements grew with the
 campaigns scheduled. It now reads them in one ``UNION ALL`` statement (and the
 runs in one), with the same figures.
+
+Review 8 #4: a unitary trigger naming a person hidden from the key's owner
+(known only through restricted audiences they may not see) was accepted with
+``rejected: []`` — though the dispatcher never sends to them — while an
+unknown address is rejected ``unknown_recipient``: "a profile hidden from me"
+told from "no such profile". SPEC §2/§7 answer what a key may not see as what
+does not exist, and the answer's ``rejected`` lists who is not sent: a hidden
+person is now answered exactly as an unknown one, on the lean WSGI path and
+through Django alike.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from guardian.shortcuts import assign_perm
 
+from audiences.models import Audience, AudienceMember, Profile
 from campaigns.forecast import forecast
 from campaigns.models import BusinessRule, Campaign, Run
 from tests.campaigns.conftest import make_campaign, make_profiles, upload_audience
+from tests.campaigns.test_trigger_hot_path import api_campaign, key_of  # noqa: F401
+from tests.campaigns.test_trigger_lean import DJANGO, LEAN, call
 
 pytestmark = pytest.mark.django_db
 
@@ -97,3 +111,117 @@ def test_the_forecast_reads_a_constant_number_of_statements_with_the_same_figure
         large_result, large_count = _statements(large)
     assert large_result == {"frequency_cap": 5}
     assert large_count == small_count, (small_count, large_count)
+
+
+# --- review 8 #4: a hidden person is answered as an unknown one ---------------
+
+
+@pytest.fixture
+def vip(db):
+    audience = Audience.objects.create(name="VIP", kind="upload", restricted=True, size=1)
+    secret = Profile.objects.create(email="secret@example.com")
+    AudienceMember.objects.create(audience=audience, profile=secret)
+    Profile.objects.create(email="public@example.com")
+    return audience
+
+
+def _body(campaign, request_id, *addresses):
+    return {
+        "requestId": request_id,
+        "campaignId": campaign.pk,
+        "recipients": [{"userId": a, "namespace": "email", "context": {}} for a in addresses],
+    }
+
+
+def _rejected(answer) -> list:
+    assert answer[0] == "202 Accepted", answer
+    return json.loads(answer[2])["rejected"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("app", [LEAN, DJANGO], ids=["lean", "django"])
+def test_a_hidden_person_is_answered_as_an_unknown_one(app, vip, key_of, manager):
+    campaign = api_campaign()
+    key = key_of(manager)
+    hidden = _rejected(
+        call(app, "unitary", key=key, body=_body(campaign, "h", "secret@example.com"))
+    )
+    unknown = _rejected(
+        call(app, "unitary", key=key, body=_body(campaign, "u", "nobody@example.com"))
+    )
+    assert hidden == [{"userId": "secret@example.com", "reason": "unknown_recipient"}]
+    assert unknown == [{"userId": "nobody@example.com", "reason": "unknown_recipient"}]
+    both = _body(campaign, "b", "secret@example.com", "public@example.com")
+    assert _rejected(call(app, "unitary", key=key, body=both)) == hidden
+    # Nobody stored for them: the dispatcher has nothing to drop.
+    stored = Run.objects.get(campaign=campaign, request_id="h")
+    assert stored.recipients == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_both_paths_answer_a_hidden_person_byte_for_byte(vip, key_of, manager):
+    """Django alone answers the lean path's trigger (a replay), and computes its
+    own for the same body under another requestId: the same bytes but the ids."""
+    campaign = api_campaign()
+    key = key_of(manager)
+    with time_machine.travel(NOW, tick=False):
+        lean = call(LEAN, "unitary", key=key, body=_body(campaign, "h-1", "secret@example.com"))
+        replay = call(DJANGO, "unitary", key=key, body=_body(campaign, "h-1", "secret@example.com"))
+        django = call(DJANGO, "unitary", key=key, body=_body(campaign, "h-2", "secret@example.com"))
+    assert lean == replay
+    assert lean[0] == django[0]
+
+    def headers(answer):  # the length follows the ids' digits
+        return [h for h in answer[1] if h[0] != "Content-Length"]
+
+    assert headers(lean) == headers(django)
+    first, second = json.loads(lean[2]), json.loads(django[2])
+    for answer in (first, second):
+        del answer["executionId"], answer["requestId"]
+    assert first == second
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("app", [LEAN, DJANGO], ids=["lean", "django"])
+def test_a_granted_or_superuser_key_still_reaches_them(app, vip, key_of, manager, make_user):
+    campaign = api_campaign()
+    assign_perm("audiences.view_audience", manager, vip)
+    assert (
+        _rejected(
+            call(
+                app, "unitary", key=key_of(manager), body=_body(campaign, "g", "secret@example.com")
+            )
+        )
+        == []
+    )
+    root = make_user("root", superuser=True)
+    assert (
+        _rejected(
+            call(app, "unitary", key=key_of(root), body=_body(campaign, "s", "secret@example.com"))
+        )
+        == []
+    )
+    stored = Run.objects.get(request_id="g").recipients
+    assert [r["value"] for r in stored] == ["secret@example.com"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_visible_single_recipient_still_takes_the_one_statement_path(
+    vip, key_of, manager, monkeypatch
+):
+    """The hidden check costs an accepted trigger no statement: a person in no
+    restricted audience is accepted by the guarded INSERT alone, the full
+    path's SELECT never runs (an installation with restricted audiences too)."""
+    from campaigns.engine import executions
+
+    def full_path(*args, **kwargs):
+        raise AssertionError("the full path ran")
+
+    monkeypatch.setattr(executions, "_known_profiles", full_path)
+    campaign = api_campaign()
+    key = key_of(manager)
+    for app, request_id in ((LEAN, "x-1"), (DJANGO, "x-2")):
+        answer = call(
+            app, "unitary", key=key, body=_body(campaign, request_id, "public@example.com")
+        )
+        assert _rejected(answer) == []
