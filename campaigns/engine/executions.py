@@ -482,9 +482,11 @@ def accept_unitary(
 
     One recipient (most triggers: a password reset, a receipt) takes a single
     statement: the guarded INSERT itself requires the recipient's profile to
-    exist, and the dispatcher finds its id. Anything it does not store (an
-    unknown recipient, a replay, a refusal) takes the full path below, whose
-    SELECT names the rejected recipients.
+    exist (and to be in no restricted audience), and the dispatcher finds its
+    id. Anything it does not store (an unknown recipient, a member of a
+    restricted audience, a replay, a refusal) takes the full path below, whose
+    SELECT names the rejected recipients (a person hidden from ``user`` as an
+    unknown one: review 8, finding 4).
     """
     if len(recipients) == 1 and refusal(snap, audience=False, moment=now()) is None:
         quick = _quick(recipients[0])
