@@ -18,6 +18,7 @@ from ninja import Query, Router, Status
 from pydantic import Field
 
 from accounts.models import ApiKey, Notification
+from accounts.notices import for_reader
 from accounts.permissions import can_manage_access, can_see
 from accounts.roles import ROLES
 from accounts.services import (
@@ -149,7 +150,7 @@ def list_notifications(
     """The caller's notifications, newest first, with the number still unread."""
     qs = Notification.objects.filter(user=request.user).order_by("-created_at", "-pk")
     return {
-        "items": list(qs[offset : offset + limit]),
+        "items": for_reader(list(qs[offset : offset + limit]), request.user),
         "count": qs.count(),
         "unread": qs.filter(read_at__isnull=True).count(),
     }
@@ -159,7 +160,7 @@ def list_notifications(
 def read_notification(request: HttpRequest, notification_id: int):
     """Mark one of the caller's notifications read (another user's: 404)."""
     notice = get_object_or_404(Notification, pk=notification_id, user=request.user)
-    return notification_mark_read(notification=notice)
+    return for_reader([notification_mark_read(notification=notice)], request.user)[0]
 
 
 @notifications_router.post("/read-all", response=NotificationsReadOut, by_alias=True)

@@ -18,7 +18,58 @@ KINDS = {
         "The webhook endpoint %(url)s failed for a day and was switched off; "
         "its events wait until it is switched on again."
     ),
+    "campaign_hidden": _("A notice about a campaign you may not see now, or that was deleted."),
 }
+
+# Kinds that name a campaign: written with its id (``params["campaign"]``) and
+# worded, when read, from the campaign as it is then (``for_reader``).
+CAMPAIGN_KINDS = frozenset(
+    {
+        "approval_requested",
+        "approved",
+        "changes_requested",
+        "approval_cancelled",
+        "experiment_winner",
+    }
+)
+
+
+def for_reader(notices: list, user) -> list:
+    """``notices`` as ``user`` may read them now (in memory, nothing saved).
+
+    A notice naming a campaign kept the name it was written with: an approver
+    told "“X” waits for your approval" still read X (page and API) after X was
+    restricted and not granted to them, or renamed (review 6, finding 7). Now
+    the campaign is read when the notice is shown, in one statement for the
+    page: one the reader may see is named as it is called now; one they may not
+    see (or deleted, or a notice written before campaigns were recorded in it
+    and not matched by migration ``accounts/0006``) becomes ``campaign_hidden``,
+    without its name, comment or link."""
+    from accounts.permissions import visible
+    from campaigns.models import Campaign
+
+    ids = {
+        pk
+        for notice in notices
+        if notice.kind in CAMPAIGN_KINDS
+        and isinstance(pk := (notice.params or {}).get("campaign"), int)
+    }
+    names = (
+        dict(visible(user, Campaign.objects.filter(pk__in=ids)).values_list("pk", "name"))
+        if ids
+        else {}
+    )
+    for notice in notices:
+        if notice.kind not in CAMPAIGN_KINDS:
+            continue
+        pk = (notice.params or {}).get("campaign")
+        if isinstance(pk, int) and pk in names:
+            notice.params = {**notice.params, "name": names[pk]}
+            notice.message = render_notice(notice.kind, notice.params)
+        else:
+            notice.kind, notice.params, notice.url = "campaign_hidden", {}, ""
+            notice.message = str(KINDS["campaign_hidden"])
+    return notices
 
 
 def render_notice(kind: str, params: dict) -> str:

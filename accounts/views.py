@@ -172,7 +172,11 @@ def accept_invitation(request: HttpRequest, uidb64: str, token: str) -> HttpResp
 @require_http_methods(["GET"])
 def notifications_page(request: HttpRequest) -> HttpResponse:
     """The signed-in user's notices, newest first (at most the last 200)."""
-    notices = list(request.user.notifications.order_by("-created_at", "-pk")[:200])
+    from accounts.notices import for_reader
+
+    notices = for_reader(
+        list(request.user.notifications.order_by("-created_at", "-pk")[:200]), request.user
+    )
     return render(request, "accounts/notifications.html", {"notices": notices})
 
 

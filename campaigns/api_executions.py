@@ -148,6 +148,7 @@ def unitary_answer(request: HttpRequest, payload: UnitaryIn) -> dict:
             key_version=key.auth_version,
             request_id=payload.request_id,
             recipients=recipients,
+            user=request.user,  # whom a hidden profile is answered unknown to
         ),
     )
 

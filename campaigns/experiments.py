@@ -483,7 +483,7 @@ def _tell_owner(campaign, winner) -> None:
     owner = campaign.created_by
     if owner is None or not owner.is_active or not can_see(owner, campaign):
         return
-    params = {"name": campaign.name, "variant": winner.variant}
+    params = {"name": campaign.name, "variant": winner.variant, "campaign": campaign.pk}
     url = reverse("reports:report", args=[campaign.pk])
     notify(user=owner, kind="experiment_winner", params=params, url=url)
     if owner.email:

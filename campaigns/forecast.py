@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 
+from django.db import connection
 from django.db.models import Count, Q
 
 from audiences.selectors import annotate_eligibility, audience_profiles, not_hidden_profiles
@@ -61,7 +62,9 @@ def _first_send(version, moment: datetime) -> datetime | None:
 
 def _recurring_in_window(rule, campaign: Campaign, window_start: datetime, start: datetime):
     """Other recurring campaigns with an occurrence in (window_start, start]
-    whose run has not started: (campaign, occurrences) pairs."""
+    whose run has not started: (campaign, occurrences) pairs. Two statements
+    whatever the number of campaigns: the campaigns, then the started runs of
+    all of them (a statement per campaign: ninth review, finding 2)."""
     from campaigns.engine.schedule import occurrences
     from campaigns.models import Run
 
@@ -76,6 +79,7 @@ def _recurring_in_window(rule, campaign: Campaign, window_start: datetime, start
         .exclude(pk=campaign.pk)
         .select_related("live_version__audience")
     )
+    due_by_campaign = []
     for other in recurring:
         version = other.live_version
         if version.audience_id is None:
@@ -87,14 +91,19 @@ def _recurring_in_window(rule, campaign: Campaign, window_start: datetime, start
             for moment in occurrences(version.recurrence, version.timezone, lo, hi)
             if moment > window_start
         ]
-        if not due:
-            continue
-        started = set(
-            Run.objects.filter(
-                campaign=other, scheduled_for__in=due, status__in=STARTED
-            ).values_list("scheduled_for", flat=True)
-        )
-        left = [moment for moment in due if moment not in started]
+        if due:
+            due_by_campaign.append((other, due))
+    if not due_by_campaign:
+        return
+    started = set(
+        Run.objects.filter(
+            campaign__in=[other.pk for other, _due in due_by_campaign],
+            scheduled_for__in=sorted({m for _other, due in due_by_campaign for m in due}),
+            status__in=STARTED,
+        ).values_list("campaign_id", "scheduled_for")
+    )
+    for other, due in due_by_campaign:
+        left = [moment for moment in due if (other.pk, moment) not in started]
         if left:
             yield other, len(left)
 
@@ -190,20 +199,38 @@ def _capped(rule, campaign: Campaign, eligible, start: datetime) -> set[int]:
         .exclude(runs__status__in=STARTED)
         .select_related("live_version__audience")
     )
-    for other in planned:
-        if other.live_version.audience_id is None:
-            continue
-        for profile_id in (
-            eligible_profiles(other, other.live_version)
-            .filter(id__in=ids)
-            .values_list("id", flat=True)
-        ):
-            counts[profile_id] += 1
-    for other, times in _recurring_in_window(rule, campaign, window_start, start):
-        for profile_id in (
-            eligible_profiles(other, other.live_version)
-            .filter(id__in=ids)
-            .values_list("id", flat=True)
-        ):
-            counts[profile_id] += times
+    weighted = [(other, 1) for other in planned if other.live_version.audience_id is not None]
+    weighted += list(_recurring_in_window(rule, campaign, window_start, start))
+    for profile_id, n in _planned_sends(weighted, ids):
+        counts[profile_id] += n
     return {pk for pk, n in counts.items() if n >= rule.cap_max_messages}
+
+
+def _planned_sends(weighted, ids):
+    """(profile id, sends) for the profiles among ``ids`` that the campaigns of
+    ``weighted`` — (campaign, sends each) pairs — will reach: one statement
+    whatever their number, as the calendar's ``_reach`` (a ``UNION ALL`` member
+    per campaign, each the campaign's ``eligible_profiles``, weighted, summed
+    per profile). A statement per campaign made the review's forecast grow
+    with the campaigns scheduled in a cap's window (ninth review, finding 2).
+    Every number written into the SQL is an int built here; the rest are
+    parameters."""
+    from campaigns.calendar_selectors import _union_all
+
+    if not weighted:
+        return []
+    members, params = [], []
+    for other, times in weighted:
+        sql, sql_params = (
+            eligible_profiles(other, other.live_version).values("id").query.sql_with_params()
+        )
+        members.append(f"SELECT e.id AS pid, {int(times)} AS n FROM ({sql}) e")
+        params.extend(sql_params)
+    ids_sql, ids_params = ids.query.sql_with_params()
+    query = (
+        f"WITH m AS ({_union_all(members)})"
+        f" SELECT m.pid, SUM(m.n) FROM m WHERE m.pid IN ({ids_sql}) GROUP BY m.pid"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(query, [*params, *ids_params])
+        return [(int(pid), int(n)) for pid, n in cursor.fetchall()]

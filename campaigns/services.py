@@ -702,7 +702,7 @@ def _notify_requester(request: ApprovalRequest, actor, kind: str, comment: str) 
         return
     campaign = request.campaign
     who = actor.get_username() if actor else "—"
-    params = {"name": campaign.name, "who": who, "comment": comment or ""}
+    params = {"name": campaign.name, "who": who, "comment": comment or "", "campaign": campaign.pk}
     url = _campaign_url(campaign)
     notify(user=user, kind=kind, params=params, url=url)
     if user.email:
@@ -748,7 +748,7 @@ def _notify_approvers(request: ApprovalRequest) -> None:
     from accounts.services import notify
 
     campaign = request.campaign
-    params = {"name": campaign.name, "comment": request.message or ""}
+    params = {"name": campaign.name, "comment": request.message or "", "campaign": campaign.pk}
     message = render_notice("approval_requested", params)
     url = reverse("approvals:queue")
     subject = _("Volley: %(name)s waits for your approval") % {"name": campaign.name}

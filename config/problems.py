@@ -99,6 +99,25 @@ def _on_registered(request: HttpRequest, exc: Exception) -> JsonResponse:
     return problem_response(status, str(detail), title=title, errors=getattr(exc, "errors", None))
 
 
+def unreadable_body(cause: BaseException | None = None) -> ApiProblem:
+    """The 400 for a body that is not JSON Volley reads (``config.jsonparse``):
+    the reader's own reason when it refused the body (too deep, not UTF-8, NaN),
+    else "not valid JSON". ninja's parser answers with it, and so do the routes
+    that read their body themselves (``POST /feedback``)."""
+    from config.jsonparse import JsonRefused
+
+    if isinstance(cause, JsonRefused):
+        message = str(cause)
+    else:
+        message = _("The request body is not valid JSON.")
+    return ApiProblem(
+        400,
+        _("Send a JSON body with 'Content-Type: application/json'."),
+        title=_("Invalid request"),
+        errors={"body": [message]},
+    )
+
+
 def validation_problem(exc, path: str = "") -> JsonResponse:
     """A Django ``ValidationError`` as a 400 naming each field as the API does."""
     names = next((n for prefix, n in _FIELD_NAMES.items() if path.startswith(prefix)), {})
@@ -203,18 +222,7 @@ def install(api) -> None:
 
     def on_http(request: HttpRequest, exc: HttpError):
         if exc.status_code == 400 and "Cannot parse request body" in str(exc):
-            from config.jsonparse import JsonRefused
-
-            if isinstance(exc.__cause__, JsonRefused):
-                message = str(exc.__cause__)
-            else:
-                message = _("The request body is not valid JSON.")
-            return problem_response(
-                400,
-                _("Send a JSON body with 'Content-Type: application/json'."),
-                title=_("Invalid request"),
-                errors={"body": [message]},
-            )
+            return on_problem(request, unreadable_body(exc.__cause__))
         return problem_response(exc.status_code, str(exc))
 
     def on_denied(request: HttpRequest, exc: PermissionDenied):

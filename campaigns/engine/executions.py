@@ -163,14 +163,25 @@ def check_triggerable(campaign: Campaign, *, audience: bool = False) -> None:
 # ----------------------------------------------------------------- recipients
 
 
-def resolve(snap: CampaignSnapshot, recipients: list[Recipient]) -> tuple[list, list]:
+def resolve(snap: CampaignSnapshot, recipients: list[Recipient], user=None) -> tuple[list, list]:
     """The recipients as the trigger stores them, and the rejected ones.
 
     One indexed SELECT finds the known profiles. Unknown recipients are
     rejected unless the campaign creates profiles (the dispatcher creates them);
     two recipients that are the same person are sent once.
+
+    A profile hidden from ``user`` (the key's owner: known only through
+    restricted audiences they may not see) is answered as an unknown one, byte
+    for byte: SPEC §2 and §7 answer what a key may not see as what does not
+    exist (404), and ``rejected: []`` both told "a profile hidden from me" from
+    "no such profile" and promised a send the dispatcher never makes (review 8,
+    finding 4). The SELECT says which profiles belong to a restricted audience;
+    only then is the key's owner's visibility read (no statement otherwise).
     """
     normalized: list[tuple[Recipient, str, str | None]] = []
+    # Each rejection's keys in the order PostgreSQL's jsonb keeps them (shorter
+    # first, then bytewise): a replay, read back from the stored column, is
+    # then the first answer byte for byte on every database.
     rejected: list[dict] = []
     wanted: dict[str, set[str]] = {}
     for recipient in recipients:
@@ -178,20 +189,20 @@ def resolve(snap: CampaignSnapshot, recipients: list[Recipient]) -> tuple[list, 
         try:
             value = normalize_identity(recipient.namespace, recipient.user_id)
         except ValueError:
-            rejected.append({"userId": recipient.user_id, "reason": "invalid_identity"})
+            rejected.append({"reason": "invalid_identity", "userId": recipient.user_id})
             continue
         normalized.append((recipient, field, value))
         wanted.setdefault(field, set()).add(value)
-    found = _known_profiles(wanted) if wanted else {}
+    found = _known_profiles(wanted, user) if wanted else {}
     stored, seen = [], set()
     for recipient, field, value in normalized:
         profile_id = found.get((field, value))
         if profile_id is None and not snap.allow_profile_creation:
-            rejected.append({"userId": recipient.user_id, "reason": "unknown_recipient"})
+            rejected.append({"reason": "unknown_recipient", "userId": recipient.user_id})
             continue
         person = profile_id if profile_id is not None else (field, value)
         if person in seen:
-            rejected.append({"userId": recipient.user_id, "reason": "duplicate"})
+            rejected.append({"reason": "duplicate", "userId": recipient.user_id})
             continue
         seen.add(person)
         stored.append(
@@ -222,23 +233,51 @@ def _quick(recipient: Recipient) -> dict | None:
     }
 
 
-def _known_profiles(wanted: dict[str, set[str]]) -> dict[tuple[str, str], int]:
+def _in_restricted(profile: str) -> str:
+    """SQL: the profile (a column reference) is a member of a restricted audience."""
+    from audiences.models import Audience, AudienceMember
+
+    return (
+        f"EXISTS (SELECT 1 FROM {AudienceMember._meta.db_table} m"
+        f" JOIN {Audience._meta.db_table} a ON a.id = m.audience_id"
+        f" WHERE m.profile_id = {profile} AND a.restricted)"
+    )
+
+
+def _known_profiles(wanted: dict[str, set[str]], user=None) -> dict[tuple[str, str], int]:
+    """(field, value) → profile id of the known profiles ``user`` may see."""
     # Hand-written: building the equivalent ORM query cost more than running it.
     table = Profile._meta.db_table
     clauses, params = [], []
     for field, values in sorted(wanted.items()):
         clauses.append(f"{field} IN ({', '.join(['%s'] * len(values))})")
         params.extend(sorted(values))
-    sql = f"SELECT id, email, phone, profile_id, push_token FROM {table} WHERE " + " OR ".join(
-        clauses
+    sql = (
+        f"SELECT id, email, phone, profile_id, push_token, {_in_restricted(f'{table}.id')}"
+        f" FROM {table} WHERE " + " OR ".join(clauses)
     )
+    rows = _hot_query(sql, params, fetch="all")
+    restricted = {row[0] for row in rows if row[-1]}
+    hidden = _hidden_among(user, restricted) if restricted else set()
     found: dict[tuple[str, str], int] = {}
-    for pk, *identities in _hot_query(sql, params, fetch="all"):
+    for pk, *identities, _restricted in rows:
+        if pk in hidden:
+            continue  # answered as unknown (review 8, finding 4)
         fields = ("email", "phone", "profile_id", "push_token")
         for field, value in zip(fields, identities, strict=True):
             if value is not None:
                 found[(field, value)] = pk
     return found
+
+
+def _hidden_among(user, ids: set[int]) -> set[int]:
+    """Those of ``ids`` hidden from ``user`` (audiences/selectors.py)."""
+    from audiences.selectors import hidden_profiles
+
+    hidden = hidden_profiles(user)
+    if hidden is None:
+        return set()
+    return set(hidden.filter(pk__in=ids).values_list("pk", flat=True))
 
 
 def _hot_query(sql: str, params: list, *, fetch: str):
@@ -299,9 +338,13 @@ def _insert_sql(audience: bool, known: str | None = None) -> str:
     )
     key, user = ApiKey._meta.db_table, ApiKey._meta.get_field("user").related_model._meta.db_table
     json_param = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
+    # A profile in a restricted audience is not accepted here: the full path
+    # reads whether the key's owner may see it (review 8, finding 4). One more
+    # indexed probe in the same statement, nothing for the others.
     known_guard = (
         f"AND (v.allow_profile_creation OR EXISTS "
-        f"(SELECT 1 FROM {Profile._meta.db_table} p WHERE p.{known} = %s))"
+        f"(SELECT 1 FROM {Profile._meta.db_table} p WHERE p.{known} = %s"
+        f" AND NOT {_in_restricted('p.id')}))"
         if known
         else ""
     )
@@ -433,14 +476,17 @@ def accept_unitary(
     key_version: int,
     request_id: str,
     recipients: list[Recipient],
+    user=None,
 ) -> dict:
     """Accept a trigger to named recipients; the answer to give (202).
 
     One recipient (most triggers: a password reset, a receipt) takes a single
     statement: the guarded INSERT itself requires the recipient's profile to
-    exist, and the dispatcher finds its id. Anything it does not store (an
-    unknown recipient, a replay, a refusal) takes the full path below, whose
-    SELECT names the rejected recipients.
+    exist (and to be in no restricted audience), and the dispatcher finds its
+    id. Anything it does not store (an unknown recipient, a member of a
+    restricted audience, a replay, a refusal) takes the full path below, whose
+    SELECT names the rejected recipients (a person hidden from ``user`` as an
+    unknown one: review 8, finding 4).
     """
     if len(recipients) == 1 and refusal(snap, audience=False, moment=now()) is None:
         quick = _quick(recipients[0])
@@ -459,7 +505,7 @@ def accept_unitary(
                 return first
     stored, rejected = ([], [])
     if refusal(snap, audience=False, moment=now()) is None:
-        stored, rejected = resolve(snap, recipients)
+        stored, rejected = resolve(snap, recipients, user)
     return _accept(
         snap=snap,
         key_id=key_id,

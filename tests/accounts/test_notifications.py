@@ -156,9 +156,14 @@ def test_api_lists_the_callers_notifications_and_marks_one_read(client, make_use
 def test_a_notice_is_worded_in_the_readers_language(client, make_user):
     from django.utils import translation
 
+    from campaigns.models import Campaign
+
     user = make_user("someone", APPROVER)
+    campaign = ready_email(make_user("author", MANAGER))
+    Campaign.objects.filter(pk=campaign.pk).update(name="Soldes")
+    params = {"name": "Soldes", "campaign": campaign.pk}  # worded from the campaign (review 6 #7)
     with translation.override("fr"):
-        notify(user=user, kind="approval_requested", params={"name": "Soldes"}, url="/")
+        notify(user=user, kind="approval_requested", params=params, url="/")
     client.force_login(user)
     dutch = client.get(reverse("accounts:notifications"), HTTP_ACCEPT_LANGUAGE="nl")
     assert "“Soldes” wacht op uw goedkeuring." in dutch.content.decode()
