@@ -25,7 +25,7 @@ from audiences.models import (
     Suppression,
 )
 from audiences.selectors import not_hidden_profiles
-from audiences.services import normalize_identity
+from audiences.services import AudienceInUse, check_rule_change_allowed, normalize_identity
 from config.admin import ReadOnlyAdminMixin
 
 
@@ -260,6 +260,15 @@ class AudienceAdmin(AdminPermissionsMixin, AccessAdminMixin, GuardedModelAdmin):
                     errors = errors or engagement_errors(data["rule"], request.user)
                 for path, messages in errors.items():
                     this.add_error("rule", f"{path}: {' '.join(messages)}")
+                if not errors and data["rule"] != obj.rule:
+                    # Who receives the committed campaigns using it: their
+                    # activators' decision, as on the pages and in the API
+                    # (review 10: the admin changed the rule of an audience a
+                    # restricted live campaign sends to, unseen and unchecked).
+                    try:
+                        check_rule_change_allowed(audience=obj, actor=request.user)
+                    except AudienceInUse as exc:
+                        this.add_error("rule", str(exc))
             if obj is not None and obj.kind == Audience.Kind.RULE and not data.get("restricted"):
                 # A rule naming a restricted campaign keeps the audience
                 # restricted (review 4 #10), as the Access page and the API do.
