@@ -96,3 +96,42 @@ def test_a_superuser_changes_the_rule_of_a_restricted_campaigns_audience(
     assert response.status_code == 302
     open_rule_audience.refresh_from_db()
     assert open_rule_audience.rule == EVERYONE
+
+
+# --- 4: the admin's delete page loaded every member of an upload audience ---------
+
+
+def test_the_admin_delete_page_counts_an_audiences_members_without_loading_them(
+    administrator, login
+):
+    """Django's admin collector loads every object a deletion reaches to name it
+    on the confirmation page: an upload audience of a million members was a
+    million rows in memory and a million lines of HTML for the administrator's
+    request (GET, and the POST that deletes). Members are counted."""
+    from django.db.models.signals import post_init
+
+    from audiences.models import AudienceMember, Profile
+
+    audience = Audience.objects.create(name="Upload", kind=Audience.Kind.UPLOAD)
+    people = Profile.objects.bulk_create(Profile(email=f"p{i}@example.com") for i in range(120))
+    AudienceMember.objects.bulk_create(AudienceMember(audience=audience, profile=p) for p in people)
+    loaded = []
+
+    def count(sender, instance, **kwargs):
+        loaded.append(instance)
+
+    post_init.connect(count, sender=AudienceMember)
+    try:
+        client = login(administrator)
+        page = client.get(f"/admin/audiences/audience/{audience.pk}/delete/")
+        assert page.status_code == 200
+        assert not loaded
+        assert "120" in page.content.decode()  # the summary counts them
+        done = client.post(f"/admin/audiences/audience/{audience.pk}/delete/", {"post": "yes"})
+    finally:
+        post_init.disconnect(count, sender=AudienceMember)
+    assert done.status_code == 302
+    assert not loaded
+    assert not Audience.objects.filter(pk=audience.pk).exists()
+    assert not AudienceMember.objects.exists()
+    assert Profile.objects.count() == 120
