@@ -33,11 +33,23 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def api_key_create(*, user, name: str) -> tuple[ApiKey, str]:
-    """Create a key for ``user``; returns the row and the plain key (shown once)."""
+def api_key_create(*, user, name: str, created_by=None) -> tuple[ApiKey, str]:
+    """Create a key for ``user``; returns the row and the plain key (shown once).
+
+    ``created_by``: who asked for it, when not ``user`` themselves (an
+    administrator in the admin). Such a key holds no more than its maker:
+    ``accounts.keyguard`` revokes it when that stops being true."""
     prefix = secrets.token_hex(6)
     plain = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    key = ApiKey(user=user, name=name.strip() or "API key", prefix=prefix, hashed_key=_hash(plain))
+    for_another = created_by is not None and created_by.pk != user.pk
+    key = ApiKey(
+        user=user,
+        name=name.strip() or "API key",
+        prefix=prefix,
+        hashed_key=_hash(plain),
+        created_by=created_by,
+        for_another=for_another,
+    )
     key.full_clean()
     key.save()
     return key, plain
