@@ -135,3 +135,98 @@ def test_the_admin_delete_page_counts_an_audiences_members_without_loading_them(
     assert not Audience.objects.filter(pk=audience.pk).exists()
     assert not AudienceMember.objects.exists()
     assert Profile.objects.count() == 120
+
+
+# --- 7: an audience's creator emptied a colleague's live campaign through Access ---
+
+
+@pytest.fixture
+def colleagues_campaign(make_user):
+    """Mo's open upload audience (Pia in it), sent to by Lu's live campaign."""
+    from accounts.roles import MANAGER
+    from audiences.models import AudienceMember, Profile
+
+    mo, lu = make_user("mo", MANAGER), make_user("lu", MANAGER)
+    audience = Audience.objects.create(name="Members", kind=Audience.Kind.UPLOAD, created_by=mo)
+    pia = Profile.objects.create(email="pia@example.com", consent_email=True)
+    AudienceMember.objects.create(audience=audience, profile=pia)
+    campaign = _live_campaign_on(audience, restricted=False)
+    Campaign.objects.filter(pk=campaign.pk).update(created_by=lu)
+    campaign.refresh_from_db()
+    return {"mo": mo, "lu": lu, "audience": audience, "campaign": campaign}
+
+
+def _targets(campaign) -> set[str]:
+    from campaigns.engine.materialize import insert_deliveries
+    from campaigns.models import Delivery, Run
+
+    run = Run.objects.create(
+        campaign=campaign, version=campaign.live_version, kind=Run.Kind.API_AUDIENCE
+    )
+    insert_deliveries(run)
+    return set(Delivery.objects.filter(run=run).values_list("address", flat=True))
+
+
+def test_restricting_an_audience_in_use_needs_the_permission_to_activate_its_campaigns(
+    colleagues_campaign, api_for, login
+):
+    """An audience's creator manages its access. Restricting an upload audience
+    hides its members from whoever is not granted it — the owner of a live
+    campaign using it too, whose next run then left them out: a manager
+    emptied a colleague's approved campaign, which a rule change or a new file
+    would have needed the permission to activate it for (issue 10 #4,
+    review 6 #2). Refused the same way (API and Access page)."""
+    mo, audience = colleagues_campaign["mo"], colleagues_campaign["audience"]
+    answer = api_for(mo).put(f"/audiences/{audience.pk}/access", {"restricted": True, "grants": []})
+    assert answer.status_code == 400
+    assert "needs the permission to activate them" in answer.content.decode()
+    page = login(mo).post(
+        f"/audiences/{audience.pk}/access/", {"op": "restrict", "restricted": "on"}
+    )
+    assert page.status_code == 400
+    audience.refresh_from_db()
+    assert not audience.restricted
+    assert _targets(colleagues_campaign["campaign"]) == {"pia@example.com"}
+
+
+def test_nor_taking_a_colleagues_grant_away(colleagues_campaign, api_for, login):
+    from guardian.shortcuts import assign_perm
+
+    mo, lu, audience = (colleagues_campaign[k] for k in ("mo", "lu", "audience"))
+    Audience.objects.filter(pk=audience.pk).update(restricted=True)
+    audience.refresh_from_db()
+    for perm in ("audiences.view_audience", "audiences.change_audience"):
+        assign_perm(perm, mo, audience)
+    assign_perm("audiences.view_audience", lu, audience)
+    page = login(mo).post(
+        f"/audiences/{audience.pk}/access/", {"op": "revoke", "grantee": f"user:{lu.pk}"}
+    )
+    assert page.status_code == 400
+    answer = api_for(mo).put(
+        f"/audiences/{audience.pk}/access",
+        {"restricted": True, "grants": [{"user": "mo", "permission": "change"}]},
+    )
+    assert answer.status_code == 400
+    assert lu.has_perm("audiences.view_audience", audience)
+    assert _targets(colleagues_campaign["campaign"]) == {"pia@example.com"}
+
+
+def test_an_audience_no_committed_campaign_uses_is_restricted_as_before(
+    colleagues_campaign, api_for, administrator
+):
+    mo, audience = colleagues_campaign["mo"], colleagues_campaign["audience"]
+    Campaign.objects.filter(pk=colleagues_campaign["campaign"].pk).update(status="stopped")
+    answer = api_for(mo).put(f"/audiences/{audience.pk}/access", {"restricted": True, "grants": []})
+    assert answer.status_code == 200
+    audience.refresh_from_db()
+    assert audience.restricted
+
+
+def test_an_administrator_who_may_activate_the_campaign_may_restrict_it(
+    colleagues_campaign, api_for, administrator
+):
+    audience = colleagues_campaign["audience"]
+    answer = api_for(administrator).put(
+        f"/audiences/{audience.pk}/access", {"restricted": True, "grants": []}
+    )
+    assert answer.status_code == 200
