@@ -230,3 +230,28 @@ def test_an_administrator_who_may_activate_the_campaign_may_restrict_it(
         f"/audiences/{audience.pk}/access", {"restricted": True, "grants": []}
     )
     assert answer.status_code == 200
+
+
+def test_nor_ticking_restricted_in_the_admin(colleagues_campaign, login, make_user):
+    """The admin's audience form, for a user who may manage access but not
+    activate the campaign (a restricted campaign not granted, here)."""
+    from accounts.roles import ADMINISTRATOR
+
+    audience, campaign = colleagues_campaign["audience"], colleagues_campaign["campaign"]
+    Campaign.objects.filter(pk=campaign.pk).update(restricted=True)
+    ada = make_user("ada2", ADMINISTRATOR)
+    page = login(ada).post(
+        f"/admin/audiences/audience/{audience.pk}/change/",
+        {
+            "name": audience.name,
+            "restricted": "on",
+            "imports-TOTAL_FORMS": "0",
+            "imports-INITIAL_FORMS": "0",
+            "imports-MIN_NUM_FORMS": "0",
+            "imports-MAX_NUM_FORMS": "1000",
+        },
+    )
+    assert page.status_code == 200
+    assert "needs the permission to activate them" in page.content.decode()
+    audience.refresh_from_db()
+    assert not audience.restricted
