@@ -247,12 +247,20 @@ class ApiKeyAddForm(forms.ModelForm):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_display = (
+        "name",
+        "user",
+        "prefix",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
     list_filter = ("revoked_at",)
     search_fields = ("name", "prefix", "user__username")
-    list_select_related = ("user",)
-    readonly_fields = ("user", "prefix", "created_at", "last_used_at", "revoked_at")
-    fields = ("user", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_select_related = ("user", "created_by")
+    readonly_fields = ("user", "prefix", "created_by", "created_at", "last_used_at", "revoked_at")
+    fields = ("user", "name", "prefix", "created_by", "created_at", "last_used_at", "revoked_at")
     actions = ["revoke"]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
@@ -291,7 +299,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
         if change:
             obj.save(update_fields=["name"])
             return
-        key, plain = api_key_create(user=form.cleaned_data["user"], name=form.cleaned_data["name"])
+        key, plain = api_key_create(
+            user=form.cleaned_data["user"], name=form.cleaned_data["name"], created_by=request.user
+        )
         # The admin's log entry and redirect use ``obj``: make it the new row.
         obj.pk, obj.prefix, obj.created_at = key.pk, key.prefix, key.created_at
         messages.warning(

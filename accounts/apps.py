@@ -9,10 +9,11 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from accounts import keycache
+        from accounts import keycache, keyguard
 
         post_migrate.connect(_sync_roles, sender=self)
         keycache.connect()
+        keyguard.connect()
         from django.contrib.auth.signals import user_logged_in
 
         user_logged_in.connect(_remember_time_zone, dispatch_uid="accounts.time_zone")

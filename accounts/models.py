@@ -29,6 +29,18 @@ class ApiKey(models.Model):
     # permissions, the user saved: accounts/keycache.py). A process remembering
     # the key with an older value is refused at the trigger's commit point.
     auth_version = models.PositiveBigIntegerField(default=0, editable=False)
+    # A key an administrator made for someone else (the admin): they saw it,
+    # so it holds no more than they do. When its owner comes to hold more, or
+    # its maker less, it is revoked (accounts/keyguard.py, tenth review).
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("made by"),
+    )
+    for_another = models.BooleanField(default=False, editable=False)
 
     class Meta:
         verbose_name = _("API key")

@@ -19,9 +19,11 @@ Decisions worth knowing:
 - Profiles known only through restricted audiences (``audiences.selectors``)
   are hidden like the audiences: not shown, not merged into by a CSV upload
   (which runs as its uploader), and not sent to by a campaign whose owner
-  (``Campaign.created_by``) could not see them — a rule audience is evaluated
-  among the owner's visible profiles at each run, and the dispatcher leaves
-  them out of unitary API triggers.
+  (``Campaign.created_by``) or one of whose other writers
+  (``Campaign.editors``: whoever edited it, or the campaign it was copied
+  from) could not see them — a rule audience is evaluated among the profiles
+  they all may see at each run, and the dispatcher leaves the others out of
+  unitary API triggers.
 - Background tasks act on behalf of the system, not of a user: they never call
   these functions. The check happens at the boundary that enqueues the work (the
   view or API call that activates, triggers or imports), which names ids only

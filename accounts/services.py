@@ -33,11 +33,23 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def api_key_create(*, user, name: str) -> tuple[ApiKey, str]:
-    """Create a key for ``user``; returns the row and the plain key (shown once)."""
+def api_key_create(*, user, name: str, created_by=None) -> tuple[ApiKey, str]:
+    """Create a key for ``user``; returns the row and the plain key (shown once).
+
+    ``created_by``: who asked for it, when not ``user`` themselves (an
+    administrator in the admin). Such a key holds no more than its maker:
+    ``accounts.keyguard`` revokes it when that stops being true."""
     prefix = secrets.token_hex(6)
     plain = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    key = ApiKey(user=user, name=name.strip() or "API key", prefix=prefix, hashed_key=_hash(plain))
+    for_another = created_by is not None and created_by.pk != user.pk
+    key = ApiKey(
+        user=user,
+        name=name.strip() or "API key",
+        prefix=prefix,
+        hashed_key=_hash(plain),
+        created_by=created_by,
+        for_another=for_another,
+    )
     key.full_clean()
     key.save()
     return key, plain
@@ -212,6 +224,19 @@ def _still_manages(obj, actor) -> None:
 # rule audience naming a campaign that becomes restricted is restricted too.
 restricting: list = []
 
+# guard(obj=, actor=): called before a change that may hide ``obj`` from
+# someone who sees it now (restricting it, revoking or replacing grants); a
+# guard refuses with ``ValidationError``. Apps above accounts decide: an upload
+# audience used by committed campaigns decides who they reach (review 10).
+narrowing: list = []
+
+
+def _narrowing(obj, actor) -> None:
+    if actor is None:
+        return
+    for guard in narrowing:
+        guard(obj=obj, actor=actor)
+
 
 def access_set_restricted(*, obj, restricted: bool, actor) -> None:
     """Mark ``obj`` restricted (granting ``actor`` change access in the same
@@ -222,6 +247,8 @@ def access_set_restricted(*, obj, restricted: bool, actor) -> None:
     if not restricted and (reason := getattr(obj, "restriction_required", lambda: None)()):
         raise ValidationError({"restricted": [reason]})
     was_restricted = type(obj).objects.filter(pk=obj.pk, restricted=True).exists()
+    if restricted and not was_restricted:
+        _narrowing(obj, actor)
     fields = {"restricted": restricted}
     if any(f.name == "updated_at" for f in obj._meta.fields):
         fields["updated_at"] = timezone.now()
@@ -261,6 +288,8 @@ def access_revoke(*, obj, grantee, actor) -> None:
 
     from accounts.permissions import object_perms
 
+    if obj.restricted:
+        _narrowing(obj, actor)
     with transaction.atomic():
         for perm in object_perms(obj):
             remove_perm(perm, grantee, obj)
@@ -288,6 +317,9 @@ def access_replace(*, obj, restricted: bool, grants: list[tuple[object, str]], a
             *get_users_with_perms(obj, with_group_users=False),
             *get_groups_with_perms(obj),
         ]
+        dropped = [h for h in holders if key(h) not in wanted]
+        if (restricted and not obj.restricted) or (restricted and dropped):
+            _narrowing(obj, actor)
         for holder in holders:
             if key(holder) not in wanted:
                 for perm in object_perms(obj):

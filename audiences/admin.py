@@ -7,6 +7,7 @@ views and the API), not of the admin's own model-permission checks.
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.http import StreamingHttpResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -25,7 +26,12 @@ from audiences.models import (
     Suppression,
 )
 from audiences.selectors import not_hidden_profiles
-from audiences.services import normalize_identity
+from audiences.services import (
+    AudienceInUse,
+    audience_access_narrowing,
+    check_rule_change_allowed,
+    normalize_identity,
+)
 from config.admin import ReadOnlyAdminMixin
 
 
@@ -260,6 +266,22 @@ class AudienceAdmin(AdminPermissionsMixin, AccessAdminMixin, GuardedModelAdmin):
                     errors = errors or engagement_errors(data["rule"], request.user)
                 for path, messages in errors.items():
                     this.add_error("rule", f"{path}: {' '.join(messages)}")
+                if not errors and data["rule"] != obj.rule:
+                    # Who receives the committed campaigns using it: their
+                    # activators' decision, as on the pages and in the API
+                    # (review 10: the admin changed the rule of an audience a
+                    # restricted live campaign sends to, unseen and unchecked).
+                    try:
+                        check_rule_change_allowed(audience=obj, actor=request.user)
+                    except AudienceInUse as exc:
+                        this.add_error("rule", str(exc))
+            if obj is not None and data.get("restricted") and not obj.restricted:
+                # Restricting hides an upload audience's members: the Access
+                # page's and the API's guard (review 10 #7).
+                try:
+                    audience_access_narrowing(obj=obj, actor=request.user)
+                except ValidationError as exc:
+                    this.add_error("restricted" if "restricted" in this.fields else None, exc)
             if obj is not None and obj.kind == Audience.Kind.RULE and not data.get("restricted"):
                 # A rule naming a restricted campaign keeps the audience
                 # restricted (review 4 #10), as the Access page and the API do.

@@ -10,10 +10,15 @@ class AudiencesConfig(AppConfig):
     def ready(self) -> None:
         from accounts import services as account_services
         from audiences.models import Profile
-        from audiences.services import audiences_follow_restricted_campaign
+        from audiences.services import (
+            audience_access_narrowing,
+            audiences_follow_restricted_campaign,
+        )
 
         if audiences_follow_restricted_campaign not in account_services.restricting:
             account_services.restricting.append(audiences_follow_restricted_campaign)
+        if audience_access_narrowing not in account_services.narrowing:
+            account_services.narrowing.append(audience_access_narrowing)
 
         post_save.connect(
             _restore_erased_suppressions, sender=Profile, dispatch_uid="volley-erased"

@@ -23,7 +23,7 @@ def audience_profiles(audience: Audience) -> QuerySet[Profile]:
     return Profile.objects.filter(compile_rule(audience.rule or {}))
 
 
-def sendable_profiles(audience: Audience, owner) -> QuerySet[Profile]:
+def sendable_profiles(audience: Audience, owner, editors=()) -> QuerySet[Profile]:
     """The profiles a campaign owned by ``owner`` sends to from ``audience``
     (issue 10, SPEC §2): never one ``owner`` could not see, i.e. known only
     through restricted audiences not granted to them — a rule such as
@@ -31,13 +31,23 @@ def sendable_profiles(audience: Audience, owner) -> QuerySet[Profile]:
     evaluated at send time, and so is this: a grant given or taken away counts
     from the next run. A campaign without an owner (its creator deleted) sends
     only to what every user may see; a superuser's to everyone. No restricted
-    audience at all: the audience as it is (one cheap query)."""
+    audience at all: the audience as it is (one cheap query).
+
+    ``editors``: the other users who wrote the campaign (``Campaign.editors``;
+    None for one deleted since): never a profile one of them could not see
+    either — an approver not granted a restricted list put a pixel carrying
+    ``{{ profile.email }}`` into a superuser's draft and sent it to the list
+    (tenth review)."""
     profiles = audience_profiles(audience)
-    if owner is not None and owner.is_superuser:
+    readers = [owner, *editors]
+    if all(r is not None and r.is_superuser for r in readers):
         return profiles
     if not Audience.objects.filter(restricted=True).exists():
         return profiles
-    return not_hidden_profiles(owner, profiles)
+    for reader in readers:
+        if reader is None or not reader.is_superuser:
+            profiles = not_hidden_profiles(reader, profiles)
+    return profiles
 
 
 def count_for(user, profiles: QuerySet[Profile]) -> int:

@@ -453,7 +453,9 @@ def audience_grant_creator(*, audience: Audience, actor) -> None:
         assign_perm(perm, actor, audience)
 
 
-def check_rule_change_allowed(*, audience: Audience, actor, reimport: bool = False) -> None:
+def check_rule_change_allowed(
+    *, audience: Audience, actor, reimport: bool = False, access: bool = False
+) -> None:
     """Changing the rule of an audience used by committed campaigns changes who
     receives them: it needs the permission to change those campaigns' live
     content (``campaign.activate``) on every one of them, else ``AudienceInUse``.
@@ -477,7 +479,13 @@ def check_rule_change_allowed(*, audience: Audience, actor, reimport: bool = Fal
     if hidden:
         others = ngettext("%(n)d other campaign", "%(n)d other campaigns", hidden) % {"n": hidden}
         names = f"{names}, {others}" if names else others
-    if reimport:
+    if access:
+        message = _(
+            "This audience decides who receives campaigns in review, scheduled or live "
+            "(%(campaigns)s): restricting it or taking access to it away needs the "
+            "permission to activate them."
+        )
+    elif reimport:
         message = _(
             "This audience decides who receives campaigns in review, scheduled or live "
             "(%(campaigns)s): importing a new file into it needs the permission to "
@@ -489,6 +497,21 @@ def check_rule_change_allowed(*, audience: Audience, actor, reimport: bool = Fal
             "(%(campaigns)s): changing its rule needs the permission to activate them."
         )
     raise AudienceInUse(message % {"campaigns": names}, named)
+
+
+def audience_access_narrowing(*, obj, actor) -> None:
+    """``accounts.services.narrowing``: restricting an upload audience, or
+    taking a grant on it away, hides its members from whoever no longer sees
+    it — the owner of a committed campaign using it included, whose next run
+    then leaves them out. Who such a campaign reaches is its activators'
+    decision, as a rule change or a new file is (review 10): refused
+    (``ValidationError``) unless ``actor`` may activate every one of them."""
+    if not isinstance(obj, Audience) or obj.kind != Audience.Kind.UPLOAD:
+        return  # a rule audience's restriction hides nobody
+    try:
+        check_rule_change_allowed(audience=obj, actor=actor, access=True)
+    except AudienceInUse as exc:
+        raise ValidationError(str(exc)) from exc
 
 
 def audience_update_rule(*, audience: Audience, name: str, rule: dict, actor=None) -> Audience:

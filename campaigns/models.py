@@ -99,6 +99,12 @@ class Campaign(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Ids of the users besides ``created_by`` who wrote its content or settings
+    # (an edit, or the campaign it was copied from). A run sends only to the
+    # profiles every one of them may see (audiences.selectors.sendable_profiles):
+    # an editor who may not see a restricted list must not reach it with words
+    # of their own through the owner's wider view (tenth review).
+    editors = models.JSONField(default=list, blank=True, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True, db_index=True)
 

@@ -340,6 +340,7 @@ def campaign_update(*, campaign: Campaign, actor, tags: Iterable[str] | None = N
                 )
         for name, value in campaign_fields.items():
             setattr(locked, name, value)
+        _add_editor(locked, actor)
         locked.full_clean(exclude=["live_version", "draft_version"])
         locked.save()
         version_fields = {k: v for k, v in fields.items() if k in VERSION_FIELDS}
@@ -365,6 +366,15 @@ def campaign_update(*, campaign: Campaign, actor, tags: Iterable[str] | None = N
         _event(locked, "edit", actor)
     campaign.refresh_from_db()
     return campaign
+
+
+def _add_editor(campaign: Campaign, actor) -> None:
+    """Remember ``actor`` among the campaign's editors (``Campaign.editors``)
+    unless they own it: its runs then send only to whom they may see too."""
+    if actor is None or actor.pk is None or actor.pk == campaign.created_by_id:
+        return
+    if actor.pk not in (campaign.editors or []):
+        campaign.editors = [*(campaign.editors or []), actor.pk]
 
 
 def campaign_delete(*, campaign: Campaign, actor) -> None:
@@ -411,6 +421,12 @@ def campaign_duplicate(*, campaign: Campaign, actor) -> Campaign:
             channel=campaign.channel,
             restricted=campaign.restricted,
             created_by=actor,
+            # The copied words are the source's owner's and editors' too.
+            editors=[
+                pk
+                for pk in dict.fromkeys([campaign.created_by_id, *(campaign.editors or [])])
+                if pk is not None and pk != getattr(actor, "pk", None)
+            ],
         )
         if source is not None:
             copy.draft_version = _copy_version(source, copy, 1, actor)

@@ -303,7 +303,10 @@ def _audience_size(version, user=None) -> int | None:
             return audience_profiles(version.audience).count()
         # What a run would target (never profiles the owner could not see),
         # counted among those the reader may see.
-        profiles = sendable_profiles(version.audience, version.campaign.created_by)
+        from campaigns.engine.materialize import editors_of
+
+        campaign = version.campaign
+        profiles = sendable_profiles(version.audience, campaign.created_by, editors_of(campaign))
         return (profiles if user is None else not_hidden_profiles(user, profiles)).count()
     except Exception:  # a rule the audiences app cannot compile is shown as unknown
         return None

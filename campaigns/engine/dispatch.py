@@ -226,16 +226,22 @@ def _ids_select() -> str:
     return "value FROM json_each(%s)"
 
 
+def _writers(campaign) -> tuple:
+    """The ids of whoever wrote ``campaign``: its owner, then its editors."""
+    return (campaign.created_by_id, *(campaign.editors or []))
+
+
 def _eligibility(runs: list[Run]) -> dict[tuple, dict[int, tuple]]:
-    """(channel, category, owner id) → profile id → (address, exclusion reason):
-    one query each. A profile the campaign's owner could not see (known only
-    through restricted audiences, audiences/selectors.py) is left out, as from
-    a rule audience: the trigger is not sent to it."""
+    """(channel, category, writer ids) → profile id → (address, exclusion
+    reason): one query each. A profile the campaign's owner or one of its
+    editors could not see (known only through restricted audiences,
+    audiences/selectors.py) is left out, as from a rule audience: the trigger
+    is not sent to it."""
     from django.contrib.auth import get_user_model
 
     wanted: dict[tuple, set[int]] = defaultdict(set)
     for run in runs:
-        key = (run.campaign.channel, run.campaign.category, run.campaign.created_by_id)
+        key = (run.campaign.channel, run.campaign.category, _writers(run.campaign))
         wanted[key].update(
             r["profileId"] for r in run.recipients or [] if r.get("profileId") is not None
         )
@@ -254,17 +260,19 @@ def _eligibility(runs: list[Run]) -> dict[tuple, dict[int, tuple]]:
                 found[key] = {pk: table[pk] for pk in wanted_ids if pk in table}
     if not restricted:
         return found
-    owner_ids = {key[2] for key in wanted if key[2] is not None}
-    owners = get_user_model().objects.in_bulk(owner_ids) if restricted and owner_ids else {}
+    user_ids = {pk for key in wanted for pk in key[2] if pk is not None}
+    users = get_user_model().objects.in_bulk(user_ids) if user_ids else {}
     found = {}
-    for (channel, category, owner_id), ids in wanted.items():
+    for (channel, category, writers), ids in wanted.items():
         profiles = Profile.objects.filter(pk__in=ids)
-        if restricted:
-            profiles = not_hidden_profiles(owners.get(owner_id), profiles)
+        for writer in writers:
+            reader = users.get(writer) if writer is not None else None
+            if reader is None or not reader.is_superuser:
+                profiles = not_hidden_profiles(reader, profiles)
         rows = annotate_eligibility(profiles, channel=channel, category=category).values_list(
             "id", "address", "exclusion_reason"
         )
-        found[(channel, category, owner_id)] = {pk: (a, reason) for pk, a, reason in rows}
+        found[(channel, category, writers)] = {pk: (a, reason) for pk, a, reason in rows}
     return found
 
 
@@ -276,7 +284,7 @@ def prepare_unitary(runs: list[Run], token: str) -> list[Run]:
     eligible = _eligibility(runs)
     deliveries: dict[int, list[tuple]] = {}
     for run in runs:
-        table = eligible[(run.campaign.channel, run.campaign.category, run.campaign.created_by_id)]
+        table = eligible[(run.campaign.channel, run.campaign.category, _writers(run.campaign))]
         planned, seen = [], set()
         for recipient in run.recipients or []:
             pk = recipient.get("profileId")

@@ -74,11 +74,26 @@ FROM ({select}) s""",
 }
 
 
+def editors_of(campaign) -> list:
+    """The users besides its owner who wrote ``campaign`` (``Campaign.editors``);
+    None for one deleted since (who then sees only what everyone may)."""
+    ids = list(campaign.editors or [])
+    if not ids:
+        return []
+    from django.contrib.auth import get_user_model
+
+    found = get_user_model().objects.in_bulk(ids)
+    return [found.get(pk) for pk in ids]
+
+
 def eligible_profiles(run: Run, profiles=None):
     campaign = run.campaign
     if profiles is None:
-        # Never a profile the campaign's owner could not see (audiences/selectors.py).
-        profiles = sendable_profiles(run.version.audience, campaign.created_by)
+        # Never a profile the campaign's owner, or anyone who wrote it, could
+        # not see (audiences/selectors.py).
+        profiles = sendable_profiles(
+            run.version.audience, campaign.created_by, editors_of(campaign)
+        )
     return annotate_eligibility(profiles, channel=campaign.channel, category=campaign.category)
 
 
