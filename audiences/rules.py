@@ -51,6 +51,11 @@ NUMERIC_OPS = ("gt", "gte", "lt", "lte")
 MAX_DEPTH = 5
 MAX_CONDITIONS = 100
 MAX_IN_VALUES = 1000
+# The longest text a condition compares with. A "contains" is a LIKE pattern,
+# which SQLite refuses past 50,000 bytes (a 500: security review 11); no
+# profile field holds more than this to compare with anyway (identities are at
+# most 512 characters, all of a profile's attributes 32 KB).
+MAX_TEXT = 10_000
 
 # Profile columns a rule may name (API spelling → model field). Attributes are
 # ``attributes.<key>[.<key>…]``; consent is ``consent.email|sms|push``.
@@ -357,6 +362,9 @@ class _Compiler:
 
 
 def _check_value(op: str, value: Any) -> str | None:
+    texts = value if isinstance(value, list) else [value]
+    if any(isinstance(v, str) and len(v) > MAX_TEXT for v in texts):
+        return _("A text in a condition has at most %(n)d characters.") % {"n": MAX_TEXT}
     if op in NUMERIC_OPS and not _is_number(value):
         return _("This operator compares numbers: give a number.")
     if op in ("eq", "neq") and not _is_scalar(value):
