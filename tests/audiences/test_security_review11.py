@@ -41,3 +41,15 @@ def test_2_a_text_of_the_bound_is_compared(api_for, manager):
     answer = api_for(manager).post("/audiences/preview", {"rule": rule})
     assert answer.status_code == 200, answer.content[:300]
     assert answer.json()["size"] == 1
+
+
+def test_4_import_profiles_with_a_too_long_audience_name_is_a_command_error(tmp_path):
+    """Old code: PostgreSQL refused the name (a DataError traceback); SQLite kept
+    a name longer than the column."""
+    from django.core.management import CommandError, call_command
+
+    csv = tmp_path / "people.csv"
+    csv.write_text("email\nann@example.com\n")
+    with pytest.raises(CommandError, match="at most 200"):
+        call_command("import_profiles", str(csv), "--audience", "a" * 201)
+    assert not Audience.objects.exists()
