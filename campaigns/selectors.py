@@ -11,7 +11,7 @@ from django.http import Http404
 
 from accounts.permissions import can_see, visible
 from campaigns.actions import ACTIONS, USER_ACTIONS, CampaignAction
-from campaigns.models import ApprovalRequest, Campaign, CampaignStatus
+from campaigns.models import ApprovalRequest, Campaign, CampaignStatus, light_versions
 from config.ids import is_id
 
 S = CampaignStatus
@@ -145,6 +145,7 @@ def approval_queue(user) -> QuerySet[ApprovalRequest]:
     return (
         ApprovalRequest.objects.filter(status="pending", campaign__in=campaigns)
         .select_related("campaign", "version", "requested_by", "policy")
+        .defer("campaign__description", *light_versions("version"))
         .order_by("created_at")
     )
 

@@ -25,7 +25,14 @@ from campaigns import services
 from campaigns.actions import USER_ACTIONS
 from campaigns.display import describe_event
 from campaigns.forms import CampaignCreateForm, CampaignEditForm, ProofForm, recurrence_summary
-from campaigns.models import Campaign, CampaignStatus, CampaignType, Delivery, Tag
+from campaigns.models import (
+    Campaign,
+    CampaignStatus,
+    CampaignType,
+    Delivery,
+    Tag,
+    light_versions,
+)
 from campaigns.proofs import recent_proofs
 from campaigns.reports import exclusion_counts
 from campaigns.review import review_campaign
@@ -43,10 +50,7 @@ from campaigns.trigger_example import trigger_example
 from config.timezones import zoned_text
 
 PAGE_SIZE = 25
-LIST_DEFERRED = (
-    "description",
-    *(f"{v}__{f}" for v in ("live_version", "draft_version") for f in ("content", "experiment")),
-)
+LIST_DEFERRED = ("description", *light_versions("live_version", "draft_version"))
 
 
 @login_required
