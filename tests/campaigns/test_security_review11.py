@@ -123,3 +123,17 @@ def test_3_the_calendar_and_the_approval_queue_do_not_load_content(
     assert answer.status_code == 200 and campaign.name in answer.content.decode()
     sql = " ".join(q["sql"] for q in queries.captured_queries)
     assert '."content"' not in sql and '."experiment"' not in sql
+
+
+def test_3_the_template_gallery_does_not_load_content(login, api_for, manager, viewer):
+    """Old code: each card's template was read whole (24 a page, up to megabytes each)."""
+    made = api_for(manager).post(
+        "/templates",
+        {"name": "Spring", "channel": "email", "content": {"subject": "Hi", "html": "<p>Hi</p>"}},
+    )
+    assert made.status_code == 201, made.content
+    with CaptureQueriesContext(connection) as queries:
+        page = login(viewer).get("/templates/")
+    assert page.status_code == 200 and "Spring" in page.content.decode()
+    sql = " ".join(q["sql"] for q in queries.captured_queries if "contenttemplate" in q["sql"])
+    assert sql and '."content"' not in sql
