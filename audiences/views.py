@@ -50,7 +50,9 @@ def _audience_for(request: HttpRequest, pk: int, action: str) -> Audience:
 def list_page(request: HttpRequest) -> HttpResponse:
     if not can(request.user, "audience.view"):
         raise PermissionDenied
-    audiences = visible(request.user, Audience.objects.all()).order_by("name", "pk")
+    # A row shows no rule: it stays in the database (a rule may hold megabytes
+    # of values; 20 of 4.4 MB made each view trace 178 MB: security review 11).
+    audiences = visible(request.user, Audience.objects.defer("rule")).order_by("name", "pk")
     page = Paginator(audiences, 50).get_page(request.GET.get("page"))
     return render(
         request,

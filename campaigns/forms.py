@@ -228,7 +228,10 @@ class CampaignEditForm(forms.Form):
             channel=campaign.channel, purpose=campaign.category, status="active"
         )
         self.fields["channel_configuration"].queryset = visible(user, configs)
-        self.fields["audience"].queryset = visible(user, Audience.objects.filter(status="ready"))
+        # Every ready audience is a choice, named; their rules stay unread (review 11).
+        self.fields["audience"].queryset = visible(
+            user, Audience.objects.filter(status="ready").defer("rule")
+        )
         self.fields["audience"].label_from_instance = _audience_label
         if campaign.live_version_id is None:
             # Never activated: type and category may still change.

@@ -53,3 +53,33 @@ def test_4_import_profiles_with_a_too_long_audience_name_is_a_command_error(tmp_
     with pytest.raises(CommandError, match="at most 200"):
         call_command("import_profiles", str(csv), "--audience", "a" * 201)
     assert not Audience.objects.exists()
+
+
+def _rule_read(queries) -> list[str]:
+    return [q["sql"] for q in queries.captured_queries if '"audiences_audience"."rule"' in q["sql"]]
+
+
+def test_3_the_audience_list_and_the_campaign_form_do_not_load_rules(
+    login, api_for, manager, viewer
+):
+    """Old code: the list page (50 a page) and the campaign form's audience
+    choices (every ready audience, not paged) read each audience whole, rule
+    included — a rule may hold megabytes of ``in`` values (20 of 4.4 MB: 178 MB
+    traced for one view of the list)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.campaigns.lifecycle_helpers import ready_email
+
+    rule = {"all": [{"field": "attributes.city", "op": "in", "value": ["Lyon", "Paris"]}]}
+    assert api_for(manager).post("/audiences", {"name": "Cities", "rule": rule}).status_code == 201
+    with CaptureQueriesContext(connection) as queries:
+        page = login(viewer).get("/audiences/")
+    assert page.status_code == 200 and "Cities" in page.content.decode()
+    assert not _rule_read(queries)
+
+    campaign = ready_email(manager)
+    with CaptureQueriesContext(connection) as queries:
+        page = login(manager).get(f"/campaigns/{campaign.pk}/edit/")
+    assert page.status_code == 200 and "Cities" in page.content.decode()
+    assert not [sql for sql in _rule_read(queries) if "ready" in sql]
