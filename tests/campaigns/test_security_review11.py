@@ -158,3 +158,22 @@ def test_5_the_report_does_not_load_the_runs_trigger_contexts(login, api_for, ma
         assert answer.status_code == 200, answer.content[:300]
         sql = " ".join(q["sql"] for q in queries.captured_queries)
         assert '"campaigns_run"."id"' in sql and '"campaigns_run"."context"' not in sql
+
+
+NUL = "a\x00b"
+
+
+@pytest.mark.parametrize("query", [{"tag": NUL}, {"search": NUL}, {"type": NUL, "channel": NUL}])
+def test_6_a_nul_in_the_campaign_list_filters_is_no_500(query, login, viewer):
+    """Old code, PostgreSQL: ``?tag=`` and ``?search=`` with a NUL went to the
+    query as given: a 500 (PostgreSQL refuses NUL in a comparison)."""
+    answer = login(viewer).get("/campaigns/", query)
+    assert answer.status_code == 200
+
+
+def test_6_a_nul_in_an_admin_list_filter_is_no_500(login, administrator):
+    """Old code, PostgreSQL: ``/admin/campaigns/campaign/?status__exact=a%00b`` a 500."""
+    client = login(administrator)
+    answer = client.get("/admin/campaigns/campaign/", {"status__exact": NUL})
+    assert answer.status_code == 302 and answer.url.endswith("?e=1")
+    assert client.get("/admin/campaigns/campaign/", {"q": NUL}).status_code == 200
