@@ -30,7 +30,7 @@ from audiences.forms import (
 )
 from audiences.importer import profile_import_create
 from audiences.models import Audience, Profile
-from audiences.rules import compile_rule
+from audiences.rules import RuleError, compile_rule
 from audiences.selectors import audience_profiles, known_attributes, visible_profiles
 
 SAMPLE_SIZE = 20
@@ -278,18 +278,20 @@ def upload_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 @require_http_methods(["GET", "HEAD"])
 def detail_page(request: HttpRequest, pk: int) -> HttpResponse:
     audience = _audience_for(request, pk, "audience.view")
+    try:
+        members = visible_profiles(request.user, audience_profiles(audience))
+    except RuleError:
+        # A rule stored before today's checks (or written around them) that no
+        # longer compiles matches nobody, as in the API's read; never a 500.
+        members = Profile.objects.none()
     if audience.kind == Audience.Kind.RULE:
         # Rules are live; counted (and sampled) among the profiles this user may see.
-        audience.size = visible_profiles(request.user, audience_profiles(audience)).count()
+        audience.size = members.count()
     last_import = audience.imports.order_by("-created_at").first()
     importing = last_import is not None and last_import.status in ("queued", "running")
     context = {
         "audience": audience,
-        "sample": list(
-            visible_profiles(request.user, audience_profiles(audience)).order_by("-pk")[
-                :SAMPLE_SIZE
-            ]
-        ),
+        "sample": list(members.order_by("-pk")[:SAMPLE_SIZE]),
         "last_import": last_import,
         "importing": importing,
         "can_edit": can(request.user, "audience.edit", audience),

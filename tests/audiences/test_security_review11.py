@@ -83,3 +83,24 @@ def test_3_the_audience_list_and_the_campaign_form_do_not_load_rules(
         page = login(manager).get(f"/campaigns/{campaign.pk}/edit/")
     assert page.status_code == 200 and "Cities" in page.content.decode()
     assert not [sql for sql in _rule_read(queries) if "ready" in sql]
+
+
+def test_2_a_rule_stored_with_a_long_text_before_the_bound_still_selects(api_for, manager):
+    """The bound is for rules written from now on: a stored one (PostgreSQL
+    accepted texts of any length) keeps selecting what it did, where it is read."""
+    from audiences.selectors import audience_profiles
+
+    city = "a" * (MAX_TEXT + 5)
+    Profile.objects.create(email="ann@example.com", attributes={"city": city})
+    rule = {"all": [{"field": "attributes.city", "op": "eq", "value": city}]}
+    audience = Audience.objects.create(name="Old", kind=Audience.Kind.RULE, rule=rule)
+    assert audience_profiles(audience).count() == 1
+    answer = api_for(manager).get(f"/audiences/{audience.pk}")
+    assert answer.status_code == 200 and answer.json()["size"] == 1
+
+
+def test_7_the_detail_page_of_a_rule_that_no_longer_compiles_is_no_500(login, viewer):
+    """Old code: a 500 for every reader (the API's read already answered size 0)."""
+    audience = Audience.objects.create(name="Broken", kind=Audience.Kind.RULE, rule={"all": []})
+    page = login(viewer).get(f"/audiences/{audience.pk}/")
+    assert page.status_code == 200 and "Broken" in page.content.decode()
