@@ -238,7 +238,7 @@ def _audiences(profile: Profile, reader=None) -> list[dict]:
     me = Profile.objects.filter(pk=profile.pk)
     for audience in audiences.filter(kind=Audience.Kind.RULE).order_by("name", "pk"):
         try:
-            matches = me.filter(compile_rule(audience.rule or {})).exists()
+            matches = me.filter(compile_rule(audience.rule or {}, stored=True)).exists()
         except RuleError:
             continue
         if matches:

@@ -51,6 +51,11 @@ NUMERIC_OPS = ("gt", "gte", "lt", "lte")
 MAX_DEPTH = 5
 MAX_CONDITIONS = 100
 MAX_IN_VALUES = 1000
+# The longest text a condition compares with. A "contains" is a LIKE pattern,
+# which SQLite refuses past 50,000 bytes (a 500: security review 11); no
+# profile field holds more than this to compare with anyway (identities are at
+# most 512 characters, all of a profile's attributes 32 KB).
+MAX_TEXT = 10_000
 
 # Profile columns a rule may name (API spelling → model field). Attributes are
 # ``attributes.<key>[.<key>…]``; consent is ``consent.email|sms|push``.
@@ -84,13 +89,17 @@ class RuleError(ValueError):
         self.errors = errors
 
 
-def compile_rule(rule: Any) -> Q:
+def compile_rule(rule: Any, *, stored: bool = False) -> Q:
     """Validate ``rule`` and return the Q object selecting its profiles.
+
+    ``stored``: a rule read back to be evaluated (an audience's), not one being
+    written or previewed — bounds added since it was saved (``MAX_TEXT``) are
+    not applied to it, so it keeps selecting what it did.
 
     Raises ``RuleError`` with every problem found (unknown field or operator,
     a value of the wrong type, an empty group, nesting too deep).
     """
-    compiler = _Compiler()
+    compiler = _Compiler(stored=stored)
     q = compiler.group(rule, "rule", depth=1)
     if compiler.count > MAX_CONDITIONS:
         compiler.error("rule", _("A rule may have at most %d conditions.") % MAX_CONDITIONS)
@@ -186,9 +195,10 @@ def _is_scalar(value: Any) -> bool:
 
 
 class _Compiler:
-    def __init__(self) -> None:
+    def __init__(self, *, stored: bool = False) -> None:
         self.errors: dict[str, list[str]] = {}
         self.count = 0
+        self.stored = stored
 
     def error(self, path: str, message: str) -> Q:
         self.errors.setdefault(path, []).append(message)
@@ -238,7 +248,7 @@ class _Compiler:
                 return self.error(f"{path}.value", _('"exists" takes true or false.'))
         elif "value" not in node:
             return self.error(f"{path}.value", _("This operator needs a value."))
-        message = _check_value(op, value)
+        message = _check_value(op, value, bound_text=not self.stored)
         if message:
             return self.error(f"{path}.value", message)
         if not isinstance(field, str):
@@ -356,7 +366,10 @@ class _Compiler:
         return eq if op == "eq" else ~eq
 
 
-def _check_value(op: str, value: Any) -> str | None:
+def _check_value(op: str, value: Any, *, bound_text: bool = True) -> str | None:
+    texts = value if isinstance(value, list) else [value]
+    if bound_text and any(isinstance(v, str) and len(v) > MAX_TEXT for v in texts):
+        return _("A text in a condition has at most %(n)d characters.") % {"n": MAX_TEXT}
     if op in NUMERIC_OPS and not _is_number(value):
         return _("This operator compares numbers: give a number.")
     if op in ("eq", "neq") and not _is_scalar(value):

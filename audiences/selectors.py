@@ -20,7 +20,7 @@ def audience_profiles(audience: Audience) -> QuerySet[Profile]:
         )
     from audiences.rules import compile_rule
 
-    return Profile.objects.filter(compile_rule(audience.rule or {}))
+    return Profile.objects.filter(compile_rule(audience.rule or {}, stored=True))
 
 
 def sendable_profiles(audience: Audience, owner, editors=()) -> QuerySet[Profile]:

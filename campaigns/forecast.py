@@ -22,7 +22,7 @@ from django.db.models import Count, Q
 
 from audiences.selectors import annotate_eligibility, audience_profiles, not_hidden_profiles
 from campaigns.engine.clock import now as clock_now
-from campaigns.models import Campaign, CampaignStatus, Delivery, RuleCounter
+from campaigns.models import Campaign, CampaignStatus, Delivery, RuleCounter, light_versions
 from campaigns.rules import quiet_until, rules_for, zone
 
 _EVERYONE = object()  # no reader: the operator's count (tests, scripts)
@@ -78,6 +78,7 @@ def _recurring_in_window(rule, campaign: Campaign, window_start: datetime, start
         )
         .exclude(pk=campaign.pk)
         .select_related("live_version__audience")
+        .defer(*light_versions("live_version"))
     )
     due_by_campaign = []
     for other in recurring:
@@ -198,6 +199,7 @@ def _capped(rule, campaign: Campaign, eligible, start: datetime) -> set[int]:
         # Once its run has started, its deliveries (pending or sent) count above.
         .exclude(runs__status__in=STARTED)
         .select_related("live_version__audience")
+        .defer(*light_versions("live_version"))
     )
     weighted = [(other, 1) for other in planned if other.live_version.audience_id is not None]
     weighted += list(_recurring_in_window(rule, campaign, window_start, start))

@@ -59,6 +59,14 @@ def parse_tags(value: str) -> list[str]:
     return sorted({t.strip() for t in (value or "").split(",") if t.strip()})
 
 
+def _bounded_tags(tags: list[str]) -> list[str]:
+    from campaigns.services import MAX_TAGS, tag_count_message
+
+    if len(tags) > MAX_TAGS:
+        raise ValidationError(tag_count_message())
+    return tags
+
+
 class CampaignCreateForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=200)
     description = forms.CharField(
@@ -97,7 +105,7 @@ class CampaignCreateForm(forms.Form):
         tags = parse_tags(self.cleaned_data["tags"])
         if any(len(t) > 50 for t in tags):
             raise ValidationError(_("A tag has at most 50 characters."))
-        return tags
+        return _bounded_tags(tags)
 
 
 class CampaignEditForm(forms.Form):
@@ -220,7 +228,10 @@ class CampaignEditForm(forms.Form):
             channel=campaign.channel, purpose=campaign.category, status="active"
         )
         self.fields["channel_configuration"].queryset = visible(user, configs)
-        self.fields["audience"].queryset = visible(user, Audience.objects.filter(status="ready"))
+        # Every ready audience is a choice, named; their rules stay unread (review 11).
+        self.fields["audience"].queryset = visible(
+            user, Audience.objects.filter(status="ready").defer("rule")
+        )
         self.fields["audience"].label_from_instance = _audience_label
         if campaign.live_version_id is None:
             # Never activated: type and category may still change.
@@ -309,7 +320,7 @@ class CampaignEditForm(forms.Form):
         return initial
 
     def clean_tags(self) -> list[str]:
-        return parse_tags(self.cleaned_data["tags"])
+        return _bounded_tags(parse_tags(self.cleaned_data["tags"]))
 
     def clean_content_data(self):
         return custom_data(self.cleaned_data.get("content_data"))

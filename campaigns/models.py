@@ -124,6 +124,18 @@ class Campaign(models.Model):
         return self.name
 
 
+# A version's columns that may hold megabytes (content with its translations
+# and variants' content): readers that only plan, count or list campaigns leave
+# them in the database (security review 11).
+HEAVY_VERSION_FIELDS = ("content", "experiment")
+
+
+def light_versions(*relations: str) -> tuple[str, ...]:
+    """``defer()`` arguments leaving the heavy columns of the versions reached
+    through ``relations`` (``"live_version"``, ``"version"``…) unread."""
+    return tuple(f"{r}__{f}" for r in relations for f in HEAVY_VERSION_FIELDS)
+
+
 class CampaignVersion(models.Model):
     """A campaign's editable content and settings (SPEC §1 "version")."""
 

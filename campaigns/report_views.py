@@ -139,7 +139,7 @@ def report(request: HttpRequest, pk: int) -> HttpResponse:
     data = campaign_report(campaign)
     sending_over_time = send_activity(campaign)
     engaged_over_time = engagement_activity(campaign)
-    runs = list(campaign.runs.order_by("-created_at", "-id")[:100])
+    runs = list(campaign.runs.defer("context").order_by("-created_at", "-id")[:100])
     counts = {row["id"]: row for row in data["runs"]}
     for run in runs:  # each run's numbers from the same snapshot as the totals
         run.counts = counts.get(run.pk)

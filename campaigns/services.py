@@ -172,6 +172,23 @@ def pending_request(campaign: Campaign) -> ApprovalRequest | None:
 # --- authoring -------------------------------------------------------------
 
 
+# At most this many tags on one campaign. Each new tag is a row every reader's
+# tag filter lists and a few statements to write: 10,000 tags in one request
+# held a web worker for 8 s and made every viewer's campaign list take 3.6 s
+# (security review 11).
+MAX_TAGS = 50
+
+
+def check_tag_count(names: Iterable[str]) -> None:
+    """Refuse more than ``MAX_TAGS`` distinct tags, before anything is written."""
+    if len({n.strip()[:50] for n in names if n and n.strip()}) > MAX_TAGS:
+        raise ValidationError({"tags": [tag_count_message()]})
+
+
+def tag_count_message() -> str:
+    return _("A campaign has at most %(n)d tags.") % {"n": MAX_TAGS}
+
+
 def _set_tags(campaign: Campaign, names: Iterable[str]) -> None:
     clean = sorted({n.strip()[:50] for n in names if n and n.strip()})
     existing = {t.name: t for t in Tag.objects.filter(name__in=clean)}
@@ -254,6 +271,8 @@ def campaign_create(
     if unknown:
         raise TypeError(f"unknown version fields: {sorted(unknown)}")
     version_fields.setdefault("identity_namespace", IDENTITY_FIELD.get(channel, "email"))
+    tags = list(tags)
+    check_tag_count(tags)
     strict = "content" in version_fields
     with transaction.atomic():
         campaign = Campaign(
@@ -309,6 +328,9 @@ def campaign_update(*, campaign: Campaign, actor, tags: Iterable[str] | None = N
     unknown = set(fields) - CAMPAIGN_FIELDS - VERSION_FIELDS
     if unknown:
         raise TypeError(f"unknown fields: {sorted(unknown)}")
+    if tags is not None:
+        tags = list(tags)
+        check_tag_count(tags)
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
         version = editable_version(locked)

@@ -19,7 +19,7 @@ from campaigns.engine.clock import now
 from campaigns.engine.conf import knob
 from campaigns.engine.messaging import compile_for_version
 from campaigns.engine.runs import enqueue_start
-from campaigns.models import Campaign, CampaignStatus, CampaignType, Run
+from campaigns.models import Campaign, CampaignStatus, CampaignType, Run, light_versions
 from campaigns.transitions import transition
 
 # The earliest time zone is UTC+14: a "send in the profile's time zone" run is
@@ -166,9 +166,11 @@ def start_due_campaigns(moment: datetime) -> None:
 
 
 def plan_live_campaigns(moment: datetime) -> None:
-    live = Campaign.objects.filter(
-        status=CampaignStatus.LIVE, type=CampaignType.SCHEDULED
-    ).select_related("live_version")
+    live = (
+        Campaign.objects.filter(status=CampaignStatus.LIVE, type=CampaignType.SCHEDULED)
+        .select_related("live_version")
+        .defer(*light_versions("live_version"))
+    )
     for campaign in live:
         plan_runs(campaign, moment)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.services import api_key_create, user_by_username
@@ -20,7 +21,13 @@ class Command(BaseCommand):
             raise CommandError(f"No user named {username!r}. Create the user first (see /admin/).")
         if not user.is_active:
             raise CommandError(f"The user {username!r} is deactivated; its keys would not work.")
-        key, plain = api_key_create(user=user, name=name)
+        try:
+            key, plain = api_key_create(user=user, name=name)
+        except ValidationError as exc:
+            messages = "; ".join(
+                f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items()
+            )
+            raise CommandError(f"The key was not created ({messages}).") from exc
         self.stderr.write(
             f"Created API key {key.name!r} for {user.username}; store it now, it is not shown again."
         )

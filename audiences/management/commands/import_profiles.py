@@ -62,6 +62,9 @@ class Command(BaseCommand):
     def _audience(self, name: str) -> Audience:
         if not name:
             raise CommandError("--audience needs a name.")
+        limit = Audience._meta.get_field("name").max_length
+        if len(name) > limit:
+            raise CommandError(f"--audience takes a name of at most {limit} characters.")
         existing = Audience.objects.filter(name=name).order_by("pk").first()
         if existing is None:
             return Audience.objects.create(name=name, kind=Audience.Kind.UPLOAD)
