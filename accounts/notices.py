@@ -4,6 +4,8 @@ language of whoever caused it, and read later by someone else)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.utils.translation import gettext_lazy as _
 
 KINDS = {
@@ -34,6 +36,24 @@ CAMPAIGN_KINDS = frozenset(
 )
 
 
+# handler(user=, ids=) -> {campaign id: name} of the campaigns among ``ids``
+# that ``user`` may see. Registered by campaigns (campaigns/hooks.py): accounts
+# never imports the apps above it. Without one, every campaign is hidden.
+_campaign_name_handlers: list[Callable[..., dict[int, str]]] = []
+
+
+def register_campaign_names(handler: Callable[..., dict[int, str]]) -> None:
+    if handler not in _campaign_name_handlers:
+        _campaign_name_handlers.append(handler)
+
+
+def _campaign_names(*, user, ids: set[int]) -> dict[int, str]:
+    names: dict[int, str] = {}
+    for handler in _campaign_name_handlers:
+        names.update(handler(user=user, ids=ids))
+    return names
+
+
 def for_reader(notices: list, user) -> list:
     """``notices`` as ``user`` may read them now (in memory, nothing saved).
 
@@ -45,20 +65,13 @@ def for_reader(notices: list, user) -> list:
     see (or deleted, or a notice written before campaigns were recorded in it
     and not matched by migration ``accounts/0006``) becomes ``campaign_hidden``,
     without its name, comment or link."""
-    from accounts.permissions import visible
-    from campaigns.models import Campaign
-
     ids = {
         pk
         for notice in notices
         if notice.kind in CAMPAIGN_KINDS
         and isinstance(pk := (notice.params or {}).get("campaign"), int)
     }
-    names = (
-        dict(visible(user, Campaign.objects.filter(pk__in=ids)).values_list("pk", "name"))
-        if ids
-        else {}
-    )
+    names = _campaign_names(user=user, ids=ids) if ids else {}
     for notice in notices:
         if notice.kind not in CAMPAIGN_KINDS:
             continue

@@ -9,7 +9,9 @@ lower apps never import campaigns; they call the hooks registered here.
 - ``audiences/hooks.py``: the campaigns an audience's rule change would alter,
   and a person's deliveries on erasure and export;
 - ``channels/hooks.py``: the campaigns that send through a channel
-  configuration (named before it is deactivated).
+  configuration (named before it is deactivated);
+- ``accounts/notices.py``: the current names of the campaigns a notice reader
+  may see.
 """
 
 from __future__ import annotations
@@ -252,8 +254,20 @@ def engagement_campaign_choices(*, actor) -> list[tuple[int, str]]:
     return list(rows[:ENGAGEMENT_CHOICES])
 
 
+def visible_campaign_names(*, user, ids: set[int]) -> dict[int, str]:
+    """accounts/notices.py: the names of the campaigns among ``ids`` that
+    ``user`` may see, as they are called now."""
+    from accounts.permissions import visible
+    from campaigns.models import Campaign
+
+    return dict(visible(user, Campaign.objects.filter(pk__in=ids)).values_list("pk", "name"))
+
+
 def register() -> None:
+    from accounts import notices
     from campaigns import webhook_events
+
+    notices.register_campaign_names(visible_campaign_names)
 
     deliveries.register(DeliveryStore())
     webhook_events.register()
