@@ -108,6 +108,12 @@ def _on_group_deleted(sender, instance, **kwargs) -> None:
     recheck(ALL)  # its members are not known any more
 
 
+def _on_user_deleted(sender, instance, **kwargs) -> None:
+    # The keys they made for others now name no maker (SET_NULL ran first):
+    # a key nobody could make now is revoked.
+    recheck(ALL)
+
+
 def connect() -> None:
     """Connect the receivers (AccountsConfig.ready)."""
     from django.contrib.auth import get_user_model
@@ -128,3 +134,4 @@ def connect() -> None:
     post_save.connect(_on_user_grant, sender=get_user_obj_perms_model(), dispatch_uid=uid + ".uo")
     post_save.connect(_on_group_grant, sender=get_group_obj_perms_model(), dispatch_uid=uid + ".go")
     post_delete.connect(_on_group_deleted, sender=Group, dispatch_uid=uid + ".gd")
+    post_delete.connect(_on_user_deleted, sender=user, dispatch_uid=uid + ".ud")

@@ -131,3 +131,11 @@ def test_keys_made_by_a_superuser_or_by_their_owner_are_not_concerned(
     approver.save()
     assert _reads(copy, secret) == 200
     assert _reads(own, secret) == 200
+
+
+def test_and_when_its_maker_is_deleted(administrator, approver, client):
+    copy = _made_in_the_admin(client, administrator, approver)
+    assert copy.get("/me").status_code == 200
+    administrator.delete()
+    keycache.forget()
+    assert copy.get("/me").status_code == 401
