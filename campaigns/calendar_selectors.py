@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 from django.db.models import Exists, OuterRef
 
-from accounts.permissions import visible
+from accounts.permissions import hidden_ids, visible
 from audiences.models import Audience, AudienceMember, Channel
 from campaigns.engine.schedule import occurrences
 from campaigns.forecast import eligible_profiles
@@ -301,14 +301,7 @@ def _collisions(user, rules, by_id, sends, days, tz, shown) -> None:
 
 def hidden_audiences(user) -> list[int]:
     """Restricted audiences ``user`` may not see (ids), read once per answer."""
-    if user is not None and user.is_superuser:
-        return []
-    restricted = Audience.objects.filter(restricted=True)
-    return list(
-        restricted.exclude(pk__in=visible(user, restricted).values("pk")).values_list(
-            "pk", flat=True
-        )
-    )
+    return hidden_ids(user, Audience)
 
 
 def _seen(profiles, hidden: list[int]):
