@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -98,6 +99,24 @@ class ApiClient:
 
     def delete(self, path: str, **extra):
         return self._send("delete", path, **extra)
+
+
+@contextlib.contextmanager
+def instances_loaded(model):
+    """The ``model`` instances Django builds inside the block (``post_init``):
+    a page that must count rows, not load them, leaves the list empty."""
+    from django.db.models.signals import post_init
+
+    loaded: list = []
+
+    def count(sender, instance, **kwargs):
+        loaded.append(instance)
+
+    post_init.connect(count, sender=model)
+    try:
+        yield loaded
+    finally:
+        post_init.disconnect(count, sender=model)
 
 
 @pytest.fixture

@@ -108,28 +108,19 @@ def test_the_admin_delete_page_counts_an_audiences_members_without_loading_them(
     on the confirmation page: an upload audience of a million members was a
     million rows in memory and a million lines of HTML for the administrator's
     request (GET, and the POST that deletes). Members are counted."""
-    from django.db.models.signals import post_init
-
     from audiences.models import AudienceMember, Profile
+    from tests.conftest import instances_loaded
 
     audience = Audience.objects.create(name="Upload", kind=Audience.Kind.UPLOAD)
     people = Profile.objects.bulk_create(Profile(email=f"p{i}@example.com") for i in range(120))
     AudienceMember.objects.bulk_create(AudienceMember(audience=audience, profile=p) for p in people)
-    loaded = []
-
-    def count(sender, instance, **kwargs):
-        loaded.append(instance)
-
-    post_init.connect(count, sender=AudienceMember)
-    try:
+    with instances_loaded(AudienceMember) as loaded:
         client = login(administrator)
         page = client.get(f"/admin/audiences/audience/{audience.pk}/delete/")
         assert page.status_code == 200
         assert not loaded
         assert "120" in page.content.decode()  # the summary counts them
         done = client.post(f"/admin/audiences/audience/{audience.pk}/delete/", {"post": "yes"})
-    finally:
-        post_init.disconnect(count, sender=AudienceMember)
     assert done.status_code == 302
     assert not loaded
     assert not Audience.objects.filter(pk=audience.pk).exists()

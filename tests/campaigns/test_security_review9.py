@@ -145,22 +145,13 @@ def test_4_deleting_a_webhook_endpoint_costs_the_same_whatever_its_log(administr
     the log's size (150 and 300 messages here), no message loaded."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
-    from django.utils import timezone
 
+    from tests.webhooks.logs import endpoint_with_log
     from webhooks.models import Attempt, Endpoint, Message
-    from webhooks.services import endpoint_create, endpoint_delete
+    from webhooks.services import endpoint_delete
 
     def endpoint_with(messages: int):
-        endpoint, _secret = endpoint_create(
-            url="https://hooks.example.com/x", events=["delivery.sent"], actor=administrator
-        )
-        now = timezone.now()
-        rows = Message.objects.bulk_create(
-            Message(endpoint=endpoint, event_type="delivery.sent", created_at=now, data={"x": 1})
-            for _ in range(messages)
-        )
-        Attempt.objects.bulk_create(Attempt(message=row, at=now) for row in rows)
-        return endpoint
+        return endpoint_with_log(administrator, messages)
 
     kept = endpoint_with(10)
     statements = []

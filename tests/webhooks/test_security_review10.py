@@ -5,26 +5,12 @@ PostgreSQL + Redis with DATABASE_URL / REDIS_URL."""
 from __future__ import annotations
 
 import pytest
-from django.db.models.signals import post_init
-from django.utils import timezone
 
+from tests.conftest import instances_loaded
+from tests.webhooks.logs import endpoint_with_log
 from webhooks.models import Attempt, Endpoint, Message
-from webhooks.services import endpoint_create
 
 pytestmark = pytest.mark.django_db
-
-
-def _endpoint_with(actor, messages: int) -> Endpoint:
-    endpoint, _secret = endpoint_create(
-        url="https://hooks.example.com/x", events=["delivery.sent"], actor=actor
-    )
-    now = timezone.now()
-    rows = Message.objects.bulk_create(
-        Message(endpoint=endpoint, event_type="delivery.sent", created_at=now, data={"x": 1})
-        for _ in range(messages)
-    )
-    Attempt.objects.bulk_create(Attempt(message=row, at=now) for row in rows)
-    return endpoint
 
 
 def test_the_admin_deletes_an_endpoint_without_loading_its_log(administrator, login):
@@ -35,23 +21,15 @@ def test_the_admin_deletes_an_endpoint_without_loading_its_log(administrator, lo
     events, gigabytes, for an administrator's request). The log is counted;
     and as the delivery log's admin deletes nothing, an endpoint with a log
     could not be deleted in the admin at all (403)."""
-    kept = _endpoint_with(administrator, 3)
-    endpoint = _endpoint_with(administrator, 150)
-    loaded = []
-
-    def count(sender, instance, **kwargs):
-        loaded.append(instance)
-
-    post_init.connect(count, sender=Message)
-    try:
+    kept = endpoint_with_log(administrator, 3)
+    endpoint = endpoint_with_log(administrator, 150)
+    with instances_loaded(Message) as loaded:
         client = login(administrator)
         page = client.get(f"/admin/webhooks/endpoint/{endpoint.pk}/delete/")
         assert page.status_code == 200
         assert not loaded
         assert "150" in page.content.decode()
         done = client.post(f"/admin/webhooks/endpoint/{endpoint.pk}/delete/", {"post": "yes"})
-    finally:
-        post_init.disconnect(count, sender=Message)
     assert done.status_code == 302
     assert not loaded
     assert not Endpoint.objects.filter(pk=endpoint.pk).exists()
@@ -61,7 +39,7 @@ def test_the_admin_deletes_an_endpoint_without_loading_its_log(administrator, lo
 
 
 def test_the_bulk_delete_of_endpoints_counts_their_logs(administrator, login):
-    endpoints = [_endpoint_with(administrator, n) for n in (2, 5)]
+    endpoints = [endpoint_with_log(administrator, n) for n in (2, 5)]
     client = login(administrator)
     page = client.post(
         "/admin/webhooks/endpoint/",
