@@ -145,10 +145,11 @@ def still_open(run_ids) -> set[int]:
         campaign=Campaign._meta.db_table,
         version=CampaignVersion._meta.db_table,
         configuration=ChannelConfiguration._meta.db_table,
-        ids="id = ANY(%s)" if postgres else f"id IN ({', '.join(['%s'] * len(run_ids))})",
+        ids="id = ANY(%s::bigint[])" if postgres else f"id IN ({', '.join(['%s'] * len(run_ids))})",
         sendable=", ".join(["%s"] * len(SENDABLE)),
     )
-    ids = [run_ids] if postgres else run_ids
+    # As an array literal: psycopg adapts a list parameter element by element.
+    ids = ["{" + ",".join(str(int(pk)) for pk in run_ids) + "}"] if postgres else run_ids
     with connection.cursor() as cursor:
         cursor.execute(sql, [*ids, *sorted(SENDABLE), ChannelConfiguration.Status.ACTIVE])
         return {row[0] for row in cursor.fetchall()}

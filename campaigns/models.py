@@ -303,9 +303,9 @@ class Run(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="runs")
     version = models.ForeignKey(CampaignVersion, on_delete=models.PROTECT, related_name="runs")
     kind = models.CharField(max_length=15, choices=Kind.choices)
-    status = models.CharField(
-        max_length=15, choices=Status.choices, default=Status.QUEUED, db_index=True
-    )
+    # Indexed only while active (``run_active``): every run is written three or
+    # four times on its way to an end, each time into every index of the table.
+    status = models.CharField(max_length=15, choices=Status.choices, default=Status.QUEUED)
     scheduled_for = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -351,6 +351,13 @@ class Run(models.Model):
         indexes = [
             # The dispatcher's claim: the oldest queued triggers first.
             models.Index(fields=["kind", "id"], condition=Q(status="queued"), name="run_queued"),
+            # Readers of runs by status look for the active ones (the minute
+            # tick, stops, completion); an ended run leaves this index.
+            models.Index(
+                fields=["status"],
+                condition=Q(status__in=["queued", "materializing", "sending"]),
+                name="run_active",
+            ),
         ]
 
     @property
@@ -387,7 +394,11 @@ class Delivery(models.Model):
             _("Channel configuration deactivated"),
         )
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="deliveries")
+    # Looked up by ``delivery_one_per_run_profile`` and ``delivery_run_status``,
+    # which both lead with the run: no index of its own to write.
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+    )
     # NULL once the person was erased or the row outlived RETENTION_DELIVERY_DAYS:
     # the row stays (anonymised) so every report keeps its numbers (SPEC §14).
     profile = models.ForeignKey(

@@ -61,9 +61,8 @@ def _iso(value) -> str | None:
 
 def delivery_data(ids: list[int]) -> dict[int, dict]:
     """The ``data`` of delivery events, per delivery id."""
-    from campaigns.models import Delivery
-
     from audiences.selectors import hidden_profiles
+    from campaigns.models import Delivery
 
     rows = list(Delivery.objects.filter(pk__in=ids).select_related("run__campaign", "profile"))
     # Nor a delivery to a person known only through restricted audiences, an

@@ -481,6 +481,21 @@ class _Environment(ImmutableSandboxedEnvironment):
         return _safe_result(result)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
+        # ``{{ profile.firstName }}``, the everyday lookup, answered as the
+        # sandbox would answer it without its detour through Python's
+        # attribute machinery (a tenth of a trigger's sending CPU): a
+        # Namespace's only attributes are underscored, which keep the sandbox's
+        # own path, like the names it refuses whatever the object.
+        if (
+            type(obj) is Namespace
+            and type(attribute) is str
+            and not attribute.startswith("_")
+            and attribute not in _BYTES_METHODS
+        ):
+            data = obj._data
+            if attribute in data:
+                return _safe_result(_wrap(data[attribute]))
+            return self.undefined(obj=obj, name=attribute)
         return _safe_result(super().getattr(obj, attribute))
 
     def getitem(self, obj: Any, argument: Any) -> Any:

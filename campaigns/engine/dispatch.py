@@ -55,7 +55,7 @@ from campaigns import webhook_events
 from campaigns.engine import messaging, plan
 from campaigns.engine.clock import now
 from campaigns.engine.conf import knob
-from campaigns.engine.send import Batch, claim_batch, compiled_for, limits_for
+from campaigns.engine.send import Batch, claim_batch, compiled_for, limits_for, move_counters
 from campaigns.models import CampaignVersion, Delivery, Run
 from config.redis import namespaced, one_way, redis_client
 
@@ -182,9 +182,17 @@ def _ids_param(ids) -> str:
     return json.dumps([int(pk) for pk in ids])
 
 
-def _values_param(values) -> object:
-    """Text values as one parameter (``_values_sql``)."""
-    return list(values) if connection.vendor == "postgresql" else json.dumps(list(values))
+def _values_param(values) -> str:
+    """Text values as one parameter (``_values_sql``): an array literal, each
+    element quoted (PostgreSQL; see ``_ids_param``), or a JSON list (SQLite)."""
+    if connection.vendor == "postgresql":
+        return "{" + ",".join(_array_element(str(v)) for v in values) + "}"
+    return json.dumps(list(values))
+
+
+def _array_element(value: str) -> str:
+    """``value`` as a quoted element of a PostgreSQL array literal."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 _ELIGIBLE: dict[tuple, tuple[str, list, int]] = {}
@@ -414,7 +422,7 @@ def _send_claimed(batch: Batch, *, close: list[int] | None = None) -> None:
     results = []
     for config_id, group in messages.items():
         results += batch.send(configs[config_id], group)
-    batch.finish(results, [], then=(lambda: finish_runs(close)) if close else None)
+    batch.finish(results, [], then=partial(finish_runs, close) if close else None)
 
 
 def _render(run: Run, delivery: Delivery):
@@ -430,27 +438,65 @@ def _render(run: Run, delivery: Delivery):
 # Statements that name their runs by id test ``status || ''`` (engine/plan.py).
 _FINISH = """
 UPDATE {run} SET status = 'completed', finished_at = %s
-WHERE id IN ({runs}) AND status || '' = 'sending' AND NOT EXISTS (
+WHERE {runs} AND status || '' = 'sending' AND NOT EXISTS (
     SELECT 1 FROM {delivery} d WHERE d.run_id = {run}.id AND d.status IN ('pending', 'sending')
 )
 RETURNING id
 """
 
 
-def finish_runs(run_ids: list[int]) -> list[int]:
-    """Close the runs with nothing pending or in flight; their ids."""
+# PostgreSQL: the last batch's counters and the runs' closing in one statement,
+# so that each run is written once, not twice (every write of a run is a new
+# row version in each of its indexes: status is indexed).
+_COUNT_AND_FINISH = """
+UPDATE {run} SET sent = {run}.sent + d.s, failed = {run}.failed + d.f,
+    status = CASE WHEN {closing} THEN 'completed' ELSE {run}.status END,
+    finished_at = CASE WHEN {closing} THEN %s ELSE {run}.finished_at END
+FROM jsonb_to_recordset(%s::jsonb) AS d(i bigint, s integer, f integer)
+WHERE {run}.id = d.i
+RETURNING {run}.id, {run}.status = 'completed' AND {run}.finished_at = %s
+"""
+
+_CLOSING = """({run}.status = 'sending' AND NOT EXISTS (
+    SELECT 1 FROM {delivery} x WHERE x.run_id = {run}.id AND x.status IN ('pending', 'sending')
+))"""
+
+
+def finish_runs(run_ids: list[int], counts: dict[int, tuple[int, int]] | None = None) -> list[int]:
+    """Close the runs with nothing pending or in flight; their ids. With
+    ``counts`` (run id → (sent, failed), ``send.record_many``), move those
+    runs' counters first."""
     if not run_ids:
         return []
+    if counts is not None and connection.vendor == "postgresql":
+        return _count_and_finish(run_ids, counts)
+    if counts:
+        move_counters(counts)
     sql = _FINISH.format(
-        run=Run._meta.db_table,
-        delivery=Delivery._meta.db_table,
-        runs=", ".join(["%s"] * len(run_ids)),
+        run=Run._meta.db_table, delivery=Delivery._meta.db_table, runs=_ids_sql("id")
     )
     moment = now()
     # Inside a batch's record (``send_runs``): part of its transaction, no savepoint.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.execute(sql, [connection.ops.adapt_datetimefield_value(moment), *run_ids])
+        cursor.execute(sql, [connection.ops.adapt_datetimefield_value(moment), _ids_param(run_ids)])
         finished = [row[0] for row in cursor.fetchall()]
+        webhook_events.executions_completed(finished, moment)
+    return finished
+
+
+def _count_and_finish(run_ids: list[int], counts: dict[int, tuple[int, int]]) -> list[int]:
+    table = Run._meta.db_table
+    closing = _CLOSING.format(run=table, delivery=Delivery._meta.db_table)
+    sql = _COUNT_AND_FINISH.format(run=table, closing=closing)
+    moment = now()
+    at = connection.ops.adapt_datetimefield_value(moment)
+    rows = [
+        {"i": rid, "s": counts.get(rid, (0, 0))[0], "f": counts.get(rid, (0, 0))[1]}
+        for rid in {*run_ids, *counts}
+    ]
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(sql, [at, json.dumps(rows), at])
+        finished = sorted(pk for pk, closed in cursor.fetchall() if closed)
         webhook_events.executions_completed(finished, moment)
     return finished
 

@@ -233,13 +233,15 @@ class Batch:
 
     def finish(self, results: list, broken: list[tuple[int, str]], then=None) -> set[int]:
         """Record the outcomes and release the permits; the runs still open.
-        ``then()`` runs last in the same transaction (the dispatcher closes its
-        runs there)."""
+        ``then(counts)`` runs last in the same transaction and moves the runs'
+        counters itself (``record_many``'s ``counts``): the dispatcher closes
+        its runs there, in the statement that counts their messages."""
         broken = [*broken, *self.broken]
         done = {r.delivery_id for r in results} | {pk for pk, _error in broken}
         left = [pk for pk in self.run_of if pk not in done]
+        counts: dict[int, tuple[int, int]] | None = {} if then is not None else None
         with transaction.atomic():
-            record_many(self.run_of, self.token, results, broken, self.locales)
+            record_many(self.run_of, self.token, results, broken, self.locales, counts=counts)
             still = barrier.still_open(set(self.run_of.values()))
             closed = set(self.run_of.values()) - still
             # Its configuration deactivated meanwhile: the rest fails, saying why.
@@ -258,7 +260,7 @@ class Batch:
                 ).update(status=Delivery.Status.PENDING, claimed_by="", lease_expires_at=None)
             barrier.release(self.token)
             if then is not None:
-                then()
+                then(counts)
         return still
 
 
@@ -358,10 +360,13 @@ def record_many(
     results: list,
     broken: list[tuple[int, str]],
     locales: dict[int, str] | None = None,
+    *,
+    counts: dict[int, tuple[int, int]] | None = None,
 ) -> None:
     """Write each outcome with a compare-and-set on our claim; move the counters
     of every run involved (``run_of``: delivery id → run id) in one UPDATE
-    (one per language sent, when translations were: ``locales``)."""
+    (one per language sent, when translations were: ``locales``), or, given
+    ``counts``, leave them there (run id → (sent, failed)) for the caller to move."""
     moment = now()
     mine = plan.with_status(Delivery.objects.filter(claimed_by=token), Delivery.Status.SENDING)
     ok_ids = [r.delivery_id for r in results if r.ok]
@@ -417,11 +422,23 @@ def record_many(
                 send_after=moment + timedelta(seconds=base * 2 ** max(attempts - 1, 0)),
             )
     webhook_events.deliveries("delivery.failed", failed_ids, moment)
-    # One UPDATE per distinct (sent, failed) change, not one per run: a batch of
-    # triggers is a hundred runs that mostly moved by (1, 0).
+    changes = {
+        rid: (sent_per_run[rid], failed_per_run[rid])
+        for rid in set(sent_per_run) | set(failed_per_run)
+        if (sent_per_run[rid], failed_per_run[rid]) != (0, 0)
+    }
+    if counts is not None:
+        counts.update(changes)
+    else:
+        move_counters(changes)
+
+
+def move_counters(changes: dict[int, tuple[int, int]]) -> None:
+    """Add (sent, failed) to each run's counters: one UPDATE per distinct
+    change, not one per run (a batch of triggers is a hundred runs that mostly
+    moved by (1, 0))."""
     by_change: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for rid in set(sent_per_run) | set(failed_per_run):
-        change = (sent_per_run[rid], failed_per_run[rid])
+    for rid, change in changes.items():
         if change != (0, 0):
             by_change[change].append(rid)
     for (sent_n, failed_n), rids in by_change.items():

@@ -1,0 +1,91 @@
+"""The dispatcher's writes (issue 9): fewer statements and row versions a
+trigger, the same outcomes."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from audiences.models import Profile
+from campaigns.engine import dispatch
+from campaigns.models import Run
+from tests.campaigns.test_triggers import api_campaign, body
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _run_updates(queries) -> list[str]:
+    table = Run._meta.db_table
+    return [
+        q["sql"]
+        for q in queries
+        if q["sql"].lstrip().upper().startswith("UPDATE") and table in q["sql"].split("SET")[0]
+    ]
+
+
+def test_the_last_batch_counts_and_closes_each_run_in_one_statement(
+    api_for, manager, queued, fake_transport
+):
+    for n in range(20):
+        Profile.objects.create(email=f"p{n}@example.com")
+    campaign = api_campaign()
+    client = api_for(manager)
+    for n in range(20):
+        response = client.post("/executions/unitary", body(campaign, f"r{n}", f"p{n}@example.com"))
+        assert response.status_code == 202
+    with CaptureQueriesContext(connection) as captured:
+        assert dispatch.dispatch_batch() == 20
+    assert sorted(fake_transport.sent) == sorted(f"p{n}@example.com" for n in range(20))
+    assert set(Run.objects.values_list("status", "targeted", "sent", "failed")) == {
+        ("completed", 1, 1, 0)
+    }
+    assert Run.objects.filter(finished_at__isnull=True).count() == 0
+    updates = _run_updates(captured.captured_queries)
+    # Claimed, opened for sending, then counted and closed: three writes of
+    # each run on PostgreSQL (SQLite counts, then closes: four).
+    assert len(updates) == (3 if connection.vendor == "postgresql" else 4), updates
+
+
+def test_a_run_stopped_during_its_batch_keeps_its_end_and_counts_what_was_sent(
+    api_for, manager, queued, fake_transport, monkeypatch
+):
+    Profile.objects.create(email="known@example.com")
+    campaign = api_campaign()
+    api_for(manager).post("/executions/unitary", body(campaign))
+    token = "dispatcher"
+    run_ids = dispatch.claim_triggers(token, 10)
+    opened = dispatch.prepare_unitary(dispatch._load(run_ids, token), token)
+    sent_before_the_stop = []
+
+    real_finish = dispatch.finish_runs
+
+    def stop_then_finish(run_ids, counts=None):
+        # The message went out; the run is stopped before the batch records it.
+        sent_before_the_stop.extend(fake_transport.sent)
+        Run.objects.filter(pk__in=run_ids).update(status="cancelled")
+        return real_finish(run_ids, counts)
+
+    monkeypatch.setattr(dispatch, "finish_runs", stop_then_finish)
+    dispatch.send_runs(opened, token)
+    run = Run.objects.get()
+    assert sent_before_the_stop == ["known@example.com"]
+    assert (run.status, run.sent) == ("cancelled", 1)
+
+
+@pytest.mark.parametrize(
+    "value", ['a"b', "back\\slash", "com,ma", "{brace}", " spaced ", "NULL", "quo'te", "ünï"]
+)
+def test_identities_with_array_syntax_are_found(value):
+    """The dispatcher finds profiles by identity with the values as one
+    parameter (an array literal on PostgreSQL): every character is a value's."""
+    profile = Profile.objects.create(profile_id=value)
+    Profile.objects.create(profile_id=value.strip() + "x")
+    run = SimpleNamespace(
+        recipients=[{"field": "profile_id", "value": value}],
+        version=SimpleNamespace(allow_profile_creation=False),
+    )
+    dispatch._resolve_profiles([run])
+    assert run.recipients[0]["profileId"] == profile.pk
