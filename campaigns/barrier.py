@@ -74,10 +74,18 @@ def admit(campaign_of: dict[int, int]) -> set[int]:
     """
     if not campaign_of:
         return set()
-    if connection.vendor == "postgresql":
-        for campaign_id in sorted(set(campaign_of.values())):
-            _lock("pg_advisory_xact_lock_shared", campaign_id)
+    enter(campaign_of.values())
     return still_open(list(campaign_of))
+
+
+def enter(campaign_ids) -> None:
+    """Take the campaigns' gates shared, in order, for the rest of the
+    transaction (``admit`` does; taking them again there costs nothing). A
+    transaction that locks runs of those campaigns and then admits them takes
+    the gates first, as a stop does, so the two never wait for each other."""
+    if connection.vendor == "postgresql":
+        for campaign_id in sorted(set(campaign_ids)):
+            _lock("pg_advisory_xact_lock_shared", campaign_id)
 
 
 def grant(campaign_ids, holder: str, *, replace: bool = True) -> float:

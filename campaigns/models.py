@@ -349,12 +349,12 @@ class Run(models.Model):
             ),
         ]
         indexes = [
-            # The dispatcher's claim: the oldest queued triggers first.
-            models.Index(fields=["kind", "id"], condition=Q(status="queued"), name="run_queued"),
             # Readers of runs by status look for the active ones (the minute
-            # tick, stops, completion); an ended run leaves this index.
+            # tick, stops, completion), the dispatcher's claim for the oldest
+            # queued triggers first (a queued run of another kind is rare and
+            # brief); an ended run leaves this index.
             models.Index(
-                fields=["status"],
+                fields=["status", "id"],
                 condition=Q(status__in=["queued", "materializing", "sending"]),
                 name="run_active",
             ),

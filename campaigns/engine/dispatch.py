@@ -10,7 +10,11 @@ A dispatcher is a django-q2 task that loops for a time budget:
    query, create the profiles a campaign may create, decide eligibility for
    the whole batch in one query per channel and category, insert every delivery in one statement and open the runs for
    sending, all in one transaction that first checks the lease is still ours;
-3. send them: claim the deliveries with a send permit, render with each
+   when the batch's messages fit one send batch and every campaign may send,
+   that transaction also admits them, inserts the deliveries already claimed
+   and writes the send permits (``prepare_and_claim``): each delivery is then
+   written once more, when its outcome is recorded;
+3. send them: claim the deliveries with a send permit (unless step 2 did), render with each
    version's compiled templates, and send over one provider connection per
    channel configuration, checking the permit before each message like every
    other batch (campaigns/barrier.py), so a stop still means nothing is sent
@@ -51,8 +55,8 @@ from django.db import IntegrityError, connection, transaction
 
 from audiences.models import Audience, Profile
 from audiences.selectors import annotate_eligibility, not_hidden_profiles
-from campaigns import webhook_events
-from campaigns.engine import messaging, plan
+from campaigns import barrier, webhook_events
+from campaigns.engine import messaging, plan, rules
 from campaigns.engine.clock import now
 from campaigns.engine.conf import knob
 from campaigns.engine.send import Batch, claim_batch, compiled_for, limits_for, move_counters
@@ -286,8 +290,22 @@ def _eligibility(runs: list[Run]) -> dict[tuple, dict[int, tuple]]:
 
 def prepare_unitary(runs: list[Run], token: str) -> list[Run]:
     """Deliveries for a batch of unitary triggers; the runs now open for sending."""
+    return _prepare(runs, token, claim=False)[0]
+
+
+def prepare_and_claim(runs: list[Run], token: str) -> tuple[list[Run], Batch | None]:
+    """``prepare_unitary``, and in the same transaction the first batch of the
+    runs that send unthrottled, claimed as ``send.claim_batch`` would claim it:
+    their deliveries are inserted already claimed, with the permits to send
+    them and the business rules applied. None when that cannot hold the whole
+    batch at once (a campaign that may no longer send, more messages than a
+    batch): the ordinary claim then takes them."""
+    return _prepare(runs, token, claim=True)
+
+
+def _prepare(runs: list[Run], token: str, *, claim: bool) -> tuple[list[Run], Batch | None]:
     if not runs:
-        return []
+        return [], None
     _resolve_profiles(runs)
     eligible = _eligibility(runs)
     deliveries: dict[int, list[tuple]] = {}
@@ -306,7 +324,10 @@ def prepare_unitary(runs: list[Run], token: str) -> list[Run]:
         deliveries[run.pk] = planned
     table = Run._meta.db_table
     lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""
+    batch = None
     with transaction.atomic():
+        if claim:  # the gates before the runs, as a stop takes them (barrier.enter)
+            barrier.enter(r.campaign_id for r in runs)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT id FROM {table} WHERE claimed_by = %s AND status || '' = 'materializing'"
@@ -316,8 +337,7 @@ def prepare_unitary(runs: list[Run], token: str) -> list[Run]:
             held = {row[0] for row in cursor.fetchall()}
         mine = [r for r in runs if r.pk in held]
         if not mine:
-            return []
-        insert_deliveries([row for r in mine for row in deliveries[r.pk]])
+            return [], None
         # One UPDATE per distinct (targeted, excluded): most triggers are (1, 0).
         by_counts: dict[tuple[int, int], list[int]] = defaultdict(list)
         for run in mine:
@@ -332,55 +352,119 @@ def prepare_unitary(runs: list[Run], token: str) -> list[Run]:
                     f" lease_expires_at = NULL, targeted = %s, excluded = %s WHERE {_ids_sql('id')}",
                     [targeted, excluded, _ids_param(ids)],
                 )
+        if claim:
+            batch = _insert_claimed(mine, deliveries, token)
+        if batch is None:
+            insert_deliveries([row for r in mine for row in deliveries[r.pk]])
     for run in mine:
         run.status = Run.Status.SENDING
-    return mine
+    return mine, batch
 
 
-def insert_deliveries(rows: list[tuple]) -> None:
+def _insert_claimed(mine: list[Run], deliveries: dict[int, list[tuple]], token: str):
+    """Inside ``_prepare``'s transaction, the runs now sending: the unthrottled
+    runs' deliveries inserted claimed by ``token`` — what ``send.claim_batch``
+    would do after inserting them pending, without writing each delivery
+    twice. None, with nothing written, when it would not claim them all."""
+    fast = {r.pk: r for r in mine if not limits_for(r)}
+    to_claim = [row for pk in fast for row in deliveries[pk] if row[2] == Delivery.Status.PENDING]
+    if not to_claim or len(to_claim) > knob("ENGINE_BATCH_SIZE"):
+        return None
+    if barrier.admit({pk: r.campaign_id for pk, r in fast.items()}) != set(fast):
+        return None  # claim_batch fails or leaves the closed ones (and knows why)
+    insert_deliveries(
+        [
+            row
+            for r in mine
+            for row in deliveries[r.pk]
+            if r.pk not in fast or row[2] != Delivery.Status.PENDING
+        ]
+    )
+    lease = now() + timedelta(seconds=knob("ENGINE_LEASE_SECONDS"))
+    claimed = insert_deliveries(to_claim, claimed_by=token, lease=lease)
+    claimed, held_back = rules.hold_back(sorted(claimed), fast)
+    batch = Batch(token, fast, dict(claimed))
+    batch.held_back = held_back
+    if claimed:
+        campaigns = {fast[rid].campaign_id for _pk, rid in claimed}
+        batch._granted(barrier.grant(campaigns, token, replace=False))
+        batch.look_at = 0.0
+    return batch
+
+
+def insert_deliveries(
+    rows: list[tuple], *, claimed_by: str = "", lease=None
+) -> list[tuple[int, int]]:
     """(run, profile, status, reason, address, context) rows in multi-row INSERTs
     (``bulk_create`` spent more building a hundred model instances and binding
-    their parameters than the database spent storing them)."""
+    their parameters than the database spent storing them). With
+    ``claimed_by``, the rows are pending ones inserted as that claim's (sending,
+    first attempt, leased until ``lease``); their (id, run id) pairs."""
     if not rows:
-        return
+        return []
     table = Delivery._meta.db_table
-    columns = "run_id, profile_id, status, reason, address, context, error, attempts, claimed_by"
+    columns = (
+        "run_id, profile_id, status, reason, address, context, error, attempts, claimed_by,"
+        " lease_expires_at"
+    )
+    attempts = 1 if claimed_by else 0
+    lease = connection.ops.adapt_datetimefield_value(lease) if claimed_by else None
+    returning = " RETURNING id, run_id" if claimed_by else ""
+    if claimed_by:
+        rows = [(r, p, Delivery.Status.SENDING, re, a, c) for r, p, _s, re, a, c in rows]
+    found: list[tuple[int, int]] = []
     if connection.vendor == "postgresql":
         # One statement of one JSON parameter, whatever the batch's size (one
         # json.dumps: psycopg adapts array parameters element by element).
         sql = (
             f"INSERT INTO {table} ({columns})"
-            " SELECT t.r, t.p, t.s, t.re, t.a, t.c, '', 0, ''"
+            " SELECT t.r, t.p, t.s, t.re, t.a, t.c, '', %s, %s, %s"
             " FROM jsonb_to_recordset(%s::jsonb)"
             " AS t(r bigint, p bigint, s text, re text, a text, c jsonb)"
-            " ON CONFLICT (run_id, profile_id) DO NOTHING"
+            f" ON CONFLICT (run_id, profile_id) DO NOTHING{returning}"
         )
         records = [{"r": r, "p": p, "s": s, "re": re, "a": a, "c": c} for r, p, s, re, a, c in rows]
         with connection.cursor() as cursor:
-            cursor.execute(sql, [json.dumps(records)])
-        return
-    one = "(%s, %s, %s, %s, %s, %s, '', 0, '')"
-    for start in range(0, len(rows), 150):  # SQLite: at most 999 parameters a statement
-        chunk = rows[start : start + 150]
+            cursor.execute(sql, [attempts, claimed_by, lease, json.dumps(records)])
+            if claimed_by:
+                found = cursor.fetchall()
+        return [tuple(row) for row in found]
+    one = "(%s, %s, %s, %s, %s, %s, '', %s, %s, %s)"
+    for start in range(0, len(rows), 100):  # SQLite: at most 999 parameters a statement
+        chunk = rows[start : start + 100]
         sql = (
             f"INSERT INTO {table} ({columns}) VALUES {', '.join([one] * len(chunk))}"
-            " ON CONFLICT (run_id, profile_id) DO NOTHING"
+            f" ON CONFLICT (run_id, profile_id) DO NOTHING{returning}"
         )
         params = [
             value
             for run_id, profile_id, status, reason, address, context in chunk
-            for value in (run_id, profile_id, status, reason, address, json.dumps(context))
+            for value in (
+                run_id,
+                profile_id,
+                status,
+                reason,
+                address,
+                json.dumps(context),
+                attempts,
+                claimed_by,
+                lease,
+            )
         ]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
+            if claimed_by:
+                found += [tuple(row) for row in cursor.fetchall()]
+    return found
 
 
 # ----------------------------------------------------------------- sending
 
 
-def send_runs(runs: list[Run], token: str) -> None:
+def send_runs(runs: list[Run], token: str, *, first: Batch | None = None) -> None:
     """Send every pending delivery of ``runs`` (unthrottled), batch by batch,
-    then close the runs with nothing left.
+    then close the runs with nothing left. ``first``: a batch of theirs
+    already claimed (``prepare_and_claim``).
 
     A claim that found fewer due deliveries than it asked for was the last:
     its batch is recorded and the runs closed in one transaction, without
@@ -390,7 +474,9 @@ def send_runs(runs: list[Run], token: str) -> None:
     by_id = {r.pk: r for r in runs}
     size = knob("ENGINE_BATCH_SIZE")
     while True:
-        batch = claim_batch(by_id, token, size)
+        batch, first = (
+            (first, None) if first is not None else (claim_batch(by_id, token, size), None)
+        )
         if batch is None or not (batch.run_of or batch.held_back):
             finish_runs(list(by_id))
             return
@@ -559,14 +645,14 @@ def dispatch_batch(token: str | None = None, *, expired: bool = False) -> int:
             # one INSERT … SELECT and its senders share the work.
             if run_life.start_run(run.pk):
                 run_life.enqueue_senders(run.pk, 1)
-    opened = prepare_unitary(unitary, token)
+    opened, first = prepare_and_claim(unitary, token)
     fast, throttled = [], []
     for run in opened:
         (throttled if limits_for(run) else fast).append(run)
     for run in throttled:  # the per-run sender keeps the rate
         run_life.enqueue_senders(run.pk, 1)
     if fast:
-        send_runs(fast, token)
+        send_runs(fast, token, first=first)
     return len(run_ids)
 
 

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from audiences.models import Profile
 from campaigns.engine import dispatch
-from campaigns.models import Run
+from campaigns.models import Campaign, Delivery, Run, SendPermit
 from tests.campaigns.test_triggers import api_campaign, body
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -89,3 +89,76 @@ def test_identities_with_array_syntax_are_found(value):
     )
     dispatch._resolve_profiles([run])
     assert run.recipients[0]["profileId"] == profile.pk
+
+
+def _delivery_updates(queries) -> list[str]:
+    table = Delivery._meta.db_table
+    return [
+        q["sql"]
+        for q in queries
+        if q["sql"].lstrip().upper().startswith("UPDATE") and table in q["sql"].split("SET")[0]
+    ]
+
+
+def _trigger(client, campaign, n: int) -> None:
+    response = client.post("/executions/unitary", body(campaign, f"r{n}", f"p{n}@example.com"))
+    assert response.status_code == 202
+
+
+def test_deliveries_are_inserted_claimed_and_written_once_more_when_sent(
+    api_for, manager, queued, fake_transport
+):
+    for n in range(10):
+        Profile.objects.create(email=f"p{n}@example.com")
+    campaign = api_campaign()
+    client = api_for(manager)
+    for n in range(10):
+        _trigger(client, campaign, n)
+    with CaptureQueriesContext(connection) as captured:
+        assert dispatch.dispatch_batch() == 10
+    assert sorted(fake_transport.sent) == sorted(f"p{n}@example.com" for n in range(10))
+    assert set(Delivery.objects.values_list("status", "attempts")) == {("sent", 1)}
+    # No claim UPDATE: the only write of the deliveries after their INSERT
+    # records that they were sent.
+    updates = _delivery_updates(captured.captured_queries)
+    assert len(updates) == 1, updates
+    assert not SendPermit.objects.exists()  # the batch's permits were released
+
+
+def test_more_messages_than_a_batch_take_the_ordinary_claim(
+    api_for, manager, queued, fake_transport, settings
+):
+    settings.ENGINE_BATCH_SIZE = 4
+    for n in range(10):
+        Profile.objects.create(email=f"p{n}@example.com")
+    campaign = api_campaign()
+    client = api_for(manager)
+    for n in range(10):
+        _trigger(client, campaign, n)
+    assert dispatch.dispatch_batch() == 10
+    assert sorted(fake_transport.sent) == sorted(f"p{n}@example.com" for n in range(10))
+    assert set(Run.objects.values_list("status", "sent")) == {("completed", 1)}
+    assert set(Delivery.objects.values_list("status", "attempts")) == {("sent", 1)}
+
+
+def test_a_stop_waits_for_the_transaction_that_claims_at_preparation(
+    api_for, manager, queued, fake_transport
+):
+    """A campaign stopped after its triggers were claimed but before they are
+    prepared: the stop cancels them, the preparation finds none of its runs
+    held and sends nothing."""
+    from campaigns.engine.stop import cancel_campaign_work
+    from campaigns.transitions import transition
+
+    Profile.objects.create(email="p0@example.com")
+    campaign = api_campaign()
+    _trigger(api_for(manager), campaign, 0)
+    token = "dispatcher"
+    loaded = dispatch._load(dispatch.claim_triggers(token, 10), token)
+    campaign = Campaign.objects.get(pk=campaign.pk)
+    assert transition(campaign, "stop")
+    cancel_campaign_work(campaign)
+    assert dispatch.prepare_and_claim(loaded, token) == ([], None)
+    assert fake_transport.sent == []
+    assert not Delivery.objects.exists()
+    assert Run.objects.get().status == "cancelled"
