@@ -351,6 +351,10 @@ class Run(models.Model):
         indexes = [
             # The dispatcher's claim: the oldest queued triggers first.
             models.Index(fields=["kind", "id"], condition=Q(status="queued"), name="run_queued"),
+            # The nightly retention's runs whose trigger context is still kept.
+            models.Index(
+                fields=["id"], condition=Q(context__isnull=False), name="run_with_context"
+            ),
         ]
 
     @property
@@ -358,6 +362,13 @@ class Run(models.Model):
         """``error`` in words: a known reason code is translated, other text shown as-is."""
         labels = dict(Delivery.Reason.choices)
         return str(labels.get(self.error, self.error))
+
+
+# Deliveries the engine will not send (again), and those that still name
+# someone or carry data: what the nightly retention anonymises once old
+# (campaigns/retention.py). An anonymised row has none of these left.
+FINISHED_DELIVERY = ("sent", "failed", "excluded", "cancelled")
+NOT_ANONYMISED = Q(profile__isnull=False) | ~Q(address="") | Q(context__isnull=False) | ~Q(error="")
 
 
 class Delivery(models.Model):
@@ -439,6 +450,20 @@ class Delivery(models.Model):
                 fields=["lease_expires_at"],
                 condition=Q(status="sending"),
                 name="delivery_sending_lease",
+            ),
+            # The nightly retention's work lists (campaigns/retention.py): finished
+            # rows still to anonymise, and those still carrying an API context.
+            # A row leaves the index once done, so each night walks what is left
+            # to do, never the rows anonymised on earlier nights or batches.
+            models.Index(
+                fields=["id"],
+                condition=Q(status__in=FINISHED_DELIVERY) & NOT_ANONYMISED,
+                name="delivery_to_anonymise",
+            ),
+            models.Index(
+                fields=["id"],
+                condition=Q(status__in=FINISHED_DELIVERY, context__isnull=False),
+                name="delivery_with_context",
             ),
         ]
 
