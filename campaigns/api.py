@@ -28,7 +28,7 @@ from audiences.channel_facts import CONTENT_EXTRAS
 from audiences.models import Audience
 from campaigns import services
 from campaigns.actions import USER_ACTIONS, CampaignAction
-from campaigns.models import ApprovalPolicy, Campaign, CampaignVersion
+from campaigns.models import MAX_DESCRIPTION, ApprovalPolicy, Campaign, CampaignVersion
 from campaigns.reports import campaign_report
 from campaigns.review import review_campaign
 from campaigns.rules import campaign_set_exempt
@@ -108,9 +108,15 @@ class TrackingIn(CamelSchema):
     clicks: bool = True
 
 
+DESCRIPTION_DOC = (
+    f"For your team: what the campaign is for (recipients never see it); at most "
+    f"{MAX_DESCRIPTION:,} characters."
+)
+
+
 class CampaignIn(CamelSchema):
     name: str = Field(min_length=1, max_length=200)
-    description: str = ""
+    description: str = Field("", max_length=MAX_DESCRIPTION, description=DESCRIPTION_DOC)
     tags: list[str] = []
     type: CampaignTypeIn
     category: CategoryIn
@@ -130,7 +136,7 @@ class CampaignIn(CamelSchema):
 
 class CampaignPatch(CamelSchema):
     name: str | None = Field(None, min_length=1, max_length=200)
-    description: str | None = None
+    description: str | None = Field(None, max_length=MAX_DESCRIPTION, description=DESCRIPTION_DOC)
     tags: list[str] | None = None
     type: CampaignTypeIn | None = None
     category: CategoryIn | None = None

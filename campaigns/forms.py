@@ -17,7 +17,13 @@ from django.utils.translation import gettext_lazy as _
 from accounts.permissions import can, visible
 from audiences.channel_facts import CONTENT_EXTRAS
 from audiences.models import Audience, Channel
-from campaigns.models import Campaign, CampaignType, CampaignVersion, IdentityNamespace
+from campaigns.models import (
+    MAX_DESCRIPTION,
+    Campaign,
+    CampaignType,
+    CampaignVersion,
+    IdentityNamespace,
+)
 from campaigns.validation import (
     FREQUENCIES,
     THROTTLE_MAX,
@@ -71,6 +77,7 @@ class CampaignCreateForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=200)
     description = forms.CharField(
         label=_("Description"),
+        max_length=MAX_DESCRIPTION,
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
         help_text=_("For your team: what this campaign is for. Recipients never see it."),
@@ -114,6 +121,7 @@ class CampaignEditForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=200)
     description = forms.CharField(
         label=_("Description"),
+        max_length=MAX_DESCRIPTION,
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
         help_text=_("For your team: what this campaign is for. Recipients never see it."),

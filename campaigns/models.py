@@ -55,6 +55,12 @@ class Tag(models.Model):
         return self.name
 
 
+# A campaign's description is a note for the team: every list endpoint returns it
+# (SPEC §7), so its size is bounded where it is written (security review 11, #9:
+# descriptions of 4.9 MB made one API list of 20 campaigns trace 294 MB).
+MAX_DESCRIPTION = 10_000
+
+
 class Campaign(models.Model):
     name = models.CharField(_("name"), max_length=200)
     description = models.TextField(_("description"), blank=True)
@@ -358,6 +364,10 @@ class Run(models.Model):
                 condition=Q(status__in=["queued", "materializing", "sending"]),
                 name="run_active",
             ),
+            # The nightly retention's runs whose trigger context is still kept.
+            models.Index(
+                fields=["id"], condition=Q(context__isnull=False), name="run_with_context"
+            ),
         ]
 
     @property
@@ -365,6 +375,13 @@ class Run(models.Model):
         """``error`` in words: a known reason code is translated, other text shown as-is."""
         labels = dict(Delivery.Reason.choices)
         return str(labels.get(self.error, self.error))
+
+
+# Deliveries the engine will not send (again), and those that still name
+# someone or carry data: what the nightly retention anonymises once old
+# (campaigns/retention.py). An anonymised row has none of these left.
+FINISHED_DELIVERY = ("sent", "failed", "excluded", "cancelled")
+NOT_ANONYMISED = Q(profile__isnull=False) | ~Q(address="") | Q(context__isnull=False) | ~Q(error="")
 
 
 class Delivery(models.Model):
@@ -450,6 +467,20 @@ class Delivery(models.Model):
                 fields=["lease_expires_at"],
                 condition=Q(status="sending"),
                 name="delivery_sending_lease",
+            ),
+            # The nightly retention's work lists (campaigns/retention.py): finished
+            # rows still to anonymise, and those still carrying an API context.
+            # A row leaves the index once done, so each night walks what is left
+            # to do, never the rows anonymised on earlier nights or batches.
+            models.Index(
+                fields=["id"],
+                condition=Q(status__in=FINISHED_DELIVERY) & NOT_ANONYMISED,
+                name="delivery_to_anonymise",
+            ),
+            models.Index(
+                fields=["id"],
+                condition=Q(status__in=FINISHED_DELIVERY, context__isnull=False),
+                name="delivery_with_context",
             ),
         ]
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import MaxLengthValidator
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.urls import reverse
@@ -40,6 +41,7 @@ from campaigns.conversions import normalize_conversion
 from campaigns.engine import clock
 from campaigns.experiments import experiment_template_errors, normalize_experiment
 from campaigns.models import (
+    MAX_DESCRIPTION,
     ApprovalPolicy,
     ApprovalRequest,
     Campaign,
@@ -189,6 +191,16 @@ def tag_count_message() -> str:
     return _("A campaign has at most %(n)d tags.") % {"n": MAX_TAGS}
 
 
+def check_description(description: str | None) -> None:
+    """Refuse a description longer than ``MAX_DESCRIPTION``, before anything is written."""
+    if description is None:
+        return
+    try:
+        MaxLengthValidator(MAX_DESCRIPTION)(description)
+    except ValidationError as exc:
+        raise ValidationError({"description": exc.messages}) from None
+
+
 def _set_tags(campaign: Campaign, names: Iterable[str]) -> None:
     clean = sorted({n.strip()[:50] for n in names if n and n.strip()})
     existing = {t.name: t for t in Tag.objects.filter(name__in=clean)}
@@ -273,6 +285,7 @@ def campaign_create(
     version_fields.setdefault("identity_namespace", IDENTITY_FIELD.get(channel, "email"))
     tags = list(tags)
     check_tag_count(tags)
+    check_description(description)
     strict = "content" in version_fields
     with transaction.atomic():
         campaign = Campaign(
@@ -331,6 +344,7 @@ def campaign_update(*, campaign: Campaign, actor, tags: Iterable[str] | None = N
     if tags is not None:
         tags = list(tags)
         check_tag_count(tags)
+    check_description(fields.get("description"))
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
         version = editable_version(locked)

@@ -177,3 +177,103 @@ def test_6_a_nul_in_an_admin_list_filter_is_no_500(login, administrator):
     answer = client.get("/admin/campaigns/campaign/", {"status__exact": NUL})
     assert answer.status_code == 302 and answer.url.endswith("?e=1")
     assert client.get("/admin/campaigns/campaign/", {"q": NUL}).status_code == 200
+
+
+# --- #9: a campaign's description is bounded where it is written -------------
+# Every list endpoint returns it (SPEC §7): 20 campaigns with a 4.9 MB
+# description made one GET /campaigns trace 294 MB. The old code stored any size.
+
+
+def test_9_a_campaign_created_with_a_too_long_description_is_a_400_and_writes_nothing(
+    api_for, manager
+):
+    from campaigns.models import MAX_DESCRIPTION
+
+    answer = api_for(manager).post(
+        "/campaigns", _body(email_config(), description="x" * (MAX_DESCRIPTION + 1))
+    )
+    assert answer.status_code == 400, answer.content
+    assert answer["Content-Type"].startswith("application/problem+json")
+    assert "description" in answer.json()["errors"]
+    assert not Campaign.objects.exists()
+
+
+def test_9_the_description_bound_is_inclusive(api_for, manager):
+    from campaigns.models import MAX_DESCRIPTION
+
+    answer = api_for(manager).post(
+        "/campaigns", _body(email_config(), description="x" * MAX_DESCRIPTION)
+    )
+    assert answer.status_code == 201, answer.content
+    assert len(Campaign.objects.get().description) == MAX_DESCRIPTION
+
+
+def test_9_a_patch_with_a_too_long_description_is_a_400_and_keeps_the_old_one(api_for, manager):
+    from campaigns.models import MAX_DESCRIPTION
+
+    client = api_for(manager)
+    created = client.post("/campaigns", _body(email_config()))
+    assert created.status_code == 201
+    campaign_id = created.json()["id"]
+    answer = client.patch(f"/campaigns/{campaign_id}", {"description": "x" * (MAX_DESCRIPTION + 1)})
+    assert answer.status_code == 400, answer.content
+    assert "description" in answer.json()["errors"]
+    assert Campaign.objects.get(pk=campaign_id).description == "First mail"
+
+
+def test_9_the_services_refuse_a_too_long_description_for_every_caller(manager):
+    from django.core.exceptions import ValidationError
+
+    from campaigns import services
+    from campaigns.models import MAX_DESCRIPTION
+
+    with pytest.raises(ValidationError) as refused:
+        services.campaign_create(
+            actor=manager, name="Spring", description="x" * (MAX_DESCRIPTION + 1)
+        )
+    assert "description" in refused.value.message_dict
+    assert not Campaign.objects.exists()
+    campaign = ready_email(manager)
+    with pytest.raises(ValidationError) as refused:
+        services.campaign_update(
+            campaign=campaign, actor=manager, description="x" * (MAX_DESCRIPTION + 1)
+        )
+    assert "description" in refused.value.message_dict
+    campaign.refresh_from_db()
+    assert len(campaign.description) <= MAX_DESCRIPTION
+
+
+def test_9_the_pages_refuse_a_too_long_description_as_a_form_error(login, manager):
+    from campaigns.models import MAX_DESCRIPTION
+
+    client = login(manager)
+    long = "x" * (MAX_DESCRIPTION + 1)
+    answer = client.post(
+        "/campaigns/new/",
+        {
+            "name": "Spring",
+            "description": long,
+            "type": "scheduled",
+            "category": "marketing",
+            "channel": "email",
+        },
+    )
+    assert answer.status_code == 200 and "description" in answer.context["form"].errors
+    assert not Campaign.objects.exists()
+
+    campaign = ready_email(manager)
+    data = _edit_data(email_config(name="b"), audience(), description=long)
+    answer = client.post(f"/campaigns/{campaign.pk}/edit/", data)
+    assert answer.status_code == 200 and "description" in answer.context["form"].errors
+    campaign.refresh_from_db()
+    assert campaign.description != long
+
+
+def test_9_the_openapi_document_states_the_bound(client):
+    from campaigns.models import MAX_DESCRIPTION
+
+    schemas = client.get("/api/v1/openapi.json").json()["components"]["schemas"]
+    for name in ("CampaignIn", "CampaignPatch"):
+        description = schemas[name]["properties"]["description"]
+        bounded = [description, *description.get("anyOf", [])]
+        assert any(s.get("maxLength") == MAX_DESCRIPTION for s in bounded), description
