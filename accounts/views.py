@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import SetPasswordForm
+from django.contrib.auth.forms import PasswordResetForm, SetPasswordForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
@@ -25,6 +25,7 @@ from accounts.services import (
     notification_mark_read,
     notifications_mark_all_read,
     user_from_invitation,
+    user_password_reset,
     user_time_zone_set,
 )
 from config.timezones import TimeZoneField
@@ -103,23 +104,24 @@ def revoke_key(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("accounts:settings")
 
 
+class PasswordResetRequestForm(PasswordResetForm):
+    """Django's form; the email is queued for the cluster, at most one a person
+    in each window (``accounts.services.user_password_reset``), not sent by
+    the request (security review 13, #2)."""
+
+    def save(self, *args, **kwargs) -> None:
+        for user in self.get_users(self.cleaned_data["email"]):
+            user_password_reset(user=user)
+
+
 class PasswordResetView(auth_views.PasswordResetView):
     """Django's reset-by-email, in our layout. The link is built on SITE_URL, not
-    on the request's Host header, so a forged Host cannot point it elsewhere."""
+    on the request's Host header, so a forged Host cannot point it elsewhere
+    (``accounts.services.deliver_password_reset``)."""
 
+    form_class = PasswordResetRequestForm
     template_name = "accounts/password_reset_form.html"
-    email_template_name = "accounts/password_reset_email.txt"
-    subject_template_name = "accounts/password_reset_subject.txt"
     success_url = reverse_lazy("accounts:password_reset_done")
-
-    def form_valid(self, form):
-        from django.conf import settings
-
-        self.extra_email_context = {
-            "site_url": settings.SITE_URL,
-            "hours": settings.PASSWORD_RESET_TIMEOUT // 3600,
-        }
-        return super().form_valid(form)
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
