@@ -63,3 +63,30 @@ def test_2_the_reset_email_is_sent_by_the_cluster_not_in_the_request(
     callbacks[0]()
     assert len(mailoutbox) == 1 and mailoutbox[0].to == ["vera@example.com"]
     assert "/accounts/password/reset/" in mailoutbox[0].body
+
+
+CHANGE = {"new_password1": "Fresh-start-42", "new_password2": "Fresh-start-42"}
+
+
+@pytest.mark.parametrize("page", ["/accounts/password/change/", "/admin/password_change/"])
+def test_3_wrong_current_passwords_on_the_change_page_count_as_failed_sign_ins(
+    login, administrator, settings, page
+):
+    """Finding 3. The change pages checked the current password without
+    django-axes: a signed-in session (a borrowed laptop, a stolen cookie)
+    could guess it without limit, then set a new one and keep the account."""
+    client = login(administrator)
+    for _ in range(settings.AXES_FAILURE_LIMIT + 5):
+        client.post(page, {"old_password": "guess", **CHANGE})
+    client.post(page, {"old_password": "pw-ada", **CHANGE})
+    administrator.refresh_from_db()
+    assert administrator.check_password("pw-ada")  # locked out: the right guess changed nothing
+
+
+def test_3_the_current_password_still_changes_it(login, administrator):
+    client = login(administrator)
+    client.post("/accounts/password/change/", {"old_password": "guess", **CHANGE})
+    right = client.post("/accounts/password/change/", {"old_password": "pw-ada", **CHANGE})
+    assert right["Location"] == "/accounts/password/change/done/"
+    administrator.refresh_from_db()
+    assert administrator.check_password("Fresh-start-42")
