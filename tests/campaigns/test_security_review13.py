@@ -90,3 +90,53 @@ def test_a_send_permit_is_held_until_the_pipeline_has_sent_its_last_content(
     delivered = len(pipelining_sink.received)
     # Once the permit is released the stop may return: nothing may arrive later.
     assert releases and releases[0] == delivered, (releases, delivered)
+
+
+def _big_triggers(campaign, n: int, context_bytes: int) -> list[int]:
+    """``n`` accepted unitary triggers of 20 recipients, each with a context of
+    about ``context_bytes`` (what the API accepts: 20 recipients, 200 KB each)."""
+    context = {"blob": "x" * context_bytes}
+    recipients = [
+        {"field": "email", "value": f"r{i}@example.com", "context": context} for i in range(20)
+    ]
+    return [
+        Run.objects.create(
+            campaign=campaign,
+            version=campaign.live_version,
+            kind="api_unitary",
+            status="queued",
+            request_id=f"big-{k}",
+            recipients=recipients,
+        ).pk
+        for k in range(n)
+    ]
+
+
+def test_4_a_dispatcher_pass_reads_a_bounded_amount_of_trigger_data(settings):
+    """Finding 4. A pass claimed up to ``ENGINE_DISPATCH_BATCH`` (100) triggers
+    and read every recipient's context at once (``_load``, then the batch's
+    deliveries): 100 triggers of 20 recipients × 200 KB (a manager's key, 4 MB
+    a request) are 400 MB of JSON, gigabytes of Python objects in one worker.
+    A pass now stops claiming at ``ENGINE_DISPATCH_BATCH_BYTES`` of recipients
+    (at least one trigger); the rest stay queued for the next pass."""
+    from campaigns.engine import dispatch
+
+    settings.ENGINE_DISPATCH_BATCH_BYTES = 1_000_000
+    campaign = make_campaign(None, status="live", type="api")
+    ids = _big_triggers(campaign, 5, 20_000)  # about 400 KB of recipients each
+
+    first = dispatch.claim_triggers("one", 100)
+    assert first == ids[:2]
+    assert sorted(Run.objects.filter(status="queued").values_list("pk", flat=True)) == ids[2:]
+    assert dispatch.claim_triggers("two", 100) == ids[2:4]
+    assert dispatch.claim_triggers("three", 100) == ids[4:]
+
+
+def test_4_one_trigger_larger_than_the_budget_is_still_taken(settings):
+    from campaigns.engine import dispatch
+
+    settings.ENGINE_DISPATCH_BATCH_BYTES = 1_000
+    campaign = make_campaign(None, status="live", type="api")
+    ids = _big_triggers(campaign, 2, 5_000)
+    assert dispatch.claim_triggers("one", 100) == ids[:1]
+    assert dispatch.claim_triggers("two", 100) == ids[1:]
