@@ -112,8 +112,10 @@ def claim_triggers(token: str, limit: int, *, expired: bool = False) -> list[int
     lease = adapt(moment + timedelta(seconds=knob("ENGINE_DISPATCH_LEASE_SECONDS")))
     postgres = connection.vendor == "postgresql"
     lock = "FOR UPDATE SKIP LOCKED" if postgres else ""
-    # The recipients' size (their contexts) as stored text, read by the claim itself.
-    size = "octet_length(recipients::text)" if postgres else "length(recipients)"
+    # What ``_load`` will read (recipients with their contexts, an audience
+    # trigger's context) as stored text, measured by the claim itself.
+    length = "octet_length({}::text)" if postgres else "length({})"
+    size = " + ".join(f"coalesce({length.format(c)}, 0)" for c in ("recipients", "context"))
     table = Run._meta.db_table
     if expired:
         sql = _TAKE_OVER.format(run=table, lock=lock, size=size)
@@ -136,7 +138,7 @@ def claim_triggers(token: str, limit: int, *, expired: bool = False) -> list[int
 
 
 def _within_bytes(claimed: list[tuple[int, int]]) -> list[int]:
-    """The first claimed triggers whose recipients fit in a pass's byte budget
+    """The first claimed triggers whose data fit in a pass's byte budget
     (at least one). A pass reads every recipient's context at once (``_load``,
     then the batch's deliveries): 100 triggers of 20 recipients with 200 KB of
     context each, which a manager's key may send, were 400 MB of JSON and
