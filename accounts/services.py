@@ -149,6 +149,54 @@ def deliver_invitation(user_id: int, language: str | None = None) -> None:
     deliver(subject, body, user.email)
 
 
+# At most one reset email a person in each window of this many seconds,
+# whoever asks (security review 13, #2): the form answers every request alike.
+PASSWORD_RESET_WINDOW = 15 * 60
+
+
+def user_password_reset(*, user) -> bool:
+    """Email ``user`` a link to choose a new password, queued for the worker
+    cluster like an invitation (``deliver_password_reset`` makes the link when
+    it sends). Anyone may ask for a known address, as often as they like: at
+    most one email goes out a person in each ``PASSWORD_RESET_WINDOW``, and the
+    request itself never talks to the mail server (SPEC §5). True when queued."""
+    from django.core.cache import cache
+    from django.utils import translation
+
+    from accounts.mailer import later
+
+    # Keyed by the password hash too: a password set meanwhile opens a new window.
+    who = hashlib.sha256(f"{user.pk}:{user.password}".encode()).hexdigest()[:24]
+    window = int(time.time()) // PASSWORD_RESET_WINDOW
+    if not cache.add(f"accounts:password-reset:{who}:{window}", 1, PASSWORD_RESET_WINDOW * 2):
+        return False
+    later("accounts.services.deliver_password_reset", user.pk, translation.get_language())
+    return True
+
+
+def deliver_password_reset(user_id: int, language: str | None = None) -> None:
+    """The task: compose and send the reset link of an active user who still
+    signs in with a password, in the language the request was made in."""
+    from django.utils import translation
+
+    from accounts.mailer import deliver
+
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None or not user.email or not user.has_usable_password():
+        return
+    context = {
+        "user": user,
+        "uid": urlsafe_base64_encode(force_bytes(user.pk)),
+        "token": default_token_generator.make_token(user),
+        "site_url": settings.SITE_URL,
+        "hours": settings.PASSWORD_RESET_TIMEOUT // 3600,
+    }
+    with translation.override(language or settings.LANGUAGE_CODE):
+        subject = render_to_string("accounts/password_reset_subject.txt", context).strip()
+        body = render_to_string("accounts/password_reset_email.txt", context)
+    deliver(subject, body, user.email)
+
+
 def user_from_invitation(uidb64: str, token: str):
     """The invited user if the link is valid (not expired, not used), else None."""
     try:
@@ -340,6 +388,8 @@ __all__ = [
     "api_key_authenticate",
     "api_key_throttle",
     "user_invite",
+    "user_password_reset",
+    "deliver_password_reset",
     "user_from_invitation",
     "notify",
     "notification_mark_read",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
+from django.contrib.admin.forms import AdminPasswordChangeForm
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import SetPasswordForm
+from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm, SetPasswordForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
@@ -25,6 +26,7 @@ from accounts.services import (
     notification_mark_read,
     notifications_mark_all_read,
     user_from_invitation,
+    user_password_reset,
     user_time_zone_set,
 )
 from config.timezones import TimeZoneField
@@ -103,23 +105,65 @@ def revoke_key(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("accounts:settings")
 
 
+class PasswordResetRequestForm(PasswordResetForm):
+    """Django's form; the email is queued for the cluster, at most one a person
+    in each window (``accounts.services.user_password_reset``), not sent by
+    the request (security review 13, #2)."""
+
+    def save(self, *args, **kwargs) -> None:
+        for user in self.get_users(self.cleaned_data["email"]):
+            user_password_reset(user=user)
+
+
 class PasswordResetView(auth_views.PasswordResetView):
     """Django's reset-by-email, in our layout. The link is built on SITE_URL, not
-    on the request's Host header, so a forged Host cannot point it elsewhere."""
+    on the request's Host header, so a forged Host cannot point it elsewhere
+    (``accounts.services.deliver_password_reset``)."""
 
+    form_class = PasswordResetRequestForm
     template_name = "accounts/password_reset_form.html"
-    email_template_name = "accounts/password_reset_email.txt"
-    subject_template_name = "accounts/password_reset_subject.txt"
     success_url = reverse_lazy("accounts:password_reset_done")
 
-    def form_valid(self, form):
-        from django.conf import settings
 
-        self.extra_email_context = {
-            "site_url": settings.SITE_URL,
-            "hours": settings.PASSWORD_RESET_TIMEOUT // 3600,
-        }
-        return super().form_valid(form)
+class _CountedCurrentPassword:
+    """The current password is checked by ``authenticate()``, as at sign-in, so
+    django-axes counts a wrong one as a failed sign-in and refuses every guess
+    once the account is locked out. ``check_password`` alone let a signed-in
+    session (a borrowed laptop, a stolen cookie) guess it without limit, then
+    set a new one and keep the account (security review 13, #3)."""
+
+    request: HttpRequest | None = None
+
+    def clean_old_password(self) -> str:
+        from django.contrib.auth import authenticate
+
+        old_password = self.cleaned_data["old_password"]
+        username = self.user.get_username()
+        if authenticate(self.request, username=username, password=old_password) is None:
+            raise forms.ValidationError(
+                self.error_messages["password_incorrect"], code="password_incorrect"
+            )
+        return old_password
+
+
+class CountedPasswordChangeForm(_CountedCurrentPassword, PasswordChangeForm):
+    pass
+
+
+class CountedAdminPasswordChangeForm(_CountedCurrentPassword, AdminPasswordChangeForm):
+    pass
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's password change (the product's page and the admin's), the
+    current password counted like a sign-in (``_CountedCurrentPassword``)."""
+
+    form_class = CountedPasswordChangeForm
+
+    def get_form(self, form_class=None):
+        form = super().get_form(form_class)
+        form.request = self.request
+        return form
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):

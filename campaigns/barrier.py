@@ -88,17 +88,17 @@ def enter(campaign_ids) -> None:
             _lock("pg_advisory_xact_lock_shared", campaign_id)
 
 
-def grant(campaign_ids, holder: str, *, replace: bool = True) -> float:
+def grant(campaign_ids, holder: str) -> float:
     """Inside the same transaction as ``admit``: write (or renew) the holder's
     permits. Returns the ``time.monotonic()`` after which it must not call a
-    provider without renewing them. ``replace`` drops the holder's permits for
-    other campaigns (a renewal); a new batch's holder has none."""
+    provider without renewing them. Permits of other campaigns the holder has
+    are left alone (a renewal that no longer admits a stopped campaign keeps
+    its permit until ``release``: the transport may still be finishing a
+    message admitted before the stop)."""
     seconds = permit_seconds()
     started = time.monotonic()
     expires = now() + timedelta(seconds=seconds)
     campaign_ids = sorted(set(campaign_ids))
-    if replace:
-        SendPermit.objects.filter(holder=holder).exclude(campaign_id__in=campaign_ids).delete()
     SendPermit.objects.bulk_create(
         [SendPermit(campaign_id=c, holder=holder, expires_at=expires) for c in campaign_ids],
         update_conflicts=True,

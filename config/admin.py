@@ -193,6 +193,21 @@ class VolleyAdminSite(admin.AdminSite):
                 cls = type(cls.__name__, (SuperuserOnlyAdminMixin, cls), {})
             super().register(model, cls, **options)
 
+    def password_change(self, request, extra_context=None):
+        """Django's own page, the current password counted like a sign-in
+        (django-axes; security review 13, #3)."""
+        from accounts.views import CountedAdminPasswordChangeForm, PasswordChangeView
+
+        defaults = {
+            "form_class": CountedAdminPasswordChangeForm,
+            "success_url": reverse("admin:password_change_done", current_app=self.name),
+            "extra_context": {**self.each_context(request), **(extra_context or {})},
+        }
+        if self.password_change_template is not None:
+            defaults["template_name"] = self.password_change_template
+        request.current_app = self.name
+        return PasswordChangeView.as_view(**defaults)(request)
+
     def login(self, request, extra_context=None):
         # One sign-in page for everyone; the admin's own form insists on is_staff.
         # A signed-in user without the role gets 403: sending them to sign in

@@ -29,6 +29,9 @@ DEFAULTS = {
     "ENGINE_RETRY_BASE_SECONDS": 30,
     # API triggers prepared and sent together by one dispatcher pass.
     "ENGINE_DISPATCH_BATCH": 100,
+    # ... and at most this many bytes of their recipients (contexts included):
+    # a pass holds them all in memory (at least one trigger is always taken).
+    "ENGINE_DISPATCH_BATCH_BYTES": 8 * 1024 * 1024,
     # Dispatcher tasks working at once across the installation; the first stays
     # resident (it polls), the others start under a backlog and leave when idle.
     "ENGINE_DISPATCHERS": 2,

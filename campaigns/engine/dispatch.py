@@ -2,7 +2,8 @@
 
 A dispatcher is a django-q2 task that loops for a time budget:
 
-1. claim up to ``ENGINE_DISPATCH_BATCH`` queued triggers under a lease
+1. claim up to ``ENGINE_DISPATCH_BATCH`` queued triggers (and at most
+   ``ENGINE_DISPATCH_BATCH_BYTES`` of their recipients) under a lease
    (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's IMMEDIATE transactions
    serialize the same UPDATE), so any number of dispatchers on any number of
    hosts take disjoint batches;
@@ -84,7 +85,7 @@ WHERE id IN (
         AND (scheduled_for IS NULL OR scheduled_for <= %s)
     ORDER BY id LIMIT %s {lock}
 )
-RETURNING id
+RETURNING id, {size}
 """
 
 _TAKE_OVER = """
@@ -94,8 +95,17 @@ WHERE id IN (
     WHERE status = 'materializing' AND kind = 'api_unitary' AND lease_expires_at < %s
     ORDER BY id LIMIT %s {lock}
 )
-RETURNING id
+RETURNING id, {size}
 """
+
+# Claimed beyond a pass's byte budget: back to the queue as they were (the
+# claim set started_at only where it was empty), or, taken over, expired again.
+_GIVE_BACK = """
+UPDATE {run} SET status = 'queued', claimed_by = '', lease_expires_at = NULL,
+    started_at = CASE WHEN started_at = %s THEN NULL ELSE started_at END
+WHERE claimed_by = %s AND {ids}
+"""
+_GIVE_BACK_TAKEN = "UPDATE {run} SET lease_expires_at = %s WHERE claimed_by = %s AND {ids}"
 
 
 def claim_triggers(token: str, limit: int, *, expired: bool = False) -> list[int]:
@@ -104,17 +114,47 @@ def claim_triggers(token: str, limit: int, *, expired: bool = False) -> list[int
     moment = now()
     adapt = connection.ops.adapt_datetimefield_value
     lease = adapt(moment + timedelta(seconds=knob("ENGINE_DISPATCH_LEASE_SECONDS")))
-    lock = "FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    postgres = connection.vendor == "postgresql"
+    lock = "FOR UPDATE SKIP LOCKED" if postgres else ""
+    # What ``_load`` will read (recipients with their contexts, an audience
+    # trigger's context) as stored text, measured by the claim itself.
+    length = "octet_length({}::text)" if postgres else "length({})"
+    size = " + ".join(f"coalesce({length.format(c)}, 0)" for c in ("recipients", "context"))
+    table = Run._meta.db_table
     if expired:
-        sql = _TAKE_OVER.format(run=Run._meta.db_table, lock=lock)
+        sql = _TAKE_OVER.format(run=table, lock=lock, size=size)
         params = [token, lease, adapt(moment), limit]
     else:
-        sql = _CLAIM.format(run=Run._meta.db_table, lock=lock)
+        sql = _CLAIM.format(run=table, lock=lock, size=size)
         params = [token, lease, adapt(moment), adapt(moment), limit]
     # One statement: atomic on its own, without a BEGIN and a COMMIT around it.
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return sorted(row[0] for row in cursor.fetchall())
+        claimed = sorted((row[0], row[1] or 0) for row in cursor.fetchall())
+    taken = _within_bytes(claimed)
+    if len(taken) < len(claimed):
+        extra = [pk for pk, _size in claimed[len(taken) :]]
+        give_back = _GIVE_BACK_TAKEN if expired else _GIVE_BACK
+        sql = give_back.format(run=table, ids=_ids_sql("id"))
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [adapt(moment), token, _ids_param(extra)])
+    return taken
+
+
+def _within_bytes(claimed: list[tuple[int, int]]) -> list[int]:
+    """The first claimed triggers whose data fit in a pass's byte budget
+    (at least one). A pass reads every recipient's context at once (``_load``,
+    then the batch's deliveries): 100 triggers of 20 recipients with 200 KB of
+    context each, which a manager's key may send, were 400 MB of JSON and
+    gigabytes of Python objects in one worker (security review 13, #4)."""
+    budget = knob("ENGINE_DISPATCH_BATCH_BYTES")
+    taken, total = [], 0
+    for pk, size in claimed:
+        total += size
+        if taken and total > budget:
+            break
+        taken.append(pk)
+    return taken
 
 
 # ----------------------------------------------------------------- preparing
@@ -387,7 +427,7 @@ def _insert_claimed(mine: list[Run], deliveries: dict[int, list[tuple]], token: 
     batch.held_back = held_back
     if claimed:
         campaigns = {fast[rid].campaign_id for _pk, rid in claimed}
-        batch._granted(barrier.grant(campaigns, token, replace=False))
+        batch._granted(barrier.grant(campaigns, token))
         batch.look_at = 0.0
     return batch
 

@@ -165,7 +165,14 @@ class Batch:
 
     def renew(self) -> None:
         """Re-admit: the status checked under the gate again, the permits and
-        the leases of the deliveries not sent yet extended."""
+        the leases of the deliveries not sent yet extended.
+
+        A permit the batch no longer renews (its campaign stopped) is kept, not
+        released, until ``finish``: the transport may still be sending a
+        message admitted before — with PIPELINING a message's content and
+        final dot go out with the next message's envelope or at the flush
+        (channels/smtp.py) — and a stop returns once the permits are gone
+        (security review 13, #1). It expires on its own if the sender dies."""
         with transaction.atomic():
             self.open = barrier.admit(self._campaigns(self.open))
             ids = [pk for pk in self.held if self.run_of[pk] in self.open]
@@ -174,7 +181,6 @@ class Batch:
                 campaigns = {self.runs[self.run_of[pk]].campaign_id for pk in self.held}
                 self._granted(barrier.grant(campaigns, self.token))
             else:
-                barrier.release(self.token)
                 self.expires_at = 0.0
 
     def may_send(self, delivery_id: int) -> bool:
@@ -283,7 +289,7 @@ def claim_batch(runs: dict[int, Run], token: str, size: int) -> Batch | None:
         if claimed:
             campaigns = {runs[rid].campaign_id for _pk, rid in claimed}
             # The holder's permits were released with its last batch's outcomes.
-            batch._granted(barrier.grant(campaigns, token, replace=False))
+            batch._granted(barrier.grant(campaigns, token))
             batch.look_at = 0.0
     return batch
 
