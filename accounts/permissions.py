@@ -199,6 +199,17 @@ def hidden_ids(user: AbstractBaseUser | None, model) -> list[int]:
     )
 
 
+def sees_every_restricted(user: AbstractBaseUser | None, *kinds: str) -> bool:
+    """Does ``user`` see every restricted object of these kinds ("campaign",
+    "audience" …)? Superusers do; so does whoever holds a grant on each."""
+    if user is not None and user.is_superuser:
+        return True
+    from django.apps import apps
+
+    rows = {row.kind: row for row in RESTRICTABLE.values()}
+    return not any(hidden_ids(user, apps.get_model(rows[kind].model)) for kind in kinds)
+
+
 def visible(user: AbstractBaseUser | None, queryset: QuerySet) -> QuerySet:
     """``queryset`` narrowed to what ``user`` may see: unrestricted objects plus
     restricted ones granted to the user or their groups. One query, no N+1."""
