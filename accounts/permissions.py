@@ -20,8 +20,8 @@ Decisions worth knowing:
   are hidden like the audiences: not shown, not merged into by a CSV upload
   (which runs as its uploader), and not sent to by a campaign whose owner
   (``Campaign.created_by``) or one of whose other writers
-  (``Campaign.editors``: whoever edited it, or the campaign it was copied
-  from) could not see them — a rule audience is evaluated among the profiles
+  (``Campaign.editors``: whoever edited it, or the campaign or template it
+  was copied from) could not see them — a rule audience is evaluated among the profiles
   they all may see at each run, and the dispatcher leaves the others out of
   unitary API triggers.
 - Background tasks act on behalf of the system, not of a user: they never call
