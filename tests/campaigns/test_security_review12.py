@@ -137,3 +137,66 @@ def test_the_authors_own_template_changes_nothing(hidden_list, api_for, make_use
     campaign = _from_template(api_for(root), created.json()["id"])
     assert campaign.editors == []
     assert _targets(campaign) == {"ann@example.com", "bob@example.com"}
+
+
+# --- 5: a trigger reached a person hidden from its caller through profile creation --
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_trigger_does_not_reach_a_person_hidden_from_its_caller_through_profile_creation(
+    api_for, manager, make_user, queued, fake_transport
+):
+    """Review 8 #4: a person hidden from the key's owner is answered as an
+    unknown one — and on a campaign that creates profiles, an unknown one is
+    accepted. The dispatcher then looked the address up again, found the
+    hidden person and sent to them (the campaign's writers, a superuser, may
+    see them), with the caller's context: a manager made the organisation
+    write to a member of a restricted list they may not see. A recipient the
+    caller could not be answered about is now left out when it resolves to a
+    person known only through restricted audiences."""
+    from campaigns.engine import dispatch
+    from tests.campaigns.test_triggers import api_campaign, body
+
+    vip = Audience.objects.create(name="VIP", kind="upload", restricted=True, size=1)
+    secret = Profile.objects.create(email="secret@example.com")
+    AudienceMember.objects.create(audience=vip, profile=secret)
+    root = make_user("root", superuser=True)
+    campaign = api_campaign(allow_profile_creation=True)
+    Campaign.objects.filter(pk=campaign.pk).update(created_by=root)
+    sent = api_for(manager).post(
+        "/executions/unitary", body(campaign, "r-1", "secret@example.com", "new@example.com")
+    )
+    assert sent.status_code == 202, sent.content
+    assert sent.json()["rejected"] == []  # answered as an unknown one (review 8 #4)
+    dispatch.dispatch_batch()
+    assert fake_transport.sent == ["new@example.com"]
+    assert Profile.objects.filter(email="secret@example.com").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("others", [(), ("public@example.com",)])
+def test_a_caller_who_may_see_them_still_reaches_them(
+    others, api_for, manager, make_user, queued, fake_transport
+):
+    """A granted or superuser key, alone (the one-statement path) or with
+    another recipient (the full path), on a campaign that creates profiles."""
+    from guardian.shortcuts import assign_perm
+
+    from campaigns.engine import dispatch
+    from tests.campaigns.test_triggers import api_campaign, body
+
+    vip = Audience.objects.create(name="VIP", kind="upload", restricted=True, size=1)
+    secret = Profile.objects.create(email="secret@example.com")
+    AudienceMember.objects.create(audience=vip, profile=secret)
+    Profile.objects.create(email="public@example.com")
+    root = make_user("root", superuser=True)
+    campaign = api_campaign(allow_profile_creation=True)
+    Campaign.objects.filter(pk=campaign.pk).update(created_by=root)
+    assign_perm("audiences.view_audience", manager, vip)
+    for n, caller in enumerate((manager, root)):
+        answer = api_for(caller).post(
+            "/executions/unitary", body(campaign, f"r-{n}", "secret@example.com", *others)
+        )
+        assert answer.status_code == 202, answer.content
+        dispatch.dispatch_batch()
+    assert sorted(fake_transport.sent) == sorted(["secret@example.com", *others] * 2)
