@@ -12,6 +12,7 @@ class AccountsConfig(AppConfig):
         from accounts import keycache, keyguard
 
         post_migrate.connect(_sync_roles, sender=self)
+        post_migrate.connect(_recheck_keys, sender=self)
         keycache.connect()
         keyguard.connect()
         from django.contrib.auth.signals import user_logged_in
@@ -23,6 +24,14 @@ def _sync_roles(sender, **kwargs) -> None:
     from accounts.roles import sync_roles
 
     sync_roles()
+
+
+def _recheck_keys(sender, **kwargs) -> None:
+    # Keys made for someone else that a migration marked (0008: those made
+    # before 0007) are checked as a change of powers would check them.
+    from accounts import keyguard
+
+    keyguard.recheck()
 
 
 def _remember_time_zone(sender, request, user, **kwargs) -> None:

@@ -20,8 +20,8 @@ Decisions worth knowing:
   are hidden like the audiences: not shown, not merged into by a CSV upload
   (which runs as its uploader), and not sent to by a campaign whose owner
   (``Campaign.created_by``) or one of whose other writers
-  (``Campaign.editors``: whoever edited it, or the campaign it was copied
-  from) could not see them — a rule audience is evaluated among the profiles
+  (``Campaign.editors``: whoever edited it, or the campaign or template it
+  was copied from) could not see them — a rule audience is evaluated among the profiles
   they all may see at each run, and the dispatcher leaves the others out of
   unitary API triggers.
 - Background tasks act on behalf of the system, not of a user: they never call
@@ -197,6 +197,17 @@ def hidden_ids(user: AbstractBaseUser | None, model) -> list[int]:
             "pk", flat=True
         )
     )
+
+
+def sees_every_restricted(user: AbstractBaseUser | None, *kinds: str) -> bool:
+    """Does ``user`` see every restricted object of these kinds ("campaign",
+    "audience" …)? Superusers do; so does whoever holds a grant on each."""
+    if user is not None and user.is_superuser:
+        return True
+    from django.apps import apps
+
+    rows = {row.kind: row for row in RESTRICTABLE.values()}
+    return not any(hidden_ids(user, apps.get_model(rows[kind].model)) for kind in kinds)
 
 
 def visible(user: AbstractBaseUser | None, queryset: QuerySet) -> QuerySet:

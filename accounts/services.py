@@ -279,6 +279,12 @@ restricting: list = []
 narrowing: list = []
 
 
+def check_narrowing(*, obj, actor) -> None:
+    """Run the ``narrowing`` guards before taking access to ``obj`` away from
+    someone who sees it now (``ValidationError`` when one refuses)."""
+    _narrowing(obj, actor)
+
+
 def _narrowing(obj, actor) -> None:
     if actor is None:
         return

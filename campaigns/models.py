@@ -524,6 +524,11 @@ class ContentTemplate(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Ids of the users besides ``created_by`` who wrote its content (an edit,
+    # or the campaign it was saved from). A campaign started from it counts
+    # them all among its editors (``Campaign.editors``): a template, like a
+    # duplicate, does not launder the words (twelfth review).
+    editors = models.JSONField(default=list, blank=True, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 

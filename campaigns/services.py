@@ -52,6 +52,7 @@ from campaigns.models import (
     Tag,
 )
 from campaigns.review import review_campaign
+from campaigns.templates_services import writers_besides
 from campaigns.transitions import status_allows, transition
 from campaigns.validation import normalize_content, template_errors
 from config.problems import DomainError
@@ -276,9 +277,12 @@ def campaign_create(
     description: str = "",
     tags: Iterable[str] = (),
     restricted: bool = False,
+    editors: Iterable[int] = (),
     **version_fields: Any,
 ) -> Campaign:
-    """Create a draft campaign and its first version."""
+    """Create a draft campaign and its first version. ``editors``: who else
+    wrote the words it starts with (a template's author and editors,
+    ``Campaign.editors``)."""
     unknown = set(version_fields) - VERSION_FIELDS
     if unknown:
         raise TypeError(f"unknown version fields: {sorted(unknown)}")
@@ -296,6 +300,7 @@ def campaign_create(
             channel=channel,
             restricted=restricted,
             created_by=actor,
+            editors=writers_besides(actor, editors),
         )
         campaign.full_clean(exclude=["live_version", "draft_version"])
         campaign.save()
@@ -458,11 +463,7 @@ def campaign_duplicate(*, campaign: Campaign, actor) -> Campaign:
             restricted=campaign.restricted,
             created_by=actor,
             # The copied words are the source's owner's and editors' too.
-            editors=[
-                pk
-                for pk in dict.fromkeys([campaign.created_by_id, *(campaign.editors or [])])
-                if pk is not None and pk != getattr(actor, "pk", None)
-            ],
+            editors=writers_besides(actor, [campaign.created_by_id, *(campaign.editors or [])]),
         )
         if source is not None:
             copy.draft_version = _copy_version(source, copy, 1, actor)

@@ -35,13 +35,30 @@ def _clean(channel: str, content: Any) -> dict:
     return content
 
 
+def writers_besides(actor, writers) -> list[int]:
+    """``writers`` (user ids, in order, once each) without ``actor`` and
+    without unknown ones: the editors a copy made by ``actor`` keeps."""
+    me = getattr(actor, "pk", None)
+    return [pk for pk in dict.fromkeys(writers) if pk is not None and pk != me]
+
+
+def template_writers(template: ContentTemplate) -> list[int]:
+    """Who wrote ``template``'s words: its author, then its editors."""
+    return writers_besides(None, [template.created_by_id, *(template.editors or [])])
+
+
 def template_create(
-    *, actor, name: str, channel: str, content: Any, restricted: bool = False
+    *, actor, name: str, channel: str, content: Any, restricted: bool = False, editors=()
 ) -> ContentTemplate:
     """A new template; the content is checked like a campaign's (unknown fields
-    and template syntax errors refused)."""
+    and template syntax errors refused). ``editors``: who else wrote the words
+    (the campaign it is saved from: its owner and editors)."""
     template = ContentTemplate(
-        name=(name or "").strip(), channel=channel, restricted=restricted, created_by=actor
+        name=(name or "").strip(),
+        channel=channel,
+        restricted=restricted,
+        created_by=actor,
+        editors=writers_besides(actor, editors),
     )
     template.full_clean(exclude=["content"])
     template.content = _clean(channel, content)
@@ -71,6 +88,8 @@ def template_update(*, template: ContentTemplate, actor, **fields: Any) -> Conte
                 if key in fields["content"] and key not in given:
                     merged.pop(key, None)
             locked.content = _clean(locked.channel, merged)
+            if actor is not None and actor.pk not in template_writers(locked):
+                locked.editors = [*(locked.editors or []), actor.pk]
         locked.full_clean(exclude=["content"])
         locked.save()
         access_keep(obj=locked, actor=actor)
@@ -92,6 +111,7 @@ def template_from_campaign(*, campaign: Campaign, actor, name: str) -> ContentTe
         channel=campaign.channel,
         content=content,
         restricted=campaign.restricted,
+        editors=[campaign.created_by_id, *(campaign.editors or [])],
     )
 
 
@@ -128,16 +148,25 @@ def get_template_for(user, pk: Any, action: str = "template.view") -> ContentTem
     return template
 
 
-def source_content(user, *, template_id: Any = None, starter: str = "") -> tuple[str, dict, str]:
-    """(channel, content, name) of what a new campaign starts from: a template
-    ``user`` may see, or a starter design. ``ValidationError`` when unknown."""
+def source_content(
+    user, *, template_id: Any = None, starter: str = ""
+) -> tuple[str, dict, str, list[int]]:
+    """(channel, content, name, writers) of what a new campaign starts from: a
+    template ``user`` may see, or a starter design. ``ValidationError`` when
+    unknown. ``writers``: the template's author and editors, whom the new
+    campaign counts among its editors (``campaign_create(editors=…)``)."""
     if template_id not in (None, ""):
         pk = _as_id(template_id)
         template = ContentTemplate.objects.filter(pk=pk).first() if pk else None
         if template is None or not can_see(user, template):
             raise ValidationError({"templateId": [_("Unknown template.")]})
-        return template.channel, dict(template.content or {}), template.name
+        return (
+            template.channel,
+            dict(template.content or {}),
+            template.name,
+            template_writers(template),
+        )
     found: Starter | None = STARTERS.get(starter or "")
     if found is None:
         raise ValidationError({"starter": [_("Unknown starter design.")]})
-    return found.channel, found.content(), found.name
+    return found.channel, found.content(), found.name, []

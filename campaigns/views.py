@@ -120,6 +120,7 @@ def new(request: HttpRequest) -> HttpResponse:
             fields = dict(form.cleaned_data)
             if source:
                 fields["content"] = source["content"]
+                fields["editors"] = source["writers"]  # the template's words are theirs
             campaign = services.campaign_create(actor=request.user, **fields)
         except ValidationError as exc:
             form.add_error(None, exc)

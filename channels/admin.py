@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -82,6 +83,30 @@ class ChannelConfigurationAdmin(AdminPermissionsMixin, AccessAdminMixin, Guarded
     @admin.display(description=_("stored credentials"))
     def stored_credentials(self, obj) -> str:
         return ", ".join(obj.credential_names) or "—"
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+
+        def clean(this):
+            # Where its messages go (the BCC copy), as on the pages and in the
+            # API (channels.services.check_delivery_change, twelfth review).
+            data = super(form, this).clean()
+            if "bcc" in data:
+                from copy import copy
+
+                from channels.services import check_delivery_change
+
+                candidate = copy(this.instance)
+                candidate.bcc = data["bcc"] or ""
+                try:
+                    check_delivery_change(config=candidate, actor=request.user)
+                except ValidationError as exc:
+                    for field, errors in exc.message_dict.items():
+                        this.add_error(field if field in this.fields else None, errors)
+            return data
+
+        form.clean = clean
+        return form
 
 
 @admin.register(DeliveryEvent)

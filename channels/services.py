@@ -42,14 +42,85 @@ SOFT_BOUNCE_LIMIT = 3
 
 def channel_configuration_save(*, config: ChannelConfiguration, actor=None) -> ChannelConfiguration:
     """Validate and save a configuration (new or edited). Whoever saves it
-    restricted keeps change access to it (SPEC §2: never a self lock-out)."""
+    restricted keeps change access to it (SPEC §2: never a self lock-out).
+    A change of where its messages go is checked first
+    (``check_delivery_change``)."""
     from accounts.services import access_keep
 
     config.full_clean()
+    check_delivery_change(config=config, actor=actor)
     with transaction.atomic():
         config.save()
         access_keep(obj=config, actor=actor)
     return config
+
+
+# Where a configuration's messages go: the provider, its URL and the
+# credentials it signs in with, and the BCC copy of every email.
+DELIVERY_FIELDS = ("provider", "provider_url", "credentials", "bcc")
+
+
+def check_delivery_change(*, config: ChannelConfiguration, actor) -> None:
+    """Refuse (``ValidationError`` naming the fields) a change of where
+    ``config``'s messages go that ``actor`` may not make (twelfth review).
+
+    Configurations are the administrators', but restricted means restricted
+    from administrators too (SPEC §2): an administrator who set the BCC of an
+    open configuration to an address of theirs received a copy of every
+    message sent through it — restricted campaigns they may not see, and the
+    messages to people known only through restricted audiences (what the
+    webhooks withhold from them, reviews 4 and 6). So:
+
+    - a BCC is set only by someone who sees every restricted campaign and
+      audience (superusers, or an administrator granted all of them): the
+      copy goes to whatever sends through the configuration later too;
+    - the provider, its URL and its credentials change, like the status
+      (``channel_configuration_set_status``), only while no committed
+      campaign the actor may not see sends through it.
+
+    Clearing the BCC, and a configuration nothing hidden uses, are anyone's
+    with ``channel.edit``."""
+    if actor is None or actor.is_superuser:
+        return
+    from accounts.permissions import sees_every_restricted
+
+    stored = (
+        ChannelConfiguration.objects.filter(pk=config.pk).values(*DELIVERY_FIELDS).first()
+        if config.pk
+        else None
+    )
+    changed = [
+        name
+        for name in DELIVERY_FIELDS
+        if (stored[name] if stored else "") != getattr(config, name)
+        and (stored is not None or getattr(config, name))
+    ]
+    errors: dict[str, list[str]] = {}
+    if "bcc" in changed and config.bcc and not sees_every_restricted(actor, "campaign", "audience"):
+        errors["bcc"] = [
+            _(
+                "Every message sent through this configuration would be copied to this "
+                "address, those of campaigns and audiences restricted from you too: only a "
+                "superuser may set it."
+            )
+        ]
+    path = [name for name in changed if name != "bcc"]
+    if path and stored is not None:
+        from channels import hooks
+
+        hidden = sum(1 for user in hooks.users_of(config, actor) if not user.visible)
+        if hidden:
+            message = ngettext(
+                "%(n)d campaign you may not see sends through this configuration: only a "
+                "superuser may change where its messages go.",
+                "%(n)d campaigns you may not see send through this configuration: only a "
+                "superuser may change where their messages go.",
+                hidden,
+            ) % {"n": hidden}
+            for name in path:
+                errors[name] = [message]
+    if errors:
+        raise ValidationError(errors)
 
 
 class ConfigurationInactive(DomainError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -72,11 +72,17 @@ def create_page(request: HttpRequest, channel: str) -> HttpResponse:
         raise PermissionDenied
     form = ChannelConfigurationForm(request.POST or None, channel=channel, user=request.user)
     if request.method == "POST" and form.is_valid():
-        config = services.channel_configuration_save(
-            config=form.save(commit=False), actor=request.user
-        )
-        messages.success(request, _("Configuration “%(name)s” created.") % {"name": config.name})
-        return redirect("channels:list")
+        try:
+            config = services.channel_configuration_save(
+                config=form.save(commit=False), actor=request.user
+            )
+        except ValidationError as exc:  # where its messages go: check_delivery_change
+            form.add_error(None, exc)
+        else:
+            messages.success(
+                request, _("Configuration “%(name)s” created.") % {"name": config.name}
+            )
+            return redirect("channels:list")
     return render(
         request,
         "channels/form.html",
@@ -92,9 +98,13 @@ def edit_page(request: HttpRequest, pk: int) -> HttpResponse:
         request.POST or None, instance=config, channel=config.channel, user=request.user
     )
     if request.method == "POST" and form.is_valid():
-        services.channel_configuration_save(config=form.save(commit=False), actor=request.user)
-        messages.success(request, _("Configuration “%(name)s” saved.") % {"name": config.name})
-        return redirect("channels:list")
+        try:
+            services.channel_configuration_save(config=form.save(commit=False), actor=request.user)
+        except ValidationError as exc:  # where its messages go: check_delivery_change
+            form.add_error(None, exc)
+        else:
+            messages.success(request, _("Configuration “%(name)s” saved.") % {"name": config.name})
+            return redirect("channels:list")
     return render(
         request,
         "channels/form.html",

@@ -181,12 +181,20 @@ def _resolve_profiles(runs: list[Run]) -> None:
                 [_values_param(values)],
             )
             found.update(((field, value), pk) for pk, value in cursor.fetchall())
+    # Accepted without a profile means the caller was answered as about an
+    # unknown person: one known only through restricted audiences is not
+    # looked up again here (nor "created", which would find them), or a key
+    # whose owner may not see them reached them on a campaign that creates
+    # profiles (twelfth review). The lean path accepts no such person.
+    withheld = _hidden_to_anyone(set(found.values())) if found else set()
     for run in runs:
         creates = run.version.allow_profile_creation
         for recipient in run.recipients or []:
             if recipient.get("profileId") is not None:
                 continue
             identity = (recipient["field"], recipient["value"])
+            if found.get(identity) in withheld:
+                continue  # keeps no id: nothing is sent to it
             if identity not in found and creates:
                 lookup = {recipient["field"]: recipient["value"]}
                 try:
@@ -200,6 +208,18 @@ def _resolve_profiles(runs: list[Run]) -> None:
 
 
 _IDENTITIES = frozenset({"email", "phone", "profile_id", "push_token"})
+
+
+def _hidden_to_anyone(ids: set[int]) -> set[int]:
+    """Those of ``ids`` known only through restricted audiences (hidden from
+    whoever is not granted one: audiences/selectors.py); one statement, none
+    without a restricted audience."""
+    from audiences.selectors import hidden_profiles
+
+    hidden = hidden_profiles(None)
+    if hidden is None:
+        return set()
+    return set(hidden.filter(pk__in=ids).values_list("pk", flat=True))
 
 
 def _values_sql(column: str) -> str:

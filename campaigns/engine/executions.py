@@ -339,11 +339,15 @@ def _insert_sql(audience: bool, known: str | None = None) -> str:
     key, user = ApiKey._meta.db_table, ApiKey._meta.get_field("user").related_model._meta.db_table
     json_param = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
     # A profile in a restricted audience is not accepted here: the full path
-    # reads whether the key's owner may see it (review 8, finding 4). One more
-    # indexed probe in the same statement, nothing for the others.
+    # reads whether the key's owner may see it (review 8, finding 4) — on a
+    # campaign that creates profiles too, whose recipients were accepted here
+    # unlooked-up and then found by the dispatcher, hidden or not (twelfth
+    # review). One more indexed probe in the same statement.
+    profile = Profile._meta.db_table
     known_guard = (
-        f"AND (v.allow_profile_creation OR EXISTS "
-        f"(SELECT 1 FROM {Profile._meta.db_table} p WHERE p.{known} = %s"
+        f"AND ((v.allow_profile_creation AND NOT EXISTS "
+        f"(SELECT 1 FROM {profile} p WHERE p.{known} = %s AND {_in_restricted('p.id')}))"
+        f" OR EXISTS (SELECT 1 FROM {profile} p WHERE p.{known} = %s"
         f" AND NOT {_in_restricted('p.id')}))"
         if known
         else ""
@@ -428,7 +432,7 @@ def _accept(
             snap.restricted,
             adapt(moment),
             adapt(moment),
-            *([known[1]] if known else []),
+            *([known[1], known[1]] if known else []),
             key_id,
             key_version,
         ]
