@@ -57,10 +57,17 @@ from django.db import IntegrityError, connection, transaction
 from audiences.models import Audience, Profile
 from audiences.selectors import annotate_eligibility, not_hidden_profiles
 from campaigns import barrier, webhook_events
-from campaigns.engine import messaging, plan, rules
+from campaigns.engine import messaging, plan
 from campaigns.engine.clock import now
 from campaigns.engine.conf import knob
-from campaigns.engine.send import Batch, claim_batch, compiled_for, limits_for, move_counters
+from campaigns.engine.send import (
+    Batch,
+    batch_of,
+    claim_batch,
+    compiled_for,
+    limits_for,
+    move_counters,
+)
 from campaigns.models import CampaignVersion, Delivery, Run
 from config.redis import namespaced, one_way, redis_client
 
@@ -442,14 +449,7 @@ def _insert_claimed(mine: list[Run], deliveries: dict[int, list[tuple]], token: 
     )
     lease = now() + timedelta(seconds=knob("ENGINE_LEASE_SECONDS"))
     claimed = insert_deliveries(to_claim, claimed_by=token, lease=lease)
-    claimed, held_back = rules.hold_back(sorted(claimed), fast)
-    batch = Batch(token, fast, dict(claimed))
-    batch.held_back = held_back
-    if claimed:
-        campaigns = {fast[rid].campaign_id for _pk, rid in claimed}
-        batch._granted(barrier.grant(campaigns, token))
-        batch.look_at = 0.0
-    return batch
+    return batch_of(sorted(claimed), fast, token)
 
 
 def insert_deliveries(

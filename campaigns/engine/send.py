@@ -281,16 +281,22 @@ def claim_batch(runs: dict[int, Run], token: str, size: int) -> Batch | None:
         if not open_runs:
             return None
         claimed = claim_for_runs(sorted(open_runs), size, token, knob("ENGINE_LEASE_SECONDS"))
-        # The business rules, in the claim's transaction: what they hold back
-        # is never claimed, what passes is counted (campaigns/engine/rules.py).
-        claimed, held_back = rules.hold_back(claimed, runs)
-        batch = Batch(token, runs, dict(claimed))
-        batch.held_back = held_back
-        if claimed:
-            campaigns = {runs[rid].campaign_id for _pk, rid in claimed}
-            # The holder's permits were released with its last batch's outcomes.
-            batch._granted(barrier.grant(campaigns, token))
-            batch.look_at = 0.0
+        return batch_of(claimed, runs, token)
+
+
+def batch_of(claimed: list[tuple[int, int]], runs: dict[int, Run], token: str) -> Batch:
+    """Inside the transaction that claimed the (delivery id, run id) pairs and
+    admitted their runs: the business rules applied (what they hold back is
+    never sent, what passes is counted: campaigns/engine/rules.py), then the
+    batch with the permits to send it."""
+    claimed, held_back = rules.hold_back(claimed, runs)
+    batch = Batch(token, runs, dict(claimed))
+    batch.held_back = held_back
+    if claimed:
+        campaigns = {runs[rid].campaign_id for _pk, rid in claimed}
+        # The holder's permits were released with its last batch's outcomes.
+        batch._granted(barrier.grant(campaigns, token))
+        batch.look_at = 0.0
     return batch
 
 

@@ -17,8 +17,9 @@ from tests.campaigns.test_triggers import api_campaign, body
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _run_updates(queries) -> list[str]:
-    table = Run._meta.db_table
+def _updates(queries, model) -> list[str]:
+    """The UPDATE statements of ``model``'s table among captured queries."""
+    table = model._meta.db_table
     return [
         q["sql"]
         for q in queries
@@ -43,7 +44,7 @@ def test_the_last_batch_counts_and_closes_each_run_in_one_statement(
         ("completed", 1, 1, 0)
     }
     assert Run.objects.filter(finished_at__isnull=True).count() == 0
-    updates = _run_updates(captured.captured_queries)
+    updates = _updates(captured.captured_queries, Run)
     # Claimed, opened for sending, then counted and closed: three writes of
     # each run on PostgreSQL (SQLite counts, then closes: four).
     assert len(updates) == (3 if connection.vendor == "postgresql" else 4), updates
@@ -91,15 +92,6 @@ def test_identities_with_array_syntax_are_found(value):
     assert run.recipients[0]["profileId"] == profile.pk
 
 
-def _delivery_updates(queries) -> list[str]:
-    table = Delivery._meta.db_table
-    return [
-        q["sql"]
-        for q in queries
-        if q["sql"].lstrip().upper().startswith("UPDATE") and table in q["sql"].split("SET")[0]
-    ]
-
-
 def _trigger(client, campaign, n: int) -> None:
     response = client.post("/executions/unitary", body(campaign, f"r{n}", f"p{n}@example.com"))
     assert response.status_code == 202
@@ -120,7 +112,7 @@ def test_deliveries_are_inserted_claimed_and_written_once_more_when_sent(
     assert set(Delivery.objects.values_list("status", "attempts")) == {("sent", 1)}
     # No claim UPDATE: the only write of the deliveries after their INSERT
     # records that they were sent.
-    updates = _delivery_updates(captured.captured_queries)
+    updates = _updates(captured.captured_queries, Delivery)
     assert len(updates) == 1, updates
     assert not SendPermit.objects.exists()  # the batch's permits were released
 

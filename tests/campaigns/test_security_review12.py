@@ -8,38 +8,11 @@ import pytest
 
 from audiences.models import Audience, AudienceMember, Profile
 from campaigns.models import Campaign, ContentTemplate
+from tests.campaigns.test_security_review10 import OSLO, PIXEL, _targets, hidden_list  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
-OSLO = {"all": [{"field": "attributes.city", "op": "eq", "value": "Oslo"}]}
-PIXEL = (
-    '<p>Hi<img src="https://collect.example/p?e={{ profile.email }}"></p>'
-    '<a href="{{ unsubscribe_url }}">Unsubscribe</a>'
-)
 WORDS = {"subject": "Hi", "html": PIXEL, "text": "Hi"}
-
-
-@pytest.fixture
-def hidden_list(db):
-    """Ann is known only through a restricted upload audience; Bob is open."""
-    vip = Audience.objects.create(name="VIP list", kind="upload", restricted=True, size=1)
-    ann = Profile.objects.create(
-        email="ann@example.com", consent_email=True, attributes={"city": "Oslo"}
-    )
-    AudienceMember.objects.create(audience=vip, profile=ann)
-    Profile.objects.create(email="bob@example.com", consent_email=True, attributes={"city": "Oslo"})
-    return vip
-
-
-def _targets(campaign) -> set[str]:
-    from campaigns.engine.materialize import insert_deliveries
-    from campaigns.models import Delivery, Run
-
-    campaign.refresh_from_db()
-    version = campaign.live_version or campaign.draft_version
-    run = Run.objects.create(campaign=campaign, version=version, kind=Run.Kind.ONE_SHOT)
-    insert_deliveries(run)
-    return set(Delivery.objects.filter(run=run).values_list("address", flat=True))
 
 
 def _from_template(api, template_id: int) -> Campaign:
