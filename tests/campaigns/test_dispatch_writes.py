@@ -27,16 +27,22 @@ def _updates(queries, model) -> list[str]:
     ]
 
 
-def test_the_last_batch_counts_and_closes_each_run_in_one_statement(
-    api_for, manager, queued, fake_transport
-):
-    for n in range(20):
+def _triggered(api_for, manager, count: int):
+    """A live API campaign and ``count`` accepted triggers, one person each."""
+    for n in range(count):
         Profile.objects.create(email=f"p{n}@example.com")
     campaign = api_campaign()
     client = api_for(manager)
-    for n in range(20):
+    for n in range(count):
         response = client.post("/executions/unitary", body(campaign, f"r{n}", f"p{n}@example.com"))
         assert response.status_code == 202
+    return campaign
+
+
+def test_the_last_batch_counts_and_closes_each_run_in_one_statement(
+    api_for, manager, queued, fake_transport
+):
+    _triggered(api_for, manager, 20)
     with CaptureQueriesContext(connection) as captured:
         assert dispatch.dispatch_batch() == 20
     assert sorted(fake_transport.sent) == sorted(f"p{n}@example.com" for n in range(20))
@@ -92,20 +98,10 @@ def test_identities_with_array_syntax_are_found(value):
     assert run.recipients[0]["profileId"] == profile.pk
 
 
-def _trigger(client, campaign, n: int) -> None:
-    response = client.post("/executions/unitary", body(campaign, f"r{n}", f"p{n}@example.com"))
-    assert response.status_code == 202
-
-
 def test_deliveries_are_inserted_claimed_and_written_once_more_when_sent(
     api_for, manager, queued, fake_transport
 ):
-    for n in range(10):
-        Profile.objects.create(email=f"p{n}@example.com")
-    campaign = api_campaign()
-    client = api_for(manager)
-    for n in range(10):
-        _trigger(client, campaign, n)
+    _triggered(api_for, manager, 10)
     with CaptureQueriesContext(connection) as captured:
         assert dispatch.dispatch_batch() == 10
     assert sorted(fake_transport.sent) == sorted(f"p{n}@example.com" for n in range(10))
@@ -121,12 +117,7 @@ def test_more_messages_than_a_batch_take_the_ordinary_claim(
     api_for, manager, queued, fake_transport, settings
 ):
     settings.ENGINE_BATCH_SIZE = 4
-    for n in range(10):
-        Profile.objects.create(email=f"p{n}@example.com")
-    campaign = api_campaign()
-    client = api_for(manager)
-    for n in range(10):
-        _trigger(client, campaign, n)
+    _triggered(api_for, manager, 10)
     assert dispatch.dispatch_batch() == 10
     assert sorted(fake_transport.sent) == sorted(f"p{n}@example.com" for n in range(10))
     assert set(Run.objects.values_list("status", "sent")) == {("completed", 1)}
@@ -142,9 +133,7 @@ def test_a_stop_waits_for_the_transaction_that_claims_at_preparation(
     from campaigns.engine.stop import cancel_campaign_work
     from campaigns.transitions import transition
 
-    Profile.objects.create(email="p0@example.com")
-    campaign = api_campaign()
-    _trigger(api_for(manager), campaign, 0)
+    campaign = _triggered(api_for, manager, 1)
     token = "dispatcher"
     loaded = dispatch._load(dispatch.claim_triggers(token, 10), token)
     campaign = Campaign.objects.get(pk=campaign.pk)
