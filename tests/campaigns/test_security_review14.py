@@ -26,11 +26,11 @@ def test_a_deleted_authors_template_does_not_reach_a_list_hidden_from_them(
     manager, api_for, make_user
 ):
     """Review 12 #2 counts a template's author among the writers of a
-    campaign started from it. Once the author's account was deleted
-    (``created_by`` set to NULL: an administrator may delete any user who is
-    not a superuser), the template counted nobody, and a superuser's campaign
-    started from it reached Ann — where a campaign whose owner was deleted
-    "sends only to what every user may see" (audiences/selectors.py)."""
+    campaign started from it. Once the author's account was deleted (by a
+    superuser, as when someone leaves; ``created_by`` set to NULL), the
+    template counted nobody, and a superuser's campaign started from it
+    reached Ann — where a campaign whose owner was deleted "sends only to what
+    every user may see" (audiences/selectors.py)."""
     created = api_for(manager).post(
         "/templates", {"name": "Spring", "channel": "email", "content": WORDS}
     )
