@@ -10,7 +10,7 @@ from guardian.shortcuts import assign_perm
 from audiences.models import Audience, AudienceMember, Profile
 from campaigns.models import Campaign, CampaignVersion
 from channels.models import ChannelConfiguration
-from tests.channels.test_security_review12 import _email, config  # noqa: F401 (a fixture)
+from tests.channels.test_security_review12 import _email
 
 pytestmark = pytest.mark.django_db
 
@@ -18,6 +18,17 @@ ELSEWHERE = _email(provider="postmark") | {
     "providerUrl": "https://collector.example/",
     "credentials": {"server_token": "t"},
 }
+
+
+@pytest.fixture
+def config(db):
+    return ChannelConfiguration.objects.create(
+        name="Newsletter",
+        channel="email",
+        purpose="marketing",
+        from_name="Volley",
+        from_address="news@volley.example",
+    )
 
 
 @pytest.fixture
@@ -29,7 +40,7 @@ def vip(db):
     return vip
 
 
-def _open_live(config, owner) -> Campaign:  # noqa: F811 (the fixture's value)
+def _open_live(config, owner) -> Campaign:
     """An open live campaign of ``owner`` to everyone, through ``config``."""
     everyone = Audience.objects.create(name="Everyone", kind=Audience.Kind.RULE, rule={"all": []})
     campaign = Campaign.objects.create(name="Spring letter", status="live", created_by=owner)
@@ -45,7 +56,7 @@ def _open_live(config, owner) -> Campaign:  # noqa: F811 (the fixture's value)
 
 
 def test_nor_the_provider_of_an_open_campaign_reaching_a_restricted_list(
-    config, vip, administrator, api_for, make_user  # noqa: F811
+    config, vip, administrator, api_for, make_user, login
 ):
     """Review 12 #1 checks a configuration's provider, URL and credentials
     against the committed campaigns the administrator may not see. But an
@@ -59,12 +70,26 @@ def test_nor_the_provider_of_an_open_campaign_reaching_a_restricted_list(
     response = api_for(administrator).put(f"/channel-configurations/{config.pk}", ELSEWHERE)
     assert response.status_code == 400, response.content
     assert "people you may not see" in str(response.json()["errors"])
+    page = login(administrator).post(
+        f"/channels/{config.pk}/edit/",
+        {
+            "name": "Newsletter",
+            "purpose": "marketing",
+            "from_address": "news@volley.example",
+            "from_name": "Volley",
+            "provider": "postmark",
+            "provider_url": "https://collector.example/",
+            "credentials": "server_token=t",
+        },
+    )
+    assert page.status_code == 200
+    assert "people you may not see" in page.content.decode()
     config.refresh_from_db()
     assert (config.provider, config.provider_url) == ("smtp", "")
 
 
 def test_a_campaign_that_cannot_reach_them_changes_nothing(
-    config, vip, administrator, manager, api_for  # noqa: F811
+    config, vip, administrator, manager, api_for
 ):
     """Its writers may not see the list either (a manager's campaign): it
     reaches nobody hidden from the administrator."""
@@ -73,9 +98,7 @@ def test_a_campaign_that_cannot_reach_them_changes_nothing(
     assert response.status_code == 200, response.content
 
 
-def test_nor_for_an_administrator_granted_the_list(
-    config, vip, administrator, api_for, make_user  # noqa: F811
-):
+def test_nor_for_an_administrator_granted_the_list(config, vip, administrator, api_for, make_user):
     _open_live(config, make_user("root", superuser=True))
     assign_perm("audiences.view_audience", administrator, vip)
     response = api_for(administrator).put(f"/channel-configurations/{config.pk}", ELSEWHERE)
