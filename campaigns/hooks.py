@@ -9,7 +9,8 @@ lower apps never import campaigns; they call the hooks registered here.
 - ``audiences/hooks.py``: the campaigns an audience's rule change would alter,
   and a person's deliveries on erasure and export;
 - ``channels/hooks.py``: the campaigns that send through a channel
-  configuration (named before it is deactivated);
+  configuration (named before it is deactivated), and how many of them may
+  reach people hidden from whoever changes where its messages go;
 - ``accounts/notices.py``: the current names of the campaigns a notice reader
   may see.
 """
@@ -120,6 +121,41 @@ def configuration_users(*, config, actor) -> list[audience_hooks.Blocker]:
     return [
         audience_hooks.Blocker(c, c.name, can_see(actor, c)) for c in using.order_by("name", "pk")
     ]
+
+
+def configuration_reach(*, config, actor) -> int:
+    """How many of the campaigns sending through ``config`` (``configuration_users``)
+    that ``actor`` may see may send to people hidden from ``actor``: every one
+    of their writers (the owner and the editors, whom a run's audience is
+    narrowed to: audiences/selectors.py) may see a restricted audience that
+    ``actor`` may not. Whoever changes where the configuration's messages go
+    would receive those messages (fourteenth review)."""
+    from django.contrib.auth import get_user_model
+
+    from accounts.permissions import hidden_ids
+    from audiences.models import Audience
+
+    hidden = set(hidden_ids(actor, Audience))
+    if not hidden:
+        return 0
+    campaigns = [b.obj for b in configuration_users(config=config, actor=actor) if b.visible]
+    writers = {pk for c in campaigns for pk in (c.created_by_id, *(c.editors or []))}
+    users = get_user_model().objects.in_bulk([pk for pk in writers if pk is not None])
+    seen: dict[int | None, set[int]] = {}  # writer → the audiences of ``hidden`` they see
+
+    def seen_by(pk) -> set[int]:
+        if pk not in seen:
+            user = users.get(pk) if pk is not None else None  # deleted: sees none
+            seen[pk] = hidden - set(hidden_ids(user, Audience)) if user is not None else set()
+        return seen[pk]
+
+    reaching = 0
+    for campaign in campaigns:
+        common = set(hidden)
+        for pk in (campaign.created_by_id, *(campaign.editors or [])):
+            common &= seen_by(pk)
+        reaching += bool(common)
+    return reaching
 
 
 def profile_erase_deliveries(*, profile) -> set[tuple[str, str]]:
@@ -273,6 +309,7 @@ def register() -> None:
     webhook_events.register()
     audience_hooks.rule_change_blockers.register(audience_blockers)
     channel_hooks.configuration_users.register(configuration_users)
+    channel_hooks.configuration_reach.register(configuration_reach)
     audience_hooks.profile_erasing.register(profile_erase_deliveries)
     audience_hooks.profile_export_sections.register(profile_export_deliveries)
     audience_hooks.engagement_condition.register(engagement_condition)

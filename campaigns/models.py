@@ -61,6 +61,14 @@ class Tag(models.Model):
 MAX_DESCRIPTION = 10_000
 
 
+# Stands, in a copy's ``editors``, for a writer whose account was deleted (the
+# source's ``created_by`` became NULL): no user has this id, so whoever reads
+# the writers finds nobody there and the copy sends only to what every user
+# may see, as its source does (audiences.selectors.sendable_profiles). Dropping
+# the writer instead laundered the words (fourteenth review).
+DELETED_WRITER = -1
+
+
 class Campaign(models.Model):
     name = models.CharField(_("name"), max_length=200)
     description = models.TextField(_("description"), blank=True)
@@ -109,7 +117,8 @@ class Campaign(models.Model):
     # (an edit, or the campaign it was copied from). A run sends only to the
     # profiles every one of them may see (audiences.selectors.sendable_profiles):
     # an editor who may not see a restricted list must not reach it with words
-    # of their own through the owner's wider view (tenth review).
+    # of their own through the owner's wider view (tenth review). A writer whose
+    # account is gone is ``DELETED_WRITER`` in a copy's list.
     editors = models.JSONField(default=list, blank=True, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True, db_index=True)

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from accounts.permissions import can, can_see, visible
 from accounts.services import access_keep
 from audiences.channel_facts import CONTENT_EXTRAS
-from campaigns.models import Campaign, ContentTemplate
+from campaigns.models import DELETED_WRITER, Campaign, ContentTemplate
 from campaigns.starters import STARTERS, Starter
 from campaigns.validation import normalize_content, template_errors
 from config.ids import is_id
@@ -36,10 +36,15 @@ def _clean(channel: str, content: Any) -> dict:
 
 
 def writers_besides(actor, writers) -> list[int]:
-    """``writers`` (user ids, in order, once each) without ``actor`` and
-    without unknown ones: the editors a copy made by ``actor`` keeps."""
+    """``writers`` (user ids, in order, once each) without ``actor``: the
+    editors a copy made by ``actor`` keeps. A writer whose account was deleted
+    (None: the source's ``created_by`` set NULL) stays as ``DELETED_WRITER``,
+    who sees only what every user may: dropped, the copy of an ownerless
+    campaign or template sent to whom its author could not see (fourteenth
+    review)."""
     me = getattr(actor, "pk", None)
-    return [pk for pk in dict.fromkeys(writers) if pk is not None and pk != me]
+    ids = (DELETED_WRITER if pk is None else pk for pk in writers)
+    return [pk for pk in dict.fromkeys(ids) if pk != me]
 
 
 def template_writers(template: ContentTemplate) -> list[int]:

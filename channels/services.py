@@ -76,7 +76,10 @@ def check_delivery_change(*, config: ChannelConfiguration, actor) -> None:
       copy goes to whatever sends through the configuration later too;
     - the provider, its URL and its credentials change, like the status
       (``channel_configuration_set_status``), only while no committed
-      campaign the actor may not see sends through it.
+      campaign the actor may not see sends through it, nor an open one that
+      may send to people hidden from the actor — its writers may see a
+      restricted audience the actor may not (a superuser's campaign to
+      everyone; fourteenth review).
 
     Clearing the BCC, and a configuration nothing hidden uses, are anyone's
     with ``channel.edit``."""
@@ -109,6 +112,8 @@ def check_delivery_change(*, config: ChannelConfiguration, actor) -> None:
         from channels import hooks
 
         hidden = sum(1 for user in hooks.users_of(config, actor) if not user.visible)
+        reaching = 0 if hidden else hooks.reaching_hidden(config, actor)
+        message = ""
         if hidden:
             message = ngettext(
                 "%(n)d campaign you may not see sends through this configuration: only a "
@@ -117,6 +122,15 @@ def check_delivery_change(*, config: ChannelConfiguration, actor) -> None:
                 "superuser may change where their messages go.",
                 hidden,
             ) % {"n": hidden}
+        elif reaching:
+            message = ngettext(
+                "%(n)d campaign sending through this configuration reaches people you may "
+                "not see: only a superuser may change where its messages go.",
+                "%(n)d campaigns sending through this configuration reach people you may "
+                "not see: only a superuser may change where their messages go.",
+                reaching,
+            ) % {"n": reaching}
+        if message:
             for name in path:
                 errors[name] = [message]
     if errors:
