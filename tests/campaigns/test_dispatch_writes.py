@@ -39,13 +39,19 @@ def _triggered(api_for, manager, count: int):
     return campaign
 
 
+def _dispatched(fake_transport, count: int):
+    """One dispatcher pass over the ``count`` triggers, each sent; its queries."""
+    with CaptureQueriesContext(connection) as captured:
+        assert dispatch.dispatch_batch() == count
+    assert sorted(fake_transport.sent) == sorted(f"p{n}@example.com" for n in range(count))
+    return captured
+
+
 def test_the_last_batch_counts_and_closes_each_run_in_one_statement(
     api_for, manager, queued, fake_transport
 ):
     _triggered(api_for, manager, 20)
-    with CaptureQueriesContext(connection) as captured:
-        assert dispatch.dispatch_batch() == 20
-    assert sorted(fake_transport.sent) == sorted(f"p{n}@example.com" for n in range(20))
+    captured = _dispatched(fake_transport, 20)
     assert set(Run.objects.values_list("status", "targeted", "sent", "failed")) == {
         ("completed", 1, 1, 0)
     }
@@ -102,9 +108,7 @@ def test_deliveries_are_inserted_claimed_and_written_once_more_when_sent(
     api_for, manager, queued, fake_transport
 ):
     _triggered(api_for, manager, 10)
-    with CaptureQueriesContext(connection) as captured:
-        assert dispatch.dispatch_batch() == 10
-    assert sorted(fake_transport.sent) == sorted(f"p{n}@example.com" for n in range(10))
+    captured = _dispatched(fake_transport, 10)
     assert set(Delivery.objects.values_list("status", "attempts")) == {("sent", 1)}
     # No claim UPDATE: the only write of the deliveries after their INSERT
     # records that they were sent.

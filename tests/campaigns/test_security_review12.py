@@ -15,7 +15,9 @@ pytestmark = pytest.mark.django_db
 WORDS = {"subject": "Hi", "html": PIXEL, "text": "Hi"}
 
 
-def _from_template(api, template_id: int) -> Campaign:
+def _oslo_campaign(api, **fields) -> Campaign:
+    """A marketing campaign to the rule audience of Oslo (Ann and Bob), created
+    through the API with ``fields`` (its content, or the template it starts from)."""
     from tests.campaigns.lifecycle_helpers import email_config
 
     oslo = Audience.objects.create(name="Oslo", kind=Audience.Kind.RULE, rule=OSLO)
@@ -27,11 +29,15 @@ def _from_template(api, template_id: int) -> Campaign:
             "category": "marketing",
             "channelConfigurationId": email_config().pk,
             "audienceId": oslo.pk,
-            "templateId": template_id,
+            **fields,
         },
     )
     assert created.status_code == 201, created.content
     return Campaign.objects.get(pk=created.json()["id"])
+
+
+def _from_template(api, template_id: int) -> Campaign:
+    return _oslo_campaign(api, templateId=template_id)
 
 
 # --- 2: a template's words reached people only the campaign's creator may see -----

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from audiences.models import Audience
 from campaigns.models import Campaign, ContentTemplate
 from tests.campaigns.test_security_review12 import (
-    OSLO,
     WORDS,
     _from_template,
+    _oslo_campaign,
     _targets,
     hidden_list,  # noqa: F401 (a fixture)
 )
@@ -45,22 +44,7 @@ def test_a_deleted_authors_template_does_not_reach_a_list_hidden_from_them(
 def test_nor_a_duplicate_of_a_deleted_owners_campaign(manager, api_for, make_user):
     """The same through *duplicate*: the source, owned by nobody, sends only to
     what everyone may see; its copy by a superuser reached Ann."""
-    from tests.campaigns.lifecycle_helpers import email_config
-
-    oslo = Audience.objects.create(name="Oslo", kind=Audience.Kind.RULE, rule=OSLO)
-    created = api_for(manager).post(
-        "/campaigns",
-        {
-            "name": "Spring letter",
-            "type": "scheduled",
-            "category": "marketing",
-            "channelConfigurationId": email_config().pk,
-            "audienceId": oslo.pk,
-            "content": WORDS,
-        },
-    )
-    assert created.status_code == 201, created.content
-    source = Campaign.objects.get(pk=created.json()["id"])
+    source = _oslo_campaign(api_for(manager), content=WORDS)
     manager.delete()
     assert _targets(source) == {"bob@example.com"}
     root = make_user("root", superuser=True)

@@ -10,7 +10,7 @@ from guardian.shortcuts import assign_perm
 from audiences.models import Audience, AudienceMember, Profile
 from campaigns.models import Campaign, CampaignVersion
 from channels.models import ChannelConfiguration
-from tests.channels.test_security_review12 import _email
+from tests.channels.test_security_review12 import _email, config  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -18,17 +18,6 @@ ELSEWHERE = _email(provider="postmark") | {
     "providerUrl": "https://collector.example/",
     "credentials": {"server_token": "t"},
 }
-
-
-@pytest.fixture
-def config(db):
-    return ChannelConfiguration.objects.create(
-        name="Newsletter",
-        channel="email",
-        purpose="marketing",
-        from_name="Volley",
-        from_address="news@volley.example",
-    )
 
 
 @pytest.fixture
