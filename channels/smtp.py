@@ -29,7 +29,7 @@ import re
 import smtplib
 from collections.abc import Callable, Hashable
 
-__all__ = ["Pipeline", "send_raw"]
+__all__ = ["Pipeline", "offers_pipelining", "send_raw"]
 
 _LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 
@@ -124,7 +124,7 @@ def _abort(smtp: smtplib.SMTP, replies: list, data_reply: tuple[int, bytes] | No
 Outcome = dict | Exception  # the refusals (success) or what failed the message
 
 
-def _pipelines(smtp: smtplib.SMTP) -> bool:
+def offers_pipelining(smtp: smtplib.SMTP) -> bool:
     smtp.ehlo_or_helo_if_needed()
     return bool(smtp.does_esmtp and smtp.has_extn("pipelining"))
 
@@ -174,6 +174,7 @@ class Pipeline:
         self._group: _Group | None = None  # written, answers not read yet
         self._waiting: _Message | None = None  # its DATA was answered 354
         self._reset = False  # the last transaction failed: RSET opens the next group
+        self._sent: tuple[smtplib.SMTP, _Message] | None = None  # flush_send's, unanswered
 
     def submit(self, key: Hashable, sender: str, recipients: list[str], data: bytes):
         # An address smtplib could not send fails here, before anything changed
@@ -185,7 +186,7 @@ class Pipeline:
         smtp = None
         try:
             smtp = self._session()
-            if waiting is None and not _pipelines(smtp):
+            if waiting is None and not offers_pipelining(smtp):
                 return [*done, (key, _outcome(send_raw, smtp, sender, recipients, data))]
             group = _envelope(smtp, message)
             if waiting is not None:
@@ -207,6 +208,13 @@ class Pipeline:
     def flush(self):
         """Read what is unanswered, send the last waiting content; leave the
         session clean for whoever uses it next."""
+        return self.flush_send() + self.flush_read()
+
+    def flush_send(self):
+        """``flush``'s first half: the outcomes known once the unanswered
+        answers are read, and the last waiting content written. Its answer is
+        read by ``flush_read``, so a caller with several sessions waits for
+        their last answers together."""
         done = self._collect()
         waiting, self._waiting = self._waiting, None
         if waiting is None and not self._reset:
@@ -216,16 +224,28 @@ class Pipeline:
             smtp = self._session()
             if waiting is not None:
                 smtp.send(_dot_stuffed(waiting.data))
-                done.append((waiting.key, self._final(smtp, waiting)))
+                self._sent = (smtp, waiting)
             else:
                 self._reset = False
                 smtp._rset()  # noqa: SLF001 — as sendmail leaves a failed transaction
         except (smtplib.SMTPException, OSError) as exc:
             if smtp is not None:
                 smtp.close()
-            if waiting is not None and all(k != waiting.key for k, _o in done):
+            if waiting is not None:
                 done.append((waiting.key, exc))
         return done
+
+    def flush_read(self):
+        """``flush``'s second half: the last content's outcome."""
+        sent, self._sent = self._sent, None
+        if sent is None:
+            return []
+        smtp, message = sent
+        try:
+            return [(message.key, self._final(smtp, message))]
+        except (smtplib.SMTPException, OSError) as exc:
+            smtp.close()
+            return [(message.key, exc)]
 
     def _collect(self) -> list:
         """Read the answers to the unanswered group: the outcome of the
@@ -241,7 +261,7 @@ class Pipeline:
                 done.append((group.content.key, self._final(smtp, group.content)))
                 if smtp.sock is None:  # 421 after the content: the server left
                     smtp = self._session()
-                    if not _pipelines(smtp):
+                    if not offers_pipelining(smtp):
                         args = (message.sender, message.recipients, message.data)
                         return [*done, (message.key, _outcome(send_raw, smtp, *args))]
                     smtp.send(_envelope(smtp, message))

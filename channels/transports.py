@@ -32,7 +32,7 @@ from channels import netguard
 from channels.mime import MimeAssembler, Unsupported
 from channels.models import ChannelConfiguration
 from channels.rendering import RenderedMessage
-from channels.smtp import Pipeline
+from channels.smtp import Pipeline, offers_pipelining
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +136,99 @@ def _smtp_failure(exc: Exception) -> tuple[bool, str]:
     return False, f"{type(exc).__name__}: {exc}".strip()
 
 
+def smtp_sessions() -> int:
+    """How many SMTP sessions one batch keeps open at once (``EMAIL_SMTP_SESSIONS``)."""
+    return max(1, int(getattr(settings, "EMAIL_SMTP_SESSIONS", 3)))
+
+
+class _Sessions:
+    """A batch's SMTP sessions, each carrying a ``channels.smtp.Pipeline``.
+
+    With PIPELINING a message costs one round trip on its session: its
+    envelope goes out, and its answers are read when that session sends the
+    next message. Over one session the sender then waits for the server after
+    every message; over several, message *i* goes out on session *i mod n*, so
+    the answers to a session's message are read *n* messages later, while the
+    server was answering the others: the sender waits less, and a server (or
+    a busy host) answers several sessions in one turn. MTAs do the same:
+    Postfix keeps up to 20 sessions open to one destination.
+
+    The batch's own connection is the first session; another is opened every
+    ``EVERY`` messages, up to ``smtp_sessions()``, and only when the first
+    offers PIPELINING (without it each message waits for its own answers,
+    whatever the session). A session that cannot be opened (a server limiting
+    connections) leaves the batch on those it has: no message fails for it.
+    Extra sessions are Django backends of their own, so TLS, SSL, credentials
+    and timeouts from ``EMAIL_URL`` apply to each.
+    """
+
+    EVERY = 8
+
+    def __init__(self, connection) -> None:
+        self._connections = [connection]
+        self._pipelines = [Pipeline(self._opener(connection))]
+        self._limit = smtp_sessions()
+
+    @staticmethod
+    def _opener(connection):
+        def session():
+            smtp = connection.connection
+            if smtp is None or getattr(smtp, "sock", True) is None:
+                # A reconnect failed, or the server closed the session (421)
+                # earlier in the batch: open a new one.
+                connection.connection = None
+                connection.open()
+                smtp = connection.connection
+            return smtp
+
+        return session
+
+    def first(self):
+        """The first session, reopened if it was closed."""
+        return self._opener(self._connections[0])()
+
+    def pipeline(self, index: int) -> Pipeline:
+        """The pipeline that sends the batch's message number ``index``."""
+        wanted = min(self._limit, 1 + index // self.EVERY)
+        if len(self._pipelines) < wanted:
+            self._open_another()
+        return self._pipelines[index % len(self._pipelines)]
+
+    def _open_another(self) -> None:
+        connection = None
+        try:
+            if offers_pipelining(self.first()):
+                connection = get_connection(fail_silently=False)
+                connection.open()
+                # Greeted and pipelining before it carries a message, so a
+                # server refusing more sessions fails none of them.
+                if offers_pipelining(connection.connection):
+                    self._connections.append(connection)
+                    self._pipelines.append(Pipeline(self._opener(connection)))
+                    return
+        except Exception:  # noqa: BLE001 — the batch goes on with the sessions it has
+            logger.info("Another SMTP session could not be opened", exc_info=True)
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self._limit = len(self._pipelines)
+
+    def flush(self) -> list:
+        """Every session's outstanding outcomes (each session left clean)."""
+        done = [outcome for pipeline in self._pipelines for outcome in pipeline.flush_send()]
+        return done + [outcome for pipeline in self._pipelines for outcome in pipeline.flush_read()]
+
+    def close(self) -> None:
+        """Close the sessions this batch opened (the caller closes its own)."""
+        for connection in self._connections[1:]:
+            try:
+                connection.close()
+            except Exception:  # noqa: BLE001
+                logger.warning("SMTP connection did not close cleanly", exc_info=True)
+
+
 class EmailTransport(Transport):
     """Through Django's email backend (EMAIL_URL): one connection for the batch.
 
@@ -227,17 +320,7 @@ class EmailTransport(Transport):
         message where the server pipelines); a message ``channels.mime`` does
         not take goes through Django after the pipeline is flushed."""
 
-        def session():
-            smtp = connection.connection
-            if smtp is None or getattr(smtp, "sock", True) is None:
-                # A reconnect failed, or the server closed the session (421)
-                # earlier in the batch: open a new one.
-                connection.connection = None
-                connection.open()
-                smtp = connection.connection
-            return smtp
-
-        pipeline = Pipeline(session)
+        sessions = _Sessions(connection)
         taken: list[OutboundMessage] = []
         results: dict[int, SendResult] = {}
 
@@ -251,9 +334,9 @@ class EmailTransport(Transport):
             try:
                 data = self.raw(assembler, message)
             except Unsupported:
-                record(pipeline.flush())
+                record(sessions.flush())
                 try:
-                    session()  # reopened if the server closed it meanwhile
+                    sessions.first()  # reopened if the server closed it meanwhile
                 except Exception:  # noqa: BLE001 — Django's attempt reports it
                     logger.warning("SMTP reconnect failed", exc_info=True)
                 results[index] = self._send_one(connection, message)
@@ -265,12 +348,15 @@ class EmailTransport(Transport):
                 continue
             sender, recipients = assembler.envelope(message.to)
             try:
-                record(pipeline.submit(index, sender, recipients, data))
+                record(sessions.pipeline(index).submit(index, sender, recipients, data))
             except (ValueError, TypeError) as exc:  # an address smtplib cannot send
                 results[index] = SendResult(
                     message.delivery_id, ok=False, permanent=True, reason=str(exc)
                 )
-        record(pipeline.flush())
+        try:
+            record(sessions.flush())
+        finally:
+            sessions.close()
         return [results[index] for index in range(len(taken))]
 
     def _result(self, message: OutboundMessage, outcome) -> SendResult:

@@ -246,6 +246,9 @@ ASSET_MAX_BYTES = env_int("ASSET_MAX_KB", 5120, minimum=1) * 1024
 
 vars().update(parse_email_url(env_str("EMAIL_URL", "console:")))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Volley <volley@localhost>")
+# SMTP sessions a batch of email keeps open at once to a server offering
+# PIPELINING (channels.transports._Sessions); 1: one session a batch.
+EMAIL_SMTP_SESSIONS = env_int("EMAIL_SMTP_SESSIONS", 3, minimum=1, maximum=20)
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 SMS_WEBHOOK_URL = env_str("SMS_WEBHOOK_URL")
