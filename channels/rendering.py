@@ -1082,7 +1082,11 @@ class CompiledContent:
             return _bounded(template, variables)
         except SecurityError as exc:
             raise RenderError(_("%(field)s: %(error)s") % {"field": name, "error": exc}) from exc
-        except (TemplateError, ArithmeticError, TypeError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever a template raises is its failure
+            # Not only TemplateError, ArithmeticError, TypeError and ValueError:
+            # ``"{a}".format()`` raises KeyError, ``"{0}".format()`` IndexError,
+            # ``"x"|truncate(-5)`` AssertionError, ``"x"|xmlattr`` AttributeError;
+            # each was a 500 on every page showing the campaign (review 16).
             raise RenderError(_("%(field)s: %(error)s") % {"field": name, "error": exc}) from exc
 
     def render(
