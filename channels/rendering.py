@@ -377,12 +377,16 @@ def _guard_filter(name: str, func: Any) -> Any:
     return guarded
 
 
-@pass_context  # never folded into a constant at compile time
-def _budget_iter(context, iterable: Any):
-    """What every ``for`` loop iterates through (see ``_Environment._generate``)."""
+def _spending(iterable: Any):
     for item in iterable:
         _spend()
         yield item
+
+
+@pass_context  # never folded into a constant at compile time
+def _budget_iter(context, iterable: Any):
+    """What every ``for`` loop iterates through (see ``_Environment._generate``)."""
+    return _spending(iterable)
 
 
 class _CodeGenerator(CodeGenerator):
@@ -462,6 +466,10 @@ class _Environment(ImmutableSandboxedEnvironment):
         budget = _BUDGET.get(None)
         if isinstance(__obj, _Method):
             __obj = __obj.func
+        if isinstance(__obj, LoopContext) and args:
+            # A recursive loop's ``loop(items)`` iterates ``items`` outside the
+            # ``for`` tag that ``_generate`` wraps: each item spends the budget too.
+            args = (_spending(args[0]), *args[1:])
         _check_str_method(__obj, args, kwargs)
         if budget is not None:
             budget.depth += 1
