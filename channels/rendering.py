@@ -51,6 +51,11 @@ MAX_PRODUCED = 20_000_000  # characters output in all (macro bodies included)
 MAX_WIDTH = 10_000  # widths and precisions (center, indent, wordwrap, format specs)
 MAX_INT_BITS = 16_384
 MAX_SECONDS = 5.0
+# Compiling is not rendering: Jinja takes about 30 µs a token (a name, an
+# operator, a literal, a tag's delimiters) to parse and compile, outside any
+# budget, and content is compiled each time a page shows it. 10,000 tokens a
+# field (a message's plain text and markup between tags are one token each).
+MAX_TOKENS = 10_000
 
 
 class RenderError(ValueError):
@@ -120,6 +125,15 @@ def _spend_call() -> None:
         if budget.calls < 0:
             raise RenderLimitError(_("Too many calls (macros, methods or filters)."))
         _check_clock(budget)
+
+
+def _tick(value: Any = None) -> Any:
+    """The clock, for what spends no unit: comparisons and tests (``p in t``
+    over two 2 MB strings is milliseconds, and a template can hold thousands)."""
+    budget = _BUDGET.get(None)
+    if budget is not None:
+        _check_clock(budget)
+    return value
 
 
 def _too_large() -> RenderLimitError:
@@ -383,6 +397,23 @@ def _spending(iterable: Any):
         yield item
 
 
+def _guard_test(func: Any) -> Any:
+    pass_arg = _PassArg.from_obj(func)
+
+    @pass_context
+    def guarded(context, value, *args, **kwargs):
+        _tick()
+        if pass_arg is _PassArg.context:
+            return func(context, value, *args, **kwargs)
+        if pass_arg is _PassArg.eval_context:
+            return func(context.eval_ctx, value, *args, **kwargs)
+        if pass_arg is _PassArg.environment:
+            return func(context.environment, value, *args, **kwargs)
+        return func(value, *args, **kwargs)
+
+    return guarded
+
+
 @pass_context  # never folded into a constant at compile time
 def _budget_iter(context, iterable: Any):
     """What every ``for`` loop iterates through (see ``_Environment._generate``)."""
@@ -390,6 +421,11 @@ def _budget_iter(context, iterable: Any):
 
 
 class _CodeGenerator(CodeGenerator):
+    def visit_Compare(self, node, frame) -> None:  # noqa: N802
+        self.write("environment.budget_tick(")
+        super().visit_Compare(node, frame)
+        self.write(")")
+
     def visit_Concat(self, node, frame) -> None:  # noqa: N802
         # As Jinja's own, with the parts checked before they are joined.
         if frame.eval_ctx.volatile:
@@ -429,6 +465,8 @@ class _Environment(ImmutableSandboxedEnvironment):
                     loop.iter, _ITER_FILTER, [], [], None, None, lineno=loop.iter.lineno
                 )
         return super()._generate(source, name, filename, defer_init=defer_init)
+
+    budget_tick = staticmethod(_tick)
 
     @staticmethod
     def budget_concat(join, parts: tuple) -> str:
@@ -576,6 +614,7 @@ def _make_env(autoescape: bool) -> _Environment:
     env.globals["range"] = _Range(safe_range)
     env.filters = {name: _guard_filter(name, func) for name, func in env.filters.items()}
     env.filters[_ITER_FILTER] = _budget_iter
+    env.tests = {name: _guard_test(func) for name, func in env.tests.items()}
     return env
 
 
@@ -749,11 +788,33 @@ def validate_content(channel: str, content: dict) -> dict[str, list[str]]:
     return errors
 
 
+def _too_many_tokens(env, source: str) -> bool:
+    """Whether ``source`` has more than MAX_TOKENS tokens; reads no further."""
+    count = 0
+    for _line, kind, _value in env.lex(source):
+        if kind != "whitespace":
+            count += 1
+            if count > MAX_TOKENS:
+                return True
+    return False
+
+
 def _validate_sources(channel: str, sources: dict[str, str], errors: dict) -> None:
+    deadline = _MESSAGE_DEADLINE.get()
     for name, source in sources.items():
         env = HTML_ENV if (channel == Channel.EMAIL and name == "html") else TEXT_ENV
         key = name.split(".")[0]
+        if time.monotonic() > deadline:
+            # Every field (and every language's) compiles within one deadline.
+            errors.setdefault(key, []).append(_("The template took too long to render."))
+            return
         try:
+            if _too_many_tokens(env, source):
+                errors.setdefault(key, []).append(
+                    _("The template is too long: more than %(max)d names, operators and tags.")
+                    % {"max": MAX_TOKENS}
+                )
+                continue
             tree = env.parse(source)
             unsafe = _unsafe_attributes(tree)
         except TemplateSyntaxError as exc:

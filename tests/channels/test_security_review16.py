@@ -49,3 +49,71 @@ def test_each_item_of_a_recursive_call_is_one_iteration(monkeypatch):
     monkeypatch.setattr(rendering, "MAX_ITERATIONS", 10)
     with pytest.raises(RenderError, match="loop iterations"):
         compiled.render(profile=None)
+
+
+# --- 3: comparisons and tests never looked at the clock ---------------------------
+
+COMPARISONS = '{% set t = "a" * 1999000 %}{% set p = "a" * 60 ~ "b" %}' + "{{ p in t }}" * 2000
+
+
+def test_comparisons_and_tests_look_at_the_clock(monkeypatch):
+    """Reproduced: 2,000 ``{{ p in t }}`` (a 24 KB SMS text; each search of a
+    2 MB string about 10 ms) rendered for 24 s, and as long again at save
+    time: nothing in them spent a unit, so the 5 s deadline was never looked
+    at. With the deadline already past, a template of comparisons alone, and
+    one of tests alone, must stop."""
+    sources = ("{{ context.a in 'abc' }}", "{{ context.a is in 'abc' }}", "{{ context.a < 'c' }}")
+    compiled = [
+        compile_content("sms", {"text": source}, category="transactional") for source in sources
+    ]
+    monkeypatch.setattr(rendering, "MAX_SECONDS", -1.0)
+    for content in compiled:
+        with pytest.raises(RenderError, match="too long"):
+            content.render(profile=None, context={"a": "b"})
+
+
+def test_the_comparison_payload_is_stopped():
+    with pytest.raises(RenderError, match="too long"):
+        compile_content("sms", {"text": COMPARISONS}, category="transactional")
+
+
+def test_tests_still_answer_through_the_guard():
+    source = (
+        '{{ [1, 2, 3, 4]|select("odd")|list }} {{ 3 is divisibleby 3 }} '
+        '{{ [1, 2]|reject("in", [2])|list }} {{ "odd" is test }} {{ 1 < 2 < 3 }}'
+    )
+    compiled = compile_content("sms", {"text": source}, category="transactional")
+    assert compiled.render(profile=None).text == "[1, 3] True [1] True True"
+
+
+# --- 4: compiling a long template was outside every budget -------------------------
+
+
+def test_a_field_of_more_than_max_tokens_is_refused_before_it_is_compiled():
+    """Reproduced: a text part of 80,000 ``{{ x }}`` (560 KB, under the 5 MB
+    body) saved through the API, and each view of the campaign's page by a
+    viewer took 35 s (Jinja parses and compiles about 30 µs a token, and the
+    page compiles the content several times), past gunicorn's 30 s timeout;
+    a 4.9 MB body minutes. The render budget starts after compiling."""
+    limit = rendering.MAX_TOKENS
+    fits = "{{ x }}" * (limit // 3)  # three tokens each: {{, x, }}
+    assert validate_content("sms", {"text": fits}) == {}
+    errors = validate_content("sms", {"text": fits + "{{ x }}"})
+    assert "too long" in errors["text"][0]
+    with pytest.raises(RenderError, match="too long"):
+        compile_content("sms", {"text": "{{ x }}" * 80000}, category="transactional")
+
+
+def test_plain_text_between_tags_is_one_token():
+    html = "<p>" + "word " * 200_000 + "{{ profile.firstName }}</p>"
+    assert validate_content("email", {"subject": "Hi", "html": html}) == {}
+
+
+def test_fields_after_the_deadline_are_not_compiled(monkeypatch):
+    """Every field of a content, and every language's, compiles under one
+    deadline: once it has passed, the next field is refused, not compiled."""
+    monkeypatch.setattr(rendering, "MAX_SECONDS", -1.0)
+    compiled = []
+    monkeypatch.setattr(rendering, "_trial_render", lambda env, s: compiled.append(s))
+    errors = validate_content("email", {"subject": "A", "html": "<p>B</p>", "text": "C"})
+    assert compiled == [] and "too long" in errors["subject"][0]
