@@ -426,6 +426,15 @@ class _CodeGenerator(CodeGenerator):
         super().visit_Compare(node, frame)
         self.write(")")
 
+    def visit_Getitem(self, node, frame) -> None:  # noqa: N802
+        # Jinja writes a slice as Python's (not through ``getitem``).
+        if not isinstance(node.arg, nodes.Slice):
+            return super().visit_Getitem(node, frame)
+        self.write("environment.budget_tick(")
+        super().visit_Getitem(node, frame)
+        self.write(")")
+        return None
+
     def visit_Concat(self, node, frame) -> None:  # noqa: N802
         # As Jinja's own, with the parts checked before they are joined.
         if frame.eval_ctx.volatile:
@@ -545,6 +554,7 @@ class _Environment(ImmutableSandboxedEnvironment):
         return _safe_result(super().getattr(obj, attribute))
 
     def getitem(self, obj: Any, argument: Any) -> Any:
+        _tick()  # a slice copies up to MAX_OUTPUT items, and spends no unit
         return _safe_result(super().getitem(obj, argument))
 
     def wrap_str_format(self, value: Any):

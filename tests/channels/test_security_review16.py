@@ -62,7 +62,12 @@ def test_comparisons_and_tests_look_at_the_clock(monkeypatch):
     time: nothing in them spent a unit, so the 5 s deadline was never looked
     at. With the deadline already past, a template of comparisons alone, and
     one of tests alone, must stop."""
-    sources = ("{{ context.a in 'abc' }}", "{{ context.a is in 'abc' }}", "{{ context.a < 'c' }}")
+    sources = (
+        "{{ context.a in 'abc' }}",
+        "{{ context.a is in 'abc' }}",
+        "{{ context.a < 'c' }}",
+        "{{ context.a[::-1] }}",  # a slice: a copy of up to 2 MB
+    )
     compiled = [
         compile_content("sms", {"text": source}, category="transactional") for source in sources
     ]
