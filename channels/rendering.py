@@ -56,6 +56,9 @@ MAX_SECONDS = 5.0
 # budget, and content is compiled each time a page shows it. 10,000 tokens a
 # field (a message's plain text and markup between tags are one token each).
 MAX_TOKENS = 10_000
+# Each push custom data value is a template of its own, compiled on its own;
+# the providers take 4 KB of data in all (FCM, APNs).
+MAX_DATA_KEYS = 100
 
 
 class RenderError(ValueError):
@@ -772,6 +775,9 @@ def _field_sources(channel: str, content: dict) -> tuple[dict[str, str], dict[st
         if name == "data":
             if not isinstance(value, dict):
                 errors[name] = [_("Custom data must be an object of text values.")]
+                continue
+            if len(value) > MAX_DATA_KEYS:
+                errors[name] = [_("Custom data has at most %(max)d keys.") % {"max": MAX_DATA_KEYS}]
                 continue
             for key, item in value.items():
                 if not isinstance(item, str | int | float | bool):
