@@ -48,6 +48,7 @@ MAX_CALLS = 100_000  # macro, method and filter calls
 MAX_DEPTH = 40  # nested calls (macro recursion)
 MAX_OUTPUT = 2_000_000  # characters of one field, and of any value built on the way
 MAX_PRODUCED = 20_000_000  # characters output in all (macro bodies included)
+MAX_BUILT = 20_000_000  # about the characters of every value calls, filters and operators build
 MAX_WIDTH = 10_000  # widths and precisions (center, indent, wordwrap, format specs)
 MAX_INT_BITS = 16_384
 MAX_SECONDS = 5.0
@@ -70,13 +71,14 @@ class RenderLimitError(SecurityError):
 
 
 class _Budget:
-    __slots__ = ("calls", "deadline", "depth", "iterations", "produced")
+    __slots__ = ("built", "calls", "deadline", "depth", "iterations", "produced")
 
     def __init__(self) -> None:
         self.iterations = MAX_ITERATIONS
         self.calls = MAX_CALLS
         self.depth = 0
         self.produced = MAX_PRODUCED
+        self.built = MAX_BUILT
         self.deadline = time.monotonic() + MAX_SECONDS
         message_deadline = _MESSAGE_DEADLINE.get(None)
         if message_deadline is not None:
@@ -152,8 +154,8 @@ def _size(value: Any, limit: int = MAX_OUTPUT) -> int:
             total += len(item) + 2
         elif isinstance(item, list | tuple | set | frozenset):
             total += 2 + 2 * len(item)
-            if total <= limit:
-                stack.extend(item)
+            if total <= limit:  # a _Seq measured is not a loop: list's own iterator
+                stack.extend(list.__iter__(item) if isinstance(item, list) else item)
         elif isinstance(item, dict):
             total += 2 + 4 * len(item)
             if total <= limit:
@@ -164,6 +166,24 @@ def _size(value: Any, limit: int = MAX_OUTPUT) -> int:
         else:
             total += 32
     return total
+
+
+def _built(result: Any, *inputs: Any) -> Any:
+    """Count what a call, filter or operator built against the render's
+    budget: each value is bounded (MAX_OUTPUT), but ``{% set a1 = range(100000) %}``
+    and ``{% set a2 = "x" * 1999999 %}`` repeated kept every one of them alive
+    (300 of either held 0.6 to 1.2 GB, in about a second). A value handed back
+    as it came (``default``, ``strip`` with nothing to strip) is not new."""
+    budget = _BUDGET.get(None)
+    if budget is None or result is None or any(result is value for value in inputs):
+        return result
+    if isinstance(result, str):
+        budget.built -= len(result)
+    elif isinstance(result, list | tuple | set | frozenset | dict):
+        budget.built -= _size(result, max(budget.built, 0))
+    if budget.built < 0:
+        raise _too_large()
+    return result
 
 
 def _check_size(*values: Any) -> None:
@@ -389,7 +409,7 @@ def _guard_filter(name: str, func: Any) -> Any:
             result = func(context.environment, value, *args, **kwargs)
         else:
             result = func(value, *args, **kwargs)
-        return _safe_result(result)
+        return _built(_safe_result(result), value, *args, *kwargs.values())
 
     return guarded
 
@@ -433,7 +453,7 @@ class _CodeGenerator(CodeGenerator):
         # Jinja writes a slice as Python's (not through ``getitem``).
         if not isinstance(node.arg, nodes.Slice):
             return super().visit_Getitem(node, frame)
-        self.write("environment.budget_tick(")
+        self.write("environment.budget_built(")
         super().visit_Getitem(node, frame)
         self.write(")")
         return None
@@ -481,10 +501,15 @@ class _Environment(ImmutableSandboxedEnvironment):
     budget_tick = staticmethod(_tick)
 
     @staticmethod
+    def budget_built(value: Any) -> Any:
+        _tick()
+        return _built(value)
+
+    @staticmethod
     def budget_concat(join, parts: tuple) -> str:
         _spend_call()
         _check_size(*parts)
-        return join(parts)
+        return _built(join(parts))
 
     def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
         _spend_call()
@@ -509,7 +534,7 @@ class _Environment(ImmutableSandboxedEnvironment):
         if operator == "%":
             _check_percent(left, right)
             _check_size(left, right)
-        return super().call_binop(context, operator, left, right)
+        return _built(super().call_binop(context, operator, left, right), left, right)
 
     def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja's signature
         _spend_call()
@@ -536,7 +561,7 @@ class _Environment(ImmutableSandboxedEnvironment):
                 budget.depth -= 1
         if isinstance(result, str):
             _check_size(result)
-        return _safe_result(result)
+        return _built(_safe_result(result), getattr(__obj, "__self__", None), *args)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         # ``{{ profile.firstName }}``, the everyday lookup, answered as the

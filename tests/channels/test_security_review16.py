@@ -122,3 +122,38 @@ def test_fields_after_the_deadline_are_not_compiled(monkeypatch):
     monkeypatch.setattr(rendering, "_trial_render", lambda env, s: compiled.append(s))
     errors = validate_content("email", {"subject": "A", "html": "<p>B</p>", "text": "C"})
     assert compiled == [] and "too long" in errors["subject"][0]
+
+
+# --- 6: values kept in variables were bounded one by one, never in all --------------
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        '{{% set a{i} = "x" * 1999999 %}}',  # an operator
+        "{{% set a{i} = range(100000) %}}",  # a call
+        "{{% set a{i} = ('ab ' * 600000).split() %}}",  # a method
+        "{{% set a{i} = ('x' * 1999999)|list %}}",  # a filter
+        "{{% set a{i} = s ~ s %}}",  # a concatenation
+        "{{% set a{i} = s[::-1] ~ '' %}}",  # a slice
+    ],
+)
+def test_what_a_render_builds_is_counted_in_all(unit):
+    """Reproduced: 300 ``{% set a1 = "x" * 1999999 %}`` held 0.6 GB, 300
+    ``range(100000)`` 1.2 GB, 40 ``s.split()`` 1.9 GB — in one or two
+    seconds, within every budget (each value under MAX_OUTPUT, a few hundred
+    calls); a few thousand (the 10,000 tokens of a field) are gigabytes, in a
+    preview, at save time and for every message."""
+    source = '{% set s = "x" * 999999 %}' + "".join(unit.format(i=i) for i in range(30))
+    with pytest.raises(RenderError, match="too large"):
+        compile_content("sms", {"text": source}, category="transactional")
+
+
+def test_values_handed_back_as_they_came_are_not_counted_again():
+    source = (
+        '{% set s = "x" * 1999999 %}'
+        "{% for i in range(200) %}{% set t = s|default('') %}{% set u = s.strip() %}{% endfor %}"
+        "{{ range(5)|list }}"
+    )
+    compiled = compile_content("sms", {"text": source}, category="transactional")
+    assert compiled.render(profile=None).text == "[0, 1, 2, 3, 4]"
