@@ -48,9 +48,18 @@ MAX_CALLS = 100_000  # macro, method and filter calls
 MAX_DEPTH = 40  # nested calls (macro recursion)
 MAX_OUTPUT = 2_000_000  # characters of one field, and of any value built on the way
 MAX_PRODUCED = 20_000_000  # characters output in all (macro bodies included)
+MAX_BUILT = 20_000_000  # about the characters of every value calls, filters and operators build
 MAX_WIDTH = 10_000  # widths and precisions (center, indent, wordwrap, format specs)
 MAX_INT_BITS = 16_384
 MAX_SECONDS = 5.0
+# Compiling is not rendering: Jinja takes about 30 µs a token (a name, an
+# operator, a literal, a tag's delimiters) to parse and compile, outside any
+# budget, and content is compiled each time a page shows it. 10,000 tokens a
+# field (a message's plain text and markup between tags are one token each).
+MAX_TOKENS = 10_000
+# Each push custom data value is a template of its own, compiled on its own;
+# the providers take 4 KB of data in all (FCM, APNs).
+MAX_DATA_KEYS = 100
 
 
 class RenderError(ValueError):
@@ -62,13 +71,14 @@ class RenderLimitError(SecurityError):
 
 
 class _Budget:
-    __slots__ = ("calls", "deadline", "depth", "iterations", "produced")
+    __slots__ = ("built", "calls", "deadline", "depth", "iterations", "produced")
 
     def __init__(self) -> None:
         self.iterations = MAX_ITERATIONS
         self.calls = MAX_CALLS
         self.depth = 0
         self.produced = MAX_PRODUCED
+        self.built = MAX_BUILT
         self.deadline = time.monotonic() + MAX_SECONDS
         message_deadline = _MESSAGE_DEADLINE.get(None)
         if message_deadline is not None:
@@ -122,6 +132,15 @@ def _spend_call() -> None:
         _check_clock(budget)
 
 
+def _tick(value: Any = None) -> Any:
+    """The clock, for what spends no unit: comparisons and tests (``p in t``
+    over two 2 MB strings is milliseconds, and a template can hold thousands)."""
+    budget = _BUDGET.get(None)
+    if budget is not None:
+        _check_clock(budget)
+    return value
+
+
 def _too_large() -> RenderLimitError:
     return RenderLimitError(_("The message is too large."))
 
@@ -135,8 +154,8 @@ def _size(value: Any, limit: int = MAX_OUTPUT) -> int:
             total += len(item) + 2
         elif isinstance(item, list | tuple | set | frozenset):
             total += 2 + 2 * len(item)
-            if total <= limit:
-                stack.extend(item)
+            if total <= limit:  # a _Seq measured is not a loop: list's own iterator
+                stack.extend(list.__iter__(item) if isinstance(item, list) else item)
         elif isinstance(item, dict):
             total += 2 + 4 * len(item)
             if total <= limit:
@@ -147,6 +166,27 @@ def _size(value: Any, limit: int = MAX_OUTPUT) -> int:
         else:
             total += 32
     return total
+
+
+def _built(result: Any, *inputs: Any) -> Any:
+    """Count what a call, filter or operator built against the render's
+    budget: each value is bounded (MAX_OUTPUT), but ``{% set a1 = range(100000) %}``
+    and ``{% set a2 = "x" * 1999999 %}`` repeated kept every one of them alive
+    (300 of either held 0.6 to 1.2 GB, in about a second). A value handed back
+    as it came (``default``, ``strip`` with nothing to strip) is not new."""
+    budget = _BUDGET.get(None)
+    if budget is None or not isinstance(result, str | list | tuple | set | frozenset | dict):
+        return result
+    for value in inputs:
+        if result is value:
+            return result
+    if isinstance(result, str):
+        budget.built -= len(result)
+    else:
+        budget.built -= _size(result, max(budget.built, 0))
+    if budget.built < 0:
+        raise _too_large()
+    return result
 
 
 def _check_size(*values: Any) -> None:
@@ -372,7 +412,30 @@ def _guard_filter(name: str, func: Any) -> Any:
             result = func(context.environment, value, *args, **kwargs)
         else:
             result = func(value, *args, **kwargs)
-        return _safe_result(result)
+        return _built(_safe_result(result), value, *args, *kwargs.values())
+
+    return guarded
+
+
+def _spending(iterable: Any):
+    for item in iterable:
+        _spend()
+        yield item
+
+
+def _guard_test(func: Any) -> Any:
+    pass_arg = _PassArg.from_obj(func)
+
+    @pass_context
+    def guarded(context, value, *args, **kwargs):
+        _tick()
+        if pass_arg is _PassArg.context:
+            return func(context, value, *args, **kwargs)
+        if pass_arg is _PassArg.eval_context:
+            return func(context.eval_ctx, value, *args, **kwargs)
+        if pass_arg is _PassArg.environment:
+            return func(context.environment, value, *args, **kwargs)
+        return func(value, *args, **kwargs)
 
     return guarded
 
@@ -380,12 +443,24 @@ def _guard_filter(name: str, func: Any) -> Any:
 @pass_context  # never folded into a constant at compile time
 def _budget_iter(context, iterable: Any):
     """What every ``for`` loop iterates through (see ``_Environment._generate``)."""
-    for item in iterable:
-        _spend()
-        yield item
+    return _spending(iterable)
 
 
 class _CodeGenerator(CodeGenerator):
+    def visit_Compare(self, node, frame) -> None:  # noqa: N802
+        self.write("environment.budget_tick(")
+        super().visit_Compare(node, frame)
+        self.write(")")
+
+    def visit_Getitem(self, node, frame) -> None:  # noqa: N802
+        # Jinja writes a slice as Python's (not through ``getitem``).
+        if not isinstance(node.arg, nodes.Slice):
+            return super().visit_Getitem(node, frame)
+        self.write("environment.budget_built(")
+        super().visit_Getitem(node, frame)
+        self.write(")")
+        return None
+
     def visit_Concat(self, node, frame) -> None:  # noqa: N802
         # As Jinja's own, with the parts checked before they are joined.
         if frame.eval_ctx.volatile:
@@ -426,11 +501,18 @@ class _Environment(ImmutableSandboxedEnvironment):
                 )
         return super()._generate(source, name, filename, defer_init=defer_init)
 
+    budget_tick = staticmethod(_tick)
+
+    @staticmethod
+    def budget_built(value: Any) -> Any:
+        _tick()
+        return _built(value)
+
     @staticmethod
     def budget_concat(join, parts: tuple) -> str:
         _spend_call()
         _check_size(*parts)
-        return join(parts)
+        return _built(join(parts))
 
     def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
         _spend_call()
@@ -455,13 +537,17 @@ class _Environment(ImmutableSandboxedEnvironment):
         if operator == "%":
             _check_percent(left, right)
             _check_size(left, right)
-        return super().call_binop(context, operator, left, right)
+        return _built(super().call_binop(context, operator, left, right), left, right)
 
     def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja's signature
         _spend_call()
         budget = _BUDGET.get(None)
         if isinstance(__obj, _Method):
             __obj = __obj.func
+        if isinstance(__obj, LoopContext) and args:
+            # A recursive loop's ``loop(items)`` iterates ``items`` outside the
+            # ``for`` tag that ``_generate`` wraps: each item spends the budget too.
+            args = (_spending(args[0]), *args[1:])
         _check_str_method(__obj, args, kwargs)
         if budget is not None:
             budget.depth += 1
@@ -478,7 +564,7 @@ class _Environment(ImmutableSandboxedEnvironment):
                 budget.depth -= 1
         if isinstance(result, str):
             _check_size(result)
-        return _safe_result(result)
+        return _built(_safe_result(result), getattr(__obj, "__self__", None), *args)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         # ``{{ profile.firstName }}``, the everyday lookup, answered as the
@@ -499,6 +585,7 @@ class _Environment(ImmutableSandboxedEnvironment):
         return _safe_result(super().getattr(obj, attribute))
 
     def getitem(self, obj: Any, argument: Any) -> Any:
+        _tick()  # a slice copies up to MAX_OUTPUT items, and spends no unit
         return _safe_result(super().getitem(obj, argument))
 
     def wrap_str_format(self, value: Any):
@@ -568,6 +655,7 @@ def _make_env(autoescape: bool) -> _Environment:
     env.globals["range"] = _Range(safe_range)
     env.filters = {name: _guard_filter(name, func) for name, func in env.filters.items()}
     env.filters[_ITER_FILTER] = _budget_iter
+    env.tests = {name: _guard_test(func) for name, func in env.tests.items()}
     return env
 
 
@@ -716,6 +804,9 @@ def _field_sources(channel: str, content: dict) -> tuple[dict[str, str], dict[st
             if not isinstance(value, dict):
                 errors[name] = [_("Custom data must be an object of text values.")]
                 continue
+            if len(value) > MAX_DATA_KEYS:
+                errors[name] = [_("Custom data has at most %(max)d keys.") % {"max": MAX_DATA_KEYS}]
+                continue
             for key, item in value.items():
                 if not isinstance(item, str | int | float | bool):
                     errors.setdefault(name, []).append(
@@ -741,11 +832,33 @@ def validate_content(channel: str, content: dict) -> dict[str, list[str]]:
     return errors
 
 
+def _too_many_tokens(env, source: str) -> bool:
+    """Whether ``source`` has more than MAX_TOKENS tokens; reads no further."""
+    count = 0
+    for _line, kind, _value in env.lex(source):
+        if kind != "whitespace":
+            count += 1
+            if count > MAX_TOKENS:
+                return True
+    return False
+
+
 def _validate_sources(channel: str, sources: dict[str, str], errors: dict) -> None:
+    deadline = _MESSAGE_DEADLINE.get()
     for name, source in sources.items():
         env = HTML_ENV if (channel == Channel.EMAIL and name == "html") else TEXT_ENV
         key = name.split(".")[0]
+        if time.monotonic() > deadline:
+            # Every field (and every language's) compiles within one deadline.
+            errors.setdefault(key, []).append(_("The template took too long to render."))
+            return
         try:
+            if _too_many_tokens(env, source):
+                errors.setdefault(key, []).append(
+                    _("The template is too long: more than %(max)d names, operators and tags.")
+                    % {"max": MAX_TOKENS}
+                )
+                continue
             tree = env.parse(source)
             unsafe = _unsafe_attributes(tree)
         except TemplateSyntaxError as exc:
@@ -1082,7 +1195,11 @@ class CompiledContent:
             return _bounded(template, variables)
         except SecurityError as exc:
             raise RenderError(_("%(field)s: %(error)s") % {"field": name, "error": exc}) from exc
-        except (TemplateError, ArithmeticError, TypeError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever a template raises is its failure
+            # Not only TemplateError, ArithmeticError, TypeError and ValueError:
+            # ``"{a}".format()`` raises KeyError, ``"{0}".format()`` IndexError,
+            # ``"x"|truncate(-5)`` AssertionError, ``"x"|xmlattr`` AttributeError;
+            # each was a 500 on every page showing the campaign (review 16).
             raise RenderError(_("%(field)s: %(error)s") % {"field": name, "error": exc}) from exc
 
     def render(
