@@ -1025,9 +1025,12 @@ def preview(request: HttpRequest, campaign_id: int, payload: PreviewIn):
         from audiences.selectors import visible_profiles
 
         field, value = payload.profile.namespace, payload.profile.value.strip()
-        profile = visible_profiles(request.user).filter(**{field: value}).first()
+        from campaigns.selectors import renderable_for
+
+        profiles = renderable_for(campaign, visible_profiles(request.user))
+        profile = profiles.filter(**{field: value}).first()
     else:
-        profile = preview_profile(request.user, payload.profile)
+        profile = preview_profile(request.user, payload.profile, campaign)
     if payload.profile and profile is None:
         raise _bad("profile", _("Unknown profile, or one you may not see."))
     if payload.locale:
@@ -1121,7 +1124,7 @@ def proofs(request: HttpRequest, campaign_id: int, payload: ProofsIn):
 
     campaign = get_campaign_for(request.user, campaign_id)
     check_action(request.user, "edit", campaign)
-    profile = preview_profile(request.user, payload.profile)
+    profile = preview_profile(request.user, payload.profile, campaign)
     if payload.profile and profile is None:
         raise _bad("profile", _("No profile you may see has this id, email or external id."))
     queued = services.send_proof(
