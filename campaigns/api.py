@@ -427,19 +427,22 @@ def _resolve(user, data: dict, *, category: str | None) -> dict:
     return fields
 
 
-def _template_content(user, template_id: int, channel: str, data: dict) -> tuple[dict, list]:
+def _template_content(user, template_id: int, channel: str, data: dict) -> tuple[dict, list, bool]:
     """The template's content, with the request's own ``content`` fields on
-    top, and who wrote it (the new campaign's editors)."""
+    top, who wrote it (the new campaign's editors) and whether it is restricted
+    (so is the new campaign)."""
     from campaigns.templates_services import source_content
 
-    template_channel, content, _name, writers = source_content(user, template_id=template_id)
+    template_channel, content, _name, writers, restricted = source_content(
+        user, template_id=template_id
+    )
     if template_channel != channel:
         raise _bad(
             "templateId",
             _("This template is for %(channel)s messages.") % {"channel": template_channel},
         )
     content.update(data.get("content") or {})
-    return content, writers
+    return content, writers, restricted
 
 
 def _schedule_fields(schedule: dict | None, current_tz: str = "UTC") -> dict:
@@ -476,7 +479,7 @@ def create_campaign(request: HttpRequest, payload: CampaignIn):
     data = payload.model_dump(exclude_unset=True)
     fields = _resolve(request.user, data, category=payload.category)
     if payload.template_id is not None:
-        fields["content"], fields["editors"] = _template_content(
+        fields["content"], fields["editors"], fields["restricted"] = _template_content(
             request.user, payload.template_id, fields["channel_configuration"].channel, data
         )
     campaign = services.campaign_create(

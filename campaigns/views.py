@@ -121,6 +121,7 @@ def new(request: HttpRequest) -> HttpResponse:
             if source:
                 fields["content"] = source["content"]
                 fields["editors"] = source["writers"]  # the template's words are theirs
+                fields["restricted"] = source["restricted"]  # and stay as restricted
             campaign = services.campaign_create(actor=request.user, **fields)
         except ValidationError as exc:
             form.add_error(None, exc)

@@ -110,3 +110,55 @@ def test_a_proof_asked_for_before_a_hidden_writers_edit_is_not_rendered_for_that
     proof.refresh_from_db()
     assert proof.status == Proof.Status.FAILED
     assert "may not see the chosen profile" in proof.error
+
+
+# --- 2 (Low): a restricted template's words in an open campaign --------------------
+
+
+@pytest.fixture
+def hr_letter(manager, make_user):
+    """A restricted template, granted to the manager."""
+    from accounts.services import access_grant
+    from campaigns.models import ContentTemplate
+
+    root = make_user("root", superuser=True)
+    template = ContentTemplate.objects.create(
+        name="Redundancy letter",
+        channel="email",
+        content={"subject": "Your role", "html": "<p>Confidential</p>"},
+        restricted=True,
+        created_by=root,
+    )
+    access_grant(obj=template, grantee=manager, level="view", actor=root)
+    return template
+
+
+def test_a_campaign_started_from_a_restricted_template_is_restricted(
+    hr_letter, manager, viewer, api_for
+):
+    """A duplicate of a restricted campaign and a template saved from one stay
+    restricted; a campaign started from a restricted template was open: the
+    template's words on a page every viewer reads, by a manager who may not
+    restrict it again (access is the administrators')."""
+    from campaigns.models import Campaign
+
+    campaign = _oslo_campaign(api_for(manager), templateId=hr_letter.pk)
+    assert Campaign.objects.get(pk=campaign.pk).restricted
+    assert api_for(manager).get(f"/campaigns/{campaign.pk}").status_code == 200
+    assert api_for(viewer).get(f"/campaigns/{campaign.pk}").status_code == 404
+
+
+def test_nor_on_the_new_campaign_page(hr_letter, manager, login):
+    from campaigns.models import Campaign
+
+    page = login(manager).post(
+        f"/campaigns/new/?template={hr_letter.pk}",
+        {
+            "name": "From the letter",
+            "type": "scheduled",
+            "category": "marketing",
+            "template": hr_letter.pk,
+        },
+    )
+    assert page.status_code == 302, page.content
+    assert Campaign.objects.get(name="From the letter").restricted
