@@ -162,3 +162,38 @@ def test_nor_on_the_new_campaign_page(hr_letter, manager, login):
     )
     assert page.status_code == 302, page.content
     assert Campaign.objects.get(name="From the letter").restricted
+
+
+# --- 3 (Low): administrators renamed tags restricted campaigns carry ---------------
+
+
+def test_an_administrator_may_not_rename_or_delete_a_tag_a_hidden_campaign_carries(
+    administrator, login, make_user
+):
+    """The admin lists a tag once a visible campaign carries it; renaming or
+    deleting it changed the restricted campaigns carrying it too (and whether
+    a tag-matching approval policy applies to their next version)."""
+    from campaigns.models import Tag
+    from tests.campaigns.lifecycle_helpers import ready_email
+
+    root = make_user("root", superuser=True)
+    legal = Tag.objects.create(name="legal")
+    shared, own = ready_email(root, name="Open"), ready_email(root, name="Merger")
+    shared.tags.add(legal)
+    own.tags.add(legal)
+    own.restricted = True
+    own.save()
+    admin = login(administrator)
+    url = f"/admin/campaigns/tag/{legal.pk}/change/"
+    assert admin.post(url, {"name": "renamed"}).status_code == 403
+    delete = admin.post(f"/admin/campaigns/tag/{legal.pk}/delete/", {"post": "yes"})
+    assert delete.status_code == 403
+    bulk = admin.post(
+        "/admin/campaigns/tag/",
+        {"action": "delete_selected", "_selected_action": [legal.pk], "post": "yes"},
+    )
+    assert Tag.objects.filter(name="legal").exists(), bulk.status_code
+    own.restricted = False
+    own.save()
+    assert admin.post(url, {"name": "renamed"}).status_code == 302
+    assert Tag.objects.filter(name="renamed").exists()
