@@ -38,7 +38,15 @@ def sendable_profiles(audience: Audience, owner, editors=()) -> QuerySet[Profile
     either — an approver not granted a restricted list put a pixel carrying
     ``{{ profile.email }}`` into a superuser's draft and sent it to the list
     (tenth review)."""
-    profiles = audience_profiles(audience)
+    return seen_by_writers(audience_profiles(audience), owner, editors)
+
+
+def seen_by_writers(profiles: QuerySet[Profile], owner, editors=()) -> QuerySet[Profile]:
+    """``profiles`` narrowed to those that ``owner`` and every one of
+    ``editors`` may see (``sendable_profiles``' rule): what a campaign's words
+    may be rendered for — sent, previewed or proofed (fifteenth review: a
+    superuser's preview of a manager's draft rendered the manager's pixel for a
+    person hidden from them)."""
     readers = [owner, *editors]
     if all(r is not None and r.is_superuser for r in readers):
         return profiles

@@ -225,6 +225,22 @@ class TagAdmin(AdminPermissionsMixin, admin.ModelAdmin):
         )
         return qs.filter(~Exists(tagged) | Exists(seen))
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and not self._hidden_carry(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return super().has_delete_permission(request, obj) and not self._hidden_carry(request, obj)
+
+    @staticmethod
+    def _hidden_carry(request, obj) -> bool:
+        """Whether a campaign ``request.user`` may not see carries ``obj``:
+        renaming or deleting the tag would change that campaign (and whether a
+        tag-matching approval policy applies to it; fifteenth review)."""
+        if obj is None or request.user.is_superuser:
+            return False
+        seen = visible(request.user, Campaign.objects.all()).values("pk")
+        return Campaign.objects.filter(tags=obj).exclude(pk__in=seen).exists()
+
 
 @admin.register(ContentTemplate)
 class ContentTemplateAdmin(AdminPermissionsMixin, AccessAdminMixin, GuardedModelAdmin):

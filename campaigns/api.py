@@ -427,19 +427,22 @@ def _resolve(user, data: dict, *, category: str | None) -> dict:
     return fields
 
 
-def _template_content(user, template_id: int, channel: str, data: dict) -> tuple[dict, list]:
+def _template_content(user, template_id: int, channel: str, data: dict) -> tuple[dict, list, bool]:
     """The template's content, with the request's own ``content`` fields on
-    top, and who wrote it (the new campaign's editors)."""
+    top, who wrote it (the new campaign's editors) and whether it is restricted
+    (so is the new campaign)."""
     from campaigns.templates_services import source_content
 
-    template_channel, content, _name, writers = source_content(user, template_id=template_id)
+    template_channel, content, _name, writers, restricted = source_content(
+        user, template_id=template_id
+    )
     if template_channel != channel:
         raise _bad(
             "templateId",
             _("This template is for %(channel)s messages.") % {"channel": template_channel},
         )
     content.update(data.get("content") or {})
-    return content, writers
+    return content, writers, restricted
 
 
 def _schedule_fields(schedule: dict | None, current_tz: str = "UTC") -> dict:
@@ -476,7 +479,7 @@ def create_campaign(request: HttpRequest, payload: CampaignIn):
     data = payload.model_dump(exclude_unset=True)
     fields = _resolve(request.user, data, category=payload.category)
     if payload.template_id is not None:
-        fields["content"], fields["editors"] = _template_content(
+        fields["content"], fields["editors"], fields["restricted"] = _template_content(
             request.user, payload.template_id, fields["channel_configuration"].channel, data
         )
     campaign = services.campaign_create(
@@ -1025,9 +1028,12 @@ def preview(request: HttpRequest, campaign_id: int, payload: PreviewIn):
         from audiences.selectors import visible_profiles
 
         field, value = payload.profile.namespace, payload.profile.value.strip()
-        profile = visible_profiles(request.user).filter(**{field: value}).first()
+        from campaigns.selectors import renderable_for
+
+        profiles = renderable_for(campaign, visible_profiles(request.user))
+        profile = profiles.filter(**{field: value}).first()
     else:
-        profile = preview_profile(request.user, payload.profile)
+        profile = preview_profile(request.user, payload.profile, campaign)
     if payload.profile and profile is None:
         raise _bad("profile", _("Unknown profile, or one you may not see."))
     if payload.locale:
@@ -1121,7 +1127,7 @@ def proofs(request: HttpRequest, campaign_id: int, payload: ProofsIn):
 
     campaign = get_campaign_for(request.user, campaign_id)
     check_action(request.user, "edit", campaign)
-    profile = preview_profile(request.user, payload.profile)
+    profile = preview_profile(request.user, payload.profile, campaign)
     if payload.profile and profile is None:
         raise _bad("profile", _("No profile you may see has this id, email or external id."))
     queued = services.send_proof(

@@ -84,12 +84,21 @@ class DeliveryStore:
 
 
 def audience_blockers(*, audience, actor) -> list[audience_hooks.Blocker]:
-    """Committed campaigns using ``audience`` that ``actor`` may not activate."""
+    """Committed campaigns using ``audience`` that ``actor`` may not activate:
+    through their live version, or the version waiting for approval (a draft
+    in review, or the draft version of a live campaign: what the approver
+    decides on; fifteenth review)."""
     from accounts.permissions import can, can_see
     from campaigns.models import Campaign
 
-    using = Campaign.objects.filter(status__in=COMMITTED_STATUSES).filter(
-        Q(live_version__audience=audience) | Q(status="in_review", draft_version__audience=audience)
+    using = (
+        Campaign.objects.filter(status__in=COMMITTED_STATUSES)
+        .filter(
+            Q(live_version__audience=audience)
+            | Q(status="in_review", draft_version__audience=audience)
+            | Q(approval_requests__status="pending", approval_requests__version__audience=audience)
+        )
+        .distinct()
     )
     return [
         audience_hooks.Blocker(c, c.name, can_see(actor, c))
@@ -266,9 +275,7 @@ def restricted_campaigns(*, ids: set[int]) -> set[int]:
     """The restricted campaigns among ``ids``."""
     from campaigns.models import Campaign
 
-    return set(
-        Campaign.objects.filter(pk__in=ids, restricted=True).values_list("pk", flat=True)
-    )
+    return set(Campaign.objects.filter(pk__in=ids, restricted=True).values_list("pk", flat=True))
 
 
 ENGAGEMENT_CHOICES = 200

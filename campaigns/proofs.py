@@ -146,6 +146,19 @@ def deliver_proof(proof_id: int) -> None:
     if not config.is_active:  # deactivated after the proof was asked for: nothing leaves
         _record(proof, ok=False, reason=_("The channel configuration is deactivated."))
         return
+    if proof.profile_id is not None and not _renderable(proof):
+        # Someone who may not see the profile wrote the content since it was
+        # asked for (an edit before delivery, or before a Retry): their words
+        # are not rendered for that person (fifteenth review).
+        _record(
+            proof,
+            ok=False,
+            reason=_(
+                "The content was written by someone who may not see the chosen profile: "
+                "send the proof again with another profile."
+            ),
+        )
+        return
     try:
         with translation.override(proof.locale or None):
             [result] = send_proofs(
@@ -161,6 +174,14 @@ def deliver_proof(proof_id: int) -> None:
         _record(proof, ok=False, reason=str(exc) or type(exc).__name__)
         return
     _record(proof, ok=result.ok, reason=result.reason)
+
+
+def _renderable(proof: Proof) -> bool:
+    from audiences.models import Profile
+    from campaigns.selectors import renderable_for
+
+    one = Profile.objects.filter(pk=proof.profile_id)
+    return renderable_for(proof.campaign, one).exists()
 
 
 def _record(proof: Proof, *, ok: bool, reason: str = "") -> None:

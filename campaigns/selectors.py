@@ -156,16 +156,32 @@ def approval_queue(user) -> QuerySet[ApprovalRequest]:
     )
 
 
-def preview_profile(user, value: str | None):
+def renderable_for(campaign, profiles):
+    """``profiles`` narrowed to those ``campaign``'s words may be rendered for:
+    the ones its owner and every other writer may see, as its runs
+    (audiences.selectors.sendable_profiles). A preview frame loads the content's
+    remote images and a proof is opened by its recipient: a superuser's preview
+    of a manager's draft rendered the manager's pixel for a person hidden from
+    the manager, their address to the manager's server (fifteenth review)."""
+    from audiences.selectors import seen_by_writers
+    from campaigns.engine.materialize import editors_of
+
+    return seen_by_writers(profiles, campaign.created_by, editors_of(campaign))
+
+
+def preview_profile(user, value: str | None, campaign=None):
     """The profile a preview or proof is rendered for, or None (sample data):
     only roles that manage profiles pick one, and only among the profiles they
-    may see (issue 10 #3). ``value``: a profile's id, email or external id."""
+    may see (issue 10 #3) — and, for ``campaign``'s content, that its writers
+    may see (``renderable_for``). ``value``: a profile's id, email or external id."""
     from audiences.selectors import visible_profiles
 
     value = (value or "").strip()
     if not value or "\x00" in value:  # no column holds a NUL (PostgreSQL: an error)
         return None
     qs = visible_profiles(user)
+    if campaign is not None:
+        qs = renderable_for(campaign, qs)
     # ASCII only: str.isdigit() also accepts "²" or "①", which int() refuses.
     if value.isascii() and value.isdigit():
         return qs.filter(pk=int(value)).first() if is_id(int(value)) else None

@@ -155,11 +155,14 @@ def get_template_for(user, pk: Any, action: str = "template.view") -> ContentTem
 
 def source_content(
     user, *, template_id: Any = None, starter: str = ""
-) -> tuple[str, dict, str, list[int]]:
-    """(channel, content, name, writers) of what a new campaign starts from: a
-    template ``user`` may see, or a starter design. ``ValidationError`` when
-    unknown. ``writers``: the template's author and editors, whom the new
-    campaign counts among its editors (``campaign_create(editors=…)``)."""
+) -> tuple[str, dict, str, list[int], bool]:
+    """(channel, content, name, writers, restricted) of what a new campaign
+    starts from: a template ``user`` may see, or a starter design.
+    ``ValidationError`` when unknown. ``writers``: the template's author and
+    editors, whom the new campaign counts among its editors
+    (``campaign_create(editors=…)``). ``restricted``: the template is, and so is
+    the campaign started from it, as a duplicate of a restricted campaign and a
+    template saved from one are (fifteenth review)."""
     if template_id not in (None, ""):
         pk = _as_id(template_id)
         template = ContentTemplate.objects.filter(pk=pk).first() if pk else None
@@ -170,8 +173,9 @@ def source_content(
             dict(template.content or {}),
             template.name,
             template_writers(template),
+            template.restricted,
         )
     found: Starter | None = STARTERS.get(starter or "")
     if found is None:
         raise ValidationError({"starter": [_("Unknown starter design.")]})
-    return found.channel, found.content(), found.name, []
+    return found.channel, found.content(), found.name, [], False

@@ -236,19 +236,26 @@ def _errors_to_form(form, exc: ValidationError) -> None:
 
 def new_campaign_source(request: HttpRequest) -> dict | None:
     """What ``/campaigns/new/?template=…`` or ``?starter=…`` starts from:
-    ``{"channel", "content", "name", "writers", "field", "value", "category", "type"}``,
+    ``{"channel", "content", "name", "writers", "restricted", "field", "value", "category",
+    "type"}``,
     or None for a blank campaign. An unknown or unseen template is a 404."""
     data = request.POST if request.method == "POST" else request.GET
     template_id, starter = data.get("template"), data.get("starter")
     if not template_id and not starter:
         return None
     try:
-        channel, content, name, writers = services.source_content(
+        channel, content, name, writers, restricted = services.source_content(
             request.user, template_id=template_id, starter=starter or ""
         )
     except ValidationError:
         raise Http404 from None
-    source = {"channel": channel, "content": content, "name": name, "writers": writers}
+    source = {
+        "channel": channel,
+        "content": content,
+        "name": name,
+        "writers": writers,
+        "restricted": restricted,
+    }
     if template_id:
         source.update(field="template", value=template_id)
     else:

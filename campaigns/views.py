@@ -121,6 +121,7 @@ def new(request: HttpRequest) -> HttpResponse:
             if source:
                 fields["content"] = source["content"]
                 fields["editors"] = source["writers"]  # the template's words are theirs
+                fields["restricted"] = source["restricted"]  # and stay as restricted
             campaign = services.campaign_create(actor=request.user, **fields)
         except ValidationError as exc:
             form.add_error(None, exc)
@@ -252,7 +253,7 @@ def _sample(request, campaign, version) -> dict:
     picked = request.GET.get("profile", "")
     if picked.isascii() and picked.isdigit():  # "²" is a digit int() refuses
         profile = next((p for p in profiles if p.pk == int(picked)), None) or _pick_profile(
-            request.user, picked
+            request.user, picked, campaign
         )
     result, error = None, ""
     try:
@@ -272,15 +273,19 @@ def _sample(request, campaign, version) -> dict:
 
 def _sample_profiles(user, campaign, version) -> list:
     """Up to ten profiles of the version's audience that the user may be shown and
-    that the channel can reach; none for roles that are not shown profiles."""
+    that the channel can reach and the campaign's writers may see (as its runs:
+    ``renderable_for``); none for roles that are not shown profiles."""
     from audiences.channel_facts import IDENTITY_FIELD
     from audiences.selectors import audience_profiles, visible_profiles
+    from campaigns.selectors import renderable_for
 
     if version.audience is None or not can_see(user, version.audience):
         return []
     field = IDENTITY_FIELD.get(campaign.channel)
     try:
-        profiles = visible_profiles(user, audience_profiles(version.audience))
+        profiles = visible_profiles(
+            user, renderable_for(campaign, audience_profiles(version.audience))
+        )
         if field:
             profiles = profiles.filter(**{f"{field}__isnull": False})
         return list(profiles.order_by("pk")[:SAMPLE_PROFILES])
@@ -440,7 +445,7 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
                 content[key[len("content_") :]] = request.POST[key]
         content.pop("data", None)
     profile = _pick_profile(
-        request.user, request.GET.get("profile") or request.POST.get("preview_profile")
+        request.user, request.GET.get("profile") or request.POST.get("preview_profile"), campaign
     )
     result, error = None, ""
     try:
@@ -473,10 +478,10 @@ def _as_dict(result) -> dict:
     return {k: v for k, v in data.items() if v and not k.startswith("_") and k != "extra"}
 
 
-def _pick_profile(user, value: str | None):
+def _pick_profile(user, value: str | None, campaign):
     from campaigns.selectors import preview_profile
 
-    return preview_profile(user, value)
+    return preview_profile(user, value, campaign)
 
 
 def _proofs_context(campaign) -> dict:
@@ -539,7 +544,7 @@ def proofs(request: HttpRequest, pk: int) -> HttpResponse:
             form.cleaned_data["recipients"],
             version=show,
             locale=request.LANGUAGE_CODE,
-            profile=_pick_profile(request.user, request.POST.get("preview_profile")),
+            profile=_pick_profile(request.user, request.POST.get("preview_profile"), campaign),
             content_locale=request.POST.get("locale") or None,  # per language (SPEC §11)
         )
     except ProofRefused as exc:  # bad addresses, no configuration, a template error
