@@ -328,32 +328,33 @@ class EmailTransport(Transport):
             for index, outcome in outcomes:
                 results[index] = self._result(taken[index], outcome)
 
-        for message in messages:
-            index = len(taken)
-            taken.append(message)
-            try:
-                data = self.raw(assembler, message)
-            except Unsupported:
-                record(sessions.flush())
-                try:
-                    sessions.first()  # reopened if the server closed it meanwhile
-                except Exception:  # noqa: BLE001 — Django's attempt reports it
-                    logger.warning("SMTP reconnect failed", exc_info=True)
-                results[index] = self._send_one(connection, message)
-                continue
-            except (ValueError, TypeError) as exc:  # bad header or address
-                results[index] = SendResult(
-                    message.delivery_id, ok=False, permanent=True, reason=str(exc)
-                )
-                continue
-            sender, recipients = assembler.envelope(message.to)
-            try:
-                record(sessions.pipeline(index).submit(index, sender, recipients, data))
-            except (ValueError, TypeError) as exc:  # an address smtplib cannot send
-                results[index] = SendResult(
-                    message.delivery_id, ok=False, permanent=True, reason=str(exc)
-                )
+        # The extra sessions are closed whatever happens (the caller closes its own).
         try:
+            for message in messages:
+                index = len(taken)
+                taken.append(message)
+                try:
+                    data = self.raw(assembler, message)
+                except Unsupported:
+                    record(sessions.flush())
+                    try:
+                        sessions.first()  # reopened if the server closed it meanwhile
+                    except Exception:  # noqa: BLE001 — Django's attempt reports it
+                        logger.warning("SMTP reconnect failed", exc_info=True)
+                    results[index] = self._send_one(connection, message)
+                    continue
+                except (ValueError, TypeError) as exc:  # bad header or address
+                    results[index] = SendResult(
+                        message.delivery_id, ok=False, permanent=True, reason=str(exc)
+                    )
+                    continue
+                sender, recipients = assembler.envelope(message.to)
+                try:
+                    record(sessions.pipeline(index).submit(index, sender, recipients, data))
+                except (ValueError, TypeError) as exc:  # an address smtplib cannot send
+                    results[index] = SendResult(
+                        message.delivery_id, ok=False, permanent=True, reason=str(exc)
+                    )
             record(sessions.flush())
         finally:
             sessions.close()

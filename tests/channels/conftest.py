@@ -40,19 +40,23 @@ class SinkHandler:
         return "250 Message accepted"
 
 
-@pytest.fixture
-def smtp_sink(settings):
-    handler = SinkHandler()
+def serve_sink(settings, handler) -> Controller:
+    """Start an aiosmtpd server with ``handler`` on a free port and point
+    Django's SMTP backend at it (plain, no credentials); the caller stops it."""
     controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
     controller.start()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_HOST_USER = ""
-    settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
     settings.EMAIL_TIMEOUT = 10
+    return controller
+
+
+@pytest.fixture
+def smtp_sink(settings):
+    handler = SinkHandler()
+    controller = serve_sink(settings, handler)
     try:
         yield handler
     finally:
@@ -186,3 +190,17 @@ def fake_api():
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def config(db):
+    """An open email configuration ("Newsletter"), as the security reviews use it."""
+    from channels.models import ChannelConfiguration
+
+    return ChannelConfiguration.objects.create(
+        name="Newsletter",
+        channel="email",
+        purpose="marketing",
+        from_name="Volley",
+        from_address="news@volley.example",
+    )

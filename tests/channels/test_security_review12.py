@@ -26,17 +26,6 @@ def _email(**email) -> dict:
 
 
 @pytest.fixture
-def config(db):
-    return ChannelConfiguration.objects.create(
-        name="Newsletter",
-        channel="email",
-        purpose="marketing",
-        from_name="Volley",
-        from_address="news@volley.example",
-    )
-
-
-@pytest.fixture
 def secret_live(config):
     """A restricted live campaign of a superuser sending through the open configuration."""
     campaign = Campaign.objects.create(name="Merger announcement", status="live", restricted=True)

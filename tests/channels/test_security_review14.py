@@ -10,7 +10,7 @@ from guardian.shortcuts import assign_perm
 from audiences.models import Audience, AudienceMember, Profile
 from campaigns.models import Campaign, CampaignVersion
 from channels.models import ChannelConfiguration
-from tests.channels.test_security_review12 import _email, config  # noqa: F401
+from tests.channels.test_security_review12 import _email
 
 pytestmark = pytest.mark.django_db
 

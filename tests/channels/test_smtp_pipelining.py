@@ -38,18 +38,10 @@ class PipeliningSink(SinkHandler):
 
 @pytest.fixture(params=[True, False], ids=["pipelining", "one-by-one"])
 def sink(request, settings):
-    from aiosmtpd.controller import Controller
-
-    from tests.channels.conftest import _free_port
+    from tests.channels.conftest import serve_sink
 
     handler = PipeliningSink(pipelining=request.param)
-    controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_TIMEOUT = 10
+    controller = serve_sink(settings, handler)
     handler.port = controller.port
     try:
         yield handler

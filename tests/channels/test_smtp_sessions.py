@@ -5,18 +5,18 @@ own, and a server that will not take more sessions costs no message."""
 from __future__ import annotations
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from channels.rendering import RenderedMessage
 from channels.transports import OutboundMessage, _Sessions, get_transport
-from tests.channels.conftest import _free_port
-from tests.channels.test_smtp_pipelining import PipeliningSink
+from tests.channels.conftest import serve_sink
+from tests.channels.test_smtp_pipelining import ClosingSink
 
 
-class SessionSink(PipeliningSink):
-    """Records which session carried each message; ``drop@`` closes its
-    session at RCPT; with ``one_session`` a second concurrent session is
-    refused EHLO (as a server limiting connections per client would)."""
+class SessionSink(ClosingSink):
+    """Records which session carried each message (``drop@`` closes its
+    session at RCPT, as for ``ClosingSink``); with ``one_session`` a second
+    concurrent session is refused EHLO (as a server limiting connections per
+    client would)."""
 
     def __init__(self, pipelining: bool = True, one_session: bool = False) -> None:
         super().__init__(pipelining)
@@ -30,26 +30,9 @@ class SessionSink(PipeliningSink):
         self.greeted.add(session.peer)
         return await super().handle_EHLO(server, session, envelope, hostname, responses)
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
-        if address.startswith("drop@"):
-            server.transport.close()
-            return "250 OK"
-        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
-
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         self.peers.append(session.peer)
         return await super().handle_DATA(server, session, envelope)
-
-
-def _serve(settings, handler):
-    controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_TIMEOUT = 10
-    return controller
 
 
 @pytest.fixture
@@ -57,7 +40,7 @@ def serve(settings):
     controllers = []
 
     def start(handler):
-        controllers.append(_serve(settings, handler))
+        controllers.append(serve_sink(settings, handler))
         return handler
 
     yield start
