@@ -1181,7 +1181,7 @@ def retry_proof(request: HttpRequest, campaign_id: int, proof_id: int):
         pk=proof_id,
         campaign=campaign,
     )
-    return Status(202, _proof(retry(proof)))
+    return Status(202, _proof(retry(proof, request.user)))
 
 
 @campaigns_router.get(

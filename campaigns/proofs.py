@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from accounts import quotas
 from campaigns.models import Campaign, CampaignVersion, Proof
 from channels import leases
 from config.problems import DomainError
@@ -103,6 +104,7 @@ def send_proof(
         )
     except PreviewError as exc:
         raise ProofRefused(str(exc), errors=exc.errors) from exc
+    quotas.proofs(user, len(cleaned))  # QuotaExceeded (429) once the hour's are spent
     locale = (locale or translation.get_language() or "")[:16]
     with transaction.atomic():
         proofs = Proof.objects.bulk_create(
@@ -200,10 +202,10 @@ class ProofNotRetryable(DomainError):
     status = 409
 
 
-def retry_proof(proof: Proof) -> Proof:
+def retry_proof(proof: Proof, actor=None) -> Proof:
     """Send a failed proof again (a person's Retry; the caller checks
     ``campaign.edit``). 409 unless it failed, or when its configuration is
-    gone or deactivated."""
+    gone or deactivated; 429 once ``actor``'s proofs of the hour are spent."""
     version = proof.version
     config = version.channel_configuration if version is not None else None
     if config is None or not config.is_active:
@@ -213,6 +215,7 @@ def retry_proof(proof: Proof) -> Proof:
     with transaction.atomic():
         if not leases.retry(Proof, proof.pk, sent_at=None):
             raise ProofNotRetryable(_("Only a failed proof can be sent again."))
+        quotas.proofs(actor, 1)  # raising rolls the retry back
         from campaigns.engine import enqueue_proof
 
         enqueue_proof(proof.pk)

@@ -33,6 +33,7 @@ from django.db.models import Max
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from accounts import quotas
 from accounts.mailer import send_later
 from accounts.services import access_keep
 from audiences.channel_facts import CONTENT_EXTRAS, CONTENT_FIELDS, IDENTITY_FIELD
@@ -612,6 +613,9 @@ def campaign_request_approval(*, campaign: Campaign, actor, comment: str = "") -
                 _event(campaign, "version_approval_requested", actor, comment)
             elif not transition(campaign, "request_approval", actor=actor, comment=comment):
                 raise _refuse_status(campaign, "request_approval")
+            # Each request emails every approver: at most APPROVAL_REQUESTS_PER_HOUR
+            # a person (a refusal here rolls the request back).
+            quotas.approval_requests(actor)
     except IntegrityError:
         # The partial unique index: another request is already pending.
         raise ActionRefused(_("An approval request is already pending.")) from None

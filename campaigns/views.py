@@ -21,6 +21,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import can, can_see
+from accounts.quotas import QuotaExceeded
 from campaigns import services
 from campaigns.actions import USER_ACTIONS
 from campaigns.display import describe_event
@@ -404,7 +405,7 @@ def action(request: HttpRequest, pk: int, name: str) -> HttpResponse:
         result = action.run(
             campaign=campaign, actor=request.user, comment=request.POST.get("comment", "")[:5000]
         )
-    except services.ActionRefused as exc:
+    except (services.ActionRefused, QuotaExceeded) as exc:
         messages.error(request, exc.message)
         for issue in (exc.errors or {}).values():
             for message in issue:
@@ -517,8 +518,8 @@ def proof_retry(request: HttpRequest, pk: int, proof_id: int) -> HttpResponse:
     check_action(request.user, "edit", campaign)
     proof = get_object_or_404(Proof, pk=proof_id, campaign=campaign)
     try:
-        retry_proof(proof)
-    except ProofNotRetryable as exc:
+        retry_proof(proof, request.user)
+    except (ProofNotRetryable, QuotaExceeded) as exc:
         messages.error(request, exc.message)
     else:
         messages.success(request, _("Proof queued again: its status is shown under Proofs."))
@@ -555,6 +556,9 @@ def proofs(request: HttpRequest, pk: int) -> HttpResponse:
             % {"error": " ".join(dict.fromkeys([exc.message, *details]))},
         )
         return _detail_response(request, campaign, show, proof_form=form, status=400)
+    except QuotaExceeded as exc:
+        form.add_error("recipients", _("Proofs not sent: %(error)s") % {"error": exc.message})
+        return _detail_response(request, campaign, show, proof_form=form, status=429)
     count = len(queued)
     messages.success(
         request,

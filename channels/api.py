@@ -510,7 +510,7 @@ def retry_test_message(request: HttpRequest, config_id: int, message_id: int):
     """Queue a failed test message again for the recipients it did not reach
     (administrators); 409 unless it failed, or when the configuration is deactivated."""
     message = _test_message(_editable(request, config_id), message_id)
-    services.test_message_retry(test_message=message)
+    services.test_message_retry(test_message=message, actor=request.user)
     return Status(202, _read(_test_message(message.configuration, message.pk)))
 
 

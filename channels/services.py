@@ -17,6 +17,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from accounts import quotas
 from audiences import services as audience_services
 from audiences.channel_facts import CONSENT_FIELD, IDENTITY_FIELD
 from audiences.models import Channel, Profile, Suppression
@@ -185,6 +186,7 @@ def test_message_queue(
     render_preview(
         channel=config.channel, content=content, category=category, profile=profile, context=context
     )
+    quotas.proofs(actor, len(addresses))  # QuotaExceeded (429) once the hour's are spent
     with transaction.atomic():
         message = TestMessage.objects.create(
             configuration=config,
@@ -314,10 +316,11 @@ def _recipients_failed(pks: list[int], reason: str) -> None:
     ).update(status=TestMessage.Status.FAILED, error=reason[:2000])
 
 
-def test_message_retry(*, test_message: TestMessage) -> TestMessage:
+def test_message_retry(*, test_message: TestMessage, actor=None) -> TestMessage:
     """Send a failed test message again to the recipients it did not reach
     (a person's Retry; the caller checks ``channel.edit``). 409 unless it failed
-    or when the configuration is deactivated."""
+    or when the configuration is deactivated; 429 once ``actor``'s proofs and
+    test messages of the hour are spent."""
     from channels import leases
 
     if not test_message.configuration.is_active:
@@ -327,9 +330,10 @@ def test_message_retry(*, test_message: TestMessage) -> TestMessage:
     with transaction.atomic():
         if not leases.retry(TestMessage, test_message.pk, started_at=None, finished_at=None):
             raise TestMessageNotRetryable(_("Only a failed test message can be sent again."))
-        test_message.recipients.filter(status=TestMessage.Status.FAILED).update(
+        again = test_message.recipients.filter(status=TestMessage.Status.FAILED).update(
             status=TestMessage.Status.QUEUED, error="", sent_at=None
         )
+        quotas.proofs(actor, again)  # raising rolls the retry back
         _enqueue_test_message(test_message.pk)
     test_message.refresh_from_db()
     return test_message

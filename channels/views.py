@@ -14,6 +14,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import can, can_see, visible
+from accounts.quotas import QuotaExceeded
 from audiences.channel_facts import sms_segments
 from audiences.models import Channel
 from channels import services
@@ -195,7 +196,7 @@ def _send(request, form, config, data):
             profile=data["profile"],
             context=data["context_data"],
         )
-    except services.ConfigurationInactive as exc:
+    except (services.ConfigurationInactive, QuotaExceeded) as exc:
         form.add_error(None, exc.message)
         return None
     count = len(data["recipient_list"])
@@ -238,8 +239,12 @@ def test_message_retry(request: HttpRequest, pk: int, message_id: int) -> HttpRe
     config = _configuration(request, pk, "channel.edit")
     message = _test_message(config, message_id)
     try:
-        services.test_message_retry(test_message=message)
-    except (services.ConfigurationInactive, services.TestMessageNotRetryable) as exc:
+        services.test_message_retry(test_message=message, actor=request.user)
+    except (
+        services.ConfigurationInactive,
+        services.TestMessageNotRetryable,
+        QuotaExceeded,
+    ) as exc:
         messages.error(request, exc.message)
     else:
         messages.success(request, _("Test message queued again."))

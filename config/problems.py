@@ -96,7 +96,13 @@ def _on_registered(request: HttpRequest, exc: Exception) -> JsonResponse:
     title = title or getattr(exc, "title", None)
     if title is None and status == 409:
         title = _("Conflict")
-    return problem_response(status, str(detail), title=title, errors=getattr(exc, "errors", None))
+    return problem_response(
+        status,
+        str(detail),
+        title=title,
+        errors=getattr(exc, "errors", None),
+        headers=getattr(exc, "headers", None) or None,
+    )
 
 
 def unreadable_body(cause: BaseException | None = None) -> ApiProblem:

@@ -293,6 +293,11 @@ VOLLEY_ALLOW_PRIVATE_PROVIDER_URLS = env_bool("VOLLEY_ALLOW_PRIVATE_PROVIDER_URL
 
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "volley-demo")
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 6000, minimum=1)
+# What one person may make Volley send at their word, a clock hour
+# (accounts/quotas.py; 0 is no limit): proof and test-message recipients, and
+# approval requests (each emails every approver).
+PROOFS_PER_HOUR = env_int("PROOFS_PER_HOUR", 100, minimum=0)
+APPROVAL_REQUESTS_PER_HOUR = env_int("APPROVAL_REQUESTS_PER_HOUR", 20, minimum=0)
 # How long a web process remembers an authenticated key on the trigger endpoints
 # (accounts/keycache.py); a revocation reaches every process within this time.
 API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 10, minimum=0, maximum=30)

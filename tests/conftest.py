@@ -167,6 +167,25 @@ def _default_language_after_each_test():
     translation.deactivate()
 
 
+def _forget_quotas() -> None:
+    """Per-person hourly quotas (accounts/quotas.py) are counted by user id, and
+    ids are reused after a flush: each test starts with none spent."""
+    import glob
+    import os
+
+    from accounts.ratelimit import _directory
+    from config.redis import namespaced, redis_client
+
+    client = redis_client()
+    if client is not None:
+        keys = list(client.scan_iter(namespaced("rate:quota:*")))
+        if keys:
+            client.delete(*keys)
+    else:
+        for path in glob.glob(str(_directory() / "quota_*")):
+            os.unlink(path)
+
+
 @pytest.fixture(autouse=True)
 def _forget_process_memory():
     """Per-process memories of the trigger path (keys, campaign snapshots) must
@@ -176,6 +195,7 @@ def _forget_process_memory():
 
     keycache.forget()
     ratelimit._leases.clear()
+    _forget_quotas()
     executions.forget_snapshots()
     send._compiled_cache.clear()
     dispatch._versions.clear()
