@@ -920,9 +920,23 @@ def authored_origins(source: str, *, html_source: bool = True) -> set[tuple[str,
 def _rewrite_links(
     html_text: str, delivery_id: int, skip: set[str], origins: set[tuple[str, str]]
 ) -> str:
+    """Each tracked link signed. The rewrite is part of the message: it runs
+    under the message's deadline (50,000 links take seconds to sign), read
+    every ``_CLOCK_EVERY`` links, so no message costs more than MAX_SECONDS in
+    all (review 16 #7)."""
     from channels.tracking import click_url
 
+    deadline = _MESSAGE_DEADLINE.get(None)
+    seen = 0
+
     def replace(match: re.Match) -> str:
+        nonlocal seen
+        seen += 1
+        if deadline is not None and not seen % _CLOCK_EVERY and time.monotonic() > deadline:
+            raise RenderError(
+                _("%(field)s: %(error)s")
+                % {"field": "html", "error": _("The template took too long to render.")}
+            )
         url = html.unescape(match.group(3)).strip()
         if url in skip or _origin(url) not in origins:
             return match.group(0)
@@ -930,6 +944,9 @@ def _rewrite_links(
         return f"{match.group(1)}{quote}{html.escape(click_url(delivery_id, url))}{quote}"
 
     return _HREF.sub(replace, html_text)
+
+
+_CLOCK_EVERY = 64
 
 
 def _pixel(delivery_id: int) -> str:
