@@ -8,6 +8,7 @@ points to an explanation page (a proof has no delivery to unsubscribe).
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -43,18 +44,47 @@ def render_preview(
     """Render without sending, in the language the profile would get (or
     ``locale``'s, chosen the way the sender chooses). Raises ``PreviewError``
     (a ValueError) on template errors."""
-    from channels.rendering import render_deadline, validate_content
+    from channels.rendering import render_deadline
 
     # One wall-time budget for the checks, every language's compilation and the render.
     with render_deadline():
-        errors = validate_content(channel, content)
-        if errors:
-            raise PreviewError(_("The content has template errors."), errors)
         try:
-            compiled = compile_content(channel, content, category=category)
+            compiled = _checked_and_compiled(channel, content, category)
             return compiled.render(profile=profile, context=context, locale=locale)
         except RenderError as exc:
             raise PreviewError(str(exc), {"content": [str(exc)]}) from exc
+
+
+# Content that passed the checks and compiled, by what it is: a page showing a
+# stored version (the campaign page, the preview page, the API's preview) checks
+# and compiles it once per process, not at every view. Only what passed is kept
+# (a check that ran out of time may pass another time); a few dozen contents,
+# the least recently shown dropped first.
+_COMPILED: OrderedDict[tuple, object] = OrderedDict()
+COMPILED_KEPT = 32
+
+
+def _checked_and_compiled(channel: str, content: dict, category: str):
+    from channels.rendering import content_key, validate_content
+
+    key = content_key(channel, content, category)
+    compiled = _COMPILED.get(key) if key is not None else None
+    if compiled is not None:
+        _COMPILED.move_to_end(key)
+        return compiled
+    errors = validate_content(channel, content)
+    if errors:
+        raise PreviewError(_("The content has template errors."), errors)
+    compiled = compile_content(channel, content, category=category)
+    if key is not None:
+        _COMPILED[key] = compiled
+        while len(_COMPILED) > COMPILED_KEPT:
+            _COMPILED.popitem(last=False)
+    return compiled
+
+
+def forget_compiled() -> None:
+    _COMPILED.clear()
 
 
 def clean_proof_recipients(channel: str, recipients: list[str]) -> list[str]:

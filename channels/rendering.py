@@ -13,10 +13,13 @@ fails a send.
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import html
+import json
 import re
 import string
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -823,13 +826,44 @@ def _field_sources(channel: str, content: dict) -> tuple[dict[str, str], dict[st
 
 
 def validate_content(channel: str, content: dict) -> dict[str, list[str]]:
-    """``{field: [messages]}`` for template errors (with their line); ``{}`` when fine."""
+    """``{field: [messages]}`` for template errors (with their line); ``{}`` when fine.
+
+    A content that passed is remembered (by its digest): the campaign page's
+    review, its preview and the compilation each check the content they are
+    given, and a stored version is the same content every time."""
     if not isinstance(content, dict):
         return {"content": [_("Content must be an object.")]}
+    key = content_key(channel, content)
+    if key is not None and key in _PASSED:
+        _PASSED.move_to_end(key)
+        return {}
     sources, errors = _field_sources(channel, content)
     with _message_deadline():
         _validate_sources(channel, sources, errors)
+    if not errors and key is not None:
+        # Only what passed: a check that ran out of time may pass another time.
+        _PASSED[key] = None
+        while len(_PASSED) > PASSED_KEPT:
+            _PASSED.popitem(last=False)
     return errors
+
+
+_PASSED: OrderedDict[tuple, None] = OrderedDict()
+PASSED_KEPT = 256
+
+
+def content_key(channel: str, content: dict, *more: str) -> tuple | None:
+    """What a content is, for remembering work done on it: the channel, ``more``
+    and a digest of the content; None for what is not JSON (checked every time)."""
+    try:
+        text = json.dumps(content, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return (channel, *more, hashlib.blake2b(text.encode(), digest_size=20).digest())
+
+
+def forget_checked() -> None:
+    _PASSED.clear()
 
 
 def _too_many_tokens(env, source: str) -> bool:

@@ -198,6 +198,10 @@ def _forget_process_memory():
     _forget_quotas()
     executions.forget_snapshots()
     send._compiled_cache.clear()
+    from channels import preview, rendering
+
+    preview.forget_compiled()
+    rendering.forget_checked()
     dispatch._versions.clear()
     from webhooks import outbox
 
