@@ -70,12 +70,14 @@ def proofs(user, amount: int) -> None:
         "proofs",
         amount,
         settings.PROOFS_PER_HOUR,
-        what=lambda n: ngettext(
-            "You may send %(n)d proof or test message an hour",
-            "You may send %(n)d proofs and test messages an hour",
-            n,
-        )
-        % {"n": n},
+        what=lambda n: (
+            ngettext(
+                "You may send %(n)d proof or test message an hour",
+                "You may send %(n)d proofs and test messages an hour",
+                n,
+            )
+            % {"n": n}
+        ),
     )
 
 
@@ -88,10 +90,12 @@ def approval_requests(user) -> None:
         "approval-requests",
         1,
         settings.APPROVAL_REQUESTS_PER_HOUR,
-        what=lambda n: ngettext(
-            "You may ask for approval %(n)d time an hour",
-            "You may ask for approval %(n)d times an hour",
-            n,
-        )
-        % {"n": n},
+        what=lambda n: (
+            ngettext(
+                "You may ask for approval %(n)d time an hour",
+                "You may ask for approval %(n)d times an hour",
+                n,
+            )
+            % {"n": n}
+        ),
     )

@@ -45,7 +45,9 @@ def test_changed_content_is_checked_again_and_a_failure_is_not_kept(db, compiles
         rendered = preview.render_preview(channel="email", content=content, category="marketing")
     assert rendered.subject == "Hi" and compiles["compiled"] == 1
     changed = {**content, "html": "<p>B</p>"}
-    assert "B" in preview.render_preview(channel="email", content=changed, category="marketing").html
+    assert (
+        "B" in preview.render_preview(channel="email", content=changed, category="marketing").html
+    )
     assert compiles["compiled"] == 2
     broken = {**content, "subject": "{{ profile.x | nosuchfilter }}"}
     for _ in range(2):

@@ -14,7 +14,9 @@ from channels.rendering import RenderError, compile_content
 
 
 def person():
-    return SimpleNamespace(attributes={}, email="a@example.com", phone="", timezone="", profile_id="")
+    return SimpleNamespace(
+        attributes={}, email="a@example.com", phone="", timezone="", profile_id=""
+    )
 
 
 @pytest.fixture
