@@ -388,18 +388,16 @@ def _check_value(op: str, value: Any, *, bound_text: bool = True) -> str | None:
     return None
 
 
-EQUALITY_OPS = ("eq", "neq", "in")
+EQUALITY_OPS = ("eq", "neq")
 
 
 def _equality(op: str, value, eq, *, false: str) -> tuple[str, list]:
-    """eq / neq / in, built from one database's ``eq(value) -> (sql, params)``.
+    """eq / neq, built from one database's ``eq(value) -> (sql, params)``
+    (``in`` is one membership test per database, never a chain of these).
 
     ``neq`` is true for profiles without the attribute (SQL NULL becomes false
     before the NOT), on every database alike.
     """
-    if op == "in":
-        parts = [eq(v) for v in value]
-        return "(" + " OR ".join(p[0] for p in parts) + ")", [x for p in parts for x in p[1]]
     sql, params = eq(value)
     if op == "neq":
         sql = f"NOT COALESCE({sql}, {false})"
@@ -442,7 +440,14 @@ class AttributeCondition(Expression):
             return f"({j} = %s::jsonb)", [*jp, json.dumps(value)]
 
         op, value = self.op, self.value
-        if op in EQUALITY_OPS:
+        if op == "in":
+            # One membership test against the values as a set (a hashed
+            # subplan): a chain of 1,000 "= %s::jsonb" extracted the path
+            # again for every value of every row — 10 such conditions over
+            # 20,000 profiles ran six minutes (security review 18).
+            sql = f"({j} IN (SELECT jsonb_array_elements(%s::jsonb)))"
+            params = [*jp, json.dumps(value)]
+        elif op in EQUALITY_OPS:
             sql, params = _equality(op, value, eq, false="false")
         elif op == "contains":
             sql = (
