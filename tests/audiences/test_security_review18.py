@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from audiences.models import Profile
-from audiences.rules import MAX_IN_VALUES, compile_rule
+from audiences.models import Audience, Profile
+from audiences.rules import MAX_CONTAINS_TEXT, MAX_IN_VALUES, RuleError, compile_rule
 
 pytestmark = pytest.mark.django_db
 
@@ -45,3 +45,65 @@ def test_1_in_keeps_comparing_with_the_json_type():
     assert selected([False, 31]) == set()
     rule = {"all": [{"field": "attributes.plan", "op": "neq", "value": 30}]}
     assert Profile.objects.filter(compile_rule(rule)).count() == 3  # null and absent included
+
+
+def _contains(*texts) -> dict:
+    return {"any": [{"field": "attributes.bio", "op": "contains", "value": t} for t in texts]}
+
+
+def test_2_the_contains_texts_of_a_rule_are_bounded_in_all(api_for, manager):
+    """Old code: each ``contains`` text could have 10,000 characters; a LIKE
+    search costs the attribute's length times the pattern's on each profile
+    (``"a" * 9_999 + "b"`` over 30,000 "a": 0.3 s a profile and condition, so
+    100 such conditions held one preview 30 s for one profile the manager
+    stored)."""
+    Profile.objects.create(email="ann@example.com", attributes={"bio": "a" * 30_000})
+    client = api_for(manager)
+    half = MAX_CONTAINS_TEXT // 2
+    rule = _contains("a" * half + "b", "a" * half + "b")
+    answer = client.post("/audiences/preview", {"rule": rule})
+    assert answer.status_code == 400, answer.content[:300]
+    errors = answer.json()["errors"]
+    assert [k for k in errors if k.endswith(".value")] == ["rule.any.1.value"], errors
+    answer = client.post("/audiences", {"name": "Long", "rule": rule})
+    assert answer.status_code == 400, answer.content[:300]
+    assert not Audience.objects.exists()
+
+
+def test_2_contains_texts_up_to_the_bound_are_compared(api_for, manager):
+    Profile.objects.create(email="ann@example.com", attributes={"bio": "a" * 30_000})
+    half = MAX_CONTAINS_TEXT // 2
+    rule = _contains("a" * half, "a" * (MAX_CONTAINS_TEXT - half))
+    answer = api_for(manager).post("/audiences/preview", {"rule": rule})
+    assert answer.status_code == 200, answer.content[:300]
+    assert answer.json()["size"] == 1
+
+
+def test_2_the_builder_page_names_the_condition_past_the_bound(login, manager):
+    data = {
+        "name": "Long",
+        "match": "any",
+        "c-TOTAL_FORMS": "2",
+        "c-INITIAL_FORMS": "0",
+        "c-0-field": "attributes.bio",
+        "c-0-op": "contains",
+        "c-0-value": "a" * MAX_CONTAINS_TEXT,
+        "c-1-field": "attributes.bio",
+        "c-1-op": "contains",
+        "c-1-value": "b",
+        "e-TOTAL_FORMS": "0",
+        "e-INITIAL_FORMS": "0",
+    }
+    page = login(manager).post("/audiences/new/", data)
+    assert page.status_code == 200
+    assert f"at most {MAX_CONTAINS_TEXT} characters in all" in page.content.decode()
+    assert not Audience.objects.exists()
+
+
+def test_2_a_stored_rule_past_the_bound_still_selects():
+    """Bounds added later do not change what a saved audience selects."""
+    Profile.objects.create(email="ann@example.com", attributes={"bio": "xy" * 700})
+    rule = _contains("xy" * 300, "xy" * 300)
+    with pytest.raises(RuleError):
+        compile_rule(rule)
+    assert Profile.objects.filter(compile_rule(rule, stored=True)).count() == 1
