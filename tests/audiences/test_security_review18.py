@@ -107,3 +107,61 @@ def test_2_a_stored_rule_past_the_bound_still_selects():
     with pytest.raises(RuleError):
         compile_rule(rule)
     assert Profile.objects.filter(compile_rule(rule, stored=True)).count() == 1
+
+
+def test_3_a_record_over_many_lines_is_bounded_like_a_line(monkeypatch):
+    """Old code: review 7 bounded each physical line (``MAX_LINE``), but a
+    quoted value continues a record on the next line, so a file of short lines
+    ``x","`` was one record of millions of cells, built whole by the csv module
+    (10 / 20 MB: the import worker grew 146 / 294 MB, linear: a 200 MB upload
+    ~3 GB). Now a record is cut where it would pass ``MAX_LINE`` characters,
+    rejected, and the reader goes on."""
+    import csv
+    import io
+
+    from audiences import importer
+
+    monkeypatch.setattr(importer, "MAX_LINE", 10_000)
+    largest = []
+    original = csv.reader
+
+    class MeasuringReader:
+        def __init__(self, lines, *args, **kwargs):
+            self.reader = original(lines, *args, **kwargs)
+
+        def __iter__(self):
+            return self
+
+        def __next__(self):
+            cells = next(self.reader)
+            largest.append(sum(map(len, cells)))
+            return cells
+
+        @property
+        def line_num(self):
+            return self.reader.line_num
+
+    monkeypatch.setattr(importer.csv, "reader", MeasuringReader)
+    repeated = importer.MAX_LINE // 104 + 10
+    data = (
+        b'email,city\nann@example.com,"\n'
+        + (b"x" * 100 + b'","\n') * repeated
+        + b'x"\nbob@example.com,Lyon\n'
+    )
+    outcome = importer.Outcome()
+    rows = list(importer.read_rows(io.BytesIO(data), outcome))
+    assert max(largest) <= importer.MAX_LINE
+    assert [(r.identities["email"], r.line) for r in rows] == [("bob@example.com", repeated + 4)]
+    assert outcome.sample[0]["line"] == 2
+    assert "longer than 10000 characters" in outcome.sample[0]["reason"]
+
+
+def test_3_a_header_over_many_lines_past_the_bound_fails_the_import(monkeypatch):
+    import io
+
+    from audiences import importer
+
+    monkeypatch.setattr(importer, "MAX_LINE", 10_000)
+    data = b'email,"city\n' + b'x","\n' * (importer.MAX_LINE // 5 + 10) + b'"\nann@example.com,x\n'
+    with pytest.raises(importer.ImportFileError, match="header row is longer"):
+        list(importer.read_rows(io.BytesIO(data), importer.Outcome()))
