@@ -6,6 +6,7 @@ import pytest
 
 from campaigns.models import BusinessRule
 from campaigns.rules import MAX_RULES
+from campaigns.services import MAX_TAGS
 
 pytestmark = pytest.mark.django_db
 
@@ -87,3 +88,28 @@ def test_4_the_admin_refuses_a_rule_past_the_bound(administrator, client):
         },
     )
     assert page.status_code == 302, page.content.decode()[:2000]
+
+
+def test_5_tags_no_campaign_carries_are_not_offered_to_readers(api_for, manager, login, viewer):
+    """Old code: the list's and calendar's tag filter offered every tag ever
+    written, and tags taken off a campaign stay in the table — a manager
+    replacing a campaign's 50 tags in a loop (review 11's bound is per
+    campaign) grew every reader's pages without end: 10,000 / 20,000 such
+    tags made the campaign list 0.5 / 1 MB (linear), the calendar the same."""
+    from tests.campaigns.lifecycle_helpers import email_config
+    from tests.campaigns.test_api import _body
+
+    client = api_for(manager)
+    answer = client.post("/campaigns", _body(email_config(), tags=["kept"]))
+    assert answer.status_code == 201, answer.content[:300]
+    campaign_id = answer.json()["id"]
+    for round_ in range(3):
+        tags = [f"gone-{round_}-{i}" for i in range(MAX_TAGS - 1)] + ["kept"]
+        assert client.patch(f"/campaigns/{campaign_id}", {"tags": tags}).status_code == 200
+    assert client.patch(f"/campaigns/{campaign_id}", {"tags": ["kept"]}).status_code == 200
+    reader = login(viewer)
+    for url in ("/campaigns/", "/calendar/"):
+        page = reader.get(url)
+        assert page.status_code == 200
+        assert list(page.context["tags"]) == ["kept"], url
+        assert "gone-" not in page.content.decode()
