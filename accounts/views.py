@@ -179,6 +179,23 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         return response
 
 
+class SignInView(auth_views.LoginView):
+    """Django's sign-in page, refusing an address's attempts past
+    ``LOGIN_RATE_PER_MINUTE`` before any password is checked (429)."""
+
+    redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        from accounts.ratelimit import signin_wait
+
+        wait = signin_wait(request)
+        if wait is not None:
+            response = render(request, "registration/signin_throttled.html", status=429)
+            response["Retry-After"] = str(wait)
+            return response
+        return super().post(request, *args, **kwargs)
+
+
 def locked_out(request: HttpRequest, response=None, credentials=None) -> HttpResponse:
     """django-axes' answer to a sign-in while locked out (429), in our layout."""
     from django.conf import settings

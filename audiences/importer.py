@@ -99,11 +99,21 @@ class Outcome:
             self.sample.append({"line": line, "reason": reason})
 
 
-# Characters of one physical line. The csv module holds a whole record in
-# memory and its field limit bounds one field, not a line: a line of "ab,"
-# repeated costs ~24 times its size as a list of cells. No acceptable row comes
-# near this (identities, and attributes of at most MAX_ATTRIBUTES_CHARS).
+# Characters of one physical line, and of one record (a quoted value may span
+# lines). The csv module holds a whole record in memory and its field limit
+# bounds one field, not a line: a line of "ab," repeated costs ~24 times its
+# size as a list of cells, and so did a record of lines `x","` (security review
+# 18). No acceptable row comes near this (identities, and attributes of at most
+# MAX_ATTRIBUTES_CHARS).
 MAX_LINE = 1024 * 1024
+
+
+@dataclass
+class _Record:
+    """What ``_lines`` has given the csv reader of the record it is reading."""
+
+    chars: int = 0
+    cut: bool = False
 
 
 def batch_size() -> int:
@@ -202,21 +212,33 @@ def _boolean(value: str) -> bool:
 def read_rows(binary: IO[bytes], outcome: Outcome) -> Iterator[Row]:
     """Validated rows of the CSV stream; rejected ones go to ``outcome``."""
     text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    record = _Record()
     try:
-        yield from _records(csv.reader(_lines(text, outcome)), outcome)
+        yield from _records(csv.reader(_lines(text, outcome, record)), outcome, record)
     finally:
         text.detach()  # leave the caller's stream open (and tell()-able)
 
 
-def _lines(text: IO[str], outcome: Outcome) -> Iterator[str]:
+def _lines(text: IO[str], outcome: Outcome, record: _Record) -> Iterator[str]:
     """The physical lines for the csv reader, none longer than ``MAX_LINE``:
     a longer one is read past in pieces, rejected with its number, and given
     to the reader as a blank line (so the reader's line numbers stay those of
-    the file). An over-long header fails the import."""
+    the file). An over-long header fails the import.
+
+    A record continues on the next line only inside a quoted value: the line
+    that would take a record past ``MAX_LINE`` is given as ``"`` and a line
+    break, which closes the value and ends the record there (``_records``
+    rejects it; the reader resumes at the next line, as after a value over
+    the csv module's field limit)."""
     number = 0
     while line := text.readline(MAX_LINE + 1):
         number += 1
         if len(line) <= MAX_LINE or line.endswith(("\n", "\r")):
+            if record.chars and record.chars + len(line) > MAX_LINE:
+                record.cut = True
+                yield '"\n'
+                continue
+            record.chars += len(line)
             yield line
             continue
         while (rest := text.readline(MAX_LINE + 1)) and not rest.endswith(("\n", "\r")):
@@ -233,8 +255,18 @@ def _lines(text: IO[str], outcome: Outcome) -> Iterator[str]:
         yield "\n"
 
 
-def _records(reader, outcome: Outcome) -> Iterator[Row]:
-    header = read_header(reader)
+def _records(reader, outcome: Outcome, record: _Record) -> Iterator[Row]:
+    try:
+        header = read_header(reader)
+    except ImportFileError:
+        if not record.cut:
+            raise
+    # A header cut short is refused as too long, whatever else is wrong with it.
+    if record.cut:
+        raise ImportFileError(
+            _("The header row is longer than %(max)d characters.") % {"max": MAX_LINE}
+        )
+    record.chars = 0
     previous_end = reader.line_num
     while True:
         try:
@@ -242,10 +274,19 @@ def _records(reader, outcome: Outcome) -> Iterator[Row]:
         except StopIteration:
             return
         except csv.Error as exc:
+            record.chars, record.cut = 0, False
             outcome.reject(previous_end + 1, _("Malformed CSV: %s") % exc)
             previous_end = reader.line_num
             continue
         line, previous_end = previous_end + 1, reader.line_num
+        cut, record.chars, record.cut = record.cut, 0, False
+        if cut:
+            outcome.reject(
+                line,
+                _("The row is longer than %(max)d characters: not a row of profiles.")
+                % {"max": MAX_LINE},
+            )
+            continue
         if not cells or (cells == [""] and len(header) > 1):
             continue  # blank line
         parsed = parse_row(header, cells, line)

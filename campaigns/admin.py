@@ -26,7 +26,7 @@ from campaigns.models import (
     ContentTemplate,
     Tag,
 )
-from campaigns.rules import RULE_FIELDS, campaign_set_exempt
+from campaigns.rules import RULE_FIELDS, campaign_set_exempt, check_rule_room
 from campaigns.services import ActionRefused, pending_request
 from campaigns.transitions import status_allows
 from channels.models import Purpose
@@ -165,6 +165,11 @@ class BusinessRuleForm(forms.ModelForm):
     class Meta:
         model = BusinessRule
         fields = list(RULE_FIELDS)
+
+    def clean(self):
+        if self.instance._state.adding:
+            check_rule_room()  # a ValidationError is the form's own error
+        return super().clean()
 
 
 @admin.register(BusinessRule)

@@ -18,8 +18,8 @@ from django.views.decorators.http import require_http_methods
 
 from audiences.models import Channel
 from channels import deliveries, services
-from channels.engagement import client_ip
 from channels.tracking import read_token
+from config.clients import client_ip
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 

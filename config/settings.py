@@ -188,6 +188,11 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_VERBOSE = False
+# Sign-in attempts a minute from one address, whatever the usernames. Each
+# costs a password hash (PBKDF2, 1,000,000 iterations: about a second of CPU),
+# and the lock above never sees usernames tried one after another, so a few
+# anonymous requests a second kept every worker busy (security review 18).
+LOGIN_RATE_PER_MINUTE = env_int("LOGIN_RATE_PER_MINUTE", 20, minimum=1)
 
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "campaigns:list"
