@@ -1132,7 +1132,7 @@ def text_template_from_html(source: str):
     text = re.sub(r"JINJAPH(\d{5})Z", lambda m: tags[int(m.group(1))], converted)
     try:
         return TEXT_ENV.from_string(text)
-    except TemplateError:
+    except (TemplateError, RecursionError, MemoryError, SyntaxError):
         return None
 
 
@@ -1173,7 +1173,9 @@ def _trial_render(env, source: str) -> tuple[int | None, str] | None:
         template = env.from_string(source)
     except TemplateSyntaxError as exc:
         return exc.lineno, exc.message or str(exc)
-    except (RecursionError, MemoryError):
+    except (RecursionError, MemoryError, SyntaxError):
+        # SyntaxError: Python's own limits on the code Jinja generates (200
+        # nested parentheses, 20 nested blocks), past what the parser checks.
         return None, _("The template is nested too deeply.")
     variables = {"profile": Namespace({}), "context": Namespace({}), "unsubscribe_url": ""}
     try:
