@@ -158,3 +158,31 @@ def test_administrators_still_share_with_groups_and_creators_keep_their_grants(
         },
     )
     assert kept.status_code == 200, kept.content
+
+
+# --- 2 (Low): an administrator revoked a superuser's keys --------------------------
+
+
+def test_an_administrator_does_not_revoke_or_delete_a_superusers_key(
+    administrator, make_user, login
+):
+    """The keys of someone holding more than the administrator — a superuser,
+    a grant on a restricted object — are a superuser's to revoke, as their
+    lock-outs are to lift (review 6 #6): an administrator revoked and deleted
+    a superuser's keys (their integrations down)."""
+    from accounts.services import api_key_authenticate, api_key_create
+
+    root = make_user("root", superuser=True)
+    key, plain = api_key_create(user=root, name="deploys")
+    page = login(administrator)
+    page.post("/admin/accounts/apikey/", {"action": "revoke", "_selected_action": [key.pk]})
+    page.post(f"/admin/accounts/apikey/{key.pk}/delete/", {"post": "yes"})
+    page.post(
+        "/admin/accounts/apikey/",
+        {"action": "delete_selected", "_selected_action": [key.pk], "post": "yes"},
+    )
+    assert api_key_authenticate(plain) == key
+    own, _plain = api_key_create(user=make_user("mia", MANAGER), name="ci")
+    page.post("/admin/accounts/apikey/", {"action": "revoke", "_selected_action": [own.pk]})
+    own.refresh_from_db()
+    assert own.revoked_at is not None  # a manager's key: still the administrators'
