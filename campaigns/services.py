@@ -782,8 +782,13 @@ def _notify_requester(request: ApprovalRequest, actor, kind: str, comment: str) 
     who = actor.get_username() if actor else "—"
     params = {"name": campaign.name, "who": who, "comment": comment or "", "campaign": campaign.pk}
     url = _campaign_url(campaign)
-    notify(user=user, kind=kind, params=params, url=url)
-    if user.email:
+    notify(user=user, kind=kind, params=params, url=url)  # worded for its reader when shown
+    from accounts.permissions import can_see
+
+    # An email cannot be worded again later: none about a campaign the
+    # requester may no longer see (restricted since, say), which would tell
+    # them its name, the decision and the comment (seventeenth review).
+    if user.email and can_see(user, campaign):
         message = render_notice(kind, params)
         body = f"{message}\n\n{settings.SITE_URL}{url}\n"
         subject = _("Volley: %(name)s") % {"name": campaign.name}

@@ -84,3 +84,51 @@ def test_the_draft_versions_preview_and_copies_keep_its_writers(live, manager, a
     assert copied.status_code == 200, copied.content
     copy = Campaign.objects.get(pk=copied.json()["id"])
     assert manager.pk in copy.editors
+
+
+# --- 3 (Low): the requester's email about a campaign restricted since --------------
+
+
+def test_no_email_about_a_decision_on_a_campaign_the_requester_may_no_longer_see(
+    manager, api_for, make_user, mailoutbox, django_capture_on_commit_callbacks
+):
+    """The in-app notice of a decision is worded for its reader when shown
+    (review 6 #7, closed in ``lows``); the email was sent as written: a
+    requester not granted the campaign restricted since their request read
+    its name, the decision and the approver's comment in their mailbox."""
+    from tests.campaigns.lifecycle_helpers import ready_email
+
+    root = make_user("root", superuser=True)
+    campaign = ready_email(manager, name="Merger announcement")
+    from campaigns.services import approval_policy_create
+
+    approval_policy_create(actor=root, name="Everything", conditions={})
+    requested = api_for(manager).post(f"/campaigns/{campaign.pk}/request-approval", {})
+    assert requested.status_code == 200, requested.content
+    restricted = api_for(root).put(
+        f"/campaigns/{campaign.pk}/access", {"restricted": True, "grants": []}
+    )
+    assert restricted.status_code == 200, restricted.content
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        decided = api_for(root).post(
+            f"/campaigns/{campaign.pk}/request-changes", {"comment": "Wait for the board vote"}
+        )
+    assert decided.status_code == 200, decided.content
+    sent = "\n".join(m.subject + m.body for m in mailoutbox if manager.email in m.to)
+    assert "Merger" not in sent and "board vote" not in sent
+
+
+def test_the_requester_who_still_sees_the_campaign_is_told_by_email(
+    manager, api_for, make_user, mailoutbox, django_capture_on_commit_callbacks
+):
+    from campaigns.services import approval_policy_create
+    from tests.campaigns.lifecycle_helpers import ready_email
+
+    root = make_user("root", superuser=True)
+    campaign = ready_email(manager, name="Spring sale")
+    approval_policy_create(actor=root, name="Everything", conditions={})
+    api_for(manager).post(f"/campaigns/{campaign.pk}/request-approval", {})
+    with django_capture_on_commit_callbacks(execute=True):
+        api_for(root).post(f"/campaigns/{campaign.pk}/request-changes", {"comment": "Shorter"})
+    assert any(manager.email in m.to and "Shorter" in m.body for m in mailoutbox)
