@@ -53,11 +53,18 @@ class GrantForm(forms.Form):
     )
     level = forms.ChoiceField(label=gettext_lazy("Access"), choices=LEVELS, initial="view")
 
+    def __init__(self, *args, with_groups: bool = True, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not with_groups:  # an audience's creator shares it with people
+            del self.fields["group"]
+
     def clean(self):
         data = super().clean()
         username = (data.get("username") or "").strip()
         group = data.get("group")
         if bool(username) == bool(group):
+            if "group" not in self.fields:
+                raise ValidationError(_("Give a username."))
             if not self.has_error("group"):
                 raise ValidationError(_("Give either a username or a group."))
             return data
@@ -174,11 +181,17 @@ def _object_for(request: HttpRequest, kind: str, pk: int) -> Model:
     return obj
 
 
+def _form_options(op: str, obj: Model, actor) -> dict:
+    if op != "grant":
+        return {}
+    return {"with_groups": not services.manages_only_as_creator(obj, actor)}
+
+
 def _handle(request: HttpRequest, obj: Model, op: str) -> forms.Form | None:
     """Apply one POSTed operation; the invalid form to show again, or None."""
     actor = request.user
     form_class = {"restrict": RestrictForm, "grant": GrantForm, "revoke": RevokeForm}[op]
-    form = form_class(request.POST)
+    form = form_class(request.POST, **_form_options(op, obj, actor))
     if not form.is_valid():
         return form
     data = form.cleaned_data
@@ -210,7 +223,7 @@ def access_page(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
     obj = _object_for(request, kind, pk)
     forms_ = {
         "restrict": RestrictForm(initial={"restricted": obj.restricted}),
-        "grant": GrantForm(),
+        "grant": GrantForm(**_form_options("grant", obj, request.user)),
         "revoke": RevokeForm(),
     }
     status = 200

@@ -21,7 +21,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import ApiKey, Notification
@@ -290,10 +290,34 @@ class ApiKeyAdmin(admin.ModelAdmin):
         return self._may_manage(request) and super().has_add_permission(request)
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return self._may_manage(request) and super().has_change_permission(request, obj)
+        return (
+            self._may_manage(request)
+            and super().has_change_permission(request, obj)
+            and not self._beyond(request, obj)
+        )
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        return self._may_manage(request) and super().has_delete_permission(request, obj)
+        return (
+            self._may_manage(request)
+            and super().has_delete_permission(request, obj)
+            and not self._beyond(request, obj)
+        )
+
+    @staticmethod
+    def _beyond(request, obj) -> bool:
+        """Is ``obj`` the key of someone holding more than ``request.user`` (a
+        superuser, a grant on a restricted object, a permission they lack)?
+        Their keys are a superuser's to revoke, as their lock-outs are to lift
+        (review 6): an administrator revoked a superuser's keys (seventeenth
+        review)."""
+        if obj is None or request.user.is_superuser or obj.user_id == request.user.pk:
+            return False
+        return users_only_superusers_key(request.user).filter(pk=obj.user_id).exists()
+
+    def delete_queryset(self, request, queryset) -> None:
+        if not request.user.is_superuser:
+            queryset = queryset.exclude(user__in=users_only_superusers_key(request.user))
+        super().delete_queryset(request, queryset)
 
     def save_model(self, request, obj, form, change) -> None:
         if change:
@@ -315,8 +339,25 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Revoke the selected keys"), permissions=["change"])
     def revoke(self, request, queryset) -> None:
-        for key in queryset.filter(revoked_at__isnull=True):
+        kept = 0
+        for key in queryset.filter(revoked_at__isnull=True).select_related("user"):
+            if self._beyond(request, key):
+                kept += 1
+                continue
             api_key_revoke(key=key)
+        if kept:
+            messages.warning(
+                request,
+                ngettext(
+                    "%(n)d key belongs to someone holding more than you: only a superuser "
+                    "may revoke it.",
+                    "%(n)d keys belong to someone holding more than you: only a superuser "
+                    "may revoke them.",
+                    kept,
+                )
+                % {"n": kept},
+            )
+            return
         self.message_user(request, gettext("The selected keys are revoked."))
 
 

@@ -14,14 +14,17 @@ Decisions worth knowing:
 - Who manages an object's access (``can_manage_access``): campaigns — holders
   of ``campaign.manage_access`` (administrators); channel configurations —
   ``channel.edit`` (administrators); audiences — administrators, plus the
-  audience's creator (they chose to restrict it at creation). Each also needs
-  change access to the object itself when it is restricted.
+  audience's creator (they chose to restrict it at creation), who shares it
+  with people once it is restricted — a grant to a group, or on an open
+  object, is the administrators' (``accounts.services.check_grant``). Each
+  also needs change access to the object itself when it is restricted.
 - Profiles known only through restricted audiences (``audiences.selectors``)
   are hidden like the audiences: not shown, not merged into by a CSV upload
   (which runs as its uploader), and not sent to by a campaign whose owner
   (``Campaign.created_by``) or one of whose other writers
   (``Campaign.editors``: whoever edited it, or the campaign or template it
-  was copied from) could not see them — a rule audience is evaluated among the profiles
+  was copied from; an edit of a live campaign's open draft version counts
+  once that version replaces the live one) could not see them — a rule audience is evaluated among the profiles
   they all may see at each run, and the dispatcher leaves the others out of
   unitary API triggers.
 - Background tasks act on behalf of the system, not of a user: they never call

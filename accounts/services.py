@@ -315,16 +315,53 @@ def access_set_restricted(*, obj, restricted: bool, actor) -> None:
                 handler(obj=obj)
 
 
+def manages_only_as_creator(obj, actor) -> bool:
+    """Does ``actor`` manage ``obj``'s access only as its creator (an
+    audience's, ``accounts.permissions.can_manage_access``), not by role?"""
+    from accounts.permissions import can, restrictable
+
+    if actor is None or not actor.is_authenticated or actor.is_superuser:
+        return False
+    return not can(actor, f"{restrictable(obj).kind}.manage_access", obj)
+
+
+def check_grant(*, obj, grantee, restricted: bool, actor) -> None:
+    """May ``actor`` give ``grantee`` a grant on ``obj`` (``restricted``: whether
+    ``obj`` is restricted once the change is made)? ``ValidationError`` if not.
+
+    A grant is more than access: a group holding one is assigned by superusers
+    only, and the keys administrators made for whoever holds one are revoked
+    (``accounts.keyguard``, review 10). So sharing with a group — a role or a
+    team, both the administrators' to manage — is the administrators', and an
+    audience's creator shares it with people, once it is restricted (before,
+    every role sees it and a grant gives nothing): a manager granting their own
+    open audience to the Campaign Manager and Viewer groups revoked every key
+    administrators had made for managers and viewers, and left administrators
+    unable to give anyone those roles (seventeenth review)."""
+    if not manages_only_as_creator(obj, actor):
+        return
+    if grantee._meta.label_lower == "auth.group":
+        raise ValidationError(
+            _("Only administrators share with a group: share it with people instead.")
+        )
+    if not restricted:
+        raise ValidationError(
+            _("Every role sees it while it is not restricted: restrict it before sharing it.")
+        )
+
+
 def access_grant(*, obj, grantee, level: str, actor) -> None:
     """Grant ``grantee`` (a user or a group) ``level`` ("view" or "change")
     access to ``obj``, replacing what it had. Refused (``ValidationError``) when
-    it would take away ``actor``'s own right to manage the object's access."""
+    it would take away ``actor``'s own right to manage the object's access, or
+    when the grant is not ``actor``'s to give (``check_grant``)."""
     from guardian.shortcuts import assign_perm, remove_perm
 
     from accounts.permissions import object_perms
 
     if level not in ACCESS_LEVELS:
         raise ValueError(level)
+    check_grant(obj=obj, grantee=grantee, restricted=obj.restricted, actor=actor)
     view, change = object_perms(obj)
     with transaction.atomic():
         assign_perm(view, grantee, obj)
@@ -367,6 +404,13 @@ def access_replace(*, obj, restricted: bool, grants: list[tuple[object, str]], a
     if len(wanted) != len(grants):
         raise ValidationError({"grants": [_("Each user or group may be listed once.")]})
     with transaction.atomic():
+        held = _held_levels(obj)
+        for at, (grantee, level) in wanted.items():
+            if held.get(at) != level:  # a grant kept as it is was someone's to give
+                try:
+                    check_grant(obj=obj, grantee=grantee, restricted=restricted, actor=actor)
+                except ValidationError as exc:
+                    raise ValidationError({"grants": exc.messages}) from None
         holders = [
             *get_users_with_perms(obj, with_group_users=False),
             *get_groups_with_perms(obj),
@@ -382,6 +426,23 @@ def access_replace(*, obj, restricted: bool, grants: list[tuple[object, str]], a
             access_grant(obj=obj, grantee=grantee, level=level, actor=None)
         access_set_restricted(obj=obj, restricted=restricted, actor=actor)
         _still_manages(obj, actor)
+
+
+def _held_levels(obj) -> dict[tuple[str, int], str]:
+    """``{("user"|"group", pk): "view"|"change"}``: the grants on ``obj`` now."""
+    from guardian.shortcuts import get_groups_with_perms, get_users_with_perms
+
+    from accounts.permissions import object_perms
+
+    change = object_perms(obj)[1].split(".", 1)[1]
+    held = {}
+    for kind, holders in (
+        ("user", get_users_with_perms(obj, attach_perms=True, with_group_users=False)),
+        ("group", get_groups_with_perms(obj, attach_perms=True)),
+    ):
+        for holder, perms in holders.items():
+            held[(kind, holder.pk)] = "change" if change in perms else "view"
+    return held
 
 
 def user_by_username(username: str):
@@ -403,6 +464,7 @@ __all__ = [
     "access_keep",
     "access_set_restricted",
     "access_grant",
+    "check_grant",
     "access_revoke",
     "access_replace",
     "transaction",

@@ -202,6 +202,11 @@ class CampaignVersion(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # The open draft version of a live campaign: ids of whoever edited it and is
+    # not among ``Campaign.editors`` yet. They join the campaign's writers when
+    # this version replaces the live one (``campaigns.services``): until then
+    # the live version's runs are not theirs to narrow (seventeenth review).
+    editors = models.JSONField(default=list, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

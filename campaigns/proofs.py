@@ -183,7 +183,7 @@ def _renderable(proof: Proof) -> bool:
     from campaigns.selectors import renderable_for
 
     one = Profile.objects.filter(pk=proof.profile_id)
-    return renderable_for(proof.campaign, one).exists()
+    return renderable_for(proof.campaign, one, proof.version).exists()
 
 
 def _record(proof: Proof, *, ok: bool, reason: str = "") -> None:

@@ -156,17 +156,23 @@ def approval_queue(user) -> QuerySet[ApprovalRequest]:
     )
 
 
-def renderable_for(campaign, profiles):
+def renderable_for(campaign, profiles, version=None):
     """``profiles`` narrowed to those ``campaign``'s words may be rendered for:
     the ones its owner and every other writer may see, as its runs
     (audiences.selectors.sendable_profiles). A preview frame loads the content's
     remote images and a proof is opened by its recipient: a superuser's preview
     of a manager's draft rendered the manager's pixel for a person hidden from
-    the manager, their address to the manager's server (fifteenth review)."""
+    the manager, their address to the manager's server (fifteenth review).
+    ``version``: the one rendered (default: the draft, else the live one),
+    whose own writers count too (an open draft version's)."""
     from audiences.selectors import seen_by_writers
-    from campaigns.engine.materialize import editors_of
+    from campaigns.engine.materialize import users_by_id
+    from campaigns.services import writers_of_version
 
-    return seen_by_writers(profiles, campaign.created_by, editors_of(campaign))
+    if version is None:
+        version = campaign.draft_version or campaign.live_version
+    editors = users_by_id(writers_of_version(campaign, version))
+    return seen_by_writers(profiles, campaign.created_by, editors)
 
 
 def preview_profile(user, value: str | None, campaign=None):

@@ -382,7 +382,7 @@ def campaign_update(*, campaign: Campaign, actor, tags: Iterable[str] | None = N
                 )
         for name, value in campaign_fields.items():
             setattr(locked, name, value)
-        _add_editor(locked, actor)
+        _add_editor(locked, actor, version)
         locked.full_clean(exclude=["live_version", "draft_version"])
         locked.save()
         version_fields = {k: v for k, v in fields.items() if k in VERSION_FIELDS}
@@ -410,13 +410,33 @@ def campaign_update(*, campaign: Campaign, actor, tags: Iterable[str] | None = N
     return campaign
 
 
-def _add_editor(campaign: Campaign, actor) -> None:
-    """Remember ``actor`` among the campaign's editors (``Campaign.editors``)
-    unless they own it: its runs then send only to whom they may see too."""
+def _add_editor(campaign: Campaign, actor, version: CampaignVersion) -> None:
+    """Remember ``actor`` among the writers unless they own the campaign: its
+    runs then send only to whom they may see too. The edit of a live
+    campaign's open draft version counts for that version (``editors``) and
+    joins the campaign's when it replaces the live one: a manager's edit of a
+    draft version (never approved nor activated) took the people hidden from
+    them out of the live version's runs (seventeenth review)."""
     if actor is None or actor.pk is None or actor.pk == campaign.created_by_id:
         return
-    if actor.pk not in (campaign.editors or []):
-        campaign.editors = [*(campaign.editors or []), actor.pk]
+    if actor.pk in (campaign.editors or []):
+        return
+    if campaign.live_version_id is not None and version.pk != campaign.live_version_id:
+        if actor.pk not in (version.editors or []):
+            version.editors = [*(version.editors or []), actor.pk]
+            version.save(update_fields=["editors"])
+        return
+    campaign.editors = [*(campaign.editors or []), actor.pk]
+
+
+def writers_of_version(campaign: Campaign, version: CampaignVersion | None) -> list[int]:
+    """The ids of ``campaign``'s editors and of ``version``'s own (an open
+    draft version's writers not yet the campaign's): who wrote what the
+    version renders."""
+    ids = list(campaign.editors or [])
+    if version is not None:
+        ids += [pk for pk in (version.editors or []) if pk not in ids]
+    return ids
 
 
 def campaign_delete(*, campaign: Campaign, actor) -> None:
@@ -435,6 +455,7 @@ def _copy_version(source: CampaignVersion, campaign: Campaign, number: int, acto
     copy.campaign = campaign
     copy.number = number
     copy.created_by = actor
+    copy.editors = []  # whoever wrote the source counts as the campaign's (callers)
     copy.save()
     return copy
 
@@ -464,7 +485,9 @@ def campaign_duplicate(*, campaign: Campaign, actor) -> Campaign:
             restricted=campaign.restricted,
             created_by=actor,
             # The copied words are the source's owner's and editors' too.
-            editors=writers_besides(actor, [campaign.created_by_id, *(campaign.editors or [])]),
+            editors=writers_besides(
+                actor, [campaign.created_by_id, *writers_of_version(campaign, source)]
+            ),
         )
         if source is not None:
             copy.draft_version = _copy_version(source, copy, 1, actor)
@@ -559,8 +582,10 @@ def _swap_in_draft_version(campaign: Campaign, actor, comment: str, action: str)
     if locked.status not in RUNNING or locked.draft_version_id is None:
         raise _refuse_status(locked, "activate")
     _require_active_configuration(locked.draft_version)
+    # Whoever wrote the draft version writes what sends from now on.
+    locked.editors = writers_of_version(locked, locked.draft_version)
     locked.live_version_id, locked.draft_version_id = locked.draft_version_id, None
-    locked.save(update_fields=["live_version", "draft_version", "updated_at"])
+    locked.save(update_fields=["live_version", "draft_version", "editors", "updated_at"])
     _event(locked, action, actor, comment)
     campaign_id = locked.pk
     engine.enqueue_reschedule(campaign_id)
@@ -761,8 +786,13 @@ def _notify_requester(request: ApprovalRequest, actor, kind: str, comment: str) 
     who = actor.get_username() if actor else "—"
     params = {"name": campaign.name, "who": who, "comment": comment or "", "campaign": campaign.pk}
     url = _campaign_url(campaign)
-    notify(user=user, kind=kind, params=params, url=url)
-    if user.email:
+    notify(user=user, kind=kind, params=params, url=url)  # worded for its reader when shown
+    from accounts.permissions import can_see
+
+    # An email cannot be worded again later: none about a campaign the
+    # requester may no longer see (restricted since, say), which would tell
+    # them its name, the decision and the comment (seventeenth review).
+    if user.email and can_see(user, campaign):
         message = render_notice(kind, params)
         body = f"{message}\n\n{settings.SITE_URL}{url}\n"
         subject = _("Volley: %(name)s") % {"name": campaign.name}

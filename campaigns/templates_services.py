@@ -108,6 +108,8 @@ def template_delete(*, template: ContentTemplate, actor) -> None:
 
 def template_from_campaign(*, campaign: Campaign, actor, name: str) -> ContentTemplate:
     """Save the content a campaign shows (its draft, else its live version) as a template."""
+    from campaigns.services import writers_of_version
+
     version = campaign.draft_version or campaign.live_version
     content = dict(version.content or {}) if version else {}
     return template_create(
@@ -116,7 +118,7 @@ def template_from_campaign(*, campaign: Campaign, actor, name: str) -> ContentTe
         channel=campaign.channel,
         content=content,
         restricted=campaign.restricted,
-        editors=[campaign.created_by_id, *(campaign.editors or [])],
+        editors=[campaign.created_by_id, *writers_of_version(campaign, version)],
     )
 
 

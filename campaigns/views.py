@@ -285,7 +285,7 @@ def _sample_profiles(user, campaign, version) -> list:
     field = IDENTITY_FIELD.get(campaign.channel)
     try:
         profiles = visible_profiles(
-            user, renderable_for(campaign, audience_profiles(version.audience))
+            user, renderable_for(campaign, audience_profiles(version.audience), version)
         )
         if field:
             profiles = profiles.filter(**{f"{field}__isnull": False})

@@ -77,7 +77,11 @@ FROM ({select}) s""",
 def editors_of(campaign) -> list:
     """The users besides its owner who wrote ``campaign`` (``Campaign.editors``);
     None for one deleted since (who then sees only what everyone may)."""
-    ids = list(campaign.editors or [])
+    return users_by_id(list(campaign.editors or []))
+
+
+def users_by_id(ids: list[int]) -> list:
+    """The users of ``ids``, in order; None for one deleted since."""
     if not ids:
         return []
     from django.contrib.auth import get_user_model

@@ -175,10 +175,13 @@ def test_audience_creator_manages_its_access_through_the_api(api_for, manager, m
     mine = make_audience(created_by=manager)
     theirs = make_audience(name="Theirs", created_by=make_user("other", MANAGER))
     api = api_for(manager)
-    body = {"restricted": True, "grants": [{"group": MANAGER, "permission": "view"}]}
+    body = {"restricted": True, "grants": [{"user": "other", "permission": "view"}]}
     assert api.put(f"/audiences/{mine.pk}/access", body).status_code == 200
     assert api.put(f"/audiences/{theirs.pk}/access", body).status_code == 403
     assert Group.objects.get(name=MANAGER) and mine.__class__.objects.get(pk=mine.pk).restricted
+    # Sharing with a group is the administrators' (security review 17).
+    group = {"restricted": True, "grants": [{"group": MANAGER, "permission": "view"}]}
+    assert api.put(f"/audiences/{mine.pk}/access", group).status_code == 400
 
 
 def test_restricting_through_the_api_hides_the_object_from_the_others(
