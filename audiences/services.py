@@ -555,7 +555,6 @@ def audience_grant_author(*, audience: Audience) -> None:
     stays with its author when they may see every one of them."""
     from guardian.shortcuts import assign_perm
 
-    from accounts.permissions import can_see
     from audiences import hooks
     from audiences.rules import named_campaign_ids
 

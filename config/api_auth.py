@@ -9,7 +9,6 @@ from ninja.security import HttpBearer
 from accounts.permissions import preload_permissions
 from accounts.services import api_key_authenticate, api_key_throttle
 
-
 # request.META: the key whose rate-limit count this request already took (a
 # WSGI environ key no HTTP header can set: headers arrive as HTTP_*).
 _COUNTED = "volley.rate_counted"
