@@ -508,6 +508,29 @@ def _log(
     )
 
 
+def _tell_webhooks(delivery, kind: str, now) -> bool:
+    """Whether this open or click of ``delivery`` (already logged) is told to
+    webhook endpoints: while the message had at most
+    ``WEBHOOK_ENGAGEMENT_PER_HOUR`` events of that kind in the last hour.
+
+    The tracking URLs are public and a message's are in the hands of whoever
+    holds it: without a bound, each request was one outbound POST per
+    subscribed endpoint, delivered one at a time by the one deliverer before
+    every other endpoint's events — a few requests a second from one link
+    delayed everyone's webhooks by hours (security review 21). Nothing else
+    changes: every event is recorded, and the reports count them as before.
+    Called under the delivery's row lock, so concurrent requests count each
+    other."""
+    if not outbox.subscribed(
+        f"delivery.{'opened' if kind == DeliveryEvent.Kind.OPEN else 'clicked'}"
+    ):
+        return True  # nobody listens: emit_ref writes nothing, no need to count
+    recent = DeliveryEvent.objects.filter(
+        delivery=delivery, kind=kind, created_at__gt=now - timedelta(hours=1)
+    )
+    return recent.count() <= settings.WEBHOOK_ENGAGEMENT_PER_HOUR
+
+
 def delivery_record_open(*, delivery, user_agent: str = "", ip: str = "") -> bool:
     """Record an open, classified (``channels/engagement.py``); True the first
     time a person opened (unique human opens). A machine's open only sets
@@ -528,13 +551,15 @@ def delivery_record_open(*, delivery, user_agent: str = "", ip: str = "") -> boo
             verdict=verdict,
             when=now,
         )
-        # Every open, with what decided it: a subscriber may count people only.
-        outbox.emit_ref(
-            "delivery.opened",
-            delivery.pk,
-            created_at=now,
-            extra={"classification": verdict.classification, "rule": verdict.rule},
-        )
+        # Every open, with what decided it: a subscriber may count people only
+        # (within the hourly bound a message: ``_tell_webhooks``).
+        if _tell_webhooks(delivery, DeliveryEvent.Kind.OPEN, now):
+            outbox.emit_ref(
+                "delivery.opened",
+                delivery.pk,
+                created_at=now,
+                extra={"classification": verdict.classification, "rule": verdict.rule},
+            )
     return first and verdict.human
 
 
@@ -585,12 +610,13 @@ def delivery_record_click(
         )
         if since is not None:
             _reclassify(delivery, since=since, verdict=verdict)
-        outbox.emit_ref(
-            "delivery.clicked",
-            delivery.pk,
-            created_at=now,
-            extra={"url": url, "classification": verdict.classification, "rule": verdict.rule},
-        )
+        if _tell_webhooks(delivery, DeliveryEvent.Kind.CLICK, now):
+            outbox.emit_ref(
+                "delivery.clicked",
+                delivery.pk,
+                created_at=now,
+                extra={"url": url, "classification": verdict.classification, "rule": verdict.rule},
+            )
     return first
 
 

@@ -347,6 +347,11 @@ RETENTION_CONVERSIONS_DAYS = env_int("RETENTION_CONVERSIONS_DAYS", 365, minimum=
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1, maximum=60)
 WEBHOOK_RETRY_HOURS = env_int("WEBHOOK_RETRY_HOURS", 24, minimum=1, maximum=24 * 7)
 WEBHOOK_RETENTION_DAYS = env_int("WEBHOOK_RETENTION_DAYS", 30, minimum=1)
+# Opens and clicks of one message told to webhook endpoints an hour (each kind):
+# the tracking URLs are public, and every request would otherwise be an outbound
+# POST per endpoint, queued before everyone's events (security review 21). The
+# rest are still recorded and counted; only the telling stops.
+WEBHOOK_ENGAGEMENT_PER_HOUR = env_int("WEBHOOK_ENGAGEMENT_PER_HOUR", 20, minimum=1, maximum=10000)
 WEBHOOK_DELIVER_BUDGET_SECONDS = 20  # one delivery task's time before it hands over
 # Rows changed per transaction, so retention never holds locks a send waits on for long.
 RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 500, minimum=1, maximum=10000)

@@ -1,0 +1,86 @@
+"""Security review 21 (issue 10): what the outbound webhooks are told.
+
+#1 (Medium): the tracking URLs are public, and every open or click of one
+message was written as one webhook message per subscribed endpoint, delivered
+one at a time by the one deliverer before everyone's later events. A few
+anonymous requests a second to one message's pixel or link delayed every
+endpoint's events without bound. Now at most ``WEBHOOK_ENGAGEMENT_PER_HOUR``
+opens and clicks of a message are told an hour; every one is still recorded.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.test import Client
+
+from campaigns.models import Delivery
+from channels import tracking
+from channels.models import DeliveryEvent
+from tests.webhooks.test_delivery import send_campaign, subscribe
+from webhooks.models import Message
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+START = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:120.0) Gecko/20100101 Firefox/120.0"
+
+
+@pytest.fixture(autouse=True)
+def _engine_inline(queued):
+    """The engine's follow-up tasks are collected, not queued: the tests call them."""
+
+
+def _path(url: str) -> str:
+    return "/" + url.split("://", 1)[1].split("/", 1)[1]
+
+
+def test_1_one_messages_opens_and_clicks_are_told_a_bounded_number_of_times_an_hour(
+    receiver, fake_transport, settings
+):
+    settings.WEBHOOK_ENGAGEMENT_PER_HOUR = 5
+    endpoints = [subscribe(receiver, "delivery.opened", "delivery.clicked") for _ in range(2)]
+    with time_machine.travel(START, tick=True) as clock:
+        run = send_campaign(1)
+        sent = Delivery.objects.get(run=run, status="sent")
+        anonymous = Client()
+        pixel = _path(tracking.open_url(sent.pk))
+        links = [_path(tracking.click_url(sent.pk, f"https://shop.example/{n}")) for n in range(3)]
+        for _ in range(12):
+            assert anonymous.get(pixel, HTTP_USER_AGENT=BROWSER).status_code == 200
+        for n in range(12):
+            answer = anonymous.get(links[n % 3], HTTP_USER_AGENT=BROWSER)
+            assert answer.status_code == 302
+
+        # Every request is recorded (reports are unchanged) …
+        events = DeliveryEvent.objects.filter(delivery=sent)
+        assert events.filter(kind="open").count() == 12
+        assert events.filter(kind="click").count() == 12
+        # … but each endpoint is told of five opens and five clicks, not 12 of each.
+        for endpoint in endpoints:
+            told = Message.objects.filter(endpoint=endpoint)
+            assert told.filter(event_type="delivery.opened").count() == 5
+            assert told.filter(event_type="delivery.clicked").count() == 5
+
+        # An hour later the person's opens are told again.
+        clock.shift(timedelta(hours=1, seconds=1))
+        assert anonymous.get(pixel, HTTP_USER_AGENT=BROWSER).status_code == 200
+        for endpoint in endpoints:
+            told = Message.objects.filter(endpoint=endpoint, event_type="delivery.opened")
+            assert told.count() == 6
+
+
+def test_1_another_message_is_counted_on_its_own(receiver, fake_transport, settings):
+    settings.WEBHOOK_ENGAGEMENT_PER_HOUR = 2
+    subscribe(receiver, "delivery.opened")
+    run = send_campaign(2)
+    first, second = Delivery.objects.filter(run=run, status="sent").order_by("pk")
+    anonymous = Client()
+    for _ in range(4):
+        anonymous.get(_path(tracking.open_url(first.pk)), HTTP_USER_AGENT=BROWSER)
+    anonymous.get(_path(tracking.open_url(second.pk)), HTTP_USER_AGENT=BROWSER)
+    told = Message.objects.filter(event_type="delivery.opened")
+    assert told.filter(ref_id=first.pk).count() == 2
+    assert told.filter(ref_id=second.pk).count() == 1
