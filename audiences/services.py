@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import timedelta
 from typing import Any
 
 import phonenumbers
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError, Q
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from email_validator import EmailNotValidError, validate_email
 
@@ -296,6 +299,19 @@ def _unsubscribed(profile: Profile, channel: str, source: str) -> None:
     if not outbox.subscribed("profile.unsubscribed"):
         return
     from audiences.selectors import not_hidden_profiles
+
+    # The preference page is public (its token is the only credential): switching
+    # a channel on and off again is an unsubscribe each time. At most
+    # ``WEBHOOK_ENGAGEMENT_PER_HOUR`` are told a person and channel an hour, as
+    # for opens and clicks (security review 21); every change is still recorded.
+    limit = settings.WEBHOOK_ENGAGEMENT_PER_HOUR
+    earlier = (
+        ConsentChange.objects.filter(profile=profile, channel=channel, granted=False)
+        .order_by("-pk")
+        .values_list("changed_at", flat=True)[limit : limit + 1]
+    )
+    if any(at > timezone.now() - timedelta(hours=1) for at in earlier):
+        return
 
     if (
         Audience.objects.filter(restricted=True).exists()

@@ -84,3 +84,26 @@ def test_1_another_message_is_counted_on_its_own(receiver, fake_transport, setti
     told = Message.objects.filter(event_type="delivery.opened")
     assert told.filter(ref_id=first.pk).count() == 2
     assert told.filter(ref_id=second.pk).count() == 1
+
+
+def test_1_switching_a_channel_on_and_off_on_the_public_page_is_told_a_bounded_number_of_times(
+    receiver, fake_transport, settings
+):
+    """The preference page is public too (its token is the credential), and each
+    switch off after a switch on was a ``profile.unsubscribed`` per endpoint."""
+    from audiences.models import ConsentChange
+
+    settings.WEBHOOK_ENGAGEMENT_PER_HOUR = 3
+    subscribe(receiver, "profile.unsubscribed")
+    run = send_campaign(1)
+    sent = Delivery.objects.get(run=run, status="sent")
+    page = _path(tracking.unsubscribe_url(sent.pk))
+    anonymous = Client()
+    for _ in range(8):
+        assert anonymous.post(page, {"action": "all"}).status_code == 200
+        assert anonymous.post(page, {"action": "save", "channel": "email"}).status_code == 200
+    # Every change is recorded …
+    changes = ConsentChange.objects.filter(profile=sent.profile_id, channel="email")
+    assert changes.filter(granted=False).count() == 8
+    # … three are told.
+    assert Message.objects.filter(event_type="profile.unsubscribed").count() == 3
