@@ -58,7 +58,13 @@ def forbidden(address: str) -> bool:
         mapped = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     if mapped is not None:
         ip = mapped
-    return not ip.is_global or ip.is_multicast
+    # Reserved and site-local ranges are nobody's public address, but Python's
+    # ``is_global`` lets some through: IPv4-compatible ``::127.0.0.1``, the
+    # local-use NAT64 prefix ``64:ff9b:1::/48`` (RFC 8215: a translator on the
+    # installation's network reaches its private IPv4 addresses through it),
+    # ``fec0::/10`` (security review 21).
+    site_local = getattr(ip, "is_site_local", False)
+    return not ip.is_global or ip.is_multicast or ip.is_reserved or site_local
 
 
 def resolve(host: str, port: int) -> list[tuple]:

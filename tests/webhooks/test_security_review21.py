@@ -107,3 +107,32 @@ def test_1_switching_a_channel_on_and_off_on_the_public_page_is_told_a_bounded_n
     assert changes.filter(granted=False).count() == 8
     # … three are told.
     assert Message.objects.filter(event_type="profile.unsubscribed").count() == 3
+
+
+# --- #2 (Low): reserved IPv6 forms of internal addresses ----------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::127.0.0.1]/hook",  # IPv4-compatible (deprecated): ::/8 is reserved
+        "http://[::a9fe:a9fe]/hook",  # the same for 169.254.169.254
+        "http://[64:ff9b:1::a00:1]/hook",  # RFC 8215 local-use NAT64: 10.0.0.1 behind a translator
+        "http://[fec0::1]/hook",  # site-local
+    ],
+)
+def test_2_reserved_ipv6_forms_of_internal_addresses_are_refused(
+    api_for, administrator, settings, url
+):
+    settings.VOLLEY_ALLOW_PRIVATE_PROVIDER_URLS = False
+    answer = api_for(administrator).post("/webhooks", {"url": url, "events": ["delivery.sent"]})
+    assert answer.status_code == 400, answer.content
+    assert "url" in answer.json()["errors"]
+
+
+def test_2_public_addresses_and_the_well_known_nat64_prefix_are_still_accepted():
+    from channels.netguard import forbidden
+
+    for address in ("8.8.8.8", "2606:4700:4700::1111", "64:ff9b::808:808"):
+        assert not forbidden(address)
+    assert forbidden("64:ff9b::a00:1")  # 10.0.0.1 behind the well-known prefix, as before
