@@ -15,6 +15,7 @@ from accounts.permissions import AdminPermissionsMixin
 from webhooks.models import EVENT_TYPES, Attempt, Endpoint, Message
 from webhooks.services import (
     ResendRefused,
+    check_endpoint_room,
     endpoint_create,
     endpoint_delete,
     endpoint_rotate_secret,
@@ -45,6 +46,8 @@ class EndpointForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        if self.instance.pk is None:
+            check_endpoint_room()  # a ValidationError is the form's own error
         if "url" in data and "events" in data:
             errors = endpoint_validate(url=data["url"], events=data["events"])
             if errors:

@@ -136,3 +136,39 @@ def test_2_public_addresses_and_the_well_known_nat64_prefix_are_still_accepted()
     for address in ("8.8.8.8", "2606:4700:4700::1111", "64:ff9b::808:808"):
         assert not forbidden(address)
     assert forbidden("64:ff9b::a00:1")  # 10.0.0.1 behind the well-known prefix, as before
+
+
+# --- #3 (Low): the number of endpoints ------------------------------------------
+
+
+def test_3_endpoints_are_bounded_through_the_api_and_the_admin(
+    api_for, administrator, client, settings, monkeypatch
+):
+    from webhooks import services
+
+    settings.VOLLEY_ALLOW_PRIVATE_PROVIDER_URLS = True
+    monkeypatch.setattr(services, "MAX_ENDPOINTS", 3, raising=False)
+    api = api_for(administrator)
+    created = [
+        api.post("/webhooks", {"url": f"https://hooks.example/{n}", "events": ["delivery.sent"]})
+        for n in range(3)
+    ]
+    assert [a.status_code for a in created] == [201, 201, 201]
+    refused = api.post("/webhooks", {"url": "https://hooks.example/4", "events": ["delivery.sent"]})
+    assert refused.status_code == 400
+    assert "3 webhook endpoints" in refused.content.decode()
+    client.force_login(administrator)
+    page = client.post(
+        "/admin/webhooks/endpoint/add/",
+        {"url": "https://hooks.example/5", "events": ["delivery.sent"], "active": "on"},
+    )
+    assert page.status_code == 200 and "3 webhook endpoints" in page.content.decode()
+    from webhooks.models import Endpoint
+
+    assert Endpoint.objects.count() == 3
+    # Changing one at the bound is allowed; deleting one makes room.
+    first = created[0].json()["id"]
+    assert api.patch(f"/webhooks/{first}", {"active": False}).status_code == 200
+    assert api.delete(f"/webhooks/{first}").status_code == 204
+    again = api.post("/webhooks", {"url": "https://hooks.example/6", "events": ["delivery.sent"]})
+    assert again.status_code == 201
