@@ -21,6 +21,7 @@ import string
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -835,7 +836,9 @@ def validate_content(channel: str, content: dict) -> dict[str, list[str]]:
         return {"content": [_("Content must be an object.")]}
     key = content_key(channel, content)
     if key is not None and key in _PASSED:
-        _PASSED.move_to_end(key)
+        # With GUNICORN_THREADS, another thread may drop the key in between.
+        with suppress(KeyError):
+            _PASSED.move_to_end(key)
         return {}
     sources, errors = _field_sources(channel, content)
     with _message_deadline():
@@ -843,8 +846,9 @@ def validate_content(channel: str, content: dict) -> dict[str, list[str]]:
     if not errors and key is not None:
         # Only what passed: a check that ran out of time may pass another time.
         _PASSED[key] = None
-        while len(_PASSED) > PASSED_KEPT:
-            _PASSED.popitem(last=False)
+        with suppress(KeyError):  # another thread emptied it first
+            while len(_PASSED) > PASSED_KEPT:
+                _PASSED.popitem(last=False)
     return errors
 
 

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import pytest
 
-from channels import rendering
+from channels import preview, rendering
 from channels.preview import PreviewError, render_preview
 from channels.rendering import RenderError, compile_content, validate_content
 
@@ -74,3 +76,31 @@ def test_1_a_content_within_the_deadline_still_compiles(db, slow_compiles):
     content["translations"] = dict(list(content["translations"].items())[:1])
     compiled = compile_content("sms", content, category="marketing")
     assert compiled.render(profile=None, locale="fr-AA").text == "Hello 0 "
+
+
+class _DroppedMeanwhile(OrderedDict):
+    """A cache whose key another thread drops (making room for its own)
+    between this thread's look-up and its ``move_to_end``."""
+
+    def get(self, key, default=None):
+        value = super().get(key, default)
+        self.pop(key, None)
+        return value
+
+    def __contains__(self, key):
+        found = super().__contains__(key)
+        self.pop(key, None)
+        return found
+
+
+def test_4_a_content_dropped_by_another_thread_meanwhile_is_no_500(db, monkeypatch):
+    """Old code: with GUNICORN_THREADS the look-up and ``move_to_end`` of the
+    process's caches could be split by another thread dropping the oldest
+    entry — a KeyError, a 500 on the page showing it."""
+    content = {"text": "Hello {{ profile.firstName }}"}
+    render_preview(channel="sms", content=content, category="marketing")
+    monkeypatch.setattr(preview, "_COMPILED", _DroppedMeanwhile(preview._COMPILED))
+    monkeypatch.setattr(rendering, "_PASSED", _DroppedMeanwhile(rendering._PASSED))
+    assert render_preview(channel="sms", content=content, category="marketing").text == "Hello "
+    assert validate_content("sms", {"text": "x"}) == {}
+    assert validate_content("sms", {"text": "x"}) == {}
