@@ -105,3 +105,14 @@ def test_3_client_network(settings, meta, proxy, expected):
 
     settings.BEHIND_PROXY = proxy
     assert client_network(_Request(**meta)) == expected
+
+
+@pytest.mark.parametrize("forwarded", ["x" * 300, "a\x00b", "::1%" + "e" * 300])
+def test_4_a_forwarded_value_that_is_no_address_is_no_500(client, settings, forwarded):
+    """Old code: behind BEHIND_PROXY with no proxy actually in front (or one
+    passing the header on), the sign-in bound named its counter after the
+    forwarded value as sent — on the embedded default (a file per counter) 300
+    characters or a NUL were an OSError / ValueError, a 500 on the sign-in page."""
+    settings.BEHIND_PROXY = True
+    answer = _sign_in(client, "nobody", REMOTE_ADDR=_v4(), HTTP_X_FORWARDED_FOR=forwarded)
+    assert answer.status_code == 200
