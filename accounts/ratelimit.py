@@ -22,7 +22,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from config.clients import client_ip
+from config.clients import client_network
 from config.redis import namespaced, redis_client
 
 _leases: dict[str, list[int]] = {}  # name → [window, requests left]
@@ -77,10 +77,11 @@ def _file_hit(name: str, window: int, amount: int = 1) -> int:
 
 
 def signin_wait(request) -> int | None:
-    """Count one sign-in attempt from the request's address; None when it may
-    go on, else the seconds until the current minute ends."""
+    """Count one sign-in attempt from the request's address (an IPv6 address's
+    /64: ``client_network``); None when it may go on, else the seconds until
+    the current minute ends."""
     now = time.time()
     window = int(now // 60)
-    if allow(f"signin:{client_ip(request)}", window, settings.LOGIN_RATE_PER_MINUTE):
+    if allow(f"signin:{client_network(request)}", window, settings.LOGIN_RATE_PER_MINUTE):
         return None
     return max(1, int((window + 1) * 60 - now))

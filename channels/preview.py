@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
+from contextlib import suppress
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -70,7 +71,9 @@ def _checked_and_compiled(channel: str, content: dict, category: str):
     key = content_key(channel, content, category)
     compiled = _COMPILED.get(key) if key is not None else None
     if compiled is not None:
-        _COMPILED.move_to_end(key)
+        # With GUNICORN_THREADS, another thread may drop the key in between.
+        with suppress(KeyError):
+            _COMPILED.move_to_end(key)
         return compiled
     errors = validate_content(channel, content)
     if errors:
@@ -78,8 +81,9 @@ def _checked_and_compiled(channel: str, content: dict, category: str):
     compiled = compile_content(channel, content, category=category)
     if key is not None:
         _COMPILED[key] = compiled
-        while len(_COMPILED) > COMPILED_KEPT:
-            _COMPILED.popitem(last=False)
+        with suppress(KeyError):  # another thread emptied it first
+            while len(_COMPILED) > COMPILED_KEPT:
+                _COMPILED.popitem(last=False)
     return compiled
 
 

@@ -21,6 +21,7 @@ import string
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -835,7 +836,9 @@ def validate_content(channel: str, content: dict) -> dict[str, list[str]]:
         return {"content": [_("Content must be an object.")]}
     key = content_key(channel, content)
     if key is not None and key in _PASSED:
-        _PASSED.move_to_end(key)
+        # With GUNICORN_THREADS, another thread may drop the key in between.
+        with suppress(KeyError):
+            _PASSED.move_to_end(key)
         return {}
     sources, errors = _field_sources(channel, content)
     with _message_deadline():
@@ -843,8 +846,9 @@ def validate_content(channel: str, content: dict) -> dict[str, list[str]]:
     if not errors and key is not None:
         # Only what passed: a check that ran out of time may pass another time.
         _PASSED[key] = None
-        while len(_PASSED) > PASSED_KEPT:
-            _PASSED.popitem(last=False)
+        with suppress(KeyError):  # another thread emptied it first
+            while len(_PASSED) > PASSED_KEPT:
+                _PASSED.popitem(last=False)
     return errors
 
 
@@ -864,6 +868,15 @@ def content_key(channel: str, content: dict, *more: str) -> tuple | None:
 
 def forget_checked() -> None:
     _PASSED.clear()
+
+
+def _check_compile_clock(deadline: float | None, field_name: str) -> None:
+    """``RenderError`` once ``deadline`` (if any) has passed, before a field compiles."""
+    if deadline is not None and time.monotonic() > deadline:
+        raise RenderError(
+            _("%(field)s: %(error)s")
+            % {"field": field_name, "error": _("The template took too long to render.")}
+        )
 
 
 def _too_many_tokens(env, source: str) -> bool:
@@ -1212,20 +1225,27 @@ class CompiledContent:
         self.track_opens = track_opens
         self.track_clicks = track_clicks
         sources, _errors = _field_sources(channel, content)
+        # Compiling spends the deadline it runs under (a content's languages
+        # share one, ``render_deadline``): a check remembered as passed
+        # (``validate_content``) no longer reads the clock, so without this a
+        # content's 50 translations compiled one after another for a minute
+        # (security review 20).
+        deadline = _MESSAGE_DEADLINE.get(None)
         if channel == Channel.EMAIL and "html" in sources:
             # Gmail and Outlook ignore much of a <style> block (SPEC §11).
+            _check_compile_clock(deadline, "html")
             sources["html"] = inline_css(sources["html"])
-        self.templates = {
-            name: (
-                HTML_ENV if (channel == Channel.EMAIL and name == "html") else TEXT_ENV
-            ).from_string(source)
-            for name, source in sources.items()
-        }
+        self.templates = {}
+        for name, source in sources.items():
+            _check_compile_clock(deadline, name.split(".")[0])
+            env = HTML_ENV if (channel == Channel.EMAIL and name == "html") else TEXT_ENV
+            self.templates[name] = env.from_string(source)
         if channel == Channel.PUSH:
             self.link_origins = authored_origins(sources.get("url", ""), html_source=False)
         else:
             self.link_origins = authored_origins(sources.get("html", ""))
         if channel == Channel.EMAIL and "html" in self.templates and "text" not in self.templates:
+            _check_compile_clock(deadline, "text")
             self.text_from_html = text_template_from_html(sources["html"])
         else:
             self.text_from_html = None
@@ -1344,10 +1364,23 @@ class LocalizedContent:
     profile's ``locale`` (or the ``locale`` asked for, in previews and proofs)."""
 
     def __init__(self, channel: str, content: dict, **options: Any) -> None:
-        with render_deadline():  # every language's save-time check: one budget
-            self.default = CompiledContent(channel, localized_content(content, None), **options)
+        # Languages whose content is the same (a translation leaving every field
+        # to the default, or repeating it) share one compiled content.
+        compiled: dict[tuple, CompiledContent] = {}
+
+        def compile_one(localized: dict) -> CompiledContent:
+            key = content_key(channel, localized)
+            if key is not None and key in compiled:
+                return compiled[key]
+            result = CompiledContent(channel, localized, **options)
+            if key is not None:
+                compiled[key] = result
+            return result
+
+        with render_deadline():  # every language's check and compilation: one budget
+            self.default = compile_one(localized_content(content, None))
             self.variants = {
-                locale: CompiledContent(channel, localized_content(content, locale), **options)
+                locale: compile_one(localized_content(content, locale))
                 for locale in translations_of(content)
             }
 

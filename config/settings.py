@@ -188,6 +188,10 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_VERBOSE = False
+# The address a lock-out counts against: the client's behind BEHIND_PROXY (axes
+# alone read REMOTE_ADDR, the proxy's, so "username+ip_address" locked a
+# username for everyone: security review 20), an IPv6 address's /64.
+AXES_CLIENT_IP_CALLABLE = "config.clients.client_network"
 # Sign-in attempts a minute from one address, whatever the usernames. Each
 # costs a password hash (PBKDF2, 1,000,000 iterations: about a second of CPU),
 # and the lock above never sees usernames tried one after another, so a few
