@@ -59,30 +59,35 @@ def render_preview(
 # Content that passed the checks and compiled, by what it is: a page showing a
 # stored version (the campaign page, the preview page, the API's preview) checks
 # and compiles it once per process, not at every view. Only what passed is kept
-# (a check that ran out of time may pass another time); a few dozen contents,
-# the least recently shown dropped first.
-_COMPILED: OrderedDict[tuple, object] = OrderedDict()
+# (a check that ran out of time may pass another time); at most COMPILED_KEPT
+# contents and COMPILED_CHARS characters of them (a compiled content takes many
+# times its text's memory: 32 contents at the bounds held about 100 MB, review
+# 20), the least recently shown dropped first; a larger content is not kept.
+_COMPILED: OrderedDict[tuple, tuple[object, int]] = OrderedDict()
 COMPILED_KEPT = 32
+COMPILED_CHARS = 2_000_000
 
 
 def _checked_and_compiled(channel: str, content: dict, category: str):
-    from channels.rendering import content_key, validate_content
+    from channels.rendering import content_key_and_size, validate_content
 
-    key = content_key(channel, content, category)
-    compiled = _COMPILED.get(key) if key is not None else None
-    if compiled is not None:
+    key, size = content_key_and_size(channel, content, category)
+    kept = _COMPILED.get(key) if key is not None else None
+    if kept is not None:
         # With GUNICORN_THREADS, another thread may drop the key in between.
         with suppress(KeyError):
             _COMPILED.move_to_end(key)
-        return compiled
+        return kept[0]
     errors = validate_content(channel, content)
     if errors:
         raise PreviewError(_("The content has template errors."), errors)
     compiled = compile_content(channel, content, category=category)
-    if key is not None:
-        _COMPILED[key] = compiled
-        with suppress(KeyError):  # another thread emptied it first
-            while len(_COMPILED) > COMPILED_KEPT:
+    if key is not None and size <= COMPILED_CHARS:
+        _COMPILED[key] = (compiled, size)
+        with suppress(KeyError, StopIteration):  # another thread emptied it first
+            while len(_COMPILED) > COMPILED_KEPT or (
+                sum(weight for _compiled, weight in list(_COMPILED.values())) > COMPILED_CHARS
+            ):
                 _COMPILED.popitem(last=False)
     return compiled
 

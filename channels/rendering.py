@@ -859,11 +859,16 @@ PASSED_KEPT = 256
 def content_key(channel: str, content: dict, *more: str) -> tuple | None:
     """What a content is, for remembering work done on it: the channel, ``more``
     and a digest of the content; None for what is not JSON (checked every time)."""
+    return content_key_and_size(channel, content, *more)[0]
+
+
+def content_key_and_size(channel: str, content: dict, *more: str) -> tuple[tuple | None, int]:
+    """``content_key`` and the length of the content's JSON text (0 for no key)."""
     try:
         text = json.dumps(content, sort_keys=True, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError):
-        return None
-    return (channel, *more, hashlib.blake2b(text.encode(), digest_size=20).digest())
+        return None, 0
+    return (channel, *more, hashlib.blake2b(text.encode(), digest_size=20).digest()), len(text)
 
 
 def forget_checked() -> None:

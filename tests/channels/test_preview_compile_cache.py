@@ -68,3 +68,16 @@ def test_only_the_latest_contents_are_kept(db, compiles, monkeypatch):
     for n in (1, 2, 3, 1):
         preview.render_preview(channel="sms", content={"text": f"n{n}"}, category="marketing")
     assert compiles["compiled"] == 4  # n1 was dropped when n3 came
+
+
+def test_what_is_kept_is_bounded_by_its_size_too(db, compiles, monkeypatch):
+    # Review 20 #6: 32 contents at the bounds held about 100 MB a process.
+    monkeypatch.setattr(preview, "COMPILED_CHARS", 300)
+    small, large = "x" * 100, "y" * 400
+    for text in (small, large, large, small):
+        preview.render_preview(channel="sms", content={"text": text}, category="marketing")
+    assert compiles["compiled"] == 3  # the large one is never kept; the small one is
+    assert sum(size for _compiled, size in preview._COMPILED.values()) <= 300
+    for n in range(3):  # 3 × ~110 characters: the oldest goes
+        preview.render_preview(channel="sms", content={"text": f"{n}" * 100}, category="marketing")
+    assert len(preview._COMPILED) == 2
