@@ -187,6 +187,11 @@ AXES_LOCKOUT_PARAMETERS = env_lockout_parameters("LOGIN_LOCKOUT_BY", "username+i
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
 AXES_USERNAME_FORM_FIELD = "username"
+# The client's address as the tracking endpoints read it: behind the proxy
+# (BEHIND_PROXY) the X-Forwarded-For entry it sets. REMOTE_ADDR there is the
+# proxy's, the same for everyone, so "username+ip_address" would become
+# "username" and anyone could lock anyone out (review 19).
+AXES_CLIENT_IP_CALLABLE = "channels.engagement.client_ip"
 AXES_VERBOSE = False
 
 LOGIN_URL = "accounts:login"
