@@ -1,0 +1,65 @@
+"""Review 19: bad environment values stop start-up with a sentence naming the
+variable, never a traceback (and never later, in the worker or a send)."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import _redact, env_site_url, parse_email_url, redis_url_valid
+from tests.config.test_settings import manage
+
+BAD_ENVIRONMENTS = [
+    ("DATABASE_URL", "postgres://[::1", "DATABASE_URL is malformed"),
+    ("EMAIL_URL", "smtp://[::1", "EMAIL_URL is malformed"),
+    ("REDIS_URL", "redis://[::1", "REDIS_URL is malformed"),
+    ("REDIS_URL", "redis://h:abc/0", "REDIS_URL has a bad port"),
+    ("LOG_LEVEL", "LOUD", "LOG_LEVEL must be one of"),
+    ("Q_LOG_LEVEL", "chatty", "Q_LOG_LEVEL must be one of"),
+    ("TIME_ZONE", "Mars/Base", "TIME_ZONE must be an IANA time zone"),
+    ("LOGIN_LOCKOUT_MINUTES", "99999999999999", "LOGIN_LOCKOUT_MINUTES must be between"),
+    ("RETENTION_DELIVERY_DAYS", "99999999999", "RETENTION_DELIVERY_DAYS must be between"),
+    ("SITE_URL", "volley.example.com", "SITE_URL must be the public address with its scheme"),
+    ("PORT", "abc", "PORT must be a whole number"),
+    ("VOLLEY_VAR_DIR", "/proc/1/volley", "VOLLEY_VAR_DIR must be a directory"),
+    ("DB_CONN_MAX_AGE", "-5", "DB_CONN_MAX_AGE must be at least 0"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "message"), BAD_ENVIRONMENTS)
+def test_a_bad_value_stops_start_up_with_a_sentence(name, value, message):
+    result = manage("check", **{name: value})
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert message in result.stderr
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1", "999999"])
+def test_an_smtp_timeout_that_would_fail_every_send_is_refused(timeout):
+    with pytest.raises(ImproperlyConfigured, match="timeout must be seconds between 1 and 3600"):
+        parse_email_url(f"smtp://mail.example?timeout={timeout}")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["javascript:alert(1)", "https://", "https://v.example/?next=x", "https://u:p@v.example"],
+)
+def test_site_url_is_an_http_address(monkeypatch, url):
+    monkeypatch.setenv("SITE_URL", url)
+    with pytest.raises(ImproperlyConfigured):
+        env_site_url("SITE_URL", "http://127.0.0.1:8000")
+
+
+def test_site_url_may_carry_a_path(monkeypatch):
+    monkeypatch.setenv("SITE_URL", "https://v.example/volley/")
+    assert env_site_url("SITE_URL", "") == "https://v.example/volley"
+
+
+def test_redis_url_names_its_database_by_number():
+    assert redis_url_valid("redis://127.0.0.1:6379/3") == "redis://127.0.0.1:6379/3"
+    with pytest.raises(ImproperlyConfigured, match="by number"):
+        redis_url_valid("redis://127.0.0.1:6379/volley")
+
+
+def test_a_password_in_an_unparsable_url_is_hidden():
+    assert "hunter2" not in _redact("redis://u:hunter2@[::1/0")
