@@ -17,22 +17,28 @@ from accounts.permissions import RESTRICTABLE, can_see, can_use_admin
 
 class SuperuserOnlyAdminMixin:
     """For admin pages whose power goes beyond the product: only superusers see,
-    add, change or delete here, whatever model permissions a user holds."""
+    add, change or delete here, whatever model permissions a user holds. It only
+    narrows: what the admin class itself refuses (django-q's task results cannot
+    be added: their add page answered 500) stays refused."""
 
     def has_module_permission(self, request) -> bool:
-        return request.user.is_active and request.user.is_superuser
+        return _superuser(request) and super().has_module_permission(request)
 
     def has_view_permission(self, request, obj=None) -> bool:
-        return request.user.is_active and request.user.is_superuser
+        return _superuser(request) and super().has_view_permission(request, obj)
 
     def has_add_permission(self, request, *args) -> bool:
-        return request.user.is_active and request.user.is_superuser
+        return _superuser(request) and super().has_add_permission(request, *args)
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return request.user.is_active and request.user.is_superuser
+        return _superuser(request) and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        return request.user.is_active and request.user.is_superuser
+        return _superuser(request) and super().has_delete_permission(request, obj)
+
+
+def _superuser(request) -> bool:
+    return request.user.is_active and request.user.is_superuser
 
 
 MAX_SEARCH = 200

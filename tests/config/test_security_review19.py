@@ -63,3 +63,57 @@ def test_redis_url_names_its_database_by_number():
 
 def test_a_password_in_an_unparsable_url_is_hidden():
     assert "hunter2" not in _redact("redis://u:hunter2@[::1/0")
+
+
+# -- a refused form (CSRF) in the product's look, nothing inline ------------
+
+
+@pytest.mark.django_db
+def test_a_refused_form_has_no_inline_style_and_says_what_to_do(viewer):
+    from django.test import Client
+
+    from tests.config.test_csp import assert_nothing_inline, assert_strict_policy
+
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/accounts/login/", {"username": "vera", "password": "pw-vera"})
+    assert response.status_code == 403
+    assert_strict_policy(response)
+    html = response.content.decode()
+    assert_nothing_inline(html)
+    assert "This form has expired" in html
+    assert "css/volley.css" in html
+    assert "_auth_user_id" not in client.session
+
+
+# -- django-q's task results stay read-only for superusers too --------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("model", ["success", "failure"])
+def test_task_results_cannot_be_added_even_by_a_superuser(make_user, model):
+    from django.test import Client
+
+    client = Client(raise_request_exception=False)
+    client.force_login(make_user("root", superuser=True))
+    assert client.get(f"/admin/django_q/{model}/").status_code == 200
+    assert client.get(f"/admin/django_q/{model}/add/").status_code == 403  # was 500
+    assert client.post(f"/admin/django_q/{model}/add/", {"name": "x"}).status_code == 403
+    assert client.get("/admin/django_q/schedule/add/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_object_permission_pages_have_nothing_inline(make_user):
+    from django.test import Client
+
+    from tests.campaigns.lifecycle_helpers import email_config
+    from tests.config.test_csp import assert_nothing_inline, assert_strict_policy
+
+    client = Client()
+    client.force_login(make_user("root", superuser=True))
+    config = email_config()
+    response = client.get(f"/admin/channels/channelconfiguration/{config.pk}/permissions/")
+    assert response.status_code == 200
+    assert_strict_policy(response)
+    html = response.content.decode()
+    assert_nothing_inline(html)
+    assert "jsi18n" in html and "Object permissions" in html
