@@ -117,3 +117,33 @@ def test_object_permission_pages_have_nothing_inline(make_user):
     html = response.content.decode()
     assert_nothing_inline(html)
     assert "jsi18n" in html and "Object permissions" in html
+
+
+# -- cookies -----------------------------------------------------------------
+
+
+def test_production_cookies_are_secure_including_the_language_one():
+    import secrets
+
+    code = (
+        "from django.conf import settings as s; "
+        "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.LANGUAGE_COOKIE_SECURE, "
+        "s.LANGUAGE_COOKIE_HTTPONLY, s.LANGUAGE_COOKIE_SAMESITE)"
+    )
+    result = manage(
+        "shell",
+        "-c",
+        code,
+        DEBUG="0",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="volley.example",
+        SITE_URL="https://volley.example",
+    )
+    assert result.stdout.split()[-5:] == ["True", "True", "True", "True", "Lax"], result.stderr
+
+
+def test_the_time_zone_cookie_is_secure_on_https():
+    from pathlib import Path
+
+    script = (Path(__file__).resolve().parents[2] / "static/js/timezone.js").read_text()
+    assert '"; Secure"' in script and 'location.protocol === "https:"' in script
