@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import router
 from django.db.models.base import ModelBase
 from django.db.models.deletion import Collector
+from django.forms import ModelChoiceField, ModelMultipleChoiceField
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.text import capfirst
@@ -42,6 +43,55 @@ def _superuser(request) -> bool:
 
 
 MAX_SEARCH = 200
+
+
+class _BoundedChoiceMixin:
+    """A model choice whose value cannot be a row id (past a 64-bit integer) is
+    an invalid choice: SQLite's driver raised OverflowError from Django's
+    look-up, a 500 on the admin's user and group forms (review 19)."""
+
+    def _refuse_beyond_ids(self, values) -> None:
+        from django.core.exceptions import ValidationError
+
+        from config.ids import MAX_ID
+
+        for value in values:
+            text = str(value).strip()
+            if text.lstrip("-").isdigit() and text.isascii() and abs(int(text)) > MAX_ID:
+                raise ValidationError(
+                    self.error_messages["invalid_choice"],
+                    code="invalid_choice",
+                    params={"value": text},
+                )
+
+
+class _BoundedModelChoiceField(_BoundedChoiceMixin, ModelChoiceField):
+    def to_python(self, value):
+        if value not in self.empty_values:
+            self._refuse_beyond_ids([value])
+        return super().to_python(value)
+
+
+class _BoundedModelMultipleChoiceField(_BoundedChoiceMixin, ModelMultipleChoiceField):
+    def _check_values(self, value):
+        if isinstance(value, (list, tuple)):
+            self._refuse_beyond_ids(value)
+        return super()._check_values(value)
+
+
+class BoundedChoicesMixin:
+    """Every model choice of the admin's forms is one of the fields above."""
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        for plain, bounded in (
+            (ModelMultipleChoiceField, _BoundedModelMultipleChoiceField),
+            (ModelChoiceField, _BoundedModelChoiceField),
+        ):
+            if type(field) is plain:
+                field.__class__ = bounded
+                break
+        return field
 
 
 class BoundedSearchMixin:
@@ -191,7 +241,7 @@ class VolleyAdminSite(admin.AdminSite):
         )
         for model in models:
             cls = admin_class or admin.ModelAdmin
-            mixins = [BoundedSearchMixin]
+            mixins = [BoundedSearchMixin, BoundedChoicesMixin]
             if cls.get_deleted_objects is admin.ModelAdmin.get_deleted_objects:
                 mixins.append(HiddenRelatedMixin)  # a class of its own keeps its own
             cls = type(cls.__name__, (*mixins, cls), {})

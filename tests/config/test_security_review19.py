@@ -147,3 +147,45 @@ def test_the_time_zone_cookie_is_secure_on_https():
 
     script = (Path(__file__).resolve().parents[2] / "static/js/timezone.js").read_text()
     assert '"; Secure"' in script and 'location.protocol === "https:"' in script
+
+
+# -- admin model choices past a row id ---------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [("/admin/auth/user/add/", "groups"), ("/admin/auth/group/add/", "permissions")],
+)
+def test_an_admin_choice_past_any_row_id_is_a_form_error(make_user, path, field):
+    from django.contrib.auth.models import Group, User
+    from django.test import Client
+
+    client = Client(raise_request_exception=False)
+    client.force_login(make_user("root", superuser=True))
+    groups, users = Group.objects.count(), User.objects.count()
+    response = client.post(
+        path,
+        {
+            "username": "newbie",
+            "name": "Newbies",
+            "password1": "a-long-Passw0rd!",
+            "password2": "a-long-Passw0rd!",
+            "usable_password": "true",
+            field: "99999999999999999999999",
+        },
+    )
+    assert response.status_code == 200  # the form again, with its error (was 500 on SQLite)
+    assert "99999999999999999999999" in response.content.decode()
+    assert (Group.objects.count(), User.objects.count()) == (groups, users)
+
+
+def test_a_bounded_choice_still_takes_real_ids():
+    from django.contrib.auth.models import Group
+
+    from config.admin import _BoundedModelMultipleChoiceField
+
+    field = _BoundedModelMultipleChoiceField(queryset=Group.objects.all())
+    with pytest.raises(Exception, match="valid choice"):
+        field._refuse_beyond_ids(["-99999999999999999999999"])
+    field._refuse_beyond_ids(["1", "abc", "", "9223372036854775807"])
