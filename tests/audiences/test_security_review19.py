@@ -38,3 +38,44 @@ def test_a_nul_in_the_header_refuses_the_file(tmp_path):
         _run(path)
     assert not Profile.objects.exists()
     assert Audience.objects.get(name="Fair").size == 0
+
+
+# -- the admin's profile form ---------------------------------------------------
+
+
+@pytest.mark.parametrize("attributes", ["", "null", "NaN", '{"score": Infinity}', "[1, 2]", '"x"'])
+def test_the_admin_refuses_attributes_no_column_or_rule_can_hold(login, administrator, attributes):
+    client = login(administrator)
+    client.raise_request_exception = False
+    response = client.post(
+        "/admin/audiences/profile/add/",
+        {
+            "email": "ann@example.com",
+            "attributes": attributes,
+            "timezone": "",
+            "locale": "",
+            "consent_changes-TOTAL_FORMS": "0",
+            "consent_changes-INITIAL_FORMS": "0",
+            "_save": "Save",
+        },
+    )
+    assert response.status_code == 200  # the form with its error (was 500 for the first three)
+    assert "attributes" in response.context["adminform"].form.errors
+    assert not Profile.objects.exists()
+
+
+def test_the_admin_still_saves_an_object(login, administrator):
+    response = login(administrator).post(
+        "/admin/audiences/profile/add/",
+        {
+            "email": "ann@example.com",
+            "attributes": '{"city": "Paris", "score": 1.5}',
+            "timezone": "",
+            "locale": "",
+            "consent_changes-TOTAL_FORMS": "0",
+            "consent_changes-INITIAL_FORMS": "0",
+            "_save": "Save",
+        },
+    )
+    assert response.status_code == 302
+    assert Profile.objects.get().attributes == {"city": "Paris", "score": 1.5}
