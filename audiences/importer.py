@@ -146,6 +146,10 @@ def read_header(reader) -> list[str]:
         )
     if any(_SURROGATE.search(name) for name in names):
         raise ImportFileError(_("The header row is not UTF-8 text."))
+    if any("\x00" in name for name in names):
+        # PostgreSQL stores no NUL in text or JSON: the whole import failed
+        # there with the database's message (review 19).
+        raise ImportFileError(_("The header row holds a NUL character."))
     if any(not name for name in names):
         raise ImportFileError(_("The header row has an empty column name."))
     # Counted once (names.count per name was quadratic in the columns).
@@ -172,8 +176,11 @@ def parse_row(header: list[str], cells: list[str], line: int) -> Row | str:
             "expected": len(header),
             "found": len(cells),
         }
-    if _SURROGATE.search("".join(cells)):
+    joined = "".join(cells)
+    if _SURROGATE.search(joined):
         return _("Undecodable bytes: the file must be UTF-8.")
+    if "\x00" in joined:
+        return _("A cell holds a NUL character.")
     row = Row(line=line, identities={}, attributes={}, timezone=None, consent={})
     problems = []
     for name, raw in zip(header, cells, strict=True):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from typing import Any
 
@@ -43,6 +44,20 @@ def attributes_problem(attributes: dict[str, Any]) -> str | None:
             "shorten or remove some."
         ) % {"max": MAX_ATTRIBUTES_CHARS}
     return None
+
+
+def _finite(value: Any) -> bool:
+    """No NaN or infinity anywhere in a JSON-like value (no JSON column stores them)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return False
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
 
 
 class Profile(models.Model):
@@ -96,7 +111,22 @@ class Profile(models.Model):
 
     def clean(self) -> None:
         # Every form that saves a profile (the admin's included) keeps the bounds.
-        problem = attributes_problem(self.attributes) if isinstance(self.attributes, dict) else None
+        # The admin's JSON box takes anything JSON and Python read: an empty box
+        # (null) and NaN went to the database, a 500 (review 19); a list or a
+        # string would be attributes that no rule or template can read.
+        if not isinstance(self.attributes, dict):
+            raise ValidationError(
+                {
+                    "attributes": [
+                        _('Attributes are a JSON object, e.g. {"city": "Paris"}; {} for none.')
+                    ]
+                }
+            )
+        if not _finite(self.attributes):
+            raise ValidationError(
+                {"attributes": [_("Numbers in attributes must be finite (no NaN or Infinity).")]}
+            )
+        problem = attributes_problem(self.attributes)
         if problem:
             raise ValidationError({"attributes": [problem]})
 

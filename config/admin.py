@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import router
 from django.db.models.base import ModelBase
 from django.db.models.deletion import Collector
+from django.forms import ModelChoiceField, ModelMultipleChoiceField
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.text import capfirst
@@ -17,25 +18,80 @@ from accounts.permissions import RESTRICTABLE, can_see, can_use_admin
 
 class SuperuserOnlyAdminMixin:
     """For admin pages whose power goes beyond the product: only superusers see,
-    add, change or delete here, whatever model permissions a user holds."""
+    add, change or delete here, whatever model permissions a user holds. It only
+    narrows: what the admin class itself refuses (django-q's task results cannot
+    be added: their add page answered 500) stays refused."""
 
     def has_module_permission(self, request) -> bool:
-        return request.user.is_active and request.user.is_superuser
+        return _superuser(request) and super().has_module_permission(request)
 
     def has_view_permission(self, request, obj=None) -> bool:
-        return request.user.is_active and request.user.is_superuser
+        return _superuser(request) and super().has_view_permission(request, obj)
 
     def has_add_permission(self, request, *args) -> bool:
-        return request.user.is_active and request.user.is_superuser
+        return _superuser(request) and super().has_add_permission(request, *args)
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return request.user.is_active and request.user.is_superuser
+        return _superuser(request) and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        return request.user.is_active and request.user.is_superuser
+        return _superuser(request) and super().has_delete_permission(request, obj)
+
+
+def _superuser(request) -> bool:
+    return request.user.is_active and request.user.is_superuser
 
 
 MAX_SEARCH = 200
+
+
+class _BoundedChoiceMixin:
+    """A model choice whose value cannot be a row id (past a 64-bit integer) is
+    an invalid choice: SQLite's driver raised OverflowError from Django's
+    look-up, a 500 on the admin's user and group forms (review 19)."""
+
+    def _refuse_beyond_ids(self, values) -> None:
+        from django.core.exceptions import ValidationError
+
+        from config.ids import MAX_ID
+
+        for value in values:
+            text = str(value).strip()
+            if text.lstrip("-").isdigit() and text.isascii() and abs(int(text)) > MAX_ID:
+                raise ValidationError(
+                    self.error_messages["invalid_choice"],
+                    code="invalid_choice",
+                    params={"value": text},
+                )
+
+
+class _BoundedModelChoiceField(_BoundedChoiceMixin, ModelChoiceField):
+    def to_python(self, value):
+        if value not in self.empty_values:
+            self._refuse_beyond_ids([value])
+        return super().to_python(value)
+
+
+class _BoundedModelMultipleChoiceField(_BoundedChoiceMixin, ModelMultipleChoiceField):
+    def _check_values(self, value):
+        if isinstance(value, (list, tuple)):
+            self._refuse_beyond_ids(value)
+        return super()._check_values(value)
+
+
+class BoundedChoicesMixin:
+    """Every model choice of the admin's forms is one of the fields above."""
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        for plain, bounded in (
+            (ModelMultipleChoiceField, _BoundedModelMultipleChoiceField),
+            (ModelChoiceField, _BoundedModelChoiceField),
+        ):
+            if type(field) is plain:
+                field.__class__ = bounded
+                break
+        return field
 
 
 class BoundedSearchMixin:
@@ -185,7 +241,7 @@ class VolleyAdminSite(admin.AdminSite):
         )
         for model in models:
             cls = admin_class or admin.ModelAdmin
-            mixins = [BoundedSearchMixin]
+            mixins = [BoundedSearchMixin, BoundedChoicesMixin]
             if cls.get_deleted_objects is admin.ModelAdmin.get_deleted_objects:
                 mixins.append(HiddenRelatedMixin)  # a class of its own keeps its own
             cls = type(cls.__name__, (*mixins, cls), {})

@@ -16,19 +16,22 @@ from django.utils.translation import gettext_lazy as _
 
 from config.env import (
     env_bool,
+    env_directory,
     env_int,
     env_list,
     env_lockout_parameters,
+    env_log_level,
     env_networks,
+    env_site_url,
     env_str,
+    env_time_zone,
     parse_database_url,
     parse_email_url,
     redis_url_valid,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env_str("VOLLEY_VAR_DIR", str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+VAR_DIR = env_directory("VOLLEY_VAR_DIR", BASE_DIR / "var")
 
 DEBUG = env_bool("DEBUG", False)
 
@@ -50,7 +53,9 @@ SECRET_KEY = _secret_key()
 if len(SECRET_KEY) < 32:
     raise ImproperlyConfigured("SECRET_KEY must be at least 32 characters long.")
 
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:" + env_str("PORT", "8000")).rstrip("/")
+SITE_URL = env_site_url(
+    "SITE_URL", f"http://127.0.0.1:{env_int('PORT', 8000, minimum=1, maximum=65535)}"
+)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list(
     "CSRF_TRUSTED_ORIGINS", [SITE_URL] if SITE_URL.startswith("http") else []
@@ -182,15 +187,18 @@ AUTH_PASSWORD_VALIDATORS = [
 # lock someone else out from another address, and a proxy that hides the
 # clients' addresses does not lock everyone out at once.
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
-AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_COOLOFF_TIME = timedelta(
+    minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1, maximum=366 * 24 * 60)
+)
 AXES_LOCKOUT_PARAMETERS = env_lockout_parameters("LOGIN_LOCKOUT_BY", "username+ip_address")
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_VERBOSE = False
-# The address a lock-out counts against: the client's behind BEHIND_PROXY (axes
-# alone read REMOTE_ADDR, the proxy's, so "username+ip_address" locked a
-# username for everyone: security review 20), an IPv6 address's /64.
+# The address a lock-out counts against: the client's behind BEHIND_PROXY, the
+# X-Forwarded-For entry the proxy sets (axes alone read REMOTE_ADDR, the
+# proxy's, the same for everyone, so "username+ip_address" locked a username
+# for everyone: security reviews 19 and 20), an IPv6 address's /64.
 AXES_CLIENT_IP_CALLABLE = "config.clients.client_network"
 # Sign-in attempts a minute from one address, whatever the usernames. Each
 # costs a password hash (PBKDF2, 1,000,000 iterations: about a second of CPU),
@@ -208,7 +216,7 @@ PASSWORD_RESET_TIMEOUT = env_int("INVITATION_TIMEOUT_SECONDS", 3 * 24 * 3600, mi
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("nl", _("Dutch")), ("sv", _("Swedish")), ("fr", _("French"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
-TIME_ZONE = env_str("TIME_ZONE", "UTC")
+TIME_ZONE = env_time_zone("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
@@ -216,8 +224,7 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # The container image collects static files at build time outside the data
 # volume (STATIC_ROOT=/app/static-root) so the volume never hides them.
-STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STATIC_ROOT = env_directory("STATIC_ROOT", VAR_DIR / "static")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -334,23 +341,28 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# At most a century: "now minus that many days" must stay a date (a larger
+# number made the nightly retention task fail with an OverflowError).
+DAYS_MAX = 36500
 # Retention of message data (SPEC §14), applied every night by the cluster
 # (campaigns/retention.py): delivery rows are anonymised, raw tracking events
 # deleted, API-trigger contexts cleared; report totals never change.
-RETENTION_DELIVERY_DAYS = env_int("RETENTION_DELIVERY_DAYS", 365, minimum=1)
-RETENTION_EVENTS_DAYS = env_int("RETENTION_EVENTS_DAYS", 90, minimum=1)
-RETENTION_CONTEXT_DAYS = env_int("RETENTION_CONTEXT_DAYS", 7, minimum=1)
-RETENTION_FEEDBACK_RECEIPT_DAYS = env_int("RETENTION_FEEDBACK_RECEIPT_DAYS", 30, minimum=1)
+RETENTION_DELIVERY_DAYS = env_int("RETENTION_DELIVERY_DAYS", 365, minimum=1, maximum=DAYS_MAX)
+RETENTION_EVENTS_DAYS = env_int("RETENTION_EVENTS_DAYS", 90, minimum=1, maximum=DAYS_MAX)
+RETENTION_CONTEXT_DAYS = env_int("RETENTION_CONTEXT_DAYS", 7, minimum=1, maximum=DAYS_MAX)
+RETENTION_FEEDBACK_RECEIPT_DAYS = env_int(
+    "RETENTION_FEEDBACK_RECEIPT_DAYS", 30, minimum=1, maximum=DAYS_MAX
+)
 # Conversion events (POST /api/v1/events) that happened longer ago than this are
 # deleted every night; reports count the conversions whose events are kept.
-RETENTION_CONVERSIONS_DAYS = env_int("RETENTION_CONVERSIONS_DAYS", 365, minimum=1)
+RETENTION_CONVERSIONS_DAYS = env_int("RETENTION_CONVERSIONS_DAYS", 365, minimum=1, maximum=DAYS_MAX)
 # Outbound event webhooks (SPEC §13, webhooks/) and the SMS/push webhook
 # providers: each POST waits this long for an answer. Failed event webhooks
 # are retried with back-off for WEBHOOK_RETRY_HOURS, then the endpoint is
 # switched off; the log is kept WEBHOOK_RETENTION_DAYS.
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1, maximum=60)
 WEBHOOK_RETRY_HOURS = env_int("WEBHOOK_RETRY_HOURS", 24, minimum=1, maximum=24 * 7)
-WEBHOOK_RETENTION_DAYS = env_int("WEBHOOK_RETENTION_DAYS", 30, minimum=1)
+WEBHOOK_RETENTION_DAYS = env_int("WEBHOOK_RETENTION_DAYS", 30, minimum=1, maximum=DAYS_MAX)
 # Opens and clicks of one message told to webhook endpoints an hour (each kind):
 # the tracking URLs are public, and every request would otherwise be an outbound
 # POST per endpoint, queued before everyone's events (security review 21). The
@@ -364,7 +376,9 @@ RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 500, minimum=1, maximum=1
 # A click on an email this many seconds or less after it was sent is a security
 # scanner's; two different links of one message clicked within
 # TRACKING_BURST_SECONDS are a scanner's too.
-TRACKING_SCANNER_CLICK_SECONDS = env_int("TRACKING_SCANNER_CLICK_SECONDS", 10, minimum=0)
+TRACKING_SCANNER_CLICK_SECONDS = env_int(
+    "TRACKING_SCANNER_CLICK_SECONDS", 10, minimum=0, maximum=24 * 3600
+)
 TRACKING_BURST_SECONDS = env_int("TRACKING_BURST_SECONDS", 2, minimum=0, maximum=60)
 # Networks Apple Mail Privacy Protection fetches images from (Apple owns 17.0.0.0/8).
 TRACKING_PRIVACY_PROXY_NETWORKS = env_networks("TRACKING_PRIVACY_PROXY_NETWORKS", ["17.0.0.0/8"])
@@ -380,6 +394,9 @@ USE_X_FORWARDED_HOST = BEHIND_PROXY and env_bool("USE_X_FORWARDED_HOST", False)
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
+# The language cookie (/i18n/setlang/) is read by the server only.
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -391,6 +408,7 @@ if not DEBUG:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+    LANGUAGE_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
@@ -410,9 +428,9 @@ LOGGING = {
             "filters": ["mask_personal_data"],
         }
     },
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env_log_level("LOG_LEVEL", "INFO")},
     "loggers": {
-        "django_q": {"level": env_str("Q_LOG_LEVEL", "WARNING"), "propagate": True},
+        "django_q": {"level": env_log_level("Q_LOG_LEVEL", "WARNING"), "propagate": True},
         # django-axes logs every sign-in at INFO; lock-outs are warnings.
         "axes": {"level": "WARNING", "propagate": True},
         # Django's own console handler would print every request warning a second time.

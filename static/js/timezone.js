@@ -11,6 +11,7 @@
   var current = document.cookie.match(/(?:^|; )volley_tz=([^;]*)/);
   if (current && decodeURIComponent(current[1]) === zone) return;
   var year = 60 * 60 * 24 * 365;
+  var secure = window.location.protocol === "https:" ? "; Secure" : "";
   document.cookie =
-    "volley_tz=" + encodeURIComponent(zone) + "; path=/; max-age=" + year + "; SameSite=Lax";
+    "volley_tz=" + encodeURIComponent(zone) + "; path=/; max-age=" + year + "; SameSite=Lax" + secure;
 })();

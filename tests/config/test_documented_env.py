@@ -27,6 +27,7 @@ READ_ELSEWHERE = {
     "VOLLEY_STATIC_READY": "bin/volley",
     "VOLLEY_PYTHON": "bin/volley",
     "VOLLEY_PORT": "compose.yaml",  # the published port
+    "VOLLEY_BIND": "compose.yaml",  # the host address it is published on
     "POSTGRES_PASSWORD": "compose.yaml",  # the postgres image and DATABASE_URL
     "DJANGO_SUPERUSER_USERNAME": "django.contrib.auth.management.commands.createsuperuser",
     "DJANGO_SUPERUSER_EMAIL": "django.contrib.auth.management.commands.createsuperuser",
