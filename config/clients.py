@@ -31,7 +31,7 @@ def client_network(request) -> str:
     the proxy's own (``REMOTE_ADDR``)."""
     for candidate in (client_ip(request), request.META.get("REMOTE_ADDR", "")):
         try:
-            address = ipaddress.ip_address((candidate or "").strip().split("%", 1)[0])
+            address = ipaddress.ip_address(_host(candidate or ""))
         except ValueError:
             continue
         if isinstance(address, ipaddress.IPv6Address):
@@ -40,3 +40,17 @@ def client_network(request) -> str:
             return str(ipaddress.IPv6Network((address, 64), strict=False).network_address)
         return str(address)
     return "0.0.0.0"  # noqa: S104 - a key, not an address to listen on
+
+
+def _host(value: str) -> str:
+    """The address in a forwarded value, without the port some proxies append
+    (``203.0.113.5:51234``, ``[2001:db8::5]:443``: Azure's Application Gateway,
+    IIS ARR) or quotes. Read as no address, every client behind such a proxy
+    counted against the proxy's own, one sign-in lock and bound for everyone
+    (security review 22)."""
+    text = value.strip().strip('"')
+    if text.startswith("["):
+        text = text[1:].split("]", 1)[0]
+    elif text.count(":") == 1:  # IPv4 with a port (an IPv6 address has two or more)
+        text = text.split(":", 1)[0]
+    return text.split("%", 1)[0]
