@@ -57,7 +57,14 @@ class _BoundedChoiceMixin:
 
         for value in values:
             text = str(value).strip()
-            if text.lstrip("-").isdigit() and text.isascii() and abs(int(text)) > MAX_ID:
+            # As Django's look-up reads it: int() also takes "+1", "1_000" and
+            # other scripts' digits ("１２"), which passed a check for ASCII
+            # digits and still overflowed (security review 22).
+            try:
+                number = int(text)
+            except (TypeError, ValueError):
+                continue  # not a number: Django's own invalid choice
+            if abs(number) > MAX_ID:
                 raise ValidationError(
                     self.error_messages["invalid_choice"],
                     code="invalid_choice",
