@@ -55,15 +55,21 @@ def env_int(
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Python's other names for levels, which LOG_LEVEL took before its check
+# (security review 22: a working LOG_LEVEL=WARN stopped start-up).
+LOG_LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL", "NOTSET": "NOTSET"}
 
 
 def env_log_level(name: str, default: str) -> str:
     """A logging level by name; Python's own error ("Unable to configure root
     logger") names neither the variable nor the value."""
     raw = env_str(name, default)
-    if raw.upper() not in LOG_LEVELS:
+    level = raw.strip().upper()
+    if level in LOG_LEVEL_ALIASES:
+        return LOG_LEVEL_ALIASES[level]
+    if level not in LOG_LEVELS:
         raise ImproperlyConfigured(f"{name} must be one of {', '.join(LOG_LEVELS)}; got {raw!r}.")
-    return raw.upper()
+    return level
 
 
 def env_time_zone(name: str, default: str) -> str:
