@@ -35,8 +35,9 @@ def client_network(request) -> str:
         except ValueError:
             continue
         if isinstance(address, ipaddress.IPv6Address):
-            if address.ipv4_mapped is not None:
-                return str(address.ipv4_mapped)
+            embedded = _embedded_ipv4(address)
+            if embedded is not None:
+                return str(embedded)
             return str(ipaddress.IPv6Network((address, 64), strict=False).network_address)
         return str(address)
     return "0.0.0.0"  # noqa: S104 - a key, not an address to listen on
@@ -54,3 +55,21 @@ def _host(value: str) -> str:
     elif text.count(":") == 1:  # IPv4 with a port (an IPv6 address has two or more)
         text = text.split(":", 1)[0]
     return text.split("%", 1)[0]
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 client an IPv6 address stands for: ``::ffff:a.b.c.d``, the
+    well-known NAT64 prefix ``64:ff9b::a.b.c.d`` (an IPv6-only installation
+    reached by IPv4 clients through a translator, RFC 6052/7755) and Teredo.
+    Taken as a /64, each of these is every IPv4 client at once: one sign-in
+    lock and bound for all of them (security review 22)."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.teredo is not None:
+        return address.teredo[1]
+    return None
