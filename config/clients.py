@@ -10,10 +10,13 @@ from django.conf import settings
 def client_ip(request) -> str:
     """The address the request came from: behind a trusted proxy
     (``BEHIND_PROXY``) the last ``X-Forwarded-For`` entry, the one the proxy
-    itself added (earlier entries are whatever the client claimed)."""
+    itself added (earlier entries are whatever the client claimed), without a
+    port the proxy may append (``_host``): the tracking endpoints compare it
+    with networks (Apple's privacy proxy), which an address with a port never
+    matched (review 22's note)."""
     if getattr(settings, "BEHIND_PROXY", False):
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        last = forwarded.split(",")[-1].strip() if forwarded else ""
+        last = _host(forwarded.split(",")[-1]) if forwarded else ""
         if last:
             return last
     return request.META.get("REMOTE_ADDR", "") or ""

@@ -282,6 +282,20 @@ def test_the_proxy_networks_are_configurable_and_read_behind_a_proxy(sent, setti
     assert events(delivery, "open") == [("", "machine_privacy", "apple_mpp_proxy")]
 
 
+def test_a_proxy_that_appends_the_clients_port_is_read_too(sent, settings):
+    # Azure's Application Gateway and IIS ARR write "a.b.c.d:port" (review 22's note):
+    # with the port the address matched no network.
+    settings.BEHIND_PROXY = True
+    delivery = sent()
+    with at(60):
+        Client(
+            HTTP_USER_AGENT="Mozilla/5.0",
+            REMOTE_ADDR="10.0.0.2",
+            HTTP_X_FORWARDED_FOR="17.58.101.4:51234",
+        ).get(path(tracking.open_url(delivery.pk)))
+    assert events(delivery, "open") == [("", "machine_privacy", "apple_mpp_proxy")]
+
+
 def test_an_open_during_a_scanners_burst_is_the_scanners(sent):
     delivery = sent()
     with at(30):
